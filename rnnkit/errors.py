@@ -1,0 +1,36 @@
+"""Typed errors. Every message is one line that names the problem and the fix.
+
+The CLI prints ``error: <message>`` and exits with code 2 for any ``RnnkitError``.
+"""
+
+
+class RnnkitError(Exception):
+    """Base class of every error rnnkit raises on bad input."""
+
+
+class DataError(RnnkitError):
+    """A dataset or text file cannot be used (missing, empty, not UTF-8, too short)."""
+
+
+class DownloadError(DataError):
+    """A dataset could not be fetched or failed its sha256 check."""
+
+
+class ConfigError(RnnkitError):
+    """A configuration value is out of range or of the wrong type."""
+
+
+class VocabError(RnnkitError):
+    """A vocabulary file is malformed or does not match what it is used with."""
+
+
+class RunDirError(RnnkitError):
+    """A run directory is missing, incomplete, or does not fit the request."""
+
+
+class TrainingError(RnnkitError):
+    """Training cannot go on (for example the loss became non-finite)."""
+
+
+class GenerationError(RnnkitError):
+    """A prompt or sampling setting cannot be used."""

@@ -1,0 +1,58 @@
+"""Small file helpers: atomic writes, UTF-8 reading with clear errors."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from rnnkit.errors import DataError
+
+
+def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_path)`` then rename the temp file over ``path``.
+
+    The rename is atomic on POSIX, so a reader (or a crash) sees either the old file or the new
+    one, never half of one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    atomic_write(path, write)
+
+
+def read_text(path: str | Path) -> str:
+    """Read a UTF-8 text file; missing, empty, or non-UTF-8 files raise ``DataError``."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"file not found: {path}; check the path or the dataset name")
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; give a text file or a registered dataset name")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DataError(f"{path} is empty; give a text file with some content")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"{path} is not UTF-8 (bad byte at offset {e.start}); convert it, "
+            f"e.g. iconv -f latin1 -t utf-8"
+        ) from e

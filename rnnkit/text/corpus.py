@@ -1,0 +1,61 @@
+"""Corpus encoding: text -> one flat integer array of token ids.
+
+The array is numpy (``int32``), so it can be saved as ``.npy`` and memory-mapped back with
+``load_ids(path, mmap=True)``: a corpus of hundreds of MB never becomes a Python list of ints.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from rnnkit.text.tokenizers import CharTokenizer, Tokenizer
+from rnnkit.text.vocab import Vocab
+
+
+def count_tokens(text: str, tokenizer: Tokenizer) -> Counter:
+    """Token frequencies of ``text``."""
+    if isinstance(tokenizer, CharTokenizer):
+        return Counter(text)  # Counter over a str iterates code points in C: no token list.
+    return Counter(tokenizer.tokenize(text))
+
+
+def build_vocab(
+    text: str, tokenizer: Tokenizer, min_freq: int = 1, max_size: int | None = None
+) -> Vocab:
+    return Vocab.build(count_tokens(text, tokenizer), min_freq=min_freq, max_size=max_size)
+
+
+def encode_text(text: str, tokenizer: Tokenizer, vocab: Vocab) -> np.ndarray:
+    """Encode ``text`` to ids. Shape: (num_tokens,), dtype int32.
+
+    The char tokenizer takes a vectorised path: code points via UTF-32 and a sorted lookup table,
+    about two orders of magnitude faster than a per-token dict lookup.
+    """
+    if isinstance(tokenizer, CharTokenizer):
+        return _encode_chars(text, vocab)
+    return vocab.encode(tokenizer.tokenize(text)).astype(np.int32)
+
+
+def _encode_chars(text: str, vocab: Vocab) -> np.ndarray:
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    singles = [(ord(t), i) for i, t in enumerate(vocab.itos) if len(t) == 1]
+    if not singles:
+        return np.full(codes.shape, vocab.unk_id, dtype=np.int32)
+    singles.sort()
+    keys = np.array([k for k, _ in singles], dtype=np.uint32)
+    vals = np.array([v for _, v in singles], dtype=np.int32)
+    pos = np.searchsorted(keys, codes).clip(max=len(keys) - 1)
+    found = keys[pos] == codes
+    return np.where(found, vals[pos], np.int32(vocab.unk_id)).astype(np.int32)
+
+
+def save_ids(path: str | Path, ids: np.ndarray) -> None:
+    np.save(path, np.ascontiguousarray(ids, dtype=np.int32))
+
+
+def load_ids(path: str | Path, mmap: bool = True) -> np.ndarray:
+    """Load ids saved by ``save_ids``; with ``mmap`` the file is paged in on demand."""
+    return np.load(path, mmap_mode="r" if mmap else None)

@@ -1,0 +1,128 @@
+"""Vocabulary: tokens <-> integer ids, with reserved tokens and ``<unk>``."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from rnnkit.errors import VocabError
+
+PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
+RESERVED = (PAD, UNK, BOS, EOS)
+
+
+class Vocab:
+    """A frozen token <-> id table.
+
+    Reserved tokens come first (``<pad>`` = 0, ``<unk>`` = 1, ``<bos>`` = 2, ``<eos>`` = 3 by
+    default), then the corpus tokens by descending frequency, ties broken by the token itself so
+    that the same counts always give the same ids. Unknown tokens map to ``<unk>``.
+
+    Args:
+        tokens: every token in id order, reserved ones included.
+        reserved: which of ``tokens`` are reserved (they must come first).
+        counts: optional corpus frequency of each token (reserved tokens may be 0).
+    """
+
+    def __init__(
+        self,
+        tokens: list[str],
+        reserved: Iterable[str] = RESERVED,
+        counts: list[int] | None = None,
+    ):
+        self.reserved = tuple(reserved)
+        if list(tokens[: len(self.reserved)]) != list(self.reserved):
+            raise VocabError("reserved tokens must come first in a vocabulary; rebuild it")
+        if UNK not in self.reserved:
+            raise VocabError(f"a vocabulary needs the reserved token {UNK}; add it to reserved")
+        self.itos = list(tokens)
+        self.stoi = {t: i for i, t in enumerate(self.itos)}
+        if len(self.stoi) != len(self.itos):
+            raise VocabError("vocabulary lists a token twice; rebuild it from the corpus")
+        self.counts = list(counts) if counts is not None else [0] * len(self.itos)
+        self.unk_id = self.stoi[UNK]
+
+    @classmethod
+    def build(
+        cls,
+        counter: Counter | dict,
+        min_freq: int = 1,
+        max_size: int | None = None,
+        reserved: Iterable[str] = RESERVED,
+    ) -> Vocab:
+        """Build from token counts.
+
+        Args:
+            counter: token -> count.
+            min_freq: tokens seen fewer times map to ``<unk>``.
+            max_size: largest vocabulary size, reserved tokens included (None: no limit).
+            reserved: special tokens placed first.
+        """
+        reserved = tuple(reserved)
+        if min_freq < 1:
+            raise VocabError(f"min_freq must be >= 1, got {min_freq}")
+        if max_size is not None and max_size <= len(reserved):
+            raise VocabError(
+                f"max_size {max_size} leaves no room beside {len(reserved)} reserved tokens; "
+                "raise it"
+            )
+        kept = [(t, c) for t, c in counter.items() if c >= min_freq and t not in reserved]
+        kept.sort(key=lambda tc: (-tc[1], tc[0]))
+        if max_size is not None:
+            kept = kept[: max_size - len(reserved)]
+        tokens = list(reserved) + [t for t, _ in kept]
+        counts = [int(counter.get(t, 0)) for t in reserved] + [c for _, c in kept]
+        return cls(tokens, reserved, counts)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __contains__(self, token: str) -> bool:
+        return token in self.stoi
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocab) and self.itos == other.itos
+
+    def token_to_id(self, token: str) -> int:
+        return self.stoi.get(token, self.unk_id)
+
+    def id_to_token(self, idx: int) -> str:
+        return self.itos[idx]
+
+    def encode(self, tokens: Iterable[str]) -> np.ndarray:
+        """Tokens -> int64 ids, unknown tokens -> ``<unk>``. Shape: (len(tokens),)."""
+        get, unk = self.stoi.get, self.unk_id
+        return np.fromiter((get(t, unk) for t in tokens), dtype=np.int64)
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        return [self.itos[int(i)] for i in ids]
+
+    def id_of(self, token: str) -> int:
+        """The id of a token that must be in the vocabulary (a reserved one, say)."""
+        if token not in self.stoi:
+            raise VocabError(f"token {token!r} is not in the vocabulary")
+        return self.stoi[token]
+
+    # ---- persistence -------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"tokens": self.itos, "reserved": list(self.reserved), "counts": self.counts}
+
+    def save(self, path: str | Path) -> None:
+        from rnnkit.io import atomic_write_text
+
+        atomic_write_text(path, json.dumps(self.to_dict(), ensure_ascii=False))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Vocab:
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+            return cls(d["tokens"], d["reserved"], d.get("counts"))
+        except FileNotFoundError as e:
+            raise VocabError(f"no vocabulary at {path}; is this a run directory?") from e
+        except (ValueError, KeyError, TypeError) as e:
+            raise VocabError(f"{path} is not a valid vocab.json ({e}); retrain or restore it") from e
