@@ -125,4 +125,6 @@ class Vocab:
         except FileNotFoundError as e:
             raise VocabError(f"no vocabulary at {path}; is this a run directory?") from e
         except (ValueError, KeyError, TypeError) as e:
-            raise VocabError(f"{path} is not a valid vocab.json ({e}); retrain or restore it") from e
+            raise VocabError(
+                f"{path} is not a valid vocab.json ({e}); retrain or restore it"
+            ) from e

@@ -1,0 +1,405 @@
+"""The ``rnnkit`` command line. Every command has ``--help``; bad input exits with code 2."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import click
+from click.core import ParameterSource
+
+from rnnkit.commands.data import data as data_group
+from rnnkit.config import TrainConfig
+from rnnkit.errors import ConfigError, RnnkitError, RunDirError
+
+DEFAULTS = TrainConfig()
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _opt(field: str, help: str, type=None, flag: str | None = None):
+    """A click option for a TrainConfig field, its default taken from the dataclass."""
+    flag = flag or "--" + field.replace("_", "-")
+    return click.option(
+        flag, field, type=type, default=getattr(DEFAULTS, field), show_default=True, help=help
+    )
+
+
+TRAIN_OPTIONS = [
+    _opt(
+        "data",
+        "Registered dataset name (see `rnnkit data list`) or path to a UTF-8 text file "
+        "(90/10 train/valid split) or a folder with train.txt/valid.txt/test.txt.",
+    ),
+    _opt(
+        "tokenizer",
+        "Tokenizer [default: the dataset's own; char for files].",
+        click.Choice(["char", "word", "chinese-char"]),
+    ),
+    click.option(
+        "--lowercase/--no-lowercase",
+        "lowercase",
+        default=DEFAULTS.lowercase,
+        show_default=True,
+        help="Lower-case text before the word tokenizer.",
+    ),
+    _opt("min_freq", "Tokens seen fewer times map to <unk>.", int),
+    _opt("max_vocab", "Largest vocabulary, reserved tokens included [default: no limit].", int),
+    _opt("model", "Recurrent cell.", click.Choice(["rnn", "lstm", "gru"])),
+    _opt("embed_size", "Embedding size [default: = hidden size]; 0 feeds one-hot vectors.", int),
+    _opt("hidden_size", "Hidden units per layer.", int),
+    _opt("num_layers", "Stacked recurrent layers.", int),
+    _opt("dropout", "Dropout on embeddings, between layers and before the decoder.", float),
+    click.option(
+        "--tie-weights/--no-tie-weights",
+        "tie_weights",
+        default=DEFAULTS.tie_weights,
+        show_default=True,
+        help="Share decoder and embedding weights.",
+    ),
+    _opt("init_range", "If > 0, initialise every weight from U(-r, r).", float),
+    _opt("backend", "Recurrent layer implementation.", click.Choice(["torch"])),
+    _opt("seq_len", "Time steps per batch (the BPTT truncation length).", int),
+    _opt("batch_size", "Sequences per batch.", int),
+    _opt(
+        "sampling",
+        "random: independent subsequences, state reset per batch; sequential: "
+        "contiguous streams, state carried and detached.",
+        click.Choice(["random", "sequential"]),
+    ),
+    _opt("optimizer", "Optimizer.", click.Choice(["sgd", "adam", "adamw"])),
+    _opt("lr", "Learning rate.", float),
+    _opt("momentum", "SGD momentum.", float),
+    _opt("weight_decay", "Weight decay.", float),
+    _opt("clip", "Clip the global gradient norm to this value; 0 disables.", float),
+    _opt(
+        "lr_schedule",
+        "plateau: multiply by --lr-decay when validation stops improving; "
+        "exponential: every epoch after --decay-start.",
+        click.Choice(["plateau", "exponential", "constant"]),
+    ),
+    _opt("lr_decay", "Learning-rate decay factor.", float),
+    _opt("decay_start", "Epochs at the initial rate before exponential decay.", int),
+    _opt("plateau_patience", "Evaluations without improvement before a plateau decay.", int),
+    _opt("epochs", "Passes over the training data.", int),
+    _opt("max_steps", "Stop after this many steps; 0 = no limit.", int),
+    _opt("max_minutes", "Stop after this much training time; 0 = no limit.", float),
+    _opt("patience", "Early stopping: evaluations without improvement; 0 = off.", int),
+    _opt("eval_every", "Evaluate every N steps; 0 = at each epoch end only.", int),
+    _opt("eval_batch_size", "Streams used for evaluation.", int),
+    _opt("log_every", "Write a metrics row every N steps.", int),
+    _opt("seed", "Random seed (same seed and config on CPU give identical losses).", int),
+    _opt("device", "auto picks CUDA when present, else CPU.", str),
+]
+
+
+def _apply(options):
+    def decorate(f):
+        for opt in reversed(options):
+            f = opt(f)
+        return f
+
+    return decorate
+
+
+def _given(ctx: click.Context, names) -> dict:
+    """Options the user typed (or set through the environment), not defaults."""
+    explicit = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    return {n: ctx.params[n] for n in names if ctx.get_parameter_source(n) in explicit}
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="rnnkit")
+def cli() -> None:
+    """rnnkit: recurrent sequence models, from the equations to trained tools.
+
+    Train a character or word language model on a registered dataset or your own text, watch
+    its validation perplexity, then generate, score and evaluate.
+
+    \b
+    Quick start:
+      rnnkit train --data tinyshakespeare --max-minutes 3 --out runs/shakespeare
+      rnnkit generate runs/shakespeare --prompt "ROMEO:" --length 300
+      rnnkit eval runs/shakespeare --split valid
+    """
+
+
+cli.add_command(data_group)
+
+
+@cli.command(context_settings=CONTEXT)
+@_apply(TRAIN_OPTIONS)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Run directory to write [required unless --resume].",
+)
+@click.option(
+    "--resume",
+    type=click.Path(),
+    default=None,
+    help="Continue the run in this directory exactly where it stopped.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(),
+    default=None,
+    help="YAML file of config fields; flags given on the command line win.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
+@click.option("--quiet", is_flag=True, help="No progress bar or evaluation lines.")
+@click.pass_context
+def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
+    """Train a recurrent language model (truncated BPTT, clipping, checkpoints).
+
+    Writes config.yaml, vocab.json, model.safetensors (best on validation), last.safetensors,
+    trainer_state.pt, metrics.jsonl and curves.png into --out.
+    """
+    from rnnkit.train.trainer import Trainer, resume_trainer
+
+    given = _given(ctx, fields)
+    echo = None if quiet else _echo
+    if resume:
+        trainer = resume_trainer(resume, given, out=out, echo=echo, progress=not quiet)
+    else:
+        if out is None:
+            raise ConfigError("--out is required: the run directory to write")
+        base = TrainConfig.load(config_file).to_dict() if config_file else {}
+        config = TrainConfig.from_dict({**base, **given}, source=config_file or "flags")
+        _check_out(Path(out), overwrite)
+        trainer = Trainer(config, out, echo=echo, progress=not quiet)
+    trainer.fit()
+
+
+def _echo(line: str) -> None:
+    """Print above a running progress bar without breaking it."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(line, file=sys.stderr)
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    if (out / "config.yaml").exists() and not overwrite:
+        raise RunDirError(
+            f"{out} already holds a run; continue it with --resume {out}, pick another --out, "
+            "or pass --overwrite"
+        )
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"--out {out} is a file; give a directory")
+    if overwrite:
+        for name in ("metrics.jsonl", "model.safetensors", "last.safetensors", "trainer_state.pt"):
+            (out / name).unlink(missing_ok=True)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path())
+@click.option(
+    "--prompt",
+    default="",
+    show_default=True,
+    help="Text fed through the model first to set its state; empty: a fresh line.",
+)
+@click.option("--length", default=200, show_default=True, help="Tokens to generate.")
+@click.option(
+    "--temperature", default=1.0, show_default=True, help="Softmax temperature; 0 is greedy."
+)
+@click.option("--top-k", default=0, show_default=True, help="Sample among the k best; 0 = off.")
+@click.option(
+    "--top-p",
+    default=1.0,
+    show_default=True,
+    help="Sample within the smallest set of mass p (nucleus); 1 = off.",
+)
+@click.option("--seed", default=None, type=int, help="Seed for repeatable output.")
+@click.option("--stop", "stop_token", default=None, help="Stop when this token is sampled.")
+@click.option("--device", default="auto", show_default=True)
+@click.option(
+    "--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True
+)
+def generate(
+    run_dir, prompt, length, temperature, top_k, top_p, seed, stop_token, device, checkpoint
+):
+    """Generate text from a trained run, streaming it to stdout."""
+    from rnnkit.infer.generate import generate_text
+    from rnnkit.train.checkpoint import load_for_inference
+    from rnnkit.train.trainer import pick_device
+
+    dev = pick_device(device)
+    _, tokenizer, vocab, model = load_for_inference(run_dir, dev, checkpoint)
+    click.echo(prompt, nl=False)
+
+    def stream(piece: str) -> None:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    generate_text(
+        model,
+        tokenizer,
+        vocab,
+        prompt,
+        length,
+        temperature,
+        top_k,
+        top_p,
+        seed,
+        stop_token,
+        stream=stream,
+        device=dev,
+    )
+    click.echo()
+
+
+@cli.command("eval", context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path())
+@click.option("--data", default=None, help="Dataset name or path [default: the run's data].")
+@click.option(
+    "--split", type=click.Choice(["train", "valid", "test"]), default="valid", show_default=True
+)
+@click.option("--batch-size", default=10, show_default=True, help="Evaluation streams.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--device", default="auto", show_default=True)
+def eval_command(run_dir, data, split, batch_size, as_json, device):
+    """Perplexity of a trained run on a dataset split (exp of mean cross-entropy)."""
+    from rnnkit.infer.scoring import evaluate_loss
+    from rnnkit.train.checkpoint import load_for_inference
+    from rnnkit.train.data import encode_split
+    from rnnkit.train.trainer import pick_device
+
+    if batch_size <= 0:
+        raise ConfigError(f"--batch-size must be positive, got {batch_size}")
+    dev = pick_device(device)
+    config, tokenizer, vocab, model = load_for_inference(run_dir, dev)
+    data = data or config.data
+    ids = encode_split(data, split, tokenizer, vocab)
+    loss = evaluate_loss(model, ids, batch_size, config.seq_len, dev)
+    ppl = math.exp(loss)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "data": data,
+                    "split": split,
+                    "tokens": int(len(ids) - 1),
+                    "loss": loss,
+                    "perplexity": ppl,
+                    "unk_rate": float((ids == vocab.unk_id).mean()),
+                }
+            )
+        )
+    else:
+        click.echo(f"perplexity: {ppl:.4f}")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path())
+@click.option(
+    "--file",
+    "file",
+    required=True,
+    type=click.Path(),
+    help="Text file, one sentence per line; each line is scored on its own.",
+)
+@click.option("--rank", is_flag=True, help="List lines from most to least likely (per token).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--device", default="auto", show_default=True)
+def score(run_dir, file, rank, as_json, device):
+    """Log-probability (natural log) and perplexity of each line and of the whole file."""
+    from rnnkit.infer.scoring import score_lines
+    from rnnkit.io import read_text
+    from rnnkit.train.checkpoint import load_for_inference
+    from rnnkit.train.trainer import pick_device
+
+    lines = [ln for ln in read_text(file).splitlines() if ln.strip()]
+    dev = pick_device(device)
+    _, tokenizer, vocab, model = load_for_inference(run_dir, dev)
+    scores = score_lines(model, tokenizer, vocab, lines, dev)
+    order = sorted(scores, key=lambda s: -s.logprob / s.num_tokens) if rank else scores
+    n = sum(s.num_tokens for s in scores)
+    lp = sum(s.logprob for s in scores)
+    total = {"lines": len(scores), "tokens": n, "logprob": lp, "perplexity": math.exp(-lp / n)}
+    if as_json:
+        rows = [
+            {
+                "text": s.text,
+                "tokens": s.num_tokens,
+                "logprob": s.logprob,
+                "perplexity": s.perplexity,
+            }
+            for s in order
+        ]
+        click.echo(json.dumps({"lines": rows, "total": total}, ensure_ascii=False))
+        return
+    click.echo("logprob\tperplexity\ttokens\tline")
+    for s in order:
+        click.echo(f"{s.logprob:.4f}\t{s.perplexity:.4f}\t{s.num_tokens}\t{s.text}")
+    click.echo(f"total: {n} tokens, logprob {lp:.4f}, perplexity {total['perplexity']:.4f}")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option(
+    "--out",
+    default="runs/demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Run directory (replaced if it holds an earlier demo).",
+)
+@click.option("--minutes", default=3.0, show_default=True, help="Training time budget.")
+@click.option("--prompt", default="ROMEO:\n", show_default=True)
+@click.option("--length", default=500, show_default=True)
+def demo(out, minutes, prompt, length):
+    """Train a character LSTM on tinyshakespeare for a few minutes, then write from a prompt."""
+    from rnnkit.infer.generate import generate_text
+    from rnnkit.train.checkpoint import load_for_inference
+    from rnnkit.train.trainer import Trainer
+
+    if minutes <= 0:
+        raise ConfigError(f"--minutes must be positive, got {minutes}")
+    config = TrainConfig(
+        data="tinyshakespeare",
+        tokenizer="char",
+        model="lstm",
+        hidden_size=256,
+        num_layers=2,
+        seq_len=100,
+        batch_size=32,
+        lr=3e-3,
+        dropout=0.1,
+        eval_every=200,
+        max_minutes=minutes,
+        epochs=50,
+        seed=0,
+    )
+    _check_out(Path(out), overwrite=True)
+    echo = _echo
+    echo(
+        f"Training a 2x256 character LSTM on tinyshakespeare for {minutes:g} minutes "
+        f"(validation perplexity every {config.eval_every} steps) ..."
+    )
+    Trainer(config, out, echo=echo).fit()
+    _, tokenizer, vocab, model = load_for_inference(out)
+    echo(f"\nSample ({length} characters, temperature 0.8, seed 0):\n")
+    click.echo(generate_text(model, tokenizer, vocab, prompt, length, temperature=0.8, seed=0))
+    echo(f"\nTraining curves: {Path(out) / 'curves.png'}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: one-line errors with exit code 2 instead of tracebacks."""
+    try:
+        cli.main(args=argv, prog_name="rnnkit", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(2 if e.exit_code == 2 or isinstance(e, click.UsageError) else e.exit_code)
+    except RnnkitError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except BrokenPipeError:
+        sys.exit(0)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,164 @@
+"""``rnnkit data``: list the registered datasets and describe a corpus."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import click
+
+from rnnkit.registry import datasets as reg
+from rnnkit.text.corpus import build_vocab, encode_text
+from rnnkit.text.stats import corpus_stats, plot_zipf
+from rnnkit.text.tokenizers import TOKENIZERS, build_tokenizer
+
+
+@click.group("data")
+def data() -> None:
+    """Datasets: list the registered corpora and print statistics of any text.
+
+    Registered datasets are read from $RNNKIT_DATA/<folder>/ when present, else from the cache
+    ($RNNKIT_CACHE, default ~/.cache/rnnkit), else downloaded once and checked by sha256.
+    """
+
+
+@data.command("list")
+def list_command() -> None:
+    """Show the registered datasets, their splits, default tokenizer and location."""
+    rows = [
+        (d["name"], ",".join(d["splits"]), d["default_tokenizer"], d["location"])
+        for d in reg.list_datasets()
+    ]
+    header = ("name", "splits", "tokenizer", "location")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    click.echo()
+    click.echo(_data_root_line())
+
+
+def _data_root_line() -> str:
+    root = reg.data_root()
+    cache = reg.cache_dir() / "datasets"
+    if root is None:
+        return (
+            f"RNNKIT_DATA is not set: datasets are downloaded to {cache} on first use. "
+            "Set RNNKIT_DATA to a folder holding <folder>/<file> (e.g. ptb/ptb.train.txt) "
+            "to use local copies."
+        )
+    return f"RNNKIT_DATA={root}: local copies found there are used as is; others go to {cache}."
+
+
+def _plot_name(name_or_path: str) -> str:
+    """A file-name-safe stem for the default plot path."""
+    if name_or_path in reg.DATASETS:
+        stem = name_or_path
+    else:
+        path = Path(name_or_path)
+        stem = path.name if path.is_dir() else path.stem
+    return re.sub(r"[^\w.-]+", "-", stem).strip("-.") or "corpus"
+
+
+@data.command("stats")
+@click.argument("name_or_file")
+@click.option(
+    "--tokenizer",
+    type=click.Choice(list(TOKENIZERS)),
+    default=None,
+    show_default="the dataset's default; char for files",
+    help="How to split the text into tokens.",
+)
+@click.option(
+    "--lowercase/--no-lowercase",
+    default=False,
+    show_default=True,
+    help="Lower-case the text first (word tokenizer only).",
+)
+@click.option(
+    "--split",
+    type=click.Choice(list(reg.SPLITS)),
+    default="train",
+    show_default=True,
+    help="Which split to describe.",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="How many of the most frequent tokens to list.",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    show_default="zipf-<name>.png in the current directory",
+    help="Where to write the rank-frequency (Zipf) plot.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    default=False,
+    show_default="off",
+    help="Print one JSON object instead of text.",
+)
+def stats_command(
+    name_or_file: str,
+    tokenizer: str | None,
+    lowercase: bool,
+    split: str,
+    top: int,
+    plot_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Print corpus statistics of NAME_OR_FILE and write a Zipf plot.
+
+    NAME_OR_FILE is a registered dataset (see `rnnkit data list`), a UTF-8 text file (cut 90/10
+    into train and valid), or a folder with train.txt and optionally valid.txt and test.txt.
+    Reports the token count, vocabulary size, most frequent tokens, the unigram Zipf exponent
+    and the number of distinct bigrams and trigrams.
+    """
+    text = reg.load_split_text(name_or_file, split)
+    tokenizer = tokenizer or reg.default_tokenizer(name_or_file)
+    tok = build_tokenizer(tokenizer, lowercase=lowercase)
+    vocab = build_vocab(text, tok)
+    ids = encode_text(text, tok, vocab)
+    result = corpus_stats(ids, vocab, top=top)
+    plot_path = plot_path or Path(f"zipf-{_plot_name(name_or_file)}.png")
+    title = f"{name_or_file} ({split}, {tokenizer} tokens)"
+    plot_zipf(ids, len(vocab), plot_path, title=title)
+    header = {
+        "dataset": name_or_file,
+        "split": split,
+        "tokenizer": tokenizer,
+        "lowercase": lowercase,
+    }
+    result = {**header, **result, "plot": str(plot_path.resolve())}
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+    else:
+        _print_stats(result)
+
+
+def _print_stats(s: dict) -> None:
+    click.echo(f"{s['dataset']} [{s['split']}], tokenizer {s['tokenizer']}")
+    click.echo(f"  tokens:            {s['num_tokens']:,}")
+    click.echo(
+        f"  vocabulary:        {s['distinct_tokens']:,} distinct tokens "
+        f"({s['vocab_size']:,} ids with reserved tokens)"
+    )
+    click.echo(f"  distinct bigrams:  {s['distinct_bigrams']:,}")
+    click.echo(f"  distinct trigrams: {s['distinct_trigrams']:,}")
+    zipf = s["zipf_exponent"]
+    click.echo(f"  Zipf exponent:     {'n/a' if zipf is None else f'{zipf:.3f}'}")
+    click.echo(f"  top {len(s['top_tokens'])} tokens:")
+    total = max(s["num_tokens"], 1)
+    for rank, t in enumerate(s["top_tokens"], start=1):
+        shown = json.dumps(t["token"], ensure_ascii=False)  # quotes make "\n" and " " visible
+        click.echo(
+            f"    {rank:>3}. {shown:<16} {t['count']:>10,}  {100 * t['count'] / total:5.2f}%"
+        )
+    click.echo(f"  plot: {s['plot']}")

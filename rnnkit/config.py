@@ -1,0 +1,174 @@
+"""Training configuration: one frozen dataclass, validated once, saved as ``config.yaml``.
+
+Precedence when a run is set up: defaults < ``--config FILE.yaml`` < flags given on the command
+line. A resumed run starts from its saved ``config.yaml`` and only the fields in
+``RESUMABLE`` may change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import yaml
+
+from rnnkit.errors import ConfigError
+from rnnkit.io import atomic_write_text
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("plateau", "exponential", "constant")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a language-model run needs (data, model, optimisation)."""
+
+    # data
+    data: str = "tinyshakespeare"
+    tokenizer: str | None = None  # None: the dataset's default
+    lowercase: bool = False
+    min_freq: int = 1
+    max_vocab: int | None = None
+    # model
+    model: str = "lstm"
+    embed_size: int | None = None  # None: = hidden_size; 0: one-hot input
+    hidden_size: int = 256
+    num_layers: int = 2
+    dropout: float = 0.0
+    tie_weights: bool = False
+    init_range: float = 0.0
+    backend: str = "torch"
+    # batching
+    seq_len: int = 100
+    batch_size: int = 32
+    sampling: str = "sequential"
+    # optimisation
+    optimizer: str = "adam"
+    lr: float = 2e-3
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    clip: float = 5.0  # max global gradient norm; 0 disables clipping
+    lr_schedule: str = "plateau"
+    lr_decay: float = 0.5
+    decay_start: int = 0  # exponential schedule: epochs at the initial rate
+    plateau_patience: int = 0
+    # length of training
+    epochs: int = 10
+    max_steps: int = 0  # 0: no limit
+    max_minutes: float = 0.0  # 0: no limit
+    patience: int = 0  # early stopping after this many evaluations without improvement
+    eval_every: int = 0  # steps; 0: at the end of each epoch only
+    eval_batch_size: int = 10
+    log_every: int = 10
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self):
+        self._check_types()
+        positive = ("hidden_size", "num_layers", "seq_len", "batch_size", "epochs")
+        positive += ("eval_batch_size", "log_every", "min_freq")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(f"{flag} must be positive, got {getattr(self, name)}")
+        non_negative = ("max_steps", "max_minutes", "patience", "eval_every", "clip")
+        non_negative += ("momentum", "weight_decay", "decay_start", "plateau_patience")
+        for name in non_negative:
+            if getattr(self, name) < 0:
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(f"{flag} must be >= 0, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ConfigError(f"--lr must be positive, got {self.lr}")
+        if not 0 < self.lr_decay <= 1:
+            raise ConfigError(f"--lr-decay must be in (0, 1], got {self.lr_decay}")
+        if self.embed_size is not None and self.embed_size < 0:
+            raise ConfigError(f"--embed-size must be >= 0 (0 = one-hot), got {self.embed_size}")
+        if self.max_vocab is not None and self.max_vocab <= 4:
+            raise ConfigError(
+                f"--max-vocab must be > 4 (room for reserved tokens), got {self.max_vocab}"
+            )
+        self._check_choice("optimizer", OPTIMIZERS)
+        self._check_choice("lr_schedule", SCHEDULES)
+        self._check_choice("sampling", ("random", "sequential"))
+        self._check_choice("model", ("rnn", "lstm", "gru"))
+
+    def _check_choice(self, name: str, choices: tuple[str, ...]) -> None:
+        if getattr(self, name) not in choices:
+            raise ConfigError(
+                f"unknown {name} {getattr(self, name)!r}: choose one of {', '.join(choices)}"
+            )
+
+    def _check_types(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in fields(self):
+            value, hint = getattr(self, f.name), hints[f.name]
+            allowed = _allowed_types(hint)
+            if isinstance(value, bool) and bool not in allowed:
+                ok = False
+            else:
+                ok = isinstance(value, allowed)
+            if (
+                not ok
+                and float in allowed
+                and isinstance(value, int)
+                and not isinstance(value, bool)
+            ):
+                object.__setattr__(self, f.name, float(value))
+                ok = True
+            if not ok:
+                names = "/".join(t.__name__ for t in allowed if t is not type(None))
+                raise ConfigError(f"config field {f.name} must be {names}, got {value!r}")
+
+    # ---- construction and persistence ---------------------------------------------------------
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "config") -> TrainConfig:
+        if not isinstance(d, dict):
+            raise ConfigError(f"{source} must be a mapping of field: value")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(
+                f"{source} has unknown keys {', '.join(unknown)}; known keys are "
+                f"{', '.join(sorted(known))}"
+            )
+        return cls(**d)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        return cls.from_dict(load_yaml(path), source=str(path))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    def replace(self, **changes) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+# Fields a resumed run may change: how long and how it trains, never what it is.
+RESUMABLE = frozenset(
+    {"data", "epochs", "max_steps", "max_minutes", "patience", "eval_every", "log_every", "device"}
+)
+
+
+def load_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        d = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(f"{path} is not valid YAML ({first}); fix the file") from e
+    return d if d is not None else {}
+
+
+def _allowed_types(hint) -> tuple[type, ...]:
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return tuple(typing.get_args(hint))
+    return (hint,)

@@ -1,0 +1,106 @@
+"""Language-model minibatches over one flat array of token ids.
+
+Both iterators yield ``(X, Y)`` int64 tensors of shape (batch_size, seq_len) with ``Y`` equal
+to ``X`` shifted one token to the left.
+
+- **random sampling**: each epoch starts at a random offset in ``[0, seq_len)``, cuts the corpus
+  into non-overlapping subsequences and visits them in random order. Neighbouring batches are
+  unrelated, so the hidden state is re-initialised for every batch.
+- **sequential partitioning**: the corpus (after a random offset) is split into ``batch_size``
+  contiguous streams, one per batch row; batch ``k+1`` continues batch ``k`` row by row, so the
+  hidden state is carried across batches and detached (truncated BPTT).
+
+An epoch's randomness comes from ``(seed, epoch)`` alone, so iteration can resume at any batch
+of any epoch and see exactly the batches an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from rnnkit.errors import DataError
+
+SAMPLINGS = ("random", "sequential")
+
+
+class LMBatches:
+    """Minibatches for language-model training.
+
+    Args:
+        ids: token ids, shape (num_tokens,); a memory-mapped array works.
+        batch_size: rows per batch (N).
+        seq_len: time steps per batch (T).
+        sampling: ``"random"`` or ``"sequential"``.
+        seed: base seed; epoch ``e`` draws its offset (and order) from ``(seed, e)``.
+    """
+
+    def __init__(self, ids: np.ndarray, batch_size: int, seq_len: int, sampling: str, seed: int):
+        if sampling not in SAMPLINGS:
+            raise DataError(f"unknown sampling {sampling!r}: choose random or sequential")
+        self.ids, self.batch_size, self.seq_len = ids, batch_size, seq_len
+        self.sampling, self.seed = sampling, seed
+        need = batch_size * seq_len + seq_len
+        if self._count(seq_len - 1) == 0:
+            raise DataError(
+                f"the training text has {len(ids)} tokens, fewer than one batch needs "
+                f"(about {need} = (batch_size + 1) * seq_len); lower --batch-size or --seq-len, "
+                "or give more text"
+            )
+
+    def _rng(self, epoch: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, epoch])
+
+    def _count(self, offset: int) -> int:
+        usable = len(self.ids) - offset - 1  # the last token only ever appears as a target
+        if self.sampling == "random":
+            return (usable // self.seq_len) // self.batch_size
+        return (usable // self.batch_size) // self.seq_len
+
+    def num_batches(self, epoch: int) -> int:
+        """Batches in ``epoch`` (it varies by at most one with the epoch's offset)."""
+        return self._count(int(self._rng(epoch).integers(0, self.seq_len)))
+
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield the batches of ``epoch``, skipping the first ``start`` of them."""
+        rng = self._rng(epoch)
+        offset = int(rng.integers(0, self.seq_len))
+        n, B, T = self._count(offset), self.batch_size, self.seq_len
+        if self.sampling == "random":
+            starts = offset + np.arange(n * B, dtype=np.int64) * T
+            rng.shuffle(starts)
+            cols = np.arange(T, dtype=np.int64)
+            for b in range(start, n):
+                idx = starts[b * B : (b + 1) * B, None] + cols  # (B, T)
+                yield _tensor(self.ids[idx]), _tensor(self.ids[idx + 1])
+        else:
+            width = (len(self.ids) - offset - 1) // B  # tokens per stream
+            xs = np.asarray(self.ids[offset : offset + B * width]).reshape(B, width)
+            ys = np.asarray(self.ids[offset + 1 : offset + 1 + B * width]).reshape(B, width)
+            for b in range(start, n):
+                yield _tensor(xs[:, b * T : (b + 1) * T]), _tensor(ys[:, b * T : (b + 1) * T])
+
+
+def eval_batches(
+    ids: np.ndarray, batch_size: int, seq_len: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Sequential batches from offset 0 that cover every predictable token of ``ids`` once.
+
+    The corpus is cut into ``batch_size`` streams (fewer when it is short); the last batch may be
+    shorter than ``seq_len``. Tokens past the last full stream row are left out, as in the usual
+    PTB evaluation.
+    """
+    B = max(1, min(batch_size, (len(ids) - 1)))
+    width = (len(ids) - 1) // B
+    if width < 1:
+        raise DataError(f"the evaluation text has {len(ids)} tokens; it needs at least 2")
+    xs = np.asarray(ids[: B * width]).reshape(B, width)
+    ys = np.asarray(ids[1 : 1 + B * width]).reshape(B, width)
+    for i in range(0, width, seq_len):
+        yield _tensor(xs[:, i : i + seq_len]), _tensor(ys[:, i : i + seq_len])
+
+
+def _tensor(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64))

@@ -1,0 +1,112 @@
+"""Text generation: warm up on a prompt, then sample one token at a time."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+
+import torch
+
+from rnnkit.errors import GenerationError
+from rnnkit.infer.sampling import check_sampling, sample_next
+from rnnkit.text.vocab import UNK
+
+
+def prompt_ids(prompt: str, tokenizer, vocab, warn: Callable[[str], None] | None = None):
+    """Encode a prompt as generation context; refuse one made only of unknown tokens.
+
+    The tokenizer's boundary token (a line end) comes first when the vocabulary has it, so the
+    prompt is read as the start of a fresh line, and an empty prompt is a line start.
+    """
+    tokens = tokenizer.tokenize(prompt) if prompt else []
+    if tokens and tokenizer.name != "char" and not prompt.endswith("\n"):
+        tokens = tokens[:-1]  # word tokenizers close every line; a prompt stays open
+    unknown = sorted({t for t in tokens if t not in vocab})
+    if unknown:
+        shown = ", ".join(repr(t) for t in unknown[:10]) + (" ..." if len(unknown) > 10 else "")
+        if len(unknown) == len(set(tokens)):
+            raise GenerationError(
+                f"the prompt has no token the model knows ({shown} not in its "
+                f"{len(vocab)}-token vocabulary); unknown tokens would be read as {UNK}, which "
+                "carries no meaning here: write the prompt with tokens of the training text"
+            )
+        if warn:
+            warn(f"warning: {shown} not in the vocabulary; read as {UNK}")
+    if tokenizer.boundary in vocab:
+        tokens = [tokenizer.boundary] + tokens
+    if not tokens:
+        raise GenerationError("this model has no line-start token; give a --prompt")
+    return vocab.encode(tokens).tolist()
+
+
+@torch.no_grad()
+def generate_ids(
+    model,
+    context: list[int],
+    length: int,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    seed: int | None = None,
+    stop_id: int | None = None,
+    device="cpu",
+) -> Iterator[int]:
+    """Yield up to ``length`` sampled token ids after ``context``.
+
+    The context is fed through the model in one call to set the state (it is not predicted).
+    Each further step feeds one token and keeps only the state: memory stays constant.
+    """
+    if length < 0:
+        raise GenerationError(f"--length must be >= 0, got {length}")
+    if not context:
+        raise GenerationError("generation needs at least one context token")
+    check_sampling(temperature, top_k, top_p)
+    model.eval()
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed if seed is not None else torch.seed())
+    x = torch.tensor([context], dtype=torch.long, device=device)  # (1, C)
+    logits, _, state = model(x, None, None)
+    for _ in range(length):
+        nxt = sample_next(logits[:, -1], temperature, top_k, top_p, gen)  # (1,)
+        token = int(nxt.item())
+        if stop_id is not None and token == stop_id:
+            return
+        yield token
+        logits, _, state = model(nxt[:, None], None, state)
+
+
+def generate_text(
+    model,
+    tokenizer,
+    vocab,
+    prompt: str,
+    length: int,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    seed: int | None = None,
+    stop_token: str | None = None,
+    stream: Callable[[str], None] | None = None,
+    device="cpu",
+) -> str:
+    """Prompt plus ``length`` generated tokens, as text. ``stream`` receives each new piece."""
+    ctx = prompt_ids(prompt, tokenizer, vocab, warn=lambda m: print(m, file=sys.stderr))
+    stop_id = None
+    if stop_token is not None:
+        if stop_token not in vocab:
+            raise GenerationError(f"stop token {stop_token!r} is not in the vocabulary")
+        stop_id = vocab.id_of(stop_token)
+    sep = "" if tokenizer.name in ("char", "chinese-char") else " "
+    pieces: list[str] = [prompt]
+    at_line_start = not prompt or prompt.endswith("\n")
+    for idx in generate_ids(model, ctx, length, temperature, top_k, top_p, seed, stop_id, device):
+        tok = vocab.id_to_token(idx)
+        if tokenizer.boundary == tok and tokenizer.name != "char":
+            piece, at_line_start = "\n", True
+        else:
+            piece = tok if at_line_start or not sep else sep + tok
+            at_line_start = False
+        pieces.append(piece)
+        if stream:
+            stream(piece)
+    return "".join(pieces)

@@ -1,0 +1,69 @@
+"""Perplexity and log-probabilities under a language model."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rnnkit.data.lm_batches import eval_batches
+from rnnkit.nn.recurrent import State
+
+
+@torch.no_grad()
+def evaluate_loss(model, ids: np.ndarray, batch_size: int, seq_len: int, device="cpu") -> float:
+    """Mean cross-entropy (nats per token) over ``ids``, state carried across batches.
+
+    Perplexity is ``exp`` of this. The model is put in eval mode and restored afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    total, count, state = 0.0, 0, None
+    for x, y in eval_batches(ids, batch_size, seq_len):
+        x, y = x.to(device), y.to(device)
+        logits, _, state = model(x, None, state)
+        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum")
+        total += loss.item()
+        count += y.numel()
+    model.train(was_training)
+    return total / max(count, 1)
+
+
+@dataclass
+class LineScore:
+    text: str
+    num_tokens: int
+    logprob: float  # natural log, summed over the line's tokens
+    token_logprobs: list[float]
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(-self.logprob / self.num_tokens) if self.num_tokens else float("nan")
+
+
+@torch.no_grad()
+def token_logprobs(model, context: list[int], ids: list[int], device="cpu") -> list[float]:
+    """log p(ids[i] | context, ids[:i]) for every i; ``context`` sets the state first."""
+    if not ids:
+        return []
+    model.eval()
+    state: State | None = None
+    seq = torch.tensor([context + ids], dtype=torch.long, device=device)  # (1, C + L)
+    logits, _, state = model(seq[:, :-1], None, state)
+    logp = F.log_softmax(logits[0, len(context) - 1 :].float(), dim=-1)  # (L, V)
+    target = seq[0, len(context) :]
+    return logp.gather(1, target[:, None]).squeeze(1).tolist()
+
+
+def score_lines(model, tokenizer, vocab, lines: list[str], device="cpu") -> list[LineScore]:
+    """Score each line independently, as a fresh line following the tokenizer's boundary."""
+    context = [vocab.token_to_id(tokenizer.boundary)]
+    scores = []
+    for line in lines:
+        ids = vocab.encode(tokenizer.tokenize(line + "\n")).tolist()
+        lp = token_logprobs(model, context, ids, device)
+        scores.append(LineScore(line, len(ids), float(sum(lp)), lp))
+    return scores

@@ -1,0 +1,117 @@
+"""Recurrent language model: embedding (or one-hot) -> RNN / LSTM / GRU -> linear decoder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnkit.errors import ConfigError
+from rnnkit.nn.recurrent import CELLS, State, build_recurrent, init_state
+
+
+@dataclass(frozen=True)
+class LMConfig:
+    """Shape of a language model.
+
+    Args:
+        vocab_size: V.
+        cell: ``rnn``, ``lstm`` or ``gru``.
+        hidden_size: H, per layer.
+        num_layers: stacked recurrent layers.
+        embed_size: E; ``None`` means E = H; ``0`` feeds one-hot vectors (E = V), as in the
+            classic formulation.
+        dropout: on the embedding, between layers and before the decoder.
+        tie_weights: share the decoder weight with the embedding (needs E = H).
+        backend: which recurrent implementation (see ``rnnkit.nn.recurrent.BACKENDS``).
+        init_range: if > 0, every parameter is drawn from U(-r, r) (Zaremba et al.);
+            otherwise PyTorch's default initialisation.
+    """
+
+    vocab_size: int
+    cell: str = "lstm"
+    hidden_size: int = 256
+    num_layers: int = 2
+    embed_size: int | None = None
+    dropout: float = 0.0
+    tie_weights: bool = False
+    backend: str = "torch"
+    init_range: float = 0.0
+
+    def __post_init__(self):
+        if self.cell not in CELLS:
+            raise ConfigError(f"unknown model {self.cell!r}: choose one of {', '.join(CELLS)}")
+        for name in ("vocab_size", "hidden_size", "num_layers"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.embed_size is not None and self.embed_size < 0:
+            raise ConfigError(f"embed_size must be >= 0 (0 = one-hot), got {self.embed_size}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.tie_weights and self.input_size != self.hidden_size:
+            raise ConfigError(
+                f"tie_weights needs embed_size == hidden_size ({self.input_size} != "
+                f"{self.hidden_size}); set --embed-size {self.hidden_size} or drop --tie-weights"
+            )
+
+    @property
+    def input_size(self) -> int:
+        if self.embed_size == 0:
+            return self.vocab_size
+        return self.hidden_size if self.embed_size is None else self.embed_size
+
+
+class RNNLanguageModel(nn.Module):
+    """Predicts the next token at every position.
+
+    Inputs: ``idx``, ``targets=None``, ``state=None``
+        - **idx**: token ids, (N, T).
+        - **targets**: next-token ids, (N, T); when given, ``loss`` is the mean cross-entropy.
+        - **state**: from ``init_state`` or a previous call; ``None`` means zeros.
+
+    Outputs: ``(logits, loss, state)``
+        - **logits**: (N, T, V).
+        - **loss**: scalar tensor, or ``None`` without targets.
+        - **state**: ``h`` (num_layers, N, H), or ``(h, c)`` for LSTM.
+    """
+
+    def __init__(self, config: LMConfig):
+        super().__init__()
+        self.config = c = config
+        self.embedding = None if c.embed_size == 0 else nn.Embedding(c.vocab_size, c.input_size)
+        self.drop = nn.Dropout(c.dropout)
+        self.rnn = build_recurrent(
+            c.cell, c.input_size, c.hidden_size, c.num_layers, c.dropout, c.backend
+        )
+        self.decoder = nn.Linear(c.hidden_size, c.vocab_size)
+        if c.tie_weights:
+            self.decoder.weight = self.embedding.weight
+        if c.init_range > 0:
+            for p in self.parameters():
+                nn.init.uniform_(p, -c.init_range, c.init_range)
+
+    def init_state(self, batch: int) -> State:
+        p = self.decoder.weight
+        c = self.config
+        return init_state(c.cell, c.num_layers, batch, c.hidden_size, p.device, p.dtype)
+
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, state: State | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, State]:
+        # The recurrent kernels are time-major; transposing the ids is free, the logits come
+        # back as a (N, T, V) view.
+        idx_t = idx.t()  # (T, N)
+        if self.embedding is None:
+            x = F.one_hot(idx_t, self.config.vocab_size).to(self.decoder.weight.dtype)
+        else:
+            x = self.embedding(idx_t)  # (T, N, E)
+        out, state = self.rnn(self.drop(x), state)  # (T, N, H)
+        logits = self.decoder(self.drop(out))  # (T, N, V)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(
+                logits.view(-1, logits.size(-1)), targets.t().reshape(-1), reduction="mean"
+            )
+        return logits.transpose(0, 1), loss, state

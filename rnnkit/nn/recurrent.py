@@ -1,0 +1,55 @@
+"""Recurrent layers by backend, and the helpers that treat hidden state as a value.
+
+``build_recurrent`` is the one place a model asks for a recurrent stack; a backend is a table
+from cell name to a class with ``torch.nn.RNN``'s constructor and ``forward(input, hx)``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from rnnkit.errors import ConfigError
+
+CELLS = ("rnn", "lstm", "gru")
+
+BACKENDS: dict[str, dict[str, type[nn.Module]]] = {
+    "torch": {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU},
+}
+
+State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+
+
+def build_recurrent(
+    cell: str,
+    input_size: int,
+    hidden_size: int,
+    num_layers: int = 1,
+    dropout: float = 0.0,
+    backend: str = "torch",
+) -> nn.Module:
+    """A time-major (``batch_first=False``) recurrent stack of ``cell`` from ``backend``."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if cell not in BACKENDS[backend]:
+        raise ConfigError(f"unknown model {cell!r}: choose one of {', '.join(CELLS)}")
+    return BACKENDS[backend][cell](
+        input_size, hidden_size, num_layers, dropout=dropout if num_layers > 1 else 0.0
+    )
+
+
+def init_state(
+    cell: str, num_layers: int, batch: int, hidden_size: int, device=None, dtype=None
+) -> State:
+    """Zero state: ``h`` (num_layers, N, H); for LSTM the pair ``(h, c)``."""
+    h = torch.zeros(num_layers, batch, hidden_size, device=device, dtype=dtype)
+    return (h, torch.zeros_like(h)) if cell == "lstm" else h
+
+
+def detach_state(state: State | None) -> State | None:
+    """Cut the graph behind ``state`` (truncated BPTT) without copying its values."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)
+    return state.detach()

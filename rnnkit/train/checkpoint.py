@@ -1,0 +1,139 @@
+"""Run directories: what a training run writes, and loading it back without executing code.
+
+A run directory holds::
+
+    config.yaml          resolved TrainConfig (safe YAML)
+    vocab.json           the Vocab
+    model.safetensors    weights with the best validation perplexity
+    last.safetensors     weights at the last checkpoint
+    trainer_state.pt     optimizer, scheduler, RNG, iterator position, carried hidden state;
+                         tensors and plain values only, loaded with ``weights_only=True``
+    metrics.jsonl        one JSON object per log line or evaluation
+    curves.png           training curves
+
+Every file is written to a temporary name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_model, save_model
+
+from rnnkit.config import TrainConfig
+from rnnkit.errors import ConfigError, RnnkitError, RunDirError
+from rnnkit.io import atomic_write
+from rnnkit.models.lm import LMConfig, RNNLanguageModel
+from rnnkit.text.tokenizers import build_tokenizer
+from rnnkit.text.vocab import Vocab
+
+
+def lm_config(config: TrainConfig, vocab_size: int) -> LMConfig:
+    return LMConfig(
+        vocab_size=vocab_size,
+        cell=config.model,
+        hidden_size=config.hidden_size,
+        num_layers=config.num_layers,
+        embed_size=config.embed_size,
+        dropout=config.dropout,
+        tie_weights=config.tie_weights,
+        backend=config.backend,
+        init_range=config.init_range,
+    )
+
+
+def save_weights(model: torch.nn.Module, path: Path) -> None:
+    atomic_write(path, lambda tmp: save_model(model, tmp))
+
+
+def save_state(state: dict, path: Path) -> None:
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+class RunDir:
+    """Paths and loaders of one run directory."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.config_path = self.path / "config.yaml"
+        self.vocab_path = self.path / "vocab.json"
+        self.best_path = self.path / "model.safetensors"
+        self.last_path = self.path / "last.safetensors"
+        self.state_path = self.path / "trainer_state.pt"
+        self.metrics_path = self.path / "metrics.jsonl"
+        self.curves_path = self.path / "curves.png"
+
+    def check(self, resumable: bool = False) -> None:
+        """Raise ``RunDirError`` unless this looks like a (resumable) run directory."""
+        if not self.path.is_dir():
+            raise RunDirError(f"run directory not found: {self.path}; give the --out of a run")
+        need = [self.config_path, self.vocab_path]
+        need += [self.last_path, self.state_path] if resumable else [self.best_path]
+        missing = [p.name for p in need if not p.exists()]
+        if missing:
+            raise RunDirError(
+                f"{self.path} is not a complete run directory (missing {', '.join(missing)}); "
+                "train one with `rnnkit train --out DIR`"
+            )
+
+    def load_config(self) -> TrainConfig:
+        try:
+            return TrainConfig.load(self.config_path)
+        except ConfigError as e:
+            raise RunDirError(f"{self.config_path}: {e}") from e
+
+    def load_vocab(self) -> Vocab:
+        return Vocab.load(self.vocab_path)
+
+    def load_model(
+        self, config: TrainConfig, vocab_size: int, which: str = "best", device="cpu"
+    ) -> RNNLanguageModel:
+        path = self.best_path if which == "best" else self.last_path
+        model = RNNLanguageModel(lm_config(config, vocab_size))
+        try:
+            load_model(model, str(path), strict=True, device=str(device))
+        except (RuntimeError, SafetensorError, OSError) as e:
+            first = str(e).strip().splitlines()[0][:200]
+            raise RunDirError(
+                f"{path} does not fit config.yaml and vocab.json ({first}); the run directory "
+                "is damaged or mixed from different runs"
+            ) from e
+        return model.to(device)
+
+    def load_state(self) -> dict:
+        try:
+            return torch.load(self.state_path, map_location="cpu", weights_only=True)
+        except Exception as e:  # any unpickling failure means the file cannot be trusted
+            raise RunDirError(
+                f"{self.state_path} cannot be loaded safely ({type(e).__name__}); "
+                "it is damaged or not written by rnnkit"
+            ) from e
+
+    def read_metrics(self) -> list[dict]:
+        if not self.metrics_path.exists():
+            return []
+        rows = []
+        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut by a crash
+        return rows
+
+
+def load_for_inference(run_dir: str | Path, device="cpu", which: str = "best"):
+    """``(config, tokenizer, vocab, model)`` of a finished run, model in eval mode."""
+    run = RunDir(run_dir)
+    run.check()
+    config = run.load_config()
+    vocab = run.load_vocab()
+    try:
+        tokenizer = build_tokenizer(config.tokenizer or "char", config.lowercase)
+    except RnnkitError as e:
+        raise RunDirError(f"{run.config_path}: {e}") from e
+    model = run.load_model(config, len(vocab), which, device)
+    model.eval()
+    return config, tokenizer, vocab, model

@@ -1,0 +1,70 @@
+"""Metrics log (JSON lines) and the training-curve plot."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from rnnkit.io import atomic_write
+
+
+class MetricsLog:
+    """Append-only JSON-lines log; ``truncate_after(step)`` drops rows a resumed run will redo."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def write(self, row: dict) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+
+    def truncate_after(self, step: int) -> None:
+        if not self.path.exists():
+            return
+        keep = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                if json.loads(line).get("step", 0) <= step:
+                    keep.append(line + "\n")
+            except json.JSONDecodeError:
+                continue
+
+        def write(tmp: str) -> None:
+            Path(tmp).write_text("".join(keep), encoding="utf-8")
+
+        atomic_write(self.path, write)
+
+
+def plot_curves(rows: list[dict], path: Path, title: str = "") -> None:
+    """Train and validation perplexity (log scale) against step, with the learning rate."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [(r["step"], r["train_ppl"]) for r in rows if r.get("kind") == "train"]
+    valid = [(r["step"], r["valid_ppl"]) for r in rows if r.get("kind") == "eval"]
+    lr = [(r["step"], r["lr"]) for r in rows if r.get("kind") == "train"]
+    fig, (ax, ax_lr) = plt.subplots(
+        2, 1, figsize=(7, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    if train:
+        ax.plot(*zip(*train, strict=True), label="train", lw=1, alpha=0.8)
+    if valid:
+        ax.plot(*zip(*valid, strict=True), "o-", label="validation", lw=1.5)
+    finite = [p for _, p in train + valid if math.isfinite(p)]
+    if finite and min(finite) > 0:
+        ax.set_yscale("log")
+    ax.set_ylabel("perplexity")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    ax.set_title(title or "training curves")
+    if lr:
+        ax_lr.plot(*zip(*lr, strict=True), color="tab:gray", lw=1)
+    ax_lr.set_ylabel("learning rate")
+    ax_lr.set_xlabel("step")
+    ax_lr.grid(True, alpha=0.3)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    plt.close(fig)

@@ -1,0 +1,352 @@
+"""Language-model trainer: truncated BPTT, clipping, evaluation, checkpoints, exact resume."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from rnnkit.config import RESUMABLE, TrainConfig
+from rnnkit.data.lm_batches import LMBatches
+from rnnkit.errors import RunDirError, TrainingError
+from rnnkit.infer.scoring import evaluate_loss
+from rnnkit.models.lm import RNNLanguageModel
+from rnnkit.nn.recurrent import detach_state
+from rnnkit.train.checkpoint import RunDir, lm_config, save_state, save_weights
+from rnnkit.train.data import LMData, load_lm_data, resolve_tokenizer_name
+from rnnkit.train.metrics import MetricsLog, plot_curves
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def build_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    params, lr, wd = model.parameters(), config.lr, config.weight_decay
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=wd)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+
+
+class Trainer:
+    """Trains an ``RNNLanguageModel`` and keeps its run directory up to date.
+
+    Args:
+        config: the run's configuration (already resolved).
+        out: run directory to write.
+        data: encoded splits; loaded from ``config`` when ``None``.
+        echo: where progress lines go (evaluations, early stop); ``None`` silences them.
+        progress: show a tqdm bar.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        out: str | Path,
+        data: LMData | None = None,
+        echo: Callable[[str], None] | None = print,
+        progress: bool = True,
+    ):
+        if config.tokenizer is None:
+            config = config.replace(tokenizer=resolve_tokenizer_name(config))
+        self.config, self.run = config, RunDir(out)
+        self.echo = echo or (lambda s: None)
+        self.progress = progress
+        torch.manual_seed(config.seed)
+        self.device = pick_device(config.device)
+        self.data = data or load_lm_data(config)
+        self.batches = LMBatches(
+            self.data.train, config.batch_size, config.seq_len, config.sampling, config.seed
+        )
+        self.model = RNNLanguageModel(lm_config(config, len(self.data.vocab))).to(self.device)
+        self.optimizer = build_optimizer(config, self.model)
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, factor=config.lr_decay, patience=config.plateau_patience
+        )
+        # Position and history; all of it goes into trainer_state.pt.
+        self.step = self.epoch = self.batch_in_epoch = 0
+        self.best_valid = math.inf
+        self.bad_evals = 0
+        self.last_eval_step = -1
+        self.elapsed = 0.0
+        self.state = None  # hidden state carried between sequential batches
+        self.metrics = MetricsLog(self.run.metrics_path)
+
+    # ---- one optimisation step -------------------------------------------------------------
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, state=None):
+        """Forward, backward, clip, update. Returns ``(loss, grad_norm, state)`` as tensors."""
+        self.optimizer.zero_grad(set_to_none=True)
+        _, loss, state = self.model(x, y, state)
+        loss.backward()
+        if self.config.clip > 0:
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
+        else:
+            norm = torch.nn.utils.get_total_norm(
+                [p.grad for p in self.model.parameters() if p.grad is not None]
+            )
+        self.optimizer.step()
+        return loss.detach(), norm, detach_state(state)
+
+    # ---- the loop ----------------------------------------------------------------------------
+    def fit(self) -> dict:
+        """Train until ``epochs``, ``max_steps``, the time budget or early stopping ends it."""
+        c = self.config
+        self.run.path.mkdir(parents=True, exist_ok=True)
+        self._write_run_files()
+        per_epoch = self.batches.num_batches(self.epoch)
+        total = c.epochs * per_epoch
+        if c.max_steps:
+            total = min(total, c.max_steps)
+        bar = tqdm(
+            total=total,
+            initial=min(self.step, total),
+            disable=not self.progress,
+            dynamic_ncols=True,
+            unit="step",
+        )
+        start_time = time.perf_counter() - self.elapsed
+        window_loss, window_n, window_tokens, window_t0 = 0.0, 0, 0, time.perf_counter()
+        stop = None
+        while self.epoch < c.epochs and stop is None:
+            for x, y in self.batches.epoch(self.epoch, self.batch_in_epoch):
+                x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+                state = self.state if c.sampling == "sequential" else None
+                loss, norm, self.state = self.train_step(x, y, state)
+                self.step += 1
+                self.batch_in_epoch += 1
+                window_loss += loss.item()
+                window_n += 1
+                window_tokens += x.numel()
+                bar.update(1)
+                if not math.isfinite(window_loss):
+                    self._nonfinite(loss.item())
+                if self.step % c.log_every == 0:
+                    dt = max(time.perf_counter() - window_t0, 1e-9)
+                    mean = window_loss / window_n
+                    row = {
+                        "kind": "train",
+                        "step": self.step,
+                        "epoch": self.epoch,
+                        "train_loss": mean,
+                        "train_ppl": math.exp(min(mean, 50)),
+                        "grad_norm": float(norm),
+                        "lr": self._lr(),
+                        "tokens_per_s": window_tokens / dt,
+                    }
+                    self.metrics.write(row)
+                    bar.set_postfix(
+                        loss=f"{mean:.3f}",
+                        ppl=f"{row['train_ppl']:.1f}",
+                        tok_s=f"{row['tokens_per_s']:.0f}",
+                    )
+                    window_loss, window_n, window_tokens = 0.0, 0, 0
+                    window_t0 = time.perf_counter()
+                self.elapsed = time.perf_counter() - start_time
+                if c.eval_every and self.step % c.eval_every == 0:
+                    stop = self._evaluate(scheduled=True)
+                    window_t0 = time.perf_counter()  # tokens/s counts training time only
+                if c.max_steps and self.step >= c.max_steps:
+                    stop = stop or "max_steps"
+                if c.max_minutes and self.elapsed >= 60 * c.max_minutes:
+                    stop = stop or "time budget"
+                if stop:
+                    break
+            else:  # the epoch ran to its end
+                self.epoch += 1
+                self.batch_in_epoch = 0
+                self.state = None
+                if self.last_eval_step != self.step:
+                    stop = self._evaluate(scheduled=True)
+                if c.lr_schedule == "exponential":
+                    # Epoch e (0-based) runs at lr * decay ** max(0, e + 1 - decay_start).
+                    self._set_lr(c.lr * c.lr_decay ** max(0, self.epoch + 1 - c.decay_start))
+        bar.close()
+        if self.last_eval_step != self.step:
+            self._evaluate(scheduled=False)
+        self._save_checkpoint()
+        self._plot()
+        reason = stop or "epochs"
+        self.echo(
+            f"stopped after {self.step} steps ({reason}); best valid ppl "
+            f"{math.exp(self.best_valid):.3f}; run saved in {self.run.path}"
+            if math.isfinite(self.best_valid)
+            else f"stopped after {self.step} steps ({reason}); run saved in {self.run.path}"
+        )
+        return {"steps": self.step, "best_valid_loss": self.best_valid, "stop": reason}
+
+    # ---- evaluation and checkpoints ----------------------------------------------------------
+    def _evaluate(self, scheduled: bool) -> str | None:
+        """Evaluate on valid; save best/last. Only scheduled evaluations drive the plateau
+        schedule and early stopping, so a run stopped and resumed matches one run straight."""
+        self.last_eval_step = self.step
+        if self.data.valid is None:
+            self._save_checkpoint()
+            return None
+        loss = evaluate_loss(
+            self.model,
+            self.data.valid,
+            self.config.eval_batch_size,
+            self.config.seq_len,
+            self.device,
+        )
+        if not math.isfinite(loss):
+            self._nonfinite(loss)
+        improved = loss < self.best_valid
+        if improved:
+            self.best_valid = loss
+            save_weights(self.model, self.run.best_path)
+        stop = None
+        if scheduled:
+            if self.config.lr_schedule == "plateau":
+                self.scheduler.step(loss)
+            self.bad_evals = 0 if improved else self.bad_evals + 1
+            if self.config.patience and self.bad_evals >= self.config.patience:
+                stop = "early stopping"
+        self.metrics.write(
+            {
+                "kind": "eval",
+                "step": self.step,
+                "epoch": self.epoch,
+                "valid_loss": loss,
+                "valid_ppl": math.exp(min(loss, 50)),
+                "lr": self._lr(),
+                "elapsed_s": self.elapsed,
+            }
+        )
+        mark = " (best)" if improved else ""
+        self.echo(
+            f"step {self.step} epoch {self.epoch}: valid loss {loss:.4f}, "
+            f"ppl {math.exp(min(loss, 50)):.3f}{mark}"
+        )
+        self._save_checkpoint()
+        self._plot()
+        return stop
+
+    def _save_checkpoint(self) -> None:
+        save_weights(self.model, self.run.last_path)
+        if self.data.valid is None or not self.run.best_path.exists():
+            # Without a validation split the latest weights are the best we know.
+            save_weights(self.model, self.run.best_path)
+        save_state(self._state_dict(), self.run.state_path)
+
+    def _state_dict(self) -> dict:
+        state = self.state
+        if isinstance(state, tuple):
+            state = list(state)
+        return {
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "best_valid": self.best_valid,
+            "bad_evals": self.bad_evals,
+            "last_eval_step": self.last_eval_step,
+            "elapsed": self.elapsed,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng_torch": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "hidden": state,
+            "vocab_size": len(self.data.vocab),
+        }
+
+    def load_state_dict(self, s: dict) -> None:
+        if s.get("vocab_size") != len(self.data.vocab):
+            raise RunDirError("trainer_state.pt does not match vocab.json; the run is damaged")
+        self.step, self.epoch, self.batch_in_epoch = s["step"], s["epoch"], s["batch_in_epoch"]
+        self.best_valid, self.bad_evals = s["best_valid"], s["bad_evals"]
+        self.last_eval_step, self.elapsed = s["last_eval_step"], s["elapsed"]
+        self.optimizer.load_state_dict(s["optimizer"])
+        self.scheduler.load_state_dict(s["scheduler"])
+        torch.set_rng_state(s["rng_torch"])
+        if s["rng_cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(s["rng_cuda"])
+        hidden = s["hidden"]
+        if isinstance(hidden, list):
+            hidden = tuple(h.to(self.device) for h in hidden)
+        elif hidden is not None:
+            hidden = hidden.to(self.device)
+        self.state = hidden
+        self.metrics.truncate_after(self.step)
+
+    def _write_run_files(self) -> None:
+        self.config.save(self.run.config_path)
+        self.data.vocab.save(self.run.vocab_path)
+
+    def _plot(self) -> None:
+        title = f"{self.config.model} on {Path(self.config.data).name}"
+        plot_curves(self.run.read_metrics(), self.run.curves_path, title)
+
+    def _lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def _set_lr(self, lr: float) -> None:
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+
+    def _nonfinite(self, value: float) -> None:
+        kept = (
+            f"the last good checkpoint is kept in {self.run.path}"
+            if self.run.last_path.exists()
+            else "no checkpoint had been written yet"
+        )
+        raise TrainingError(
+            f"loss became {value} at step {self.step}; training stopped and {kept}; "
+            f"lower --lr (now {self._lr():g}) or set --clip (now {self.config.clip:g})"
+        )
+
+
+def resume_trainer(
+    run_dir: str | Path, overrides: dict, out: str | Path | None = None, echo=print, progress=True
+) -> Trainer:
+    """A trainer that continues ``run_dir`` exactly where its last checkpoint left it.
+
+    Args:
+        overrides: config fields given on the command line; only ``RESUMABLE`` ones may differ.
+        out: where to keep writing (default: ``run_dir`` itself).
+    """
+    run = RunDir(run_dir)
+    run.check(resumable=True)
+    saved = run.load_config()
+    changed = {k: v for k, v in overrides.items() if getattr(saved, k) != v}
+    fixed = sorted(set(changed) - RESUMABLE)
+    if fixed:
+        shown = ", ".join(f"--{k.replace('_', '-')} (run has {getattr(saved, k)!r})" for k in fixed)
+        raise RunDirError(f"cannot change {shown} when resuming; start a new run with --out")
+    config = saved.replace(**changed)
+    vocab = run.load_vocab()
+    data = load_lm_data(config, vocab=vocab)
+    if "data" in changed:
+        from rnnkit.text.corpus import build_vocab
+
+        fresh = build_vocab(_train_text(config), data.tokenizer, config.min_freq, config.max_vocab)
+        if fresh != vocab:
+            raise RunDirError(
+                f"{config.data} gives another vocabulary than the one {run.path} was trained "
+                "with; resume with the original --data or start a new run"
+            )
+    target = Path(out) if out else run.path
+    if target != run.path:
+        import shutil
+
+        target.mkdir(parents=True, exist_ok=True)
+        for p in (run.metrics_path, run.best_path):
+            if p.exists():
+                shutil.copy2(p, target / p.name)
+    trainer = Trainer(config, target, data=data, echo=echo, progress=progress)
+    trainer.model.load_state_dict(run.load_model(config, len(vocab), "last").state_dict())
+    trainer.load_state_dict(run.load_state())
+    return trainer
+
+
+def _train_text(config: TrainConfig) -> str:
+    from rnnkit.registry.datasets import load_split_text
+
+    return load_split_text(config.data, "train")
