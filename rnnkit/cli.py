@@ -229,7 +229,6 @@ def generate(
 
     dev = pick_device(device)
     _, tokenizer, vocab, model = load_for_inference(run_dir, dev, checkpoint)
-    click.echo(prompt, nl=False)
 
     def stream(piece: str) -> None:
         sys.stdout.write(piece)

@@ -43,7 +43,7 @@ class LMBatches:
         self.ids, self.batch_size, self.seq_len = ids, batch_size, seq_len
         self.sampling, self.seed = sampling, seed
         need = batch_size * seq_len + seq_len
-        if self._count(seq_len - 1) == 0:
+        if self._count(seq_len - 1) <= 0:
             raise DataError(
                 f"the training text has {len(ids)} tokens, fewer than one batch needs "
                 f"(about {need} = (batch_size + 1) * seq_len); lower --batch-size or --seq-len, "
@@ -54,7 +54,7 @@ class LMBatches:
         return np.random.default_rng([self.seed, epoch])
 
     def _count(self, offset: int) -> int:
-        usable = len(self.ids) - offset - 1  # the last token only ever appears as a target
+        usable = max(0, len(self.ids) - offset - 1)  # the last token is only ever a target
         if self.sampling == "random":
             return (usable // self.seq_len) // self.batch_size
         return (usable // self.batch_size) // self.seq_len

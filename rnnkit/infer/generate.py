@@ -50,11 +50,13 @@ def generate_ids(
     seed: int | None = None,
     stop_id: int | None = None,
     device="cpu",
+    banned: list[int] | None = None,
 ) -> Iterator[int]:
     """Yield up to ``length`` sampled token ids after ``context``.
 
     The context is fed through the model in one call to set the state (it is not predicted).
     Each further step feeds one token and keeps only the state: memory stays constant.
+    ``banned`` ids are never sampled (reserved tokens the training text never had).
     """
     if length < 0:
         raise GenerationError(f"--length must be >= 0, got {length}")
@@ -66,13 +68,25 @@ def generate_ids(
     gen.manual_seed(seed if seed is not None else torch.seed())
     x = torch.tensor([context], dtype=torch.long, device=device)  # (1, C)
     logits, _, state = model(x, None, None)
+    mask = None
+    if banned:
+        mask = torch.zeros(logits.size(-1), dtype=torch.bool, device=device)
+        mask[banned] = True
     for _ in range(length):
-        nxt = sample_next(logits[:, -1], temperature, top_k, top_p, gen)  # (1,)
+        last = logits[:, -1]  # (1, V)
+        if mask is not None:
+            last = last.masked_fill(mask, float("-inf"))
+        nxt = sample_next(last, temperature, top_k, top_p, gen)  # (1,)
         token = int(nxt.item())
         if stop_id is not None and token == stop_id:
             return
         yield token
         logits, _, state = model(nxt[:, None], None, state)
+
+
+def unseen_reserved(vocab) -> list[int]:
+    """Reserved tokens (``<pad>``, ``<bos>``, ...) that never occurred in the training text."""
+    return [vocab.id_of(t) for t in vocab.reserved if vocab.counts[vocab.id_of(t)] == 0]
 
 
 def generate_text(
@@ -89,7 +103,13 @@ def generate_text(
     stream: Callable[[str], None] | None = None,
     device="cpu",
 ) -> str:
-    """Prompt plus ``length`` generated tokens, as text. ``stream`` receives each new piece."""
+    """Prompt plus ``length`` generated tokens, as text.
+
+    ``stream`` receives the prompt and then each new piece, once every setting has been checked.
+    """
+    if length < 0:
+        raise GenerationError(f"--length must be >= 0, got {length}")
+    check_sampling(temperature, top_k, top_p)
     ctx = prompt_ids(prompt, tokenizer, vocab, warn=lambda m: print(m, file=sys.stderr))
     stop_id = None
     if stop_token is not None:
@@ -98,8 +118,12 @@ def generate_text(
         stop_id = vocab.id_of(stop_token)
     sep = "" if tokenizer.name in ("char", "chinese-char") else " "
     pieces: list[str] = [prompt]
+    if stream:
+        stream(prompt)
     at_line_start = not prompt or prompt.endswith("\n")
-    for idx in generate_ids(model, ctx, length, temperature, top_k, top_p, seed, stop_id, device):
+    banned = unseen_reserved(vocab)
+    ids = generate_ids(model, ctx, length, temperature, top_k, top_p, seed, stop_id, device, banned)
+    for idx in ids:
         tok = vocab.id_to_token(idx)
         if tokenizer.boundary == tok and tokenizer.name != "char":
             piece, at_line_start = "\n", True

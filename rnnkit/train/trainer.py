@@ -79,6 +79,7 @@ class Trainer:
         self.elapsed = 0.0
         self.state = None  # hidden state carried between sequential batches
         self.metrics = MetricsLog(self.run.metrics_path)
+        self._last_plot = -math.inf
 
     # ---- one optimisation step -------------------------------------------------------------
     def train_step(self, x: torch.Tensor, y: torch.Tensor, state=None):
@@ -101,8 +102,7 @@ class Trainer:
         c = self.config
         self.run.path.mkdir(parents=True, exist_ok=True)
         self._write_run_files()
-        per_epoch = self.batches.num_batches(self.epoch)
-        total = c.epochs * per_epoch
+        total = c.epochs * self.batches.num_batches(self.epoch)
         if c.max_steps:
             total = min(total, c.max_steps)
         bar = tqdm(
@@ -112,6 +112,24 @@ class Trainer:
             dynamic_ncols=True,
             unit="step",
         )
+        try:
+            stop = self._loop(bar)
+        finally:
+            bar.close()  # so an error message starts on a line of its own
+        if self.last_eval_step != self.step:
+            self._evaluate(scheduled=False)
+        self._save_checkpoint()
+        self._plot()
+        reason = stop or "epochs"
+        best = ""
+        if math.isfinite(self.best_valid):
+            best = f"; best valid ppl {math.exp(min(self.best_valid, 700)):.3f}"
+        self.echo(f"stopped after {self.step} steps ({reason}){best}; run saved in {self.run.path}")
+        return {"steps": self.step, "best_valid_loss": self.best_valid, "stop": reason}
+
+    def _loop(self, bar) -> str | None:
+        """The epochs and steps; returns why training stopped early, or None."""
+        c = self.config
         start_time = time.perf_counter() - self.elapsed
         window_loss, window_n, window_tokens, window_t0 = 0.0, 0, 0, time.perf_counter()
         stop = None
@@ -158,29 +176,17 @@ class Trainer:
                 if c.max_minutes and self.elapsed >= 60 * c.max_minutes:
                     stop = stop or "time budget"
                 if stop:
-                    break
-            else:  # the epoch ran to its end
-                self.epoch += 1
-                self.batch_in_epoch = 0
-                self.state = None
-                if self.last_eval_step != self.step:
-                    stop = self._evaluate(scheduled=True)
-                if c.lr_schedule == "exponential":
-                    # Epoch e (0-based) runs at lr * decay ** max(0, e + 1 - decay_start).
-                    self._set_lr(c.lr * c.lr_decay ** max(0, self.epoch + 1 - c.decay_start))
-        bar.close()
-        if self.last_eval_step != self.step:
-            self._evaluate(scheduled=False)
-        self._save_checkpoint()
-        self._plot()
-        reason = stop or "epochs"
-        self.echo(
-            f"stopped after {self.step} steps ({reason}); best valid ppl "
-            f"{math.exp(self.best_valid):.3f}; run saved in {self.run.path}"
-            if math.isfinite(self.best_valid)
-            else f"stopped after {self.step} steps ({reason}); run saved in {self.run.path}"
-        )
-        return {"steps": self.step, "best_valid_loss": self.best_valid, "stop": reason}
+                    return stop
+            # The epoch ran to its end.
+            self.epoch += 1
+            self.batch_in_epoch = 0
+            self.state = None
+            if self.last_eval_step != self.step:
+                stop = self._evaluate(scheduled=True)
+            if c.lr_schedule == "exponential":
+                # Epoch e (0-based) runs at lr * decay ** max(0, e + 1 - decay_start).
+                self._set_lr(c.lr * c.lr_decay ** max(0, self.epoch + 1 - c.decay_start))
+        return stop
 
     # ---- evaluation and checkpoints ----------------------------------------------------------
     def _evaluate(self, scheduled: bool) -> str | None:
@@ -227,7 +233,8 @@ class Trainer:
             f"ppl {math.exp(min(loss, 50)):.3f}{mark}"
         )
         self._save_checkpoint()
-        self._plot()
+        if time.perf_counter() - self._last_plot > 60:  # a plot costs about a second
+            self._plot()
         return stop
 
     def _save_checkpoint(self) -> None:
@@ -281,6 +288,7 @@ class Trainer:
         self.data.vocab.save(self.run.vocab_path)
 
     def _plot(self) -> None:
+        self._last_plot = time.perf_counter()
         title = f"{self.config.model} on {Path(self.config.data).name}"
         plot_curves(self.run.read_metrics(), self.run.curves_path, title)
 
