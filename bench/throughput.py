@@ -4,8 +4,11 @@ The plain loop is written the pytorch/examples word_language_model way: batchify
 (T_total, N) columns, get_batch slices, repackage the hidden state, zero_grad, forward,
 cross-entropy, backward, clip_grad_norm_, optimizer step. The rnnkit side runs
 ``Trainer.fit`` (batch iterator, state carry and detach, clipping, metrics, progress
-bookkeeping, final checkpoint write) on the same model shape, data and optimizer.
-Both run in the same process, alternating, so machine noise hits both alike.
+bookkeeping) on the same model shape, data and optimizer. The one-off costs of a run
+(building the model, writing config, checkpoint and plot at the end) are taken out by timing
+every run at ``steps + W`` and at ``W`` steps and dividing the extra tokens by the extra time;
+the plain loop is measured the same way. Both run in the same process, alternating, so
+machine noise hits both alike.
 
     python bench/throughput.py                 # char and ptb-small configs
     python bench/throughput.py --config char --reps 5
@@ -74,6 +77,7 @@ class PlainLM(nn.Module):
 
 def plain_loop(ids: np.ndarray, vocab: int, cfg: dict, steps: int, seed: int) -> float:
     """Seconds for ``steps`` training steps of the plain loop."""
+    t0 = time.perf_counter()
     torch.manual_seed(seed)
     B, T = cfg["batch_size"], cfg["seq_len"]
     data = torch.from_numpy(ids.astype(np.int64))
@@ -86,7 +90,6 @@ def plain_loop(ids: np.ndarray, vocab: int, cfg: dict, steps: int, seed: int) ->
         opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
     crit = nn.CrossEntropyLoss()
     hidden = None
-    t0 = time.perf_counter()
     for step in range(steps):
         i = (step * T) % (data.size(0) - T - 1)
         x, y = data[i : i + T], data[i + 1 : i + 1 + T].reshape(-1)
@@ -106,10 +109,17 @@ def rnnkit_loop(data, cfg: dict, steps: int, seed: int, out: Path) -> float:
     fields = {k: v for k, v in cfg.items() if k != "steps"}
     config = TrainConfig(**fields, max_steps=steps, seed=seed, log_every=10, epochs=1000)
     data.valid = None  # measure training, not evaluation
-    trainer = Trainer(config, out, data=data, echo=None, progress=False)
     t0 = time.perf_counter()
-    trainer.fit()
+    Trainer(config, out, data=data, echo=None, progress=False).fit()
     return time.perf_counter() - t0
+
+
+WARM = 5  # steps of the short run whose time is subtracted
+
+
+def marginal(fn, steps: int) -> float:
+    """Seconds for ``steps`` more steps, without the run's fixed costs."""
+    return fn(steps + WARM) - fn(WARM)
 
 
 def run(name: str, reps: int) -> dict:
@@ -125,10 +135,12 @@ def run(name: str, reps: int) -> dict:
             order = [0, 1] if r % 2 == 0 else [1, 0]  # alternate who goes first
             for who in order:
                 if who == 0:
-                    plain.append(tokens / plain_loop(data.train, vocab, cfg, steps, r))
+                    t = marginal(lambda n: plain_loop(data.train, vocab, cfg, n, r), steps)
+                    plain.append(tokens / t)
                 else:
                     out = Path(tmp) / f"run{r}"
-                    ours.append(tokens / rnnkit_loop(data, cfg, steps, r, out))
+                    t = marginal(lambda n: rnnkit_loop(data, cfg, n, r, out), steps)
+                    ours.append(tokens / t)
             print(
                 f"{name} rep {r}: plain {plain[-1]:.0f} tok/s, rnnkit {ours[-1]:.0f} tok/s",
                 flush=True,
@@ -148,7 +160,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", choices=[*CONFIGS, "all"], default="all")
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=0, help="steps per repetition (0: preset)")
     args = ap.parse_args()
+    if args.steps:
+        for cfg in CONFIGS.values():
+            cfg["steps"] = args.steps
     names = list(CONFIGS) if args.config == "all" else [args.config]
     result = {"machine": machine(), "results": {n: run(n, args.reps) for n in names}}
     for n, r in result["results"].items():

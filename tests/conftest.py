@@ -192,3 +192,14 @@ def trained_run(tmp_path_factory) -> TrainedRun:
     if code != 0:
         pytest.fail(f"training the shared run failed (exit {code}):\n{stderr}")
     return TrainedRun(out, text, code, stdout, stderr)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Unit tests use tiny models: one thread is faster than two fighting over the cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -7,6 +7,7 @@ The array is numpy (``int32``), so it can be saved as ``.npy`` and memory-mapped
 from __future__ import annotations
 
 from collections import Counter
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,8 @@ def encode_text(text: str, tokenizer: Tokenizer, vocab: Vocab) -> np.ndarray:
     """
     if isinstance(tokenizer, CharTokenizer):
         return _encode_chars(text, vocab)
-    return vocab.encode(tokenizer.tokenize(text)).astype(np.int32)
+    tokens = tokenizer.tokenize(text)
+    return np.fromiter(map(vocab.stoi.get, tokens, repeat(vocab.unk_id)), np.int32, len(tokens))
 
 
 def _encode_chars(text: str, vocab: Vocab) -> np.ndarray:
