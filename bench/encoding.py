@@ -44,19 +44,26 @@ def main() -> None:
         n = len(encode_text(text, tok, vocab))
         assert np.array_equal(encode_text(text, tok, vocab), reference(text, tok, vocab))
         for r in range(args.reps):
-            for who in ([0, 1] if r % 2 == 0 else [1, 0]):
+            for who in [0, 1] if r % 2 == 0 else [1, 0]:
                 t0 = time.perf_counter()
                 (reference if who == 0 else encode_text)(text, tok, vocab)
                 (ref if who == 0 else ours).append(time.perf_counter() - t0)
-        rows[name] = {"tokenizer": tok_name, "megabytes": mb, "tokens": n,
-                      "reference_s": spread(ref), "rnnkit_s": spread(ours),
-                      "rnnkit_mb_per_s": mb / spread(ours)["median"],
-                      "rnnkit_tokens_per_s": n / spread(ours)["median"],
-                      "speedup": spread([a / b for a, b in zip(ref, ours, strict=True)])}
+        rows[name] = {
+            "tokenizer": tok_name,
+            "megabytes": mb,
+            "tokens": n,
+            "reference_s": spread(ref),
+            "rnnkit_s": spread(ours),
+            "rnnkit_mb_per_s": mb / spread(ours)["median"],
+            "rnnkit_tokens_per_s": n / spread(ours)["median"],
+            "speedup": spread([a / b for a, b in zip(ref, ours, strict=True)]),
+        }
         r = rows[name]
-        print(f"| {name} ({tok_name}) | {mb:.2f} MB, {n:,} tokens | "
-              f"{r['reference_s']['median']:.3f} s | {r['rnnkit_s']['median']:.3f} s | "
-              f"{r['rnnkit_mb_per_s']:.1f} MB/s | {r['speedup']['median']:.1f}x |")
+        print(
+            f"| {name} ({tok_name}) | {mb:.2f} MB, {n:,} tokens | "
+            f"{r['reference_s']['median']:.3f} s | {r['rnnkit_s']['median']:.3f} s | "
+            f"{r['rnnkit_mb_per_s']:.1f} MB/s | {r['speedup']['median']:.1f}x |"
+        )
     print("saved", save("encoding", {"machine": machine(), "results": rows}))
 
 

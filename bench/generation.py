@@ -56,18 +56,25 @@ def main() -> None:
     plain(model, context, 20, 0)  # warm-up
     a, b = [], []
     for r in range(args.reps):
-        for who in ([0, 1] if r % 2 == 0 else [1, 0]):
+        for who in [0, 1] if r % 2 == 0 else [1, 0]:
             if who == 0:
                 a.append(args.tokens / plain(model, context, args.tokens, r))
             else:
                 b.append(args.tokens / ours(model, context, args.tokens, r))
     ratio = [y / x for x, y in zip(a, b, strict=True)]
-    result = {"machine": machine(), "model": f"{args.model} 2x512, vocab 65, batch 1",
-              "tokens": args.tokens, "plain_tokens_per_s": spread(a),
-              "rnnkit_tokens_per_s": spread(b), "ratio": spread(ratio)}
+    result = {
+        "machine": machine(),
+        "model": f"{args.model} 2x512, vocab 65, batch 1",
+        "tokens": args.tokens,
+        "plain_tokens_per_s": spread(a),
+        "rnnkit_tokens_per_s": spread(b),
+        "ratio": spread(ratio),
+    }
     pa, pb, q = spread(a), spread(b), spread(ratio)
-    print(f"| {args.model} 2x512 | {pa['median']:.0f} ({pa['min']:.0f}-{pa['max']:.0f}) | "
-          f"{pb['median']:.0f} ({pb['min']:.0f}-{pb['max']:.0f}) | {q['median']:.3f} |")
+    print(
+        f"| {args.model} 2x512 | {pa['median']:.0f} ({pa['min']:.0f}-{pa['max']:.0f}) | "
+        f"{pb['median']:.0f} ({pb['min']:.0f}-{pb['max']:.0f}) | {q['median']:.3f} |"
+    )
     print("saved", save(f"generation-{args.model}", result))
 
 

@@ -135,11 +135,11 @@ def run(name: str, reps: int) -> dict:
             order = [0, 1] if r % 2 == 0 else [1, 0]  # alternate who goes first
             for who in order:
                 if who == 0:
-                    t = marginal(lambda n: plain_loop(data.train, vocab, cfg, n, r), steps)
+                    t = marginal(lambda n, r=r: plain_loop(data.train, vocab, cfg, n, r), steps)
                     plain.append(tokens / t)
                 else:
                     out = Path(tmp) / f"run{r}"
-                    t = marginal(lambda n: rnnkit_loop(data, cfg, n, r, out), steps)
+                    t = marginal(lambda n, r=r, o=out: rnnkit_loop(data, cfg, n, r, o), steps)
                     ours.append(tokens / t)
             print(
                 f"{name} rep {r}: plain {plain[-1]:.0f} tok/s, rnnkit {ours[-1]:.0f} tok/s",
