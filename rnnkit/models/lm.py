@@ -81,7 +81,8 @@ class RNNLanguageModel(nn.Module):
         super().__init__()
         self.config = c = config
         self.embedding = None if c.embed_size == 0 else nn.Embedding(c.vocab_size, c.input_size)
-        self.drop = nn.Dropout(c.dropout)
+        # Identity when off: a p=0 dropout still costs a pass over the activations.
+        self.drop = nn.Dropout(c.dropout) if c.dropout > 0 else nn.Identity()
         self.rnn = build_recurrent(
             c.cell, c.input_size, c.hidden_size, c.num_layers, c.dropout, c.backend
         )
