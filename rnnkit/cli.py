@@ -11,6 +11,7 @@ import click
 from click.core import ParameterSource
 
 from rnnkit.commands.data import data as data_group
+from rnnkit.commands.diagnostics import grad_flow
 from rnnkit.config import TrainConfig
 from rnnkit.errors import ConfigError, RnnkitError, RunDirError
 
@@ -126,6 +127,7 @@ def cli() -> None:
 
 
 cli.add_command(data_group)
+cli.add_command(grad_flow)
 
 
 @cli.command(context_settings=CONTEXT)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnkit.config import TrainConfig
-from rnnkit.errors import DataError
 from rnnkit.registry.datasets import default_tokenizer, load_split_text
 from rnnkit.text.corpus import build_vocab, encode_text
 from rnnkit.text.tokenizers import Tokenizer, build_tokenizer
@@ -33,11 +32,9 @@ def load_lm_data(config: TrainConfig, vocab: Vocab | None = None) -> LMData:
     if vocab is None:
         vocab = build_vocab(train_text, tokenizer, config.min_freq, config.max_vocab)
     train = encode_text(train_text, tokenizer, vocab)
-    try:
-        valid = encode_text(load_split_text(config.data, "valid"), tokenizer, vocab)
-    except DataError:
-        valid = None
-    if valid is not None and len(valid) < 2:
+    # Every source has a valid split (files are cut 90/10), so a failure here is a real error.
+    valid = encode_text(load_split_text(config.data, "valid"), tokenizer, vocab)
+    if len(valid) < 2:
         valid = None
     return LMData(tokenizer, vocab, train, valid)
 
