@@ -1,0 +1,226 @@
+"""Backpropagation through time, written out by hand.
+
+Each ``*Sequence`` function runs one recurrent layer in one direction over a whole sequence.
+Its forward keeps the gate activations a backward pass needs; its backward walks the time steps
+in reverse, turning the gradient of every hidden state into gradients of the gates, and then
+computes the recurrent weight gradients for all time steps with one matrix product each.
+
+The input projection ``x_t W_ih^T + b_ih`` is done by the caller for all steps at once (one
+matrix product, differentiated by autograd), so these functions take ``xp`` (T, N, G*H) and
+return ``d xp``; ``W_ih``, ``b_ih`` and ``x`` get their gradients from autograd.
+
+Notation: ``dX`` is dL/dX. ``m_t`` (T, N, 1), when given, is 1 where step t is inside the
+sequence and 0 in the padding; a padded step copies the state through unchanged, so its
+gradient also passes straight through and its gates get none.
+
+LSTM (gate order i, f, g, o as in torch.nn)::
+
+    a_t = xp_t + h_{t-1} W_hh^T + b_hh = [a_i, a_f, a_g, a_o]
+    i, f, o = sigmoid(a_i), sigmoid(a_f), sigmoid(a_o);  g = tanh(a_g)
+    c_t = f * c_{t-1} + i * g;   h_t = o * tanh(c_t)
+
+  backward, with dh_t = (grad from the output at t) + (grad from step t+1):
+
+    do = dh_t * tanh(c_t)
+    dc = dc_t + dh_t * o * (1 - tanh(c_t)^2)
+    di, dg, df = dc * g, dc * i, dc * c_{t-1};   dc_{t-1} = dc * f
+    da = [di * i(1-i), df * f(1-f), dg * (1-g^2), do * o(1-o)]
+    dh_{t-1} += da W_hh;   dW_hh = sum_t da_t^T h_{t-1};   db_hh = sum_t da_t;   dxp_t = da_t
+
+GRU (r, z, n as in torch.nn)::
+
+    [b_r, b_z, b_n] = h_{t-1} W_hh^T + b_hh
+    r = sigmoid(xp_r + b_r);  z = sigmoid(xp_z + b_z);  n = tanh(xp_n + r * b_n)
+    h_t = (1 - z) * n + z * h_{t-1}
+
+  backward:
+
+    dn = dh_t (1 - z);  dz = dh_t (h_{t-1} - n);  dh_{t-1} = dh_t z
+    dan = dn (1 - n^2);  dr = dan * b_n
+    dxp = [dr r(1-r), dz z(1-z), dan];   dbh = [dr r(1-r), dz z(1-z), dan * r]
+    dh_{t-1} += dbh W_hh;   dW_hh = sum_t dbh_t^T h_{t-1};   db_hh = sum_t dbh_t
+
+Elman RNN::
+
+    h_t = phi(xp_t + h_{t-1} W_hh^T + b_hh)
+    da = dh_t * phi'(.)  (tanh: 1 - h_t^2;  relu: [h_t > 0]);   dh_{t-1} = da W_hh
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.autograd.function import once_differentiable
+
+
+def _recurrent_grads(da: torch.Tensor, h_prev: torch.Tensor, has_bias: bool):
+    """dW_hh and db_hh for all steps at once. da: (T, N, G*H), h_prev: (T, N, H)."""
+    gh = da.size(-1)
+    dw = da.reshape(-1, gh).t() @ h_prev.reshape(-1, h_prev.size(-1))  # (G*H, H)
+    db = da.reshape(-1, gh).sum(0) if has_bias else None
+    return dw, db
+
+
+def _masked(mask, t, new, old):
+    return new if mask is None else torch.where(mask[t], new, old)
+
+
+class LSTMSequence(torch.autograd.Function):
+    """One LSTM layer, one direction.
+
+    Inputs: xp (T, N, 4H), h0 (N, H), c0 (N, H), w_hh (4H, H), b_hh (4H,) or None,
+    mask (T, N, 1) or None.
+    Outputs: out (T, N, H), h_T (N, H), c_T (N, H).
+    """
+
+    @staticmethod
+    def forward(ctx, xp, h0, c0, w_hh, b_hh, mask):
+        T, H = xp.size(0), h0.size(-1)
+        acts = xp.new_empty(xp.shape)  # i, f, g, o after their nonlinearity
+        cs = xp.new_empty((T + 1, *h0.shape))  # c_0 .. c_T
+        hs = xp.new_empty((T + 1, *h0.shape))  # h_0 .. h_T
+        cs[0], hs[0] = c0, h0
+        w_t = w_hh.t()
+        xb = xp if b_hh is None else xp + b_hh  # both biases sit outside the nonlinearity
+        for t in range(T):
+            a = torch.addmm(xb[t], hs[t], w_t)  # (N, 4H)
+            i, f, g, o = a.split(H, dim=-1)
+            i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
+            c = f * cs[t] + i * g
+            h = o * c.tanh()
+            cs[t + 1] = _masked(mask, t, c, cs[t])
+            hs[t + 1] = _masked(mask, t, h, hs[t])
+            acts[t] = torch.cat([i, f, g, o], -1)
+        ctx.save_for_backward(acts, cs, hs, w_hh, mask)
+        ctx.has_bias = b_hh is not None
+        return hs[1:], hs[T], cs[T]
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_out, d_hT, d_cT):
+        acts, cs, hs, w_hh, mask = ctx.saved_tensors
+        T, H = acts.size(0), hs.size(-1)
+        da = torch.empty_like(acts)
+        dh = d_hT.clone()
+        dc = d_cT.clone()
+        for t in reversed(range(T)):
+            dh = dh + d_out[t]
+            i, f, g, o = acts[t].split(H, dim=-1)
+            if mask is not None:  # a padded step passes gradient straight to step t-1
+                m = mask[t].to(dh.dtype)
+                dh_keep, dc_keep = dh * (1 - m), dc * (1 - m)
+                dh, dc = dh * m, dc * m
+            tc = cs[t + 1].tanh()  # in padded rows this is stale, but their dh, dc are 0
+            do = dh * tc
+            dc = dc + dh * o * (1 - tc * tc)
+            di, dg, df = dc * g, dc * i, dc * cs[t]
+            dc = dc * f
+            torch.cat(
+                [di * i * (1 - i), df * f * (1 - f), dg * (1 - g * g), do * o * (1 - o)],
+                -1,
+                out=da[t],
+            )
+            dh = da[t] @ w_hh
+            if mask is not None:
+                dh, dc = dh + dh_keep, dc + dc_keep
+        dw, db = _recurrent_grads(da, hs[:-1], ctx.has_bias)
+        return da, dh, dc, dw, db, None
+
+
+class GRUSequence(torch.autograd.Function):
+    """One GRU layer, one direction.
+
+    Inputs: xp (T, N, 3H), h0 (N, H), w_hh (3H, H), b_hh (3H,) or None, mask (T, N, 1) or None.
+    Outputs: out (T, N, H), h_T (N, H).
+    """
+
+    @staticmethod
+    def forward(ctx, xp, h0, w_hh, b_hh, mask):
+        T, H = xp.size(0), h0.size(-1)
+        rzn = xp.new_empty(xp.shape)  # r, z, n after their nonlinearity
+        bn = xp.new_empty((T, *h0.shape))  # the recurrent part of n: (h W_hn^T + b_hn)
+        hs = xp.new_empty((T + 1, *h0.shape))
+        hs[0] = h0
+        w_t = w_hh.t()
+        for t in range(T):
+            gh = hs[t] @ w_t if b_hh is None else torch.addmm(b_hh, hs[t], w_t)
+            xr, xz, xn = xp[t].split(H, dim=-1)
+            hr, hz, hn = gh.split(H, dim=-1)
+            r, z = (xr + hr).sigmoid(), (xz + hz).sigmoid()
+            n = (xn + r * hn).tanh()
+            h = (1 - z) * n + z * hs[t]
+            hs[t + 1] = _masked(mask, t, h, hs[t])
+            rzn[t] = torch.cat([r, z, n], -1)
+            bn[t] = hn
+        ctx.save_for_backward(rzn, bn, hs, w_hh, mask)
+        ctx.has_bias = b_hh is not None
+        return hs[1:], hs[T]
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_out, d_hT):
+        rzn, bn, hs, w_hh, mask = ctx.saved_tensors
+        T, H = rzn.size(0), hs.size(-1)
+        dxp = torch.empty_like(rzn)
+        dgh = torch.empty_like(rzn)
+        dh = d_hT.clone()
+        for t in reversed(range(T)):
+            dh = dh + d_out[t]
+            if mask is not None:
+                m = mask[t].to(dh.dtype)
+                dh_keep, dh = dh * (1 - m), dh * m
+            r, z, n = rzn[t].split(H, dim=-1)
+            dn = dh * (1 - z)
+            dz = dh * (hs[t] - n)
+            dan = dn * (1 - n * n)
+            dar = dan * bn[t] * r * (1 - r)
+            daz = dz * z * (1 - z)
+            torch.cat([dar, daz, dan], -1, out=dxp[t])
+            torch.cat([dar, daz, dan * r], -1, out=dgh[t])
+            dh = dh * z + dgh[t] @ w_hh
+            if mask is not None:
+                dh = dh + dh_keep
+        dw, db = _recurrent_grads(dgh, hs[:-1], ctx.has_bias)
+        return dxp, dh, dw, db, None
+
+
+class RNNSequence(torch.autograd.Function):
+    """One Elman RNN layer, one direction, tanh or relu.
+
+    Inputs: xp (T, N, H), h0 (N, H), w_hh (H, H), b_hh (H,) or None, mask or None, relu (bool).
+    Outputs: out (T, N, H), h_T (N, H).
+    """
+
+    @staticmethod
+    def forward(ctx, xp, h0, w_hh, b_hh, mask, relu):
+        T = xp.size(0)
+        hs = xp.new_empty((T + 1, *h0.shape))
+        hs[0] = h0
+        w_t = w_hh.t()
+        xb = xp if b_hh is None else xp + b_hh
+        for t in range(T):
+            a = torch.addmm(xb[t], hs[t], w_t)  # (N, H)
+            h = a.relu() if relu else a.tanh()
+            hs[t + 1] = _masked(mask, t, h, hs[t])
+        ctx.save_for_backward(hs, w_hh, mask)
+        ctx.has_bias, ctx.relu = b_hh is not None, relu
+        return hs[1:], hs[T]
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_out, d_hT):
+        hs, w_hh, mask = ctx.saved_tensors
+        T = hs.size(0) - 1
+        da = torch.empty_like(hs[1:])
+        dh = d_hT.clone()
+        for t in reversed(range(T)):
+            dh = dh + d_out[t]
+            if mask is not None:
+                m = mask[t].to(dh.dtype)
+                dh_keep, dh = dh * (1 - m), dh * m
+            h = hs[t + 1]  # stale in padded rows, where dh is 0
+            da[t] = dh * ((h > 0).to(dh.dtype) if ctx.relu else (1 - h * h))
+            dh = da[t] @ w_hh
+            if mask is not None:
+                dh = dh + dh_keep
+        dw, db = _recurrent_grads(da, hs[:-1], ctx.has_bias)
+        return da, dh, dw, db, None, None
