@@ -14,6 +14,7 @@ from rnnkit.commands.data import data as data_group
 from rnnkit.commands.diagnostics import grad_flow
 from rnnkit.config import TrainConfig
 from rnnkit.errors import ConfigError, RnnkitError, RunDirError
+from rnnkit.nn.recurrent import BACKENDS
 
 DEFAULTS = TrainConfig()
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -60,7 +61,12 @@ TRAIN_OPTIONS = [
         help="Share decoder and embedding weights.",
     ),
     _opt("init_range", "If > 0, initialise every weight from U(-r, r).", float),
-    _opt("backend", "Recurrent layer implementation.", click.Choice(["torch"])),
+    _opt(
+        "backend",
+        "Recurrent layer implementation: torch (fused kernels) or scratch (written from the "
+        "equations, same weights).",
+        click.Choice(sorted(BACKENDS)),
+    ),
     _opt("seq_len", "Time steps per batch (the BPTT truncation length).", int),
     _opt("batch_size", "Sequences per batch.", int),
     _opt(

@@ -1,0 +1,6 @@
+"""Recurrent cells and layers written from their equations, exchangeable with ``torch.nn``."""
+
+from rnnkit.nn.cells import GRUCell, LSTMCell, RNNCell
+from rnnkit.nn.layers import GRU, LSTM, RNN
+
+__all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU"]

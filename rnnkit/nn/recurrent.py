@@ -10,11 +10,13 @@ import torch
 from torch import nn
 
 from rnnkit.errors import ConfigError
+from rnnkit.nn import layers
 
 CELLS = ("rnn", "lstm", "gru")
 
 BACKENDS: dict[str, dict[str, type[nn.Module]]] = {
     "torch": {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU},
+    "scratch": {"rnn": layers.RNN, "lstm": layers.LSTM, "gru": layers.GRU},
 }
 
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]

@@ -1,0 +1,424 @@
+"""Multi-layer, optionally bidirectional RNN, LSTM and GRU built on the cells in ``cells.py``.
+
+Drop-ins for ``torch.nn.RNN``, ``LSTM`` and ``GRU``: the same constructor, parameter names
+(``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}``, ``_reverse`` for the
+backward direction), shapes and ``forward(input, hx=None)``, so a ``state_dict`` loads into either.
+Each layer and direction projects all time steps in one matrix product, then loops over time
+with one matrix product per step for the recurrent half.
+
+Variable lengths come as a ``PackedSequence`` (returned packed, as torch does) or as padded
+input with ``lengths=``. A row past its own length keeps its state, so the final state is the one
+at each sequence's end, the backward direction starts at each sequence's last valid step, and
+padded outputs are zeros.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from rnnkit.errors import ConfigError
+from rnnkit.nn.bptt import GRUSequence, LSTMSequence, RNNSequence
+from rnnkit.nn.cells import gru_cell, lstm_cell, rnn_cell
+
+States = tuple[torch.Tensor, ...]  # (h,) or, for LSTM, (h, c)
+
+
+class _Recurrent(nn.Module):
+    """What RNN, LSTM and GRU share.
+
+    A subclass sets ``gates`` and writes ``_step(x_proj, state, weight_hh, bias_hh)`` (one time
+    step through the cell, differentiated by autograd) and ``_sequence(xp, state, weight_hh,
+    bias_hh, mask)`` (a whole sequence through the hand-written BPTT of ``bptt.py``).
+
+    ``bptt`` picks the backward pass: ``"manual"`` (default, the fast path) or ``"autograd"``
+    (autograd through the Python loop over cells). Both give the same numbers.
+    """
+
+    gates = 1  # G: gate blocks stacked in weight_ih_l{k} (G*H, I_k) and weight_hh_l{k} (G*H, H)
+    bptt = "manual"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int,
+        bias: bool,
+        batch_first: bool,
+        dropout: float,
+        bidirectional: bool,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__()
+        _check_args(input_size, hidden_size, num_layers, bias, batch_first, dropout)
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+        self.proj_size = 0
+        factory = {"device": device, "dtype": dtype}
+        G, H, D = self.gates, hidden_size, self.num_directions
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else D * H
+            for suffix in self._suffixes(layer):
+                shapes = {"weight_ih": (G * H, layer_input), "weight_hh": (G * H, H)}
+                if bias:
+                    shapes.update(bias_ih=(G * H,), bias_hh=(G * H,))
+                for name, shape in shapes.items():
+                    param = nn.Parameter(torch.empty(shape, **factory))
+                    self.register_parameter(name + suffix, param)
+        self.reset_parameters()
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    def _suffixes(self, layer: int) -> list[str]:
+        return [f"_l{layer}", f"_l{layer}_reverse"][: self.num_directions]
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for weight in self.parameters():
+            nn.init.uniform_(weight, -bound, bound)
+
+    def flatten_parameters(self) -> None:
+        """Does nothing: kept so code written for ``torch.nn`` layers runs unchanged."""
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        defaults = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0}
+        defaults["bidirectional"] = False
+        for name, default in defaults.items():
+            if getattr(self, name) != default:
+                s += f", {name}={getattr(self, name)}"
+        return s
+
+    def forward(self, input, hx=None, *, lengths: torch.Tensor | None = None):
+        """Run the stack over a sequence; see the class docstring for shapes."""
+        packed = isinstance(input, PackedSequence)
+        if packed:
+            if lengths is not None:
+                raise ValueError("lengths= is for padded input; a PackedSequence has its own")
+            x, lengths = pad_packed_sequence(input)  # (T, N, I), in the caller's batch order
+            batched = True
+        else:
+            name = type(self).__name__
+            if input.dim() not in (2, 3):
+                raise ValueError(
+                    f"{name}: Expected input to be 2D or 3D, got {input.dim()}D instead"
+                )
+            batched = input.dim() == 3
+            if not batched:
+                x = input.unsqueeze(1)
+            else:
+                x = input.transpose(0, 1) if self.batch_first else input
+        if x.size(-1) != self.input_size:
+            raise RuntimeError(
+                "input.size(-1) must be equal to input_size. "
+                f"Expected {self.input_size}, got {x.size(-1)}"
+            )
+        states = self._initial_states(x, hx, batched)
+        if lengths is not None:
+            lengths = torch.as_tensor(lengths, device=x.device).reshape(-1)
+            if lengths.numel() != x.size(1) or lengths.max() > x.size(0) or lengths.min() < 0:
+                raise ValueError(
+                    f"lengths must hold one length in [0, {x.size(0)}] per sequence "
+                    f"({x.size(1)}), got {lengths.tolist()}"
+                )
+        out, states = self._stack(x, states, lengths)  # (T, N, D*H); (h_n,) or (h_n, c_n)
+        if packed:
+            out = _pack_like(out, lengths, input)
+        elif not batched:
+            out, states = out.squeeze(1), tuple(s.squeeze(1) for s in states)
+        elif self.batch_first:
+            out = out.transpose(0, 1).contiguous()  # contiguous, as torch returns it
+        return out, states if self.gates == 4 else states[0]
+
+    def _initial_states(self, x: torch.Tensor, hx, batched: bool) -> States:
+        """``hx`` as a tuple of (D*num_layers, N, H) tensors, zeros when ``None``, checked."""
+        shape = (self.num_directions * self.num_layers, x.size(1), self.hidden_size)
+        lstm = self.gates == 4
+        if hx is None:
+            zeros = x.new_zeros(shape)
+            return (zeros, zeros) if lstm else (zeros,)
+        states = tuple(hx) if lstm else (hx,)
+        dims = 3 if batched else 2
+        if any(s.dim() != dims for s in states):
+            kind = "batched 3-D" if batched else "unbatched 2-D"
+            if lstm:
+                what, got = "hx and cx", f"({states[0].dim()}-D, {states[1].dim()}-D) tensors"
+            else:
+                what, got = "hx", f"{states[0].dim()}-D tensor"
+            raise RuntimeError(f"For {kind} input, {what} should also be {dims}-D but got {got}")
+        if not batched:
+            states = tuple(s.unsqueeze(1) for s in states)
+        for k, s in enumerate(states):
+            if s.shape != shape:
+                which = f"hidden[{k}]" if lstm else "hidden"
+                raise RuntimeError(f"Expected {which} size {shape}, got {list(s.shape)}")
+        return states
+
+    def _stack(self, x: torch.Tensor, states: States, lengths: torch.Tensor | None):
+        """All layers over time-major ``x`` (T, N, I); returns ``(out (T, N, D*H), states)``."""
+        mask = None
+        if lengths is not None:  # (T, N, 1): True where step t is inside sequence n
+            steps = torch.arange(x.size(0), device=x.device)
+            mask = (steps[:, None] < lengths[None, :]).unsqueeze(-1)
+        finals = []  # one state tuple per layer and direction, in h_n's order
+        for layer in range(self.num_layers):
+            outs = []
+            for direction, suffix in enumerate(self._suffixes(layer)):
+                k = layer * self.num_directions + direction
+                out, final = self._scan(x, tuple(s[k] for s in states), suffix, mask, direction)
+                outs.append(out)
+                finals.append(final)
+            x = torch.cat(outs, -1) if len(outs) > 1 else outs[0]  # (T, N, D*H)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, training=True)
+        if mask is not None:
+            x = x.masked_fill(~mask, 0.0)  # as pad_packed_sequence pads
+        return x, tuple(torch.stack(s) for s in zip(*finals, strict=True))
+
+    def _scan(self, x, state: States, suffix: str, mask, reverse: int):
+        """One layer in one direction over ``x`` (T, N, I_k); returns ``(out (T, N, H), state)``.
+
+        Stepping backwards with the same mask skips each row's padding first, so the reverse
+        direction of a sequence starts from the initial state at its own last valid step.
+        """
+        bias_ih = getattr(self, "bias_ih" + suffix) if self.bias else None
+        bias_hh = getattr(self, "bias_hh" + suffix) if self.bias else None
+        weight_hh = getattr(self, "weight_hh" + suffix)
+        if self.bptt == "manual":
+            xp = F.linear(x, getattr(self, "weight_ih" + suffix), bias_ih)  # (T, N, G*H)
+            if reverse:  # running the flipped sequence forward = stepping backwards
+                xp, mask = xp.flip(0), (None if mask is None else mask.flip(0))
+            out, state = self._sequence(xp, state, weight_hh, bias_hh, mask)
+            return (out.flip(0) if reverse else out), state
+        # unbind, not x_proj[t]: indexing a tensor that needs grad costs a full-size zero
+        # gradient per step in backward.
+        x_proj = F.linear(x, getattr(self, "weight_ih" + suffix), bias_ih).unbind(0)
+        masks = None if mask is None else mask.unbind(0)
+        T = len(x_proj)
+        outputs = [None] * T
+        for t in reversed(range(T)) if reverse else range(T):
+            new = self._step(x_proj[t], state, weight_hh, bias_hh)
+            if masks is None:
+                state = new
+            else:  # rows past their length keep their state
+                state = tuple(torch.where(masks[t], n, s) for n, s in zip(new, state, strict=True))
+            outputs[t] = state[0]
+        return torch.stack(outputs), state
+
+
+def _check_args(input_size, hidden_size, num_layers, bias, batch_first, dropout) -> None:
+    """torch.nn.RNNBase's argument checks, with its messages."""
+    number = isinstance(dropout, numbers.Number) and not isinstance(dropout, bool)
+    if not number or not 0 <= dropout <= 1:
+        raise ValueError(
+            "dropout should be a number in range [0, 1] representing the probability of an "
+            "element being zeroed"
+        )
+    if dropout > 0 and num_layers == 1:
+        warnings.warn(
+            "dropout option adds dropout after all but last recurrent layer, so non-zero "
+            f"dropout expects num_layers greater than 1, but got dropout={dropout} and "
+            f"num_layers={num_layers}",
+            stacklevel=4,
+        )
+    for name, value in (("bias", bias), ("batch_first", batch_first)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} should be of type bool, got: {type(value).__name__}")
+    for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
+        if not isinstance(value, int):
+            raise TypeError(f"{name} should be of type int, got: {type(value).__name__}")
+        if value <= 0:
+            raise ValueError(f"{name} must be greater than zero")
+    if num_layers <= 0:
+        raise ValueError("num_layers must be greater than zero")
+
+
+def _pack_like(out: torch.Tensor, lengths: torch.Tensor, like: PackedSequence) -> PackedSequence:
+    """Pack padded ``out`` (T, N, F) with the batch order and sizes of ``like``."""
+    order = like.sorted_indices
+    if order is not None:
+        out, lengths = out.index_select(1, order), lengths[order.to(lengths.device)]
+    data = pack_padded_sequence(out, lengths.cpu(), enforce_sorted=True).data
+    return PackedSequence(data, like.batch_sizes, like.sorted_indices, like.unsorted_indices)
+
+
+_DOC = """
+    Args:
+        input_size: I, features of the input.
+        hidden_size: H, features of the hidden state.
+        num_layers: stacked layers; layer k > 0 reads layer k-1's output.
+        {extra}bias: if ``False``, no ``b_ih`` / ``b_hh``.
+        batch_first: input and output are (N, L, ...) instead of (L, N, ...); not the state.
+        dropout: dropout on the output of every layer but the last, in training mode only.
+        bidirectional: run a second stack backwards in time; outputs are concatenated.
+
+    Inputs: ``input``, ``hx=None``, ``lengths=None`` (keyword)
+        - **input**: (L, N, I), (N, L, I) with ``batch_first``, (L, I) unbatched, or a
+          ``PackedSequence``.
+        - **hx**: {state_in}; ``None`` means zeros.
+        - **lengths**: (N) valid steps per padded sequence; steps past them leave the state
+          alone and give zero outputs.
+
+    Outputs: ``(output, {state_name})``
+        - **output**: (L, N, D*H) (batch_first: (N, L, D*H); unbatched: (L, D*H)), or a
+          ``PackedSequence`` for packed input; D = 2 if bidirectional else 1.
+        - **{state_name}**: the state after each sequence's last valid step, {state_out}.
+"""
+_H = "(D*num_layers, N, H) whatever ``batch_first`` says ((D*num_layers, H) unbatched)"
+
+
+class RNN(_Recurrent):
+    __doc__ = r"""An Elman RNN stack, a drop-in for ``torch.nn.RNN``.
+
+    .. math::
+        h_t = \tanh(x_t W_{ih}^T + b_{ih} + h_{t-1} W_{hh}^T + b_{hh})
+    """ + _DOC.format(
+        extra='nonlinearity: ``"tanh"`` or ``"relu"``.\n        ',
+        state_in="h_0 " + _H,
+        state_name="h_n",
+        state_out=_H,
+    )
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+    ):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(
+                f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'."
+            )
+        super().__init__(
+            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+            device, dtype,
+        )  # fmt: skip
+        self.nonlinearity = nonlinearity
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        return s if self.nonlinearity == "tanh" else s + f", nonlinearity={self.nonlinearity}"
+
+    def _step(self, x_proj, state, weight_hh, bias_hh):
+        return (rnn_cell(x_proj, state[0], weight_hh, bias_hh, self.nonlinearity),)
+
+    def _sequence(self, xp, state, weight_hh, bias_hh, mask):
+        relu = self.nonlinearity == "relu"
+        out, h = RNNSequence.apply(xp, state[0], weight_hh, bias_hh, mask, relu)
+        return out, (h,)
+
+
+class LSTM(_Recurrent):
+    __doc__ = r"""A long short-term memory stack, a drop-in for ``torch.nn.LSTM``.
+
+    .. math::
+        \begin{array}{ll}
+        i_t = \sigma(x_t W_{ii}^T + b_{ii} + h_{t-1} W_{hi}^T + b_{hi}) \\
+        f_t = \sigma(x_t W_{if}^T + b_{if} + h_{t-1} W_{hf}^T + b_{hf}) \\
+        g_t = \tanh(x_t W_{ig}^T + b_{ig} + h_{t-1} W_{hg}^T + b_{hg}) \\
+        o_t = \sigma(x_t W_{io}^T + b_{io} + h_{t-1} W_{ho}^T + b_{ho}) \\
+        c_t = f_t \odot c_{t-1} + i_t \odot g_t \\
+        h_t = o_t \odot \tanh(c_t)
+        \end{array}
+
+    Gates are stacked ``i|f|g|o`` in the weights. ``proj_size`` must be 0 (no projections).
+    """ + _DOC.format(
+        extra="",
+        state_in="``(h_0, c_0)``, each " + _H,
+        state_name="(h_n, c_n)",
+        state_out="each " + _H,
+    )
+
+    gates = 4
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device=None,
+        dtype=None,
+    ):
+        if proj_size != 0:
+            raise ConfigError(
+                f"proj_size={proj_size} is not supported by the scratch LSTM; use proj_size=0 "
+                "or torch.nn.LSTM"
+            )
+        super().__init__(
+            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+            device, dtype,
+        )  # fmt: skip
+
+    def _step(self, x_proj, state, weight_hh, bias_hh):
+        return lstm_cell(x_proj, *state, weight_hh, bias_hh)
+
+    def _sequence(self, xp, state, weight_hh, bias_hh, mask):
+        out, h, c = LSTMSequence.apply(xp, *state, weight_hh, bias_hh, mask)
+        return out, (h, c)
+
+
+class GRU(_Recurrent):
+    __doc__ = r"""A gated recurrent unit stack, a drop-in for ``torch.nn.GRU``.
+
+    .. math::
+        \begin{array}{ll}
+        r_t = \sigma(x_t W_{ir}^T + b_{ir} + h_{t-1} W_{hr}^T + b_{hr}) \\
+        z_t = \sigma(x_t W_{iz}^T + b_{iz} + h_{t-1} W_{hz}^T + b_{hz}) \\
+        n_t = \tanh(x_t W_{in}^T + b_{in} + r_t \odot (h_{t-1} W_{hn}^T + b_{hn})) \\
+        h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}
+        \end{array}
+
+    Gates are stacked ``r|z|n`` in the weights.
+    """ + _DOC.format(extra="", state_in="h_0 " + _H, state_name="h_n", state_out=_H)
+
+    gates = 3
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(
+            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+            device, dtype,
+        )  # fmt: skip
+
+    def _step(self, x_proj, state, weight_hh, bias_hh):
+        return (gru_cell(x_proj, state[0], weight_hh, bias_hh),)
+
+    def _sequence(self, xp, state, weight_hh, bias_hh, mask):
+        out, h = GRUSequence.apply(xp, state[0], weight_hh, bias_hh, mask)
+        return out, (h,)
