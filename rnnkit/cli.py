@@ -61,6 +61,15 @@ TRAIN_OPTIONS = [
         help="Share decoder and embedding weights.",
     ),
     _opt("init_range", "If > 0, initialise every weight from U(-r, r).", float),
+    _opt("forget_bias", "LSTM: initial forget-gate bias (1.0 helps long memory).", float),
+    click.option(
+        "--locked-dropout/--no-locked-dropout",
+        "locked_dropout",
+        default=DEFAULTS.locked_dropout,
+        show_default=True,
+        help="One dropout mask per sequence, shared by all time steps (variational).",
+    ),
+    _opt("weight_drop", "DropConnect on the recurrent weights (AWD-LSTM style).", float),
     _opt(
         "backend",
         "Recurrent layer implementation: torch (fused kernels) or scratch (written from the "

@@ -40,6 +40,9 @@ class TrainConfig:
     dropout: float = 0.0
     tie_weights: bool = False
     init_range: float = 0.0
+    forget_bias: float = 0.0
+    locked_dropout: bool = False
+    weight_drop: float = 0.0
     backend: str = "torch"
     # batching
     seq_len: int = 100

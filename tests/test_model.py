@@ -67,3 +67,61 @@ def test_detach_state_cuts_graph_for_tuple_and_tensor():
     assert not detach_state(h).requires_grad
     assert all(not s.requires_grad for s in detach_state((h, h)))
     assert detach_state(None) is None
+
+
+@pytest.mark.parametrize("backend", ["torch", "scratch"])
+def test_forget_bias_sets_the_forget_block_only(backend):
+    m = RNNLanguageModel(LMConfig(10, "lstm", 4, 2, forget_bias=1.0, backend=backend))
+    for k in range(2):
+        b_ih, b_hh = getattr(m.rnn, f"bias_ih_l{k}"), getattr(m.rnn, f"bias_hh_l{k}")
+        assert torch.equal(b_ih[4:8], torch.ones(4)) and torch.equal(b_hh[4:8], torch.zeros(4))
+        assert not torch.equal(b_ih[:4], torch.ones(4))
+    with pytest.raises(ConfigError, match="forget gate"):
+        LMConfig(10, "gru", 4, forget_bias=1.0)
+
+
+def test_locked_dropout_mask_is_shared_over_time():
+    torch.manual_seed(0)
+    m = RNNLanguageModel(LMConfig(10, "gru", 6, 1, dropout=0.5, locked_dropout=True))
+    x = torch.ones(7, 3, 6)  # (T, N, F)
+    dropped = m._dropout(x)
+    assert torch.equal(dropped, dropped[:1].expand_as(dropped))  # same mask at every t
+    assert (dropped == 0).any() and (dropped == 2).any()
+    m.eval()
+    assert torch.equal(m._dropout(x), x)
+
+
+@pytest.mark.parametrize("backend", ["torch", "scratch"])
+def test_weight_drop_is_functional_and_trains(backend):
+    torch.manual_seed(0)
+    m = RNNLanguageModel(LMConfig(12, "lstm", 8, 2, weight_drop=0.5, backend=backend))
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    x = torch.randint(0, 12, (2, 5))
+    _, loss, _ = m(x, x)
+    loss.backward()
+    assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())  # not replaced
+    assert m.rnn.weight_hh_l0.grad is not None and m.rnn.weight_hh_l0.grad.abs().sum() > 0
+    m.eval()
+    a, b = m(x)[0], m(x)[0]
+    assert torch.equal(a, b)  # no dropping at evaluation
+
+
+def test_regularisers_agree_across_backends():
+    outs = []
+    for backend in ("torch", "scratch"):
+        torch.manual_seed(3)
+        cfg = LMConfig(
+            15,
+            "lstm",
+            8,
+            2,
+            dropout=0.3,
+            locked_dropout=True,
+            weight_drop=0.4,
+            forget_bias=1.0,
+            backend=backend,
+        )
+        m = RNNLanguageModel(cfg).double()
+        x = torch.randint(0, 15, (3, 6))
+        outs.append(m(x, x)[1].item())
+    assert abs(outs[0] - outs[1]) < 1e-9

@@ -28,6 +28,12 @@ class LMConfig:
         backend: which recurrent implementation (see ``rnnkit.nn.recurrent.BACKENDS``).
         init_range: if > 0, every parameter is drawn from U(-r, r) (Zaremba et al.);
             otherwise PyTorch's default initialisation.
+        forget_bias: LSTM only: start the forget gates at this bias (1.0 is the usual
+            choice, Jozefowicz et al. 2015), so the cell remembers by default.
+        locked_dropout: draw one dropout mask per sequence and reuse it at every time step
+            (variational dropout, Gal & Ghahramani 2016) instead of a new mask per step.
+        weight_drop: DropConnect on the recurrent weights ``weight_hh_l*`` (Merity et al.
+            2017), applied functionally: the parameters themselves are never replaced.
     """
 
     vocab_size: int
@@ -39,6 +45,9 @@ class LMConfig:
     tie_weights: bool = False
     backend: str = "torch"
     init_range: float = 0.0
+    forget_bias: float = 0.0
+    locked_dropout: bool = False
+    weight_drop: float = 0.0
 
     def __post_init__(self):
         if self.cell not in CELLS:
@@ -50,6 +59,10 @@ class LMConfig:
             raise ConfigError(f"embed_size must be >= 0 (0 = one-hot), got {self.embed_size}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.weight_drop < 1.0:
+            raise ConfigError(f"weight_drop must be in [0, 1), got {self.weight_drop}")
+        if self.forget_bias and self.cell != "lstm":
+            raise ConfigError(f"forget_bias is for LSTMs; the {self.cell} has no forget gate")
         if self.tie_weights and self.input_size != self.hidden_size:
             raise ConfigError(
                 f"tie_weights needs embed_size == hidden_size ({self.input_size} != "
@@ -92,6 +105,33 @@ class RNNLanguageModel(nn.Module):
         if c.init_range > 0:
             for p in self.parameters():
                 nn.init.uniform_(p, -c.init_range, c.init_range)
+        if c.forget_bias:
+            with torch.no_grad():  # gate order i|f|g|o: the forget block is the second
+                H = c.hidden_size
+                for name, p in self.rnn.named_parameters():
+                    if name.startswith("bias_ih"):
+                        p[H : 2 * H] = c.forget_bias
+                    elif name.startswith("bias_hh"):
+                        p[H : 2 * H] = 0.0
+
+    def _dropout(self, x: torch.Tensor) -> torch.Tensor:
+        """Dropout on (T, N, F) activations; locked: one mask per sequence, shared over T."""
+        p = self.config.dropout
+        if not (self.training and p > 0 and self.config.locked_dropout):
+            return self.drop(x)
+        mask = x.new_empty(1, x.size(1), x.size(2)).bernoulli_(1 - p) / (1 - p)
+        return x * mask
+
+    def _recurrent(self, x: torch.Tensor, state: State | None):
+        p = self.config.weight_drop
+        if not (self.training and p > 0):
+            return self.rnn(x, state)
+        dropped = {
+            name: F.dropout(w, p, training=True)
+            for name, w in self.rnn.named_parameters()
+            if name.startswith("weight_hh")
+        }
+        return torch.func.functional_call(self.rnn, dropped, (x, state))
 
     def init_state(self, batch: int) -> State:
         p = self.decoder.weight
@@ -108,8 +148,8 @@ class RNNLanguageModel(nn.Module):
             x = F.one_hot(idx_t, self.config.vocab_size).to(self.decoder.weight.dtype)
         else:
             x = self.embedding(idx_t)  # (T, N, E)
-        out, state = self.rnn(self.drop(x), state)  # (T, N, H)
-        logits = self.decoder(self.drop(out))  # (T, N, V)
+        out, state = self._recurrent(self._dropout(x), state)  # (T, N, H)
+        logits = self.decoder(self._dropout(out))  # (T, N, V)
         loss = None
         if targets is not None:
             loss = F.cross_entropy(

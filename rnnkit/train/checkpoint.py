@@ -42,6 +42,9 @@ def lm_config(config: TrainConfig, vocab_size: int) -> LMConfig:
         tie_weights=config.tie_weights,
         backend=config.backend,
         init_range=config.init_range,
+        forget_bias=config.forget_bias,
+        locked_dropout=config.locked_dropout,
+        weight_drop=config.weight_drop,
     )
 
 
