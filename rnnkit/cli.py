@@ -48,7 +48,11 @@ TRAIN_OPTIONS = [
     ),
     _opt("min_freq", "Tokens seen fewer times map to <unk>.", int),
     _opt("max_vocab", "Largest vocabulary, reserved tokens included [default: no limit].", int),
-    _opt("model", "Recurrent cell.", click.Choice(["rnn", "lstm", "gru"])),
+    _opt(
+        "model",
+        "Recurrent cell; lnlstm is the layer-normalised LSTM (scratch backend).",
+        click.Choice(["rnn", "lstm", "gru", "lnlstm"]),
+    ),
     _opt("embed_size", "Embedding size [default: = hidden size]; 0 feeds one-hot vectors.", int),
     _opt("hidden_size", "Hidden units per layer.", int),
     _opt("num_layers", "Stacked recurrent layers.", int),

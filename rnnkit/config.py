@@ -96,7 +96,7 @@ class TrainConfig:
         self._check_choice("optimizer", OPTIMIZERS)
         self._check_choice("lr_schedule", SCHEDULES)
         self._check_choice("sampling", ("random", "sequential"))
-        self._check_choice("model", ("rnn", "lstm", "gru"))
+        self._check_choice("model", ("rnn", "lstm", "gru", "lnlstm"))
 
     def _check_choice(self, name: str, choices: tuple[str, ...]) -> None:
         if getattr(self, name) not in choices:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torch
@@ -61,7 +62,7 @@ class LMConfig:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         if not 0.0 <= self.weight_drop < 1.0:
             raise ConfigError(f"weight_drop must be in [0, 1), got {self.weight_drop}")
-        if self.forget_bias and self.cell != "lstm":
+        if self.forget_bias and self.cell not in ("lstm", "lnlstm"):
             raise ConfigError(f"forget_bias is for LSTMs; the {self.cell} has no forget gate")
         if self.tie_weights and self.input_size != self.hidden_size:
             raise ConfigError(
@@ -109,7 +110,8 @@ class RNNLanguageModel(nn.Module):
             with torch.no_grad():  # gate order i|f|g|o: the forget block is the second
                 H = c.hidden_size
                 for name, p in self.rnn.named_parameters():
-                    if name.startswith("bias_ih"):
+                    # torch-style layers: bias_ih_l{k}; the layer-norm LSTM: cells.{k}.bias
+                    if name.startswith("bias_ih") or re.fullmatch(r"cells\.\d+\.bias", name):
                         p[H : 2 * H] = c.forget_bias
                     elif name.startswith("bias_hh"):
                         p[H : 2 * H] = 0.0

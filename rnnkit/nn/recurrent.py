@@ -11,12 +11,18 @@ from torch import nn
 
 from rnnkit.errors import ConfigError
 from rnnkit.nn import layers
+from rnnkit.nn.layernorm_lstm import LayerNormLSTM
 
-CELLS = ("rnn", "lstm", "gru")
+CELLS = ("rnn", "lstm", "gru", "lnlstm")
 
 BACKENDS: dict[str, dict[str, type[nn.Module]]] = {
     "torch": {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU},
-    "scratch": {"rnn": layers.RNN, "lstm": layers.LSTM, "gru": layers.GRU},
+    "scratch": {
+        "rnn": layers.RNN,
+        "lstm": layers.LSTM,
+        "gru": layers.GRU,
+        "lnlstm": LayerNormLSTM,  # a variant of its own: not weight-compatible with nn.LSTM
+    },
 }
 
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
@@ -34,6 +40,11 @@ def build_recurrent(
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     if cell not in BACKENDS[backend]:
+        if cell in CELLS:
+            have = [b for b in BACKENDS if cell in BACKENDS[b]]
+            raise ConfigError(
+                f"model {cell!r} has no {backend} backend; use --backend {' or '.join(have)}"
+            )
         raise ConfigError(f"unknown model {cell!r}: choose one of {', '.join(CELLS)}")
     return BACKENDS[backend][cell](
         input_size, hidden_size, num_layers, dropout=dropout if num_layers > 1 else 0.0
@@ -45,7 +56,7 @@ def init_state(
 ) -> State:
     """Zero state: ``h`` (num_layers, N, H); for LSTM the pair ``(h, c)``."""
     h = torch.zeros(num_layers, batch, hidden_size, device=device, dtype=dtype)
-    return (h, torch.zeros_like(h)) if cell == "lstm" else h
+    return (h, torch.zeros_like(h)) if cell in ("lstm", "lnlstm") else h
 
 
 def detach_state(state: State | None) -> State | None:
