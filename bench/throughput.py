@@ -161,7 +161,16 @@ def main() -> None:
     ap.add_argument("--config", choices=[*CONFIGS, "all"], default="all")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--steps", type=int, default=0, help="steps per repetition (0: preset)")
+    ap.add_argument(
+        "--backend",
+        choices=["torch", "scratch"],
+        default="torch",
+        help="rnnkit's recurrent layers; scratch vs the plain nn.LSTM loop gives the "
+        "whole-training-step cost of the from-scratch layers",
+    )
     args = ap.parse_args()
+    for cfg in CONFIGS.values():
+        cfg["backend"] = args.backend
     if args.steps:
         for cfg in CONFIGS.values():
             cfg["steps"] = args.steps
@@ -174,7 +183,8 @@ def main() -> None:
             f"{o['median']:.0f} ({o['min']:.0f}-{o['max']:.0f}) | {q['median']:.3f} "
             f"({q['min']:.3f}-{q['max']:.3f}) |"
         )
-    print("saved", save("throughput", result))
+    suffix = "" if args.backend == "torch" else f"-{args.backend}"
+    print("saved", save(f"throughput{suffix}", result))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from rnnkit.errors import ConfigError
     "--model",
     "models",
     multiple=True,
-    type=click.Choice(["rnn", "lstm", "gru"]),
+    type=click.Choice(["rnn", "lstm", "gru", "lnlstm"]),
     help="Cell types to compare (repeatable) [default: all three].",
 )
 @click.option(
@@ -29,6 +29,12 @@ from rnnkit.errors import ConfigError
 @click.option("--num-layers", default=1, show_default=True)
 @click.option("--batch-size", default=16, show_default=True)
 @click.option("--backend", default="torch", show_default=True)
+@click.option(
+    "--forget-bias",
+    default=0.0,
+    show_default=True,
+    help="Initial LSTM forget-gate bias of the fresh models (1.0 keeps memory open).",
+)
 @click.option("--seed", default=0, show_default=True)
 @click.option(
     "--out",
@@ -39,7 +45,17 @@ from rnnkit.errors import ConfigError
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the norms as one JSON object.")
 def grad_flow(
-    models, run_dir, seq_len, hidden_size, num_layers, batch_size, backend, seed, out, as_json
+    models,
+    run_dir,
+    seq_len,
+    hidden_size,
+    num_layers,
+    batch_size,
+    backend,
+    forget_bias,
+    seed,
+    out,
+    as_json,
 ):
     """Norm of dL/dh_t for every step t when the loss sits at the last step.
 
@@ -62,7 +78,7 @@ def grad_flow(
         title = f"gradient flow of {run_dir}"
     else:
         flows = [
-            measure(m, 65, hidden_size, num_layers, seq_len, batch_size, seed, backend)
+            measure(m, 65, hidden_size, num_layers, seq_len, batch_size, seed, backend, forget_bias)
             for m in (models or ("rnn", "lstm", "gru"))
         ]
         title = f"gradient flow, fresh {num_layers}x{hidden_size} models"
@@ -73,9 +89,9 @@ def grad_flow(
         return
     click.echo(f"||dL/dh_t|| with the loss at step {seq_len} (t = 1 is the furthest back):")
     for r in rows:
-        decay = r["log10_decay_per_step"]
-        per_step = f"{10**decay:.3f}x per step" if decay is not None else "n/a"
+        growth = r["log10_decay_per_step"]  # log10 of the factor from t to t+1
+        back = f"shrinks {10**growth:.3f}x per step back" if growth is not None else "n/a"
         click.echo(
-            f"  {r['cell']:5s} t=1: {r['first']:.3e}  t={seq_len}: {r['last']:.3e}  ({per_step})"
+            f"  {r['cell']:<20s} t=1: {r['first']:.3e}  t={seq_len}: {r['last']:.3e}  ({back})"
         )
     click.echo(f"plot: {out}")

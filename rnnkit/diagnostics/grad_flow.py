@@ -62,14 +62,18 @@ def measure(
     batch_size: int = 16,
     seed: int = 0,
     backend: str = "torch",
+    forget_bias: float = 0.0,
 ) -> GradFlow:
     """Gradient flow of a freshly initialised language model on random tokens."""
     torch.manual_seed(seed)
-    model = RNNLanguageModel(LMConfig(vocab_size, cell, hidden_size, num_layers, backend=backend))
+    fb = forget_bias if cell in ("lstm", "lnlstm") else 0.0
+    cfg = LMConfig(vocab_size, cell, hidden_size, num_layers, backend=backend, forget_bias=fb)
+    model = RNNLanguageModel(cfg)
     model.double()  # float32 underflows (below 1e-38) long before a tanh RNN's gradient stops
     idx = torch.randint(0, vocab_size, (batch_size, seq_len))
     target = torch.randint(0, vocab_size, (batch_size,))
-    return GradFlow(cell, gradient_norms(model, idx, target))
+    label = f"{cell} (forget bias {fb:g})" if fb else cell
+    return GradFlow(label, gradient_norms(model, idx, target))
 
 
 def run_flow(run_dir, seq_len: int, batch_size: int, seed: int = 0) -> GradFlow:
