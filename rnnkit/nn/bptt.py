@@ -126,28 +126,40 @@ class LSTMSequence(torch.autograd.Function):
         acts = xp.new_empty(xp.shape)  # i, f, g, o after their nonlinearity
         cs = xp.new_empty((T + 1, *h0.shape))  # c_0 .. c_T
         hs = xp.new_empty((T + 1, *h0.shape))  # h_0 .. h_T
+        tcs = xp.new_empty((T, *h0.shape))  # tanh(c_t), kept for backward
         cs[0], hs[0] = c0, h0
         by_w = times_transposed(w_hh, h0.size(0))
         xb = xp if b_hh is None else xp + b_hh  # both biases sit outside the nonlinearity
         for t in range(T):
             a = xb[t] + by_w(hs[t])  # (N, 4H)
-            i, f, g, o = a.split(H, dim=-1)
-            i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
-            c = f * cs[t] + i * g
-            h = o * c.tanh()
-            cs[t + 1] = _masked(mask, t, c, cs[t])
-            hs[t + 1] = _masked(mask, t, h, hs[t])
-            acts[t] = torch.cat([i, f, g, o], -1)
-        ctx.save_for_backward(acts, cs, hs, w_hh, mask)
+            act = acts[t]
+            torch.sigmoid(a, out=act)  # i, f, o; the g block is overwritten next
+            torch.tanh(a[:, 2 * H : 3 * H], out=act[:, 2 * H : 3 * H])
+            i, f, g, o = act.split(H, dim=-1)
+            if mask is None:  # write straight into the saved buffers
+                torch.addcmul(f * cs[t], i, g, out=cs[t + 1])  # c_t = f c_{t-1} + i g
+                torch.tanh(cs[t + 1], out=tcs[t])
+                torch.mul(o, tcs[t], out=hs[t + 1])  # h_t = o tanh(c_t)
+            else:
+                c = torch.addcmul(f * cs[t], i, g)
+                torch.tanh(c, out=tcs[t])
+                cs[t + 1] = _masked(mask, t, c, cs[t])
+                hs[t + 1] = _masked(mask, t, o * tcs[t], hs[t])
+        ctx.save_for_backward(acts, cs, hs, tcs, w_hh, mask)
         ctx.has_bias = b_hh is not None
         return hs[1:], hs[T], cs[T]
 
     @staticmethod
     @once_differentiable
     def backward(ctx, d_out, d_hT, d_cT):
-        acts, cs, hs, w_hh, mask = ctx.saved_tensors
+        acts, cs, hs, tcs, w_hh, mask = ctx.saved_tensors
         T, H = acts.size(0), hs.size(-1)
         by_w = times_transposed(w_hh, hs.size(1), transposed=True)  # dh_{t-1} = da_t W_hh
+        # Nonlinearity derivatives for all steps at once: s(1-s) for i, f, o; 1-g^2 for g.
+        deriv = acts - acts * acts
+        g_all = acts[..., 2 * H : 3 * H]
+        deriv[..., 2 * H : 3 * H] = 1 - g_all * g_all
+        dtanh_c = 1 - tcs * tcs
         da = torch.empty_like(acts)
         dh = d_hT.clone()
         dc = d_cT.clone()
@@ -158,16 +170,14 @@ class LSTMSequence(torch.autograd.Function):
                 m = mask[t].to(dh.dtype)
                 dh_keep, dc_keep = dh * (1 - m), dc * (1 - m)
                 dh, dc = dh * m, dc * m
-            tc = cs[t + 1].tanh()  # in padded rows this is stale, but their dh, dc are 0
-            do = dh * tc
-            dc = dc + dh * o * (1 - tc * tc)
-            di, dg, df = dc * g, dc * i, dc * cs[t]
+            dc = torch.addcmul(dc, dh * o, dtanh_c[t])  # through h_t = o tanh(c_t)
+            da_i, da_f, da_g, da_o = da[t].split(H, dim=-1)
+            torch.mul(dc, g, out=da_i)  # dL/di
+            torch.mul(dc, cs[t], out=da_f)  # dL/df
+            torch.mul(dc, i, out=da_g)  # dL/dg
+            torch.mul(dh, tcs[t], out=da_o)  # dL/do
+            da[t].mul_(deriv[t])  # through the gate nonlinearities
             dc = dc * f
-            torch.cat(
-                [di * i * (1 - i), df * f * (1 - f), dg * (1 - g * g), do * o * (1 - o)],
-                -1,
-                out=da[t],
-            )
             dh = by_w(da[t])
             if mask is not None:
                 dh, dc = dh + dh_keep, dc + dc_keep
