@@ -49,9 +49,17 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=1000)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--model", choices=["rnn", "lstm", "gru"], default="lstm")
+    ap.add_argument(
+        "--backend",
+        choices=["torch", "scratch"],
+        default="torch",
+        help="rnnkit's recurrent layers (the plain loop always uses torch.nn)",
+    )
     args = ap.parse_args()
     torch.manual_seed(0)
     model = RNNLanguageModel(LMConfig(65, args.model, 512, 2)).eval()
+    ours_model = RNNLanguageModel(LMConfig(65, args.model, 512, 2, backend=args.backend)).eval()
+    ours_model.load_state_dict(model.state_dict())
     context = list(range(1, 11))
     plain(model, context, 20, 0)  # warm-up
     a, b = [], []
@@ -60,7 +68,7 @@ def main() -> None:
             if who == 0:
                 a.append(args.tokens / plain(model, context, args.tokens, r))
             else:
-                b.append(args.tokens / ours(model, context, args.tokens, r))
+                b.append(args.tokens / ours(ours_model, context, args.tokens, r))
     ratio = [y / x for x, y in zip(a, b, strict=True)]
     result = {
         "machine": machine(),
@@ -75,7 +83,7 @@ def main() -> None:
         f"| {args.model} 2x512 | {pa['median']:.0f} ({pa['min']:.0f}-{pa['max']:.0f}) | "
         f"{pb['median']:.0f} ({pb['min']:.0f}-{pb['max']:.0f}) | {q['median']:.3f} |"
     )
-    print("saved", save(f"generation-{args.model}", result))
+    print("saved", save(f"generation-{args.model}-{args.backend}", result))
 
 
 if __name__ == "__main__":
