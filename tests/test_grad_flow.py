@@ -52,3 +52,46 @@ def test_cli_writes_plot_and_json(tmp_path):
     assert [m["cell"] for m in data["models"]] == ["rnn", "lstm", "gru"]
     assert all(len(m["norms"]) == 12 for m in data["models"])
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_run_mode_reports_flow_and_clipping(tmp_path):
+    from click.testing import CliRunner
+
+    from rnnkit.config import TrainConfig
+    from rnnkit.train.trainer import Trainer
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("abcabdabe\n" * 200, encoding="utf-8")
+    cfg = TrainConfig(
+        data=str(corpus),
+        hidden_size=8,
+        num_layers=1,
+        seq_len=10,
+        batch_size=4,
+        max_steps=6,
+        log_every=1,
+        clip=0.05,
+        model="gru",
+    )
+    Trainer(cfg, tmp_path / "run", echo=None, progress=False).fit()
+    res = CliRunner().invoke(
+        cli,
+        [
+            "grad-flow",
+            "--run",
+            str(tmp_path / "run"),
+            "--seq-len",
+            "8",
+            "--batch-size",
+            "2",
+            "--out",
+            str(tmp_path / "g.png"),
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["models"][0]["cell"] == "gru" and len(data["models"][0]["norms"]) == 8
+    clip = data["clipping"]
+    assert clip["logged_steps"] == 6 and clip["clip"] == 0.05
+    assert clip["after"]["max"] <= 0.05 <= clip["before"]["max"]

@@ -63,7 +63,7 @@ def grad_flow(
     gated cells keep a path along which it need not. Fresh models use random tokens (vocab 65);
     --run uses a trained model and its own data.
     """
-    from rnnkit.diagnostics.grad_flow import measure, plot, run_flow, summary
+    from rnnkit.diagnostics.grad_flow import clipping_summary, measure, plot, run_flow, summary
 
     for name, value in (
         ("--seq-len", seq_len),
@@ -84,8 +84,11 @@ def grad_flow(
         title = f"gradient flow, fresh {num_layers}x{hidden_size} models"
     plot(flows, out, title)
     rows = [summary(f) for f in flows]
+    clipping = clipping_summary(run_dir) if run_dir else None
     if as_json:
-        click.echo(json.dumps({"seq_len": seq_len, "plot": str(out), "models": rows}))
+        click.echo(
+            json.dumps({"seq_len": seq_len, "plot": str(out), "models": rows, "clipping": clipping})
+        )
         return
     click.echo(f"||dL/dh_t|| with the loss at step {seq_len} (t = 1 is the furthest back):")
     for r in rows:
@@ -93,5 +96,13 @@ def grad_flow(
         back = f"shrinks {10**growth:.3f}x per step back" if growth is not None else "n/a"
         click.echo(
             f"  {r['cell']:<20s} t=1: {r['first']:.3e}  t={seq_len}: {r['last']:.3e}  ({back})"
+        )
+    if clipping:
+        b, a = clipping["before"], clipping["after"]
+        click.echo(
+            f"training gradient norm over {clipping['logged_steps']} logged steps: before "
+            f"clipping median {b['median']:.3g}, max {b['max']:.3g}; after clipping at "
+            f"{clipping['clip']:g}: median {a['median']:.3g}, max {a['max']:.3g} "
+            f"({100 * clipping['clipped_fraction']:.0f}% of steps clipped)"
         )
     click.echo(f"plot: {out}")

@@ -97,6 +97,30 @@ def run_flow(run_dir, seq_len: int, batch_size: int, seed: int = 0) -> GradFlow:
     return GradFlow(config.model, gradient_norms(model, rows[:, :-1], rows[:, -1]))
 
 
+def clipping_summary(run_dir) -> dict | None:
+    """Global gradient norm over a run's training, before and after clipping.
+
+    ``metrics.jsonl`` logs the norm before clipping (``grad_norm``) every ``log_every`` steps;
+    after clipping it is ``min(grad_norm, clip)``.
+    """
+    from rnnkit.train.checkpoint import RunDir
+
+    run = RunDir(run_dir)
+    clip = run.load_config().clip
+    norms = [r["grad_norm"] for r in run.read_metrics() if r.get("kind") == "train"]
+    if not norms:
+        return None
+    after = [min(n, clip) for n in norms] if clip > 0 else norms
+    ordered = sorted(norms)
+    return {
+        "clip": clip,
+        "logged_steps": len(norms),
+        "before": {"median": ordered[len(ordered) // 2], "max": ordered[-1]},
+        "after": {"median": sorted(after)[len(after) // 2], "max": max(after)},
+        "clipped_fraction": sum(n > clip for n in norms) / len(norms) if clip > 0 else 0.0,
+    }
+
+
 def plot(flows: list[GradFlow], path, title: str = "") -> None:
     """``||dL/dh_t||`` against ``t`` on a log scale, one line per cell type."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
