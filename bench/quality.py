@@ -1,6 +1,6 @@
 """Quality runs through the CLI: train, then evaluate, and record the budget that was spent.
 
-    python bench/quality.py char --steps 1500      # tinyshakespeare char LSTM, valid nats/char
+    python bench/quality.py char --minutes 15      # tinyshakespeare char LSTM, valid nats/char
     python bench/quality.py ptb-small             # Zaremba "small" on PTB, test perplexity
 
 Each writes bench/results/quality-<name>.json with the figures, the training budget (steps,
@@ -71,8 +71,8 @@ def budget(run: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("which", choices=["char", "ptb-small"])
-    ap.add_argument("--minutes", type=float, default=0.0, help="char: training time budget")
-    ap.add_argument("--steps", type=int, default=1500, help="char: step budget (0: none)")
+    ap.add_argument("--minutes", type=float, default=15.0, help="char: time budget (0: none)")
+    ap.add_argument("--steps", type=int, default=0, help="char: step budget (0: none)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     out = Path(args.out or f"runs/bench-{args.which}")
@@ -82,6 +82,8 @@ def main() -> None:
             *CHAR,
             "--max-minutes",
             str(args.minutes),
+            "--max-steps",
+            str(args.steps),
             "--out",
             str(out),
             "--overwrite",
