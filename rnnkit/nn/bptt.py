@@ -100,10 +100,55 @@ def times_transposed(weight: torch.Tensor, batch: int, transposed: bool = False)
     return lambda h: h @ w
 
 
+def _fast(t: torch.Tensor) -> bool:
+    global _ONEDNN
+    if t.device.type != "cpu" or t.dtype != torch.float32:
+        return False
+    if _ONEDNN is None:
+        _ONEDNN = _onednn_ok()
+    return _ONEDNN
+
+
+def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a @ b`` for 2-D operands; oneDNN on CPU float32 (about twice MKL's speed here)."""
+    if _fast(a):
+        return torch.ops.mkldnn._linear_pointwise(a, b.t(), None, "none", [], "")
+    return a @ b
+
+
+class Linear(torch.autograd.Function):
+    """``x W^T + b`` over (..., I) -> (..., O) with every product on ``matmul``.
+
+    The input projection of a recurrent layer for all time steps is its largest matrix product;
+    this keeps it, and its two backward products, on the fast kernel.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        x2 = x.reshape(-1, x.size(-1))
+        y = times_transposed(weight, x2.size(0))(x2)
+        if bias is not None:
+            y = y + bias
+        return y.reshape(*x.shape[:-1], weight.size(0))
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy):
+        x, weight = ctx.saved_tensors
+        dy2 = dy.reshape(-1, dy.size(-1))
+        x2 = x.reshape(-1, x.size(-1))
+        dx = matmul(dy2, weight).reshape(x.shape) if ctx.needs_input_grad[0] else None
+        dw = matmul(dy2.t(), x2)
+        db = dy2.sum(0) if ctx.has_bias else None
+        return dx, dw, db
+
+
 def _recurrent_grads(da: torch.Tensor, h_prev: torch.Tensor, has_bias: bool):
     """dW_hh and db_hh for all steps at once. da: (T, N, G*H), h_prev: (T, N, H)."""
     gh = da.size(-1)
-    dw = da.reshape(-1, gh).t() @ h_prev.reshape(-1, h_prev.size(-1))  # (G*H, H)
+    dw = matmul(da.reshape(-1, gh).t(), h_prev.reshape(-1, h_prev.size(-1)))  # (G*H, H)
     db = da.reshape(-1, gh).sum(0) if has_bias else None
     return dw, db
 

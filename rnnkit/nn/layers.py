@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.errors import ConfigError
-from rnnkit.nn.bptt import GRUSequence, LSTMSequence, RNNSequence
+from rnnkit.nn.bptt import GRUSequence, Linear, LSTMSequence, RNNSequence
 from rnnkit.nn.cells import gru_cell, lstm_cell, rnn_cell
 
 States = tuple[torch.Tensor, ...]  # (h,) or, for LSTM, (h, c)
@@ -199,7 +199,7 @@ class _Recurrent(nn.Module):
         bias_hh = getattr(self, "bias_hh" + suffix) if self.bias else None
         weight_hh = getattr(self, "weight_hh" + suffix)
         if self.bptt == "manual":
-            xp = F.linear(x, getattr(self, "weight_ih" + suffix), bias_ih)  # (T, N, G*H)
+            xp = Linear.apply(x, getattr(self, "weight_ih" + suffix), bias_ih)  # (T, N, G*H)
             if reverse:  # running the flipped sequence forward = stepping backwards
                 xp, mask = xp.flip(0), (None if mask is None else mask.flip(0))
             out, state = self._sequence(xp, state, weight_hh, bias_hh, mask)
