@@ -182,7 +182,8 @@ class LSTMSequence(torch.autograd.Function):
             torch.tanh(a[:, 2 * H : 3 * H], out=act[:, 2 * H : 3 * H])
             i, f, g, o = act.split(H, dim=-1)
             if mask is None:  # write straight into the saved buffers
-                torch.addcmul(f * cs[t], i, g, out=cs[t + 1])  # c_t = f c_{t-1} + i g
+                torch.mul(f, cs[t], out=cs[t + 1])
+                cs[t + 1].addcmul_(i, g)  # c_t = f c_{t-1} + i g
                 torch.tanh(cs[t + 1], out=tcs[t])
                 torch.mul(o, tcs[t], out=hs[t + 1])  # h_t = o tanh(c_t)
             else:
@@ -209,20 +210,20 @@ class LSTMSequence(torch.autograd.Function):
         dh = d_hT.clone()
         dc = d_cT.clone()
         for t in reversed(range(T)):
-            dh = dh + d_out[t]
+            dh.add_(d_out[t])  # dh and dc are this loop's own buffers: update in place
             i, f, g, o = acts[t].split(H, dim=-1)
             if mask is not None:  # a padded step passes gradient straight to step t-1
                 m = mask[t].to(dh.dtype)
                 dh_keep, dc_keep = dh * (1 - m), dc * (1 - m)
                 dh, dc = dh * m, dc * m
-            dc = torch.addcmul(dc, dh * o, dtanh_c[t])  # through h_t = o tanh(c_t)
+            dc.addcmul_(dh * o, dtanh_c[t])  # through h_t = o tanh(c_t)
             da_i, da_f, da_g, da_o = da[t].split(H, dim=-1)
             torch.mul(dc, g, out=da_i)  # dL/di
             torch.mul(dc, cs[t], out=da_f)  # dL/df
             torch.mul(dc, i, out=da_g)  # dL/dg
             torch.mul(dh, tcs[t], out=da_o)  # dL/do
             da[t].mul_(deriv[t])  # through the gate nonlinearities
-            dc = dc * f
+            dc.mul_(f)
             dh = by_w(da[t])
             if mask is not None:
                 dh, dc = dh + dh_keep, dc + dc_keep
