@@ -176,10 +176,11 @@ class LSTMSequence(torch.autograd.Function):
         by_w = times_transposed(w_hh, h0.size(0))
         xb = xp if b_hh is None else xp + b_hh  # both biases sit outside the nonlinearity
         for t in range(T):
-            a = xb[t] + by_w(hs[t])  # (N, 4H)
             act = acts[t]
-            torch.sigmoid(a, out=act)  # i, f, o; the g block is overwritten next
-            torch.tanh(a[:, 2 * H : 3 * H], out=act[:, 2 * H : 3 * H])
+            torch.add(xb[t], by_w(hs[t]), out=act)  # pre-activations (N, 4H), then in place:
+            act[:, 2 * H : 3 * H].tanh_()  # g
+            act[:, : 2 * H].sigmoid_()  # i, f
+            act[:, 3 * H :].sigmoid_()  # o
             i, f, g, o = act.split(H, dim=-1)
             if mask is None:  # write straight into the saved buffers
                 torch.mul(f, cs[t], out=cs[t + 1])
@@ -202,7 +203,7 @@ class LSTMSequence(torch.autograd.Function):
         T, H = acts.size(0), hs.size(-1)
         by_w = times_transposed(w_hh, hs.size(1), transposed=True)  # dh_{t-1} = da_t W_hh
         # Nonlinearity derivatives for all steps at once: s(1-s) for i, f, o; 1-g^2 for g.
-        deriv = acts - acts * acts
+        deriv = torch.addcmul(acts, acts, acts, value=-1)
         g_all = acts[..., 2 * H : 3 * H]
         deriv[..., 2 * H : 3 * H] = 1 - g_all * g_all
         dtanh_c = 1 - tcs * tcs

@@ -199,6 +199,8 @@ class _Recurrent(nn.Module):
         bias_hh = getattr(self, "bias_hh" + suffix) if self.bias else None
         weight_hh = getattr(self, "weight_hh" + suffix)
         if self.bptt == "manual":
+            if self.gates != 3 and self.bias:  # outside the nonlinearity the biases add up
+                bias_ih, bias_hh = bias_ih + bias_hh, None  # (GRU's b_hn sits inside r * .)
             xp = Linear.apply(x, getattr(self, "weight_ih" + suffix), bias_ih)  # (T, N, G*H)
             if reverse:  # running the flipped sequence forward = stepping backwards
                 xp, mask = xp.flip(0), (None if mask is None else mask.flip(0))
