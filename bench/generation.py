@@ -80,7 +80,8 @@ def main() -> None:
     }
     pa, pb, q = spread(a), spread(b), spread(ratio)
     print(
-        f"| {args.model} 2x512 | {pa['median']:.0f} ({pa['min']:.0f}-{pa['max']:.0f}) | "
+        f"| {args.model} 2x512 | {args.backend} | "
+        f"{pa['median']:.0f} ({pa['min']:.0f}-{pa['max']:.0f}) | "
         f"{pb['median']:.0f} ({pb['min']:.0f}-{pb['max']:.0f}) | {q['median']:.3f} |"
     )
     print("saved", save(f"generation-{args.model}-{args.backend}", result))
