@@ -127,7 +127,8 @@ def test_marker_skips_rehash(env, server, registry, monkeypatch):
         raise AssertionError("the marker should have skipped hashing")
 
     monkeypatch.setattr(reg, "sha256_file", no_hash)
-    reg.resolve_file("fake", "train")
+    assert reg.resolve_file("fake", "train").is_file()  # found without hashing again
+    assert len(server[2]) == 1  # and without another download
 
 
 def test_edited_cache_file_is_rechecked_and_refetched(env, server, registry):
