@@ -64,3 +64,14 @@ def test_language_model_with_layer_norm_lstm_learns():
     assert loss.item() < 0.2 * first
     with pytest.raises(ConfigError, match="--backend scratch"):
         RNNLanguageModel(LMConfig(6, "lnlstm", 8, 1, backend="torch"))
+
+
+def test_weight_drop_reaches_the_layer_norm_lstm():
+    torch.manual_seed(0)
+    m = RNNLanguageModel(LMConfig(6, "lnlstm", 8, 1, backend="scratch", weight_drop=0.9))
+    x = torch.randint(0, 6, (2, 5))
+    a = m(x)[0]
+    b = m(x)[0]
+    assert not torch.equal(a, b)  # a new recurrent mask per call in training
+    m.eval()
+    assert torch.equal(m(x)[0], m(x)[0])

@@ -131,7 +131,7 @@ class RNNLanguageModel(nn.Module):
         dropped = {
             name: F.dropout(w, p, training=True)
             for name, w in self.rnn.named_parameters()
-            if name.startswith("weight_hh")
+            if name.rsplit(".", 1)[-1].startswith("weight_hh")  # also cells.{k}.weight_hh
         }
         return torch.func.functional_call(self.rnn, dropped, (x, state))
 
