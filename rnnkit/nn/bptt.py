@@ -48,12 +48,14 @@ Elman RNN::
 
 from __future__ import annotations
 
+import functools
 import weakref
 
 import torch
 from torch.autograd.function import once_differentiable
 
 
+@functools.cache
 def _onednn_ok() -> bool:
     """Whether oneDNN's packed linear runs here (PyTorch CPU builds with mkldnn)."""
     try:
@@ -63,9 +65,6 @@ def _onednn_ok() -> bool:
         return bool(torch.allclose(y, x @ w.t()))
     except (AttributeError, RuntimeError):
         return False
-
-
-_ONEDNN = None
 
 
 # (data_ptr, version, shape, batch, transposed) -> (weak reference to the weight, packed weight)
@@ -82,31 +81,23 @@ def times_transposed(weight: torch.Tensor, batch: int, transposed: bool = False)
     weight's storage and version, so generation (one step per call, weights unchanged) packs
     once, and a weight updated in place is packed again.
     """
-    global _ONEDNN
-    if weight.device.type == "cpu" and weight.dtype == torch.float32:
-        if _ONEDNN is None:
-            _ONEDNN = _onednn_ok()
-        if _ONEDNN:
-            key = (weight.data_ptr(), weight._version, tuple(weight.shape), batch, transposed)
-            ref, packed = _PACKED.get(key, (None, None))
-            if ref is None or ref() is not weight:  # a new tensor may reuse freed memory
-                w = weight.t() if transposed else weight
-                packed = torch.ops.mkldnn._reorder_linear_weight(w.contiguous(), batch)
-                if len(_PACKED) >= 16:
-                    _PACKED.pop(next(iter(_PACKED)))
-                _PACKED[key] = (weakref.ref(weight), packed)
-            return lambda h: torch.ops.mkldnn._linear_pointwise(h, packed, None, "none", [], "")
-    w = weight if transposed else weight.t()
-    return lambda h: h @ w
+    if not _fast(weight):
+        w = weight if transposed else weight.t()
+        return lambda h: h @ w
+    key = (weight.data_ptr(), weight._version, tuple(weight.shape), batch, transposed)
+    ref, packed = _PACKED.get(key, (None, None))
+    if ref is None or ref() is not weight:  # a new tensor may reuse freed memory
+        w = weight.t() if transposed else weight
+        packed = torch.ops.mkldnn._reorder_linear_weight(w.contiguous(), batch)
+        if len(_PACKED) >= 16:
+            _PACKED.pop(next(iter(_PACKED)))
+        _PACKED[key] = (weakref.ref(weight), packed)
+    return lambda h: torch.ops.mkldnn._linear_pointwise(h, packed, None, "none", [], "")
 
 
 def _fast(t: torch.Tensor) -> bool:
-    global _ONEDNN
-    if t.device.type != "cpu" or t.dtype != torch.float32:
-        return False
-    if _ONEDNN is None:
-        _ONEDNN = _onednn_ok()
-    return _ONEDNN
+    """Whether products with ``t`` go to oneDNN: CPU, float32, and a build that has it."""
+    return t.device.type == "cpu" and t.dtype == torch.float32 and _onednn_ok()
 
 
 def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

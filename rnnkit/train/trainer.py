@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from rnnkit.config import RESUMABLE, TrainConfig
 from rnnkit.data.lm_batches import LMBatches
-from rnnkit.errors import RunDirError, TrainingError
+from rnnkit.errors import RunDirError, TrainingError, VocabError
 from rnnkit.infer.scoring import evaluate_loss
 from rnnkit.models.lm import RNNLanguageModel
 from rnnkit.nn.recurrent import detach_state
@@ -330,16 +330,13 @@ def resume_trainer(
         raise RunDirError(f"cannot change {shown} when resuming; start a new run with --out")
     config = saved.replace(**changed)
     vocab = run.load_vocab()
-    data = load_lm_data(config, vocab=vocab)
-    if "data" in changed:
-        from rnnkit.text.corpus import build_vocab
-
-        fresh = build_vocab(_train_text(config), data.tokenizer, config.min_freq, config.max_vocab)
-        if fresh != vocab:
-            raise RunDirError(
-                f"{config.data} gives another vocabulary than the one {run.path} was trained "
-                "with; resume with the original --data or start a new run"
-            )
+    try:
+        data = load_lm_data(config, vocab=vocab, same_vocab="data" in changed)
+    except VocabError as e:
+        raise RunDirError(
+            f"{config.data} gives another vocabulary than the one {run.path} was trained "
+            "with; resume with the original --data or start a new run"
+        ) from e
     target = Path(out) if out else run.path
     if target != run.path:
         import shutil
@@ -352,9 +349,3 @@ def resume_trainer(
     trainer.model.load_state_dict(run.load_model(config, len(vocab), "last").state_dict())
     trainer.load_state_dict(run.load_state())
     return trainer
-
-
-def _train_text(config: TrainConfig) -> str:
-    from rnnkit.registry.datasets import load_split_text
-
-    return load_split_text(config.data, "train")
