@@ -1,4 +1,9 @@
-"""Shared helpers for benchmarks: machine description, timing statistics, result files."""
+"""Shared helpers for benchmarks: machine description, timing statistics, result files.
+
+Importing this module applies ``rnnkit.tune_allocator()`` as the ``rnnkit`` command does, for
+rnnkit and its reference alike (both run in one process). ``RNNKIT_ALLOCATOR=system`` measures
+with glibc's default instead; the result files record which one ran.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,10 @@ import time
 from pathlib import Path
 
 import torch
+
+from rnnkit.runtime import tune_allocator
+
+ALLOCATOR = "tuned" if tune_allocator() else "system"
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -36,6 +45,7 @@ def machine() -> dict:
         "threads": torch.get_num_threads(),
         "commit": commit,
         "cuda": torch.cuda.is_available(),
+        "allocator": ALLOCATOR,
     }
 
 

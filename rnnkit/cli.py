@@ -15,6 +15,7 @@ from rnnkit.commands.diagnostics import grad_flow
 from rnnkit.config import TrainConfig
 from rnnkit.errors import ConfigError, RnnkitError, RunDirError
 from rnnkit.nn.recurrent import BACKENDS
+from rnnkit.runtime import tune_allocator
 
 DEFAULTS = TrainConfig()
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -407,6 +408,7 @@ def demo(out, minutes, prompt, length):
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors with exit code 2 instead of tracebacks."""
+    tune_allocator()
     try:
         cli.main(args=argv, prog_name="rnnkit", standalone_mode=False)
     except click.exceptions.Abort:
