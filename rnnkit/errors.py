@@ -34,3 +34,7 @@ class TrainingError(RnnkitError):
 
 class GenerationError(RnnkitError):
     """A prompt or sampling setting cannot be used."""
+
+
+class RnnkitWarning(UserWarning):
+    """Something worked, but not the way asked (a fallback was used); the CLI prints one line."""
