@@ -1,0 +1,167 @@
+"""N-gram counts in sorted numpy arrays, one table per order.
+
+An n-gram of order k is keyed by ``rank(its first k-1 tokens) * V + last token``, where the
+rank is the row of that (k-1)-gram in the table of order k-1 and order 1 is keyed by the token
+id itself. Keys stay small whatever the order (a rank is below the number of distinct
+(k-1)-grams), each table is one sorted ``int64`` array plus its counts, and the n-grams that
+share a context sit next to each other, so per-context sums are one ``bincount``.
+
+Sentences are padded the way NLTK pads on the left: ``order - 1`` ``<bos>`` before the first
+token, so every token is predicted from a full-length context. A sentence ends with the
+tokenizer's boundary token (``<eos>`` for words, a newline for characters), which is
+predicted like any token. Counted are the n-grams that end at a predicted token, of every
+order up to ``order``; the n-grams made only of padding are kept in the tables with count 0,
+because they are the contexts of the first tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnnkit.errors import DataError
+
+
+def pad_sentences(ids: np.ndarray, boundary: int, bos: int, order: int):
+    """Split a token stream into sentences at ``boundary`` and pad each on the left.
+
+    Args:
+        ids: (L,) token ids; a sentence ends with (and includes) ``boundary``. A last sentence
+            without one ends at the end of the stream.
+    Returns:
+        tokens (P,) int64: the padded stream, ``order - 1`` ``bos`` before each sentence;
+        predicted (P,) bool: True at the original tokens;
+        sentence (P,) int64: the sentence number of each position.
+    """
+    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+    pad = order - 1
+    if len(ids) == 0:
+        return (np.empty(0, np.int64), np.empty(0, bool), np.empty(0, np.int64))
+    ends = np.flatnonzero(ids == boundary)
+    if len(ends) == 0 or ends[-1] != len(ids) - 1:
+        ends = np.append(ends, len(ids) - 1)
+    lengths = np.diff(np.concatenate([[-1], ends]))  # tokens per sentence
+    sent_of_token = np.repeat(np.arange(len(ends)), lengths)
+    pos = np.arange(len(ids)) + pad * (sent_of_token + 1)
+    tokens = np.full(len(ids) + pad * len(ends), bos, dtype=np.int64)
+    tokens[pos] = ids
+    predicted = np.zeros(len(tokens), dtype=bool)
+    predicted[pos] = True
+    sentence = np.repeat(np.arange(len(ends)), lengths + pad)
+    return tokens, predicted, sentence
+
+
+@dataclass
+class Table:
+    """The n-grams of one order k.
+
+    keys (n_k,) int64, sorted: ``context_rank * V + token`` (order 1: the token id);
+    counts (n_k,) int64: occurrences ending at a predicted token (0 for padding-only n-grams);
+    suffix (n_k,) int64: row of the last k-1 tokens in the table of order k-1 (order 1: -1).
+    """
+
+    keys: np.ndarray
+    counts: np.ndarray
+    suffix: np.ndarray
+
+
+class NGramCounts:
+    """Counts of every order 1..``order`` of a padded corpus (see the module docstring).
+
+    Args:
+        order: the highest order n (>= 1).
+        vocab_size: V; every token id is in ``[0, V)``.
+    """
+
+    def __init__(self, order: int, vocab_size: int, tables: list[Table] | None = None):
+        self.order = order
+        self.V = vocab_size
+        self.tables: list[Table] = tables or []
+
+    @classmethod
+    def count(
+        cls,
+        tokens: np.ndarray,
+        predicted: np.ndarray,
+        sentence: np.ndarray,
+        order: int,
+        vocab_size: int,
+    ) -> NGramCounts:
+        """Count a padded stream from ``pad_sentences``."""
+        V = vocab_size
+        if len(tokens) and (tokens.min() < 0 or tokens.max() >= V):
+            raise DataError(f"token ids must lie in [0, {V}); encode the text with its vocab")
+        self = cls(order, V)
+        unigram_counts = np.bincount(tokens[predicted], minlength=V).astype(np.int64)
+        self.tables.append(
+            Table(np.arange(V, dtype=np.int64), unigram_counts, np.full(V, -1, np.int64))
+        )
+        rank = tokens  # rank of the (k-1)-gram starting at each position (-1: none)
+        P = len(tokens)
+        for k in range(2, order + 1):
+            start = np.arange(P - k + 1)
+            ok = (sentence[start] == sentence[start + k - 1]) & (rank[start] >= 0)
+            pos = start[ok]
+            keys = rank[pos] * V + tokens[pos + k - 1]
+            uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+            counts = np.bincount(inverse, weights=predicted[pos + k - 1], minlength=len(uniq))
+            suffix = rank[pos[first] + 1]
+            self.tables.append(Table(uniq, counts.astype(np.int64), suffix))
+            rank = np.full(P, -1, dtype=np.int64)
+            rank[pos] = inverse
+        return self
+
+    @property
+    def sizes(self) -> list[int]:
+        """Number of n-grams with a nonzero count, per order."""
+        return [int((t.counts > 0).sum()) for t in self.tables]
+
+    def lookup(self, tokens: np.ndarray, sentence: np.ndarray) -> list[np.ndarray]:
+        """Row of the k-gram starting at each position, for every order k (index k-1).
+
+        Returns a list of (P,) int64 arrays; -1 where that k-gram is not in the table (or
+        would cross a sentence end).
+        """
+        P = len(tokens)
+        tokens = np.asarray(tokens, dtype=np.int64)
+        rank = np.where((tokens >= 0) & (tokens < self.V), tokens, -1)
+        ranks = [rank]
+        for k in range(2, self.order + 1):
+            table = self.tables[k - 1]
+            new = np.full(P, -1, dtype=np.int64)
+            start = np.arange(max(P - k + 1, 0))
+            ok = (sentence[start] == sentence[start + k - 1]) & (rank[start] >= 0)
+            pos = start[ok]
+            keys = rank[pos] * self.V + tokens[pos + k - 1]
+            row = np.searchsorted(table.keys, keys)
+            row = np.minimum(row, len(table.keys) - 1)
+            hit = table.keys[row] == keys if len(table.keys) else np.zeros(len(keys), bool)
+            new[pos[hit]] = row[hit]
+            rank = new
+            ranks.append(rank)
+        return ranks
+
+    def row_of(self, gram: list[int] | tuple[int, ...]) -> int:
+        """Row of one n-gram in the table of its order, or -1."""
+        if not gram or len(gram) > self.order:
+            return -1
+        r = gram[0] if 0 <= gram[0] < self.V else -1
+        for k, w in enumerate(gram[1:], start=2):
+            if r < 0:
+                return -1
+            keys = self.tables[k - 1].keys
+            key = r * self.V + w
+            i = int(np.searchsorted(keys, key))
+            r = i if i < len(keys) and keys[i] == key else -1
+        return r
+
+    def continuations(self, k: int, context_row: int) -> slice:
+        """Rows of the table of order k whose first k-1 tokens are ``context_row``."""
+        keys = self.tables[k - 1].keys
+        lo = np.searchsorted(keys, context_row * self.V)
+        hi = np.searchsorted(keys, (context_row + 1) * self.V)
+        return slice(int(lo), int(hi))
+
+    def nbytes(self) -> int:
+        return sum(t.keys.nbytes + t.counts.nbytes + t.suffix.nbytes for t in self.tables)

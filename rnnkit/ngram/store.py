@@ -1,0 +1,115 @@
+"""An n-gram run directory: ``ngram.json`` (settings), ``vocab.json``, ``counts.safetensors``.
+
+Only the counts are stored; probabilities are re-derived on load (a fraction of a second even
+for PTB 5-grams), so a file cannot hold numbers that disagree with its counts. Nothing in the
+directory is executable: JSON and safetensors.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
+
+from rnnkit.errors import RnnkitError, RnnkitWarning, RunDirError
+from rnnkit.io import atomic_write, atomic_write_text
+from rnnkit.ngram.counts import NGramCounts, Table
+from rnnkit.ngram.model import NGramLM
+from rnnkit.text.tokenizers import build_tokenizer
+from rnnkit.text.vocab import BOS, PAD, Vocab
+
+META, VOCAB, COUNTS = "ngram.json", "vocab.json", "counts.safetensors"
+
+
+@dataclass
+class NGramMeta:
+    """What a run was trained with, and a summary of what it holds."""
+
+    order: int
+    smoothing: str
+    k: float = 1.0
+    discount: list[float] | None = None  # fixed kn discounts; None: estimated
+    data: str = ""
+    tokenizer: str = "word"
+    lowercase: bool = False
+    min_freq: int = 1
+    max_vocab: int | None = None
+    boundary: str = "<eos>"
+    train_tokens: int = 0
+    sizes: list[int] = field(default_factory=list)
+    discounts: list[list[float]] = field(default_factory=list)
+    kind: str = "ngram"
+
+
+def is_ngram_run(path: str | Path) -> bool:
+    return (Path(path) / META).exists()
+
+
+def save_ngram(run_dir: str | Path, lm: NGramLM, vocab: Vocab, meta: NGramMeta) -> None:
+    """Write the three files, each atomically; the settings file last, so a directory with
+    ``ngram.json`` is complete."""
+    run = Path(run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    tensors = {}
+    for k, t in enumerate(lm.counts.tables, start=1):
+        tensors[f"keys.{k}"] = np.ascontiguousarray(t.keys, dtype=np.int64)
+        tensors[f"counts.{k}"] = np.ascontiguousarray(t.counts, dtype=np.int64)
+        tensors[f"suffix.{k}"] = np.ascontiguousarray(t.suffix, dtype=np.int64)
+    atomic_write(run / COUNTS, lambda tmp: save_file(tensors, tmp))
+    vocab.save(run / VOCAB)
+    meta.sizes, meta.discounts = lm.sizes, lm.discounts
+    atomic_write_text(run / META, json.dumps(asdict(meta), indent=2) + "\n")
+
+
+def load_ngram(run_dir: str | Path):
+    """``(meta, tokenizer, vocab, lm)`` of an n-gram run directory."""
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise RunDirError(f"run directory not found: {run}; give the --out of `rnnkit ngram train`")
+    missing = [n for n in (META, VOCAB, COUNTS) if not (run / n).exists()]
+    if missing:
+        raise RunDirError(
+            f"{run} is not a complete n-gram run (missing {', '.join(missing)}); "
+            "train one with `rnnkit ngram train --out DIR`"
+        )
+    try:
+        raw = json.loads((run / META).read_text(encoding="utf-8"))
+        if not isinstance(raw, dict) or raw.get("kind") != "ngram":
+            raise ValueError("not an n-gram settings file")
+        meta = NGramMeta(**raw)
+        tokenizer = build_tokenizer(meta.tokenizer, meta.lowercase)
+        lm = NGramLM(meta.order, meta.smoothing, meta.k, meta.discount)
+    except (ValueError, TypeError, UnicodeDecodeError, RnnkitError) as e:
+        raise RunDirError(f"{run / META} is damaged ({e}); train the run again") from e
+    vocab = Vocab.load(run / VOCAB)
+    try:
+        arrays = load_file(str(run / COUNTS))
+        tables = [
+            Table(arrays[f"keys.{k}"], arrays[f"counts.{k}"], arrays[f"suffix.{k}"])
+            for k in range(1, meta.order + 1)
+        ]
+    except (SafetensorError, KeyError, OSError) as e:
+        raise RunDirError(
+            f"{run / COUNTS} cannot be read ({type(e).__name__}); the run directory is damaged"
+        ) from e
+    V = len(vocab)
+    if len(tables[0].keys) != V or any(
+        not len(t.keys) == len(t.counts) == len(t.suffix) for t in tables
+    ):
+        raise RunDirError(f"{run / COUNTS} does not fit {run / VOCAB}; the run is mixed or damaged")
+    lm.boundary, lm.bos, lm.pad, lm.V = (
+        vocab.token_to_id(meta.boundary),
+        vocab.id_of(BOS),
+        vocab.id_of(PAD),
+        V,
+    )
+    lm.counts = NGramCounts(meta.order, V, tables)
+    with warnings.catch_warnings():  # the fallback was reported when the run was trained
+        warnings.simplefilter("ignore", RnnkitWarning)
+        lm._estimate()
+    return meta, tokenizer, vocab, lm
