@@ -12,6 +12,9 @@ from click.core import ParameterSource
 
 from rnnkit.commands.data import data as data_group
 from rnnkit.commands.diagnostics import grad_flow
+from rnnkit.commands.ngram import ngram as ngram_group
+from rnnkit.commands.ngram import print_eval as ngram_eval
+from rnnkit.commands.ngram import score_ngram_lines
 from rnnkit.config import TrainConfig
 from rnnkit.errors import ConfigError, RnnkitError, RunDirError
 from rnnkit.nn.recurrent import BACKENDS
@@ -148,6 +151,7 @@ def cli() -> None:
 
 cli.add_command(data_group)
 cli.add_command(grad_flow)
+cli.add_command(ngram_group)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -283,7 +287,14 @@ def generate(
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--device", default="auto", show_default=True)
 def eval_command(run_dir, data, split, batch_size, as_json, device):
-    """Perplexity of a trained run on a dataset split (exp of mean cross-entropy)."""
+    """Perplexity of a trained run on a dataset split (exp of mean cross-entropy).
+
+    RUN_DIR may also be an n-gram run (`rnnkit ngram train`).
+    """
+    from rnnkit.ngram.store import is_ngram_run
+
+    if is_ngram_run(run_dir):
+        return ngram_eval(run_dir, data, split, as_json)
     from rnnkit.infer.scoring import evaluate_loss
     from rnnkit.train.checkpoint import load_for_inference
     from rnnkit.train.data import encode_split
@@ -327,16 +338,24 @@ def eval_command(run_dir, data, split, batch_size, as_json, device):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--device", default="auto", show_default=True)
 def score(run_dir, file, rank, as_json, device):
-    """Log-probability (natural log) and perplexity of each line and of the whole file."""
+    """Log-probability (natural log) and perplexity of each line and of the whole file.
+
+    RUN_DIR may also be an n-gram run (`rnnkit ngram train`).
+    """
     from rnnkit.infer.scoring import score_lines
     from rnnkit.io import read_text
     from rnnkit.train.checkpoint import load_for_inference
     from rnnkit.train.trainer import pick_device
 
     lines = [ln for ln in read_text(file).splitlines() if ln.strip()]
-    dev = pick_device(device)
-    _, tokenizer, vocab, model = load_for_inference(run_dir, dev)
-    scores = score_lines(model, tokenizer, vocab, lines, dev)
+    from rnnkit.ngram.store import is_ngram_run
+
+    if is_ngram_run(run_dir):
+        scores = score_ngram_lines(run_dir, lines)
+    else:
+        dev = pick_device(device)
+        _, tokenizer, vocab, model = load_for_inference(run_dir, dev)
+        scores = score_lines(model, tokenizer, vocab, lines, dev)
     order = sorted(scores, key=lambda s: -s.logprob / s.num_tokens) if rank else scores
     n = sum(s.num_tokens for s in scores)
     lp = sum(s.logprob for s in scores)

@@ -1,0 +1,231 @@
+"""``rnnkit ngram``: train, evaluate, sample from and export counting n-gram models."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import click
+import numpy as np
+
+from rnnkit.errors import ConfigError, DataError, RunDirError
+from rnnkit.ngram.model import SMOOTHINGS, NGramLM
+from rnnkit.ngram.store import META, NGramMeta, load_ngram, save_ngram
+from rnnkit.text.tokenizers import TOKENIZERS
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group("ngram", context_settings=CONTEXT)
+def ngram() -> None:
+    """Counting n-gram language models: MLE, add-k, Kneser-Ney, modified Kneser-Ney and stupid
+    backoff, over the same tokenizers and vocabularies as the neural models.
+
+    A run directory holds ngram.json (settings), vocab.json and counts.safetensors. `rnnkit eval`
+    and `rnnkit score` accept it too.
+    """
+
+
+@ngram.command("train", context_settings=CONTEXT)
+@click.option("--data", required=True, help="Dataset name (see `rnnkit data list`) or text path.")
+@click.option(
+    "--tokenizer",
+    type=click.Choice(sorted(TOKENIZERS)),
+    default=None,
+    help="Tokenizer [default: the dataset's; char for files].",
+)
+@click.option("--lowercase", is_flag=True, help="Lowercase before tokenizing.")
+@click.option("--order", default=3, show_default=True, help="n: 1 unigram, 2 bigram, ...")
+@click.option(
+    "--smoothing",
+    type=click.Choice(SMOOTHINGS),
+    default="kn",
+    show_default=True,
+    help="mle, add-k, interpolated Kneser-Ney, modified Kneser-Ney (KenLM's), stupid backoff.",
+)
+@click.option("--k", "k", default=1.0, show_default=True, help="Added count of addk (1: Laplace).")
+@click.option(
+    "--discount",
+    default=None,
+    type=float,
+    help="kn only: one fixed discount for every order [default: estimated n1/(n1+2 n2)].",
+)
+@click.option("--min-freq", default=1, show_default=True, help="Rarer tokens become <unk>.")
+@click.option("--max-vocab", default=None, type=int, help="Keep only the most frequent tokens.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
+@click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
+def train_command(
+    data, tokenizer, lowercase, order, smoothing, k, discount, min_freq, max_vocab, out, overwrite
+):
+    """Count n-grams on the train split, report valid perplexity, save the run."""
+    from rnnkit.registry.datasets import default_tokenizer, load_split_text
+    from rnnkit.text.corpus import build_vocab, encode_text
+    from rnnkit.text.tokenizers import build_tokenizer
+
+    out = Path(out)
+    if (out / META).exists() and not overwrite:
+        raise RunDirError(f"{out} already holds an n-gram run; pick another --out or --overwrite")
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"--out {out} is a file; give a directory")
+    if (out / "config.yaml").exists():
+        raise RunDirError(f"{out} holds a neural run; give the n-gram model its own --out")
+    if min_freq < 1:
+        raise ConfigError(f"--min-freq must be >= 1, got {min_freq}")
+    if max_vocab is not None and max_vocab < 1:
+        raise ConfigError(f"--max-vocab must be >= 1, got {max_vocab}")
+    lm = NGramLM(order, smoothing, k, discount)  # checks order, k and discount first
+    tok_name = tokenizer or default_tokenizer(data)
+    tok = build_tokenizer(tok_name, lowercase)
+    text = load_split_text(data, "train")
+    vocab = build_vocab(text, tok, min_freq, max_vocab)
+    ids = encode_text(text, tok, vocab)
+    t0 = time.perf_counter()
+    with _warnings_as_lines():
+        lm.fit_vocab(ids, vocab, tok.boundary)
+    seconds = time.perf_counter() - t0
+    meta = NGramMeta(
+        order=order,
+        smoothing=smoothing,
+        k=k,
+        discount=lm.fixed_discount,
+        data=data,
+        tokenizer=tok_name,
+        lowercase=lowercase,
+        min_freq=min_freq,
+        max_vocab=max_vocab,
+        boundary=tok.boundary,
+        train_tokens=int(len(ids)),
+    )
+    save_ngram(out, lm, vocab, meta)
+    sizes = "  ".join(f"{i}: {n:,}" for i, n in enumerate(lm.sizes, start=1))
+    click.echo(f"{order}-gram {smoothing} on {data}: {len(ids):,} tokens, {len(vocab):,} vocab")
+    click.echo(f"n-grams  {sizes}  ({lm.nbytes() / 2**20:.1f} MiB in memory)")
+    line = f"fit {seconds:.2f} s"
+    try:
+        valid = encode_text(load_split_text(data, "valid"), tok, vocab)
+        line += f"; valid perplexity {lm.perplexity(valid):.2f}"
+    except DataError:
+        pass  # a dataset without a valid split: nothing to report
+    click.echo(line)
+    click.echo(f"saved {out}")
+
+
+@ngram.command("eval", context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path())
+@click.option("--data", default=None, help="Dataset name or path [default: the run's data].")
+@click.option(
+    "--split", type=click.Choice(["train", "valid", "test"]), default="valid", show_default=True
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def eval_command(run_dir, data, split, as_json):
+    """Perplexity of an n-gram run on a dataset split (every token predicted from <bos>)."""
+    print_eval(run_dir, data, split, as_json)
+
+
+def print_eval(run_dir, data, split, as_json) -> None:
+    from rnnkit.registry.datasets import load_split_text
+    from rnnkit.text.corpus import encode_text
+
+    meta, tok, vocab, lm = load_ngram(run_dir)
+    data = data or meta.data
+    ids = encode_text(load_split_text(data, split), tok, vocab)
+    if len(ids) == 0:
+        raise DataError(f"the {split} split of {data} has no tokens")
+    lp, _ = lm.token_logprobs(ids)
+    loss = float(-lp.mean())
+    ppl = math.exp(loss) if math.isfinite(loss) else math.inf
+    if not math.isfinite(ppl):
+        click.echo(
+            f"warning: {meta.smoothing} gives {int((~np.isfinite(lp)).sum())} tokens probability "
+            "0, so perplexity is infinite; smooth with --smoothing kn, mkn or addk",
+            err=True,
+        )
+    if meta.smoothing == "stupid":
+        click.echo("note: stupid backoff gives scores, not probabilities", err=True)
+    if as_json:
+        row = {
+            "data": data,
+            "split": split,
+            "tokens": int(len(ids)),
+            "loss": loss if math.isfinite(loss) else None,
+            "perplexity": ppl if math.isfinite(ppl) else None,
+            "unk_rate": float((ids == vocab.unk_id).mean()),
+            "model": f"{meta.order}-gram {meta.smoothing}",
+        }
+        click.echo(json.dumps(row))
+    else:
+        click.echo(f"perplexity: {ppl:.4f}")
+
+
+def score_ngram_lines(run_dir, lines: list[str]):
+    """Per-line ``LineScore``s of an n-gram run: each line a sentence from ``<bos>``."""
+    from rnnkit.infer.scoring import LineScore
+
+    _, tok, vocab, lm = load_ngram(run_dir)
+    per_line = [vocab.encode(tok.tokenize(line + "\n")) for line in lines]
+    if not per_line:
+        return []
+    # Every line ends with the boundary token, so the stream splits back into the same lines.
+    lp, sent = lm.token_logprobs(np.concatenate(per_line))
+    scores, start = [], 0
+    for line, ids in zip(lines, per_line, strict=True):
+        part = lp[start : start + len(ids)]
+        start += len(ids)
+        scores.append(LineScore(line, len(ids), float(part.sum()), part.tolist()))
+    return scores
+
+
+@ngram.command("generate", context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path())
+@click.option("--prompt", default="", help="Text the sample continues; empty: a fresh line.")
+@click.option("--length", default=100, show_default=True, help="Tokens to generate.")
+@click.option("--temperature", default=1.0, show_default=True, help="> 1 flatter, < 1 sharper.")
+@click.option("--seed", default=None, type=int, help="Seed for repeatable output.")
+def generate_command(run_dir, prompt, length, temperature, seed):
+    """Sample text from an n-gram run, after an optional prompt."""
+    from rnnkit.errors import GenerationError
+    from rnnkit.infer.generate import prompt_ids, unseen_reserved
+
+    if length < 0:
+        raise GenerationError(f"--length must be >= 0, got {length}")
+    _, tok, vocab, lm = load_ngram(run_dir)
+    ctx = prompt_ids(prompt, tok, vocab, warn=lambda m: click.echo(m, err=True))
+    if ctx and ctx[0] == vocab.token_to_id(tok.boundary):
+        ctx = ctx[1:]  # the n-gram model starts every sentence from <bos> by itself
+    out = lm.generate(length, ctx, seed, temperature, banned=unseen_reserved(vocab))
+    tokens = vocab.decode(ctx + out)
+    sys.stdout.write(tok.detokenize(tokens))
+    if not tokens or tokens[-1] != tok.boundary:
+        sys.stdout.write("\n")
+
+
+@ngram.command("export-arpa", context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path())
+@click.argument("file", type=click.Path(dir_okay=False))
+def export_command(run_dir, file):
+    """Write a kn or mkn run as an ARPA file (KenLM, SRILM and others read it)."""
+    from rnnkit.ngram.arpa import write_arpa
+
+    _, _, vocab, lm = load_ngram(run_dir)
+    write_arpa(lm, vocab, file)
+    click.echo(f"wrote {file} ({', '.join(f'{n:,}' for n in lm.sizes)} n-grams by order)")
+
+
+class _warnings_as_lines:
+    """Show an ``RnnkitWarning`` as one ``warning: ...`` line on stderr, not a traceback-like
+    block with a source line."""
+
+    def __enter__(self):
+        self._cm = warnings.catch_warnings(record=True)
+        self._caught = self._cm.__enter__()
+        warnings.simplefilter("always")
+
+    def __exit__(self, *exc):
+        self._cm.__exit__(*exc)
+        for w in self._caught:
+            click.echo(f"warning: {w.message}", err=True)
+        return False
