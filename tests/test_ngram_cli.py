@@ -148,3 +148,15 @@ def test_real_datasets_end_to_end(tmp_path, data, tokenizer, order, low, high):
     assert code == 0 and stdout.strip()
     code, _, stderr = run_cli(["ngram", "export-arpa", out, tmp_path / "lm.arpa"], keep_data=True)
     assert code == 0, stderr
+
+
+def test_text_of_only_unseen_tokens_has_finite_perplexity(ngram_run, tmp_path):
+    _, out, _ = ngram_run
+    unseen = tmp_path / "unseen.txt"
+    unseen.write_text("zebra quantum xylophone\n" * 30)
+    code, stdout, stderr = call_cli(
+        ["ngram", "eval", out, "--data", unseen, "--split", "train", "--json"]
+    )
+    assert code == 0, stderr
+    row = json.loads(stdout)
+    assert row["unk_rate"] > 0.7 and row["perplexity"] is not None and row["perplexity"] > 1
