@@ -211,8 +211,8 @@ def export_command(run_dir, file):
     from rnnkit.ngram.arpa import write_arpa
 
     _, _, vocab, lm = load_ngram(run_dir)
-    write_arpa(lm, vocab, file)
-    click.echo(f"wrote {file} ({', '.join(f'{n:,}' for n in lm.sizes)} n-grams by order)")
+    entries = write_arpa(lm, vocab, file)
+    click.echo(f"wrote {file}: {', '.join(f'{n:,}' for n in entries)} entries by order")
 
 
 class _warnings_as_lines:

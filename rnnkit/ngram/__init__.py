@@ -1,6 +1,15 @@
 """Counting n-gram language models: vectorised counts, smoothing, ARPA files."""
 
+from rnnkit.ngram.arpa import ArpaLM, read_arpa, write_arpa
 from rnnkit.ngram.counts import NGramCounts, pad_sentences
 from rnnkit.ngram.model import SMOOTHINGS, NGramLM
 
-__all__ = ["SMOOTHINGS", "NGramCounts", "NGramLM", "pad_sentences"]
+__all__ = [
+    "SMOOTHINGS",
+    "ArpaLM",
+    "NGramCounts",
+    "NGramLM",
+    "pad_sentences",
+    "read_arpa",
+    "write_arpa",
+]

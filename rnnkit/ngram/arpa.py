@@ -1,0 +1,346 @@
+"""ARPA files: write a Kneser-Ney ``NGramLM``, read any ARPA back into a small scorer.
+
+An ARPA file holds a backoff model: p(w|h) = P(hw) if hw is listed, else b(h) p(w|h'), with
+log10 values and b(h) = 1 when h is not listed or has no backoff field. Interpolated KN and
+modified KN are such models: P(hw) is the interpolated p_k(w|h) and b(h) is the gamma of h,
+so the file gives exactly the probabilities of ``NGramLM.token_logprobs``.
+
+Symbols: ``<s>`` is the ``<bos>`` id, ``</s>`` the tokenizer's boundary (``<eos>`` for words,
+a newline for characters), ``<unk>`` the unknown token. ARPA is whitespace-separated, so white
+space and control characters in a token are escaped reversibly: ``\\s`` space, ``\\t``, ``\\n``,
+``\\r``, ``\\uXXXX`` for any other (a character model has a space token), and ``\\\\`` for a
+backslash that would otherwise start one of these. A corpus token spelled like one of the three
+symbols is written as ``\\u003c...`` so that it stays a separate word.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rnnkit.errors import ConfigError, DataError
+from rnnkit.io import atomic_write_text, read_text
+from rnnkit.text.vocab import BOS
+
+BOS_SYM, EOS_SYM, UNK_SYM = "<s>", "</s>", "<unk>"
+SYMBOLS = (BOS_SYM, EOS_SYM, UNK_SYM)
+_ESCAPES = {" ": "\\s", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+_UNESCAPES = {"\\": "\\", "s": " ", "t": "\t", "n": "\n", "r": "\r"}
+_ESCAPE_START = "\\strnu"  # a backslash before one of these is doubled
+_ESCAPE_SEQ = re.compile(r"\\(?:([\\strn])|u([0-9a-fA-F]{4}))")
+_FIELDS = re.compile(r"[^ \t\r\f\v]+")  # ARPA tools split on ASCII blanks only
+_COUNT_LINE = re.compile(r"ngram\s+(\d+)\s*=\s*(\d+)")
+_SECTION = re.compile(r"\\(\d+)-grams:")
+_DIGITS = "%.7f"  # log10 to 5e-8: scores round-trip far below 1e-6
+
+
+def _needs_escape(c: str) -> bool:
+    return c.isspace() or unicodedata.category(c) == "Cc"
+
+
+def escape_token(token: str) -> str:
+    """The ARPA spelling of a corpus token: no white space, reversible by ``unescape_token``.
+
+    A backslash is doubled only where it would start an escape, so tokens such as PTB's
+    ``1\\/2`` keep their spelling and other ARPA tools see the words of the raw text.
+    """
+    if token in SYMBOLS:
+        return "\\u003c" + token[1:]
+    if token.isprintable() and " " not in token and "\\" not in token:
+        return token
+    out = []
+    for i, c in enumerate(token):
+        if c == "\\":
+            nxt = token[i + 1 : i + 2]
+            out.append("\\\\" if nxt and (nxt in _ESCAPE_START or _needs_escape(nxt)) else c)
+        elif c in _ESCAPES:
+            out.append(_ESCAPES[c])
+        elif _needs_escape(c):
+            out.append(f"\\u{ord(c):04x}")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def unescape_token(word: str) -> str:
+    """Undo ``escape_token``; a backslash that starts no known escape is kept as it is."""
+    if "\\" not in word:
+        return word
+    return _ESCAPE_SEQ.sub(
+        lambda m: _UNESCAPES[m.group(1)] if m.group(1) else chr(int(m.group(2), 16)), word
+    )
+
+
+# ---------------------------------------------------------------------------------- writing
+def write_arpa(lm, vocab, path: str | Path) -> list[int]:
+    """Write a fitted ``kn`` or ``mkn`` ``NGramLM`` as an ARPA file (atomically).
+
+    Listed at order k < n: every k-gram with a count plus every k-gram that is the context of
+    a listed (k+1)-gram (such as ``<s> <s>``); order 1 lists every id but ``<pad>``; order n
+    lists the counted n-grams. A listed context with a counted continuation carries its
+    backoff weight log10 gamma.
+
+    Args:
+        lm: a fitted ``NGramLM`` with smoothing ``kn`` or ``mkn``.
+        vocab: the ``Vocab`` the model was fitted with (V tokens).
+        path: the file to write.
+
+    Returns:
+        the number of entries written per order.
+    """
+    atomic_write_text(path, arpa_text(lm, vocab))
+    return [int(m.sum()) for m in _listed(lm)]
+
+
+def _check_writable(lm, vocab) -> None:
+    if getattr(lm, "counts", None) is None:
+        raise ConfigError("the n-gram model is not fitted yet; call fit() before write_arpa")
+    if lm.smoothing not in ("kn", "mkn"):
+        raise ConfigError(
+            f"ARPA files hold backoff models; {lm.smoothing} is not one: train with "
+            "--smoothing kn or mkn"
+        )
+    if len(vocab) != lm.V or vocab.id_of(BOS) != lm.bos:
+        raise ConfigError(
+            f"the vocabulary ({len(vocab)} tokens) is not the one the model was fitted with "
+            f"({lm.V} tokens); pass the model's own vocabulary"
+        )
+
+
+def _symbols(lm, vocab) -> np.ndarray:
+    """ARPA spelling of every id, (V,) object array."""
+    sym = np.array([escape_token(t) for t in vocab.itos], dtype=object)
+    sym[lm.bos] = BOS_SYM
+    sym[lm.boundary] = EOS_SYM
+    sym[vocab.unk_id] = UNK_SYM
+    return sym
+
+
+def _listed(lm) -> list[np.ndarray]:
+    """Per order k (index k-1): (n_k,) bool, the table rows written to the file."""
+    V, N, tables = lm.V, lm.order, lm.counts.tables
+    listed = [t.counts > 0 for t in tables]
+    for k in range(N - 1, 0, -1):  # a listed n-gram needs its context listed one order down
+        listed[k - 1][tables[k].keys[listed[k]] // V] = True
+    listed[0][:] = True
+    listed[0][lm.pad] = False
+    return listed
+
+
+def _row_probs(lm) -> list[np.ndarray]:
+    """p_k(w|h) of every row of every order's table: the interpolated value, which is what a
+    backoff model stores for its listed n-grams."""
+    probs = [np.asarray(lm._unigram, dtype=np.float64)]
+    for k in range(2, lm.order + 1):
+        table = lm.counts.tables[k - 1]
+        g = np.where(lm.has_context[k - 1], lm.gamma[k - 1], 1.0)  # unseen context: pass p
+        probs.append(lm.alpha[k - 1] + g[table.keys // lm.V] * probs[-1][table.suffix])
+    return probs
+
+
+def _token_columns(lm, k: int, rows: np.ndarray) -> list[np.ndarray]:
+    """Token ids of the k-grams at ``rows`` of the order-k table, first token first."""
+    V, tables = lm.V, lm.counts.tables
+    cols = []
+    r = rows
+    for j in range(k, 1, -1):
+        keys = tables[j - 1].keys[r]
+        cols.append(keys % V)
+        r = keys // V
+    cols.append(r)  # order-1 rows are token ids
+    return cols[::-1]
+
+
+def _format(values: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        logs = np.log10(values)
+    return np.array([_DIGITS % x for x in logs.tolist()], dtype=object)
+
+
+def arpa_text(lm, vocab) -> str:
+    """The ARPA file of ``lm`` as one string (see ``write_arpa``)."""
+    _check_writable(lm, vocab)
+    sym = _symbols(lm, vocab)
+    listed = _listed(lm)
+    probs = _row_probs(lm)
+    N = lm.order
+    sections = []
+    for k in range(1, N + 1):
+        rows = np.flatnonzero(listed[k - 1])
+        first, *rest = _token_columns(lm, k, rows)
+        words = sym[first]
+        for col in rest:
+            words = words + " " + sym[col]  # elementwise on object arrays
+        line = _format(probs[k - 1][rows]) + "\t" + words
+        if k < N:  # rows of order k are the contexts of order k+1
+            has = lm.has_context[k][rows]
+            line[has] = line[has] + "\t" + _format(lm.gamma[k][rows[has]])
+        sections.append(f"\\{k}-grams:\n" + "\n".join(line.tolist()) + "\n")
+    header = "\\data\\\n" + "".join(f"ngram {k}={int(m.sum())}\n" for k, m in enumerate(listed, 1))
+    return header + "\n" + "\n".join(sections) + "\n\\end\\\n"
+
+
+# ---------------------------------------------------------------------------------- reading
+class ArpaLM:
+    """A backoff n-gram model read from an ARPA file; a reference scorer, kept simple.
+
+    Attributes:
+        order: the highest order n.
+        vocab: the unigram words in file order, unescaped (``<s>``, ``</s>``, ``<unk>`` as
+            they are).
+        counts: the number of n-grams per order.
+    """
+
+    def __init__(self, order: int, grams: list[dict[tuple[str, ...], tuple[float, float]]]):
+        self.order = order
+        self._grams = grams  # per order: tuple of file words -> (log10 p, log10 backoff)
+        self.counts = [len(g) for g in grams]
+        self.vocab = [unescape_token(w) for (w,) in grams[0]]
+        # unescaped word -> its spelling in the file; the three symbols always mean themselves
+        self._spelling = {unescape_token(w): w for (w,) in grams[0] if w not in SYMBOLS}
+        self._spelling.update({s: s for s in SYMBOLS})
+
+    def _word(self, word: str) -> str:
+        return self._spelling.get(word, UNK_SYM)
+
+    def _logprob10(self, word: str, context: tuple[str, ...]) -> float:
+        backoff = 0.0
+        for i in range(len(context) + 1):
+            h = context[i:]
+            hit = self._grams[len(h)].get((*h, word))
+            if hit is not None:
+                return hit[0] + backoff
+            if h:
+                entry = self._grams[len(h) - 1].get(h)
+                backoff += entry[1] if entry is not None else 0.0
+        return -math.inf  # the word is missing and so is <unk>
+
+    def logprob10(self, word: str, context: Sequence[str] = ()) -> float:
+        """log10 p(word | context) by the ARPA backoff rule; the last n-1 words of ``context``
+        count (a shorter one is used as it is). Unknown words read as ``<unk>``."""
+        ctx = tuple(self._word(w) for w in context)
+        ctx = ctx[len(ctx) - (self.order - 1) :] if self.order > 1 else ()
+        return self._logprob10(self._word(word), ctx)
+
+    def token_logprobs(self, words: Sequence[str]) -> np.ndarray:
+        """Natural-log probability of every word, (len(words),).
+
+        Each sentence starts from ``<s>`` * (n-1); after a ``</s>`` the context starts over.
+        """
+        n = self.order - 1
+        start = (BOS_SYM,) * n
+        ctx = start
+        out = np.empty(len(words))
+        for i, w in enumerate(words):
+            w = self._word(w)
+            out[i] = self._logprob10(w, ctx)
+            if w == EOS_SYM:
+                ctx = start
+            elif n:
+                ctx = (*ctx[1:], w)
+        return out * math.log(10)
+
+    def sentence_logprob(self, words: Sequence[str]) -> float:
+        """Natural-log probability of a sentence given as words (ending with ``</s>``)."""
+        return float(self.token_logprobs(words).sum())
+
+
+def read_arpa(path: str | Path) -> ArpaLM:
+    """Parse an ARPA file. Lines before ``\\data\\`` are ignored (a free-form header).
+
+    Raises:
+        DataError: naming the file and line of the first problem (malformed ``\\data\\``
+            block, unknown or misplaced section, wrong number of fields, a probability that
+            is not a number, a section whose size differs from ``\\data\\``, no ``\\end\\``).
+    """
+    path = Path(path)
+    lines = read_text(path).split("\n")  # not splitlines: it breaks on more than newlines
+    last = len(lines) - (lines[-1] == "")  # number of the last line, for "ends early" errors
+
+    def fail(lineno: int, problem: str) -> DataError:
+        return DataError(f"{path}, line {lineno}: {problem}; fix or rewrite the ARPA file")
+
+    def shown(text: str) -> str:
+        return repr(text if len(text) <= 60 else text[:57] + "...")
+
+    i = 0
+    while i < len(lines) and lines[i].strip() != "\\data\\":
+        i += 1
+    if i == len(lines):
+        raise fail(1, "no \\data\\ line, so this is not an ARPA file")
+    declared: dict[int, int] = {}
+    i += 1
+    while i < len(lines) and not lines[i].strip().startswith("\\"):
+        text = lines[i].strip()
+        if text:
+            m = _COUNT_LINE.fullmatch(text)
+            if m is None:
+                raise fail(
+                    i + 1, f"expected 'ngram K=COUNT' in the \\data\\ block, got {shown(text)}"
+                )
+            k = int(m.group(1))
+            if k != len(declared) + 1:
+                raise fail(i + 1, f"expected the count of order {len(declared) + 1}, got {k}")
+            declared[k] = int(m.group(2))
+        i += 1
+    if not declared:
+        raise fail(min(i + 1, last), "the \\data\\ block lists no n-gram counts")
+    order = len(declared)
+
+    grams: list[dict[tuple[str, ...], tuple[float, float]]] = []
+    while len(grams) < order:
+        if i == len(lines):
+            raise fail(last, f"the file ends before the \\{len(grams) + 1}-grams: section")
+        text = lines[i].strip()
+        k = len(grams) + 1
+        if not text:
+            i += 1
+            continue
+        m = _SECTION.fullmatch(text)
+        if m is None or int(m.group(1)) != k:
+            raise fail(i + 1, f"expected the section \\{k}-grams:, got {shown(text)}")
+        header_line = i + 1
+        table: dict[tuple[str, ...], tuple[float, float]] = {}
+        i += 1
+        while i < len(lines) and not lines[i].lstrip().startswith("\\"):
+            fields = _FIELDS.findall(lines[i])
+            if fields:
+                if not k + 1 <= len(fields) <= k + 1 + (k < order):
+                    allowed = f"{k + 1} or {k + 2}" if k < order else f"{k + 1}"
+                    raise fail(
+                        i + 1,
+                        f"a {k}-gram line needs {allowed} fields, got {len(fields)}",
+                    )
+                logp = _number(fields[0], i + 1, fail)
+                bo = _number(fields[k + 1], i + 1, fail) if len(fields) == k + 2 else 0.0
+                table[tuple(fields[1 : k + 1])] = (logp, bo)
+            i += 1
+        if len(table) != declared[k]:
+            raise fail(
+                header_line,
+                f"section \\{k}-grams: has {len(table)} distinct entries but \\data\\ "
+                f"declares {declared[k]}",
+            )
+        grams.append(table)
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    if i == len(lines):
+        raise fail(last, "missing \\end\\ after the last section")
+    if lines[i].strip() != "\\end\\":
+        raise fail(i + 1, f"expected \\end\\ after the last section, got {shown(lines[i].strip())}")
+    return ArpaLM(order, grams)
+
+
+def _number(text: str, lineno: int, fail) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        x = math.nan
+    if math.isnan(x) or "_" in text:
+        raise fail(lineno, f"{text[:40]!r} is not a log10 number")
+    return x
