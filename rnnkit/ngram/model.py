@@ -17,8 +17,8 @@ backoff.
   different tokens precede hw) below it; at the bottom p_0(w) = 1 / |E|. D_k is estimated as
   n1 / (n1 + 2 n2) from the count-of-counts of a at that order.
 - ``mkn``: modified Kneser-Ney as KenLM estimates it: three discounts per order, D1, D2, D3+
-  for a = 1, 2, >= 3, from n1..n4 (Chen & Goodman's formulas); n-grams that start with
-  ``<bos>`` keep their plain counts at the lower orders (nothing can precede them).
+  for a = 1, 2, >= 3, from n1..n4 (Chen & Goodman's formulas), continuation counts below the
+  top order as for ``kn``.
 - ``stupid``: stupid backoff (Brants et al. 2007): S(w|h) = c(hw) / c(h.) if c(hw) > 0, else
   0.4 S(w|h'); S(w) = (c(w) + 1) / (N + |E|). These are scores, not probabilities: they do not
   sum to 1, and the "perplexity" reported for them is not comparable with the others.
@@ -130,18 +130,9 @@ class NGramLM:
             return table.counts.astype(np.float64)
         above = self.counts.tables[k]
         seen = above.counts > 0
-        cont = np.bincount(above.suffix[seen], minlength=len(table.keys)).astype(np.float64)
-        if self.smoothing == "mkn":  # n-grams that start with <bos> have no left extension
-            first = table.keys if k == 1 else self._first_token(k)
-            cont = np.where(first == self.bos, table.counts, cont)
-        return cont
-
-    def _first_token(self, k: int) -> np.ndarray:
-        """First token of every k-gram in the table of order k."""
-        rows = np.arange(len(self.counts.tables[k - 1].keys))
-        for j in range(k, 1, -1):
-            rows = self.counts.tables[j - 1].keys[rows] // self.V
-        return rows
+        # With n-1 <bos> of padding every lower-order n-gram has a left neighbour, so no
+        # n-gram needs KenLM's plain-count exception for n-grams that start a sentence.
+        return np.bincount(above.suffix[seen], minlength=len(table.keys)).astype(np.float64)
 
     def _estimate_discounts(self, k: int, a: np.ndarray) -> list[float]:
         if self.smoothing == "kn" and self.fixed_discount is not None:
