@@ -12,6 +12,7 @@ from click.core import ParameterSource
 
 from rnnkit.commands.data import data as data_group
 from rnnkit.commands.diagnostics import grad_flow
+from rnnkit.commands.forecast import forecast as forecast_group
 from rnnkit.commands.ngram import ngram as ngram_group
 from rnnkit.commands.ngram import print_eval as ngram_eval
 from rnnkit.commands.ngram import score_ngram_lines
@@ -152,6 +153,7 @@ def cli() -> None:
 cli.add_command(data_group)
 cli.add_command(grad_flow)
 cli.add_command(ngram_group)
+cli.add_command(forecast_group)
 
 
 @cli.command(context_settings=CONTEXT)

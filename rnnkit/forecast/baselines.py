@@ -1,0 +1,145 @@
+"""Baselines every forecaster has to beat, on the same windows as the neural models.
+
+Each maps windows ``X`` (N, tau, F) (column 0 of F is the target) to forecasts (N, H) of the
+next H target values, in whatever scale ``X`` is in.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnkit.errors import ConfigError
+
+
+def naive(X: np.ndarray, H: int) -> np.ndarray:
+    """The last observed target value, repeated: (N, tau, F) -> (N, H)."""
+    X = _windows(X)
+    _positive("H", H)
+    return np.repeat(X[:, -1, :1], H, axis=1)
+
+
+def seasonal_naive(X: np.ndarray, H: int, period: int) -> np.ndarray:
+    """The target value one season before each step: (N, tau, F) -> (N, H).
+
+    With the window ending at x_{t-1}, the forecast of x_{t+h} (h = 0 .. H-1) is
+    x_{t+h-period*ceil((h+1)/period)}: the latest observed value in the same phase of the season.
+    """
+    X = _windows(X)
+    _positive("H", H)
+    _positive("period", period)
+    tau = X.shape[1]
+    if tau < period:
+        raise ConfigError(
+            f"seasonal naive needs a window of at least one period (tau={tau} < period={period}); "
+            f"use --tau {period} or more"
+        )
+    h = np.arange(H)
+    index = tau + h - period * ((h + period) // period)  # window index of the same phase
+    return X[:, index, 0]
+
+
+class LinearAR:
+    """Linear autoregression: least squares from the flattened window plus an intercept to each
+    of the H next values (one set of weights per step, fitted jointly in closed form).
+
+    Args:
+        tau: window length.
+        horizon: H.
+        ridge: L2 penalty on the weights (not the intercept); a small one keeps the solution
+            unique when window columns are collinear.
+
+    After ``fit``: ``coef_`` (H, tau, F) and ``intercept_`` (H,).
+    """
+
+    def __init__(self, tau: int, horizon: int = 1, ridge: float = 1e-6):
+        _positive("tau", tau)
+        _positive("horizon", horizon)
+        if not ridge >= 0:
+            raise ConfigError(f"ridge must be >= 0, got {ridge}")
+        self.tau, self.horizon, self.ridge = tau, horizon, float(ridge)
+        self.coef_: np.ndarray | None = None
+        self.intercept_: np.ndarray | None = None
+
+    def fit(self, X: np.ndarray, Y: np.ndarray) -> LinearAR:
+        """Fit on windows ``X`` (N, tau, F) and targets ``Y`` (N, H); returns ``self``."""
+        X = self._check(X)
+        Y = np.asarray(Y, dtype=np.float64)
+        if Y.ndim != 2 or Y.shape != (len(X), self.horizon):
+            raise ConfigError(
+                f"LinearAR(horizon={self.horizon}) fits targets ({len(X)}, {self.horizon}), got "
+                f"{Y.shape}; window the data with --horizon {self.horizon}"
+            )
+        N, tau, F = X.shape
+        A = np.concatenate([X.reshape(N, tau * F), np.ones((N, 1))], axis=1)  # (N, tau*F + 1)
+        B = Y
+        if self.ridge > 0:
+            # Ridge as ordinary least squares on extra rows sqrt(ridge) * I: better conditioned
+            # than the normal equations, and the intercept's row is left out so it is not shrunk.
+            D = tau * F
+            penalty = np.sqrt(self.ridge) * np.eye(D, D + 1)
+            A = np.concatenate([A, penalty])
+            B = np.concatenate([Y, np.zeros((D, self.horizon))])
+        W, *_ = np.linalg.lstsq(A, B, rcond=None)  # (tau*F + 1, H)
+        self.coef_ = W[:-1].T.reshape(self.horizon, tau, F)
+        self.intercept_ = W[-1].copy()
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """(N, tau, F) -> (N, H), in ``X``'s dtype when it is floating point."""
+        if self.coef_ is None:
+            raise RuntimeError("LinearAR is not fitted; call .fit(X, Y) first")
+        dtype = np.asarray(X).dtype
+        X = self._check(X)
+        F = self.coef_.shape[2]
+        if X.shape[2] != F:
+            raise ConfigError(
+                f"LinearAR was fitted on {F} feature column(s), got windows with {X.shape[2]}"
+            )
+        N = len(X)
+        out = X.reshape(N, -1) @ self.coef_.reshape(self.horizon, -1).T + self.intercept_
+        return out.astype(dtype if np.issubdtype(dtype, np.floating) else np.float64)
+
+    def to_dict(self) -> dict:
+        """JSON-able parameters; ``LinearAR.from_dict`` rebuilds the fitted model."""
+        fitted = self.coef_ is not None
+        return {
+            "tau": self.tau,
+            "horizon": self.horizon,
+            "ridge": self.ridge,
+            "coef": self.coef_.tolist() if fitted else None,
+            "intercept": self.intercept_.tolist() if fitted else None,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LinearAR:
+        model = cls(d["tau"], d["horizon"], d.get("ridge", 1e-6))
+        if d.get("coef") is not None:
+            model.coef_ = np.asarray(d["coef"], dtype=np.float64)
+            model.intercept_ = np.asarray(d["intercept"], dtype=np.float64)
+            if model.coef_.ndim != 3 or model.coef_.shape[:2] != (model.horizon, model.tau):
+                raise ConfigError(
+                    f"LinearAR coefficients have shape {model.coef_.shape}, expected "
+                    f"({model.horizon}, {model.tau}, F)"
+                )
+        return model
+
+    def _check(self, X) -> np.ndarray:
+        X = _windows(X).astype(np.float64)
+        if X.shape[1] != self.tau:
+            raise ConfigError(
+                f"LinearAR(tau={self.tau}) takes windows of {self.tau} steps, got {X.shape[1]}; "
+                f"window the data with --tau {self.tau}"
+            )
+        return X
+
+
+def _windows(X) -> np.ndarray:
+    X = np.asarray(X)
+    if X.ndim != 3 or X.shape[1] == 0 or X.shape[2] == 0:
+        raise ConfigError(f"baselines take windows (N, tau, F), got shape {X.shape}")
+    return X
+
+
+def _positive(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")

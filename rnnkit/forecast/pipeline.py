@@ -1,0 +1,354 @@
+"""A forecasting run end to end: load and scale a series, window it, fit a model, evaluate it
+against the baselines, save and reload the run directory.
+
+A run directory holds ``forecast.json`` (the config, the fitted scaler, the split bounds and the
+training history) and, for fitted models, ``model.safetensors``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rnnkit.errors import ConfigError, RnnkitError, RunDirError
+from rnnkit.forecast.baselines import LinearAR, naive, seasonal_naive
+from rnnkit.forecast.data import Scaler, Series, load_series, make_windows, sine_series
+from rnnkit.forecast.metrics import mae, mse, original_scale_metrics, per_horizon_mse
+from rnnkit.forecast.models import LastValueResidual, build_forecaster, forecast
+from rnnkit.forecast.train import fit_forecaster, predict
+from rnnkit.io import atomic_write, atomic_write_text
+
+NEURAL = ("mlp", "rnn", "lstm", "gru")
+MODELS = (*NEURAL, "linear", "naive", "seasonal-naive")
+STRATEGIES = ("direct", "recursive", "one-step")
+CONFIG, WEIGHTS = "forecast.json", "model.safetensors"
+
+
+@dataclass
+class ForecastConfig:
+    """Everything a forecasting run is made from; JSON-able and saved in the run directory."""
+
+    data: str | None = None  # a registered series or "sine"
+    csv: str | None = None
+    time_col: str | None = None
+    target: str | None = None
+    features: list[str] = field(default_factory=list)
+    fill: str | None = None
+    period: int | None = None
+    model: str = "lstm"
+    strategy: str = "direct"
+    tau: int = 24
+    horizon: int = 1
+    hidden: int = 64
+    layers: int = 1
+    backend: str = "torch"
+    dropout: float = 0.0
+    residual: bool = False  # forecast the change from the last observed value
+    scaler: str = "standard"
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    clip: float = 1.0
+    weight_decay: float = 0.0
+    max_steps: int | None = None
+    max_minutes: float | None = None
+    patience: int | None = None
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self):
+        if (self.data is None) == (self.csv is None):
+            raise ConfigError("give exactly one of --data NAME and --csv FILE")
+        if self.model not in MODELS:
+            raise ConfigError(f"unknown model {self.model!r}: choose one of {', '.join(MODELS)}")
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(
+                f"unknown strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}"
+            )
+        for name in ("tau", "horizon", "hidden", "layers", "epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} must be a positive integer, got {value}"
+                )
+        if self.strategy == "one-step" and self.horizon != 1:
+            raise ConfigError(
+                "one-step-ahead forecasts have horizon 1; use --strategy recursive or direct "
+                f"for --horizon {self.horizon}"
+            )
+        if self.features and self.strategy == "recursive":
+            raise ConfigError(
+                "recursive forecasting needs future feature values; use --strategy direct with "
+                "--features, or drop --features"
+            )
+
+    @property
+    def model_horizon(self) -> int:
+        """Outputs of the fitted model: the horizon for direct, 1 for the step-by-step ones."""
+        return self.horizon if self.strategy == "direct" else 1
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ForecastConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown forecast config keys: {', '.join(unknown)}")
+        return cls(**d)
+
+
+def load(config: ForecastConfig) -> Series:
+    if config.data == "sine":
+        return sine_series(seed=config.seed)
+    series = load_series(
+        config.data or config.csv,
+        time_col=config.time_col,
+        target=config.target,
+        features=config.features,
+        fill=config.fill,
+        period=config.period,
+    )
+    return series
+
+
+@dataclass
+class Prepared:
+    """A series scaled with train statistics, and its windows per split."""
+
+    series: Series
+    scaler: Scaler
+    scaled: np.ndarray  # (T, F)
+    windows: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # split -> (X, Y, T0)
+
+
+def prepare(config: ForecastConfig, series: Series, scaler: Scaler | None = None) -> Prepared:
+    """Scale (fitted on train rows only) and window every split; a split too short for one
+    window is left out (train never is)."""
+    train_end, valid_end, test_end = series.bounds
+    scaler = scaler or Scaler(config.scaler).fit(series.values[:train_end])
+    scaled = scaler.transform(series.values)
+    H = config.horizon
+    windows = {"train": make_windows(scaled, config.tau, config.model_horizon, 0, train_end)}
+    for split, (start, end) in {
+        "valid": (train_end, valid_end),
+        "test": (valid_end, test_end),
+    }.items():
+        if end - start >= H and start >= config.tau:
+            windows[split] = make_windows(scaled, config.tau, H, start, end)
+    return Prepared(series, scaler, scaled, windows)
+
+
+def build_model(config: ForecastConfig, num_features: int) -> torch.nn.Module:
+    model = build_forecaster(
+        {
+            "model": config.model,
+            "tau": config.tau,
+            "num_features": num_features,
+            "hidden": config.hidden,
+            "num_layers": config.layers,
+            "backend": config.backend,
+            "horizon": config.model_horizon,
+            "dropout": config.dropout,
+        }
+    )
+    return LastValueResidual(model) if config.residual else model
+
+
+def _valid_for_training(config: ForecastConfig, prep: Prepared):
+    """Valid windows with the model's own horizon (1 for recursive / one-step)."""
+    if "valid" not in prep.windows:
+        return None
+    X, Y, _ = prep.windows["valid"]
+    return X, Y[:, : config.model_horizon]
+
+
+class ForecastRun:
+    """A fitted forecaster with its config, scaler and series."""
+
+    def __init__(
+        self, config: ForecastConfig, prep: Prepared, model=None, linear=None, history=None
+    ):
+        self.config, self.prep, self.model, self.linear = config, prep, model, linear
+        self.history = history or {}
+
+    # ---- fitting
+    @classmethod
+    def fit(cls, config: ForecastConfig, log=None) -> ForecastRun:
+        from rnnkit.train.trainer import pick_device
+
+        series = load(config)
+        prep = prepare(config, series)
+        X, Y, _ = prep.windows["train"]
+        model = linear = None
+        history: dict = {}
+        if config.model in NEURAL:
+            torch.manual_seed(config.seed)
+            model = build_model(config, X.shape[-1])
+            history = fit_forecaster(
+                model,
+                (X, Y),
+                _valid_for_training(config, prep),
+                epochs=config.epochs,
+                batch_size=config.batch_size,
+                lr=config.lr,
+                clip=config.clip,
+                weight_decay=config.weight_decay,
+                max_steps=config.max_steps,
+                max_minutes=config.max_minutes,
+                patience=config.patience,
+                seed=config.seed,
+                device=str(pick_device(config.device)),
+                log=log,
+            )
+        elif config.model == "linear":
+            linear = LinearAR(config.tau, config.model_horizon).fit(X, Y)
+        return cls(config, prep, model, linear, history)
+
+    # ---- predicting
+    def predict_scaled(self, X: np.ndarray, steps: int) -> np.ndarray:
+        """(N, tau, F) scaled windows -> (N, steps) scaled forecasts."""
+        c = self.config
+        if c.model == "naive":
+            return naive(X, steps)
+        if c.model == "seasonal-naive":
+            return seasonal_naive(X, steps, self._period())
+        if c.model == "linear":
+            return self._linear_forecast(X, steps)
+        self.model.eval()
+        if c.strategy == "direct":
+            if steps > c.horizon:
+                raise ConfigError(
+                    f"this direct model forecasts {c.horizon} steps; ask for at most that many, "
+                    "or train with --strategy recursive"
+                )
+            return predict(self.model, X)[:, :steps]
+        with torch.no_grad():
+            out = forecast(
+                self.model, torch.from_numpy(np.ascontiguousarray(X)), steps, "recursive"
+            )
+        return out.numpy()
+
+    def _linear_forecast(self, X, steps):
+        if self.config.strategy == "direct":
+            return self.linear.predict(X)[:, :steps]
+        window, out = X[:, :, 0].copy(), []
+        for _ in range(steps):  # recursive: feed each prediction back as the newest value
+            nxt = self.linear.predict(window[:, :, None])[:, 0]
+            out.append(nxt)
+            window = np.concatenate([window[:, 1:], nxt[:, None]], axis=1)
+        return np.stack(out, axis=1)
+
+    def _period(self) -> int:
+        period = self.prep.series.period
+        if not period:
+            raise ConfigError("seasonal naive needs a seasonal period; pass --period")
+        return period
+
+    # ---- evaluating
+    def evaluate(self, split: str = "test") -> dict:
+        """Metrics of this model and of the baselines on ``split``'s windows."""
+        if split not in self.prep.windows:
+            raise ConfigError(
+                f"the {split} split is too short for one window of tau {self.config.tau} + "
+                f"horizon {self.config.horizon}; use another split or smaller --tau/--horizon"
+            )
+        X, Y, _ = self.prep.windows[split]
+        H = self.config.horizon
+        rows = {self.name: self.predict_scaled(X, H)}
+        rows["naive"] = naive(X, H)
+        period = self.prep.series.period
+        if period and self.config.tau >= period:
+            rows["seasonal-naive"] = seasonal_naive(X, H, period)
+        Xtr, Ytr, _ = make_windows(
+            self.prep.scaled, self.config.tau, H, 0, self.prep.series.bounds[0]
+        )
+        rows["linear"] = LinearAR(self.config.tau, H).fit(Xtr[:, :, :1], Ytr).predict(X[:, :, :1])
+        train_target = self.prep.series.values[: self.prep.series.bounds[0], 0]
+        truth = self.prep.scaler.inverse(Y, column=0)
+        out = {"split": split, "windows": int(len(X)), "horizon": H, "models": {}}
+        for name, pred in rows.items():
+            orig = original_scale_metrics(
+                truth, self.prep.scaler.inverse(pred, column=0), train_target, period
+            )
+            out["models"][name] = {
+                "mse": float(mse(Y, pred)),
+                "mae": float(mae(Y, pred)),
+                "mae_original": float(orig["mae"]),
+                "rmse": float(orig["rmse"]),
+                "smape": float(orig["smape"]),
+                "mase": float(orig["mase"]),
+                "mse_per_step": per_horizon_mse(Y, pred).tolist() if H > 1 else None,
+            }
+        return out
+
+    @property
+    def name(self) -> str:
+        c = self.config
+        if c.model not in NEURAL:
+            return c.model
+        return f"{c.model} ({c.strategy}{', residual' if c.residual else ''})"
+
+    # ---- saving
+    def save(self, run_dir: str | Path) -> None:
+        run = Path(run_dir)
+        run.mkdir(parents=True, exist_ok=True)
+        if self.model is not None:
+            from safetensors.torch import save_file
+
+            state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+            atomic_write(run / WEIGHTS, lambda tmp: save_file(state, tmp))
+        doc = {
+            "kind": "forecast",
+            "config": asdict(self.config),
+            "scaler": self.prep.scaler.to_dict(),
+            "bounds": list(self.prep.series.bounds),
+            "columns": self.prep.series.columns,
+            "period": self.prep.series.period,
+            "history": self.history,
+            "linear": self.linear.to_dict() if self.linear is not None else None,
+        }
+        atomic_write_text(run / CONFIG, json.dumps(doc, indent=2, default=_jsonable) + "\n")
+
+    @classmethod
+    def load(cls, run_dir: str | Path, series: Series | None = None) -> ForecastRun:
+        run = Path(run_dir)
+        if not (run / CONFIG).exists():
+            raise RunDirError(
+                f"{run} is not a forecasting run (no {CONFIG}); train one with "
+                "`rnnkit forecast train --out DIR`"
+            )
+        try:
+            doc = json.loads((run / CONFIG).read_text(encoding="utf-8"))
+            config = ForecastConfig.from_dict(doc["config"])
+            scaler = Scaler.from_dict(doc["scaler"])
+        except (ValueError, KeyError, TypeError, RnnkitError) as e:
+            raise RunDirError(f"{run / CONFIG} is damaged ({e}); train the run again") from e
+        series = series or load(config)
+        prep = prepare(config, series, scaler)
+        model = linear = None
+        if config.model in NEURAL:
+            from safetensors.torch import load_file
+
+            model = build_model(config, len(doc["columns"]))
+            try:
+                model.load_state_dict(load_file(str(run / WEIGHTS)))
+            except Exception as e:  # any failure here means the file does not fit the config
+                raise RunDirError(
+                    f"{run / WEIGHTS} cannot be loaded into the model of {CONFIG} "
+                    f"({type(e).__name__}); the run is damaged"
+                ) from e
+        elif config.model == "linear":
+            linear = LinearAR.from_dict(doc["linear"])
+        return cls(config, prep, model, linear, doc.get("history"))
+
+
+def _jsonable(x):
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    raise TypeError(f"cannot write {type(x).__name__} to JSON")

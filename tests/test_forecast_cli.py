@@ -1,0 +1,169 @@
+"""`rnnkit forecast train|eval|predict|plot|demo` and their bad-input errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from conftest import call_cli, realdata
+
+
+def write_csv(path, n=300, seed=0, gaps=(), unsorted_at=None):
+    """A daily series with weekly seasonality, a trend and one exogenous column."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    y = 10 + 0.02 * t + np.sin(2 * np.pi * t / 7) + rng.normal(0, 0.1, n)
+    temp = np.cos(2 * np.pi * t / 30) + rng.normal(0, 0.1, n)
+    days = np.datetime64("2020-01-01") + t
+    if unsorted_at is not None:
+        days[unsorted_at] = days[unsorted_at - 2]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["day", "sales", "temp"])
+        for i in range(n):
+            w.writerow([str(days[i]), "" if i in gaps else f"{y[i]:.4f}", f"{temp[i]:.4f}"])
+    return path
+
+
+@pytest.fixture(scope="module")
+def csv_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fc")
+    data = write_csv(root / "sales.csv")
+    out = root / "run"
+    args = ["forecast", "train", "--csv", data, "--target", "sales", "--model", "mlp"]
+    args += ["--tau", "14", "--horizon", "7", "--hidden", "16", "--epochs", "30", "--lr", "0.01"]
+    code, stdout, stderr = call_cli([*args, "--period", "7", "--out", out])
+    assert code == 0, stderr
+    return data, out, stdout
+
+
+def test_train_reports_metrics_next_to_the_baselines(csv_run):
+    _, out, stdout = csv_run
+    assert (out / "forecast.json").exists() and (out / "model.safetensors").exists()
+    for name in ("mlp (direct)", "naive", "seasonal-naive", "linear"):
+        assert name in stdout
+    assert "test:" in stdout and "valid:" in stdout
+
+
+def test_eval_json_has_every_metric(csv_run):
+    _, out, _ = csv_run
+    code, stdout, _ = call_cli(["forecast", "eval", out, "--json"])
+    assert code == 0
+    result = json.loads(stdout)
+    model = result["models"]["mlp (direct)"]
+    assert set(model) >= {"mse", "mae", "mae_original", "rmse", "smape", "mase", "mse_per_step"}
+    assert len(model["mse_per_step"]) == 7
+    # on a clean seasonal series the network and the linear AR beat the naive forecast
+    assert model["mse"] < result["models"]["naive"]["mse"]
+
+
+def test_predict_writes_future_rows_on_the_original_scale(csv_run, tmp_path):
+    data, out, _ = csv_run
+    dest = tmp_path / "f.csv"
+    code, _, stderr = call_cli(["forecast", "predict", out, "--horizon", "7", "--out", dest])
+    assert code == 0, stderr
+    rows = list(csv.reader(dest.open()))
+    assert rows[0] == ["step", "time", "forecast_sales"] and len(rows) == 8
+    assert rows[1][1] == "2020-10-27"  # the day after the last row (2020-10-26)
+    values = [float(r[2]) for r in rows[1:]]
+    assert all(14 < v < 18 for v in values)  # near the end of the trend, not the scaled values
+    other = write_csv(tmp_path / "other.csv", n=100, seed=3)
+    code, stdout, stderr = call_cli(["forecast", "predict", out, "--horizon", "3", "--csv", other])
+    assert code == 0, stderr
+    assert len(stdout.strip().splitlines()) == 4
+    code, _, stderr = call_cli(["forecast", "predict", out, "--horizon", "9"])
+    assert code == 2 and "at most" in stderr
+
+
+def test_plot_writes_a_png(csv_run, tmp_path):
+    _, out, _ = csv_run
+    png = tmp_path / "p.png"
+    code, _, stderr = call_cli(["forecast", "plot", out, "--out", png])
+    assert code == 0, stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_recursive_lstm_on_the_sine_series_and_residual_mode(tmp_path):
+    for extra in ([], ["--residual"]):
+        out = tmp_path / f"sine{len(extra)}"
+        args = ["forecast", "train", "--data", "sine", "--model", "lstm", "--strategy", "recursive"]
+        args += ["--tau", "8", "--horizon", "5", "--hidden", "8", "--epochs", "2", "--out", out]
+        code, stdout, stderr = call_cli([*args, *extra])
+        assert code == 0, stderr
+        assert "lstm (recursive" in stdout
+        code, stdout, _ = call_cli(["forecast", "predict", out, "--horizon", "20"])
+        assert code == 0 and len(stdout.strip().splitlines()) == 21
+
+
+def test_demo_writes_both_plots_and_the_json(tmp_path):
+    code, stdout, stderr = call_cli(["forecast", "demo", "--out", tmp_path / "demo"])
+    assert code == 0, stderr
+    names = {p.name for p in (tmp_path / "demo").iterdir()}
+    assert {"one-step-vs-recursive.png", "k-step.png", "results.json"} <= names
+    results = json.loads((tmp_path / "demo" / "results.json").read_text())
+    mse = results["k_step_mse"]
+    assert results["train_pairs"] == 600
+    assert mse["1"] < mse["16"] < mse["64"]  # errors accumulate with k
+    assert results["one_step_mse"]["after_train"] < results["recursive_mse_after_train"]
+
+
+@pytest.mark.parametrize(
+    "build,extra,message",
+    [
+        (lambda p: write_csv(p, gaps=(5, 6, 40)), [], "--fill"),
+        (lambda p: write_csv(p), ["--target", "revenue"], "sales"),
+        (lambda p: write_csv(p), ["--horizon", "0"], "--horizon must be a positive integer"),
+        (lambda p: write_csv(p, n=30), ["--tau", "28", "--horizon", "7"], "lower"),
+        (lambda p: write_csv(p, unsorted_at=50), [], "line"),
+        (lambda p: write_csv(p), ["--features", "temp", "--strategy", "recursive"], "future"),
+        (lambda p: write_csv(p), ["--strategy", "one-step", "--horizon", "3"], "horizon 1"),
+    ],
+    ids=[
+        "missing",
+        "unknown-column",
+        "horizon-0",
+        "too-short",
+        "unsorted",
+        "recursive-features",
+        "one-step-horizon",
+    ],
+)
+def test_bad_input_is_a_one_line_error(tmp_path, build, extra, message):
+    data = build(tmp_path / "s.csv")
+    args = ["forecast", "train", "--csv", data, "--model", "linear", "--out", tmp_path / "r"]
+    if "--target" not in extra:
+        args += ["--target", "sales"]
+    code, _, stderr = call_cli([*args, *extra])
+    assert code == 2, stderr
+    assert stderr.startswith("error: ") and len(stderr.strip().splitlines()) == 1
+    assert message in stderr
+
+
+def test_missing_values_can_be_filled(tmp_path):
+    data = write_csv(tmp_path / "s.csv", gaps=(5, 6, 40))
+    args = ["forecast", "train", "--csv", data, "--target", "sales", "--model", "linear"]
+    code, _, stderr = call_cli([*args, "--fill", "interpolate", "--out", tmp_path / "r"])
+    assert code == 0, stderr
+
+
+def test_eval_of_a_missing_run_is_refused(tmp_path):
+    code, _, stderr = call_cli(["forecast", "eval", tmp_path / "nothing"])
+    assert code == 2 and "not a forecasting run" in stderr
+
+
+@realdata
+def test_etth1_lstm_beats_nothing_silly_and_registered_series_load(tmp_path):
+    out = tmp_path / "etth1"
+    args = ["forecast", "train", "--data", "ETTh1", "--model", "lstm", "--tau", "48"]
+    args += ["--horizon", "24", "--hidden", "16", "--max-steps", "40", "--residual"]
+    code, stdout, stderr = call_cli([*args, "--out", out])
+    assert code == 0, stderr
+    result = json.loads(call_cli(["forecast", "eval", out, "--json"])[1])
+    assert result["windows"] == 2880 - 24 + 1  # every test target window, inputs from valid
+    assert result["models"]["lstm (direct, residual)"]["mse"] < 0.5
+    out2 = tmp_path / "air"
+    args = ["forecast", "train", "--data", "airline-passengers", "--model", "seasonal-naive"]
+    code, stdout, stderr = call_cli([*args, "--tau", "12", "--horizon", "12", "--out", out2])
+    assert code == 0, stderr
