@@ -35,7 +35,24 @@ def list_command() -> None:
     for row in [header, *rows]:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     click.echo()
+    _list_series()
+    click.echo()
     click.echo(_data_root_line())
+
+
+def _list_series() -> None:
+    """The time series `rnnkit forecast` knows by name."""
+    from rnnkit.forecast.data import SERIES
+
+    rows = [
+        (s.name, s.target, str(s.period), reg.locate(s.file), s.description)
+        for s in SERIES.values()
+    ]
+    header = ("series (rnnkit forecast)", "target", "period", "location", "")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)]
+        click.echo("  ".join([*cells, row[-1]]).rstrip())
 
 
 def _data_root_line() -> str:
