@@ -112,9 +112,11 @@ def etth1(args) -> dict:
 
 def seasonal(args) -> dict:
     cases = {
-        "airline-passengers": dict(tau=24, horizon=12, hidden=32, epochs=300, patience=30, lr=5e-3),
+        "airline-passengers": dict(
+            tau=24, horizon=12, hidden=32, epochs=300, patience=30, lr=5e-3, residual=True
+        ),
         "daily-min-temperatures": dict(
-            tau=365, horizon=7, hidden=32, epochs=30, patience=5, lr=1e-3
+            tau=365, horizon=7, hidden=32, epochs=30, patience=5, lr=1e-3, residual=True
         ),
     }
     rows = {}

@@ -16,6 +16,8 @@ from rnnkit.commands.forecast import forecast as forecast_group
 from rnnkit.commands.ngram import ngram as ngram_group
 from rnnkit.commands.ngram import print_eval as ngram_eval
 from rnnkit.commands.ngram import score_ngram_lines
+from rnnkit.commands.seq2seq import seq2seq as seq2seq_group
+from rnnkit.commands.seq2seq import translate as translate_command
 from rnnkit.config import TrainConfig
 from rnnkit.errors import ConfigError, RnnkitError, RunDirError
 from rnnkit.nn.recurrent import BACKENDS
@@ -154,6 +156,8 @@ cli.add_command(data_group)
 cli.add_command(grad_flow)
 cli.add_command(ngram_group)
 cli.add_command(forecast_group)
+cli.add_command(seq2seq_group)
+cli.add_command(translate_command)
 
 
 @cli.command(context_settings=CONTEXT)

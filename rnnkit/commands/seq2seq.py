@@ -1,0 +1,186 @@
+"""``rnnkit seq2seq train|eval|attention`` and ``rnnkit translate``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from rnnkit.errors import ConfigError, RunDirError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group("seq2seq", context_settings=CONTEXT)
+def seq2seq() -> None:
+    """Encoder-decoder translation: GRU/LSTM encoder (bidirectional), a plain (Cho et al.) or
+    attention decoder (additive / Bahdanau, dot / general / scaled Luong), teacher forcing,
+    greedy and beam search, BLEU and chrF with sacrebleu."""
+
+
+@seq2seq.command("train", context_settings=CONTEXT)
+@click.option("--data", default=None, help="A registered parallel corpus: multi30k.")
+@click.option("--src-lang", default="de", show_default=True)
+@click.option("--tgt-lang", default="en", show_default=True)
+@click.option(
+    "--src", "src_file", default=None, type=click.Path(), help="Source file, a line each."
+)
+@click.option("--tgt", "tgt_file", default=None, type=click.Path(), help="Aligned target file.")
+@click.option("--valid-src", "valid_src_file", default=None, type=click.Path())
+@click.option("--valid-tgt", "valid_tgt_file", default=None, type=click.Path())
+@click.option("--tsv", default=None, type=click.Path(), help="A file of source<TAB>target lines.")
+@click.option("--lowercase", is_flag=True)
+@click.option("--max-len", default=50, show_default=True, help="Longer sentences are cut.")
+@click.option("--min-freq", default=2, show_default=True, help="Rarer tokens become <unk>.")
+@click.option("--max-vocab", default=None, type=int)
+@click.option("--embed", default=256, show_default=True)
+@click.option("--hidden", default=512, show_default=True)
+@click.option("--layers", default=1, show_default=True)
+@click.option("--cell", type=click.Choice(["gru", "lstm"]), default="gru", show_default=True)
+@click.option("--bidirectional/--unidirectional", default=True, show_default=True)
+@click.option(
+    "--attention",
+    type=click.Choice(["none", "additive", "dot", "general", "scaled"]),
+    default="additive",
+    show_default=True,
+)
+@click.option("--dropout", default=0.3, show_default=True)
+@click.option(
+    "--backend", type=click.Choice(["torch", "scratch"]), default="torch", show_default=True
+)
+@click.option("--epochs", default=10, show_default=True)
+@click.option("--batch-size", default=64, show_default=True)
+@click.option("--lr", default=1e-3, show_default=True)
+@click.option("--clip", default=1.0, show_default=True)
+@click.option("--label-smoothing", default=0.0, show_default=True)
+@click.option(
+    "--teacher-forcing", default=1.0, show_default=True, help="Share of steps fed the true token."
+)
+@click.option("--patience", default=None, type=int, help="Early stopping on valid BLEU (epochs).")
+@click.option("--max-minutes", default=None, type=float)
+@click.option("--max-steps", default=None, type=int)
+@click.option("--eval-beam", default=1, show_default=True, help="Beam for validation BLEU.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--log-every", default=100, show_default=True)
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
+def train_command(out, overwrite, **kw):
+    """Train a translation model; keeps the best model on validation BLEU."""
+    from rnnkit.seq2seq.train import CONFIG, Seq2SeqRunConfig, train_run
+
+    out = Path(out)
+    if (out / CONFIG).exists() and not overwrite:
+        raise RunDirError(f"{out} already holds a seq2seq run; pick another --out or --overwrite")
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"--out {out} is a file; give a directory")
+    if kw["data"] is None and kw["src_file"] is None and kw["tsv"] is None:
+        kw["data"] = "multi30k"
+    config = Seq2SeqRunConfig(**kw)
+    history = train_run(config, out, log=lambda line: click.echo(line, err=True))
+    best = history["best_bleu"]
+    if best is not None:
+        click.echo(f"best valid BLEU {best:.2f} at epoch {history['best_epoch']}")
+    click.echo(f"saved {out}")
+
+
+@seq2seq.command("eval", context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path())
+@click.option("--split", type=click.Choice(["valid", "test"]), default="test", show_default=True)
+@click.option("--beam", default=5, show_default=True, help="1 is greedy.")
+@click.option("--alpha", default=0.6, show_default=True, help="Length normalisation.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--device", default="auto", show_default=True)
+def eval_command(run_dir, split, beam, alpha, as_json, device):
+    """Corpus BLEU (sacrebleu) and chrF of a run's translations of a split; prints `bleu: X`."""
+    from rnnkit.seq2seq.train import evaluate, load_run, load_split
+    from rnnkit.train.trainer import pick_device
+
+    _check_beam(beam)
+    dev = pick_device(device)
+    config, src_vocab, tgt_vocab, model = load_run(run_dir, dev)
+    pairs = load_split(config, split)
+    result = evaluate(model, pairs, src_vocab, tgt_vocab, beam=beam, device=dev)
+    result.pop("hypotheses")
+    if as_json:
+        click.echo(json.dumps({"split": split, "beam": beam, **result}))
+    else:
+        click.echo(f"bleu: {result['bleu']:.2f}")
+        click.echo(
+            f"chrf: {result['chrf']:.2f}  perplexity: {result['perplexity']:.2f}  "
+            f"({result['sentences']} sentences, {result['sentences_per_s']:.1f}/s)"
+        )
+
+
+def _check_beam(beam: int) -> None:
+    if beam < 1:
+        raise ConfigError(f"--beam must be >= 1, got {beam}")
+
+
+@click.command("translate", context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path())
+@click.option("--beam", default=5, show_default=True, help="1 is greedy.")
+@click.option("--alpha", default=0.6, show_default=True, help="Length normalisation.")
+@click.option("--n-best", default=1, show_default=True, help="Hypotheses per line (tab-separated).")
+@click.option("--device", default="auto", show_default=True)
+def translate(run_dir, beam, alpha, n_best, device):
+    """Translate stdin, one sentence per line, to stdout, one line each."""
+    import numpy as np
+    import torch
+
+    from rnnkit.seq2seq.data import pad_batch
+    from rnnkit.seq2seq.search import beam_search
+    from rnnkit.seq2seq.train import EOS, detok, load_run
+    from rnnkit.train.trainer import pick_device
+
+    _check_beam(beam)
+    if n_best < 1 or n_best > beam:
+        raise ConfigError(f"--n-best must be between 1 and --beam ({beam}), got {n_best}")
+    dev = pick_device(device)
+    config, src_vocab, tgt_vocab, model = load_run(run_dir, dev)
+    lines = sys.stdin.read().splitlines()
+    for start in range(0, len(lines), 32):
+        chunk = lines[start : start + 32]
+        ids = []
+        for line in chunk:
+            toks = (line.lower() if config.lowercase else line).split()[: config.max_len]
+            ids.append(np.append(src_vocab.encode(toks), EOS).astype(np.int64))
+        src, src_len = pad_batch(ids, 0)
+        with torch.no_grad():
+            hyps = beam_search(
+                model, src.to(dev), src_len.to(dev), beam=beam, alpha=alpha, n_best=n_best
+            )
+        for line, h in zip(chunk, hyps, strict=True):
+            if not line.strip():
+                click.echo("")
+                continue
+            click.echo("\t".join(detok(t, tgt_vocab) for t, _ in h[:n_best]))
+
+
+@seq2seq.command("attention", context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path())
+@click.option("--sentence", required=True, help="Source sentence to translate.")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="PNG file.")
+def attention_command(run_dir, sentence, out_path):
+    """Translate one sentence greedily and draw its attention weights as a heatmap."""
+    import numpy as np
+
+    from rnnkit.seq2seq.data import pad_batch
+    from rnnkit.seq2seq.plots import attention_heatmap
+    from rnnkit.seq2seq.search import greedy_decode
+    from rnnkit.seq2seq.train import EOS, load_run
+
+    config, src_vocab, tgt_vocab, model = load_run(run_dir)
+    if config.attention == "none":
+        raise ConfigError("this run has no attention (--attention none); train with additive/dot")
+    toks = (sentence.lower() if config.lowercase else sentence).split()[: config.max_len]
+    if not toks:
+        raise ConfigError("--sentence is empty; give a sentence to translate")
+    src, src_len = pad_batch([np.append(src_vocab.encode(toks), EOS).astype(np.int64)], 0)
+    tokens, weights = greedy_decode(model, src, src_len)
+    out_tokens = tgt_vocab.decode(tokens[0]) + ["<eos>"]
+    attention_heatmap(weights[0], toks + ["<eos>"], out_tokens, out_path)
+    click.echo(" ".join(out_tokens[:-1]))
+    click.echo(f"wrote {out_path}", err=True)

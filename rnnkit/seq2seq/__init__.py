@@ -1,0 +1,1 @@
+"""Sequence to sequence: encoder-decoder models, attention, beam search, BLEU."""
