@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import http.server
 import io
 import os
 import random
 import subprocess
 import sys
+import threading
 import traceback
 import warnings
 from dataclasses import dataclass
@@ -203,3 +206,55 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+# ---- a local download server -------------------------------------------------------------------
+class _CountingHandler(http.server.SimpleHTTPRequestHandler):
+    hits: list[str]
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        self.hits.append(self.path)
+        super().do_GET()
+
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A static file server on 127.0.0.1 (ephemeral port) serving tmp_path/www.
+
+    Yields ``(base_url, www_dir, hits)``; ``hits`` lists every requested path.
+    """
+    www = tmp_path / "www"
+    www.mkdir()
+    hits: list[str] = []
+    handler = type("Handler", (_CountingHandler,), {"hits": hits})
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(www))
+    )
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", www, hits
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def no_data(monkeypatch, tmp_path):
+    """No $RNNKIT_DATA, and a fresh cache under tmp_path; returns the cache folder."""
+    monkeypatch.delenv("RNNKIT_DATA", raising=False)
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def one_line_error(exc_type, fn, *args, **kwargs) -> str:
+    """Call ``fn`` expecting ``exc_type``; return its message after checking it is one line."""
+    with pytest.raises(exc_type) as info:
+        fn(*args, **kwargs)
+    message = str(info.value)
+    assert "\n" not in message and message.strip() == message
+    return message

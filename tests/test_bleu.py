@@ -11,6 +11,7 @@ from collections import Counter
 
 import pytest
 import sacrebleu
+from conftest import one_line_error as error
 
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.seq2seq.bleu import corpus_bleu, corpus_chrf, ngram_counts, sentence_bleu
@@ -18,15 +19,6 @@ from rnnkit.seq2seq.bleu import corpus_bleu, corpus_chrf, ngram_counts, sentence
 
 def toks(s: str) -> list[str]:
     return s.split()
-
-
-def error(exc_type, fn, *args, **kwargs) -> str:
-    """Call ``fn`` expecting ``exc_type``; return its one-line message."""
-    with pytest.raises(exc_type) as info:
-        fn(*args, **kwargs)
-    message = str(info.value)
-    assert "\n" not in message and message.strip() == message
-    return message
 
 
 # ---- n-grams -----------------------------------------------------------------------------------

@@ -4,16 +4,14 @@ the registered series (real data) and their download path."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
-import http.server
 import json
 import os
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import one_line_error as error
 from conftest import realdata
 
 from rnnkit.errors import ConfigError, DataError, RnnkitError
@@ -32,15 +30,6 @@ def write_csv(path: Path, text: str, newline: str = "\n") -> Path:
     """Write ``text`` (lines joined by ``\\n``) with the given line end and no final newline."""
     path.write_bytes(newline.join(text.strip("\n").split("\n")).encode("utf-8"))
     return path
-
-
-def error(exc_type, fn, *args, **kwargs) -> str:
-    """Call ``fn`` expecting ``exc_type``; return its one-line message."""
-    with pytest.raises(exc_type) as info:
-        fn(*args, **kwargs)
-    message = str(info.value)
-    assert "\n" not in message and message.strip() == message
-    return message
 
 
 # ---- CSV files: good input ---------------------------------------------------------------------
@@ -411,46 +400,6 @@ def test_real_series_windows():
 
 
 # ---- download of a registered series -----------------------------------------------------------
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    hits: list[str]
-
-    def do_GET(self):  # noqa: N802 (http.server's naming)
-        self.hits.append(self.path)
-        super().do_GET()
-
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-
-@pytest.fixture
-def server(tmp_path):
-    """A static file server on 127.0.0.1 (ephemeral port) for tmp_path/www.
-
-    Yields ``(base_url, www_dir, hits)``; ``hits`` lists every requested path.
-    """
-    www = tmp_path / "www"
-    www.mkdir()
-    hits: list[str] = []
-    handler = type("Handler", (_Handler,), {"hits": hits})
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(handler, directory=str(www))
-    )
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", www, hits
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
-
-
-@pytest.fixture
-def no_data(monkeypatch, tmp_path):
-    """No $RNNKIT_DATA, and a fresh cache under tmp_path."""
-    monkeypatch.delenv("RNNKIT_DATA", raising=False)
-    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
 
 
 def _serve(monkeypatch, server, name: str, content: bytes) -> reg.DataFile:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import json
 import os
 import socket
-import threading
 from pathlib import Path
 
 import pytest
@@ -35,40 +32,6 @@ def env(monkeypatch, tmp_path):
     monkeypatch.delenv("RNNKIT_DATA", raising=False)
     monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
     return tmp_path
-
-
-class _CountingHandler(http.server.SimpleHTTPRequestHandler):
-    hits: list[str]
-
-    def do_GET(self):  # noqa: N802 (http.server's naming)
-        self.hits.append(self.path)
-        super().do_GET()
-
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-
-@pytest.fixture
-def server(tmp_path):
-    """A static file server on 127.0.0.1 (ephemeral port) serving tmp_path/www.
-
-    Yields ``(base_url, www_dir, hits)``; ``hits`` lists every requested path.
-    """
-    www = tmp_path / "www"
-    www.mkdir()
-    hits: list[str] = []
-    handler = type("Handler", (_CountingHandler,), {"hits": hits})
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(handler, directory=str(www))
-    )
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", www, hits
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture

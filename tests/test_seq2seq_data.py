@@ -3,17 +3,15 @@ ids, padding and length-bucketed batches; multi30k on real data and through a do
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import os
 import random
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import one_line_error as error
 from conftest import realdata
 
 from rnnkit.errors import ConfigError, DataError, DownloadError
@@ -31,15 +29,6 @@ from rnnkit.seq2seq.data import (
     padding_fraction,
 )
 from rnnkit.text.vocab import BOS, EOS, PAD, UNK
-
-
-def error(exc_type, fn, *args, **kwargs) -> str:
-    """Call ``fn`` expecting ``exc_type``; return its one-line message."""
-    with pytest.raises(exc_type) as info:
-        fn(*args, **kwargs)
-    message = str(info.value)
-    assert "\n" not in message and message.strip() == message
-    return message
 
 
 def write_lines(path: Path, lines: list[str], end: str = "\n") -> Path:
@@ -369,38 +358,6 @@ def test_real_multi30k_vocabularies():
 
 
 # ---- download through a local server -----------------------------------------------------------
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    hits: list[str]
-
-    def do_GET(self):  # noqa: N802 (http.server's naming)
-        self.hits.append(self.path)
-        super().do_GET()
-
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-
-@pytest.fixture
-def server(tmp_path):
-    """A static file server on 127.0.0.1 (ephemeral port) for tmp_path/www.
-
-    Yields ``(base_url, www_dir, hits)``; ``hits`` lists every requested path.
-    """
-    www = tmp_path / "www"
-    www.mkdir()
-    hits: list[str] = []
-    handler = type("Handler", (_Handler,), {"hits": hits})
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(handler, directory=str(www))
-    )
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", www, hits
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
 
 
 def _serve(monkeypatch, server, split: str, lang: str, content: bytes, sha256=None):
@@ -414,14 +371,6 @@ def _serve(monkeypatch, server, split: str, lang: str, content: bytes, sha256=No
     )
     monkeypatch.setitem(CORPORA["multi30k"]["splits"][split], lang, served)
     return served
-
-
-@pytest.fixture
-def no_data(monkeypatch, tmp_path):
-    """No $RNNKIT_DATA, and a fresh cache under tmp_path."""
-    monkeypatch.delenv("RNNKIT_DATA", raising=False)
-    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
 
 
 def test_corpus_downloads_into_the_cache(monkeypatch, server, no_data):
