@@ -1,0 +1,148 @@
+"""``rnnkit poem``: train a character LSTM on Tang poems and write poems with form, acrostic
+and rhyme constraints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from rnnkit.errors import ConfigError, RunDirError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+POEM_META = "poem.json"
+PRESETS = {  # embedding, hidden units, layers
+    "small": {"embed_size": 128, "hidden_size": 256, "num_layers": 2},
+    "medium": {"embed_size": 256, "hidden_size": 512, "num_layers": 2},
+    "large": {"embed_size": 512, "hidden_size": 1024, "num_layers": 2},
+}
+POEM_FORMS = ["wujue", "qijue", "wulv", "qilv"]
+CORPUS_FORMS = ["all", "regular", "jueju", "lvshi", *POEM_FORMS]
+
+
+class _DefaultToWrite(click.Group):
+    """``rnnkit poem RUN_DIR ...`` means ``rnnkit poem write RUN_DIR ...``."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["write", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group("poem", cls=_DefaultToWrite, context_settings=CONTEXT)
+def poem() -> None:
+    """Tang poetry: `rnnkit poem train --data tang-poetry --out RUN_DIR`, then
+    `rnnkit poem RUN_DIR [--form qijue] [--start TEXT | --acrostic TEXT] [--rhyme] ...`."""
+
+
+def prepare_corpus(data: str, out: Path, form: str, simplified: bool) -> dict:
+    """Clean the poems, hold out a fixed 5%, write ``out/corpus/{train,valid}.txt``; return
+    what was kept and dropped."""
+    from rnnkit.poetry.data import (
+        FILES,
+        clean_poems,
+        load_poems,
+        poem_stats,
+        split_held_out,
+        write_corpus,
+    )
+
+    if data != "tang-poetry":
+        raise ConfigError(f"unknown poem corpus {data!r}; use --data tang-poetry")
+    texts, report = clean_poems(load_poems(FILES), form=form, simplified=simplified)
+    if len(texts) < 20:
+        raise ConfigError(f"only {len(texts)} poems pass --form {form}; choose a wider form")
+    train, valid = split_held_out(texts, 0.05)
+    write_corpus(out / "corpus", train, valid)
+    return {
+        "data": data,
+        "form": form,
+        "simplified": simplified,
+        "poems": {"total": report.total, "kept": report.kept, "dropped": report.dropped},
+        "train_poems": len(train),
+        "held_out_poems": len(valid),
+        "stats": poem_stats(texts),
+    }
+
+
+def load_poem_run(run_dir: str, device="cpu"):
+    from rnnkit.train.checkpoint import load_for_inference
+
+    meta_path = Path(run_dir) / POEM_META
+    if Path(run_dir).is_dir() and not meta_path.exists():
+        raise RunDirError(
+            f"{run_dir} was not trained on poems (no {POEM_META}); train one with "
+            "`rnnkit poem train --data tang-poetry --out DIR`"
+        )
+    _, _, vocab, model = load_for_inference(run_dir, device)
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    return meta, vocab, model
+
+
+@poem.command("write", context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path())
+@click.option(
+    "--form",
+    type=click.Choice(POEM_FORMS),
+    default=None,
+    help="五言/七言 绝句 or 律诗: lines, characters and marks enforced while decoding.",
+)
+@click.option("--start", default=None, help="The poem's first characters (a line or any prefix).")
+@click.option("--acrostic", default=None, help="藏头诗: each line starts with the next character.")
+@click.option("--style", default=None, help="A poem read first to set the mood; not printed.")
+@click.option("--rhyme", is_flag=True, help="Even lines end in one rhyme group (needs a form).")
+@click.option("--num", default=1, show_default=True, help="Poems to write.")
+@click.option("--temperature", default=0.8, show_default=True)
+@click.option("--top-k", default=0, show_default=True)
+@click.option("--top-p", default=1.0, show_default=True)
+@click.option("--seed", default=None, type=int, help="Seed for repeatable poems.")
+@click.option(
+    "--script",
+    type=click.Choice(["as-trained", "simplified", "traditional"]),
+    default="as-trained",
+    show_default=True,
+    help="Script of the printed poems.",
+)
+@click.option("--device", default="auto", show_default=True)
+def write_command(
+    run_dir,
+    form,
+    start,
+    acrostic,
+    style,
+    rhyme,
+    num,
+    temperature,
+    top_k,
+    top_p,
+    seed,
+    script,
+    device,
+):
+    """Write poems from a trained poem run (the default: `rnnkit poem RUN_DIR ...`)."""
+    from rnnkit.poetry.data import to_simplified, to_traditional
+    from rnnkit.poetry.decoding import PoemDecoder
+    from rnnkit.train.trainer import pick_device
+
+    if num < 1:
+        raise ConfigError(f"--num must be >= 1, got {num}")
+    if start is not None and not start.strip():
+        raise ConfigError("--start is empty; give the first characters of the poem")
+    dev = pick_device(device)
+    _, vocab, model = load_poem_run(run_dir, dev)
+    decoder = PoemDecoder(model, vocab, device=dev)
+    convert = {"simplified": to_simplified, "traditional": to_traditional}.get(script)
+    for i in range(num):
+        text = decoder.generate(
+            form=form,
+            start=start or "",
+            acrostic=acrostic,
+            style=style,
+            rhyme=rhyme,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            seed=None if seed is None else seed + i,
+        )
+        click.echo(convert(text) if convert else text)

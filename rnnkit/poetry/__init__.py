@@ -1,0 +1,1 @@
+"""Classical Chinese poetry: the Complete Tang Poems corpus, its cleaning, forms and splits."""

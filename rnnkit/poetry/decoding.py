@@ -1,0 +1,515 @@
+"""Constrained decoding of classical Chinese poems from a character language model.
+
+A poem model is an ``RNNLanguageModel`` trained on a stream where each poem is one line of
+characters closed by ``<eos>``, so ``<eos>`` both ends a poem and opens the next: generation
+starts from the context ``[<eos>]``.
+
+``PoemDecoder`` samples one character at a time and can enforce a form (the number of lines,
+the characters per line, "，" after odd lines and "。" after even ones), an acrostic (each line
+opens with a given character), a rhyme (the even lines end in one rhyme group), an opening
+(``start``, printed) and a mood (``style``, a poem read first to set the state, not printed).
+"""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+
+import torch
+
+from rnnkit.errors import ConfigError, GenerationError
+from rnnkit.infer.sampling import check_sampling, sample_next
+from rnnkit.text.tokenizers import ChineseCharTokenizer
+from rnnkit.text.vocab import EOS
+
+FORMS = {"wujue": (4, 5), "qijue": (4, 7), "wulv": (8, 5), "qilv": (8, 7)}
+"""Form name -> (lines, characters per line): five/seven-character quatrains and regulated verse."""
+
+COMMA, PERIOD = "，", "。"
+ACROSTIC_LINE_CHARS = 5
+"""Characters per line of an acrostic poem when no form is given."""
+
+# Users type ASCII marks as often as full-width ones; the poems use the full-width marks.
+_ASCII_MARKS = str.maketrans({",": "，", ".": "。", "?": "？", "!": "！", ";": "；", ":": "："})
+_TOKENIZER = ChineseCharTokenizer()
+
+# CJK Unified Ideographs, Extension A and Extensions B..H (not the compatibility block, not
+# the CJK symbols such as 〇 or the marks).
+_HAN_RANGES = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x323AF))
+
+# Standard pinyin final -> rhyme group. See ``rhyme_group`` for the rules behind the table.
+_RHYME_OF_FINAL = {
+    "a": "a", "ia": "a", "ua": "a",
+    "o": "e", "e": "e", "uo": "e",
+    "ie": "ie", "ve": "ie", "ê": "ie",
+    "ai": "ai", "uai": "ai",
+    "ei": "ei", "uei": "ei",
+    "ao": "ao", "iao": "ao",
+    "ou": "ou", "iou": "ou",
+    "an": "an", "ian": "an", "uan": "an", "van": "an",
+    "en": "en", "in": "en", "uen": "en", "vn": "en",
+    "ang": "ang", "iang": "ang", "uang": "ang",
+    "eng": "eng", "ing": "eng", "ueng": "eng", "ong": "eng", "iong": "eng",
+    "i": "i", "er": "i",
+    "u": "u",
+    "v": "v",
+}  # fmt: skip
+
+
+def is_han(token: str) -> bool:
+    """True for a single Chinese character (a CJK unified ideograph)."""
+    if len(token) != 1:
+        return False
+    cp = ord(token)
+    return any(lo <= cp <= hi for lo, hi in _HAN_RANGES)
+
+
+def _is_mark(ch: str) -> bool:
+    """Punctuation, white space or a symbol (one character): what ``acrostic`` ignores."""
+    return len(ch) == 1 and (ch.isspace() or unicodedata.category(ch)[0] in "PZS")
+
+
+@functools.lru_cache(maxsize=65536)
+def rhyme_group(char: str) -> str | None:
+    """The rhyme group of a Chinese character, or ``None`` for anything else.
+
+    The group comes from the character's pinyin final (pypinyin, ``Style.FINALS``, heteronyms
+    off, so the first, most common reading), with two steps:
+
+    - the medial i / u / ü is removed when a rhyme remains: iang, uang, ang -> ``ang``;
+      ian, uan, üan, an -> ``an``; ia, ua, a -> ``a``; iao -> ``ao``; iou -> ``ou``;
+      uai -> ``ai``; uei -> ``ei``; uen -> ``en``; ueng, iong -> ``eng`` / ``ong``.
+      When the "medial" is the vowel itself (i, in, ing, ü, ün) nothing is removed.
+    - finals that rhyme in practice are merged: o / e / uo -> ``e``; ie / üe -> ``ie``
+      (ê is not the e of 歌); en / in / un / ün -> ``en``; eng / ing / ong / iong -> ``eng``;
+      i (with the apical i of 知 思 時) and er -> ``i``; ü stays apart from i as ``v``;
+      u is ``u``.
+
+    This is the grouping of the modern Chinese New Rhymes (中華新韻), with ü kept apart: a
+    modern-Mandarin approximation of the classical rhyme books (平水韻). It does not know the
+    entering tone (入聲) or the level / oblique tones, so some rhymes of Tang poems that
+    pronunciation has since split are lost, and some modern rhymes are accepted that a Tang
+    poet would not have used.
+    """
+    if not is_han(char):
+        return None
+    from pypinyin import Style, pinyin
+
+    final = pinyin(char, style=Style.FINALS, heteronym=False, errors=lambda s: [""])[0][0]
+    if not final:  # no reading known, or a syllabic nasal such as 嗯
+        return None
+    return _RHYME_OF_FINAL.get(final, final)
+
+
+def _form(form: str) -> tuple[int, int]:
+    if form not in FORMS:
+        raise ConfigError(f"unknown form {form!r}: choose one of {', '.join(FORMS)}")
+    return FORMS[form]
+
+
+def _mark_after(line: int, lines: int) -> str:
+    """The mark closing 0-based ``line``: "，" after lines 1, 3, ..., "。" after 2, 4, ... and the
+    last."""
+    return PERIOD if line % 2 == 1 or line == lines - 1 else COMMA
+
+
+def _lines_of(text: str, form: str) -> list[str] | None:
+    """The lines of ``text`` (characters only) if it is exactly a poem of ``form``, else None."""
+    lines, n = _form(form)
+    text = "".join(text.split())
+    if len(text) != lines * (n + 1):
+        return None
+    out = []
+    for i in range(lines):
+        seg = text[i * (n + 1) : (i + 1) * (n + 1)]
+        if seg[-1] != _mark_after(i, lines) or not all(is_han(c) for c in seg[:-1]):
+            return None
+        out.append(seg[:-1])
+    return out
+
+
+def check_form(text: str, form: str) -> bool:
+    """True if ``text`` is a well-formed poem of ``form``: the right number of lines, each of
+    the right number of Chinese characters, closed by "，" (odd lines) or "。" (even lines).
+    White space is ignored."""
+    return _lines_of(text, form) is not None
+
+
+def rhymes(text: str, form: str) -> bool:
+    """True if ``text`` is well formed for ``form`` and its even lines end in one rhyme group."""
+    lines = _lines_of(text, form)
+    if lines is None:
+        return False
+    groups = {rhyme_group(line[-1]) for line in lines[1::2]}
+    return len(groups) == 1 and None not in groups
+
+
+@functools.cache
+def _converter(config: str):
+    from opencc import OpenCC
+
+    return OpenCC(config)
+
+
+def _scripts(text: str) -> list[str]:
+    """``text`` in simplified and in traditional script (OpenCC, phrase-aware)."""
+    return [_converter("t2s").convert(text), _converter("s2t").convert(text)]
+
+
+class PoemDecoder:
+    """Samples poems from a poem language model, optionally under a form, acrostic or rhyme.
+
+    Args:
+        model: an ``RNNLanguageModel`` over ``vocab``, trained on poems closed by ``<eos>``.
+        vocab: its ``Vocab``; it must hold ``<eos>``, "，" and "。".
+        device: where ``model`` lives.
+
+    Every step feeds one token (or a run of forced tokens) and carries the recurrent state,
+    under ``no_grad`` and in eval mode, so a poem costs one model call per sampled character.
+    """
+
+    def __init__(self, model, vocab, *, device="cpu"):
+        self.model = model
+        self.vocab = vocab
+        self.device = torch.device(device)
+        for token, what in ((EOS, "poem end"), (COMMA, "comma"), (PERIOD, "full stop")):
+            if token not in vocab:
+                raise ConfigError(
+                    f"the vocabulary has no {token!r} ({what}); a poem model must be trained on "
+                    "poems punctuated with ，/。, one per line"
+                )
+        self.eos_id = vocab.token_to_id(EOS)
+        self.comma_id = vocab.token_to_id(COMMA)
+        self.period_id = vocab.token_to_id(PERIOD)
+        V = len(vocab)
+        self.han = torch.tensor([is_han(t) for t in vocab.itos], dtype=torch.bool)
+        if not self.han.any():
+            raise ConfigError(
+                "the vocabulary has no Chinese character; use a model trained on Chinese poems"
+            )
+        # Free mode may end the poem but never emits <pad>, <unk> or <bos>.
+        self.free = torch.ones(V, dtype=torch.bool)
+        self.free[[vocab.token_to_id(t) for t in vocab.reserved]] = False
+        self.free[self.eos_id] = True
+        self.group_of: list[str | None] = [rhyme_group(t) for t in vocab.itos]
+        self.group_masks: dict[str, torch.Tensor] = {}
+        for i, g in enumerate(self.group_of):
+            if g is not None:
+                self.group_masks.setdefault(g, torch.zeros(V, dtype=torch.bool))[i] = True
+        self.rhymable = self.han & torch.tensor([g is not None for g in self.group_of])
+        self.han, self.free, self.rhymable = (
+            m.to(self.device) for m in (self.han, self.free, self.rhymable)
+        )
+        self.group_masks = {g: m.to(self.device) for g, m in self.group_masks.items()}
+
+    # ---- user text -> tokens ------------------------------------------------------------------
+    def _known(self, tokens_of, text: str, what: str, keep=None) -> list[str]:
+        """Tokens of ``text`` (``tokens_of(text)``), all in the vocabulary.
+
+        When some are not, the text is converted to the other script (OpenCC t2s / s2t) if that
+        makes every token known, else character by character; what stays unknown is an error.
+        ``keep(token)`` False drops a token before the check.
+        """
+        vocab = self.vocab
+
+        def tokens(t: str) -> list[str]:
+            return [tok for tok in tokens_of(t) if keep is None or keep(tok)]
+
+        toks = tokens(text)
+        if all(t in vocab for t in toks):
+            return toks
+        for converted in _scripts(text):
+            alt = tokens(converted)
+            # Equal length: a conversion must not change how many lines an acrostic gives.
+            if len(alt) == len(toks) and all(t in vocab for t in alt):
+                return alt
+        fixed, missing = [], []
+        for t in toks:
+            alt = [t] + (_scripts(t) if len(t) == 1 else [])
+            known = [a for a in alt if a in vocab]
+            if known:
+                fixed.append(known[0])
+            elif t not in missing:
+                missing.append(t)
+        if missing:
+            shown = ", ".join(repr(t) for t in missing[:10]) + (" ..." if len(missing) > 10 else "")
+            raise GenerationError(
+                f"{what}: {shown} not in the model's {len(vocab)}-token vocabulary, in either "
+                "simplified or traditional script; use other characters"
+            )
+        return fixed
+
+    @staticmethod
+    def _normalise(text: str) -> str:
+        return text.translate(_ASCII_MARKS)
+
+    def _start_tokens(self, start: str) -> list[str]:
+        if start and not start.strip():
+            raise GenerationError("--start is empty; give the opening characters or leave it out")
+        text = "".join(self._normalise(start).split())  # a poem is one line: no breaks
+        return self._known(lambda t: _TOKENIZER.tokenize(t)[:-1] if t else [], text, "--start")
+
+    def _style_tokens(self, style: str) -> list[str]:
+        # Each line of the mood text is read as one poem, closed by <eos> like the training text;
+        # marks the model never saw carry no mood and are dropped.
+        text = self._normalise(style)
+        vocab = self.vocab
+        toks = self._known(
+            _TOKENIZER.tokenize, text, "--style", keep=lambda t: t in vocab or not _is_mark(t)
+        )
+        if all(t == EOS or _is_mark(t) for t in toks):
+            raise GenerationError("--style is empty; give a poem whose mood to follow")
+        return toks
+
+    def _acrostic_chars(self, acrostic: str) -> list[str]:
+        chars = [c for c in acrostic if not _is_mark(c)]  # marks would break the line count
+        if not chars:
+            raise GenerationError("--acrostic has no character; give one per line, e.g. 春夏秋冬")
+        bad = [c for c in chars if not is_han(c)]
+        if bad:
+            raise GenerationError(
+                f"--acrostic takes Chinese characters, one per line; {bad[0]!r} is not one"
+            )
+        return self._known(list, "".join(chars), "--acrostic")
+
+    def _place_start(
+        self, tokens: list[str], lines: int, n: int, acrostic: list[str] | None, form: str | None
+    ) -> list[str]:
+        """``tokens`` laid on the template of ``lines`` x ``n``: the marks a line end needs are
+        inserted when left out; anything else that does not fit is an error."""
+        what = f"a {form}" if form else "this acrostic poem"
+        chars = sum(is_han(t) for t in tokens)
+        if chars > lines * n:
+            raise GenerationError(
+                f"--start has {chars} characters; {what} holds at most {lines * n} "
+                f"({lines} lines of {n}): shorten it"
+            )
+        placed: list[str] = []
+        for tok in tokens:
+            line, pos = divmod(len(placed), n + 1)
+            if line >= lines:
+                raise GenerationError(f"--start goes past the end of {what}: drop {tok!r}")
+            if pos == n:
+                mark = _mark_after(line, lines)
+                if tok == mark:
+                    placed.append(tok)
+                    continue
+                if not is_han(tok):
+                    raise GenerationError(
+                        f"--start: line {line + 1} of {what} ends with {mark!r}, not {tok!r}"
+                    )
+                placed.append(mark)  # the mark was left out: the next line begins
+                line, pos = line + 1, 0
+                if line >= lines:
+                    raise GenerationError(f"--start goes past the end of {what}: drop {tok!r}")
+            if not is_han(tok):
+                raise GenerationError(
+                    f"--start: line {line + 1} of {what} has {n} Chinese characters before its "
+                    f"mark; {tok!r} comes after {pos}"
+                )
+            if acrostic and pos == 0 and tok != acrostic[line]:
+                raise GenerationError(
+                    f"--start and --acrostic disagree: line {line + 1} would begin with {tok!r} "
+                    f"and with {acrostic[line]!r}; make the start follow the acrostic"
+                )
+            placed.append(tok)
+        return placed
+
+    # ---- decoding ---------------------------------------------------------------------------
+    def generate(
+        self,
+        *,
+        form: str | None = None,
+        start: str = "",
+        acrostic: str | None = None,
+        style: str | None = None,
+        rhyme: bool = False,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        max_chars: int = 128,
+    ) -> str:
+        """One poem, as one line of text (``start`` included, ``style`` not).
+
+        Args:
+            form: ``wujue``, ``qijue``, ``wulv`` or ``qilv`` (see ``FORMS``): the poem has
+                exactly that many lines of that many characters, "，" after odd lines and "。"
+                after even ones. ``None``: free, the model decides, up to ``<eos>``.
+            start: the opening of the poem, fed through the model and printed. With a form (or
+                acrostic) it must fit the template; line-end marks may be left out.
+            acrostic: one character per line opening it; marks and spaces in it are ignored.
+                With a form there must be one per line of the form; without, each character
+                gives a line of 5 characters ("，" / "。" alternating, "。" at the end).
+            style: a poem (or several, one per line) read first to set the model's state, not
+                printed; the new poem starts after it.
+            rhyme: the even lines end in characters of one rhyme group (``rhyme_group``), the
+                group of the first even line's last character, with no rhyme character used
+                twice while the group offers another. Needs a form or an acrostic.
+            temperature, top_k, top_p: sampling settings (``rnnkit.infer.sampling``);
+                temperature 0 is greedy.
+            seed: seeds the sampler; the same seed gives the same poem.
+            max_chars: free mode only: at most this many sampled tokens after ``start``.
+        """
+        return self.generate_batch(
+            1,
+            form=form,
+            start=start,
+            acrostic=acrostic,
+            style=style,
+            rhyme=rhyme,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            seed=seed,
+            max_chars=max_chars,
+        )[0]
+
+    @torch.no_grad()
+    def generate_batch(
+        self,
+        n: int,
+        *,
+        form: str | None = None,
+        start: str = "",
+        acrostic: str | None = None,
+        style: str | None = None,
+        rhyme: bool = False,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        max_chars: int = 128,
+    ) -> list[str]:
+        """``n`` poems decoded side by side (one model call per step for all of them).
+
+        Same settings as ``generate``; the poems differ by their samples. ``generate`` is
+        ``generate_batch(1, ...)[0]``.
+        """
+        if n < 1:
+            raise GenerationError(f"the number of poems must be >= 1, got {n}")
+        check_sampling(temperature, top_k, top_p)
+        if max_chars < 1:
+            raise GenerationError(f"--max-chars must be >= 1, got {max_chars}")
+        layout = None
+        if form is not None:
+            layout = _form(form)
+        acro = self._acrostic_chars(acrostic) if acrostic is not None else None
+        if acro is not None:
+            if layout is None:
+                layout = (len(acro), ACROSTIC_LINE_CHARS)
+            elif len(acro) != layout[0]:
+                raise GenerationError(
+                    f"--acrostic has {len(acro)} characters but a {form} has {layout[0]} lines; "
+                    f"give exactly {layout[0]}, one per line"
+                )
+        if rhyme and layout is None:
+            raise ConfigError("--rhyme needs the lines to be known: add --form or --acrostic")
+        start_toks = self._start_tokens(start) if start else []
+        if layout is not None:
+            start_toks = self._place_start(start_toks, *layout, acro, form)
+        context = [EOS]
+        if style is not None:
+            context += self._style_tokens(style)
+        context += start_toks
+
+        gen = torch.Generator(device=self.device)
+        if seed is None:
+            gen.seed()
+        else:
+            gen.manual_seed(seed)
+        self.model.eval()
+        sampler = _Sampler(self, n, context, temperature, top_k, top_p, gen)
+        if layout is None:
+            out = sampler.free(max_chars)
+        else:
+            start_ids = self.vocab.encode(start_toks).tolist()
+            out = sampler.template(*layout, start_ids, acro, rhyme)
+        itos = self.vocab.itos
+        return ["".join(start_toks) + "".join(itos[i] for i in row) for row in out]
+
+
+class _Sampler:
+    """The state of one decoding run over a batch of ``n`` poems."""
+
+    def __init__(self, dec: PoemDecoder, n, context, temperature, top_k, top_p, gen):
+        self.dec, self.n = dec, n
+        self.settings = (temperature, top_k, top_p, gen)
+        ids = dec.vocab.encode(context).tolist()
+        # Tokens fed but not yet run through the model: forced runs go in one call.
+        self.pending = [torch.tensor([ids] * n, dtype=torch.long, device=dec.device)]
+        self.state = None
+
+    def _same(self, token: int) -> torch.Tensor:
+        """``token`` for every row, (n,)."""
+        return torch.full((self.n,), token, dtype=torch.long, device=self.dec.device)
+
+    def feed(self, ids: torch.Tensor) -> None:
+        self.pending.append(ids[:, None])
+
+    def sample(self, allowed: torch.Tensor) -> torch.Tensor:
+        """Run the pending tokens, then draw one token per row among ``allowed`` (V,) or (n, V)."""
+        x = torch.cat(self.pending, 1)
+        self.pending = []
+        logits, _, self.state = self.dec.model(x, None, self.state)
+        last = logits[:, -1].masked_fill(~allowed, float("-inf"))
+        nxt = sample_next(last, *self.settings[:3], generator=self.settings[3])
+        self.feed(nxt)
+        return nxt
+
+    def free(self, max_chars: int) -> list[list[int]]:
+        eos = self.dec.eos_id
+        cols, done = [], torch.zeros(self.n, dtype=torch.bool, device=self.dec.device)
+        for _ in range(max_chars):
+            nxt = self.sample(self.dec.free)
+            cols.append(nxt)
+            done |= nxt == eos
+            if done.all():
+                break
+        out = []
+        for row in torch.stack(cols, 1).tolist():
+            out.append(row[: row.index(eos)] if eos in row else row)
+        return out
+
+    def template(self, lines, n, start_ids, acrostic, rhyme) -> list[list[int]]:
+        """Fill ``lines`` x (``n`` characters + mark) after the slots ``start_ids`` filled."""
+        dec, vocab, device = self.dec, self.dec.vocab, self.dec.device
+        groups: list[str | None] = [None] * self.n
+        used = torch.zeros(self.n, len(vocab), dtype=torch.bool, device=device)
+        cols: list[torch.Tensor] = []
+        for slot in range(lines * (n + 1)):
+            line, pos = divmod(slot, n + 1)
+            rhyme_slot = rhyme and line % 2 == 1 and pos == n - 1
+            if slot < len(start_ids):  # part of --start, already in the context
+                nxt = self._same(start_ids[slot])
+            elif pos == n or (acrostic and pos == 0):  # forced: a line's mark or acrostic head
+                if pos == n:
+                    tok = dec.comma_id if _mark_after(line, lines) == COMMA else dec.period_id
+                else:
+                    tok = vocab.token_to_id(acrostic[line])
+                nxt = self._same(tok)
+                self.feed(nxt)
+                cols.append(nxt)
+            else:
+                nxt = self.sample(self._rhyme_mask(groups, used) if rhyme_slot else dec.han)
+                cols.append(nxt)
+            if rhyme_slot:
+                for r, i in enumerate(nxt.tolist()):
+                    groups[r] = groups[r] or dec.group_of[i]
+                    used[r, i] = True
+        return torch.stack(cols, 1).tolist() if cols else [[] for _ in range(self.n)]
+
+    def _rhyme_mask(self, groups: list[str | None], used: torch.Tensor) -> torch.Tensor:
+        """Per row: the characters of its rhyme group not used yet, falling back to the whole
+        group, then (no group known yet) to any character with a rhyme group, then any."""
+        dec = self.dec
+        rows = []
+        for r, g in enumerate(groups):
+            if g is None or g not in dec.group_masks:
+                m = dec.rhymable if dec.rhymable.any() else dec.han
+            else:
+                m = dec.group_masks[g]
+                fresh = m & ~used[r]
+                m = fresh if fresh.any() else m
+            rows.append(m)
+        return torch.stack(rows)
