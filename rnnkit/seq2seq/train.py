@@ -147,7 +147,6 @@ def translate_ids(
     from rnnkit.seq2seq.data import pad_batch
 
     model.eval()
-    out: list[list[int]] = []
     order = np.argsort([len(s) for s in src_ids], kind="stable")  # similar lengths together
     results: dict[int, list[int]] = {}
     with torch.no_grad():
@@ -161,8 +160,7 @@ def translate_ids(
                 tokens = [h[0][0] for h in beam_search(model, src, src_len, beam=beam, alpha=alpha)]
             for j, t in zip(idx, tokens, strict=True):
                 results[int(j)] = list(t)
-    out = [results[i] for i in range(len(src_ids))]
-    return out
+    return [results[i] for i in range(len(src_ids))]
 
 
 def detok(ids: list[int], vocab: Vocab) -> str:
