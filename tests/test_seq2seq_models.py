@@ -24,12 +24,10 @@ ATTENTIONS = ["none", "additive", "dot", "general", "scaled"]
 
 
 def tiny(dtype=torch.float64, seed=0, **kw) -> Seq2Seq:
-    """A small model in eval mode; ``dot`` gets a one-way encoder so the sizes match."""
+    """A small model in eval mode."""
     torch.manual_seed(seed)
     cfg = dict(src_vocab=13, tgt_vocab=11, embed=6, hidden=8, layers=2, dropout=0.0)
     cfg.update(kw)
-    if cfg.get("attention") == "dot":
-        cfg.setdefault("bidirectional", False)
     return build_seq2seq(cfg).to(dtype).eval()
 
 
@@ -121,11 +119,21 @@ def test_attention_modules():
     torch.testing.assert_close(w[0], (keys8[0] @ q[0] / math.sqrt(8)).softmax(-1))
 
 
-def test_plain_dot_attention_needs_matching_sizes():
+def test_plain_dot_over_two_directions_scores_their_sum():
+    q, keys = torch.randn(2, 8), torch.randn(2, 4, 16)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]]).bool()
+    dot = DotAttention(8, 16, "dot")
+    assert not list(dot.parameters())  # plain dot stays parameter-free
+    context, w = dot(q, keys, mask)
+    summed = keys[..., :8] + keys[..., 8:]
+    torch.testing.assert_close(w[0], (summed[0] @ q[0]).softmax(-1))
+    torch.testing.assert_close(context[1], w[1, :2] @ keys[1, :2])
+    assert context.shape == (2, 16)
+
+
+def test_plain_dot_attention_needs_compatible_sizes():
     with pytest.raises(ConfigError, match="dot attention needs"):
-        DotAttention(8, 16, "dot")
-    with pytest.raises(ConfigError, match="dot attention needs"):
-        Seq2SeqConfig(src_vocab=10, tgt_vocab=10, attention="dot", bidirectional=True)
+        DotAttention(8, 12, "dot")
     with pytest.raises(ConfigError, match="unknown dot attention"):
         DotAttention(8, 8, "cosine")
 
@@ -137,7 +145,6 @@ CASES = [
     for cell in ("gru", "lstm")
     for backend in ("torch", "scratch")
     for bidirectional in (True, False)
-    if not (attention == "dot" and bidirectional)
 ]
 
 

@@ -83,12 +83,6 @@ class Seq2SeqConfig:
                     f"unknown seq2seq {name} {getattr(self, name)!r}: "
                     f"choose one of {', '.join(choices)}"
                 )
-        if self.attention == "dot" and self.bidirectional:
-            raise ConfigError(
-                f"dot attention needs decoder size == encoder output size ({self.hidden} != "
-                f"{self.context_size} with a bidirectional encoder); use general or scaled "
-                "attention, or bidirectional false"
-            )
 
     @property
     def context_size(self) -> int:
@@ -160,9 +154,11 @@ class AdditiveAttention(nn.Module):
 class DotAttention(nn.Module):
     """Luong's multiplicative scores.
 
-    ``kind``: ``"dot"`` (plain ``q . k``; needs Hq == Hk), ``"general"`` (``q W k``) or
+    ``kind``: ``"dot"`` (plain ``q . k``, no parameters), ``"general"`` (``q W k``) or
     ``"scaled"`` (``q . k / sqrt(Hq)``, keys projected to Hq first when the sizes differ).
-    The key-side projection, if any, is computed once per sentence by ``project_keys``.
+    Plain dot over a bidirectional encoder (Hk = D*Hq) scores against the sum of the D
+    directions' states, so it stays parameter-free; the context still averages the full
+    (N, S, Hk) keys. The key-side transform is computed once per sentence by ``project_keys``.
 
     Inputs and outputs as ``AdditiveAttention``; ``proj_keys`` is (N, S, Hq).
     """
@@ -171,18 +167,23 @@ class DotAttention(nn.Module):
         super().__init__()
         if kind not in ("dot", "general", "scaled"):
             raise ConfigError(f"unknown dot attention {kind!r}: choose one of dot, general, scaled")
-        if kind == "dot" and query_size != key_size:
+        if kind == "dot" and key_size % query_size:
             raise ConfigError(
-                f"dot attention needs query size == key size ({query_size} != {key_size}); "
-                "use general or scaled attention, or matching sizes"
+                f"dot attention needs a key size that is a multiple of the query size "
+                f"({key_size} vs {query_size}); use general or scaled attention"
             )
         self.kind = kind
         self.scale = 1.0 / math.sqrt(query_size) if kind == "scaled" else 1.0
-        needs_proj = kind == "general" or query_size != key_size
+        needs_proj = kind == "general" or (kind == "scaled" and query_size != key_size)
         self.key_proj = nn.Linear(key_size, query_size, bias=False) if needs_proj else None
+        self.directions = key_size // query_size if kind == "dot" else 1
 
     def project_keys(self, keys: torch.Tensor) -> torch.Tensor:
-        return keys if self.key_proj is None else self.key_proj(keys)  # (N, S, Hq)
+        if self.key_proj is not None:
+            return self.key_proj(keys)  # (N, S, Hq)
+        if self.directions > 1:  # (N, S, D*Hq) -> sum of directions (N, S, Hq)
+            return keys.unflatten(-1, (self.directions, -1)).sum(-2)
+        return keys
 
     def forward(self, query, keys, mask, proj_keys=None):
         if proj_keys is None:
