@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.errors import ConfigError
 from rnnkit.nn import layers
@@ -35,6 +36,7 @@ def build_recurrent(
     num_layers: int = 1,
     dropout: float = 0.0,
     backend: str = "torch",
+    bidirectional: bool = False,
 ) -> nn.Module:
     """A time-major (``batch_first=False``) recurrent stack of ``cell`` from ``backend``."""
     if backend not in BACKENDS:
@@ -46,9 +48,26 @@ def build_recurrent(
                 f"model {cell!r} has no {backend} backend; use --backend {' or '.join(have)}"
             )
         raise ConfigError(f"unknown model {cell!r}: choose one of {', '.join(CELLS)}")
+    kw = {"bidirectional": True} if bidirectional else {}  # LayerNormLSTM is one-way only
     return BACKENDS[backend][cell](
-        input_size, hidden_size, num_layers, dropout=dropout if num_layers > 1 else 0.0
+        input_size, hidden_size, num_layers, dropout=dropout if num_layers > 1 else 0.0, **kw
     )
+
+
+def run_padded(rnn: nn.Module, x: torch.Tensor, lengths: torch.Tensor, backend: str):
+    """Run ``rnn`` over a padded batch so that padding never reaches the state.
+
+    Inputs: ``x`` (S, N, E) time-major, ``lengths`` (N,) with 1 <= lengths <= S.
+
+    Outputs: ``(out, h_n)``: ``out`` (S, N, D*H), zeros past each length; ``h_n`` as the
+    layer returns it, (D*L, N, H) or the LSTM pair, taken at each sequence's last valid step.
+    """
+    if backend == "torch":  # the fused kernels want a PackedSequence
+        packed = pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
+        out, final = rnn(packed)
+        out, _ = pad_packed_sequence(out, total_length=x.size(0))
+        return out, final
+    return rnn(x, lengths=lengths)  # the scratch layers mask by length themselves
 
 
 def init_state(

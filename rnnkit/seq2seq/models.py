@@ -17,10 +17,9 @@ from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.errors import ConfigError, DataError
-from rnnkit.nn.recurrent import BACKENDS, State, build_recurrent
+from rnnkit.nn.recurrent import BACKENDS, State, build_recurrent, run_padded
 
 CELLS = ("gru", "lstm")
 ATTENTIONS = ("none", "additive", "dot", "general", "scaled")
@@ -219,24 +218,14 @@ class Encoder(nn.Module):
         c = self.config = config
         self.embedding = nn.Embedding(c.src_vocab, c.embed, padding_idx=0)
         self.drop = nn.Dropout(c.dropout) if c.dropout > 0 else nn.Identity()
-        # Straight from the backend table: build_recurrent has no bidirectional option.
-        self.rnn = BACKENDS[c.backend][c.cell](
-            c.embed,
-            c.hidden,
-            c.layers,
-            dropout=c.dropout if c.layers > 1 else 0.0,
-            bidirectional=c.bidirectional,
+        self.rnn = build_recurrent(
+            c.cell, c.embed, c.hidden, c.layers, c.dropout, c.backend, c.bidirectional
         )
 
     def forward(self, src: torch.Tensor, src_len: torch.Tensor):
         c = self.config
         x = self.drop(self.embedding(src.t()))  # (S, N, E), time-major for the kernels
-        if c.backend == "torch":
-            packed = pack_padded_sequence(x, src_len.cpu(), enforce_sorted=False)
-            out, final = self.rnn(packed)
-            out, _ = pad_packed_sequence(out, total_length=src.size(1))  # (S, N, D*H)
-        else:  # the scratch layers mask by length themselves
-            out, final = self.rnn(x, lengths=src_len)
+        out, final = run_padded(self.rnn, x, src_len, c.backend)  # (S, N, D*H)
         D = 2 if c.bidirectional else 1
 
         def top(s):  # (L*D, N, H) -> top layer, directions side by side (N, D*H)
