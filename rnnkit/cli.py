@@ -10,6 +10,8 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
+from rnnkit.commands.classify import classify as classify_group
+from rnnkit.commands.classify import tag as tag_group
 from rnnkit.commands.data import data as data_group
 from rnnkit.commands.diagnostics import grad_flow
 from rnnkit.commands.forecast import forecast as forecast_group
@@ -161,6 +163,8 @@ cli.add_command(forecast_group)
 cli.add_command(seq2seq_group)
 cli.add_command(translate_command)
 cli.add_command(poem_group)
+cli.add_command(classify_group)
+cli.add_command(tag_group)
 
 
 @cli.command(context_settings=CONTEXT)

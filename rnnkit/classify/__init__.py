@@ -1,0 +1,1 @@
+"""Sequence classification (many-to-one) and tagging (many-to-many, aligned)."""

@@ -1,0 +1,333 @@
+"""``rnnkit classify train|predict|eval`` and ``rnnkit tag train|predict|eval``.
+
+Both groups train the same models (``rnnkit.classify``); they differ in the default task and
+in what ``predict`` and ``eval`` print. A joint run (``--task joint``) answers both.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from rnnkit.errors import ConfigError, RunDirError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _train_options(default_task: str):
+    """The options of ``train``, shared by both groups (only the default task differs)."""
+    options = [
+        click.option(
+            "--data",
+            default="snips",
+            show_default=True,
+            help="snips, a folder with train/valid/test seq.in + label/seq.out, or a file: "
+            "TSV/CSV text<TAB>label or CoNLL token tag columns.",
+        ),
+        click.option("--valid", default=None, type=click.Path(), help="Validation file."),
+        click.option("--test", default=None, type=click.Path(), help="Test file (for eval)."),
+        click.option(
+            "--task",
+            type=click.Choice(["intent", "slots", "joint"]),
+            default=default_task,
+            show_default=True,
+            help="Sentence labels, token tags, or both from one shared encoder.",
+        ),
+        click.option("--lowercase/--keep-case", default=True, show_default=True),
+        click.option("--min-freq", default=1, show_default=True, help="Rarer words -> <unk>."),
+        click.option("--max-vocab", default=None, type=int),
+        click.option(
+            "--holdout",
+            default=0.1,
+            show_default=True,
+            help="Share of training sentences kept for validation when there is no valid split.",
+        ),
+        click.option("--embed", default=128, show_default=True),
+        click.option("--hidden", default=128, show_default=True, help="Per direction."),
+        click.option("--layers", default=1, show_default=True),
+        click.option(
+            "--cell", type=click.Choice(["rnn", "lstm", "gru"]), default="lstm", show_default=True
+        ),
+        click.option("--bidirectional/--unidirectional", default=True, show_default=True),
+        click.option(
+            "--pooling",
+            type=click.Choice(["last", "mean", "max", "attention"]),
+            default="attention",
+            show_default=True,
+            help="How the classifier summarises the sentence.",
+        ),
+        click.option(
+            "--char-embed", default=32, show_default=True, help="0 turns the character CNN off."
+        ),
+        click.option("--char-filters", default=64, show_default=True),
+        click.option("--crf/--no-crf", default=True, show_default=True, help="CRF over the tags."),
+        click.option("--dropout", default=0.3, show_default=True),
+        click.option(
+            "--backend",
+            type=click.Choice(["torch", "scratch"]),
+            default="torch",
+            show_default=True,
+        ),
+        click.option("--epochs", default=20, show_default=True),
+        click.option("--batch-size", default=32, show_default=True),
+        click.option("--lr", default=1e-3, show_default=True),
+        click.option("--clip", default=5.0, show_default=True),
+        click.option(
+            "--class-weights",
+            type=click.Choice(["none", "balanced"]),
+            default="none",
+            show_default=True,
+            help="balanced: weigh classes by inverse frequency.",
+        ),
+        click.option(
+            "--word-dropout",
+            default=0.0,
+            show_default=True,
+            help="Chance that a word seen once is read as <unk> in training.",
+        ),
+        click.option("--patience", default=5, show_default=True, help="Early stopping (epochs)."),
+        click.option("--max-minutes", default=None, type=float),
+        click.option("--max-steps", default=None, type=int),
+        click.option("--seed", default=0, show_default=True),
+        click.option("--device", default="auto", show_default=True),
+        click.option("--log-every", default=100, show_default=True),
+        click.option("--out", required=True, type=click.Path(file_okay=False)),
+        click.option("--overwrite", is_flag=True, help="Replace a run already in --out."),
+    ]
+
+    def apply(fn):
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return apply
+
+
+def _train(out, overwrite, kw) -> None:
+    from rnnkit.classify.train import CONFIG, ClassifyRunConfig, train_run
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"--out {out} is a file; give a directory")
+    if (out / CONFIG).exists() and not overwrite:
+        raise RunDirError(f"{out} already holds a run; pick another --out or --overwrite")
+    history = train_run(ClassifyRunConfig(**kw), out, log=lambda line: click.echo(line, err=True))
+    click.echo(
+        f"best valid score {100 * history['best_score']:.2f} at epoch {history['best_epoch']}"
+    )
+    click.echo(f"saved {out}")
+
+
+def _load(run_dir, device, need: str):
+    from rnnkit.classify.train import load_run
+    from rnnkit.train.trainer import pick_device
+
+    dev = pick_device(device)
+    config, vocabs, model = load_run(run_dir, dev)
+    if need == "labels" and model.classifier is None:
+        raise RunDirError(f"{run_dir} is a tagging run (--task slots); use `rnnkit tag`")
+    if need == "tags" and model.tagger is None:
+        raise RunDirError(
+            f"{run_dir} is a classification run (--task intent); use `rnnkit classify`"
+        )
+    return config, vocabs, model, dev
+
+
+def _stdin_sentences(config):
+    """``(lines, Sentences of the non-empty ones, their positions)``."""
+    from rnnkit.classify.data import Sentences, split_raw
+
+    lines = sys.stdin.read().splitlines()
+    toks = [split_raw(line, config.lowercase) for line in lines]
+    keep = [i for i, t in enumerate(toks) if t]
+    if len(keep) < len(lines):
+        click.echo(f"note: {len(lines) - len(keep)} empty lines left empty", err=True)
+    return lines, Sentences([toks[i] for i in keep]), keep
+
+
+def _eval(run_dir, split, data, as_json, device, need):
+    from rnnkit.classify.data import read_file
+    from rnnkit.classify.train import evaluate, load_split
+
+    config, vocabs, model, dev = _load(run_dir, device, need)
+    if data:
+        sentences = read_file(data, config.lowercase)
+    else:
+        sentences = load_split(config, split)
+        if sentences is None:
+            raise ConfigError(f"this run's data has no {split} split; pass --data FILE")
+    return config, evaluate(model, sentences, vocabs, device=dev)
+
+
+_EVAL_OPTIONS = [
+    click.argument("run_dir", type=click.Path()),
+    click.option(
+        "--split", type=click.Choice(["valid", "test"]), default="test", show_default=True
+    ),
+    click.option("--data", default=None, type=click.Path(), help="Evaluate on this file instead."),
+    click.option("--json", "as_json", is_flag=True),
+    click.option("--device", default="auto", show_default=True),
+]
+
+
+def _eval_options(fn):
+    for option in reversed(_EVAL_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+# ---- classify ----------------------------------------------------------------------------------
+@click.group("classify", context_settings=CONTEXT)
+def classify() -> None:
+    """Sequence classification (many-to-one): embedding (+ character CNN) -> (bi)RNN/LSTM/GRU
+    -> pooling (last, mean, max, attention) -> label. SNIPS intents, or your own TSV/CSV."""
+
+
+@classify.command("train", context_settings=CONTEXT)
+@_train_options("intent")
+def classify_train(out, overwrite, **kw):
+    """Train a classifier (or a joint intent + slot model); keeps the best on validation."""
+    _train(out, overwrite, kw)
+
+
+@classify.command("predict", context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path())
+@click.option("--top", default=1, show_default=True, help="Labels per line (with --json).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--device", default="auto", show_default=True)
+def classify_predict(run_dir, top, as_json, device):
+    """Label stdin, one sentence per line: prints `label<TAB>probability` per line."""
+    import numpy as np
+
+    from rnnkit.classify.data import Encoded
+    from rnnkit.classify.train import predict_batches
+
+    if top < 1:
+        raise ConfigError(f"--top must be >= 1, got {top}")
+    config, vocabs, model, dev = _load(run_dir, device, "labels")
+    lines, sentences, keep = _stdin_sentences(config)
+    probs = np.zeros((0, 0))
+    if len(sentences):
+        _, probs, _ = predict_batches(
+            model, Encoded(sentences, vocabs, model.config.char_embed > 0), device=dev
+        )
+    names = vocabs["labels"].itos
+    row_of = {i: r for r, i in enumerate(keep)}
+    for i, line in enumerate(lines):
+        if i not in row_of:
+            click.echo(json.dumps({"text": line, "label": None}) if as_json else "")
+            continue
+        p = probs[row_of[i]]
+        best = np.argsort(-p, kind="stable")[:top]
+        if as_json:
+            ranked = [{"label": names[j], "probability": round(float(p[j]), 6)} for j in best]
+            click.echo(json.dumps({"text": line, **ranked[0], "top": ranked}, ensure_ascii=False))
+        else:
+            click.echo(f"{names[best[0]]}\t{p[best[0]]:.4f}")
+
+
+@classify.command("eval", context_settings=CONTEXT)
+@_eval_options
+@click.option("--confusion", default=None, type=click.Path(dir_okay=False), help="PNG path.")
+def classify_eval(run_dir, split, data, as_json, device, confusion):
+    """Accuracy, macro-F1 and a confusion-matrix PNG (RUN_DIR/confusion-SPLIT.png by default)."""
+    from rnnkit.classify.plots import confusion_png
+
+    _, result = _eval(run_dir, split, data, as_json, device, "labels")
+    if "intent" not in result:
+        raise ConfigError("the evaluation data has no labels; give labelled data")
+    intent = result["intent"]
+    png = Path(confusion) if confusion else Path(run_dir) / f"confusion-{split}.png"
+    confusion_png(
+        intent["confusion"],
+        intent["labels"],
+        png,
+        f"{split}: accuracy {100 * intent['accuracy']:.2f}%",
+    )
+    if as_json:
+        click.echo(json.dumps({"split": split, **result, "confusion_png": str(png)}))
+        return
+    click.echo(f"accuracy: {100 * intent['accuracy']:.2f}%")
+    click.echo(f"macro-F1: {100 * intent['macro_f1']:.2f}")
+    if "slots" in result:
+        click.echo(f"slot F1: {100 * result['slots']['f1']:.2f}")
+        click.echo(f"sentence accuracy: {100 * result['sentence_accuracy']:.2f}%")
+    click.echo(f"({result['sentences']} sentences, {result['sentences_per_s']:,.0f}/s)")
+    click.echo(f"wrote {png}", err=True)
+
+
+# ---- tag -------------------------------------------------------------------------------------
+@click.group("tag", context_settings=CONTEXT)
+def tag() -> None:
+    """Sequence tagging (many-to-many, aligned): embedding + character CNN -> bidirectional
+    RNN -> a tag per token, with an optional CRF (Viterbi). Entity F1 as conlleval counts it."""
+
+
+@tag.command("train", context_settings=CONTEXT)
+@_train_options("slots")
+def tag_train(out, overwrite, **kw):
+    """Train a tagger (or a joint intent + slot model); keeps the best on validation F1."""
+    _train(out, overwrite, kw)
+
+
+@tag.command("predict", context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Tokens, tags and entities as JSON.")
+@click.option("--device", default="auto", show_default=True)
+def tag_predict(run_dir, as_json, device):
+    """Tag stdin, one sentence per line: prints `token/TAG ...` per line."""
+    from rnnkit.classify.data import Encoded
+    from rnnkit.classify.metrics import get_entities
+    from rnnkit.classify.train import predict_batches
+
+    config, vocabs, model, dev = _load(run_dir, device, "tags")
+    lines, sentences, keep = _stdin_sentences(config)
+    tags = []
+    labels = probs = None
+    if len(sentences):
+        encoded = Encoded(sentences, vocabs, model.config.char_embed > 0)
+        labels, probs, tags = predict_batches(model, encoded, device=dev)
+    row_of = {i: r for r, i in enumerate(keep)}
+    for i, line in enumerate(lines):
+        if i not in row_of:
+            click.echo(json.dumps({"text": line, "tokens": []}) if as_json else "")
+            continue
+        r = row_of[i]
+        toks, names = sentences.tokens[r], vocabs["tags"].decode(tags[r])
+        if not as_json:
+            click.echo(" ".join(f"{t}/{n}" for t, n in zip(toks, names, strict=True)))
+            continue
+        doc = {"text": line, "tokens": toks, "tags": names}
+        doc["entities"] = [
+            {"type": kind, "start": s, "end": e + 1, "text": " ".join(toks[s : e + 1])}
+            for kind, s, e in get_entities(names)
+        ]
+        if labels is not None:
+            doc["label"] = vocabs["labels"].itos[labels[r]]
+            doc["probability"] = round(float(probs[r, labels[r]]), 6)
+        click.echo(json.dumps(doc, ensure_ascii=False))
+
+
+@tag.command("eval", context_settings=CONTEXT)
+@_eval_options
+def tag_eval(run_dir, split, data, as_json, device):
+    """Entity-level precision, recall and F1 (conlleval's definition); prints `f1: X`."""
+    _, result = _eval(run_dir, split, data, as_json, device, "tags")
+    if "slots" not in result:
+        raise ConfigError("the evaluation data has no tags; give tagged data")
+    slots = result["slots"]
+    if as_json:
+        click.echo(json.dumps({"split": split, **result}))
+        return
+    click.echo(f"f1: {100 * slots['f1']:.2f}")
+    click.echo(
+        f"precision: {100 * slots['precision']:.2f}  recall: {100 * slots['recall']:.2f}  "
+        f"token accuracy: {100 * slots['token_accuracy']:.2f}%"
+    )
+    if "intent" in result:
+        click.echo(f"intent accuracy: {100 * result['intent']['accuracy']:.2f}%")
+        click.echo(f"sentence accuracy: {100 * result['sentence_accuracy']:.2f}%")
+    click.echo(f"({result['sentences']} sentences, {result['sentences_per_s']:,.0f}/s)")
