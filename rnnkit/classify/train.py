@@ -73,7 +73,7 @@ class ClassifyRunConfig:
     lr: float = 1e-3
     clip: float = 5.0
     class_weights: str = "none"
-    word_dropout: float = 0.0
+    word_dropout: float = 0.5
     patience: int | None = 5
     max_minutes: float | None = None
     max_steps: int | None = None

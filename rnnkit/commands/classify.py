@@ -84,9 +84,10 @@ def _train_options(default_task: str):
         ),
         click.option(
             "--word-dropout",
-            default=0.0,
+            default=0.5,
             show_default=True,
-            help="Chance that a word seen once is read as <unk> in training.",
+            help="Chance that a word seen once in training is read as <unk> there, so that "
+            "<unk> learns what a new word looks like (Lample et al., 2016).",
         ),
         click.option("--patience", default=5, show_default=True, help="Early stopping (epochs)."),
         click.option("--max-minutes", default=None, type=float),
