@@ -159,6 +159,16 @@ def test_snips_has_the_standard_split():
     assert all(len(a) == len(b) for a, b in zip(train.tokens, train.tags, strict=True))
 
 
+@realdata
+def test_snips_files_match_their_checksums():
+    from rnnkit.classify.data import SNIPS
+    from rnnkit.registry.datasets import fetch, sha256_file
+
+    for f in SNIPS.values():
+        path = fetch(f)
+        assert path.stat().st_size == f.size and sha256_file(path) == f.sha256, f.path
+
+
 @pytest.mark.parametrize("split", ["train", "test"])
 def test_snips_is_registered_with_checksums(split):
     from rnnkit.classify.data import SNIPS

@@ -284,6 +284,8 @@ def test_cli_list(env):
     lines = result.output.splitlines()
     assert lines[0].split() == ["name", "splits", "tokenizer", "location"]
     assert any(line.startswith("ptb-char ") for line in lines)
+    for corpus, command in (("multi30k", "seq2seq"), ("tang-poetry", "poem"), ("snips", "tag")):
+        assert any(ln.startswith(corpus) and command in ln for ln in lines), corpus
     assert "download on first use" in result.output
     assert "RNNKIT_DATA is not set" in result.output
 

@@ -37,6 +37,8 @@ def list_command() -> None:
     click.echo()
     _list_series()
     click.echo()
+    _list_task_corpora()
+    click.echo()
     click.echo(_data_root_line())
 
 
@@ -49,6 +51,36 @@ def _list_series() -> None:
         for s in SERIES.values()
     ]
     header = ("series (rnnkit forecast)", "target", "period", "location", "")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)]
+        click.echo("  ".join([*cells, row[-1]]).rstrip())
+
+
+def _list_task_corpora() -> None:
+    """The corpora of the task commands: translation, poems, labelled sentences."""
+    from rnnkit.classify.data import CORPORA as LABELLED
+    from rnnkit.classify.data import SNIPS
+    from rnnkit.poetry.data import FILES as POEM_FILES
+    from rnnkit.poetry.data import NUM_POEMS
+    from rnnkit.seq2seq.data import CORPORA as PARALLEL
+
+    def where(files) -> str:
+        places = {reg.locate(f) for f in files}
+        return next(iter(places)) if len(places) == 1 else reg.LOC_CACHE
+
+    multi30k = [f for split in PARALLEL["multi30k"]["splits"].values() for f in split.values()]
+    rows = [
+        ("multi30k", "rnnkit seq2seq", where(multi30k), PARALLEL["multi30k"]["description"]),
+        (
+            "tang-poetry",
+            "rnnkit poem",
+            where(POEM_FILES),
+            f"Complete Tang Poems (全唐诗), {NUM_POEMS:,} poems",
+        ),
+        ("snips", "rnnkit classify / tag", where(SNIPS.values()), LABELLED["snips"]),
+    ]
+    header = ("corpus", "command", "location", "")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
         cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)]
