@@ -13,19 +13,13 @@ bi-LSTM (Hakkani-Tur et al., 2016) 96.9% / 87.3 F1.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import machine, save  # noqa: E402
-
-_SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not os.environ.get("RNNKIT_DATA") and _SHARED_DATA.is_dir():  # as the Makefile does
-    os.environ["RNNKIT_DATA"] = str(_SHARED_DATA)
-
 import torch  # noqa: E402
+from common import machine, save  # noqa: E402
 
 from rnnkit.classify.data import Encoded, load_sentences  # noqa: E402
 from rnnkit.classify.train import (  # noqa: E402

@@ -1,13 +1,15 @@
 """Shared helpers for benchmarks: machine description, timing statistics, result files.
 
 Importing this module applies ``rnnkit.tune_allocator()`` as the ``rnnkit`` command does, for
-rnnkit and its reference alike (both run in one process). ``RNNKIT_ALLOCATOR=system`` measures
+rnnkit and its reference alike (both run in one process), and points ``RNNKIT_DATA`` at the
+shared datasets beside the checkout when it is not set. ``RNNKIT_ALLOCATOR=system`` measures
 with glibc's default instead; the result files record which one ran.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -19,6 +21,11 @@ import torch
 from rnnkit.runtime import tune_allocator
 
 ALLOCATOR = "tuned" if tune_allocator() else "system"
+
+# The shared datasets beside the checkout, as the Makefile sets them.
+_SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+if not os.environ.get("RNNKIT_DATA") and _SHARED_DATA.is_dir():
+    os.environ["RNNKIT_DATA"] = str(_SHARED_DATA)
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -14,17 +14,12 @@ temperatures against seasonal naive. CPU training time per model.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, save  # noqa: E402
-
-_SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not os.environ.get("RNNKIT_DATA") and _SHARED_DATA.is_dir():  # as the Makefile does
-    os.environ["RNNKIT_DATA"] = str(_SHARED_DATA)
 
 from rnnkit.forecast.pipeline import ForecastConfig, ForecastRun  # noqa: E402
 

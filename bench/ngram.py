@@ -33,10 +33,6 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-_SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not os.environ.get("RNNKIT_DATA") and _SHARED_DATA.is_dir():  # as the Makefile does
-    os.environ["RNNKIT_DATA"] = str(_SHARED_DATA)
-
 from common import machine, save, spread  # noqa: E402
 
 from rnnkit.errors import RnnkitWarning  # noqa: E402

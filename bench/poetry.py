@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import subprocess
 import sys
@@ -30,10 +29,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, save  # noqa: E402
-
-_SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not os.environ.get("RNNKIT_DATA") and _SHARED_DATA.is_dir():  # as the Makefile does
-    os.environ["RNNKIT_DATA"] = str(_SHARED_DATA)
 
 from rnnkit.commands.poem import load_poem_run  # noqa: E402
 from rnnkit.poetry.data import poem_lines  # noqa: E402

@@ -13,17 +13,12 @@ reference (bi-GRU encoder, additive attention, 10 epochs, greedy): BLEU 28.3, te
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, save  # noqa: E402
-
-_SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not os.environ.get("RNNKIT_DATA") and _SHARED_DATA.is_dir():  # as the Makefile does
-    os.environ["RNNKIT_DATA"] = str(_SHARED_DATA)
 
 from rnnkit.seq2seq.train import (  # noqa: E402
     Seq2SeqRunConfig,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import shutil
 
 import pytest
 from conftest import call_cli, realdata
@@ -165,6 +166,10 @@ def test_bad_inputs_get_one_line(intent_run, joint_run, tmp_path):
     one.write_text("a b\tX\nc d\tX\ne\tX\n")
     fails(["classify", "train", "--data", one, "--out", tmp_path / "o3"], "single label")
     fails(["classify", "predict", intent, "--top", "0"], "--top")
+    broken = tmp_path / "broken"
+    shutil.copytree(intent, broken)
+    (broken / "model.safetensors").write_bytes(b"not weights")
+    fails(["classify", "eval", broken, "--data", new_label], "does not fit classify.json")
 
 
 def test_help_lists_the_commands():

@@ -33,8 +33,9 @@ from rnnkit.classify.data import (
 from rnnkit.classify.metrics import accuracy, confusion_matrix, entity_prf, precision_recall_f1
 from rnnkit.classify.models import SequenceModel, SequenceModelConfig
 from rnnkit.errors import ConfigError, DataError, RnnkitError, RunDirError, TrainingError
-from rnnkit.io import atomic_write, atomic_write_text
+from rnnkit.io import atomic_write_text
 from rnnkit.text.vocab import Vocab
+from rnnkit.train.checkpoint import load_weights, save_weights, task_run
 
 CONFIG, VOCABS, WEIGHTS, METRICS = (
     "classify.json",
@@ -368,7 +369,7 @@ def train_run(config: ClassifyRunConfig, out, log: Callable[[str], None] | None 
         )
         if history["best_score"] is None or score > history["best_score"]:
             history["best_epoch"], history["best_score"], stale = epoch, score, 0
-            save_model(model, out / WEIGHTS)
+            save_weights(model, out / WEIGHTS)
         else:
             stale += 1
         history["steps"] = step
@@ -408,13 +409,6 @@ def _describe(result: dict) -> str:
 
 
 # ---- the run directory -----------------------------------------------------------------------
-def save_model(model: torch.nn.Module, path: Path) -> None:
-    from safetensors.torch import save_file
-
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write(path, lambda tmp: save_file(state, tmp))
-
-
 def save_config(out: Path, config, mcfg: SequenceModelConfig, history: dict) -> None:
     doc = {
         "kind": "classify",
@@ -427,19 +421,8 @@ def save_config(out: Path, config, mcfg: SequenceModelConfig, history: dict) -> 
 
 def load_run(run_dir, device="cpu"):
     """``(config, vocabs, model)`` of a trained run, the model in eval mode."""
-    from safetensors.torch import load_file
-
-    run = Path(run_dir)
-    if not run.is_dir():
-        raise RunDirError(f"run directory not found: {run}; give the --out of a classify run")
-    if not (run / CONFIG).exists():
-        raise RunDirError(
-            f"{run} is not a classification or tagging run (no {CONFIG}); train one with "
-            "`rnnkit classify train` or `rnnkit tag train`"
-        )
-    missing = [n for n in (VOCABS, WEIGHTS) if not (run / n).exists()]
-    if missing:
-        raise RunDirError(f"{run} is incomplete (missing {', '.join(missing)}); train it again")
+    how = "`rnnkit classify train` or `rnnkit tag train`"
+    run = task_run(run_dir, CONFIG, (VOCABS, WEIGHTS), "classification or tagging", how)
     try:
         doc = json.loads((run / CONFIG).read_text(encoding="utf-8"))
         config = ClassifyRunConfig.from_dict(doc["config"])
@@ -449,10 +432,5 @@ def load_run(run_dir, device="cpu"):
     except (ValueError, KeyError, TypeError, RnnkitError) as e:
         raise RunDirError(f"{run} is damaged ({e}); train the run again") from e
     model = SequenceModel(mcfg)
-    try:
-        model.load_state_dict(load_file(str(run / WEIGHTS)))
-    except Exception as e:  # any failure means the weights do not fit the config
-        raise RunDirError(
-            f"{run / WEIGHTS} does not fit {CONFIG} ({type(e).__name__}); the run is damaged"
-        ) from e
+    load_weights(model, run / WEIGHTS, CONFIG)
     return config, vocabs, model.to(device).eval()

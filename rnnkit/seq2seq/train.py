@@ -20,12 +20,13 @@ import torch
 import torch.nn.functional as F
 
 from rnnkit.errors import ConfigError, RnnkitError, RunDirError, TrainingError
-from rnnkit.io import atomic_write, atomic_write_text
+from rnnkit.io import atomic_write_text
 from rnnkit.seq2seq.bleu import corpus_bleu, corpus_chrf
 from rnnkit.seq2seq.data import BucketBatches, Pairs, build_vocabs, encode_pairs, load_pairs
 from rnnkit.seq2seq.models import Seq2Seq, build_seq2seq
 from rnnkit.seq2seq.search import beam_search, greedy_decode
 from rnnkit.text.vocab import Vocab
+from rnnkit.train.checkpoint import load_weights, save_weights, task_run
 
 CONFIG, SRC_VOCAB, TGT_VOCAB, WEIGHTS, METRICS = (
     "seq2seq.json",
@@ -305,7 +306,7 @@ def train_run(
         if bleu is None or history["best_bleu"] is None or bleu > history["best_bleu"]:
             history["best_epoch"], history["best_bleu"] = epoch, bleu
             stale = 0
-            save_model(model, out / WEIGHTS)
+            save_weights(model, out / WEIGHTS)
         else:
             stale += 1
         history["steps"] = step
@@ -321,13 +322,6 @@ def train_run(
     return history
 
 
-def save_model(model: torch.nn.Module, path: Path) -> None:
-    from safetensors.torch import save_file
-
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write(path, lambda tmp: save_file(state, tmp))
-
-
 def save_config(out: Path, config: Seq2SeqRunConfig, history: dict) -> None:
     doc = {"kind": "seq2seq", "config": asdict(config), "history": history}
     atomic_write_text(out / CONFIG, json.dumps(doc, indent=2) + "\n")
@@ -339,18 +333,8 @@ def is_seq2seq_run(path) -> bool:
 
 def load_run(run_dir, device="cpu"):
     """``(config, src_vocab, tgt_vocab, model)`` of a trained run, the model in eval mode."""
-    from safetensors.torch import load_file
-
-    run = Path(run_dir)
-    if not run.is_dir():
-        raise RunDirError(f"run directory not found: {run}; give the --out of a seq2seq run")
-    if not (run / CONFIG).exists():
-        raise RunDirError(
-            f"{run} is not a seq2seq run (no {CONFIG}); train one with `rnnkit seq2seq train`"
-        )
-    missing = [n for n in (SRC_VOCAB, TGT_VOCAB, WEIGHTS) if not (run / n).exists()]
-    if missing:
-        raise RunDirError(f"{run} is incomplete (missing {', '.join(missing)}); train it again")
+    files = (SRC_VOCAB, TGT_VOCAB, WEIGHTS)
+    run = task_run(run_dir, CONFIG, files, "seq2seq", "`rnnkit seq2seq train`")
     try:
         doc = json.loads((run / CONFIG).read_text(encoding="utf-8"))
         config = Seq2SeqRunConfig.from_dict(doc["config"])
@@ -358,10 +342,5 @@ def load_run(run_dir, device="cpu"):
         raise RunDirError(f"{run / CONFIG} is damaged ({e}); train the run again") from e
     src_vocab, tgt_vocab = Vocab.load(run / SRC_VOCAB), Vocab.load(run / TGT_VOCAB)
     model = build_seq2seq(config.model_config(len(src_vocab), len(tgt_vocab)))
-    try:
-        model.load_state_dict(load_file(str(run / WEIGHTS)))
-    except Exception as e:  # any failure means the weights do not fit the config
-        raise RunDirError(
-            f"{run / WEIGHTS} does not fit {CONFIG} ({type(e).__name__}); the run is damaged"
-        ) from e
+    load_weights(model, run / WEIGHTS, CONFIG)
     return config, src_vocab, tgt_vocab, model.to(device).eval()

@@ -52,6 +52,37 @@ def save_weights(model: torch.nn.Module, path: Path) -> None:
     atomic_write(path, lambda tmp: save_model(model, tmp))
 
 
+def load_weights(model: torch.nn.Module, path: Path, config_name: str) -> None:
+    """Load ``path`` into ``model`` strictly; weights of another shape are a damaged run."""
+    try:
+        load_model(model, str(path), strict=True)
+    except (RuntimeError, SafetensorError, OSError) as e:
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise RunDirError(
+            f"{path} does not fit {config_name} ({first}); the run directory is damaged or "
+            "mixed from different runs"
+        ) from e
+
+
+def task_run(run_dir, marker: str, files: tuple[str, ...], kind: str, train_command: str) -> Path:
+    """The run directory of a task command after checking it is one and is complete.
+
+    ``marker`` is the file that says what kind of run a folder holds; ``files`` must be there
+    too. Every failure is a one-line ``RunDirError`` that says what to do.
+    """
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise RunDirError(f"run directory not found: {run}; give the --out of a {kind} run")
+    if not (run / marker).exists():
+        raise RunDirError(
+            f"{run} is not a {kind} run (no {marker}); train one with {train_command}"
+        )
+    missing = [n for n in files if not (run / n).exists()]
+    if missing:
+        raise RunDirError(f"{run} is incomplete (missing {', '.join(missing)}); train it again")
+    return run
+
+
 def save_state(state: dict, path: Path) -> None:
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
