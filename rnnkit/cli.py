@@ -22,6 +22,7 @@ from rnnkit.commands.poem import CORPUS_FORMS, POEM_META, PRESETS, prepare_corpu
 from rnnkit.commands.poem import poem as poem_group
 from rnnkit.commands.seq2seq import seq2seq as seq2seq_group
 from rnnkit.commands.seq2seq import translate as translate_command
+from rnnkit.commands.serve import serve as serve_command
 from rnnkit.config import TrainConfig
 from rnnkit.errors import ConfigError, RnnkitError, RunDirError
 from rnnkit.nn.recurrent import BACKENDS
@@ -165,6 +166,7 @@ cli.add_command(translate_command)
 cli.add_command(poem_group)
 cli.add_command(classify_group)
 cli.add_command(tag_group)
+cli.add_command(serve_command)
 
 
 @cli.command(context_settings=CONTEXT)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import torch
 
@@ -116,13 +116,27 @@ def generate_text(
         if stop_token not in vocab:
             raise GenerationError(f"stop token {stop_token!r} is not in the vocabulary")
         stop_id = vocab.id_of(stop_token)
-    sep = "" if tokenizer.name in ("char", "chinese-char") else " "
     pieces: list[str] = [prompt]
     if stream:
         stream(prompt)
-    at_line_start = not prompt or prompt.endswith("\n")
     banned = unseen_reserved(vocab)
     ids = generate_ids(model, ctx, length, temperature, top_k, top_p, seed, stop_id, device, banned)
+    for piece in text_pieces(ids, tokenizer, vocab, prompt):
+        pieces.append(piece)
+        if stream:
+            stream(piece)
+    return "".join(pieces)
+
+
+def text_pieces(ids: Iterable[int], tokenizer, vocab, prompt: str = "") -> Iterator[str]:
+    """Yield the text each token id adds when it follows ``prompt``.
+
+    Word tokens are separated by single spaces, none at a line start; the ``<eos>`` boundary of
+    the word and chinese-char tokenizers becomes a line end. ``prompt`` followed by the pieces
+    is the generated text.
+    """
+    sep = "" if tokenizer.name in ("char", "chinese-char") else " "
+    at_line_start = not prompt or prompt.endswith("\n")
     for idx in ids:
         tok = vocab.id_to_token(idx)
         if tokenizer.boundary == tok and tokenizer.name != "char":
@@ -130,7 +144,4 @@ def generate_text(
         else:
             piece = tok if at_line_start or not sep else sep + tok
             at_line_start = False
-        pieces.append(piece)
-        if stream:
-            stream(piece)
-    return "".join(pieces)
+        yield piece

@@ -1,0 +1,89 @@
+"""``rnnkit serve``: trained runs over HTTP (FastAPI app, uvicorn server)."""
+
+from __future__ import annotations
+
+import click
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@click.command("serve", context_settings=CONTEXT)
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(), metavar="RUN_DIR...")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; 0.0.0.0 opens the server to the network (then set --token).",
+)
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Port to listen on.",
+)
+@click.option(
+    "--token",
+    envvar="RNNKIT_SERVE_TOKEN",
+    show_envvar=True,
+    default=None,
+    help="Require `Authorization: Bearer TOKEN` on every endpoint but /health [default: none].",
+)
+@click.option(
+    "--device", default="auto", show_default=True, help="auto picks CUDA when present, else CPU."
+)
+@click.option(
+    "--max-prompt-chars",
+    default=2000,
+    show_default=True,
+    help="Longest /generate prompt and /score text, in characters (422 beyond).",
+)
+@click.option(
+    "--max-tokens",
+    default=1000,
+    show_default=True,
+    help="Most tokens one /generate request may ask for (422 beyond).",
+)
+@click.option(
+    "--max-body-bytes",
+    default=65536,
+    show_default=True,
+    help="Largest request body (413 beyond, refused before it is parsed).",
+)
+@click.option(
+    "--max-concurrent",
+    default=4,
+    show_default=True,
+    help="Model calls running at once; one more is answered 503 with Retry-After at once.",
+)
+def serve(run_dirs, host, port, token, device, **limits):
+    """Serve trained runs over HTTP until Ctrl-C.
+
+    Each RUN_DIR (a run of `rnnkit train` or `rnnkit poem train`) is loaded once and served
+    under its folder name (made unique with -2, -3, ...). Endpoints: GET /health, GET /models,
+    POST /generate (JSON, or Server-Sent Events with "stream": true), POST /score; every
+    request and response is described at /docs and /openapi.json.
+
+    \b
+    Example:
+      rnnkit serve runs/shakespeare --port 8000
+      curl -s localhost:8000/generate -H 'Content-Type: application/json' \\
+           -d '{"prompt": "ROMEO:", "length": 100, "seed": 1}'
+    """
+    import uvicorn
+
+    from rnnkit.serve import ServeSettings, create_app, load_models
+    from rnnkit.train.trainer import pick_device
+
+    # Settings first: a bad limit fails before minutes of model loading.
+    settings = ServeSettings(token=token or None, **limits)
+    models = load_models(run_dirs, pick_device(device))
+    for m in models:
+        click.echo(f"serving {m.name} ({m.kind}, task {m.task}) from {m.path}", err=True)
+    if host not in LOOPBACK and settings.token is None:
+        click.echo(
+            f"warning: listening on {host} without --token; anyone who can reach it can use it",
+            err=True,
+        )
+    uvicorn.run(create_app(models, settings), host=host, port=port, log_level="info")

@@ -1,0 +1,89 @@
+"""Bounds on what one request may cost: body size and model calls running at once."""
+
+from __future__ import annotations
+
+import threading
+
+from fastapi import HTTPException
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class BodyLimit:
+    """ASGI middleware: answer 413 to a request body over ``max_bytes`` before it is parsed.
+
+    A declared ``Content-Length`` is checked first; the body is then read and counted as it
+    arrives, since a chunked request declares no length. The counted body is replayed to the
+    app, and later ``receive`` calls (the disconnect a streaming response watches for) pass
+    through.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await self._refuse(scope, receive, send, 400, "Content-Length is not a number")
+                return
+            if int(declared) > self.max_bytes:
+                await self._refuse(scope, receive, send, 413, self._too_large())
+                return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client left before sending its body
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                await self._refuse(scope, receive, send, 413, self._too_large())
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    def _too_large(self) -> str:
+        return f"request body over {self.max_bytes} bytes; send at most {self.max_bytes}"
+
+    @staticmethod
+    async def _refuse(scope, receive, send, status: int, detail: str) -> None:
+        # Close the connection: the rest of the refused body is never read.
+        headers = {"Connection": "close"}
+        await JSONResponse({"detail": detail}, status, headers)(scope, receive, send)
+
+
+class Slots:
+    """At most ``n`` model calls at once. A full server says so at once instead of queueing:
+    a queue would hold connections open and hide the overload from the client.
+    """
+
+    def __init__(self, n: int, retry_after: int):
+        self.n = n
+        self.retry_after = retry_after
+        self._free = threading.BoundedSemaphore(n)
+
+    def take(self) -> None:
+        """Take a slot or raise HTTP 503 with a ``Retry-After`` header; never waits."""
+        if not self._free.acquire(blocking=False):
+            raise HTTPException(
+                503,
+                f"all {self.n} model slots are busy; retry in {self.retry_after} s",
+                headers={"Retry-After": str(self.retry_after)},
+            )
+
+    def give_back(self) -> None:
+        self._free.release()

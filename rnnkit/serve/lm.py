@@ -1,0 +1,144 @@
+"""The language-model adapter: runs of ``rnnkit train`` and ``rnnkit poem train``.
+
+Generation and scoring call the same functions as ``rnnkit generate`` and ``rnnkit score``, so
+a request with a seed writes what the command line writes with that seed.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rnnkit.commands.poem import POEM_META
+from rnnkit.errors import RunDirError
+from rnnkit.infer.generate import generate_ids, prompt_ids, text_pieces, unseen_reserved
+from rnnkit.infer.sampling import check_sampling
+from rnnkit.infer.scoring import LineScore, score_lines
+from rnnkit.serve.registry import ServedModel, register_kind
+from rnnkit.train.checkpoint import RunDir, load_for_inference
+
+SEED_RANGE = 2**31  # seeds drawn for requests without one; small enough for any JSON client
+
+
+@dataclass(frozen=True)
+class GenerationPlan:
+    """A checked ``/generate`` request: the context ids and the sampling settings."""
+
+    prompt: str
+    context: list[int]
+    length: int
+    temperature: float
+    top_k: int
+    top_p: float
+    seed: int
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str  # what the model wrote after the prompt
+    tokens: int
+    seconds: float
+
+
+@register_kind
+class LanguageModel(ServedModel):
+    """A recurrent language model with its tokenizer and vocabulary.
+
+    ``task`` is ``poem`` for a run of ``rnnkit poem train`` and ``text`` otherwise.
+    """
+
+    kind = "lm"
+    runs = (
+        "language-model runs (config.yaml, vocab.json and model.safetensors, written by "
+        "`rnnkit train` or `rnnkit poem train`)"
+    )
+
+    def __init__(self, name: str, path: Path, config, tokenizer, vocab, model, device):
+        super().__init__(name, path)
+        self.config, self.tokenizer, self.vocab, self.model = config, tokenizer, vocab, model
+        self.device = device
+        self.banned = unseen_reserved(vocab)
+        self.task = "poem" if (path / POEM_META).exists() else "text"
+
+    @classmethod
+    def recognises(cls, path: Path) -> bool:
+        try:
+            RunDir(path).check()
+        except RunDirError:
+            return False
+        return True
+
+    @classmethod
+    def load(cls, path: Path, name: str, device) -> LanguageModel:
+        config, tokenizer, vocab, model = load_for_inference(path, device)
+        return cls(name, path, config, tokenizer, vocab, model, device)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "task": self.task,
+            "vocab_size": len(self.vocab),
+            "tokenizer": self.tokenizer.name,
+            "config": self.config.to_dict(),
+        }
+
+    def plan(
+        self,
+        prompt: str,
+        length: int,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> GenerationPlan:
+        """Check a request and encode its prompt; cheap, so it runs before a slot is taken.
+
+        Raises:
+            GenerationError: bad sampling values, or a prompt with no known token.
+        """
+        check_sampling(temperature, top_k, top_p)
+        warnings: list[str] = []
+        context = prompt_ids(
+            prompt,
+            self.tokenizer,
+            self.vocab,
+            warn=lambda m: warnings.append(m.removeprefix("warning: ")),
+        )
+        seed = random.randrange(SEED_RANGE) if seed is None else seed
+        return GenerationPlan(prompt, context, length, temperature, top_k, top_p, seed, warnings)
+
+    def generate(self, plan: GenerationPlan, emit: Callable[[str], None] | None = None):
+        """Sample ``plan.length`` tokens; ``emit`` gets each piece of text as it is made.
+
+        Blocks: call it from a worker thread. Raising in ``emit`` stops the generation.
+        """
+        with self.lock:
+            start = time.perf_counter()
+            ids = generate_ids(
+                self.model,
+                plan.context,
+                plan.length,
+                plan.temperature,
+                plan.top_k,
+                plan.top_p,
+                plan.seed,
+                device=self.device,
+                banned=self.banned,
+            )
+            pieces = []
+            for piece in text_pieces(ids, self.tokenizer, self.vocab, plan.prompt):
+                pieces.append(piece)
+                if emit:
+                    emit(piece)
+            return Generation("".join(pieces), len(pieces), time.perf_counter() - start)
+
+    def score(self, lines: list[str]) -> list[LineScore]:
+        """Score each line on its own (as ``rnnkit score``). Blocks: call it from a thread."""
+        with self.lock:
+            return score_lines(self.model, self.tokenizer, self.vocab, lines, self.device)

@@ -1,0 +1,148 @@
+"""Served models: one adapter class per kind of run directory, loaded once, shared by requests.
+
+An adapter says whether it ``recognises`` a run directory and how to ``load`` it; it is made
+known with ``@register_kind``. ``load_models`` gives each run directory to the first adapter
+that recognises it, so a new kind of model (translation, classification, forecasting) is one
+more adapter module, imported in ``rnnkit/serve/__init__.py``, and one more router.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rnnkit.errors import ConfigError, RnnkitError, RunDirError
+
+KINDS: dict[str, type[ServedModel]] = {}
+
+
+class ModelNotFound(RnnkitError):
+    """A request names a model this server does not serve (HTTP 404)."""
+
+
+def register_kind(cls: type[ServedModel]) -> type[ServedModel]:
+    """Class decorator: make an adapter available to ``load_models`` under ``cls.kind``."""
+    if cls.kind in KINDS:
+        raise ValueError(f"model kind {cls.kind!r} is already registered by {KINDS[cls.kind]}")
+    KINDS[cls.kind] = cls
+    return cls
+
+
+class ServedModel:
+    """Base of the adapters. One instance per served run directory.
+
+    The model object is shared by every request, so calls into it hold ``self.lock``; they run
+    in worker threads, never on the event loop.
+
+    Attributes:
+        kind: the adapter's registry key (``lm``, ...).
+        runs: the run directories it loads, in words, for the message that refuses others.
+        task: what this run was trained for; the endpoints that fit it depend on it.
+        name: how requests refer to it (the run directory's folder name, made unique).
+    """
+
+    kind: ClassVar[str]
+    runs: ClassVar[str]
+    task: str
+
+    def __init__(self, name: str, path: Path):
+        self.name = name
+        self.path = path
+        self.lock = threading.Lock()
+
+    @classmethod
+    def recognises(cls, path: Path) -> bool:
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, path: Path, name: str, device) -> ServedModel:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """The ``GET /models`` entry: name, kind, task, vocab_size, tokenizer, config."""
+        raise NotImplementedError
+
+
+def unique_names(paths: Iterable[Path]) -> list[str]:
+    """Folder names, with ``-2``, ``-3``, ... added to repeats so that every name is unique."""
+    taken: set[str] = set()
+    names = []
+    for path in paths:
+        base = path.resolve().name or "model"
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name)
+        names.append(name)
+    return names
+
+
+def load_models(run_dirs: Iterable[str | Path], device="cpu") -> list[ServedModel]:
+    """Load every run directory with the adapter that recognises it.
+
+    Raises:
+        RunDirError: a directory is missing or is not a run any adapter can serve.
+    """
+    paths = [Path(p) for p in run_dirs]
+    adapters = []
+    for path in paths:
+        if not path.is_dir():
+            raise RunDirError(f"run directory not found: {path}; give the --out of a trained run")
+        adapter = next((a for a in KINDS.values() if a.recognises(path)), None)
+        if adapter is None:
+            served = " or ".join(a.runs for a in KINDS.values())
+            raise RunDirError(f"{path} is not a run rnnkit serve can load; it serves {served}")
+        adapters.append(adapter)
+    names = unique_names(paths)
+    return [a.load(p, n, device) for a, p, n in zip(adapters, paths, names, strict=True)]
+
+
+class ModelSet:
+    """The served models by name, and the lookup every endpoint uses."""
+
+    def __init__(self, models: Iterable[ServedModel]):
+        self.by_name: dict[str, ServedModel] = {}
+        for model in models:
+            if model.name in self.by_name:
+                raise ValueError(f"two served models are named {model.name!r}")
+            self.by_name[model.name] = model
+
+    def __len__(self) -> int:
+        return len(self.by_name)
+
+    def __iter__(self):
+        return iter(self.by_name.values())
+
+    def of_kind(self, kind: str) -> list[ServedModel]:
+        return [m for m in self if m.kind == kind]
+
+    def pick(self, name: str | None, kind: str, what: str) -> ServedModel:
+        """The model a request names, or the only one of ``kind`` when it names none.
+
+        Args:
+            what: the kind in words for messages, such as "language model".
+
+        Raises:
+            ModelNotFound: no model has that name, or none is of that kind.
+            ConfigError: the name is missing but several fit, or it names another kind.
+        """
+        fitting = self.of_kind(kind)
+        if name is None:
+            if len(fitting) == 1:
+                return fitting[0]
+            if not fitting:
+                raise ModelNotFound(f"this server serves no {what}; served: {self._names()}")
+            names = ", ".join(m.name for m in fitting)
+            raise ConfigError(f"model is required: this server serves several {what}s ({names})")
+        model = self.by_name.get(name)
+        if model is None:
+            raise ModelNotFound(f"no model named {name!r}; served: {self._names()}")
+        if model.kind != kind:
+            raise ConfigError(f"model {name!r} is a {model.kind} model, not a {what}")
+        return model
+
+    def _names(self) -> str:
+        return ", ".join(self.by_name) or "none"

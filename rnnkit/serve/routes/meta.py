@@ -1,0 +1,27 @@
+"""``GET /health`` (always open) and ``GET /models``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from rnnkit.serve.deps import Models, require_token
+from rnnkit.serve.schemas import ErrorDetail, Health, ModelInfo
+
+open_router = APIRouter(tags=["server"])
+router = APIRouter(
+    tags=["server"],
+    dependencies=[Depends(require_token)],
+    responses={401: {"model": ErrorDetail, "description": "Token missing or wrong."}},
+)
+
+
+@open_router.get("/health", response_model=Health)
+def health(models: Models) -> Health:
+    """Liveness: answers while models are busy, and never needs the token."""
+    return Health(status="ok", models=len(models))
+
+
+@router.get("/models", response_model=list[ModelInfo])
+def list_models(models: Models) -> list[ModelInfo]:
+    """The served models: name, kind, task, vocabulary size, tokenizer and training config."""
+    return [ModelInfo(**m.describe()) for m in models]

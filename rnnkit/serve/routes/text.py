@@ -1,0 +1,132 @@
+"""``POST /generate`` and ``POST /score``: language models."""
+
+from __future__ import annotations
+
+import math
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from rnnkit.errors import DataError
+from rnnkit.serve.deps import Models, ModelSlots, Settings, require_token, too_long
+from rnnkit.serve.lm import LanguageModel
+from rnnkit.serve.registry import ModelSet
+from rnnkit.serve.schemas import (
+    ErrorDetail,
+    GenerateRequest,
+    GenerateResponse,
+    LineScoreOut,
+    ScoreRequest,
+    ScoreResponse,
+)
+from rnnkit.serve.sse import ThreadEvents
+
+router = APIRouter(
+    tags=["language models"],
+    dependencies=[Depends(require_token)],
+    responses={
+        401: {"model": ErrorDetail, "description": "Token missing or wrong."},
+        404: {"model": ErrorDetail, "description": "No served model has that name."},
+        413: {"model": ErrorDetail, "description": "Request body over --max-body-bytes."},
+        503: {
+            "model": ErrorDetail,
+            "description": "Every model slot is busy; retry after `Retry-After` seconds.",
+        },
+    },
+)
+
+SSE_DOC = {
+    200: {
+        "description": "JSON, or with `stream: true` Server-Sent Events.",
+        "content": {
+            "text/event-stream": {
+                "schema": {"type": "string"},
+                "example": 'data: {"text": "ROMEO"}\n\ndata: {"text": ":"}\n\n'
+                'data: {"done": true, "model": "shakespeare", "tokens": 2, "seconds": 0.01, '
+                '"seed": 7, "warnings": []}\n\n',
+            }
+        },
+    }
+}
+
+
+@router.post("/generate", response_model=GenerateResponse, responses=SSE_DOC)
+async def generate(
+    body: GenerateRequest,
+    models: Models,
+    settings: Settings,
+    slots: ModelSlots,
+):
+    """Continue a prompt with a language model (as `rnnkit generate`), whole or streamed."""
+    if len(body.prompt) > settings.max_prompt_chars:
+        raise too_long("prompt", body.prompt, settings.max_prompt_chars, "--max-prompt-chars")
+    if body.length > settings.max_tokens:
+        raise too_long("length", body.length, settings.max_tokens, "--max-tokens")
+    lm = _language_model(models, body.model)
+    plan = lm.plan(body.prompt, body.length, body.temperature, body.top_k, body.top_p, body.seed)
+    totals = {"model": lm.name, "seed": plan.seed, "warnings": plan.warnings}
+    slots.take()
+    if body.stream:
+
+        def work(emit) -> dict:
+            done = lm.generate(plan, emit=lambda piece: emit({"text": piece}))
+            return {**totals, "tokens": done.tokens, "seconds": done.seconds}
+
+        try:
+            events = ThreadEvents(work, on_exit=slots.give_back)
+        except BaseException:
+            slots.give_back()
+            raise
+        # no-cache and X-Accel-Buffering: proxies must pass each event on as it comes.
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(events.frames(), media_type="text/event-stream", headers=headers)
+    try:
+        done = await run_in_threadpool(lm.generate, plan)
+    finally:
+        slots.give_back()
+    return GenerateResponse(text=done.text, tokens=done.tokens, seconds=done.seconds, **totals)
+
+
+@router.post("/score", response_model=ScoreResponse)
+async def score(
+    body: ScoreRequest,
+    models: Models,
+    settings: Settings,
+    slots: ModelSlots,
+) -> ScoreResponse:
+    """Log-probability (natural log) and perplexity of each line and of all of them together,
+    as `rnnkit score`."""
+    if len(body.text) > settings.max_prompt_chars:
+        raise too_long("text", body.text, settings.max_prompt_chars, "--max-prompt-chars")
+    lines = [ln for ln in body.text.splitlines() if ln.strip()]
+    if not lines:
+        raise DataError("text has only blank lines; send at least one line to score")
+    lm = _language_model(models, body.model)
+    slots.take()
+    try:
+        scores = await run_in_threadpool(lm.score, lines)
+    finally:
+        slots.give_back()
+    tokens = sum(s.num_tokens for s in scores)
+    logprob = sum(s.logprob for s in scores)
+    return ScoreResponse(
+        model=lm.name,
+        lines=[
+            LineScoreOut(
+                text=s.text,
+                tokens=s.num_tokens,
+                logprob=s.logprob,
+                perplexity=s.perplexity,
+                token_logprobs=s.token_logprobs,
+            )
+            for s in scores
+        ],
+        tokens=tokens,
+        logprob=logprob,
+        perplexity=math.exp(-logprob / tokens),
+    )
+
+
+def _language_model(models: ModelSet, name: str | None) -> LanguageModel:
+    return models.pick(name, LanguageModel.kind, "language model")

@@ -1,0 +1,46 @@
+"""The limits and access rule of one server, validated once when it is set up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rnnkit.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """What a server accepts.
+
+    Args:
+        token: if set, every endpoint but ``/health`` needs ``Authorization: Bearer <token>``.
+        max_prompt_chars: longest ``/generate`` prompt and ``/score`` text, in characters.
+        max_tokens: most tokens one ``/generate`` request may ask for.
+        max_body_bytes: largest request body; larger ones get 413 before they are parsed.
+        max_concurrent: model calls running at once; one more gets 503 at once, not a queue.
+        retry_after: seconds a refused client is told to wait (the ``Retry-After`` header).
+    """
+
+    token: str | None = None
+    max_prompt_chars: int = 2000
+    max_tokens: int = 1000
+    max_body_bytes: int = 65536
+    max_concurrent: int = 4
+    retry_after: int = 1
+
+    def __post_init__(self):
+        for name in (
+            "max_prompt_chars",
+            "max_tokens",
+            "max_body_bytes",
+            "max_concurrent",
+            "retry_after",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(f"{flag} must be a positive integer, got {value!r}")
+        if self.token is not None and (not self.token or self.token != self.token.strip()):
+            raise ConfigError(
+                "--token must be a non-empty string without surrounding white space; "
+                "leave it out to serve without one"
+            )
