@@ -18,7 +18,7 @@ from rnnkit.commands.forecast import forecast as forecast_group
 from rnnkit.commands.ngram import ngram as ngram_group
 from rnnkit.commands.ngram import print_eval as ngram_eval
 from rnnkit.commands.ngram import score_ngram_lines
-from rnnkit.commands.poem import CORPUS_FORMS, POEM_META, PRESETS, prepare_corpus
+from rnnkit.commands.poem import CORPUS_FORMS, PRESETS, prepare_corpus
 from rnnkit.commands.poem import poem as poem_group
 from rnnkit.commands.seq2seq import seq2seq as seq2seq_group
 from rnnkit.commands.seq2seq import translate as translate_command
@@ -26,6 +26,7 @@ from rnnkit.commands.serve import serve as serve_command
 from rnnkit.config import TrainConfig
 from rnnkit.errors import ConfigError, RnnkitError, RunDirError
 from rnnkit.nn.recurrent import BACKENDS
+from rnnkit.poetry.run import POEM_META
 from rnnkit.runtime import tune_allocator
 
 DEFAULTS = TrainConfig()

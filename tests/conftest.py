@@ -1,8 +1,10 @@
-"""Shared fixtures: a small made-up corpus, CLI runners, one trained run, the realdata marker."""
+"""Shared fixtures: a small made-up corpus, CLI runners, one trained run of each kind (language
+model, translation, classification and tagging, forecasting), the realdata marker."""
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import functools
 import http.server
 import io
@@ -195,6 +197,139 @@ def trained_run(tmp_path_factory) -> TrainedRun:
     if code != 0:
         pytest.fail(f"training the shared run failed (exit {code}):\n{stderr}")
     return TrainedRun(out, text, code, stdout, stderr)
+
+
+# ---- tiny task runs, shared: trained once per session on toy data ------------------------------
+_S2S_WORDS = ["a", "b", "c", "d", "e", "f", "g", "h"]
+
+
+def toy_pairs(n=200, seed=0):
+    """Target = the source reversed, in upper case: a task a small model learns fast."""
+    rng = random.Random(seed)
+    src = [" ".join(rng.choice(_S2S_WORDS) for _ in range(rng.randint(2, 5))) for _ in range(n)]
+    tgt = [" ".join(reversed(s.upper().split())) for s in src]
+    return src, tgt
+
+
+@pytest.fixture(scope="session")
+def seq2seq_run(tmp_path_factory):
+    """``(root, run_dir, stdout, stderr)`` of a GRU + additive attention seq2seq run trained on
+    ``toy_pairs`` (train and valid files in ``root``); it reverses 2-5 tokens almost always."""
+    root = tmp_path_factory.mktemp("s2s")
+    src, tgt = toy_pairs()
+    (root / "train.src").write_text("\n".join(src) + "\n")
+    (root / "train.tgt").write_text("\n".join(tgt) + "\n")
+    vsrc, vtgt = toy_pairs(30, seed=1)
+    (root / "valid.src").write_text("\n".join(vsrc) + "\n")
+    (root / "valid.tgt").write_text("\n".join(vtgt) + "\n")
+    out = root / "run"
+    args = ["seq2seq", "train", "--src", root / "train.src", "--tgt", root / "train.tgt"]
+    args += ["--valid-src", root / "valid.src", "--valid-tgt", root / "valid.tgt"]
+    args += ["--embed", "32", "--hidden", "64", "--epochs", "25", "--lr", "0.005"]
+    args += ["--min-freq", "1", "--dropout", "0", "--out", out]
+    code, stdout, stderr = call_cli(args)
+    assert code == 0, stderr
+    return root, out, stdout, stderr
+
+
+_CITIES = ["paris", "london", "rome", "tokyo", "oslo", "lima"]
+_SONGS = ["yellow", "hello", "thriller", "imagine", "halo"]
+_ARTISTS = ["adele", "coldplay", "queen", "madonna"]
+
+
+def toy_sentence(rng):
+    """A weather or music request with its intent and BIO slots."""
+    if rng.random() < 0.5:
+        city = rng.choice(_CITIES)
+        words = ["what", "is", "the", "weather", "in", city, rng.choice(["today", "now"])]
+        return words, "Weather", ["O", "O", "O", "O", "O", "B-city", "O"]
+    song, artist = rng.choice(_SONGS), rng.choice(_ARTISTS)
+    words = ["play", song, "by", artist]
+    return words, "Music", ["O", "B-song", "O", "B-artist"]
+
+
+def write_conll(path, n, seed):
+    rng = random.Random(seed)
+    blocks = []
+    for _ in range(n):
+        words, label, tags = toy_sentence(rng)
+        lines = [f"# label: {label}"] + [f"{w} {t}" for w, t in zip(words, tags, strict=True)]
+        blocks.append("\n".join(lines))
+    path.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+    return path
+
+
+def write_tsv(path, n, seed):
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        words, label, _ = toy_sentence(rng)
+        rows.append(" ".join(words).capitalize() + "?\t" + label)
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+_CLASSIFY_SMALL = ["--embed", "16", "--hidden", "16", "--char-embed", "8", "--char-filters", "8"]
+_CLASSIFY_SMALL += ["--epochs", "6", "--lr", "0.01", "--dropout", "0", "--batch-size", "16"]
+
+
+@pytest.fixture(scope="session")
+def joint_run(tmp_path_factory):
+    """``(root, run_dir, stdout)`` of a joint intent + slot run on toy CoNLL (root/v.conll is
+    its validation file)."""
+    root = tmp_path_factory.mktemp("joint")
+    train, valid = write_conll(root / "train.conll", 300, 0), write_conll(root / "v.conll", 40, 1)
+    out = root / "run"
+    args = ["tag", "train", "--data", train, "--valid", valid, "--task", "joint"]
+    code, stdout, stderr = call_cli([*args, *_CLASSIFY_SMALL, "--out", out])
+    assert code == 0, stderr
+    return root, out, stdout
+
+
+@pytest.fixture(scope="session")
+def intent_run(tmp_path_factory):
+    """``(root, run_dir)`` of an intent classifier (mean pooling) on a toy TSV."""
+    root = tmp_path_factory.mktemp("intent")
+    train = write_tsv(root / "train.tsv", 200, 2)
+    out = root / "run"
+    args = ["classify", "train", "--data", train, "--pooling", "mean", *_CLASSIFY_SMALL]
+    code, stdout, stderr = call_cli([*args, "--out", out])
+    assert code == 0, stderr
+    assert "held out" in stderr  # no valid file: 10% of train
+    return root, out
+
+
+def write_csv(path, n=300, seed=0, gaps=(), unsorted_at=None):
+    """A daily series with weekly seasonality, a trend and one exogenous column."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    y = 10 + 0.02 * t + np.sin(2 * np.pi * t / 7) + rng.normal(0, 0.1, n)
+    temp = np.cos(2 * np.pi * t / 30) + rng.normal(0, 0.1, n)
+    days = np.datetime64("2020-01-01") + t
+    if unsorted_at is not None:
+        days[unsorted_at] = days[unsorted_at - 2]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["day", "sales", "temp"])
+        for i in range(n):
+            w.writerow([str(days[i]), "" if i in gaps else f"{y[i]:.4f}", f"{temp[i]:.4f}"])
+    return path
+
+
+@pytest.fixture(scope="session")
+def forecast_run(tmp_path_factory):
+    """``(csv_path, run_dir, stdout)`` of a direct MLP forecaster (tau 14, horizon 7) of the
+    ``sales`` column of ``write_csv``."""
+    root = tmp_path_factory.mktemp("fc")
+    data = write_csv(root / "sales.csv")
+    out = root / "run"
+    args = ["forecast", "train", "--csv", data, "--target", "sales", "--model", "mlp"]
+    args += ["--tau", "14", "--horizon", "7", "--hidden", "16", "--epochs", "30", "--lr", "0.01"]
+    code, stdout, stderr = call_cli([*args, "--period", "7", "--out", out])
+    assert code == 0, stderr
+    return data, out, stdout
 
 
 @pytest.fixture(autouse=True, scope="session")

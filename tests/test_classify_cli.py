@@ -4,74 +4,9 @@ from __future__ import annotations
 
 import io
 import json
-import random
 import shutil
 
-import pytest
-from conftest import call_cli, realdata
-
-CITIES = ["paris", "london", "rome", "tokyo", "oslo", "lima"]
-SONGS = ["yellow", "hello", "thriller", "imagine", "halo"]
-ARTISTS = ["adele", "coldplay", "queen", "madonna"]
-
-
-def toy_sentence(rng):
-    """A weather or music request with its intent and BIO slots."""
-    if rng.random() < 0.5:
-        city = rng.choice(CITIES)
-        words = ["what", "is", "the", "weather", "in", city, rng.choice(["today", "now"])]
-        return words, "Weather", ["O", "O", "O", "O", "O", "B-city", "O"]
-    song, artist = rng.choice(SONGS), rng.choice(ARTISTS)
-    words = ["play", song, "by", artist]
-    return words, "Music", ["O", "B-song", "O", "B-artist"]
-
-
-def write_conll(path, n, seed):
-    rng = random.Random(seed)
-    blocks = []
-    for _ in range(n):
-        words, label, tags = toy_sentence(rng)
-        lines = [f"# label: {label}"] + [f"{w} {t}" for w, t in zip(words, tags, strict=True)]
-        blocks.append("\n".join(lines))
-    path.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
-    return path
-
-
-def write_tsv(path, n, seed):
-    rng = random.Random(seed)
-    rows = []
-    for _ in range(n):
-        words, label, _ = toy_sentence(rng)
-        rows.append(" ".join(words).capitalize() + "?\t" + label)
-    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return path
-
-
-SMALL = ["--embed", "16", "--hidden", "16", "--char-embed", "8", "--char-filters", "8"]
-SMALL += ["--epochs", "6", "--lr", "0.01", "--dropout", "0", "--batch-size", "16"]
-
-
-@pytest.fixture(scope="module")
-def joint_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("joint")
-    train, valid = write_conll(root / "train.conll", 300, 0), write_conll(root / "v.conll", 40, 1)
-    out = root / "run"
-    args = ["tag", "train", "--data", train, "--valid", valid, "--task", "joint", *SMALL]
-    code, stdout, stderr = call_cli([*args, "--out", out])
-    assert code == 0, stderr
-    return root, out, stdout
-
-
-@pytest.fixture(scope="module")
-def intent_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("intent")
-    train = write_tsv(root / "train.tsv", 200, 2)
-    out = root / "run"
-    args = ["classify", "train", "--data", train, "--pooling", "mean", *SMALL, "--out", out]
-    code, stdout, stderr = call_cli(args)
-    assert code == 0, stderr
-    assert "held out" in stderr  # no valid file: 10% of train
-    return root, out
+from conftest import call_cli, realdata, write_tsv
 
 
 def test_joint_training_learns_the_toy_task(joint_run):

@@ -5,50 +5,20 @@ from __future__ import annotations
 import csv
 import json
 
-import numpy as np
 import pytest
-from conftest import call_cli, realdata
+from conftest import call_cli, realdata, write_csv
 
 
-def write_csv(path, n=300, seed=0, gaps=(), unsorted_at=None):
-    """A daily series with weekly seasonality, a trend and one exogenous column."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(n)
-    y = 10 + 0.02 * t + np.sin(2 * np.pi * t / 7) + rng.normal(0, 0.1, n)
-    temp = np.cos(2 * np.pi * t / 30) + rng.normal(0, 0.1, n)
-    days = np.datetime64("2020-01-01") + t
-    if unsorted_at is not None:
-        days[unsorted_at] = days[unsorted_at - 2]
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["day", "sales", "temp"])
-        for i in range(n):
-            w.writerow([str(days[i]), "" if i in gaps else f"{y[i]:.4f}", f"{temp[i]:.4f}"])
-    return path
-
-
-@pytest.fixture(scope="module")
-def csv_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fc")
-    data = write_csv(root / "sales.csv")
-    out = root / "run"
-    args = ["forecast", "train", "--csv", data, "--target", "sales", "--model", "mlp"]
-    args += ["--tau", "14", "--horizon", "7", "--hidden", "16", "--epochs", "30", "--lr", "0.01"]
-    code, stdout, stderr = call_cli([*args, "--period", "7", "--out", out])
-    assert code == 0, stderr
-    return data, out, stdout
-
-
-def test_train_reports_metrics_next_to_the_baselines(csv_run):
-    _, out, stdout = csv_run
+def test_train_reports_metrics_next_to_the_baselines(forecast_run):
+    _, out, stdout = forecast_run
     assert (out / "forecast.json").exists() and (out / "model.safetensors").exists()
     for name in ("mlp (direct)", "naive", "seasonal-naive", "linear"):
         assert name in stdout
     assert "test:" in stdout and "valid:" in stdout
 
 
-def test_eval_json_has_every_metric(csv_run):
-    _, out, _ = csv_run
+def test_eval_json_has_every_metric(forecast_run):
+    _, out, _ = forecast_run
     code, stdout, _ = call_cli(["forecast", "eval", out, "--json"])
     assert code == 0
     result = json.loads(stdout)
@@ -59,8 +29,8 @@ def test_eval_json_has_every_metric(csv_run):
     assert model["mse"] < result["models"]["naive"]["mse"]
 
 
-def test_predict_writes_future_rows_on_the_original_scale(csv_run, tmp_path):
-    data, out, _ = csv_run
+def test_predict_writes_future_rows_on_the_original_scale(forecast_run, tmp_path):
+    data, out, _ = forecast_run
     dest = tmp_path / "f.csv"
     code, _, stderr = call_cli(["forecast", "predict", out, "--horizon", "7", "--out", dest])
     assert code == 0, stderr
@@ -77,8 +47,8 @@ def test_predict_writes_future_rows_on_the_original_scale(csv_run, tmp_path):
     assert code == 2 and "at most" in stderr
 
 
-def test_plot_writes_a_png(csv_run, tmp_path):
-    _, out, _ = csv_run
+def test_plot_writes_a_png(forecast_run, tmp_path):
+    _, out, _ = forecast_run
     png = tmp_path / "p.png"
     code, _, stderr = call_cli(["forecast", "plot", out, "--out", png])
     assert code == 0, stderr

@@ -3,43 +3,13 @@
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
 from conftest import call_cli
 
-WORDS = ["a", "b", "c", "d", "e", "f", "g", "h"]
 
-
-def toy_pairs(n=200, seed=0):
-    """Target = the source reversed, in upper case: a task a small model learns fast."""
-    rng = random.Random(seed)
-    src = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 5))) for _ in range(n)]
-    tgt = [" ".join(reversed(s.upper().split())) for s in src]
-    return src, tgt
-
-
-@pytest.fixture(scope="module")
-def toy_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("s2s")
-    src, tgt = toy_pairs()
-    (root / "train.src").write_text("\n".join(src) + "\n")
-    (root / "train.tgt").write_text("\n".join(tgt) + "\n")
-    vsrc, vtgt = toy_pairs(30, seed=1)
-    (root / "valid.src").write_text("\n".join(vsrc) + "\n")
-    (root / "valid.tgt").write_text("\n".join(vtgt) + "\n")
-    out = root / "run"
-    args = ["seq2seq", "train", "--src", root / "train.src", "--tgt", root / "train.tgt"]
-    args += ["--valid-src", root / "valid.src", "--valid-tgt", root / "valid.tgt"]
-    args += ["--embed", "32", "--hidden", "64", "--epochs", "25", "--lr", "0.005"]
-    args += ["--min-freq", "1", "--dropout", "0", "--out", out]
-    code, stdout, stderr = call_cli(args)
-    assert code == 0, stderr
-    return root, out, stdout, stderr
-
-
-def test_train_saves_a_run_and_learns_the_toy_task(toy_run):
-    root, out, stdout, stderr = toy_run
+def test_train_saves_a_run_and_learns_the_toy_task(seq2seq_run):
+    root, out, stdout, stderr = seq2seq_run
     names = {p.name for p in out.iterdir()}
     assert {"seq2seq.json", "src_vocab.json", "tgt_vocab.json", "model.safetensors"} <= names
     assert "best valid BLEU" in stdout
@@ -47,10 +17,10 @@ def test_train_saves_a_run_and_learns_the_toy_task(toy_run):
     assert best > 60  # reversing 2-5 tokens is easy
 
 
-def test_translate_reads_stdin_and_writes_a_line_each(toy_run, monkeypatch, capsys):
+def test_translate_reads_stdin_and_writes_a_line_each(seq2seq_run, monkeypatch, capsys):
     import io
 
-    _, out, _, _ = toy_run
+    _, out, _, _ = seq2seq_run
     monkeypatch.setattr("sys.stdin", io.StringIO("a b c\n\nd e\n"))
     code, stdout, stderr = call_cli(["translate", out, "--beam", "3"])
     assert code == 0, stderr
@@ -58,10 +28,10 @@ def test_translate_reads_stdin_and_writes_a_line_each(toy_run, monkeypatch, caps
     assert lines[0] == "C B A" and lines[1] == "" and lines[2] == "E D"
 
 
-def test_beam_1_equals_greedy_through_the_cli(toy_run, monkeypatch):
+def test_beam_1_equals_greedy_through_the_cli(seq2seq_run, monkeypatch):
     import io
 
-    _, out, _, _ = toy_run
+    _, out, _, _ = seq2seq_run
     text = "h g f e\nb a\n"
     monkeypatch.setattr("sys.stdin", io.StringIO(text))
     beam1 = call_cli(["translate", out, "--beam", "1"])[1]
@@ -71,8 +41,8 @@ def test_beam_1_equals_greedy_through_the_cli(toy_run, monkeypatch):
     assert len(beam4.splitlines()[0].split("\t")) == 2
 
 
-def test_eval_prints_bleu_and_attention_writes_a_png(toy_run, tmp_path):
-    _, out, _, _ = toy_run
+def test_eval_prints_bleu_and_attention_writes_a_png(seq2seq_run, tmp_path):
+    _, out, _, _ = seq2seq_run
     code, stdout, _ = call_cli(["seq2seq", "eval", out, "--split", "valid", "--beam", "2"])
     assert code == 0 and stdout.startswith("bleu: ")
     code, stdout, _ = call_cli(["seq2seq", "eval", out, "--split", "valid", "--json"])
@@ -86,8 +56,8 @@ def test_eval_prints_bleu_and_attention_writes_a_png(toy_run, tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_bad_inputs(toy_run, tmp_path):
-    root, out, _, _ = toy_run
+def test_bad_inputs(seq2seq_run, tmp_path):
+    root, out, _, _ = seq2seq_run
     (tmp_path / "short.tgt").write_text("A\nB\n")
     code, _, stderr = call_cli(
         [

@@ -137,16 +137,16 @@ def _load(run_dir, device, need: str):
     return config, vocabs, model, dev
 
 
-def _stdin_sentences(config):
-    """``(lines, Sentences of the non-empty ones, their positions)``."""
-    from rnnkit.classify.data import Sentences, split_raw
+def _stdin_predictions(model, vocabs, config, device, top=1):
+    """Predictions for each line of stdin (``rnnkit.classify.predict.predict_lines``)."""
+    from rnnkit.classify.predict import predict_lines
 
     lines = sys.stdin.read().splitlines()
-    toks = [split_raw(line, config.lowercase) for line in lines]
-    keep = [i for i, t in enumerate(toks) if t]
-    if len(keep) < len(lines):
-        click.echo(f"note: {len(lines) - len(keep)} empty lines left empty", err=True)
-    return lines, Sentences([toks[i] for i in keep]), keep
+    preds = predict_lines(model, vocabs, lines, lowercase=config.lowercase, top=top, device=device)
+    empty = sum(not p.tokens for p in preds)
+    if empty:
+        click.echo(f"note: {empty} empty lines left empty", err=True)
+    return preds
 
 
 def _eval(run_dir, split, data, as_json, device, need):
@@ -201,33 +201,17 @@ def classify_train(out, overwrite, **kw):
 @click.option("--device", default="auto", show_default=True)
 def classify_predict(run_dir, top, as_json, device):
     """Label stdin, one sentence per line: prints `label<TAB>probability` per line."""
-    import numpy as np
-
-    from rnnkit.classify.data import Encoded
-    from rnnkit.classify.train import predict_batches
-
     if top < 1:
         raise ConfigError(f"--top must be >= 1, got {top}")
     config, vocabs, model, dev = _load(run_dir, device, "labels")
-    lines, sentences, keep = _stdin_sentences(config)
-    probs = np.zeros((0, 0))
-    if len(sentences):
-        _, probs, _ = predict_batches(
-            model, Encoded(sentences, vocabs, model.config.char_embed > 0), device=dev
-        )
-    names = vocabs["labels"].itos
-    row_of = {i: r for r, i in enumerate(keep)}
-    for i, line in enumerate(lines):
-        if i not in row_of:
-            click.echo(json.dumps({"text": line, "label": None}) if as_json else "")
-            continue
-        p = probs[row_of[i]]
-        best = np.argsort(-p, kind="stable")[:top]
-        if as_json:
-            ranked = [{"label": names[j], "probability": round(float(p[j]), 6)} for j in best]
-            click.echo(json.dumps({"text": line, **ranked[0], "top": ranked}, ensure_ascii=False))
+    for pred in _stdin_predictions(model, vocabs, config, dev, top):
+        if not pred.tokens:
+            click.echo(json.dumps(pred.label_doc()) if as_json else "")
+        elif as_json:
+            click.echo(json.dumps(pred.label_doc(), ensure_ascii=False))
         else:
-            click.echo(f"{names[best[0]]}\t{p[best[0]]:.4f}")
+            label, probability = pred.ranked[0]
+            click.echo(f"{label}\t{probability:.4f}")
 
 
 @classify.command("eval", context_settings=CONTEXT)
@@ -280,36 +264,14 @@ def tag_train(out, overwrite, **kw):
 @click.option("--device", default="auto", show_default=True)
 def tag_predict(run_dir, as_json, device):
     """Tag stdin, one sentence per line: prints `token/TAG ...` per line."""
-    from rnnkit.classify.data import Encoded
-    from rnnkit.classify.metrics import get_entities
-    from rnnkit.classify.train import predict_batches
-
     config, vocabs, model, dev = _load(run_dir, device, "tags")
-    lines, sentences, keep = _stdin_sentences(config)
-    tags = []
-    labels = probs = None
-    if len(sentences):
-        encoded = Encoded(sentences, vocabs, model.config.char_embed > 0)
-        labels, probs, tags = predict_batches(model, encoded, device=dev)
-    row_of = {i: r for r, i in enumerate(keep)}
-    for i, line in enumerate(lines):
-        if i not in row_of:
-            click.echo(json.dumps({"text": line, "tokens": []}) if as_json else "")
-            continue
-        r = row_of[i]
-        toks, names = sentences.tokens[r], vocabs["tags"].decode(tags[r])
-        if not as_json:
-            click.echo(" ".join(f"{t}/{n}" for t, n in zip(toks, names, strict=True)))
-            continue
-        doc = {"text": line, "tokens": toks, "tags": names}
-        doc["entities"] = [
-            {"type": kind, "start": s, "end": e + 1, "text": " ".join(toks[s : e + 1])}
-            for kind, s, e in get_entities(names)
-        ]
-        if labels is not None:
-            doc["label"] = vocabs["labels"].itos[labels[r]]
-            doc["probability"] = round(float(probs[r, labels[r]]), 6)
-        click.echo(json.dumps(doc, ensure_ascii=False))
+    for pred in _stdin_predictions(model, vocabs, config, dev):
+        if not pred.tokens:
+            click.echo(json.dumps(pred.tag_doc()) if as_json else "")
+        elif as_json:
+            click.echo(json.dumps(pred.tag_doc(), ensure_ascii=False))
+        else:
+            click.echo(" ".join(f"{t}/{n}" for t, n in zip(pred.tokens, pred.tags, strict=True)))
 
 
 @tag.command("eval", context_settings=CONTEXT)

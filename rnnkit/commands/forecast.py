@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import click
-import numpy as np
 
 from rnnkit.errors import ConfigError, RunDirError
 
@@ -158,7 +157,7 @@ def _print_table(result: dict) -> None:
 def predict_command(run_dir, horizon, csv_path, out_path):
     """Forecast the next --horizon values after the last row of the series (or of --csv)."""
     from rnnkit.forecast.data import load_series
-    from rnnkit.forecast.pipeline import ForecastRun
+    from rnnkit.forecast.pipeline import ForecastRun, future_times
     from rnnkit.io import atomic_write_text
 
     if horizon <= 0:
@@ -180,26 +179,18 @@ def predict_command(run_dir, horizon, csv_path, out_path):
             f"the series has {len(series.values)} rows but the model reads the last {c.tau}; "
             "give a longer CSV"
         )
-    window = run.prep.scaler.transform(series.values[-c.tau :])[None].astype(np.float32)
-    pred = run.prep.scaler.inverse(run.predict_scaled(window, horizon), column=0)[0]
+    pred = run.forecast_after(series.values, horizon)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["step", "time", f"forecast_{series.columns[0]}"])
-    for h, value in enumerate(pred, start=1):
-        writer.writerow([h, _future_time(series.times, h), f"{value:.6g}"])
+    times = future_times(series.times, horizon)
+    for h, (time, value) in enumerate(zip(times, pred, strict=True), start=1):
+        writer.writerow([h, time, f"{value:.6g}"])
     if out_path:
         atomic_write_text(out_path, buf.getvalue())
         click.echo(f"wrote {out_path}: {horizon} steps", err=True)
     else:
         sys.stdout.write(buf.getvalue())
-
-
-def _future_time(times: np.ndarray, h: int) -> str:
-    """The time of step h past the end, extrapolating the last spacing; '' when unknown."""
-    if len(times) < 2:
-        return ""
-    step = times[-1] - times[-2]
-    return str(times[-1] + h * step)
 
 
 @forecast.command("plot", context_settings=CONTEXT)

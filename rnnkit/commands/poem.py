@@ -3,15 +3,14 @@ and rhyme constraints."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from rnnkit.errors import ConfigError, RunDirError
+from rnnkit.errors import ConfigError
+from rnnkit.poetry.run import load_poem_run
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-POEM_META = "poem.json"
 PRESETS = {  # embedding, hidden units, layers
     "small": {"embed_size": 128, "hidden_size": 256, "num_layers": 2},
     "medium": {"embed_size": 256, "hidden_size": 512, "num_layers": 2},
@@ -66,20 +65,6 @@ def prepare_corpus(data: str, out: Path, form: str, simplified: bool) -> dict:
     }
 
 
-def load_poem_run(run_dir: str, device="cpu"):
-    from rnnkit.train.checkpoint import load_for_inference
-
-    meta_path = Path(run_dir) / POEM_META
-    if Path(run_dir).is_dir() and not meta_path.exists():
-        raise RunDirError(
-            f"{run_dir} was not trained on poems (no {POEM_META}); train one with "
-            "`rnnkit poem train --data tang-poetry --out DIR`"
-        )
-    _, _, vocab, model = load_for_inference(run_dir, device)
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    return meta, vocab, model
-
-
 @poem.command("write", context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path())
 @click.option(
@@ -121,7 +106,7 @@ def write_command(
     device,
 ):
     """Write poems from a trained poem run (the default: `rnnkit poem RUN_DIR ...`)."""
-    from rnnkit.poetry.data import to_simplified, to_traditional
+    from rnnkit.poetry.data import to_script
     from rnnkit.poetry.decoding import PoemDecoder
     from rnnkit.train.trainer import pick_device
 
@@ -132,17 +117,17 @@ def write_command(
     dev = pick_device(device)
     _, vocab, model = load_poem_run(run_dir, dev)
     decoder = PoemDecoder(model, vocab, device=dev)
-    convert = {"simplified": to_simplified, "traditional": to_traditional}.get(script)
-    for i in range(num):
-        text = decoder.generate(
-            form=form,
-            start=start or "",
-            acrostic=acrostic,
-            style=style,
-            rhyme=rhyme,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            seed=None if seed is None else seed + i,
-        )
-        click.echo(convert(text) if convert else text)
+    poems = decoder.generate_each(
+        num,
+        seed=seed,
+        form=form,
+        start=start or "",
+        acrostic=acrostic,
+        style=style,
+        rhyme=rhyme,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+    )
+    for text in poems:
+        click.echo(to_script(text, script))

@@ -127,12 +127,8 @@ def _check_beam(beam: int) -> None:
 @click.option("--device", default="auto", show_default=True)
 def translate(run_dir, beam, alpha, n_best, device):
     """Translate stdin, one sentence per line, to stdout, one line each."""
-    import numpy as np
-    import torch
-
-    from rnnkit.seq2seq.data import pad_batch
-    from rnnkit.seq2seq.search import beam_search
-    from rnnkit.seq2seq.train import EOS, detok, load_run
+    from rnnkit.seq2seq.train import load_run
+    from rnnkit.seq2seq.translate import translate_lines
     from rnnkit.train.trainer import pick_device
 
     _check_beam(beam)
@@ -141,22 +137,19 @@ def translate(run_dir, beam, alpha, n_best, device):
     dev = pick_device(device)
     config, src_vocab, tgt_vocab, model = load_run(run_dir, dev)
     lines = sys.stdin.read().splitlines()
-    for start in range(0, len(lines), 32):
-        chunk = lines[start : start + 32]
-        ids = []
-        for line in chunk:
-            toks = (line.lower() if config.lowercase else line).split()[: config.max_len]
-            ids.append(np.append(src_vocab.encode(toks), EOS).astype(np.int64))
-        src, src_len = pad_batch(ids, 0)
-        with torch.no_grad():
-            hyps = beam_search(
-                model, src.to(dev), src_len.to(dev), beam=beam, alpha=alpha, n_best=n_best
-            )
-        for line, h in zip(chunk, hyps, strict=True):
-            if not line.strip():
-                click.echo("")
-                continue
-            click.echo("\t".join(detok(t, tgt_vocab) for t, _ in h[:n_best]))
+    translations = translate_lines(
+        model,
+        lines,
+        config,
+        src_vocab,
+        tgt_vocab,
+        beam=beam,
+        alpha=alpha,
+        n_best=n_best,
+        device=dev,
+    )
+    for hyps in translations:  # printed batch by batch, as they are made
+        click.echo("\t".join(hyps))
 
 
 @seq2seq.command("attention", context_settings=CONTEXT)
@@ -165,22 +158,16 @@ def translate(run_dir, beam, alpha, n_best, device):
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="PNG file.")
 def attention_command(run_dir, sentence, out_path):
     """Translate one sentence greedily and draw its attention weights as a heatmap."""
-    import numpy as np
-
-    from rnnkit.seq2seq.data import pad_batch
     from rnnkit.seq2seq.plots import attention_heatmap
-    from rnnkit.seq2seq.search import greedy_decode
-    from rnnkit.seq2seq.train import EOS, load_run
+    from rnnkit.seq2seq.train import load_run
+    from rnnkit.seq2seq.translate import attend, check_attention, source_tokens
 
     config, src_vocab, tgt_vocab, model = load_run(run_dir)
-    if config.attention == "none":
-        raise ConfigError("this run has no attention (--attention none); train with additive/dot")
-    toks = (sentence.lower() if config.lowercase else sentence).split()[: config.max_len]
+    check_attention(config)
+    toks = source_tokens(sentence, config)
     if not toks:
         raise ConfigError("--sentence is empty; give a sentence to translate")
-    src, src_len = pad_batch([np.append(src_vocab.encode(toks), EOS).astype(np.int64)], 0)
-    tokens, weights = greedy_decode(model, src, src_len)
-    out_tokens = tgt_vocab.decode(tokens[0]) + ["<eos>"]
-    attention_heatmap(weights[0], toks + ["<eos>"], out_tokens, out_path)
-    click.echo(" ".join(out_tokens[:-1]))
+    att = attend(model, toks, config, src_vocab, tgt_vocab)
+    attention_heatmap(att.weights, att.source, att.target + ["<eos>"], out_path)
+    click.echo(" ".join(att.target))
     click.echo(f"wrote {out_path}", err=True)

@@ -37,13 +37,21 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
     "--max-prompt-chars",
     default=2000,
     show_default=True,
-    help="Longest /generate prompt and /score text, in characters (422 beyond).",
+    help="Longest text of one request, in characters: a /generate prompt, the /score, "
+    "/translate or /classify text, a /poem start or style (422 beyond).",
 )
 @click.option(
     "--max-tokens",
     default=1000,
     show_default=True,
     help="Most tokens one /generate request may ask for (422 beyond).",
+)
+@click.option(
+    "--max-items",
+    default=1000,
+    show_default=True,
+    help="Most lines in one /translate or /classify request, and values in a /forecast "
+    "history (422 beyond).",
 )
 @click.option(
     "--max-body-bytes",
@@ -60,16 +68,20 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 def serve(run_dirs, host, port, token, device, **limits):
     """Serve trained runs over HTTP until Ctrl-C.
 
-    Each RUN_DIR (a run of `rnnkit train` or `rnnkit poem train`) is loaded once and served
-    under its folder name (made unique with -2, -3, ...). Endpoints: GET /health, GET /models,
-    POST /generate (JSON, or Server-Sent Events with "stream": true), POST /score; every
-    request and response is described at /docs and /openapi.json.
+    Each RUN_DIR is loaded once and served under its folder name (made unique with -2, -3,
+    ...). It may be a run of `rnnkit train` (POST /generate, /score), `rnnkit poem train`
+    (also POST /poem), `rnnkit seq2seq train` (POST /translate), `rnnkit classify train` or
+    `rnnkit tag train` (POST /classify) or `rnnkit forecast train` (POST /forecast). GET /health
+    and GET /models describe the server; /generate answers JSON or, with "stream": true,
+    Server-Sent Events; every request and response is described at /docs and /openapi.json.
 
     \b
     Example:
-      rnnkit serve runs/shakespeare --port 8000
+      rnnkit serve runs/shakespeare runs/de-en --port 8000
       curl -s localhost:8000/generate -H 'Content-Type: application/json' \\
            -d '{"prompt": "ROMEO:", "length": 100, "seed": 1}'
+      curl -s localhost:8000/translate -H 'Content-Type: application/json' \\
+           -d '{"text": "ein hund läuft .", "beam": 5}'
     """
     import uvicorn
 

@@ -232,6 +232,27 @@ class ForecastRun:
             )
         return out.numpy()
 
+    def forecast_after(self, values: np.ndarray, steps: int) -> np.ndarray:
+        """The next ``steps`` target values after ``values``, on the original scale.
+
+        Args:
+            values: (T, F) rows of the run's columns (target first), original scale, oldest
+                first; the model reads the last ``tau`` of them.
+
+        Outputs: (steps,) float64.
+
+        Raises:
+            ConfigError: fewer than ``tau`` rows, or more steps than a direct model makes.
+        """
+        tau = self.config.tau
+        if len(values) < tau:
+            raise ConfigError(
+                f"the series has {len(values)} rows but the model reads the last {tau}; "
+                f"give at least {tau}"
+            )
+        window = self.prep.scaler.transform(values[-tau:])[None].astype(np.float32)
+        return self.prep.scaler.inverse(self.predict_scaled(window, steps), column=0)[0]
+
     def _linear_forecast(self, X, steps):
         if self.config.strategy == "direct":
             return self.linear.predict(X)[:, :steps]
@@ -344,6 +365,15 @@ class ForecastRun:
         elif config.model == "linear":
             linear = LinearAR.from_dict(doc["linear"])
         return cls(config, prep, model, linear, doc.get("history"))
+
+
+def future_times(times: np.ndarray, steps: int) -> list[str]:
+    """The times of the ``steps`` rows after ``times`` (T,), extrapolating the last spacing;
+    ``""`` each when fewer than two times are known."""
+    if len(times) < 2:
+        return [""] * steps
+    step = times[-1] - times[-2]
+    return [str(times[-1] + h * step) for h in range(1, steps + 1)]
 
 
 def _jsonable(x):

@@ -472,3 +472,17 @@ def to_simplified(text: str) -> str:
 def to_traditional(text: str) -> str:
     """Simplified -> traditional characters (OpenCC s2t): 举头望明月 -> 舉頭望明月."""
     return _converter("s2t").convert(text)
+
+
+SCRIPTS = ("as-trained", "simplified", "traditional")
+
+
+def to_script(text: str, script: str) -> str:
+    """``text`` in ``script`` (one of ``SCRIPTS``); ``as-trained`` leaves it as it is."""
+    if script not in SCRIPTS:
+        raise ConfigError(f"unknown script {script!r}: choose one of {', '.join(SCRIPTS)}")
+    if script == "simplified":
+        return to_simplified(text)
+    if script == "traditional":
+        return to_traditional(text)
+    return text

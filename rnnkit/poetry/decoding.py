@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import unicodedata
+from collections.abc import Iterator
 
 import torch
 
@@ -364,6 +365,18 @@ class PoemDecoder:
             seed=seed,
             max_chars=max_chars,
         )[0]
+
+    def generate_each(self, n: int, *, seed: int | None = None, **settings) -> Iterator[str]:
+        """``n`` poems one after another, as ``rnnkit poem --num n`` writes them.
+
+        Poem ``i`` is ``generate(seed=seed + i, **settings)``, so any one of them can be written
+        again on its own; ``seed=None`` draws a fresh seed for each. Unlike ``generate_batch``,
+        the model runs once per poem.
+        """
+        if n < 1:
+            raise GenerationError(f"the number of poems must be >= 1, got {n}")
+        for i in range(n):
+            yield self.generate(seed=None if seed is None else seed + i, **settings)
 
     @torch.no_grad()
     def generate_batch(

@@ -1,9 +1,11 @@
 """Serving trained runs over HTTP (FastAPI): ``create_app(load_models(dirs), settings)``.
 
-Importing this package registers the built-in model kinds (``lm``) with ``load_models``.
+Importing this package registers the built-in model kinds with ``load_models``, in the order
+they are tried on a run directory: ``lm``, ``seq2seq``, ``classify``, ``forecast``.
 """
 
-from rnnkit.serve import lm  # noqa: F401  (registers the "lm" kind)
+# Imported for their @register_kind; the order is the order load_models tries them.
+from rnnkit.serve import lm, seq2seq, classify, forecast  # noqa: F401, I001
 from rnnkit.serve.app import create_app
 from rnnkit.serve.registry import KINDS, ServedModel, load_models, register_kind
 from rnnkit.serve.settings import ServeSettings

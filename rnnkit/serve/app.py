@@ -18,10 +18,11 @@ from rnnkit.serve.settings import ServeSettings
 def create_app(models: Iterable[ServedModel], settings: ServeSettings | None = None) -> FastAPI:
     """The HTTP app serving ``models`` (see ``load_models``) within ``settings``' limits.
 
-    Error answers carry ``{"detail": ...}``: 401 without the token, 404 for an unknown model,
-    413 for a body over the limit, 422 for a request that cannot be served as sent (FastAPI's
-    field list, or one line from an ``RnnkitError``), 503 with ``Retry-After`` when every
-    model slot is busy.
+    Error answers carry ``{"detail": ...}``: 401 without the token, 404 for an unknown model
+    (or none that answers the endpoint), 413 for a body over the limit, 422 for a request that
+    cannot be served as sent (FastAPI's field list, or one line from an ``RnnkitError``, such as
+    a model that does not answer the endpoint), 503 with ``Retry-After`` when every model slot
+    is busy.
     """
     settings = settings or ServeSettings()
     app = FastAPI(
@@ -56,8 +57,10 @@ def _description(settings: ServeSettings) -> str:
     return (
         "Trained rnnkit runs over HTTP. "
         + access
-        + f"\n\nLimits: prompts and scored text up to {settings.max_prompt_chars} characters, "
-        f"up to {settings.max_tokens} generated tokens per request, request bodies up to "
+        + f"\n\nLimits: text up to {settings.max_prompt_chars} characters per request (prompts, "
+        f"scored, translated and classified text, poem starts and styles), up to "
+        f"{settings.max_items} lines (or forecast history values) per request, up to "
+        f"{settings.max_tokens} generated tokens per request, request bodies up to "
         f"{settings.max_body_bytes} bytes (413 beyond), {settings.max_concurrent} model calls "
         "at once (503 with `Retry-After` beyond)."
     )

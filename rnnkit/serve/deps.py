@@ -9,6 +9,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from rnnkit.errors import DataError
 from rnnkit.serve.limits import Slots
 from rnnkit.serve.registry import ModelSet
 from rnnkit.serve.settings import ServeSettings
@@ -54,15 +55,40 @@ def require_token(request: Request, credentials: Credentials) -> None:
         )
 
 
+def field_error(field: str, kind: str, msg: str, **ctx) -> RequestValidationError:
+    """A 422 error on one body field, in the format of FastAPI's own checks."""
+    return RequestValidationError([{"type": kind, "loc": ("body", field), "msg": msg, "ctx": ctx}])
+
+
 def too_long(field: str, value: str | int, limit: int, setting: str) -> RequestValidationError:
     """A 422 error for a value over a server limit, in the format of FastAPI's own checks."""
-    loc = ("body", field)
     if isinstance(value, str):
         msg = f"String should have at most {limit} characters (the server's {setting})"
-        return RequestValidationError(
-            [{"type": "string_too_long", "loc": loc, "msg": msg, "ctx": {"max_length": limit}}]
-        )
+        return field_error(field, "string_too_long", msg, max_length=limit)
     msg = f"Input should be less than or equal to {limit} (the server's {setting})"
-    return RequestValidationError(
-        [{"type": "less_than_equal", "loc": loc, "msg": msg, "ctx": {"le": limit}}]
-    )
+    return field_error(field, "less_than_equal", msg, le=limit)
+
+
+def text_lines(text: str | list[str], settings: ServeSettings) -> list[str]:
+    """The lines of a ``text`` field (a string of lines, or a list of them), within the
+    server's --max-prompt-chars (all lines together) and --max-items (lines).
+
+    Raises:
+        RequestValidationError: over a limit (HTTP 422 naming ``text``).
+        DataError: every line is blank.
+    """
+    chars = len(text) if isinstance(text, str) else sum(map(len, text))
+    if chars > settings.max_prompt_chars:
+        limit = settings.max_prompt_chars
+        msg = (
+            f"Text should have at most {limit} characters in all (the server's --max-prompt-chars)"
+        )
+        raise field_error("text", "string_too_long", msg, max_length=limit)
+    lines = text.splitlines() if isinstance(text, str) else list(text)
+    if len(lines) > settings.max_items:
+        limit = settings.max_items
+        msg = f"Text should have at most {limit} lines (the server's --max-items)"
+        raise field_error("text", "too_long", msg, max_length=limit)
+    if not any(line.strip() for line in lines):
+        raise DataError("text has only blank lines; send at least one sentence")
+    return lines

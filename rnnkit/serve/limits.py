@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 from fastapi import HTTPException
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+T = TypeVar("T")
 
 
 class BodyLimit:
@@ -87,3 +92,12 @@ class Slots:
 
     def give_back(self) -> None:
         self._free.release()
+
+    async def run(self, fn: Callable[..., T], *args, **kwargs) -> T:
+        """``fn(*args, **kwargs)`` in a worker thread, holding a slot while it runs (503 at once
+        when none is free); the event loop stays free meanwhile."""
+        self.take()
+        try:
+            return await run_in_threadpool(fn, *args, **kwargs)
+        finally:
+            self.give_back()

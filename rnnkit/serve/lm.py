@@ -1,7 +1,9 @@
 """The language-model adapter: runs of ``rnnkit train`` and ``rnnkit poem train``.
 
 Generation and scoring call the same functions as ``rnnkit generate`` and ``rnnkit score``, so
-a request with a seed writes what the command line writes with that seed.
+a request with a seed writes what the command line writes with that seed. A poem run is a
+language model that can also write poems (``/poem``) as ``rnnkit poem RUN_DIR`` does: it is
+loaded, generated from and scored like any other, so it stays one kind with one more endpoint.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rnnkit.commands.poem import POEM_META
 from rnnkit.errors import RunDirError
 from rnnkit.infer.generate import generate_ids, prompt_ids, text_pieces, unseen_reserved
 from rnnkit.infer.sampling import check_sampling
 from rnnkit.infer.scoring import LineScore, score_lines
+from rnnkit.poetry.run import is_poem_run
 from rnnkit.serve.registry import ServedModel, register_kind
 from rnnkit.train.checkpoint import RunDir, load_for_inference
 
@@ -49,7 +51,8 @@ class Generation:
 class LanguageModel(ServedModel):
     """A recurrent language model with its tokenizer and vocabulary.
 
-    ``task`` is ``poem`` for a run of ``rnnkit poem train`` and ``text`` otherwise.
+    ``task`` is ``poem`` for a run of ``rnnkit poem train`` (which also answers ``/poem``) and
+    ``text`` otherwise.
     """
 
     kind = "lm"
@@ -63,7 +66,9 @@ class LanguageModel(ServedModel):
         self.config, self.tokenizer, self.vocab, self.model = config, tokenizer, vocab, model
         self.device = device
         self.banned = unseen_reserved(vocab)
-        self.task = "poem" if (path / POEM_META).exists() else "text"
+        self.task = "poem" if is_poem_run(path) else "text"
+        self.endpoints = ("/generate", "/score") + (("/poem",) if self.task == "poem" else ())
+        self._poem_decoder = None  # built on the first /poem request
 
     @classmethod
     def recognises(cls, path: Path) -> bool:
@@ -78,14 +83,14 @@ class LanguageModel(ServedModel):
         config, tokenizer, vocab, model = load_for_inference(path, device)
         return cls(name, path, config, tokenizer, vocab, model, device)
 
+    def config_dict(self) -> dict[str, Any]:
+        return self.config.to_dict()
+
     def describe(self) -> dict[str, Any]:
         return {
-            "name": self.name,
-            "kind": self.kind,
-            "task": self.task,
+            **super().describe(),
             "vocab_size": len(self.vocab),
             "tokenizer": self.tokenizer.name,
-            "config": self.config.to_dict(),
         }
 
     def plan(
@@ -142,3 +147,26 @@ class LanguageModel(ServedModel):
         """Score each line on its own (as ``rnnkit score``). Blocks: call it from a thread."""
         with self.lock:
             return score_lines(self.model, self.tokenizer, self.vocab, lines, self.device)
+
+    def poems(self, num: int, seed: int, script: str = "as-trained", **settings) -> list[str]:
+        """``num`` poems, as ``rnnkit poem RUN_DIR --num NUM --seed SEED`` prints them.
+
+        Args:
+            script: ``as-trained``, ``simplified`` or ``traditional``.
+            settings: the keyword arguments of ``PoemDecoder.generate`` (form, start, acrostic,
+                style, rhyme, temperature, top_k, top_p).
+
+        Blocks: call it from a worker thread.
+
+        Raises:
+            ConfigError, GenerationError: settings the decoder cannot follow, or a vocabulary
+                that was not trained on punctuated poems.
+        """
+        from rnnkit.poetry.data import to_script
+        from rnnkit.poetry.decoding import PoemDecoder
+
+        with self.lock:
+            if self._poem_decoder is None:
+                self._poem_decoder = PoemDecoder(self.model, self.vocab, device=self.device)
+            written = self._poem_decoder.generate_each(num, seed=seed, **settings)
+            return [to_script(text, script) for text in written]

@@ -2,8 +2,9 @@
 
 An adapter says whether it ``recognises`` a run directory and how to ``load`` it; it is made
 known with ``@register_kind``. ``load_models`` gives each run directory to the first adapter
-that recognises it, so a new kind of model (translation, classification, forecasting) is one
-more adapter module, imported in ``rnnkit/serve/__init__.py``, and one more router.
+that recognises it, so a new kind of model is one more adapter module, imported in
+``rnnkit/serve/__init__.py``, and one more router. A model lists the ``endpoints`` it answers;
+an endpoint picks its model among those that list it.
 """
 
 from __future__ import annotations
@@ -37,15 +38,18 @@ class ServedModel:
     in worker threads, never on the event loop.
 
     Attributes:
-        kind: the adapter's registry key (``lm``, ...).
+        kind: the adapter's registry key (``lm``, ``seq2seq``, ``classify``, ``forecast``).
         runs: the run directories it loads, in words, for the message that refuses others.
-        task: what this run was trained for; the endpoints that fit it depend on it.
+        task: what this run was trained for (``text``, ``poem``, ``translation``, ...).
+        endpoints: the paths that can use this model; it may depend on the task (a poem
+            language model also answers ``/poem``).
         name: how requests refer to it (the run directory's folder name, made unique).
     """
 
     kind: ClassVar[str]
     runs: ClassVar[str]
     task: str
+    endpoints: tuple[str, ...] = ()
 
     def __init__(self, name: str, path: Path):
         self.name = name
@@ -60,9 +64,22 @@ class ServedModel:
     def load(cls, path: Path, name: str, device) -> ServedModel:
         raise NotImplementedError
 
-    def describe(self) -> dict[str, Any]:
-        """The ``GET /models`` entry: name, kind, task, vocab_size, tokenizer, config."""
+    def config_dict(self) -> dict[str, Any]:
+        """The run's training config, as saved in its run directory."""
         raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """The ``GET /models`` entry. ``vocab_size`` and ``tokenizer`` are ``None`` here; the
+        adapters whose runs have one vocabulary and an rnnkit tokenizer fill them in."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "task": self.task,
+            "endpoints": list(self.endpoints),
+            "vocab_size": None,
+            "tokenizer": None,
+            "config": self.config_dict(),
+        }
 
 
 def unique_names(paths: Iterable[Path]) -> list[str]:
@@ -93,7 +110,8 @@ def load_models(run_dirs: Iterable[str | Path], device="cpu") -> list[ServedMode
             raise RunDirError(f"run directory not found: {path}; give the --out of a trained run")
         adapter = next((a for a in KINDS.values() if a.recognises(path)), None)
         if adapter is None:
-            served = " or ".join(a.runs for a in KINDS.values())
+            *others, last = [a.runs for a in KINDS.values()]
+            served = f"{', '.join(others)} or {last}" if others else last
             raise RunDirError(f"{path} is not a run rnnkit serve can load; it serves {served}")
         adapters.append(adapter)
     names = unique_names(paths)
@@ -116,32 +134,41 @@ class ModelSet:
     def __iter__(self):
         return iter(self.by_name.values())
 
-    def of_kind(self, kind: str) -> list[ServedModel]:
-        return [m for m in self if m.kind == kind]
+    def answering(self, endpoint: str) -> list[ServedModel]:
+        return [m for m in self if endpoint in m.endpoints]
 
-    def pick(self, name: str | None, kind: str, what: str) -> ServedModel:
-        """The model a request names, or the only one of ``kind`` when it names none.
+    def pick(self, name: str | None, endpoint: str, what: str) -> ServedModel:
+        """The model a request names, or the only one that answers ``endpoint`` when it names
+        none.
 
         Args:
-            what: the kind in words for messages, such as "language model".
+            endpoint: the path the request came to, such as ``/generate``.
+            what: the models that answer it, in words for messages, such as "language model".
 
         Raises:
-            ModelNotFound: no model has that name, or none is of that kind.
-            ConfigError: the name is missing but several fit, or it names another kind.
+            ModelNotFound: no model has that name, or none answers ``endpoint``.
+            ConfigError: the name is missing but several fit, or it names a model that does not
+                answer ``endpoint``.
         """
-        fitting = self.of_kind(kind)
+        fitting = self.answering(endpoint)
         if name is None:
             if len(fitting) == 1:
                 return fitting[0]
             if not fitting:
-                raise ModelNotFound(f"this server serves no {what}; served: {self._names()}")
+                raise ModelNotFound(
+                    f"this server serves no {what}, which {endpoint} needs; served: {self._names()}"
+                )
             names = ", ".join(m.name for m in fitting)
             raise ConfigError(f"model is required: this server serves several {what}s ({names})")
         model = self.by_name.get(name)
         if model is None:
             raise ModelNotFound(f"no model named {name!r}; served: {self._names()}")
-        if model.kind != kind:
-            raise ConfigError(f"model {name!r} is a {model.kind} model, not a {what}")
+        if endpoint not in model.endpoints:
+            can = ", ".join(m.name for m in fitting) or f"none; this server serves no {what}"
+            raise ConfigError(
+                f"model {name!r} ({model.kind}, task {model.task}) does not answer {endpoint}; "
+                f"models that do: {can}"
+            )
         return model
 
     def _names(self) -> str:

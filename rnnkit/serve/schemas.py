@@ -1,14 +1,34 @@
 """Request and response bodies; FastAPI turns them into /openapi.json and the /docs page.
 
-Limits that depend on the server's settings (prompt length, tokens per request) are checked
-in the handlers and reported in the same 422 format as these static checks.
+Limits that depend on the server's settings (prompt length, tokens per request, lines per
+request) are checked in the handlers and reported in the same 422 format as these static checks.
+Every number a request sends is bounded here, and NaN and infinities are refused.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+)
+
+MAX_SEED = 2**63 - 1
+MAX_BEAM = 10
+MAX_POEMS = 20
+MAX_HORIZON = 1000
+MAX_TOP = 100
+MAX_ABS_VALUE = 1e15  # history values; larger ones would overflow the model's float32 input
+# Sampling runs in float32: a temperature or top-p below about 1e-38 becomes 0 there and the
+# probabilities NaN. Such values mean "greedy" anyway, so the poem schema refuses them.
+MIN_TEMPERATURE = 1e-3
+MIN_TOP_P = 1e-6
 
 MODEL_FIELD = Field(
     None,
@@ -27,6 +47,18 @@ class ErrorDetail(BaseModel):
     detail: str = Field(description="One line naming the problem and the fix.")
 
 
+# The error answers every model endpoint documents (FastAPI adds 422 itself).
+MODEL_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorDetail, "description": "Token missing or wrong."},
+    404: {"model": ErrorDetail, "description": "No served model has that name."},
+    413: {"model": ErrorDetail, "description": "Request body over --max-body-bytes."},
+    503: {
+        "model": ErrorDetail,
+        "description": "Every model slot is busy; retry after `Retry-After` seconds.",
+    },
+}
+
+
 class Health(BaseModel):
     status: str = Field("ok", examples=["ok"])
     models: int = Field(description="Number of served models.")
@@ -34,11 +66,23 @@ class Health(BaseModel):
 
 class ModelInfo(BaseModel):
     name: str = Field(description="The name requests use.")
-    kind: str = Field(description="Adapter that serves it: lm (a language model).")
-    task: str = Field(description="What it was trained for: text, or poem (`rnnkit poem train`).")
-    vocab_size: int
-    tokenizer: str = Field(description="char, word or chinese-char.")
-    config: dict[str, Any] = Field(description="The run's config.yaml.")
+    kind: str = Field(
+        description="Adapter that serves it: lm (a language model), seq2seq (translation), "
+        "classify (classification and tagging) or forecast."
+    )
+    task: str = Field(
+        description="What it was trained for: text or poem (lm), translation (seq2seq), "
+        "intent, slots or joint (classify), forecast."
+    )
+    endpoints: list[str] = Field(
+        description="The endpoints that can use it.", examples=[["/generate", "/score"]]
+    )
+    vocab_size: int | None = Field(
+        description="Tokens in its vocabulary (words for classify); null for seq2seq (two "
+        "vocabularies, see its config) and forecast."
+    )
+    tokenizer: str | None = Field(description="char, word or chinese-char; null but for lm.")
+    config: dict[str, Any] = Field(description="The run's training config, as saved in the run.")
 
 
 class GenerateRequest(Request):
@@ -112,3 +156,194 @@ class ScoreResponse(BaseModel):
     tokens: int = Field(description="Tokens over all lines.")
     logprob: float = Field(description="Sum of the lines' log-probabilities.")
     perplexity: float = Field(description="Perplexity over all lines' tokens.")
+
+
+# ---- /poem ------------------------------------------------------------------------------------
+class PoemRequest(Request):
+    model: str | None = MODEL_FIELD
+    form: Literal["wujue", "qijue", "wulv", "qilv"] | None = Field(
+        None,
+        description="五言/七言 绝句 or 律诗: lines, characters and marks enforced while decoding; "
+        "null: free, the model decides.",
+    )
+    acrostic: str | None = Field(
+        None,
+        min_length=1,
+        max_length=32,
+        description="藏头诗: each line starts with the next character (marks are ignored).",
+        examples=["春夏秋冬"],
+    )
+    start: str | None = Field(
+        None,
+        description="The poem's first characters. At most the server's --max-prompt-chars.",
+    )
+    style: str | None = Field(
+        None,
+        min_length=1,
+        description="A poem read first to set the mood; not part of the output. At most the "
+        "server's --max-prompt-chars.",
+    )
+    rhyme: bool = Field(False, description="Even lines end in one rhyme group (needs a form).")
+    temperature: float = Field(
+        0.8,
+        ge=0,
+        le=10,
+        allow_inf_nan=False,
+        description=f"0 is greedy; otherwise at least {MIN_TEMPERATURE}.",
+    )
+    top_k: int = Field(0, ge=0, le=100_000, description="Sample among the k most likely; 0 = off.")
+    top_p: float = Field(
+        1.0,
+        ge=MIN_TOP_P,
+        le=1,
+        allow_inf_nan=False,
+        description="Sample within the smallest set of probability mass p; 1 = off.",
+    )
+    seed: int | None = Field(
+        None,
+        ge=0,
+        le=MAX_SEED,
+        description="Poem i is written with seed + i, as `rnnkit poem --num N --seed SEED`; "
+        "drawn at random (and returned) when left out.",
+    )
+    num: int = Field(1, ge=1, le=MAX_POEMS, description="Poems to write.")
+    script: Literal["as-trained", "simplified", "traditional"] = Field(
+        "as-trained", description="Script of the poems."
+    )
+
+    @field_validator("temperature")
+    @classmethod
+    def _greedy_or_sampled(cls, temperature: float) -> float:
+        if 0 < temperature < MIN_TEMPERATURE:
+            raise ValueError(
+                f"temperature must be 0 (greedy) or at least {MIN_TEMPERATURE}, got {temperature}"
+            )
+        return temperature
+
+
+class PoemResponse(BaseModel):
+    model: str
+    poems: list[str] = Field(description="One poem per item, each on one line.")
+    seed: int = Field(description="The seed used; send it again to repeat the poems.")
+
+
+# ---- /translate and /classify -------------------------------------------------------------------
+def _lines_kind(value: Any) -> str:
+    return "string" if isinstance(value, str) else "list"
+
+
+# Tagged by the value's type, so a bad value is reported against the one form it was meant as.
+Lines = Annotated[
+    Annotated[str, Field(min_length=1), Tag("string")]
+    | Annotated[list[str], Field(min_length=1), Tag("list")],
+    Discriminator(_lines_kind),
+]
+TEXT_DOC = (
+    "Lines of text: one string (split at line ends) or a list with one sentence per item. At "
+    "most the server's --max-prompt-chars characters in all and --max-items lines."
+)
+
+
+class TranslateRequest(Request):
+    model: str | None = MODEL_FIELD
+    text: Lines = Field(description=TEXT_DOC, examples=["ein mann fährt fahrrad ."])
+    beam: int = Field(5, ge=1, le=MAX_BEAM, description="Beam size; 1 is greedy search.")
+    alpha: float = Field(
+        0.6, ge=0, le=2, allow_inf_nan=False, description="Length normalisation; 0 = off."
+    )
+    n_best: int = Field(
+        1, ge=1, le=MAX_BEAM, description="Translations per line, best first; at most beam."
+    )
+    attention: bool = Field(
+        False,
+        description="Also translate the (single) line greedily and return the attention "
+        "weights, as `rnnkit seq2seq attention` draws them.",
+    )
+
+    @field_validator("n_best")
+    @classmethod
+    def _within_beam(cls, n_best: int, info: ValidationInfo) -> int:
+        beam = info.data.get("beam")
+        if beam is not None and n_best > beam:
+            raise ValueError(f"n_best must be at most beam ({beam}), got {n_best}")
+        return n_best
+
+
+class AttentionOut(BaseModel):
+    source: list[str] = Field(description="Source tokens the encoder read, <eos> last.")
+    target: list[str] = Field(description="The greedy translation's tokens.")
+    weights: list[list[float]] = Field(
+        description="One row per target token, one column per source token; rows sum to 1."
+    )
+
+
+class TranslateResponse(BaseModel):
+    model: str
+    translations: list[str] | list[list[str]] = Field(
+        description="One per line ('' for a blank line), as `rnnkit translate` writes them; "
+        "with n_best > 1 a list per line, best first ([] for a blank line)."
+    )
+    attention: AttentionOut | None = None
+
+
+class ClassifyRequest(Request):
+    model: str | None = MODEL_FIELD
+    text: Lines = Field(description=TEXT_DOC, examples=[["play halo by queen"]])
+    top: int = Field(1, ge=1, le=MAX_TOP, description="Labels per sentence, most probable first.")
+
+
+class LabelOut(BaseModel):
+    label: str
+    probability: float
+
+
+class EntityOut(BaseModel):
+    type: str
+    start: int = Field(description="Index of its first token.")
+    end: int = Field(description="Index after its last token.")
+    text: str
+
+
+class SentenceOut(BaseModel):
+    text: str
+    tokens: list[str] = Field(description="The tokens the model read; [] for a blank line.")
+    label: str | None = Field(description="The most probable label; null without a classifier.")
+    probability: float | None
+    top: list[LabelOut] = Field(description="The `top` best labels; [] without a classifier.")
+    tags: list[str] | None = Field(description="A tag per token; null without a tagger.")
+    entities: list[EntityOut] | None = Field(description="Tagged chunks; null without a tagger.")
+
+
+class ClassifyResponse(BaseModel):
+    model: str
+    task: str = Field(description="intent, slots or joint: which fields are filled in.")
+    sentences: list[SentenceOut] = Field(description="One per line, in order.")
+
+
+# ---- /forecast -----------------------------------------------------------------------------------
+Value = Annotated[float, Field(ge=-MAX_ABS_VALUE, le=MAX_ABS_VALUE, allow_inf_nan=False)]
+
+
+class ForecastRequest(Request):
+    model: str | None = MODEL_FIELD
+    history: list[Value] | None = Field(
+        None,
+        min_length=1,
+        description="Past values of the target, oldest first; the model reads the last tau. "
+        "Left out: the run's own series. At most the server's --max-items values.",
+    )
+    horizon: int | None = Field(
+        None, ge=1, le=MAX_HORIZON, description="Steps to forecast; left out: the run's horizon."
+    )
+
+
+class ForecastResponse(BaseModel):
+    model: str
+    target: str = Field(description="The forecast column.")
+    horizon: int
+    history: list[float] = Field(description="The last tau values the model read.")
+    forecast: list[float] = Field(description="The next `horizon` values, original scale.")
+    times: list[str] | None = Field(
+        description="The time of each forecast step ('' when unknown), as `rnnkit forecast "
+        "predict` writes them; null after a history sent in the request."
+    )

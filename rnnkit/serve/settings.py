@@ -13,8 +13,12 @@ class ServeSettings:
 
     Args:
         token: if set, every endpoint but ``/health`` needs ``Authorization: Bearer <token>``.
-        max_prompt_chars: longest ``/generate`` prompt and ``/score`` text, in characters.
+        max_prompt_chars: longest text one request may send, in characters: the ``/generate``
+            prompt, the ``/score``, ``/translate`` and ``/classify`` text (all lines together),
+            the ``/poem`` start and style.
         max_tokens: most tokens one ``/generate`` request may ask for.
+        max_items: most lines one ``/translate`` or ``/classify`` request may send, and most
+            values in a ``/forecast`` history.
         max_body_bytes: largest request body; larger ones get 413 before they are parsed.
         max_concurrent: model calls running at once; one more gets 503 at once, not a queue.
         retry_after: seconds a refused client is told to wait (the ``Retry-After`` header).
@@ -23,6 +27,7 @@ class ServeSettings:
     token: str | None = None
     max_prompt_chars: int = 2000
     max_tokens: int = 1000
+    max_items: int = 1000
     max_body_bytes: int = 65536
     max_concurrent: int = 4
     retry_after: int = 1
@@ -31,6 +36,7 @@ class ServeSettings:
         for name in (
             "max_prompt_chars",
             "max_tokens",
+            "max_items",
             "max_body_bytes",
             "max_concurrent",
             "retry_after",

@@ -1,5 +1,13 @@
 """The routers ``create_app`` includes; a new task adds its router to ``ROUTERS``."""
 
-from rnnkit.serve.routes import meta, text
+from rnnkit.serve.routes import classify, forecast, meta, poem, text, translate
 
-ROUTERS = [meta.open_router, meta.router, text.router]
+ROUTERS = [
+    meta.open_router,
+    meta.router,
+    text.router,
+    poem.router,
+    translate.router,
+    classify.router,
+    forecast.router,
+]

@@ -23,5 +23,6 @@ def health(models: Models) -> Health:
 
 @router.get("/models", response_model=list[ModelInfo])
 def list_models(models: Models) -> list[ModelInfo]:
-    """The served models: name, kind, task, vocabulary size, tokenizer and training config."""
+    """The served models: name, kind, task, the endpoints that use it, vocabulary size and
+    tokenizer (null where a kind has none) and training config."""
     return [ModelInfo(**m.describe()) for m in models]

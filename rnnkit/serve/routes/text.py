@@ -13,7 +13,7 @@ from rnnkit.serve.deps import Models, ModelSlots, Settings, require_token, too_l
 from rnnkit.serve.lm import LanguageModel
 from rnnkit.serve.registry import ModelSet
 from rnnkit.serve.schemas import (
-    ErrorDetail,
+    MODEL_ERRORS,
     GenerateRequest,
     GenerateResponse,
     LineScoreOut,
@@ -23,17 +23,7 @@ from rnnkit.serve.schemas import (
 from rnnkit.serve.sse import ThreadEvents
 
 router = APIRouter(
-    tags=["language models"],
-    dependencies=[Depends(require_token)],
-    responses={
-        401: {"model": ErrorDetail, "description": "Token missing or wrong."},
-        404: {"model": ErrorDetail, "description": "No served model has that name."},
-        413: {"model": ErrorDetail, "description": "Request body over --max-body-bytes."},
-        503: {
-            "model": ErrorDetail,
-            "description": "Every model slot is busy; retry after `Retry-After` seconds.",
-        },
-    },
+    tags=["language models"], dependencies=[Depends(require_token)], responses=MODEL_ERRORS
 )
 
 SSE_DOC = {
@@ -63,7 +53,7 @@ async def generate(
         raise too_long("prompt", body.prompt, settings.max_prompt_chars, "--max-prompt-chars")
     if body.length > settings.max_tokens:
         raise too_long("length", body.length, settings.max_tokens, "--max-tokens")
-    lm = _language_model(models, body.model)
+    lm = _language_model(models, body.model, "/generate")
     plan = lm.plan(body.prompt, body.length, body.temperature, body.top_k, body.top_p, body.seed)
     totals = {"model": lm.name, "seed": plan.seed, "warnings": plan.warnings}
     slots.take()
@@ -102,7 +92,7 @@ async def score(
     lines = [ln for ln in body.text.splitlines() if ln.strip()]
     if not lines:
         raise DataError("text has only blank lines; send at least one line to score")
-    lm = _language_model(models, body.model)
+    lm = _language_model(models, body.model, "/score")
     slots.take()
     try:
         scores = await run_in_threadpool(lm.score, lines)
@@ -128,5 +118,5 @@ async def score(
     )
 
 
-def _language_model(models: ModelSet, name: str | None) -> LanguageModel:
-    return models.pick(name, LanguageModel.kind, "language model")
+def _language_model(models: ModelSet, name: str | None, endpoint: str) -> LanguageModel:
+    return models.pick(name, endpoint, "language model")

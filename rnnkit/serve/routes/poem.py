@@ -1,0 +1,42 @@
+"""``POST /poem``: Tang poems from a poem language model (a run of ``rnnkit poem train``)."""
+
+from __future__ import annotations
+
+import random
+
+from fastapi import APIRouter, Depends
+
+from rnnkit.serve.deps import Models, ModelSlots, Settings, require_token, too_long
+from rnnkit.serve.lm import SEED_RANGE, LanguageModel
+from rnnkit.serve.schemas import MODEL_ERRORS, PoemRequest, PoemResponse
+
+router = APIRouter(tags=["poems"], dependencies=[Depends(require_token)], responses=MODEL_ERRORS)
+
+
+@router.post("/poem", response_model=PoemResponse)
+async def poem(
+    body: PoemRequest, models: Models, settings: Settings, slots: ModelSlots
+) -> PoemResponse:
+    """Write poems with form, acrostic, rhyme, start and style, as `rnnkit poem RUN_DIR`: the
+    same seed gives the same poems."""
+    for field in ("start", "style"):
+        text = getattr(body, field)
+        if text is not None and len(text) > settings.max_prompt_chars:
+            raise too_long(field, text, settings.max_prompt_chars, "--max-prompt-chars")
+    lm: LanguageModel = models.pick(body.model, "/poem", "poem model")
+    seed = random.randrange(SEED_RANGE) if body.seed is None else body.seed
+    poems = await slots.run(
+        lm.poems,
+        body.num,
+        seed,
+        body.script,
+        form=body.form,
+        start=body.start or "",
+        acrostic=body.acrostic,
+        style=body.style,
+        rhyme=body.rhyme,
+        temperature=body.temperature,
+        top_k=body.top_k,
+        top_p=body.top_p,
+    )
+    return PoemResponse(model=lm.name, poems=poems, seed=seed)

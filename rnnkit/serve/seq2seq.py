@@ -1,0 +1,72 @@
+"""The translation adapter: runs of ``rnnkit seq2seq train``.
+
+``/translate`` calls the functions ``rnnkit translate`` and ``rnnkit seq2seq attention`` call,
+so its translations and attention weights are the command line's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rnnkit.seq2seq.train import is_seq2seq_run, load_run
+from rnnkit.seq2seq.translate import Attention, attend, source_tokens, translate_lines
+from rnnkit.serve.registry import ServedModel, register_kind
+
+
+@register_kind
+class Translator(ServedModel):
+    """An encoder-decoder with its source and target vocabularies."""
+
+    kind = "seq2seq"
+    runs = "translation runs (seq2seq.json, written by `rnnkit seq2seq train`)"
+    task = "translation"
+    endpoints = ("/translate",)
+
+    def __init__(self, name: str, path: Path, config, src_vocab, tgt_vocab, model, device):
+        super().__init__(name, path)
+        self.config, self.model, self.device = config, model, device
+        self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
+
+    @classmethod
+    def recognises(cls, path: Path) -> bool:
+        return is_seq2seq_run(path)
+
+    @classmethod
+    def load(cls, path: Path, name: str, device) -> Translator:
+        return cls(name, path, *load_run(path, device), device)
+
+    def config_dict(self) -> dict[str, Any]:
+        return asdict(self.config)
+
+    def translate(self, lines: list[str], beam: int, alpha: float, n_best: int) -> list[list[str]]:
+        """The ``n_best`` translations of each line, best first (``[]`` for a blank line), as
+        ``rnnkit translate`` writes them. Blocks: call it from a worker thread."""
+        with self.lock:
+            return list(
+                translate_lines(
+                    self.model,
+                    lines,
+                    self.config,
+                    self.src_vocab,
+                    self.tgt_vocab,
+                    beam=beam,
+                    alpha=alpha,
+                    n_best=n_best,
+                    device=self.device,
+                )
+            )
+
+    def attention(self, sentence: str) -> Attention:
+        """The greedy translation of one sentence with its attention weights, as
+        ``rnnkit seq2seq attention`` draws them. Blocks: call it from a worker thread.
+
+        Raises:
+            ConfigError: the run has no attention, or the sentence no token.
+        """
+        tokens = source_tokens(sentence, self.config)
+        with self.lock:
+            return attend(
+                self.model, tokens, self.config, self.src_vocab, self.tgt_vocab, self.device
+            )
