@@ -9,7 +9,7 @@ ifneq ($(wildcard ../shared/data),)
 export RNNKIT_DATA ?= $(abspath ../shared/data)
 endif
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test test-browser lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,14 @@ $(STAMP): $(BIN)/python pyproject.toml
 demo: $(STAMP)
 	$(BIN)/rnnkit demo --out runs/demo
 
+# Every test, the browser test of the web page included (it skips, saying why, without
+# /usr/bin/chromium; `apt-get install chromium` provides it).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Only the browser test; RNNKIT_SCREENSHOT=docs/serve.png also saves the README's picture.
+test-browser: $(STAMP)
+	$(BIN)/python -m pytest -q -m browser
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .

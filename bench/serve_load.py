@@ -4,8 +4,9 @@ For each number of clients against one server started with `--max-concurrent C` 
 requests per second (median and min-max over --reps repetitions), latency p50/p90/p99 of the
 served requests, the answers by status code, and the time to the first token of streamed
 requests (`"stream": true`, p50). Every request asks for --length tokens with a seed of its
-own. The only failure allowed is the documented limit, 503 with `Retry-After` when all C slots
-are busy, so none while clients <= C; the script says so and exits with status 1 otherwise.
+own. The only failure allowed is the documented limit, 503 with `Retry-After` when C requests
+are already in the server (the model runs one at a time; the others wait their turn), so none
+while clients <= C; the script says so and exits with status 1 otherwise.
 The reference, measured in the same run: the same generation called in process, without HTTP.
 
 The server is the real one, `python -m rnnkit serve RUN --port P --max-concurrent C`, a

@@ -310,14 +310,17 @@ def _check_out(out: Path, overwrite: bool) -> None:
 )
 @click.option("--length", default=200, show_default=True, help="Tokens to generate.")
 @click.option(
-    "--temperature", default=1.0, show_default=True, help="Softmax temperature; 0 is greedy."
+    "--temperature",
+    default=1.0,
+    show_default=True,
+    help="Softmax temperature: 0 (greedy) or 0.001 to 10.",
 )
 @click.option("--top-k", default=0, show_default=True, help="Sample among the k best; 0 = off.")
 @click.option(
     "--top-p",
     default=1.0,
     show_default=True,
-    help="Sample within the smallest set of mass p (nucleus); 1 = off.",
+    help="Sample within the smallest set of mass p (nucleus), 1e-06 to 1; 1 = off.",
 )
 @click.option("--seed", default=None, type=int, help="Seed for repeatable output.")
 @click.option("--stop", "stop_token", default=None, help="Stop when this token is sampled.")

@@ -299,6 +299,23 @@ BAD_INPUT = {
         ["generate", run, "--prompt", PROMPT, "--top-p", 0],
         ["--top-p"],
     ),
+    # Past float32's range: NaN probabilities would reach torch.multinomial.
+    "generate-temperature-1e39": lambda t, run, text: (
+        ["generate", run, "--temperature", "1e39"],
+        ["--temperature", "0 (greedy) or in [0.001, 10]", "1e+39"],
+    ),
+    "generate-temperature-1e-45": lambda t, run, text: (
+        ["generate", run, "--temperature", "1e-45"],
+        ["--temperature", "1e-45"],
+    ),
+    "generate-temperature-nan": lambda t, run, text: (
+        ["generate", run, "--temperature", "nan"],
+        ["--temperature"],
+    ),
+    "generate-top-p-1e-46": lambda t, run, text: (
+        ["generate", run, "--top-p", "1e-46"],
+        ["--top-p", "[1e-06, 1]"],
+    ),
     "generate-negative-length": lambda t, run, text: (
         ["generate", run, "--prompt", PROMPT, "--length", -5],
         ["--length"],

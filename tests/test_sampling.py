@@ -5,7 +5,14 @@ import torch
 
 from rnnkit.errors import GenerationError
 from rnnkit.infer.generate import generate_ids, generate_text, prompt_ids
-from rnnkit.infer.sampling import filter_logits, sample_next
+from rnnkit.infer.sampling import (
+    MAX_TEMPERATURE,
+    MIN_TEMPERATURE,
+    MIN_TOP_P,
+    check_sampling,
+    filter_logits,
+    sample_next,
+)
 from rnnkit.infer.scoring import token_logprobs
 from rnnkit.models.lm import LMConfig, RNNLanguageModel
 from rnnkit.text.corpus import build_vocab
@@ -43,6 +50,69 @@ def test_temperature_sharpens_distribution():
     g = torch.Generator().manual_seed(0)
     draws = torch.stack([sample_next(logits.expand(2000, 3), 0.1, generator=g)])
     assert (draws == 0).float().mean() > 0.99
+
+
+@pytest.mark.parametrize(
+    "temperature, top_k, top_p",
+    [
+        (0, 0, 1.0),
+        (MIN_TEMPERATURE, 0, 1.0),
+        (MAX_TEMPERATURE, 0, 1.0),
+        (1.0, 0, MIN_TOP_P),
+        (1.0, 10**9, 1.0),  # a k over the vocabulary is the same as 0
+    ],
+)
+def test_sampling_bounds_are_inclusive(temperature, top_k, top_p):
+    check_sampling(temperature, top_k, top_p)
+
+
+@pytest.mark.parametrize(
+    "temperature, top_k, top_p, flag",
+    [
+        (-1.0, 0, 1.0, "--temperature"),
+        (1e-45, 0, 1.0, "--temperature"),  # the logits divided by it overflow to inf
+        (MIN_TEMPERATURE / 2, 0, 1.0, "--temperature"),
+        (MAX_TEMPERATURE * 1.01, 0, 1.0, "--temperature"),
+        (1e39, 0, 1.0, "--temperature"),  # inf in float32
+        (math.nan, 0, 1.0, "--temperature"),
+        (math.inf, 0, 1.0, "--temperature"),
+        (1.0, -1, 1.0, "--top-k"),
+        (1.0, 0, 0.0, "--top-p"),
+        (1.0, 0, 1e-46, "--top-p"),  # 0 in float32: every token dropped
+        (1.0, 0, MIN_TOP_P / 2, "--top-p"),
+        (1.0, 0, 1.5, "--top-p"),
+        (1.0, 0, math.nan, "--top-p"),
+    ],
+)
+def test_sampling_values_out_of_bounds_are_refused_naming_the_range(
+    temperature, top_k, top_p, flag
+):
+    with pytest.raises(GenerationError) as info:
+        check_sampling(temperature, top_k, top_p)
+    message = str(info.value)
+    assert message.startswith(flag) and "\n" not in message
+    assert "got" in message and ("[" in message or ">=" in message)
+
+
+def test_sampling_at_the_bounds_gives_tokens_not_nan():
+    torch.manual_seed(0)
+    logits = torch.randn(64, 50) * 30  # sharp logits: largest after dividing by the smallest T
+    g = torch.Generator().manual_seed(0)
+    for temperature, top_p in [(MIN_TEMPERATURE, 1.0), (MAX_TEMPERATURE, 1.0), (1.0, MIN_TOP_P)]:
+        picked = sample_next(logits, temperature, top_p=top_p, generator=g)
+        assert picked.shape == (64,) and ((picked >= 0) & (picked < 50)).all()
+    # Near-greedy at the smallest temperature and top-p: the best token, as the doc says.
+    assert torch.equal(sample_next(logits, MIN_TEMPERATURE, generator=g), logits.argmax(-1))
+    assert torch.equal(sample_next(logits, 1.0, top_p=MIN_TOP_P, generator=g), logits.argmax(-1))
+
+
+def test_the_command_line_help_gives_the_bounds(cli):
+    for command in (["generate"], ["poem", "write"]):
+        code, out, _ = cli([*command, "--help"])
+        assert code == 0
+        text = " ".join(out.split())  # help text is wrapped
+        assert f"0 (greedy) or {MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g}" in text
+        assert f"{MIN_TOP_P:g} to 1" in text
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import threading
 import time
 import urllib.request
 import warnings
+from pathlib import Path
 
 import pytest
 from conftest import cli_env, one_line_error
@@ -143,9 +145,34 @@ def test_docs_describe_every_endpoint(lm):
     assert {"/health", "/models", "/generate", "/score"} <= set(spec["paths"])
     generate = spec["paths"]["/generate"]["post"]
     assert "text/event-stream" in generate["responses"]["200"]["content"]
-    assert {"422", "404", "413", "503"} <= set(generate["responses"])
+    assert {"400", "422", "404", "413", "503"} <= set(generate["responses"])
     assert "GenerateRequest" in spec["components"]["schemas"]
     assert c.get("/docs").status_code == 200
+
+
+def test_every_422_is_documented_in_both_forms(lm):
+    spec = client(lm).get("/openapi.json").json()
+    both = [
+        {"$ref": "#/components/schemas/FieldErrors"},
+        {"$ref": "#/components/schemas/ErrorDetail"},
+    ]
+    posts = [item["post"] for item in spec["paths"].values() if "post" in item]
+    assert len(posts) == 6
+    for post in posts:
+        schema = post["responses"]["422"]["content"]["application/json"]["schema"]
+        assert schema["anyOf"] == both, post["operationId"]
+        assert "400" in post["responses"]
+    assert "422" not in spec["paths"]["/models"]["get"]["responses"]  # it reads no input
+
+
+def test_sampling_bounds_are_in_the_schema(lm):
+    spec = client(lm).get("/openapi.json").json()
+    for name in ("GenerateRequest", "PoemRequest"):
+        fields = spec["components"]["schemas"][name]["properties"]
+        assert (fields["temperature"]["minimum"], fields["temperature"]["maximum"]) == (0, 10)
+        assert fields["temperature"]["not"] == {"exclusiveMinimum": 0, "exclusiveMaximum": 1e-3}
+        assert (fields["top_p"]["minimum"], fields["top_p"]["maximum"]) == (1e-6, 1)
+        assert (fields["top_k"]["minimum"], fields["top_k"]["maximum"]) == (0, 100_000)
 
 
 # ---- bad requests ------------------------------------------------------------------------------
@@ -188,20 +215,79 @@ def test_invalid_json_wrong_types_and_unknown_fields_get_422(lm):
 
 
 @pytest.mark.parametrize(
-    "body, words",
+    "body",
     [
-        ({"prompt": "\u0416\u0416"}, ["no token the model knows"]),
-        ({"temperature": -1}, ["temperature", ">= 0"]),
-        ({"top_p": 0}, ["top-p"]),
-        ({"top_k": -2}, ["top-k"]),
+        {"length": True},
+        {"length": "5"},
+        {"length": 5.0},
+        {"seed": False},
+        {"stream": "yes"},
+        {"stream": 1},
+        {"temperature": "0.5"},
+        {"temperature": True},
+        {"prompt": None},
     ],
 )
-def test_model_errors_are_422_with_one_line(lm, body, words):
-    r = client(lm).post("/generate", json={"length": 5, **body})
+def test_json_types_are_strict(lm, body):
+    r = client(lm).post("/generate", json={"length": 2, **body})
+    assert field_errors(r) == [f"body.{next(iter(body))}"]
+
+
+def test_an_integer_is_a_number(lm):
+    body = {"length": 2, "temperature": 1, "top_p": 1, "seed": 0}
+    assert client(lm).post("/generate", json=body).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("temperature", -1, "greater than or equal to 0"),
+        ("temperature", 11, "less than or equal to 10"),
+        ("temperature", 1e39, "less than or equal to 10"),
+        ("temperature", 1e-45, "0 (greedy) or at least 0.001"),
+        ("temperature", 1e-4, "0 (greedy) or at least 0.001"),
+        ("top_p", 0, "greater than or equal to 0.000001"),
+        ("top_p", 1e-46, "greater than or equal to 0.000001"),
+        ("top_p", 1.5, "less than or equal to 1"),
+        ("top_k", -2, "greater than or equal to 0"),
+    ],
+)
+def test_sampling_values_are_bounded(lm, field, value, words):
+    r = client(lm).post("/generate", json={"length": 5, field: value})
+    assert field_errors(r) == [f"body.{field}"]
+    assert words in r.json()["detail"][0]["msg"]
+
+
+def test_sampling_bounds_are_inclusive(lm):
+    c = client(lm)
+    for body in ({"temperature": 0}, {"temperature": 1e-3}, {"temperature": 10}, {"top_p": 1e-6}):
+        r = c.post("/generate", json={"length": 5, "seed": 0, **body})
+        assert r.status_code == 200 and r.json()["tokens"] == 5, (body, r.text)
+
+
+def test_model_errors_are_422_with_one_line(lm):
+    r = client(lm).post("/generate", json={"length": 5, "prompt": "\u0416\u0416"})
     assert r.status_code == 422
     detail = r.json()["detail"]
     assert isinstance(detail, str) and "\n" not in detail
-    assert all(w in detail for w in words), detail
+    assert "no token the model knows" in detail
+
+
+@pytest.mark.parametrize(
+    "content, headers",
+    [
+        (b'{"prompt": "\xff"}', {}),  # not UTF-8
+        (b'{"prompt": "a"}', {"Content-Length": "ten"}),
+    ],
+    ids=["not-utf-8", "content-length-not-a-number"],
+)
+def test_an_unreadable_body_is_400_with_one_line(lm, content, headers):
+    r = client(lm).post(
+        "/generate", content=content, headers={"Content-Type": "application/json", **headers}
+    )
+    assert r.status_code == 400
+    detail = r.json()["detail"]
+    assert isinstance(detail, str) and "\n" not in detail
 
 
 def test_blank_score_text_is_422(lm):
@@ -268,6 +354,43 @@ def test_a_slow_generation_leaves_health_answering_and_refuses_one_more(lm, monk
     assert results[0].status_code == 200 and results[0].json()["tokens"] == 5
 
 
+def test_requests_for_a_busy_model_wait_their_turn_within_the_slots(lm):
+    """One model, two slots: while the model is busy, two requests wait for it (and are then
+    served) instead of being refused; a third finds both slots taken and gets 503 at once."""
+    c = client(lm, max_concurrent=2)
+    slots = c.app.state.slots
+    results = []
+
+    def post(body):
+        results.append(c.post("/generate", json=body))
+
+    workers = [
+        threading.Thread(target=post, args=({"length": 5, "seed": 1},)),
+        threading.Thread(target=post, args=({"length": 5, "seed": 2, "stream": True},)),
+    ]
+    lm.lock.acquire()  # the model is busy with a call of its own
+    try:
+        for w in workers:
+            w.start()
+        deadline = time.monotonic() + 10
+        while slots.taken < 2:
+            assert time.monotonic() < deadline, "the requests never took their slots"
+            time.sleep(0.01)
+        start = time.perf_counter()
+        r = c.post("/score", json={"text": "a"})
+        assert r.status_code == 503 and r.headers["retry-after"] == "1"
+        assert time.perf_counter() - start < 2
+        time.sleep(0.2)
+        assert results == []  # still waiting for the model, not refused
+    finally:
+        lm.lock.release()
+    for w in workers:
+        w.join(10)
+    assert sorted(r.status_code for r in results) == [200, 200]
+    assert all("tokens" in r.text for r in results)
+    assert slots.taken == 0
+
+
 # ---- token -------------------------------------------------------------------------------------
 def test_token_guards_everything_but_health(lm):
     c = client(lm, token="s3cret")
@@ -283,6 +406,45 @@ def test_token_guards_everything_but_health(lm):
         assert r.status_code == 401
         r = c.request(method, path, json=body, headers={"Authorization": "Bearer s3cret"})
         assert r.status_code == 200, r.text
+
+
+# ---- the web page ------------------------------------------------------------------------------
+def test_the_page_and_its_files_are_served_without_the_token(lm):
+    c = client(lm, token="s3cret")
+    page = c.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "connect-src 'self'" in policy
+    # Every file the page loads is one of ours, served from this server.
+    loaded = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sorted(loaded) == ["data:,", "docs", "openapi.json", "static/app.js", "static/style.css"]
+    for name, kind in [("app.js", "text/javascript"), ("style.css", "text/css")]:
+        r = c.get(f"/static/{name}")
+        assert r.status_code == 200 and r.headers["content-type"].startswith(kind)
+        assert r.headers["cache-control"] == "no-cache"
+        assert "://" not in r.text.replace("http://www.w3.org/2000/svg", "")
+    r = c.get("/static/secret.txt")
+    assert r.status_code == 404 and "app.js, style.css" in r.json()["detail"]
+    assert c.get("/models").status_code == 401  # the API still needs the token
+    assert "/" not in c.get("/openapi.json").json()["paths"]  # the page is not part of the API
+
+
+def test_the_page_has_a_tab_and_a_labelled_form_for_every_endpoint(lm):
+    page = client(lm).get("/").text
+    for endpoint in ["/generate", "/score", "/poem", "/translate", "/classify", "/forecast"]:
+        assert f'data-endpoint="{endpoint}"' in page
+    ids = set(re.findall(r'<(?:input|select|textarea)[^>]* id="([^"]+)"', page))
+    labelled = set(re.findall(r'<label for="([^"]+)"', page))
+    assert ids and ids <= labelled, ids - labelled
+
+
+def test_the_page_files_are_package_data():
+    from importlib.resources import files
+
+    static = files("rnnkit.serve") / "static"
+    assert {p.name for p in static.iterdir()} >= {"index.html", "app.js", "style.css"}
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"serve/static/*"' in pyproject
 
 
 # ---- loading and the command line --------------------------------------------------------------

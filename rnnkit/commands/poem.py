@@ -78,9 +78,9 @@ def prepare_corpus(data: str, out: Path, form: str, simplified: bool) -> dict:
 @click.option("--style", default=None, help="A poem read first to set the mood; not printed.")
 @click.option("--rhyme", is_flag=True, help="Even lines end in one rhyme group (needs a form).")
 @click.option("--num", default=1, show_default=True, help="Poems to write.")
-@click.option("--temperature", default=0.8, show_default=True)
-@click.option("--top-k", default=0, show_default=True)
-@click.option("--top-p", default=1.0, show_default=True)
+@click.option("--temperature", default=0.8, show_default=True, help="0 (greedy) or 0.001 to 10.")
+@click.option("--top-k", default=0, show_default=True, help="Sample among the k best; 0 = off.")
+@click.option("--top-p", default=1.0, show_default=True, help="1e-06 to 1; 1 = off.")
 @click.option("--seed", default=None, type=int, help="Seed for repeatable poems.")
 @click.option(
     "--script",

@@ -28,7 +28,8 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
     envvar="RNNKIT_SERVE_TOKEN",
     show_envvar=True,
     default=None,
-    help="Require `Authorization: Bearer TOKEN` on every endpoint but /health [default: none].",
+    help="Require `Authorization: Bearer TOKEN` on every API endpoint but /health (the web page "
+    "at / asks for it) [default: none].",
 )
 @click.option(
     "--device", default="auto", show_default=True, help="auto picks CUDA when present, else CPU."
@@ -63,7 +64,8 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
     "--max-concurrent",
     default=4,
     show_default=True,
-    help="Model calls running at once; one more is answered 503 with Retry-After at once.",
+    help="Requests in the models at once: each model runs one at a time and the others "
+    "wait their turn; one more is answered 503 with Retry-After at once.",
 )
 def serve(run_dirs, host, port, token, device, **limits):
     """Serve trained runs over HTTP until Ctrl-C.
@@ -74,6 +76,7 @@ def serve(run_dirs, host, port, token, device, **limits):
     `rnnkit tag train` (POST /classify) or `rnnkit forecast train` (POST /forecast). GET /health
     and GET /models describe the server; /generate answers JSON or, with "stream": true,
     Server-Sent Events; every request and response is described at /docs and /openapi.json.
+    The web page at / tries every served model in a browser (it asks for the token, if any).
 
     \b
     Example:

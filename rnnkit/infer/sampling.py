@@ -6,14 +6,31 @@ import torch
 
 from rnnkit.errors import GenerationError
 
+# Sampling runs in float32. Logits divided by a temperature below about 1e-38 overflow to inf
+# (then inf - inf is NaN in the softmax), one above float32's largest becomes inf, and a top-p
+# that rounds to 0 drops every token. Well inside float32's range: below a temperature of 1e-3
+# sampling is greedy in all but name, above 10 it is close to uniform, and any top-p below the
+# best token's probability keeps that token alone.
+MIN_TEMPERATURE = 1e-3
+MAX_TEMPERATURE = 10.0
+MIN_TOP_P = 1e-6
+
 
 def check_sampling(temperature: float, top_k: int, top_p: float) -> None:
-    if temperature < 0:
-        raise GenerationError(f"--temperature must be >= 0 (0 = greedy), got {temperature}")
+    """Raise ``GenerationError`` unless the settings are ones ``sample_next`` can follow.
+
+    Temperature is 0 (greedy) or in [``MIN_TEMPERATURE``, ``MAX_TEMPERATURE``]; top-k is
+    >= 0 (0 = off); top-p is in [``MIN_TOP_P``, 1] (1 = off). NaN fails every range.
+    """
+    if not (temperature == 0 or MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):
+        raise GenerationError(
+            f"--temperature must be 0 (greedy) or in [{MIN_TEMPERATURE:g}, "
+            f"{MAX_TEMPERATURE:g}], got {temperature}"
+        )
     if top_k < 0:
         raise GenerationError(f"--top-k must be >= 0 (0 = off), got {top_k}")
-    if not 0 < top_p <= 1:
-        raise GenerationError(f"--top-p must be in (0, 1] (1 = off), got {top_p}")
+    if not MIN_TOP_P <= top_p <= 1:
+        raise GenerationError(f"--top-p must be in [{MIN_TOP_P:g}, 1] (1 = off), got {top_p}")
 
 
 def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:

@@ -21,8 +21,12 @@ def create_app(models: Iterable[ServedModel], settings: ServeSettings | None = N
     Error answers carry ``{"detail": ...}``: 401 without the token, 404 for an unknown model
     (or none that answers the endpoint), 413 for a body over the limit, 422 for a request that
     cannot be served as sent (FastAPI's field list, or one line from an ``RnnkitError``, such as
-    a model that does not answer the endpoint), 503 with ``Retry-After`` when every model slot
-    is busy.
+    a model that does not answer the endpoint), 400 for a body that is not UTF-8 or a
+    Content-Length that is not a number, 503 with ``Retry-After`` when ``max_concurrent``
+    requests are already in the models (running, or waiting for their model's turn).
+
+    ``GET /`` is the web page (``rnnkit/serve/static``); like ``/health`` it needs no token, and
+    it sends the token the user types with each API call.
     """
     settings = settings or ServeSettings()
     app = FastAPI(
@@ -50,17 +54,19 @@ def _status(code: int):
 
 def _description(settings: ServeSettings) -> str:
     access = (
-        "Every endpoint but `/health` needs `Authorization: Bearer TOKEN`."
+        "Every API endpoint but `/health` needs `Authorization: Bearer TOKEN` (the web page "
+        "asks for the token and sends it)."
         if settings.token
         else "No token is needed."
     )
     return (
-        "Trained rnnkit runs over HTTP. "
+        "Trained rnnkit runs over HTTP; a web page to try them is at `/`. "
         + access
         + f"\n\nLimits: text up to {settings.max_prompt_chars} characters per request (prompts, "
         f"scored, translated and classified text, poem starts and styles), up to "
         f"{settings.max_items} lines (or forecast history values) per request, up to "
         f"{settings.max_tokens} generated tokens per request, request bodies up to "
-        f"{settings.max_body_bytes} bytes (413 beyond), {settings.max_concurrent} model calls "
-        "at once (503 with `Retry-After` beyond)."
+        f"{settings.max_body_bytes} bytes (413 beyond), {settings.max_concurrent} requests in "
+        "the models at once (503 with `Retry-After` beyond). Each model runs one request at a "
+        "time; the others wait their turn."
     )

@@ -1,4 +1,4 @@
-"""Bounds on what one request may cost: body size and model calls running at once."""
+"""Bounds on what requests may cost: body size, and requests in the models at once."""
 
 from __future__ import annotations
 
@@ -72,30 +72,42 @@ class BodyLimit:
 
 
 class Slots:
-    """At most ``n`` model calls at once. A full server says so at once instead of queueing:
-    a queue would hold connections open and hide the overload from the client.
+    """At most ``n`` requests in the models at once, each running or waiting for its model.
+
+    A served model runs one call at a time (``ServedModel.lock``), so requests holding a slot
+    for a busy model wait for it in their worker thread: a queue bounded by ``n``, in which a
+    request never waits behind more than ``n - 1`` others at any moment. A request that finds
+    every slot taken is refused at once with 503 and ``Retry-After``: a longer queue would hold
+    connections open and hide the overload from the client.
     """
 
     def __init__(self, n: int, retry_after: int):
         self.n = n
         self.retry_after = retry_after
-        self._free = threading.BoundedSemaphore(n)
+        self.taken = 0  # requests running or waiting for their model now
+        self._count = threading.Lock()
 
     def take(self) -> None:
         """Take a slot or raise HTTP 503 with a ``Retry-After`` header; never waits."""
-        if not self._free.acquire(blocking=False):
-            raise HTTPException(
-                503,
-                f"all {self.n} model slots are busy; retry in {self.retry_after} s",
-                headers={"Retry-After": str(self.retry_after)},
-            )
+        with self._count:
+            if self.taken < self.n:
+                self.taken += 1
+                return
+        raise HTTPException(
+            503,
+            f"all {self.n} model slots are busy (--max-concurrent); retry in {self.retry_after} s",
+            headers={"Retry-After": str(self.retry_after)},
+        )
 
     def give_back(self) -> None:
-        self._free.release()
+        with self._count:
+            if self.taken == 0:
+                raise RuntimeError("a slot was given back that was never taken")
+            self.taken -= 1
 
     async def run(self, fn: Callable[..., T], *args, **kwargs) -> T:
-        """``fn(*args, **kwargs)`` in a worker thread, holding a slot while it runs (503 at once
-        when none is free); the event loop stays free meanwhile."""
+        """``fn(*args, **kwargs)`` in a worker thread, holding a slot while it waits for its model
+        and runs (503 at once when none is free); the event loop stays free meanwhile."""
         self.take()
         try:
             return await run_in_threadpool(fn, *args, **kwargs)

@@ -2,7 +2,8 @@
 
 Limits that depend on the server's settings (prompt length, tokens per request, lines per
 request) are checked in the handlers and reported in the same 422 format as these static checks.
-Every number a request sends is bounded here, and NaN and infinities are refused.
+Every number a request sends is bounded here, and NaN and infinities are refused. JSON types are
+strict: ``true`` is not a number and ``"5"`` is not an integer (an integer is a number, though).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -19,16 +21,15 @@ from pydantic import (
     field_validator,
 )
 
+from rnnkit.infer.sampling import MAX_TEMPERATURE, MIN_TEMPERATURE, MIN_TOP_P
+
 MAX_SEED = 2**63 - 1
 MAX_BEAM = 10
 MAX_POEMS = 20
 MAX_HORIZON = 1000
 MAX_TOP = 100
 MAX_ABS_VALUE = 1e15  # history values; larger ones would overflow the model's float32 input
-# Sampling runs in float32: a temperature or top-p below about 1e-38 becomes 0 there and the
-# probabilities NaN. Such values mean "greedy" anyway, so the poem schema refuses them.
-MIN_TEMPERATURE = 1e-3
-MIN_TOP_P = 1e-6
+MAX_TOP_K = 100_000  # more than any vocabulary here; a k over the vocabulary is the same as 0
 
 MODEL_FIELD = Field(
     None,
@@ -39,24 +40,83 @@ MODEL_FIELD = Field(
 
 
 class Request(BaseModel):
-    # An unknown field is most likely a misspelt one: refuse it rather than ignore it.
-    model_config = ConfigDict(extra="forbid")
+    # An unknown field is most likely a misspelt one: refuse it rather than ignore it. Strict:
+    # a client that sends `true` or "5" for a number has a bug that lax reading would hide.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ErrorDetail(BaseModel):
     detail: str = Field(description="One line naming the problem and the fix.")
 
 
-# The error answers every model endpoint documents (FastAPI adds 422 itself).
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description="Where: `body`, then the field, such as `length`.")
+    msg: str = Field(description="What is wrong with it, in one line.")
+    type: str = Field(description="The kind of error, such as `less_than_equal`.")
+
+
+class FieldErrors(BaseModel):
+    detail: list[FieldError] = Field(description="One entry per refused field.")
+
+
+# The error answers every model endpoint documents.
 MODEL_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": ErrorDetail,
+        "description": "A body that is not UTF-8, or a Content-Length that is not a number.",
+    },
     401: {"model": ErrorDetail, "description": "Token missing or wrong."},
     404: {"model": ErrorDetail, "description": "No served model has that name."},
     413: {"model": ErrorDetail, "description": "Request body over --max-body-bytes."},
+    422: {
+        "model": FieldErrors | ErrorDetail,
+        "description": "The request cannot be served as sent: a list of field errors (invalid "
+        "JSON, a field of the wrong type, out of range or over a server limit), or one line "
+        "naming the problem and the fix (such as a model that does not answer the endpoint, "
+        "or a prompt with no token the model knows).",
+    },
     503: {
         "model": ErrorDetail,
-        "description": "Every model slot is busy; retry after `Retry-After` seconds.",
+        "description": "--max-concurrent requests are already in the models (running or "
+        "waiting for their model); retry after `Retry-After` seconds.",
     },
 }
+
+
+def _greedy_or_sampled(temperature: float) -> float:
+    if 0 < temperature < MIN_TEMPERATURE:
+        raise ValueError(
+            f"temperature must be 0 (greedy) or at least {MIN_TEMPERATURE:g}, got {temperature}"
+        )
+    return temperature
+
+
+# The bounds of rnnkit.infer.sampling.check_sampling, so that they show in the schema.
+Temperature = Annotated[
+    float,
+    Field(
+        ge=0,
+        le=MAX_TEMPERATURE,
+        allow_inf_nan=False,
+        json_schema_extra={"not": {"exclusiveMinimum": 0, "exclusiveMaximum": MIN_TEMPERATURE}},
+        description=f"Softmax temperature: 0 (greedy) or {MIN_TEMPERATURE:g} to "
+        f"{MAX_TEMPERATURE:g}.",
+    ),
+    AfterValidator(_greedy_or_sampled),
+]
+TopK = Annotated[
+    int, Field(ge=0, le=MAX_TOP_K, description="Sample among the k most likely tokens; 0 = off.")
+]
+TopP = Annotated[
+    float,
+    Field(
+        ge=MIN_TOP_P,
+        le=1,
+        allow_inf_nan=False,
+        description=f"Sample within the smallest set of probability mass p, {MIN_TOP_P:g} to 1; "
+        "1 = off.",
+    ),
+]
 
 
 class Health(BaseModel):
@@ -96,19 +156,13 @@ class GenerateRequest(Request):
     length: int = Field(
         200, ge=0, description="Tokens to generate; at most the server's --max-tokens."
     )
-    temperature: float = Field(
-        1.0, allow_inf_nan=False, description="Softmax temperature, >= 0; 0 is greedy."
-    )
-    top_k: int = Field(0, description="Sample among the k most likely tokens; 0 = off.")
-    top_p: float = Field(
-        1.0,
-        allow_inf_nan=False,
-        description="Sample within the smallest set of probability mass p, in (0, 1]; 1 = off.",
-    )
+    temperature: Temperature = 1.0
+    top_k: TopK = 0
+    top_p: TopP = 1.0
     seed: int | None = Field(
         None,
         ge=0,
-        le=2**63 - 1,
+        le=MAX_SEED,
         description="Seed for repeatable output; drawn at random (and returned) when left out.",
     )
     stream: bool = Field(
@@ -184,21 +238,9 @@ class PoemRequest(Request):
         "server's --max-prompt-chars.",
     )
     rhyme: bool = Field(False, description="Even lines end in one rhyme group (needs a form).")
-    temperature: float = Field(
-        0.8,
-        ge=0,
-        le=10,
-        allow_inf_nan=False,
-        description=f"0 is greedy; otherwise at least {MIN_TEMPERATURE}.",
-    )
-    top_k: int = Field(0, ge=0, le=100_000, description="Sample among the k most likely; 0 = off.")
-    top_p: float = Field(
-        1.0,
-        ge=MIN_TOP_P,
-        le=1,
-        allow_inf_nan=False,
-        description="Sample within the smallest set of probability mass p; 1 = off.",
-    )
+    temperature: Temperature = 0.8
+    top_k: TopK = 0
+    top_p: TopP = 1.0
     seed: int | None = Field(
         None,
         ge=0,
@@ -210,15 +252,6 @@ class PoemRequest(Request):
     script: Literal["as-trained", "simplified", "traditional"] = Field(
         "as-trained", description="Script of the poems."
     )
-
-    @field_validator("temperature")
-    @classmethod
-    def _greedy_or_sampled(cls, temperature: float) -> float:
-        if 0 < temperature < MIN_TEMPERATURE:
-            raise ValueError(
-                f"temperature must be 0 (greedy) or at least {MIN_TEMPERATURE}, got {temperature}"
-            )
-        return temperature
 
 
 class PoemResponse(BaseModel):

@@ -12,7 +12,8 @@ class ServeSettings:
     """What a server accepts.
 
     Args:
-        token: if set, every endpoint but ``/health`` needs ``Authorization: Bearer <token>``.
+        token: if set, every API endpoint but ``/health`` needs ``Authorization: Bearer
+            <token>``; the web page (``/`` and ``/static/``) is open, and asks for the token.
         max_prompt_chars: longest text one request may send, in characters: the ``/generate``
             prompt, the ``/score``, ``/translate`` and ``/classify`` text (all lines together),
             the ``/poem`` start and style.
@@ -20,7 +21,9 @@ class ServeSettings:
         max_items: most lines one ``/translate`` or ``/classify`` request may send, and most
             values in a ``/forecast`` history.
         max_body_bytes: largest request body; larger ones get 413 before they are parsed.
-        max_concurrent: model calls running at once; one more gets 503 at once, not a queue.
+        max_concurrent: requests in the models at once. Each model runs one call at a time,
+            so requests for a busy model wait for it, never more than this many in all; one
+            more gets 503 at once.
         retry_after: seconds a refused client is told to wait (the ``Retry-After`` header).
     """
 

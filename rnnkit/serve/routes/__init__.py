@@ -1,8 +1,9 @@
 """The routers ``create_app`` includes; a new task adds its router to ``ROUTERS``."""
 
-from rnnkit.serve.routes import classify, forecast, meta, poem, text, translate
+from rnnkit.serve.routes import classify, forecast, meta, page, poem, text, translate
 
 ROUTERS = [
+    page.router,
     meta.open_router,
     meta.router,
     text.router,
