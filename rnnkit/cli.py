@@ -14,7 +14,9 @@ from rnnkit.commands.classify import classify as classify_group
 from rnnkit.commands.classify import tag as tag_group
 from rnnkit.commands.data import data as data_group
 from rnnkit.commands.diagnostics import grad_flow
+from rnnkit.commands.export import export as export_command
 from rnnkit.commands.forecast import forecast as forecast_group
+from rnnkit.commands.info import info as info_command
 from rnnkit.commands.ngram import ngram as ngram_group
 from rnnkit.commands.ngram import print_eval as ngram_eval
 from rnnkit.commands.ngram import score_ngram_lines
@@ -45,7 +47,8 @@ TRAIN_OPTIONS = [
     _opt(
         "data",
         "Registered dataset name (see `rnnkit data list`) or path to a UTF-8 text file "
-        "(90/10 train/valid split) or a folder with train.txt/valid.txt/test.txt.",
+        "(90/10 train/valid split) or a folder with train.txt/valid.txt/test.txt, or a "
+        "folder made by `rnnkit data prepare` (ids memory-mapped; its tokenizer and vocab).",
     ),
     _opt(
         "tokenizer",
@@ -168,6 +171,8 @@ cli.add_command(poem_group)
 cli.add_command(classify_group)
 cli.add_command(tag_group)
 cli.add_command(serve_command)
+cli.add_command(export_command)
+cli.add_command(info_command)
 
 
 @cli.command(context_settings=CONTEXT)

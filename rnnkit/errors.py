@@ -36,5 +36,9 @@ class GenerationError(RnnkitError):
     """A prompt or sampling setting cannot be used."""
 
 
+class ExportError(RnnkitError):
+    """A model cannot be written in the asked format, or the written file does not reproduce it."""
+
+
 class RnnkitWarning(UserWarning):
     """Something worked, but not the way asked (a fallback was used); the CLI prints one line."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.classify.predict import LinePrediction, predict_lines
-from rnnkit.classify.train import CONFIG, load_run
+from rnnkit.classify.train import load_run
 from rnnkit.serve.registry import ServedModel, register_kind
 
 
@@ -35,10 +35,6 @@ class Classifier(ServedModel):
         super().__init__(name, path)
         self.config, self.vocabs, self.model, self.device = config, vocabs, model, device
         self.task = config.task
-
-    @classmethod
-    def recognises(cls, path: Path) -> bool:
-        return (path / CONFIG).exists()
 
     @classmethod
     def load(cls, path: Path, name: str, device) -> Classifier:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit.errors import ConfigError
-from rnnkit.forecast.pipeline import CONFIG, ForecastRun, future_times
+from rnnkit.forecast.pipeline import ForecastRun, future_times
 from rnnkit.serve.registry import ServedModel, register_kind
 
 
@@ -38,10 +38,6 @@ class Forecaster(ServedModel):
         self.run = run
         self.tau = run.config.tau
         self.columns = run.prep.series.columns  # the target first, then the features
-
-    @classmethod
-    def recognises(cls, path: Path) -> bool:
-        return (path / CONFIG).exists()
 
     @classmethod
     def load(cls, path: Path, name: str, device) -> Forecaster:

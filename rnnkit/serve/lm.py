@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rnnkit.errors import RunDirError
 from rnnkit.infer.generate import generate_ids, prompt_ids, text_pieces, unseen_reserved
 from rnnkit.infer.sampling import check_sampling
 from rnnkit.infer.scoring import LineScore, score_lines
 from rnnkit.poetry.run import is_poem_run
 from rnnkit.serve.registry import ServedModel, register_kind
-from rnnkit.train.checkpoint import RunDir, load_for_inference
+from rnnkit.train.checkpoint import load_for_inference
 
 SEED_RANGE = 2**31  # seeds drawn for requests without one; small enough for any JSON client
 
@@ -69,14 +68,6 @@ class LanguageModel(ServedModel):
         self.task = "poem" if is_poem_run(path) else "text"
         self.endpoints = ("/generate", "/score") + (("/poem",) if self.task == "poem" else ())
         self._poem_decoder = None  # built on the first /poem request
-
-    @classmethod
-    def recognises(cls, path: Path) -> bool:
-        try:
-            RunDir(path).check()
-        except RunDirError:
-            return False
-        return True
 
     @classmethod
     def load(cls, path: Path, name: str, device) -> LanguageModel:

@@ -1,8 +1,10 @@
 """Served models: one adapter class per kind of run directory, loaded once, shared by requests.
 
-An adapter says whether it ``recognises`` a run directory and how to ``load`` it; it is made
-known with ``@register_kind``. ``load_models`` gives each run directory to the first adapter
-that recognises it, so a new kind of model is one more adapter module, imported in
+An adapter says how to ``load`` a run directory and is made known with ``@register_kind`` under
+its ``kind``, the name ``rnnkit.registry.runs`` gives that kind of run; by default it
+``recognises`` exactly the directories of its kind. ``load_models`` gives each run directory to
+the first adapter that recognises it, so a new kind of model is one more entry in
+``rnnkit.registry.runs.RUN_KINDS``, one more adapter module, imported in
 ``rnnkit/serve/__init__.py``, and one more router. A model lists the ``endpoints`` it answers;
 an endpoint picks its model among those that list it.
 """
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from rnnkit.errors import ConfigError, RnnkitError, RunDirError
+from rnnkit.registry.runs import run_kind
 
 KINDS: dict[str, type[ServedModel]] = {}
 
@@ -38,7 +41,8 @@ class ServedModel:
     in worker threads, never on the event loop.
 
     Attributes:
-        kind: the adapter's registry key (``lm``, ``seq2seq``, ``classify``, ``forecast``).
+        kind: the adapter's registry key, a kind of ``rnnkit.registry.runs`` (``lm``, ``seq2seq``,
+            ``classify``, ``forecast``).
         runs: the run directories it loads, in words, for the message that refuses others.
         task: what this run was trained for (``text``, ``poem``, ``translation``, ...).
         endpoints: the paths that can use this model; it may depend on the task (a poem
@@ -58,7 +62,8 @@ class ServedModel:
 
     @classmethod
     def recognises(cls, path: Path) -> bool:
-        raise NotImplementedError
+        """Whether ``path`` holds a run of this adapter's kind (see ``rnnkit.registry.runs``)."""
+        return run_kind(path) == cls.kind
 
     @classmethod
     def load(cls, path: Path, name: str, device) -> ServedModel:

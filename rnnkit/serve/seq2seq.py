@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from rnnkit.seq2seq.train import is_seq2seq_run, load_run
+from rnnkit.seq2seq.train import load_run
 from rnnkit.seq2seq.translate import Attention, attend, source_tokens, translate_lines
 from rnnkit.serve.registry import ServedModel, register_kind
 
@@ -28,10 +28,6 @@ class Translator(ServedModel):
         super().__init__(name, path)
         self.config, self.model, self.device = config, model, device
         self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
-
-    @classmethod
-    def recognises(cls, path: Path) -> bool:
-        return is_seq2seq_run(path)
 
     @classmethod
     def load(cls, path: Path, name: str, device) -> Translator:

@@ -1,0 +1,84 @@
+"""``rnnkit export``: a trained model to ONNX or TorchScript, with a sidecar JSON."""
+
+from __future__ import annotations
+
+import click
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.command("export", context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path())
+@click.option(
+    "--format",
+    "fmt",
+    required=True,
+    metavar="onnx|torchscript",
+    # A plain string, checked by export_run, so that a wrong one is a one-line error.
+    help="onnx: for onnxruntime and other ONNX runtimes; torchscript: for torch.jit.load in "
+    "Python or libtorch (C++).",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Model file to write; the sidecar JSON goes beside it as OUT.json.",
+)
+@click.option(
+    "--which",
+    type=click.Choice(["best", "last"]),
+    default="best",
+    show_default=True,
+    help="Weights of a language-model run: best on validation (model.safetensors) or the "
+    "last checkpoint (last.safetensors).",
+)
+@click.option(
+    "--opset",
+    type=int,
+    default=None,
+    help="ONNX opset, 9 to 20 [default: torch's, 20].",
+)
+@click.option(
+    "--check/--no-check",
+    default=True,
+    show_default=True,
+    help="Run the file back (onnxruntime or torch.jit.load) on other batch sizes and lengths "
+    "than the trace's, carrying the state over two calls, and write it only if it gives "
+    "rnnkit's outputs (within 1e-5 + 1e-4 relative).",
+)
+def export(run_dir, fmt, out, which, opset, check):
+    """Export the model of a trained run to ONNX or TorchScript, with OUT.json beside it.
+
+    \b
+    Language-model runs (`rnnkit train`, `rnnkit poem train`) become a step function with
+    the recurrent state passed explicitly:
+      inputs  tokens (N, T) int64, h_0 (L, N, H) [, c_0 (L, N, H) for an LSTM]
+      outputs logits (N, T, V), h_n (L, N, H) [, c_n (L, N, H)]
+    with N and T free, so a prompt goes in as one call and each new token as another, and
+    generation runs without Python. OUT.json holds the vocabulary, the tokenizer's rules, the
+    model's shape, the names and shapes of the inputs and outputs, and the generation recipe.
+
+    \b
+    Forecasting runs (`rnnkit forecast train`, network models) become
+      inputs  window (N, tau, F), scaled    outputs forecast (N, horizon), scaled
+    with the scaler's statistics, the columns and the strategy in OUT.json.
+
+    Runs on the scratch backend are exported through the equivalent torch.nn layers with the
+    same weights (the scratch layers loop over time in Python and would be fixed to one
+    length); the check compares the file with the scratch model itself. The layer-normalised
+    LSTM (lnlstm) has no such equivalent and cannot be exported.
+
+    Both formats are traced with TorchScript, which PyTorch 2.13 marks deprecated; its
+    successor, torch.export, fixes the length of nn.LSTM/GRU/RNN inputs, so it cannot write a
+    step function yet. The files load as usual; prefer ONNX for long-lived consumers.
+    ONNX needs `pip install 'rnnkit[export]'` (onnx, and onnxruntime for the check).
+    """
+    from rnnkit.export import export_run
+
+    report = export_run(run_dir, fmt, out, which=which, opset=opset, check=check)
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
+    checked = ""
+    if report.max_diff is not None:
+        checked = f"; same outputs as rnnkit (largest difference {report.max_diff:.2g})"
+    click.echo(f"wrote {report.out} ({report.format}) and {report.sidecar}{checked}")

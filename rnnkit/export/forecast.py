@@ -1,0 +1,134 @@
+"""Exporting a forecaster: a window of scaled observations in, the scaled forecast out.
+
+The scaler stays outside the graph, its statistics in the sidecar JSON, as the run keeps them:
+a consumer scales the window with them and unscales the forecast. Only the run directory is
+read, not the training series, so a run exports after its data has moved.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from rnnkit.errors import ConfigError, ExportError, RnnkitError, RunDirError
+from rnnkit.export.graph import Exportable, TensorSpec
+from rnnkit.forecast.pipeline import CONFIG, NEURAL, WEIGHTS, ForecastConfig, build_model
+from rnnkit.train.checkpoint import load_weights, task_run
+
+RECIPES = {
+    "direct": "forecast[:, k] is the scaled value k + 1 steps after the window",
+    "one-step": "forecast[:, 0] is the scaled value one step after the window",
+    "recursive": (
+        "forecast[:, 0] is the scaled value one step after the window; for more steps, drop the "
+        "window's oldest row, append the forecast as its newest, and call again"
+    ),
+}
+
+
+def load_forecaster(run_dir: str | Path) -> tuple[dict, ForecastConfig, nn.Module]:
+    """``(doc, config, model)`` of a forecasting run: its forecast.json, its config and its
+    fitted network in eval mode.
+
+    Raises:
+        RunDirError: not a forecasting run, or a damaged one.
+        ExportError: a model with no network (linear, naive, seasonal-naive).
+    """
+    run = task_run(run_dir, CONFIG, (), "forecasting", "`rnnkit forecast train`")
+    try:
+        doc = json.loads((run / CONFIG).read_text(encoding="utf-8"))
+        config = ForecastConfig.from_dict(doc["config"])
+        num_features = len(doc["columns"])
+    except (ValueError, KeyError, TypeError, RnnkitError) as e:
+        raise RunDirError(f"{run / CONFIG} is damaged ({e}); train the run again") from e
+    if config.model not in NEURAL:
+        raise ExportError(
+            f"this forecasting run's model is {config.model}, which has no network to export; "
+            f"export a run of {', '.join(NEURAL)}"
+        )
+    if not (run / WEIGHTS).exists():
+        raise RunDirError(f"{run} is incomplete (missing {WEIGHTS}); train it again")
+    model = build_model(config, num_features)
+    load_weights(model, run / WEIGHTS, CONFIG)
+    return doc, config, model.eval()
+
+
+def forecast_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
+    """A forecasting run (``rnnkit forecast train``) ready to export.
+
+    Raises:
+        ConfigError: ``which="last"``: a forecasting run keeps only its best weights.
+    """
+    if which != "best":
+        raise ConfigError(
+            "a forecasting run keeps one set of weights (model.safetensors, the best on "
+            "validation); drop --which last"
+        )
+    doc, config, model = load_forecaster(run_dir)
+    exported = model
+    notes = []
+    if config.backend != "torch" and config.model != "mlp":
+        # Same reason as for language models: the scratch layers would unroll over time.
+        exported = build_model(replace(config, backend="torch"), len(doc["columns"]))
+        exported.load_state_dict(model.state_dict())
+        exported.eval()
+        notes.append(
+            f"the run uses the {config.backend} backend: exported through the equivalent "
+            f"torch.nn {config.model.upper()} with the same weights"
+        )
+    tau, H, F = config.tau, config.model_horizon, len(doc["columns"])
+    columns = doc["columns"]
+    inputs = (
+        TensorSpec(
+            "window",
+            ("batch", tau, F),
+            "float32",
+            f"the last {tau} rows of the columns ({', '.join(columns)}), oldest first, each "
+            "scaled as (value - scaler.center[j]) / scaler.scale[j]",
+        ),
+    )
+    outputs = (
+        TensorSpec(
+            "forecast",
+            ("batch", H),
+            "float32",
+            f"the next {H} value(s) of {columns[0]}, scaled: value = forecast * "
+            "scaler.scale[0] + scaler.center[0]",
+        ),
+    )
+
+    def sample(batch: int, time: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        return {"window": torch.randn(batch, tau, F, generator=gen)}
+
+    meta = {
+        "task": "forecast",
+        "model": {
+            "model": config.model,
+            "hidden": config.hidden,
+            "layers": config.layers,
+            "backend": config.backend,
+            "residual": config.residual,
+            "exported_layers": "torch.nn",
+        },
+        "tau": tau,
+        "horizon": H,
+        "strategy": config.strategy,
+        "recipe": RECIPES[config.strategy],
+        "columns": columns,
+        "target": columns[0],
+        "period": doc.get("period"),
+        "scaler": doc["scaler"],
+    }
+    return Exportable(
+        kind="forecast",
+        module=exported,
+        reference=model,
+        inputs=inputs,
+        outputs=outputs,
+        sample=sample,
+        meta=meta,
+        notes=notes,
+    )

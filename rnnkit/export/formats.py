@@ -1,0 +1,173 @@
+"""The file formats: writing an ``Exportable`` and running the written file back.
+
+Both formats go through TorchScript tracing. PyTorch 2.13 marks that path deprecated in favour
+of ``torch.export``, but ``torch.export`` unrolls ``nn.LSTM``, ``nn.GRU`` and ``nn.RNN`` over
+time, fixing the sequence length to the example's; traced, each stays one call
+(``aten::lstm``, ``aten::gru``, ...), and in ONNX one ``LSTM`` / ``GRU`` / ``RNN`` node, that
+takes any length. So ONNX files come from
+the TorchScript-based exporter (``dynamo=False``), which needs only the ``onnx`` package, and
+the warnings that path gives on every call are silenced here; the check after writing runs
+other batch sizes and lengths through the file than the trace saw.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from rnnkit.errors import ConfigError, ExportError
+from rnnkit.export.graph import Exportable, Inputs
+
+Runner = Callable[[Inputs], list[torch.Tensor]]
+
+# The TorchScript-based exporter writes opsets 7 to 20 (torch.onnx._constants in torch 2.13);
+# below 9, zeros_like becomes ConstantFill, which onnxruntime no longer runs.
+MIN_OPSET, MAX_OPSET = 9, 20
+EXTRA = "pip install 'rnnkit[export]'"
+
+
+def require(module: str, purpose: str):
+    """Import an optional package, or raise a one-line ``ExportError`` naming the extra."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise ExportError(f"{purpose} needs the {module} package: {EXTRA}") from e
+
+
+@contextlib.contextmanager
+def known_warnings() -> Iterator[None]:
+    """Silence the warnings torch gives on every trace and legacy ONNX export (see the module
+    docstring): they say nothing about this model."""
+    with warnings.catch_warnings():
+        for message, module in (
+            (r"`torch\.jit\.\w+` is deprecated", r"torch\.jit"),
+            (r"You are using the legacy TorchScript-based ONNX export", ""),
+            (r"The feature will be removed", r"torch\.onnx"),
+        ):
+            warnings.filterwarnings(
+                "ignore", message=message, category=DeprecationWarning, module=module
+            )
+        # nn.RNN and the forecasters check their input shapes in Python while tracing; the
+        # traced graph itself takes any batch and length, which the check after writing runs.
+        warnings.filterwarnings(
+            "ignore",
+            category=torch.jit.TracerWarning,
+            module=r"torch\.nn\.modules\.rnn|rnnkit\.forecast\.models",
+        )
+        # It asks for the initial states to be graph inputs, which they are.
+        warnings.filterwarnings(
+            "ignore", message=r"Exporting a model to ONNX with a batch_size other than 1"
+        )
+        yield
+
+
+def _example(exp: Exportable) -> tuple[torch.Tensor, ...]:
+    """Inputs for the trace: sizes above 1, so that no axis is taken for a broadcast one."""
+    feed = exp.sample(2, 5, torch.Generator().manual_seed(0))
+    return tuple(feed[name] for name in exp.input_names)
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:200] if text else type(e).__name__
+
+
+# ---- ONNX ----------------------------------------------------------------------------------------
+def write_onnx(exp: Exportable, path: Path, opset: int | None) -> dict:
+    """Write ``exp`` to ``path`` as ONNX; returns the sidecar's format fields (the opset)."""
+    if opset is not None and not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ConfigError(f"--opset must be in [{MIN_OPSET}, {MAX_OPSET}], got {opset}")
+    onnx = require("onnx", "ONNX export")
+    try:
+        with known_warnings(), torch.no_grad():
+            torch.onnx.export(
+                exp.module,
+                _example(exp),
+                str(path),
+                dynamo=False,
+                input_names=exp.input_names,
+                output_names=exp.output_names,
+                dynamic_axes=exp.dynamic_axes(),
+                opset_version=opset,
+            )
+    except Exception as e:  # the exporter raises many types; each means this opset/model fails
+        raise ExportError(
+            f"the ONNX exporter cannot write this model at opset {opset or 'default'} "
+            f"({_first_line(e)}); try another --opset"
+        ) from e
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model)
+    written = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    return {"opset": written}
+
+
+def onnx_runner(path: Path) -> Runner:
+    ort = require("onnxruntime", "Checking an ONNX file (skip it with --no-check)")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()  # as many as torch may use
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own types, one per failure
+        raise ExportError(
+            f"onnxruntime cannot load the exported file ({_first_line(e)}); try another --opset"
+        ) from e
+
+    def run(feed: Inputs) -> list[torch.Tensor]:
+        try:
+            out = session.run(None, {k: v.numpy() for k, v in feed.items()})
+        except Exception as e:
+            raise ExportError(
+                f"onnxruntime cannot run the exported file ({_first_line(e)}); try another --opset"
+            ) from e
+        return [torch.from_numpy(o) for o in out]
+
+    return run
+
+
+# ---- TorchScript ---------------------------------------------------------------------------------
+def write_torchscript(exp: Exportable, path: Path, opset: int | None) -> dict:
+    """Trace ``exp`` and save it to ``path`` for ``torch.jit.load`` (Python or libtorch)."""
+    if opset is not None:
+        raise ConfigError("--opset is for --format onnx; drop it for torchscript")
+    with known_warnings(), torch.no_grad():
+        traced = torch.jit.trace(exp.module, _example(exp))
+        torch.jit.save(traced, str(path))
+    return {"call": f"module({', '.join(exp.input_names)}) -> ({', '.join(exp.output_names)})"}
+
+
+def torchscript_runner(path: Path) -> Runner:
+    with known_warnings():
+        module = torch.jit.load(str(path), map_location="cpu")
+
+    def run(feed: Inputs) -> list[torch.Tensor]:
+        with torch.no_grad():
+            out = module(*feed.values())
+        return list(out) if isinstance(out, tuple | list) else [out]
+
+    return run
+
+
+@dataclass(frozen=True)
+class Format:
+    """A file format: how to write an ``Exportable`` and how to run the file back.
+
+    ``write(exp, path, opset)`` returns the format's fields for the sidecar; ``runner(path)``
+    returns a function from named inputs to the outputs, in order.
+    """
+
+    name: str
+    runtime: str  # what runs the file back, in words
+    write: Callable[[Exportable, Path, int | None], dict]
+    runner: Callable[[Path], Runner]
+
+
+FORMATS = {
+    "onnx": Format("onnx", "onnxruntime", write_onnx, onnx_runner),
+    "torchscript": Format("torchscript", "torch.jit.load", write_torchscript, torchscript_runner),
+}

@@ -1,0 +1,78 @@
+"""What an exported model is: a module with named tensor inputs and outputs, and a description of
+them that a consumer without rnnkit can follow."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+Inputs = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output of an exported graph.
+
+    Args:
+        name: its name in the ONNX graph and in the sidecar JSON.
+        shape: sizes in order; a string names a dynamic axis (``batch``, ``time``).
+        dtype: ``int64`` or ``float32``.
+        doc: what it holds, for the sidecar.
+    """
+
+    name: str
+    shape: tuple[int | str, ...]
+    dtype: str
+    doc: str
+
+    @property
+    def dynamic_axes(self) -> dict[int, str]:
+        return {i: s for i, s in enumerate(self.shape) if isinstance(s, str)}
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "doc": self.doc}
+
+
+@dataclass
+class Exportable:
+    """A trained model made ready to export, with what is needed to check the file.
+
+    Attributes:
+        kind: the kind of run it came from (``lm``, ``forecast``).
+        module: eval-mode module built from ``torch.nn`` layers, whose ``forward`` takes the
+            ``inputs`` positionally and returns the ``outputs`` as a tuple, in order.
+        reference: the same computation on the model as rnnkit runs it (its scratch layers, for
+            a scratch run); the written file is checked against it.
+        inputs, outputs: the graph's tensors.
+        sample: ``sample(batch, time, generator)`` makes valid inputs of those sizes (``time``
+            is ignored by graphs without a time axis).
+        state: ``(input, output)`` name pairs: an output fed back as an input on the next
+            call (the recurrent state of a language model); empty for one-shot graphs.
+        meta: the sidecar fields of this kind (model shape, vocabulary, tokenizer, scaler).
+        notes: what the user should know about how it was exported, one line each.
+    """
+
+    kind: str
+    module: nn.Module
+    reference: nn.Module
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    sample: Callable[[int, int, torch.Generator], Inputs]
+    state: tuple[tuple[str, str], ...] = ()
+    meta: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [s.name for s in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [s.name for s in self.outputs]
+
+    def dynamic_axes(self) -> dict[str, dict[int, str]]:
+        """``torch.onnx.export``'s ``dynamic_axes``: every named axis of every tensor."""
+        return {s.name: s.dynamic_axes for s in (*self.inputs, *self.outputs) if s.dynamic_axes}

@@ -1,0 +1,213 @@
+"""Exporting a language model as a step function with its recurrent state in and out.
+
+One call reads ``tokens`` (N, T) and the state, and returns the logits at every position and the
+state after the last token. Feeding a prompt in one call and then one token per call is all
+generation needs, so it can run outside Python; the sidecar JSON carries the vocabulary and
+the tokenizer's rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from rnnkit.errors import ConfigError, ExportError, RunDirError
+from rnnkit.export.graph import Exportable, TensorSpec
+from rnnkit.infer.generate import unseen_reserved
+from rnnkit.models.lm import RNNLanguageModel
+from rnnkit.poetry.run import is_poem_run
+from rnnkit.text.tokenizers import _CJK_TOKEN
+from rnnkit.train.checkpoint import RunDir, load_for_inference
+
+# How each tokenizer cuts text, in words a consumer can implement; "join" rebuilds text.
+SPLIT_RULES = {
+    "char": {"split": "one token per Unicode code point", "join": ""},
+    "word": {
+        "split": "per line (lower-cased first if lowercase): the whitespace-separated words, "
+        "then the boundary token",
+        "join": " ",
+    },
+    "chinese-char": {
+        "split": "per line: every match of the regular expression `pattern`, then the "
+        "boundary token",
+        "pattern": _CJK_TOKEN.pattern,
+        "join": "",
+    },
+}
+
+
+class HiddenStep(nn.Module):
+    """One call of an RNN or GRU language model with its state passed explicitly.
+
+    Inputs: ``tokens`` (N, T) int64, ``h_0`` (L, N, H).
+    Outputs: ``logits`` (N, T, V), ``h_n`` (L, N, H).
+    """
+
+    def __init__(self, model: RNNLanguageModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens: torch.Tensor, h_0: torch.Tensor):
+        logits, _, h_n = self.model(tokens, state=h_0)
+        return logits, h_n
+
+
+class LSTMStep(nn.Module):
+    """One call of an LSTM language model with its state passed explicitly.
+
+    Inputs: ``tokens`` (N, T) int64, ``h_0`` and ``c_0`` (L, N, H).
+    Outputs: ``logits`` (N, T, V), ``h_n`` and ``c_n`` (L, N, H).
+    """
+
+    def __init__(self, model: RNNLanguageModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens: torch.Tensor, h_0: torch.Tensor, c_0: torch.Tensor):
+        logits, _, (h_n, c_n) = self.model(tokens, state=(h_0, c_0))
+        return logits, h_n, c_n
+
+
+def on_torch_layers(model: RNNLanguageModel) -> RNNLanguageModel:
+    """``model`` if its recurrent layers are ``torch.nn``'s, else a copy on them, same weights.
+
+    The scratch layers loop over time in Python, so a trace would unroll them to the example's
+    length; ``torch.nn.LSTM`` and friends trace to one ``aten::lstm`` call (one ONNX ``LSTM``
+    node) that takes any length. Both backends share parameter names, so the weights move as
+    they are.
+
+    Raises:
+        ExportError: the layer-normalised LSTM, which ``torch.nn`` has no equivalent of.
+    """
+    c = model.config
+    if c.backend == "torch":
+        return model
+    if c.cell == "lnlstm":
+        raise ExportError(
+            "the layer-normalised LSTM (lnlstm) has no torch.nn equivalent that exports with a "
+            "dynamic time axis; export an lstm, gru or rnn run"
+        )
+    twin = RNNLanguageModel(replace(c, backend="torch"))
+    twin.load_state_dict(model.state_dict())
+    return twin.eval()
+
+
+def lm_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
+    """A language-model run (``rnnkit train``, ``rnnkit poem train``) ready to export.
+
+    Args:
+        which: ``best`` (model.safetensors) or ``last`` (last.safetensors).
+
+    Raises:
+        RunDirError: not a complete run, or no last.safetensors for ``which="last"``.
+        ExportError: a cell that cannot be exported (lnlstm).
+    """
+    if which not in ("best", "last"):
+        raise ConfigError(f"--which must be best or last, got {which!r}")
+    run = RunDir(run_dir)
+    if which == "last" and not run.last_path.exists():
+        raise RunDirError(f"{run.path} has no {run.last_path.name}; export --which best")
+    _, tokenizer, vocab, model = load_for_inference(run_dir, "cpu", which)
+    c = model.config
+    exported = on_torch_layers(model)
+    lstm = c.cell in ("lstm", "lnlstm")
+    step = LSTMStep if lstm else HiddenStep
+    state = (("h_0", "h_n"), ("c_0", "c_n")) if lstm else (("h_0", "h_n"),)
+    L, H, V = c.num_layers, c.hidden_size, c.vocab_size
+
+    def sample(batch: int, time: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        feed = {"tokens": torch.randint(0, V, (batch, time), generator=gen)}
+        for name_in, _ in state:  # a non-zero state, so that the state path is checked too
+            feed[name_in] = 0.5 * torch.randn(L, batch, H, generator=gen)
+        return feed
+
+    inputs, outputs = _tensors(L, H, V, state)
+    notes = []
+    if exported is not model:
+        notes.append(
+            f"the run uses the {c.backend} backend: exported through the equivalent torch.nn "
+            f"{c.cell.upper()} with the same weights"
+        )
+    return Exportable(
+        kind="lm",
+        module=step(exported).eval(),
+        reference=step(model).eval(),
+        inputs=inputs,
+        outputs=outputs,
+        sample=sample,
+        state=state,
+        meta={
+            "task": "poem" if is_poem_run(run_dir) else "text",
+            "model": {
+                "cell": c.cell,
+                "num_layers": L,
+                "hidden_size": H,
+                "vocab_size": V,
+                "embed_size": c.embed_size if c.embed_size is not None else H,  # 0: one-hot
+                "tie_weights": c.tie_weights,
+                "backend": c.backend,
+                "exported_layers": "torch.nn",
+            },
+            **_text_meta(tokenizer, vocab),
+        },
+        notes=notes,
+    )
+
+
+def _tensors(L: int, H: int, V: int, state) -> tuple[tuple[TensorSpec, ...], ...]:
+    """``(inputs, outputs)`` of the step function."""
+    inputs = [TensorSpec("tokens", ("batch", "time"), "int64", "token ids, oldest first")]
+    outputs = [
+        TensorSpec(
+            "logits",
+            ("batch", "time", V),
+            "float32",
+            "next-token scores (log-probabilities up to a constant) after every position",
+        )
+    ]
+    for name_in, name_out in state:
+        what = "hidden state" if name_in == "h_0" else "cell state"
+        shape = (L, "batch", H)
+        inputs.append(TensorSpec(name_in, shape, "float32", f"{what} per layer; zeros to start"))
+        outputs.append(
+            TensorSpec(
+                name_out,
+                shape,
+                "float32",
+                f"{what} after the last token; pass it as {name_in} to the next call",
+            )
+        )
+    return tuple(inputs), tuple(outputs)
+
+
+def _text_meta(tokenizer, vocab) -> dict:
+    """The sidecar's tokenizer, vocabulary and generation recipe."""
+    boundary = tokenizer.boundary
+    return {
+        "tokenizer": {
+            **tokenizer.to_dict(),
+            "boundary": boundary,
+            **SPLIT_RULES[tokenizer.name],
+            "decode": "join the tokens with `join`; the boundary token ends a line",
+        },
+        "vocab": {
+            "tokens": list(vocab.itos),
+            "reserved": list(vocab.reserved),
+            "unk_id": vocab.unk_id,
+            "never_sampled": unseen_reserved(vocab),
+        },
+        "generation": {
+            "start_id": vocab.id_of(boundary) if boundary in vocab else None,
+            "recipe": (
+                "Start with zero state. Feed start_id followed by the prompt's token ids "
+                "(unknown tokens as unk_id; a word or chinese-char prompt that does not end "
+                "with a line end drops its closing boundary token) in one call. Then repeat: "
+                "take the logits at the last position, rule out the never_sampled ids, pick "
+                "the next id (argmax for greedy decoding, or sample from softmax(logits / "
+                "temperature)) and feed it alone, with the state the last call returned."
+            ),
+        },
+    }
