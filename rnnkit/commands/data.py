@@ -1,9 +1,10 @@
-"""``rnnkit data``: list the registered datasets and describe a corpus."""
+"""``rnnkit data``: list the registered datasets, describe a corpus, prepare one for training."""
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import click
@@ -16,7 +17,7 @@ from rnnkit.text.tokenizers import TOKENIZERS, build_tokenizer
 
 @click.group("data")
 def data() -> None:
-    """Datasets: list the registered corpora and print statistics of any text.
+    """Datasets: list the registered corpora, print statistics of any text, prepare a corpus.
 
     Registered datasets are read from $RNNKIT_DATA/<folder>/ when present, else from the cache
     ($RNNKIT_CACHE, default ~/.cache/rnnkit), else downloaded once and checked by sha256.
@@ -211,3 +212,109 @@ def _print_stats(s: dict) -> None:
             f"    {rank:>3}. {shown:<16} {t['count']:>10,}  {100 * t['count'] / total:5.2f}%"
         )
     click.echo(f"  plot: {s['plot']}")
+
+
+@data.command("prepare")
+@click.argument("name_or_path")
+@click.option(
+    "--tokenizer",
+    metavar="char|word|chinese-char",
+    default=None,
+    show_default="the dataset's default; char for files",
+    help="How to split the text into tokens.",
+)
+@click.option(
+    "--lowercase/--no-lowercase",
+    default=False,
+    show_default=True,
+    help="Lower-case the text first (word tokenizer only).",
+)
+@click.option(
+    "--min-freq",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Tokens seen fewer times in train map to <unk>.",
+)
+@click.option(
+    "--max-vocab",
+    type=int,
+    default=None,
+    show_default="no limit",
+    help="Largest vocabulary, reserved tokens included.",
+)
+@click.option(
+    "--chunk-mb",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="MiB of text held at a time (cut at a newline); peak memory grows with it, not with "
+    "the corpus.",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder to write train.bin, valid.bin, test.bin, vocab.json and prepared.json.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace a prepared corpus already in --out.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def prepare_command(
+    name_or_path: str,
+    tokenizer: str | None,
+    lowercase: bool,
+    min_freq: int,
+    max_vocab: int | None,
+    chunk_mb: int,
+    out: Path,
+    overwrite: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Tokenize and encode NAME_OR_PATH once into memory-mapped token files in --out.
+
+    NAME_OR_PATH is split as everywhere else: a registered dataset by its own files (or its
+    90/10 cut), a text file cut 90/10, a folder by train.txt, valid.txt and test.txt. The text
+    is streamed in chunks cut at newlines, twice (count tokens, then encode), so a corpus of
+    many GB never sits in memory. Ids are stored as uint8, uint16 or uint32, the smallest that
+    holds the vocabulary. Train on the result with `rnnkit train --data DIR`: it reads the ids
+    through a memory map and uses the vocabulary and tokenizer stored here.
+    """
+    from rnnkit.data.prepare import prepare_corpus
+
+    t0 = time.perf_counter()
+    corpus = prepare_corpus(
+        name_or_path,
+        out,
+        tokenizer=tokenizer,
+        lowercase=lowercase,
+        min_freq=min_freq,
+        max_vocab=max_vocab,
+        chunk_bytes=chunk_mb << 20,
+        overwrite=overwrite,
+        progress=not quiet and not as_json,
+    )
+    seconds = time.perf_counter() - t0
+    source_bytes = corpus.source_bytes
+    result = {
+        "out": str(corpus.path.resolve()),
+        "source": corpus.source,
+        "tokenizer": corpus.tokenizer.to_dict(),
+        "vocab_size": corpus.vocab_size,
+        "dtype": corpus.dtype.name,
+        "tokens": corpus.tokens,
+        "source_bytes": source_bytes,
+        "seconds": seconds,
+        "mb_per_s": source_bytes / 1e6 / max(seconds, 1e-9),
+    }
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+        return
+    splits = ", ".join(f"{split} {n:,}" for split, n in corpus.tokens.items())
+    click.echo(
+        f"prepared {corpus.source} ({corpus.tokenizer.name} tokens) in {result['out']}: "
+        f"{splits} tokens; vocabulary {corpus.vocab_size:,} ({corpus.dtype.name} ids); "
+        f"{source_bytes / 1e6:,.1f} MB in {seconds:.1f} s ({result['mb_per_s']:.1f} MB/s)"
+    )
+    click.echo(f"train on it with: rnnkit train --data {result['out']} --out RUN_DIR")

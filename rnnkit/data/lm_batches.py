@@ -30,16 +30,19 @@ class LMBatches:
     """Minibatches for language-model training.
 
     Args:
-        ids: token ids, shape (num_tokens,); a memory-mapped array works.
+        ids: token ids, shape (num_tokens,): any 1-D array-like of integers of any integer dtype.
+            Arrays, ``numpy.memmap`` included, are used in place and never copied whole: only
+            the tokens of each batch are read (and widened to int64).
         batch_size: rows per batch (N).
         seq_len: time steps per batch (T).
         sampling: ``"random"`` or ``"sequential"``.
         seed: base seed; epoch ``e`` draws its offset (and order) from ``(seed, e)``.
     """
 
-    def __init__(self, ids: np.ndarray, batch_size: int, seq_len: int, sampling: str, seed: int):
+    def __init__(self, ids, batch_size: int, seq_len: int, sampling: str, seed: int):
         if sampling not in SAMPLINGS:
             raise DataError(f"unknown sampling {sampling!r}: choose random or sequential")
+        ids = _as_ids(ids)
         self.ids, self.batch_size, self.seq_len = ids, batch_size, seq_len
         self.sampling, self.seed = sampling, seed
         need = batch_size * seq_len + seq_len
@@ -69,11 +72,15 @@ class LMBatches:
         offset = int(rng.integers(0, self.seq_len))
         n, B, T = self._count(offset), self.batch_size, self.seq_len
         if self.sampling == "random":
-            starts = offset + np.arange(n * B, dtype=np.int64) * T
-            rng.shuffle(starts)
+            # One shuffled number per subsequence, k for the one starting at offset + k * T:
+            # int32 when it fits, so a corpus of N tokens costs 4N/T bytes here, no more. The
+            # shuffle draws the same swaps for any dtype, so the order is that of int64 starts.
+            order = np.arange(n * B, dtype=np.int32 if n * B < 2**31 else np.int64)
+            rng.shuffle(order)
             cols = np.arange(T, dtype=np.int64)
             for b in range(start, n):
-                idx = starts[b * B : (b + 1) * B, None] + cols  # (B, T)
+                rows = order[b * B : (b + 1) * B, None].astype(np.int64)  # (B, 1)
+                idx = offset + rows * T + cols  # (B, T)
                 yield _tensor(self.ids[idx]), _tensor(self.ids[idx + 1])
         else:
             width = (len(self.ids) - offset - 1) // B  # tokens per stream
@@ -83,15 +90,15 @@ class LMBatches:
                 yield _tensor(xs[:, b * T : (b + 1) * T]), _tensor(ys[:, b * T : (b + 1) * T])
 
 
-def eval_batches(
-    ids: np.ndarray, batch_size: int, seq_len: int
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def eval_batches(ids, batch_size: int, seq_len: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Sequential batches from offset 0 that cover every predictable token of ``ids`` once.
 
-    The corpus is cut into ``batch_size`` streams (fewer when it is short); the last batch may be
-    shorter than ``seq_len``. Tokens past the last full stream row are left out, as in the usual
-    PTB evaluation.
+    ``ids`` is taken as ``LMBatches`` takes it (a memmap is read batch by batch). The corpus is
+    cut into ``batch_size`` streams (fewer when it is short); the last batch may be shorter than
+    ``seq_len``. Tokens past the last full stream row are left out, as in the usual PTB
+    evaluation.
     """
+    ids = _as_ids(ids)
     B = max(1, min(batch_size, (len(ids) - 1)))
     width = (len(ids) - 1) // B
     if width < 1:
@@ -100,6 +107,17 @@ def eval_batches(
     ys = np.asarray(ids[1 : 1 + B * width]).reshape(B, width)
     for i in range(0, width, seq_len):
         yield _tensor(xs[:, i : i + seq_len]), _tensor(ys[:, i : i + seq_len])
+
+
+def _as_ids(ids) -> np.ndarray:
+    """``ids`` as a 1-D integer array; an ndarray or memmap is returned as it is, not copied."""
+    ids = np.asarray(ids)  # a view for arrays (memmaps included) and CPU tensors
+    if ids.ndim != 1 or not (np.issubdtype(ids.dtype, np.integer) or ids.size == 0):
+        raise DataError(
+            f"token ids must be a 1-D array of integers, got shape {ids.shape} of {ids.dtype}; "
+            "pass the encoded corpus as one flat array"
+        )
+    return ids
 
 
 def _tensor(a: np.ndarray) -> torch.Tensor:

@@ -17,7 +17,7 @@ from rnnkit.infer.scoring import evaluate_loss
 from rnnkit.models.lm import RNNLanguageModel
 from rnnkit.nn.recurrent import detach_state
 from rnnkit.train.checkpoint import RunDir, lm_config, save_state, save_weights
-from rnnkit.train.data import LMData, load_lm_data, resolve_tokenizer_name
+from rnnkit.train.data import LMData, load_lm_data, resolve_data_config
 from rnnkit.train.metrics import MetricsLog, plot_curves
 
 
@@ -55,8 +55,7 @@ class Trainer:
         echo: Callable[[str], None] | None = print,
         progress: bool = True,
     ):
-        if config.tokenizer is None:
-            config = config.replace(tokenizer=resolve_tokenizer_name(config))
+        config = resolve_data_config(config)
         self.config, self.run = config, RunDir(out)
         self.echo = echo or (lambda s: None)
         self.progress = progress
