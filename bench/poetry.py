@@ -125,7 +125,8 @@ def main() -> None:
         row.update(quality(run, args.num, args.seed))
         results[preset] = row
         print(json.dumps({preset: row}, ensure_ascii=False, indent=2), flush=True)
-    print("saved", save("poetry", {"machine": machine(), "args": vars(args), "results": results}))
+    name = "poetry-" + "-".join(results)
+    print("saved", save(name, {"machine": machine(), "args": vars(args), "results": results}))
 
 
 if __name__ == "__main__":
