@@ -32,7 +32,7 @@ from rnnkit.classify.data import (
 )
 from rnnkit.classify.metrics import accuracy, confusion_matrix, entity_prf, precision_recall_f1
 from rnnkit.classify.models import SequenceModel, SequenceModelConfig
-from rnnkit.errors import ConfigError, DataError, RnnkitError, RunDirError, TrainingError
+from rnnkit.errors import ConfigError, DataError, RnnkitError, RunDirError
 from rnnkit.io import atomic_write_text
 from rnnkit.text.vocab import Vocab
 from rnnkit.train.checkpoint import load_weights, save_weights, task_run
@@ -273,7 +273,7 @@ def model_config(config: ClassifyRunConfig, vocabs: dict) -> SequenceModelConfig
 
 def train_run(config: ClassifyRunConfig, out, log: Callable[[str], None] | None = None) -> dict:
     """Train, keeping the best model on the validation score in ``out``; return the history."""
-    from rnnkit.train.trainer import pick_device
+    from rnnkit.train.trainer import optimizer_step, pick_device
 
     log = log or (lambda _: None)
     out = Path(out)
@@ -328,16 +328,8 @@ def train_run(config: ClassifyRunConfig, out, log: Callable[[str], None] | None 
                 loss = F.cross_entropy(logits, b.labels, weight=weights)
             if emissions is not None:
                 loss = loss + model.tag_loss(emissions, b.tags, b.tags != 0)
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"the loss became {loss.item()} at step {step + 1}; lower --lr or --clip"
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-            opt.step()
+            loss_sum += optimizer_step(loss, model, opt, config.clip, step + 1)
             step += 1
-            loss_sum += loss.item()
             n_batches += 1
             n_sent += len(b.index)
             if step % config.log_every == 0:

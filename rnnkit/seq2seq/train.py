@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rnnkit.errors import ConfigError, RnnkitError, RunDirError, TrainingError
+from rnnkit.errors import ConfigError, RnnkitError, RunDirError
 from rnnkit.io import atomic_write_text
 from rnnkit.seq2seq.bleu import corpus_bleu, corpus_chrf
 from rnnkit.seq2seq.data import BucketBatches, Pairs, build_vocabs, encode_pairs, load_pairs
@@ -213,7 +213,7 @@ def train_run(
     config: Seq2SeqRunConfig, out: str | Path, log: Callable[[str], None] | None = None
 ) -> dict:
     """Train, keeping the best model on validation BLEU in ``out``; return the history."""
-    from rnnkit.train.trainer import pick_device
+    from rnnkit.train.trainer import optimizer_step, pick_device
 
     log = log or (lambda _: None)
     out = Path(out)
@@ -259,18 +259,11 @@ def train_run(
                 ignore_index=PAD,  # padding never counts
                 label_smoothing=config.label_smoothing,
             )
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"the loss became {loss.item()} at step {step + 1}; lower --lr or --clip"
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-            opt.step()
+            value = optimizer_step(loss, model, opt, config.clip, step + 1)
             step += 1
             n_tok = int((tgt[:, 1:] != PAD).sum())
             tokens += n_tok
-            loss_sum += loss.item() * n_tok
+            loss_sum += value * n_tok
             loss_n += n_tok
             if step % config.log_every == 0:
                 rate = tokens / (time.perf_counter() - t0)

@@ -27,6 +27,22 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def optimizer_step(
+    loss: torch.Tensor, model: torch.nn.Module, opt: torch.optim.Optimizer, clip: float, step: int
+) -> float:
+    """Backpropagate ``loss``, clip the gradient norm to ``clip`` and step; return the loss.
+
+    A non-finite loss stops training with a ``TrainingError`` before it can touch the weights.
+    """
+    if not torch.isfinite(loss):
+        raise TrainingError(f"the loss became {loss.item()} at step {step}; lower --lr or --clip")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    opt.step()
+    return loss.item()
+
+
 def build_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
     params, lr, wd = model.parameters(), config.lr, config.weight_decay
     if config.optimizer == "sgd":
