@@ -386,6 +386,16 @@ def no_data(monkeypatch, tmp_path):
     return tmp_path / "cache"
 
 
+def stop_process(proc: subprocess.Popen) -> None:
+    """Terminate a server started by a test; kill it if it has not exited within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def one_line_error(exc_type, fn, *args, **kwargs) -> str:
     """Call ``fn`` expecting ``exc_type``; return its message after checking it is one line."""
     with pytest.raises(exc_type) as info:

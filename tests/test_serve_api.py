@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from conftest import cli_env, one_line_error
+from conftest import cli_env, one_line_error, stop_process
 
 from rnnkit.errors import GenerationError, RunDirError
 from rnnkit.infer.generate import generate_text
@@ -537,10 +537,5 @@ def test_real_server_answers_over_http(trained_run):
             out = json.load(r)
         assert out["model"] == "run" and out["tokens"] == 10
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         proc.stderr.close()

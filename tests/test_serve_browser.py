@@ -28,7 +28,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import cli_env, run_cli
+from conftest import cli_env, run_cli, stop_process
 
 pytestmark = pytest.mark.browser
 
@@ -127,12 +127,7 @@ def server(lm_dir, forecast_run, tmp_path_factory):
                 time.sleep(0.1)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 @pytest.fixture(scope="module")
