@@ -12,6 +12,7 @@ an endpoint picks its model among those that list it.
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -34,7 +35,7 @@ def register_kind(cls: type[ServedModel]) -> type[ServedModel]:
     return cls
 
 
-class ServedModel:
+class ServedModel(ABC):
     """Base of the adapters. One instance per served run directory.
 
     The model object is shared by every request, so calls into it hold ``self.lock``; they run
@@ -66,12 +67,13 @@ class ServedModel:
         return run_kind(path) == cls.kind
 
     @classmethod
+    @abstractmethod
     def load(cls, path: Path, name: str, device) -> ServedModel:
-        raise NotImplementedError
+        """The model of the run directory ``path``, on ``device``, served as ``name``."""
 
+    @abstractmethod
     def config_dict(self) -> dict[str, Any]:
         """The run's training config, as saved in its run directory."""
-        raise NotImplementedError
 
     def describe(self) -> dict[str, Any]:
         """The ``GET /models`` entry. ``vocab_size`` and ``tokenizer`` are ``None`` here; the
