@@ -429,17 +429,19 @@ class Encoded:
     def batches(self, batch_size: int, shuffle: bool = False, seed: int = 0):
         """Batches of sentences of similar length (sorted within chunks of 50 batches when
         shuffling, so each epoch differs but padding stays small)."""
-        order = np.argsort([len(w) for w in self.words], kind="stable")
+        lengths = np.array([len(w) for w in self.words])
         if shuffle:
             rng = np.random.default_rng(seed)
             order = rng.permutation(len(self.words))
             chunk = batch_size * 50
             order = np.concatenate(
                 [
-                    c[np.argsort([len(self.words[i]) for i in c], kind="stable")]
+                    c[np.argsort(lengths[c], kind="stable")]
                     for c in np.array_split(order, max(1, -(-len(order) // chunk)))
                 ]
             )
+        else:
+            order = np.argsort(lengths, kind="stable")
         groups = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
         if shuffle:
             rng.shuffle(groups)

@@ -187,12 +187,14 @@ def predict_batches(model: SequenceModel, encoded: Encoded, batch_size=256, devi
     return labels, probs, tags
 
 
-def evaluate(model, sentences: Sentences, vocabs: dict, *, device="cpu") -> dict:
+def evaluate(model, sentences: Sentences, vocabs: dict, *, device="cpu", encoded=None) -> dict:
     """Intent accuracy / macro-F1 / confusion matrix and slot entity F1 (conlleval), whichever
     the model and the data both have; with both, the sentence accuracy (intent and every
-    tag right)."""
-    check_known(sentences, vocabs, "the evaluation data")
-    encoded = Encoded(sentences, vocabs, model.config.char_embed > 0)
+    tag right). ``encoded``: ``sentences`` already checked and encoded (training evaluates
+    the same validation set every epoch)."""
+    if encoded is None:
+        check_known(sentences, vocabs, "the evaluation data")
+        encoded = Encoded(sentences, vocabs, model.config.char_embed > 0)
     t0 = time.perf_counter()
     labels, _, tags = predict_batches(model, encoded, device=device)
     seconds = time.perf_counter() - t0
@@ -287,6 +289,7 @@ def train_run(config: ClassifyRunConfig, out, log: Callable[[str], None] | None 
     mcfg = model_config(config, vocabs)
     model = SequenceModel(mcfg).to(device)
     enc = Encoded(train, vocabs, mcfg.char_embed > 0)
+    valid_enc = Encoded(valid, vocabs, mcfg.char_embed > 0)  # checked by check_known above
     weights = (
         _class_weights(enc, mcfg.num_labels, config.class_weights)
         if enc.labels is not None
@@ -341,7 +344,7 @@ def train_run(config: ClassifyRunConfig, out, log: Callable[[str], None] | None 
                 stop = "max_minutes"
                 break
         seconds = time.perf_counter() - t0
-        result = evaluate(model, valid, vocabs, device=device)
+        result = evaluate(model, valid, vocabs, device=device, encoded=valid_enc)
         score = score_of(result, config.task)
         row = {
             "epoch": epoch,

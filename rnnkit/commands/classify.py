@@ -149,7 +149,7 @@ def _stdin_predictions(model, vocabs, config, device, top=1):
     return preds
 
 
-def _eval(run_dir, split, data, as_json, device, need):
+def _eval(run_dir, split, data, device, need) -> dict:
     from rnnkit.classify.data import read_file
     from rnnkit.classify.train import evaluate, load_split
 
@@ -160,7 +160,7 @@ def _eval(run_dir, split, data, as_json, device, need):
         sentences = load_split(config, split)
         if sentences is None:
             raise ConfigError(f"this run's data has no {split} split; pass --data FILE")
-    return config, evaluate(model, sentences, vocabs, device=dev)
+    return evaluate(model, sentences, vocabs, device=dev)
 
 
 _EVAL_OPTIONS = [
@@ -221,7 +221,7 @@ def classify_eval(run_dir, split, data, as_json, device, confusion):
     """Accuracy, macro-F1 and a confusion-matrix PNG (RUN_DIR/confusion-SPLIT.png by default)."""
     from rnnkit.classify.plots import confusion_png
 
-    _, result = _eval(run_dir, split, data, as_json, device, "labels")
+    result = _eval(run_dir, split, data, device, "labels")
     if "intent" not in result:
         raise ConfigError("the evaluation data has no labels; give labelled data")
     intent = result["intent"]
@@ -278,7 +278,7 @@ def tag_predict(run_dir, as_json, device):
 @_eval_options
 def tag_eval(run_dir, split, data, as_json, device):
     """Entity-level precision, recall and F1 (conlleval's definition); prints `f1: X`."""
-    _, result = _eval(run_dir, split, data, as_json, device, "tags")
+    result = _eval(run_dir, split, data, device, "tags")
     if "slots" not in result:
         raise ConfigError("the evaluation data has no tags; give tagged data")
     slots = result["slots"]
