@@ -320,10 +320,6 @@ def save_config(out: Path, config: Seq2SeqRunConfig, history: dict) -> None:
     atomic_write_text(out / CONFIG, json.dumps(doc, indent=2) + "\n")
 
 
-def is_seq2seq_run(path) -> bool:
-    return (Path(path) / CONFIG).exists()
-
-
 def load_run(run_dir, device="cpu"):
     """``(config, src_vocab, tgt_vocab, model)`` of a trained run, the model in eval mode."""
     files = (SRC_VOCAB, TGT_VOCAB, WEIGHTS)
