@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -26,7 +28,7 @@ from rnnkit.commands.seq2seq import seq2seq as seq2seq_group
 from rnnkit.commands.seq2seq import translate as translate_command
 from rnnkit.commands.serve import serve as serve_command
 from rnnkit.config import TrainConfig
-from rnnkit.errors import ConfigError, RnnkitError, RunDirError
+from rnnkit.errors import ConfigError, RnnkitError, RnnkitWarning, RunDirError
 from rnnkit.nn.recurrent import BACKENDS
 from rnnkit.poetry.run import POEM_META
 from rnnkit.runtime import tune_allocator
@@ -127,6 +129,19 @@ TRAIN_OPTIONS = [
     _opt("log_every", "Write a metrics row every N steps.", int),
     _opt("seed", "Random seed (same seed and config on CPU give identical losses).", int),
     _opt("device", "auto picks CUDA when present, else CPU.", str),
+    _opt(
+        "precision",
+        "Autocast precision: fp32; bf16 (CPU or CUDA); fp16 (CUDA, with a gradient scaler). "
+        "Weights and checkpoints stay float32.",
+        click.Choice(["fp32", "bf16", "fp16"]),
+    ),
+    click.option(
+        "--compile/--no-compile",
+        "compile",
+        default=DEFAULTS.compile,
+        show_default=True,
+        help="torch.compile the model for training (the first steps compile it).",
+    ),
 ]
 
 
@@ -204,21 +219,29 @@ def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
 
     Writes config.yaml, vocab.json, model.safetensors (best on validation), last.safetensors,
     trainer_state.pt, metrics.jsonl and curves.png into --out.
+
+    On several processes: `torchrun --nproc_per_node=N -m rnnkit train ...` (gloo on CPU,
+    nccl on GPUs); --batch-size is the global batch and must divide by N.
     """
+    from rnnkit.train import distributed
     from rnnkit.train.trainer import Trainer, resume_trainer
 
     given = _given(ctx, fields)
     echo = None if quiet else _echo
-    if resume:
-        trainer = resume_trainer(resume, given, out=out, echo=echo, progress=not quiet)
-    else:
-        if out is None:
-            raise ConfigError("--out is required: the run directory to write")
-        base = TrainConfig.load(config_file).to_dict() if config_file else {}
-        config = TrainConfig.from_dict({**base, **given}, source=config_file or "flags")
-        _check_out(Path(out), overwrite)
-        trainer = Trainer(config, out, echo=echo, progress=not quiet)
-    trainer.fit()
+    try:
+        if resume:
+            trainer = resume_trainer(resume, given, out=out, echo=echo, progress=not quiet)
+        else:
+            if out is None:
+                raise ConfigError("--out is required: the run directory to write")
+            base = TrainConfig.load(config_file).to_dict() if config_file else {}
+            config = TrainConfig.from_dict({**base, **given}, source=config_file or "flags")
+            main_rank = distributed.setup(config.device).is_main
+            _check_out(Path(out), overwrite, clear=main_rank)
+            trainer = Trainer(config, out, echo=echo, progress=not quiet)
+        trainer.fit()
+    finally:
+        distributed.teardown()
 
 
 @poem_group.command("train", context_settings=CONTEXT)
@@ -256,12 +279,15 @@ def poem_train(ctx, data, form, simplified, preset, out, overwrite, quiet, **fie
     --seq-len 64, --batch-size 64, --dropout 0.1, sizes from --preset; flags you give win.
     """
     from rnnkit.io import atomic_write_text
+    from rnnkit.train import distributed
     from rnnkit.train.trainer import Trainer
 
     given = _given(ctx, fields)
     out = Path(out)
-    _check_out(out, overwrite)
-    meta = prepare_corpus(data, out, form, simplified)
+    dist = distributed.setup(given.get("device", DEFAULTS.device))
+    _check_out(out, overwrite, clear=dist.is_main)
+    with dist.main_first():  # rank 0 writes the corpus; the others read it
+        meta = prepare_corpus(data, out, form, simplified, write=dist.is_main)
     meta["preset"] = preset
     fields = {
         "data": str((out / "corpus").resolve()),
@@ -275,14 +301,18 @@ def poem_train(ctx, data, form, simplified, preset, out, overwrite, quiet, **fie
     }
     config = TrainConfig.from_dict(fields, source="flags")
     kept = meta["poems"]
-    click.echo(
-        f"{kept['kept']:,} of {kept['total']:,} poems kept ({meta['train_poems']:,} train, "
-        f"{meta['held_out_poems']:,} held out); dropped: "
-        + ", ".join(f"{n:,} {why}" for why, n in kept["dropped"].items() if n),
-        err=True,
-    )
-    atomic_write_text(out / POEM_META, json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
-    Trainer(config, out, echo=None if quiet else _echo, progress=not quiet).fit()
+    if dist.is_main:
+        click.echo(
+            f"{kept['kept']:,} of {kept['total']:,} poems kept ({meta['train_poems']:,} train, "
+            f"{meta['held_out_poems']:,} held out); dropped: "
+            + ", ".join(f"{n:,} {why}" for why, n in kept["dropped"].items() if n),
+            err=True,
+        )
+        atomic_write_text(out / POEM_META, json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
+    try:
+        Trainer(config, out, echo=None if quiet else _echo, progress=not quiet).fit()
+    finally:
+        distributed.teardown()
 
 
 def _echo(line: str) -> None:
@@ -292,7 +322,9 @@ def _echo(line: str) -> None:
     tqdm.write(line, file=sys.stderr)
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
+def _check_out(out: Path, overwrite: bool, clear: bool = True) -> None:
+    """Refuse to write over a run unless ``overwrite``; then ``clear`` its old checkpoints
+    (rank 0 alone does, under torchrun)."""
     if (out / "config.yaml").exists() and not overwrite:
         raise RunDirError(
             f"{out} already holds a run; continue it with --resume {out}, pick another --out, "
@@ -300,7 +332,7 @@ def _check_out(out: Path, overwrite: bool) -> None:
         )
     if out.exists() and not out.is_dir():
         raise RunDirError(f"--out {out} is a file; give a directory")
-    if overwrite:
+    if overwrite and clear:
         for name in ("metrics.jsonl", "model.safetensors", "last.safetensors", "trainer_state.pt"):
             (out / name).unlink(missing_ok=True)
 
@@ -513,10 +545,36 @@ def demo(out, minutes, prompt, length):
     echo(f"\nTraining curves: {Path(out) / 'curves.png'}")
 
 
+_plain_format = warnings.formatwarning
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """rnnkit's own warnings as one ``warning: ...`` line; others as Python shows them."""
+    if issubclass(category, RnnkitWarning):
+        return f"warning: {message}\n"
+    return _plain_format(message, category, filename, lineno, line)
+
+
+def _check_launch(args: list[str]) -> None:
+    """Refuse to run a command N times over when torchrun started N processes for it."""
+    from rnnkit.train.distributed import launched
+
+    if not launched() or any(a in ("-h", "--help") for a in args):
+        return
+    if args[:1] != ["train"] and args[:2] != ["poem", "train"]:
+        shown = " ".join(args[:2]) or "(no command)"
+        raise ConfigError(
+            f"`rnnkit {shown}` runs in one process; only `rnnkit train` and `rnnkit poem train` "
+            "run under torchrun with several processes"
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors with exit code 2 instead of tracebacks."""
     tune_allocator()
+    warnings.formatwarning = _format_warning
     try:
+        _check_launch(sys.argv[1:] if argv is None else argv)
         cli.main(args=argv, prog_name="rnnkit", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
@@ -525,7 +583,9 @@ def main(argv: list[str] | None = None) -> None:
         e.show()
         sys.exit(2 if e.exit_code == 2 or isinstance(e, click.UsageError) else e.exit_code)
     except RnnkitError as e:
-        click.echo(f"error: {e}", err=True)
+        rank = os.environ.get("RANK", "0")
+        where = f"[rank {rank}] " if rank not in ("", "0") else ""  # one of several processes
+        click.echo(f"{where}error: {e}", err=True)
         sys.exit(2)
     except BrokenPipeError:
         sys.exit(0)

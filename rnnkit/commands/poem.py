@@ -35,9 +35,9 @@ def poem() -> None:
     `rnnkit poem RUN_DIR [--form qijue] [--start TEXT | --acrostic TEXT] [--rhyme] ...`."""
 
 
-def prepare_corpus(data: str, out: Path, form: str, simplified: bool) -> dict:
-    """Clean the poems, hold out a fixed 5%, write ``out/corpus/{train,valid}.txt``; return
-    what was kept and dropped."""
+def prepare_corpus(data: str, out: Path, form: str, simplified: bool, write: bool = True) -> dict:
+    """Clean the poems, hold out a fixed 5%, write ``out/corpus/{train,valid}.txt`` (unless
+    ``write`` is false: another process writes them); return what was kept and dropped."""
     from rnnkit.poetry.data import (
         FILES,
         clean_poems,
@@ -53,7 +53,8 @@ def prepare_corpus(data: str, out: Path, form: str, simplified: bool) -> dict:
     if len(texts) < 20:
         raise ConfigError(f"only {len(texts)} poems pass --form {form}; choose a wider form")
     train, valid = split_held_out(texts, 0.05)
-    write_corpus(out / "corpus", train, valid)
+    if write:
+        write_corpus(out / "corpus", train, valid)
     return {
         "data": data,
         "form": form,

@@ -12,6 +12,11 @@ to ``X`` shifted one token to the left.
 
 An epoch's randomness comes from ``(seed, epoch)`` alone, so iteration can resume at any batch
 of any epoch and see exactly the batches an uninterrupted run would.
+
+Data-parallel training shards every batch by rows: of ``world_size`` processes, rank ``r`` reads
+rows ``[r * N/W, (r+1) * N/W)``. Under sequential partitioning those rows are whole streams, so
+each rank carries the hidden state of its own streams; the global batch, and so the data order,
+does not depend on the number of ranks.
 """
 
 from __future__ import annotations
@@ -37,14 +42,32 @@ class LMBatches:
         seq_len: time steps per batch (T).
         sampling: ``"random"`` or ``"sequential"``.
         seed: base seed; epoch ``e`` draws its offset (and order) from ``(seed, e)``.
+        rank, world_size: yield only rows ``[rank * N/W, (rank+1) * N/W)`` of every batch,
+            shape (batch_size / world_size, seq_len); ``batch_size`` stays the global batch.
     """
 
-    def __init__(self, ids, batch_size: int, seq_len: int, sampling: str, seed: int):
+    def __init__(
+        self,
+        ids,
+        batch_size: int,
+        seq_len: int,
+        sampling: str,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         if sampling not in SAMPLINGS:
             raise DataError(f"unknown sampling {sampling!r}: choose random or sequential")
+        if batch_size % world_size:
+            raise DataError(
+                f"--batch-size {batch_size} does not split evenly over {world_size} processes; "
+                f"give a multiple of {world_size} (it is the global batch)"
+            )
         ids = _as_ids(ids)
         self.ids, self.batch_size, self.seq_len = ids, batch_size, seq_len
         self.sampling, self.seed = sampling, seed
+        per = batch_size // world_size
+        self.rows = slice(rank * per, (rank + 1) * per)
         need = batch_size * seq_len + seq_len
         if self._count(seq_len - 1) <= 0:
             raise DataError(
@@ -79,32 +102,39 @@ class LMBatches:
             rng.shuffle(order)
             cols = np.arange(T, dtype=np.int64)
             for b in range(start, n):
-                rows = order[b * B : (b + 1) * B, None].astype(np.int64)  # (B, 1)
-                idx = offset + rows * T + cols  # (B, T)
+                rows = order[b * B : (b + 1) * B][self.rows, None].astype(np.int64)  # (B/W, 1)
+                idx = offset + rows * T + cols  # (B/W, T)
                 yield _tensor(self.ids[idx]), _tensor(self.ids[idx + 1])
         else:
             width = (len(self.ids) - offset - 1) // B  # tokens per stream
-            xs = np.asarray(self.ids[offset : offset + B * width]).reshape(B, width)
+            xs = np.asarray(self.ids[offset : offset + B * width]).reshape(B, width)[self.rows]
             ys = np.asarray(self.ids[offset + 1 : offset + 1 + B * width]).reshape(B, width)
+            ys = ys[self.rows]
             for b in range(start, n):
                 yield _tensor(xs[:, b * T : (b + 1) * T]), _tensor(ys[:, b * T : (b + 1) * T])
 
 
-def eval_batches(ids, batch_size: int, seq_len: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def eval_batches(
+    ids, batch_size: int, seq_len: int, rank: int = 0, world_size: int = 1
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Sequential batches from offset 0 that cover every predictable token of ``ids`` once.
 
     ``ids`` is taken as ``LMBatches`` takes it (a memmap is read batch by batch). The corpus is
     cut into ``batch_size`` streams (fewer when it is short); the last batch may be shorter than
     ``seq_len``. Tokens past the last full stream row are left out, as in the usual PTB
-    evaluation.
+    evaluation. With ``world_size`` > 1 only this rank's share of the streams is yielded (a
+    rank may get none); the shares of all ranks cover the same tokens as one process.
     """
     ids = _as_ids(ids)
     B = max(1, min(batch_size, (len(ids) - 1)))
     width = (len(ids) - 1) // B
     if width < 1:
         raise DataError(f"the evaluation text has {len(ids)} tokens; it needs at least 2")
-    xs = np.asarray(ids[: B * width]).reshape(B, width)
-    ys = np.asarray(ids[1 : 1 + B * width]).reshape(B, width)
+    mine = slice(rank * B // world_size, (rank + 1) * B // world_size)
+    xs = np.asarray(ids[: B * width]).reshape(B, width)[mine]
+    ys = np.asarray(ids[1 : 1 + B * width]).reshape(B, width)[mine]
+    if len(xs) == 0:
+        return
     for i in range(0, width, seq_len):
         yield _tensor(xs[:, i : i + seq_len]), _tensor(ys[:, i : i + seq_len])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -14,21 +15,37 @@ from rnnkit.nn.recurrent import State
 
 
 @torch.no_grad()
-def evaluate_loss(model, ids: np.ndarray, batch_size: int, seq_len: int, device="cpu") -> float:
+def evaluate_loss(
+    model,
+    ids: np.ndarray,
+    batch_size: int,
+    seq_len: int,
+    device="cpu",
+    dist=None,
+    autocast=contextlib.nullcontext,
+) -> float:
     """Mean cross-entropy (nats per token) over ``ids``, state carried across batches.
 
     Perplexity is ``exp`` of this. The model is put in eval mode and restored afterwards.
+    With ``dist`` (a ``rnnkit.train.distributed.Dist`` of several ranks) each rank scores its
+    share of the streams and the sums are reduced, so every rank returns the same value.
+    ``autocast`` is a context-manager factory entered around each forward pass.
     """
     was_training = model.training
     model.eval()
     total, count, state = 0.0, 0, None
-    for x, y in eval_batches(ids, batch_size, seq_len):
+    rank, world = (dist.rank, dist.world_size) if dist is not None else (0, 1)
+    for x, y in eval_batches(ids, batch_size, seq_len, rank, world):
         x, y = x.to(device), y.to(device)
-        logits, _, state = model(x, None, state)
+        with autocast():
+            logits, _, state = model(x, None, state)
+        logits = logits.float()
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum")
         total += loss.item()
         count += y.numel()
     model.train(was_training)
+    if dist is not None:
+        total, count = dist.sum([total, count])
     return total / max(count, 1)
 
 

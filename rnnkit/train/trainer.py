@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,13 +13,15 @@ from tqdm.auto import tqdm
 
 from rnnkit.config import RESUMABLE, TrainConfig
 from rnnkit.data.lm_batches import LMBatches
-from rnnkit.errors import RunDirError, TrainingError, VocabError
+from rnnkit.errors import RnnkitWarning, RunDirError, TrainingError, VocabError
 from rnnkit.infer.scoring import evaluate_loss
 from rnnkit.models.lm import RNNLanguageModel
 from rnnkit.nn.recurrent import detach_state
+from rnnkit.train import distributed
 from rnnkit.train.checkpoint import RunDir, lm_config, save_state, save_weights
 from rnnkit.train.data import LMData, load_lm_data, resolve_data_config
 from rnnkit.train.metrics import MetricsLog, plot_curves
+from rnnkit.train.precision import Precision
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -55,6 +58,10 @@ def build_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.
 class Trainer:
     """Trains an ``RNNLanguageModel`` and keeps its run directory up to date.
 
+    Under ``torchrun`` (several processes) the model is wrapped in ``DistributedDataParallel``:
+    every rank trains on its rows of each global batch, losses and evaluations are averaged
+    over ranks, and only rank 0 writes files, progress and messages.
+
     Args:
         config: the run's configuration (already resolved).
         out: run directory to write.
@@ -73,15 +80,30 @@ class Trainer:
     ):
         config = resolve_data_config(config)
         self.config, self.run = config, RunDir(out)
-        self.echo = echo or (lambda s: None)
-        self.progress = progress
+        self.dist = dist = distributed.setup(config.device)
+        self.echo = (echo or (lambda s: None)) if dist.is_main else (lambda s: None)
+        self.progress = progress and dist.is_main
         torch.manual_seed(config.seed)
-        self.device = pick_device(config.device)
-        self.data = data or load_lm_data(config)
+        self.device = distributed.device_for(config.device, dist)
+        self.precision = Precision(config.precision, self.device)
+        if data is None:
+            with dist.main_first():  # a download or cache fill happens once
+                data = load_lm_data(config)
+        self.data = data
         self.batches = LMBatches(
-            self.data.train, config.batch_size, config.seq_len, config.sampling, config.seed
+            self.data.train,
+            config.batch_size,
+            config.seq_len,
+            config.sampling,
+            config.seed,
+            dist.rank,
+            dist.world_size,
         )
         self.model = RNNLanguageModel(lm_config(config, len(self.data.vocab))).to(self.device)
+        if dist.rank > 0:
+            # Same initial weights on every rank (same seed), then dropout masks of their own.
+            torch.manual_seed(config.seed + 7919 * dist.rank)
+        self._forward = None  # the model as trained: DDP-wrapped and/or compiled, made by fit()
         self.optimizer = build_optimizer(config, self.model)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, factor=config.lr_decay, patience=config.plateau_patience
@@ -92,31 +114,52 @@ class Trainer:
         self.bad_evals = 0
         self.last_eval_step = -1
         self.elapsed = 0.0
-        self.state = None  # hidden state carried between sequential batches
+        self.state = None  # this rank's rows of the hidden state carried between batches
         self.metrics = MetricsLog(self.run.metrics_path)
         self._last_plot = -math.inf
 
     # ---- one optimisation step -------------------------------------------------------------
     def train_step(self, x: torch.Tensor, y: torch.Tensor, state=None):
-        """Forward, backward, clip, update. Returns ``(loss, grad_norm, state)`` as tensors."""
+        """Forward, backward, clip, update. Returns ``(loss, grad_norm, state)`` as tensors.
+
+        x, y: (N, T) token ids (this rank's rows); the returned state is detached and float32
+        whatever the precision, so it can be carried, saved and resumed in any mode.
+        """
+        forward = self._forward if self._forward is not None else self.model
         self.optimizer.zero_grad(set_to_none=True)
-        _, loss, state = self.model(x, y, state)
-        loss.backward()
-        if self.config.clip > 0:
-            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
-        else:
-            norm = torch.nn.utils.get_total_norm(
-                [p.grad for p in self.model.parameters() if p.grad is not None]
-            )
-        self.optimizer.step()
-        return loss.detach(), norm, detach_state(state)
+        with self.precision.autocast():
+            _, loss, state = forward(x, y, state)
+        norm = self.precision.backward_and_step(loss, self.model, self.optimizer, self.config.clip)
+        return loss.detach().float(), norm, _float_state(detach_state(state))
+
+    def _wrap_model(self) -> None:
+        """DDP across ranks (gradients averaged in backward), then torch.compile if asked."""
+        forward = self.model
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            forward = DistributedDataParallel(self.model, device_ids=ids)
+        if self.config.compile:
+            if self.config.backend == "scratch":
+                warnings.warn(
+                    "--compile unrolls the scratch backend's time loop: compiling takes minutes "
+                    "and steps may get slower (see BENCHMARKS.md); the torch backend compiles "
+                    "in seconds",
+                    RnnkitWarning,
+                    stacklevel=2,
+                )
+            forward = torch.compile(forward)
+        self._forward = forward
 
     # ---- the loop ----------------------------------------------------------------------------
     def fit(self) -> dict:
         """Train until ``epochs``, ``max_steps``, the time budget or early stopping ends it."""
         c = self.config
-        self.run.path.mkdir(parents=True, exist_ok=True)
-        self._write_run_files()
+        if self.dist.is_main:
+            self.run.path.mkdir(parents=True, exist_ok=True)
+            self._write_run_files()
+        self._wrap_model()
         total = c.epochs * self.batches.num_batches(self.epoch)
         if c.max_steps:
             total = min(total, c.max_steps)
@@ -129,6 +172,13 @@ class Trainer:
         )
         try:
             stop = self._loop(bar)
+        except Exception as e:
+            if self.config.compile and _compile_error(e):
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+                raise TrainingError(
+                    f"torch.compile failed here ({first}); train without --compile"
+                ) from e
+            raise
         finally:
             bar.close()  # so an error message starts on a line of its own
         if self.last_eval_step != self.step:
@@ -155,12 +205,15 @@ class Trainer:
                 loss, norm, self.state = self.train_step(x, y, state)
                 self.step += 1
                 self.batch_in_epoch += 1
-                window_loss += loss.item()
+                self.elapsed = time.perf_counter() - start_time
+                # The mean over ranks: every rank logs, stops and schedules on the same values.
+                loss_value, self.elapsed = self.dist.mean([loss.item(), self.elapsed])
+                window_loss += loss_value
                 window_n += 1
-                window_tokens += x.numel()
+                window_tokens += x.numel() * self.dist.world_size
                 bar.update(1)
                 if not math.isfinite(window_loss):
-                    self._nonfinite(loss.item())
+                    self._nonfinite(loss_value)
                 if self.step % c.log_every == 0:
                     dt = max(time.perf_counter() - window_t0, 1e-9)
                     mean = window_loss / window_n
@@ -174,7 +227,7 @@ class Trainer:
                         "lr": self._lr(),
                         "tokens_per_s": window_tokens / dt,
                     }
-                    self.metrics.write(row)
+                    self._write_metrics(row)
                     bar.set_postfix(
                         loss=f"{mean:.3f}",
                         ppl=f"{row['train_ppl']:.1f}",
@@ -182,7 +235,6 @@ class Trainer:
                     )
                     window_loss, window_n, window_tokens = 0.0, 0, 0
                     window_t0 = time.perf_counter()
-                self.elapsed = time.perf_counter() - start_time
                 if c.eval_every and self.step % c.eval_every == 0:
                     stop = self._evaluate(scheduled=True)
                     window_t0 = time.perf_counter()  # tokens/s counts training time only
@@ -217,13 +269,16 @@ class Trainer:
             self.config.eval_batch_size,
             self.config.seq_len,
             self.device,
+            dist=self.dist,
+            autocast=self.precision.autocast,
         )
         if not math.isfinite(loss):
             self._nonfinite(loss)
         improved = loss < self.best_valid
         if improved:
             self.best_valid = loss
-            save_weights(self.model, self.run.best_path)
+            if self.dist.is_main:
+                save_weights(self.model, self.run.best_path)
         stop = None
         if scheduled:
             if self.config.lr_schedule == "plateau":
@@ -231,7 +286,7 @@ class Trainer:
             self.bad_evals = 0 if improved else self.bad_evals + 1
             if self.config.patience and self.bad_evals >= self.config.patience:
                 stop = "early stopping"
-        self.metrics.write(
+        self._write_metrics(
             {
                 "kind": "eval",
                 "step": self.step,
@@ -252,17 +307,27 @@ class Trainer:
             self._plot()
         return stop
 
+    def _write_metrics(self, row: dict) -> None:
+        if self.dist.is_main:
+            self.metrics.write(row)
+
     def _save_checkpoint(self) -> None:
+        state = self._state_dict()  # every rank takes part: it gathers the hidden state
+        if not self.dist.is_main:
+            return
         save_weights(self.model, self.run.last_path)
         if self.data.valid is None or not self.run.best_path.exists():
             # Without a validation split the latest weights are the best we know.
             save_weights(self.model, self.run.best_path)
-        save_state(self._state_dict(), self.run.state_path)
+        save_state(state, self.run.state_path)
 
     def _state_dict(self) -> dict:
-        state = self.state
+        """The trainer state of all ranks: the global hidden state (layers, batch, hidden) in
+        rank order, and every rank's torch RNG."""
+        state = self.dist.gather_rows(self.state)
         if isinstance(state, tuple):
             state = list(state)
+        rngs = self.dist.stack(torch.get_rng_state())  # (ranks, bytes)
         return {
             "step": self.step,
             "epoch": self.epoch,
@@ -273,10 +338,13 @@ class Trainer:
             "elapsed": self.elapsed,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "rng_torch": torch.get_rng_state(),
+            "rng_torch": rngs[0].clone(),
+            "rng_torch_ranks": [r.clone() for r in rngs],
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "hidden": state,
             "vocab_size": len(self.data.vocab),
+            "world_size": self.dist.world_size,
+            "grad_scaler": self.precision.state_dict(),
         }
 
     def load_state_dict(self, s: dict) -> None:
@@ -287,16 +355,31 @@ class Trainer:
         self.last_eval_step, self.elapsed = s["last_eval_step"], s["elapsed"]
         self.optimizer.load_state_dict(s["optimizer"])
         self.scheduler.load_state_dict(s["scheduler"])
-        torch.set_rng_state(s["rng_torch"])
-        if s["rng_cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(s["rng_cuda"])
+        self.precision.load_state_dict(s.get("grad_scaler") or {})
+        self._load_rng(s)
         hidden = s["hidden"]
         if isinstance(hidden, list):
             hidden = tuple(h.to(self.device) for h in hidden)
         elif hidden is not None:
             hidden = hidden.to(self.device)
-        self.state = hidden
-        self.metrics.truncate_after(self.step)
+        # Saved whole (all ranks' rows), so any number of ranks takes its own rows back.
+        self.state = self.dist.own_rows(hidden, self.config.batch_size)
+        if self.dist.is_main:
+            self.metrics.truncate_after(self.step)
+
+    def _load_rng(self, s: dict) -> None:
+        """Each rank's RNG back when the rank count is unchanged; otherwise rank 0 takes the
+        saved one and the others draw fresh seeds (dropout masks then differ from the run
+        that was stopped, as they must with another split of the batch)."""
+        ranks = s.get("rng_torch_ranks") or []
+        if len(ranks) == self.dist.world_size:
+            torch.set_rng_state(ranks[self.dist.rank])
+        elif self.dist.is_main:
+            torch.set_rng_state(s["rng_torch"])
+        else:
+            torch.manual_seed(self.config.seed + 7919 * self.dist.rank + 104729 * self.step)
+        if s["rng_cuda"] and torch.cuda.is_available() and self.dist.is_main:
+            torch.cuda.set_rng_state_all(s["rng_cuda"])
 
     def _write_run_files(self) -> None:
         self.config.save(self.run.config_path)
@@ -304,6 +387,8 @@ class Trainer:
 
     def _plot(self) -> None:
         self._last_plot = time.perf_counter()
+        if not self.dist.is_main:
+            return
         title = f"{self.config.model} on {Path(self.config.data).name}"
         plot_curves(self.run.read_metrics(), self.run.curves_path, title)
 
@@ -345,15 +430,17 @@ def resume_trainer(
         raise RunDirError(f"cannot change {shown} when resuming; start a new run with --out")
     config = saved.replace(**changed)
     vocab = run.load_vocab()
+    dist = distributed.setup(config.device)
     try:
-        data = load_lm_data(config, vocab=vocab, same_vocab="data" in changed)
+        with dist.main_first():
+            data = load_lm_data(config, vocab=vocab, same_vocab="data" in changed)
     except VocabError as e:
         raise RunDirError(
             f"{config.data} gives another vocabulary than the one {run.path} was trained "
             "with; resume with the original --data or start a new run"
         ) from e
     target = Path(out) if out else run.path
-    if target != run.path:
+    if target != run.path and dist.is_main:
         import shutil
 
         target.mkdir(parents=True, exist_ok=True)
@@ -364,3 +451,18 @@ def resume_trainer(
     trainer.model.load_state_dict(run.load_model(config, len(vocab), "last").state_dict())
     trainer.load_state_dict(run.load_state())
     return trainer
+
+
+def _float_state(state):
+    """``state`` in float32 (autocast may hand back lower-precision hidden states)."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.float() for s in state)
+    return state.float()
+
+
+def _compile_error(e: Exception) -> bool:
+    """Whether ``e`` comes from torch.compile's tracing or code generation."""
+    module = type(e).__module__ or ""
+    return module.startswith(("torch._dynamo", "torch._inductor"))
