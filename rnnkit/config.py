@@ -68,6 +68,8 @@ class TrainConfig:
     log_every: int = 10
     seed: int = 0
     device: str = "auto"
+    precision: str = "fp32"  # autocast: fp32, bf16, or fp16 (CUDA, with a gradient scaler)
+    compile: bool = False  # torch.compile the model for training
 
     def __post_init__(self):
         self._check_types()
@@ -97,6 +99,7 @@ class TrainConfig:
         self._check_choice("lr_schedule", SCHEDULES)
         self._check_choice("sampling", ("random", "sequential"))
         self._check_choice("model", ("rnn", "lstm", "gru", "lnlstm"))
+        self._check_choice("precision", ("fp32", "bf16", "fp16"))
 
     def _check_choice(self, name: str, choices: tuple[str, ...]) -> None:
         if getattr(self, name) not in choices:
@@ -153,9 +156,10 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
-# Fields a resumed run may change: how long and how it trains, never what it is.
+# Fields a resumed run may change: how long and on what it trains, never what it is.
 RESUMABLE = frozenset(
-    {"data", "epochs", "max_steps", "max_minutes", "patience", "eval_every", "log_every", "device"}
+    {"data", "epochs", "max_steps", "max_minutes", "patience", "eval_every", "log_every"}
+    | {"device", "precision", "compile"}
 )
 
 

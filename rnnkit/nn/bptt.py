@@ -97,7 +97,13 @@ def times_transposed(weight: torch.Tensor, batch: int, transposed: bool = False)
 
 def _fast(t: torch.Tensor) -> bool:
     """Whether products with ``t`` go to oneDNN: CPU, float32, and a build that has it."""
-    return t.device.type == "cpu" and t.dtype == torch.float32 and _onednn_ok()
+    # torch.compile cannot lower the packed kernels; it gets plain products to fuse instead.
+    return (
+        t.device.type == "cpu"
+        and t.dtype == torch.float32
+        and not torch.compiler.is_compiling()
+        and _onednn_ok()
+    )
 
 
 def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
