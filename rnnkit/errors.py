@@ -28,6 +28,10 @@ class RunDirError(RnnkitError):
     """A run directory is missing, incomplete, or does not fit the request."""
 
 
+class StorageError(RnnkitError):
+    """A file cannot be written (disk full, read-only, no permission); the old one is kept."""
+
+
 class TrainingError(RnnkitError):
     """Training cannot go on (for example the loss became non-finite)."""
 

@@ -7,29 +7,42 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from rnnkit.errors import DataError
+from rnnkit.errors import DataError, StorageError
 
 
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)`` then rename the temp file over ``path``.
 
     The rename is atomic on POSIX, so a reader (or a crash) sees either the old file or the new
-    one, never half of one.
+    one, never half of one. A failed write (disk full, read-only file system, no permission)
+    removes the temp file, leaves ``path`` as it was and raises ``StorageError``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
         write(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as e:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise storage_error(path, e) from e
         raise
+
+
+def storage_error(path: str | Path, e: OSError) -> StorageError:
+    """The one-line error for a file that could not be written."""
+    what = e.strerror or type(e).__name__
+    kept = "the previous file is kept" if Path(path).exists() else "nothing was written"
+    return StorageError(
+        f"cannot write {path} ({what}); {kept}; free disk space or choose a writable directory"
+    )
 
 
 def _umask() -> int:
@@ -50,13 +63,19 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def read_text(path: str | Path) -> str:
-    """Read a UTF-8 text file; missing, empty, or non-UTF-8 files raise ``DataError``."""
+    """Read a UTF-8 text file; missing, unreadable, empty or non-UTF-8 files raise ``DataError``."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"file not found: {path}; check the path or the dataset name")
     if path.is_dir():
         raise DataError(f"{path} is a directory; give a text file or a registered dataset name")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as e:  # no permission, a broken mount, ...
+        raise DataError(
+            f"cannot read {path} ({e.strerror or type(e).__name__}); check that it is a "
+            "readable file"
+        ) from e
     if not raw.strip():
         raise DataError(f"{path} is empty; give a text file with some content")
     try:

@@ -21,7 +21,7 @@ from rnnkit.forecast.data import Scaler, Series, load_series, make_windows, sine
 from rnnkit.forecast.metrics import mae, mse, original_scale_metrics, per_horizon_mse
 from rnnkit.forecast.models import LastValueResidual, build_forecaster, forecast
 from rnnkit.forecast.train import fit_forecaster, predict
-from rnnkit.io import atomic_write, atomic_write_text
+from rnnkit.io import atomic_write_text
 
 NEURAL = ("mlp", "rnn", "lstm", "gru")
 MODELS = (*NEURAL, "linear", "naive", "seasonal-naive")
@@ -318,10 +318,9 @@ class ForecastRun:
         run = Path(run_dir)
         run.mkdir(parents=True, exist_ok=True)
         if self.model is not None:
-            from safetensors.torch import save_file
+            from rnnkit.train.checkpoint import save_weights
 
-            state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-            atomic_write(run / WEIGHTS, lambda tmp: save_file(state, tmp))
+            save_weights(self.model, run / WEIGHTS)
         doc = {
             "kind": "forecast",
             "config": asdict(self.config),
@@ -352,16 +351,10 @@ class ForecastRun:
         prep = prepare(config, series, scaler)
         model = linear = None
         if config.model in NEURAL:
-            from safetensors.torch import load_file
+            from rnnkit.train.checkpoint import load_weights
 
             model = build_model(config, len(doc["columns"]))
-            try:
-                model.load_state_dict(load_file(str(run / WEIGHTS)))
-            except Exception as e:  # any failure here means the file does not fit the config
-                raise RunDirError(
-                    f"{run / WEIGHTS} cannot be loaded into the model of {CONFIG} "
-                    f"({type(e).__name__}); the run is damaged"
-                ) from e
+            load_weights(model, run / WEIGHTS, CONFIG)
         elif config.model == "linear":
             linear = LinearAR.from_dict(doc["linear"])
         return cls(config, prep, model, linear, doc.get("history"))

@@ -6,17 +6,26 @@ A run directory holds::
     vocab.json           the Vocab
     model.safetensors    weights with the best validation perplexity
     last.safetensors     weights at the last checkpoint
-    trainer_state.pt     optimizer, scheduler, RNG, iterator position, carried hidden state;
-                         tensors and plain values only, loaded with ``weights_only=True``
+    trainer_state.pt     optimizer, scheduler, RNG, iterator position, carried hidden state,
+                         the checksum of last.safetensors; tensors and plain values only,
+                         loaded with ``weights_only=True``
     metrics.jsonl        one JSON object per log line or evaluation
     curves.png           training curves
 
-Every file is written to a temporary name and renamed into place.
+Every file is written to a temporary name and renamed into place, and every weight file
+carries the sha256 of its tensors (``rnnkit.integrity``), checked when it is loaded.
+
+A checkpoint is two files that must agree, so it is committed in three steps: the weights go
+to ``last.next.safetensors``, then ``trainer_state.pt`` (naming their checksum) replaces the old
+state, then the weights are renamed to ``last.safetensors``. A crash at any point leaves either
+the old pair, or the new state with its weights still under the ``next`` name, which
+``RunDir.recover`` renames forward before the run is resumed.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -25,6 +34,7 @@ from safetensors.torch import load_model, save_model
 
 from rnnkit.config import TrainConfig
 from rnnkit.errors import ConfigError, RnnkitError, RunDirError
+from rnnkit.integrity import DIGEST_KEY, digest_mismatch, stored_digest, tensors_digest
 from rnnkit.io import atomic_write
 from rnnkit.models.lm import LMConfig, RNNLanguageModel
 from rnnkit.text.tokenizers import build_tokenizer
@@ -48,20 +58,29 @@ def lm_config(config: TrainConfig, vocab_size: int) -> LMConfig:
     )
 
 
-def save_weights(model: torch.nn.Module, path: Path) -> None:
-    atomic_write(path, lambda tmp: save_model(model, tmp))
+def save_weights(model: torch.nn.Module, path: Path) -> str:
+    """Write ``model``'s weights to ``path`` atomically with their checksum; return it."""
+    digest = tensors_digest(model.state_dict())
+    atomic_write(path, lambda tmp: save_model(model, tmp, metadata={DIGEST_KEY: digest}))
+    return digest
 
 
-def load_weights(model: torch.nn.Module, path: Path, config_name: str) -> None:
-    """Load ``path`` into ``model`` strictly; weights of another shape are a damaged run."""
+def load_weights(model: torch.nn.Module, path: Path, config_name: str, device="cpu") -> None:
+    """Load ``path`` into ``model`` strictly and check its checksum; weights of another shape
+    are a mixed run, another checksum a damaged file: both raise ``RunDirError``."""
     try:
-        load_model(model, str(path), strict=True)
+        load_model(model, str(path), strict=True, device=str(device))
     except (RuntimeError, SafetensorError, OSError) as e:
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise RunDirError(
             f"{path} does not fit {config_name} ({first}); the run directory is damaged or "
             "mixed from different runs"
         ) from e
+    problem = digest_mismatch(path, model.state_dict())
+    if problem:
+        raise RunDirError(
+            f"{path} is damaged ({problem}); restore it from a copy or train the run again"
+        )
 
 
 def task_run(run_dir, marker: str, files: tuple[str, ...], kind: str, train_command: str) -> Path:
@@ -117,7 +136,11 @@ class RunDir:
         try:
             return TrainConfig.load(self.config_path)
         except ConfigError as e:
-            raise RunDirError(f"{self.config_path}: {e}") from e
+            # The message names the file already when YAML itself failed.
+            shown = str(e) if str(self.config_path) in str(e) else f"{self.config_path}: {e}"
+            raise RunDirError(
+                f"{shown.removesuffix('; fix the file')}; restore it or train again"
+            ) from e
 
     def load_vocab(self) -> Vocab:
         return Vocab.load(self.vocab_path)
@@ -127,24 +150,53 @@ class RunDir:
     ) -> RNNLanguageModel:
         path = self.best_path if which == "best" else self.last_path
         model = RNNLanguageModel(lm_config(config, vocab_size))
-        try:
-            load_model(model, str(path), strict=True, device=str(device))
-        except (RuntimeError, SafetensorError, OSError) as e:
-            first = str(e).strip().splitlines()[0][:200]
-            raise RunDirError(
-                f"{path} does not fit config.yaml and vocab.json ({first}); the run directory "
-                "is damaged or mixed from different runs"
-            ) from e
+        load_weights(model, path, "config.yaml and vocab.json", device)
         return model.to(device)
 
-    def load_state(self) -> dict:
+    @property
+    def next_path(self) -> Path:
+        """Where a checkpoint's weights wait until its trainer state is written."""
+        return self.path / "last.next.safetensors"
+
+    def recover(self) -> None:
+        """Finish or undo a checkpoint a crash cut short (see the module docstring).
+
+        Weights under the ``next`` name whose checksum the trainer state names are the new
+        checkpoint's: they are renamed into place. Any other ``next`` file predates its state
+        and is removed, as are the temporary files of writes that never finished.
+        """
+        for tmp in self.path.glob(".*.tmp"):  # atomic writes a kill cut short
+            tmp.unlink(missing_ok=True)
+        nxt = self.next_path
+        if not nxt.exists():
+            return
         try:
-            return torch.load(self.state_path, map_location="cpu", weights_only=True)
+            digest = stored_digest(nxt)
+        except (SafetensorError, OSError):
+            digest = None
+        want = None
+        if self.state_path.exists():
+            want = self.load_state().get("weights_sha256")
+        if digest is not None and digest == want:
+            os.replace(nxt, self.last_path)
+        else:
+            nxt.unlink()
+
+    def load_state(self) -> dict:
+        """The trainer state, unpickled with ``weights_only=True``: tensors and plain values
+        only, so a file carrying code (a pickled callable) is refused, never run."""
+        try:
+            state = torch.load(self.state_path, map_location="cpu", weights_only=True)
         except Exception as e:  # any unpickling failure means the file cannot be trusted
             raise RunDirError(
                 f"{self.state_path} cannot be loaded safely ({type(e).__name__}); "
                 "it is damaged or not written by rnnkit"
             ) from e
+        if not isinstance(state, dict) or "step" not in state:
+            raise RunDirError(
+                f"{self.state_path} is not an rnnkit trainer state; the run is damaged"
+            )
+        return state
 
     def read_metrics(self) -> list[dict]:
         if not self.metrics_path.exists():

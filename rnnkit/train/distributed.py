@@ -157,9 +157,9 @@ def teardown() -> None:
 
 def device_for(name: str, ctx: Dist) -> torch.device:
     """The device of this rank: ``auto`` is CUDA when present (this rank's GPU), else CPU."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
+    from rnnkit.train.trainer import pick_device
+
+    device = pick_device(name)
     if device.type == "cuda" and device.index is None and ctx.enabled:
         device = torch.device("cuda", ctx.local_rank)
     return device

@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from rnnkit.io import atomic_write
+from rnnkit.io import atomic_write, storage_error
 
 
 class MetricsLog:
@@ -16,8 +16,11 @@ class MetricsLog:
         self.path = path
 
     def write(self, row: dict) -> None:
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
+        try:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+        except OSError as e:
+            raise storage_error(self.path, e) from e
 
     def truncate_after(self, step: int) -> None:
         if not self.path.exists():

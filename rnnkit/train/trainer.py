@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -13,8 +17,10 @@ from tqdm.auto import tqdm
 
 from rnnkit.config import RESUMABLE, TrainConfig
 from rnnkit.data.lm_batches import LMBatches
-from rnnkit.errors import RnnkitWarning, RunDirError, TrainingError, VocabError
+from rnnkit.errors import ConfigError, RnnkitWarning, RunDirError, TrainingError, VocabError
 from rnnkit.infer.scoring import evaluate_loss
+from rnnkit.integrity import stored_digest
+from rnnkit.io import storage_error
 from rnnkit.models.lm import RNNLanguageModel
 from rnnkit.nn.recurrent import detach_state
 from rnnkit.train import distributed
@@ -25,9 +31,25 @@ from rnnkit.train.precision import Precision
 
 
 def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``, checked
+    against this machine: an unknown or absent device raises ``ConfigError``."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise ConfigError(f"{name!r} is not a device; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(f"{name!r}: this machine has no CUDA device; use cpu or auto")
+        if device.index is not None and device.index >= count:
+            raise ConfigError(f"{name!r}: there are {count} CUDA devices (cuda:0 ...)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"{name!r}: MPS is not available here; use cpu or auto")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"{name!r}: rnnkit runs on cpu, cuda or mps")
+    return device
 
 
 def optimizer_step(
@@ -117,6 +139,7 @@ class Trainer:
         self.state = None  # this rank's rows of the hidden state carried between batches
         self.metrics = MetricsLog(self.run.metrics_path)
         self._last_plot = -math.inf
+        self._signal = 0  # SIGINT or SIGTERM received: checkpoint and stop after this step
 
     # ---- one optimisation step -------------------------------------------------------------
     def train_step(self, x: torch.Tensor, y: torch.Tensor, state=None):
@@ -154,10 +177,18 @@ class Trainer:
 
     # ---- the loop ----------------------------------------------------------------------------
     def fit(self) -> dict:
-        """Train until ``epochs``, ``max_steps``, the time budget or early stopping ends it."""
+        """Train until ``epochs``, ``max_steps``, the time budget or early stopping ends it.
+
+        SIGINT (Ctrl-C) or SIGTERM while training finishes the current step, saves a checkpoint
+        and returns with ``stop == "interrupted"`` and ``signal`` set; a second signal stops at
+        once (``KeyboardInterrupt``), the checkpoint on disk intact.
+        """
         c = self.config
         if self.dist.is_main:
-            self.run.path.mkdir(parents=True, exist_ok=True)
+            try:
+                self.run.path.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise storage_error(self.run.path, e) from e
             self._write_run_files()
         self._wrap_model()
         total = c.epochs * self.batches.num_batches(self.epoch)
@@ -171,7 +202,8 @@ class Trainer:
             unit="step",
         )
         try:
-            stop = self._loop(bar)
+            with self._catch_signals():
+                stop = self._loop(bar)
         except Exception as e:
             if self.config.compile and _compile_error(e):
                 first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
@@ -181,6 +213,14 @@ class Trainer:
             raise
         finally:
             bar.close()  # so an error message starts on a line of its own
+        if stop == "interrupted":
+            self._save_checkpoint()  # no final evaluation: the user asked to stop
+            return {
+                "steps": self.step,
+                "best_valid_loss": self.best_valid,
+                "stop": stop,
+                "signal": self._signal or signal.SIGTERM,
+            }
         if self.last_eval_step != self.step:
             self._evaluate(scheduled=False)
         self._save_checkpoint()
@@ -207,7 +247,9 @@ class Trainer:
                 self.batch_in_epoch += 1
                 self.elapsed = time.perf_counter() - start_time
                 # The mean over ranks: every rank logs, stops and schedules on the same values.
-                loss_value, self.elapsed = self.dist.mean([loss.item(), self.elapsed])
+                loss_value, self.elapsed, signalled = self.dist.mean(
+                    [loss.item(), self.elapsed, float(self._signal)]
+                )
                 window_loss += loss_value
                 window_n += 1
                 window_tokens += x.numel() * self.dist.world_size
@@ -242,6 +284,8 @@ class Trainer:
                     stop = stop or "max_steps"
                 if c.max_minutes and self.elapsed >= 60 * c.max_minutes:
                     stop = stop or "time budget"
+                if signalled:
+                    stop = "interrupted"
                 if stop:
                     return stop
             # The epoch ran to its end.
@@ -307,19 +351,42 @@ class Trainer:
             self._plot()
         return stop
 
+    @contextlib.contextmanager
+    def _catch_signals(self):
+        """SIGINT and SIGTERM set a flag the loop reads after each step (main thread only:
+        Python delivers signals there)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            if self._signal:
+                raise KeyboardInterrupt  # asked twice: stop now
+            self._signal = signum
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
     def _write_metrics(self, row: dict) -> None:
         if self.dist.is_main:
             self.metrics.write(row)
 
     def _save_checkpoint(self) -> None:
+        """Commit weights and trainer state as one checkpoint (see ``checkpoint``'s docstring:
+        next weights, then the state naming them, then the rename)."""
         state = self._state_dict()  # every rank takes part: it gathers the hidden state
         if not self.dist.is_main:
             return
-        save_weights(self.model, self.run.last_path)
+        state["weights_sha256"] = save_weights(self.model, self.run.next_path)
         if self.data.valid is None or not self.run.best_path.exists():
             # Without a validation split the latest weights are the best we know.
             save_weights(self.model, self.run.best_path)
         save_state(state, self.run.state_path)
+        os.replace(self.run.next_path, self.run.last_path)
 
     def _state_dict(self) -> dict:
         """The trainer state of all ranks: the global hidden state (layers, batch, hidden) in
@@ -421,8 +488,14 @@ def resume_trainer(
         out: where to keep writing (default: ``run_dir`` itself).
     """
     run = RunDir(run_dir)
-    run.check(resumable=True)
+    if not run.config_path.exists():
+        run.check(resumable=True)  # says what is missing
     saved = run.load_config()
+    dist = distributed.setup(overrides.get("device", saved.device))
+    if dist.is_main:
+        run.recover()  # a checkpoint cut short by a crash is finished or undone
+    dist.barrier()
+    run.check(resumable=True)
     changed = {k: v for k, v in overrides.items() if getattr(saved, k) != v}
     fixed = sorted(set(changed) - RESUMABLE)
     if fixed:
@@ -430,7 +503,6 @@ def resume_trainer(
         raise RunDirError(f"cannot change {shown} when resuming; start a new run with --out")
     config = saved.replace(**changed)
     vocab = run.load_vocab()
-    dist = distributed.setup(config.device)
     try:
         with dist.main_first():
             data = load_lm_data(config, vocab=vocab, same_vocab="data" in changed)
@@ -448,8 +520,15 @@ def resume_trainer(
             if p.exists():
                 shutil.copy2(p, target / p.name)
     trainer = Trainer(config, target, data=data, echo=echo, progress=progress)
+    state = run.load_state()
+    want = state.get("weights_sha256")
+    if want is not None and stored_digest(run.last_path) != want:
+        raise RunDirError(
+            f"{run.last_path} and {run.state_path.name} come from different checkpoints; the run "
+            "was changed by hand or copied in parts: restore both from one copy"
+        )
     trainer.model.load_state_dict(run.load_model(config, len(vocab), "last").state_dict())
-    trainer.load_state_dict(run.load_state())
+    trainer.load_state_dict(state)
     return trainer
 
 

@@ -1,0 +1,319 @@
+"""Crash safety: SIGKILL at random moments, crashes inside a checkpoint, signals, full disks.
+
+Each scenario ends with the run finished by resuming, and its final weights compared with those
+of a run that was never interrupted (same seed, CPU, one thread: bitwise equal).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from rnnkit.config import TrainConfig
+from rnnkit.errors import StorageError
+from rnnkit.train import trainer as trainer_module
+from rnnkit.train.checkpoint import RunDir
+from rnnkit.train.trainer import Trainer, resume_trainer
+from tests.conftest import cli_env, one_line_error
+
+TEXT = "".join(f"the quick brown fox {i % 7} jumps over the lazy dog {i % 5}\n" for i in range(400))
+
+
+class Crash(BaseException):
+    """Stands for the process dying: nothing in rnnkit catches a BaseException."""
+
+
+def config(tmp_path, **kw) -> TrainConfig:
+    path = tmp_path / "corpus.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    base = dict(
+        data=str(path),
+        tokenizer="char",
+        hidden_size=16,
+        num_layers=2,
+        seq_len=12,
+        batch_size=4,
+        max_steps=12,
+        eval_every=2,
+        dropout=0.2,  # the RNG must be restored too
+        log_every=1,
+        seed=0,
+    )
+    return TrainConfig(**{**base, **kw})
+
+
+def straight(tmp_path, **kw) -> dict:
+    Trainer(config(tmp_path, **kw), tmp_path / "straight", echo=None, progress=False).fit()
+    return load_file(tmp_path / "straight" / "last.safetensors")
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def finish(run: Path, steps: int) -> dict:
+    resume_trainer(run, {"max_steps": steps}, echo=None, progress=False).fit()
+    return load_file(run / "last.safetensors")
+
+
+# ---- a crash at each point of a checkpoint -----------------------------------------------------
+def crash_on_call(monkeypatch, owner, name: str, call: int, only=lambda *a: True) -> None:
+    """Make ``owner.name`` raise ``Crash`` on its ``call``-th call (1-based) among the calls
+    whose arguments pass ``only``."""
+    real, count = getattr(owner, name), {"n": 0}
+
+    def patched(*args, **kwargs):
+        if only(*args):
+            count["n"] += 1
+            if count["n"] == call:
+                raise Crash
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, patched)
+
+
+# save_weights is called for next then (first checkpoint only) best; save_state; os.replace.
+@pytest.mark.parametrize(
+    "where",
+    ["next weights", "trainer state", "final rename"],
+)
+def test_crash_inside_a_checkpoint_resumes_exactly(tmp_path, monkeypatch, where):
+    want = straight(tmp_path)
+    run = tmp_path / "run"
+    with monkeypatch.context() as m:
+        if where == "next weights":
+            crash_on_call(m, trainer_module, "save_weights", 5)  # in the 3rd checkpoint
+        elif where == "trainer state":
+            crash_on_call(m, trainer_module, "save_state", 3)
+        else:
+            renames_next = lambda src, dst: str(src).endswith("last.next.safetensors")  # noqa: E731
+            crash_on_call(m, trainer_module.os, "replace", 3, only=renames_next)
+        with pytest.raises(Crash):
+            Trainer(config(tmp_path), run, echo=None, progress=False).fit()
+    rd = RunDir(run)
+    state_step = torch.load(rd.state_path, weights_only=True)["step"]
+    # Before the state was replaced the old checkpoint stands; after, the new one is finished.
+    assert state_step == (6 if where == "final rename" else 4)
+    assert rd.next_path.exists() == (where != "next weights")  # stale or waiting
+    assert_same_weights(finish(run, 12), want)
+    assert not rd.next_path.exists()
+
+
+def test_a_stale_next_file_is_discarded(tmp_path):
+    want = straight(tmp_path)
+    run, other = tmp_path / "run", tmp_path / "other"
+    Trainer(config(tmp_path, max_steps=4), run, echo=None, progress=False).fit()
+    Trainer(config(tmp_path, max_steps=2, seed=1), other, echo=None, progress=False).fit()
+    # Weights the trainer state does not name: left by a crash before the state was written.
+    (other / "last.safetensors").rename(RunDir(run).next_path)
+    assert_same_weights(finish(run, 12), want)
+    assert not RunDir(run).next_path.exists()
+
+
+# ---- SIGKILL at random moments, in a real process ----------------------------------------------
+def _train_cmd(run: Path, data: Path, resume: bool) -> list[str]:
+    base = [sys.executable, "-m", "rnnkit", "train"]
+    if resume:
+        return base + ["--resume", str(run), "--quiet"]
+    return base + [
+        "--data",
+        str(data),
+        "--tokenizer",
+        "char",
+        "--hidden-size",
+        "64",
+        "--num-layers",
+        "2",
+        "--seq-len",
+        "12",
+        "--batch-size",
+        "4",
+        "--max-steps",
+        "80",
+        "--eval-every",
+        "2",
+        "--eval-batch-size",
+        "2",
+        "--dropout",
+        "0.2",
+        "--seed",
+        "3",
+        "--quiet",
+        "--overwrite",
+        "--out",
+        str(run),
+    ]
+
+
+def _writing(run: Path) -> bool:
+    """Whether a temporary file of an atomic write is in ``run``."""
+    try:
+        return any(name.endswith(".tmp") for name in os.listdir(run))
+    except FileNotFoundError:
+        return False
+
+
+def kill_and_resume(run: Path, data: Path, kills: int, seed: int) -> dict:
+    """Start training; SIGKILL it ``kills`` times, each time resuming from what is on disk
+    (starting over when no checkpoint was written yet); let it finish. Even kills come at a
+    random moment; odd ones as soon as a temporary file shows that a write is under way.
+
+    Returns counts: kills, resumes, restarts, kills that left a checkpoint half written.
+    """
+    rng = random.Random(seed)
+    stats = {"kills": 0, "resumed": 0, "restarted": 0, "mid_write": 0}
+    resume = False
+    while True:
+        proc = subprocess.Popen(
+            _train_cmd(run, data, resume),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=cli_env(),
+        )
+        if stats["kills"] < kills:
+            # Wait until training has started, then a random moment into it.
+            deadline = time.monotonic() + 60
+            while not (run / "metrics.jsonl").exists() and proc.poll() is None:
+                assert time.monotonic() < deadline, "training did not start"
+                time.sleep(0.01)
+            if stats["kills"] % 2:
+                while proc.poll() is None and not _writing(run):
+                    assert time.monotonic() < deadline, "no checkpoint write seen"
+            else:
+                time.sleep(rng.uniform(0.0, 0.6))
+        if stats["kills"] < kills and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+            stats["kills"] += 1
+            if _writing(run) or RunDir(run).next_path.exists():
+                stats["mid_write"] += 1  # the kill cut a checkpoint short
+            rd = RunDir(run)
+            resume = rd.state_path.exists() and (rd.last_path.exists() or rd.next_path.exists())
+            stats["resumed" if resume else "restarted"] += 1
+            continue
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err.decode()[-2000:]
+        return stats
+
+
+def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_weights(tmp_path):
+    data = tmp_path / "corpus.txt"
+    data.write_text(TEXT, encoding="utf-8")
+    ref = tmp_path / "ref"
+    subprocess.run(_train_cmd(ref, data, False), env=cli_env(), check=True)
+    run = tmp_path / "run"
+    stats = kill_and_resume(run, data, kills=int(os.environ.get("RNNKIT_KILLS", "10")), seed=0)
+    print(json.dumps(stats))
+    assert stats["kills"] >= 1 and stats["resumed"] >= 1
+    assert_same_weights(load_file(run / "last.safetensors"), load_file(ref / "last.safetensors"))
+    assert_same_weights(load_file(run / "model.safetensors"), load_file(ref / "model.safetensors"))
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in rows if r["kind"] == "train"]
+    assert steps == list(range(10, 81, 10))  # replayed steps are logged once
+
+
+# ---- SIGINT / SIGTERM --------------------------------------------------------------------------
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_saves_a_checkpoint_and_exits_cleanly(tmp_path, sig):
+    data = tmp_path / "corpus.txt"
+    data.write_text(TEXT, encoding="utf-8")
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    subprocess.run(_train_cmd(ref, data, False), env=cli_env(), check=True)
+    proc = subprocess.Popen(
+        _train_cmd(run, data, False), stderr=subprocess.PIPE, text=True, env=cli_env()
+    )
+    deadline = time.monotonic() + 60
+    while not (run / "trainer_state.pt").exists():  # a first checkpoint, then the signal
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.01)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + sig, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err
+    assert lines[0].startswith(f"{sig.name} at step ") and "--resume" in lines[0]
+    step = int(lines[0].split(" at step ")[1].split(":")[0])
+    state = torch.load(run / "trainer_state.pt", weights_only=True)
+    assert state["step"] == step  # the checkpoint is the step it stopped at
+    assert step < 80, "the signal came after training ended"
+    code = subprocess.run(_train_cmd(run, data, True), env=cli_env()).returncode
+    assert code == 0
+    assert_same_weights(load_file(run / "last.safetensors"), load_file(ref / "last.safetensors"))
+
+
+# ---- disk full, read-only ----------------------------------------------------------------------
+def fail_on_call(monkeypatch, owner, name, call, err):
+    real, count = getattr(owner, name), {"n": 0}
+
+    def patched(*args, **kwargs):
+        count["n"] += 1
+        if count["n"] >= call:
+            raise OSError(err, os.strerror(err))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, patched)
+
+
+@pytest.mark.parametrize(
+    "where,err",
+    [("fsync", errno.ENOSPC), ("mkstemp", errno.EROFS), ("mkstemp", errno.EACCES)],
+)
+def test_full_or_read_only_disk_is_one_line_and_keeps_the_checkpoint(
+    tmp_path, monkeypatch, where, err
+):
+    from rnnkit import io
+
+    want = straight(tmp_path)
+    run = tmp_path / "run"
+    t = Trainer(config(tmp_path), run, echo=None, progress=False)
+    # The first checkpoint (step 2) writes config, vocab, next, best, state: let it through.
+    calls_before = {"fsync": 6, "mkstemp": 6}[where]
+    with monkeypatch.context() as m:
+        owner = io.os if where == "fsync" else io.tempfile
+        fail_on_call(m, owner, where, calls_before + 1, err)
+        msg = one_line_error(StorageError, t.fit)
+    assert os.strerror(err) in msg and "free disk space" in msg
+    rd = RunDir(run)
+    assert torch.load(rd.state_path, weights_only=True)["step"] == 2
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+    assert_same_weights(finish(run, 12), want)
+
+
+def test_metrics_log_on_a_full_disk(tmp_path, monkeypatch):
+    from rnnkit.train.metrics import MetricsLog
+
+    log = MetricsLog(tmp_path / "metrics.jsonl")
+    log.write({"step": 1})
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("builtins.open", full)
+    assert "No space left" in one_line_error(StorageError, log.write, {"step": 2})
+    monkeypatch.undo()
+    assert (tmp_path / "metrics.jsonl").read_text() == '{"step": 1}\n'
+
+
+def test_weight_files_carry_their_checksum(tmp_path):
+    from rnnkit.integrity import stored_digest, tensors_digest
+
+    run = tmp_path / "r"
+    Trainer(config(tmp_path, max_steps=2), run, echo=None, progress=False).fit()
+    state = torch.load(run / "trainer_state.pt", weights_only=True)
+    assert stored_digest(run / "last.safetensors") == state["weights_sha256"]
+    for name in ("model.safetensors", "last.safetensors"):
+        assert stored_digest(run / name) == tensors_digest(load_file(run / name))
