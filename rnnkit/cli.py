@@ -14,6 +14,7 @@ from click.core import ParameterSource
 
 from rnnkit.commands.classify import classify as classify_group
 from rnnkit.commands.classify import tag as tag_group
+from rnnkit.commands.common import DEVICE, refuse_other_kind, refuse_other_run
 from rnnkit.commands.data import data as data_group
 from rnnkit.commands.diagnostics import grad_flow
 from rnnkit.commands.export import export as export_command
@@ -128,7 +129,7 @@ TRAIN_OPTIONS = [
     _opt("eval_batch_size", "Streams used for evaluation.", int),
     _opt("log_every", "Write a metrics row every N steps.", int),
     _opt("seed", "Random seed (same seed and config on CPU give identical losses).", int),
-    _opt("device", "auto picks CUDA when present, else CPU.", str),
+    _opt("device", "auto picks CUDA when present, else CPU.", DEVICE),
     _opt(
         "precision",
         "Autocast precision: fp32; bf16 (CPU or CUDA); fp16 (CUDA, with a gradient scaler). "
@@ -239,7 +240,7 @@ def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
             main_rank = distributed.setup(config.device).is_main
             _check_out(Path(out), overwrite, clear=main_rank)
             trainer = Trainer(config, out, echo=echo, progress=not quiet)
-        trainer.fit()
+        _finish(trainer.fit(), trainer)
     finally:
         distributed.teardown()
 
@@ -310,9 +311,28 @@ def poem_train(ctx, data, form, simplified, preset, out, overwrite, quiet, **fie
         )
         atomic_write_text(out / POEM_META, json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
     try:
-        Trainer(config, out, echo=None if quiet else _echo, progress=not quiet).fit()
+        trainer = Trainer(config, out, echo=None if quiet else _echo, progress=not quiet)
+        _finish(trainer.fit(), trainer)
     finally:
         distributed.teardown()
+
+
+def _finish(result: dict, trainer) -> None:
+    """Exit with 128 + the signal's number when SIGINT/SIGTERM stopped training (after its
+    checkpoint was saved), as a shell reports a process a signal ended."""
+    signum = result.get("signal")
+    if not signum:
+        return
+    if trainer.dist.is_main:
+        import signal
+
+        run = trainer.run.path
+        click.echo(
+            f"{signal.Signals(signum).name} at step {result['steps']}: checkpoint saved in {run}; "
+            f"continue with `rnnkit train --resume {run}`",
+            err=True,
+        )
+    sys.exit(128 + signum)
 
 
 def _echo(line: str) -> None:
@@ -325,6 +345,7 @@ def _echo(line: str) -> None:
 def _check_out(out: Path, overwrite: bool, clear: bool = True) -> None:
     """Refuse to write over a run unless ``overwrite``; then ``clear`` its old checkpoints
     (rank 0 alone does, under torchrun)."""
+    refuse_other_run(out, "lm", "language model")
     if (out / "config.yaml").exists() and not overwrite:
         raise RunDirError(
             f"{out} already holds a run; continue it with --resume {out}, pick another --out, "
@@ -333,7 +354,13 @@ def _check_out(out: Path, overwrite: bool, clear: bool = True) -> None:
     if out.exists() and not out.is_dir():
         raise RunDirError(f"--out {out} is a file; give a directory")
     if overwrite and clear:
-        for name in ("metrics.jsonl", "model.safetensors", "last.safetensors", "trainer_state.pt"):
+        for name in (
+            "metrics.jsonl",
+            "model.safetensors",
+            "last.safetensors",
+            "trainer_state.pt",
+            "last.next.safetensors",
+        ):
             (out / name).unlink(missing_ok=True)
 
 
@@ -361,7 +388,7 @@ def _check_out(out: Path, overwrite: bool, clear: bool = True) -> None:
 )
 @click.option("--seed", default=None, type=int, help="Seed for repeatable output.")
 @click.option("--stop", "stop_token", default=None, help="Stop when this token is sampled.")
-@click.option("--device", default="auto", show_default=True)
+@click.option("--device", type=DEVICE, default="auto", show_default=True)
 @click.option(
     "--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True
 )
@@ -370,11 +397,10 @@ def generate(
 ):
     """Generate text from a trained run, streaming it to stdout."""
     from rnnkit.infer.generate import generate_text
-    from rnnkit.train.checkpoint import load_for_inference
     from rnnkit.train.trainer import pick_device
 
     dev = pick_device(device)
-    _, tokenizer, vocab, model = load_for_inference(run_dir, dev, checkpoint)
+    _, tokenizer, vocab, model = _load_lm(run_dir, dev, checkpoint)
 
     def stream(piece: str) -> None:
         sys.stdout.write(piece)
@@ -397,6 +423,17 @@ def generate(
     click.echo()
 
 
+def _load_lm(run_dir, device, which: str = "best"):
+    """``load_for_inference``; a run of another kind is named as such, with its commands."""
+    from rnnkit.train.checkpoint import load_for_inference
+
+    try:
+        return load_for_inference(run_dir, device, which)
+    except RunDirError as e:
+        refuse_other_kind(run_dir, e)
+        raise
+
+
 @cli.command("eval", context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path())
 @click.option("--data", default=None, help="Dataset name or path [default: the run's data].")
@@ -405,7 +442,7 @@ def generate(
 )
 @click.option("--batch-size", default=10, show_default=True, help="Evaluation streams.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--device", default="auto", show_default=True)
+@click.option("--device", type=DEVICE, default="auto", show_default=True)
 def eval_command(run_dir, data, split, batch_size, as_json, device):
     """Perplexity of a trained run on a dataset split (exp of mean cross-entropy).
 
@@ -416,14 +453,13 @@ def eval_command(run_dir, data, split, batch_size, as_json, device):
     if is_ngram_run(run_dir):
         return ngram_eval(run_dir, data, split, as_json)
     from rnnkit.infer.scoring import evaluate_loss
-    from rnnkit.train.checkpoint import load_for_inference
     from rnnkit.train.data import encode_split
     from rnnkit.train.trainer import pick_device
 
     if batch_size <= 0:
         raise ConfigError(f"--batch-size must be positive, got {batch_size}")
     dev = pick_device(device)
-    config, tokenizer, vocab, model = load_for_inference(run_dir, dev)
+    config, tokenizer, vocab, model = _load_lm(run_dir, dev)
     data = data or config.data
     ids = encode_split(data, split, tokenizer, vocab)
     loss = evaluate_loss(model, ids, batch_size, config.seq_len, dev)
@@ -456,7 +492,7 @@ def eval_command(run_dir, data, split, batch_size, as_json, device):
 )
 @click.option("--rank", is_flag=True, help="List lines from most to least likely (per token).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--device", default="auto", show_default=True)
+@click.option("--device", type=DEVICE, default="auto", show_default=True)
 def score(run_dir, file, rank, as_json, device):
     """Log-probability (natural log) and perplexity of each line and of the whole file.
 
@@ -464,7 +500,6 @@ def score(run_dir, file, rank, as_json, device):
     """
     from rnnkit.infer.scoring import score_lines
     from rnnkit.io import read_text
-    from rnnkit.train.checkpoint import load_for_inference
     from rnnkit.train.trainer import pick_device
 
     lines = [ln for ln in read_text(file).splitlines() if ln.strip()]
@@ -474,7 +509,7 @@ def score(run_dir, file, rank, as_json, device):
         scores = score_ngram_lines(run_dir, lines)
     else:
         dev = pick_device(device)
-        _, tokenizer, vocab, model = load_for_inference(run_dir, dev)
+        _, tokenizer, vocab, model = _load_lm(run_dir, dev)
         scores = score_lines(model, tokenizer, vocab, lines, dev)
     order = sorted(scores, key=lambda s: -s.logprob / s.num_tokens) if rank else scores
     n = sum(s.num_tokens for s in scores)
@@ -509,14 +544,17 @@ def score(run_dir, file, rank, as_json, device):
 @click.option("--minutes", default=3.0, show_default=True, help="Training time budget.")
 @click.option("--prompt", default="ROMEO:\n", show_default=True)
 @click.option("--length", default=500, show_default=True)
-def demo(out, minutes, prompt, length):
+@click.option("--overwrite", is_flag=True, help="Replace a run in --out that is not a demo.")
+def demo(out, minutes, prompt, length, overwrite):
     """Train a character LSTM on tinyshakespeare for a few minutes, then write from a prompt."""
     from rnnkit.infer.generate import generate_text
     from rnnkit.train.checkpoint import load_for_inference
     from rnnkit.train.trainer import Trainer
 
-    if minutes <= 0:
+    if not minutes > 0:
         raise ConfigError(f"--minutes must be positive, got {minutes}")
+    if length < 0:
+        raise ConfigError(f"--length must be >= 0, got {length}")
     config = TrainConfig(
         data="tinyshakespeare",
         tokenizer="char",
@@ -532,6 +570,10 @@ def demo(out, minutes, prompt, length):
         epochs=50,
         seed=0,
     )
+    if not overwrite and not _earlier_demo(Path(out), config):
+        raise RunDirError(
+            f"{out} holds a run that is not a demo; pick another --out or pass --overwrite"
+        )
     _check_out(Path(out), overwrite=True)
     echo = _echo
     echo(
@@ -543,6 +585,17 @@ def demo(out, minutes, prompt, length):
     echo(f"\nSample ({length} characters, temperature 0.8, seed 0):\n")
     click.echo(generate_text(model, tokenizer, vocab, prompt, length, temperature=0.8, seed=0))
     echo(f"\nTraining curves: {Path(out) / 'curves.png'}")
+
+
+def _earlier_demo(out: Path, config: TrainConfig) -> bool:
+    """Whether ``out`` holds no run, or a demo's (``config`` with any time budget)."""
+    if not (out / "config.yaml").exists():
+        return True
+    try:
+        earlier = TrainConfig.load(out / "config.yaml")
+    except RnnkitError:
+        return False
+    return earlier.replace(max_minutes=config.max_minutes) == config
 
 
 _plain_format = warnings.formatwarning
@@ -569,6 +622,22 @@ def _check_launch(args: list[str]) -> None:
         )
 
 
+def _usage_line(e: click.UsageError, args: list[str]) -> str:
+    """Click's usage error as one line that names the problem and where the options are."""
+    message = " ".join(ln.strip() for ln in e.format_message().splitlines() if ln.strip())
+    if e.ctx is not None:
+        command = e.ctx.command_path
+    else:  # an option without its value: click does not say whose, so follow the arguments
+        path, group = ["rnnkit"], cli
+        for arg in args:
+            group = group.commands.get(arg) if isinstance(group, click.Group) else None
+            if group is None:
+                break
+            path.append(arg)
+        command = " ".join(path)
+    return f"{message.rstrip('.')}; see `{command} --help`"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors with exit code 2 instead of tracebacks."""
     tune_allocator()
@@ -579,9 +648,12 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except click.UsageError as e:
+        click.echo(f"error: {_usage_line(e, sys.argv[1:] if argv is None else argv)}", err=True)
+        sys.exit(2)
     except click.ClickException as e:
         e.show()
-        sys.exit(2 if e.exit_code == 2 or isinstance(e, click.UsageError) else e.exit_code)
+        sys.exit(e.exit_code)
     except RnnkitError as e:
         rank = os.environ.get("RANK", "0")
         where = f"[rank {rank}] " if rank not in ("", "0") else ""  # one of several processes

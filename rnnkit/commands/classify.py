@@ -7,11 +7,17 @@ in what ``predict`` and ``eval`` print. A joint run (``--task joint``) answers b
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
+from rnnkit.commands.common import (
+    DEVICE,
+    POSITIVE,
+    PROBABILITY_BELOW_1,
+    read_stdin_lines,
+    refuse_other_run,
+)
 from rnnkit.errors import ConfigError, RunDirError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -45,9 +51,11 @@ def _train_options(default_task: str):
             show_default=True,
             help="Share of training sentences kept for validation when there is no valid split.",
         ),
-        click.option("--embed", default=128, show_default=True),
-        click.option("--hidden", default=128, show_default=True, help="Per direction."),
-        click.option("--layers", default=1, show_default=True),
+        click.option("--embed", type=POSITIVE, default=128, show_default=True),
+        click.option(
+            "--hidden", type=POSITIVE, default=128, show_default=True, help="Per direction."
+        ),
+        click.option("--layers", type=POSITIVE, default=1, show_default=True),
         click.option(
             "--cell", type=click.Choice(["rnn", "lstm", "gru"]), default="lstm", show_default=True
         ),
@@ -60,11 +68,15 @@ def _train_options(default_task: str):
             help="How the classifier summarises the sentence.",
         ),
         click.option(
-            "--char-embed", default=32, show_default=True, help="0 turns the character CNN off."
+            "--char-embed",
+            type=click.IntRange(min=0),
+            default=32,
+            show_default=True,
+            help="0 turns the character CNN off.",
         ),
-        click.option("--char-filters", default=64, show_default=True),
+        click.option("--char-filters", type=POSITIVE, default=64, show_default=True),
         click.option("--crf/--no-crf", default=True, show_default=True, help="CRF over the tags."),
-        click.option("--dropout", default=0.3, show_default=True),
+        click.option("--dropout", type=PROBABILITY_BELOW_1, default=0.3, show_default=True),
         click.option(
             "--backend",
             type=click.Choice(["torch", "scratch"]),
@@ -93,7 +105,7 @@ def _train_options(default_task: str):
         click.option("--max-minutes", default=None, type=float),
         click.option("--max-steps", default=None, type=int),
         click.option("--seed", default=0, show_default=True),
-        click.option("--device", default="auto", show_default=True),
+        click.option("--device", type=DEVICE, default="auto", show_default=True),
         click.option("--log-every", default=100, show_default=True),
         click.option("--out", required=True, type=click.Path(file_okay=False)),
         click.option("--overwrite", is_flag=True, help="Replace a run already in --out."),
@@ -111,6 +123,7 @@ def _train(out, overwrite, kw) -> None:
     from rnnkit.classify.train import CONFIG, ClassifyRunConfig, train_run
 
     out = Path(out)
+    refuse_other_run(out, "classify", "classification or tagging run")
     if out.exists() and not out.is_dir():
         raise RunDirError(f"--out {out} is a file; give a directory")
     if (out / CONFIG).exists() and not overwrite:
@@ -141,7 +154,7 @@ def _stdin_predictions(model, vocabs, config, device, top=1):
     """Predictions for each line of stdin (``rnnkit.classify.predict.predict_lines``)."""
     from rnnkit.classify.predict import predict_lines
 
-    lines = sys.stdin.read().splitlines()
+    lines = read_stdin_lines()
     preds = predict_lines(model, vocabs, lines, lowercase=config.lowercase, top=top, device=device)
     empty = sum(not p.tokens for p in preds)
     if empty:
@@ -170,7 +183,7 @@ _EVAL_OPTIONS = [
     ),
     click.option("--data", default=None, type=click.Path(), help="Evaluate on this file instead."),
     click.option("--json", "as_json", is_flag=True),
-    click.option("--device", default="auto", show_default=True),
+    click.option("--device", type=DEVICE, default="auto", show_default=True),
 ]
 
 
@@ -198,7 +211,7 @@ def classify_train(out, overwrite, **kw):
 @click.argument("run_dir", type=click.Path())
 @click.option("--top", default=1, show_default=True, help="Labels per line (with --json).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-@click.option("--device", default="auto", show_default=True)
+@click.option("--device", type=DEVICE, default="auto", show_default=True)
 def classify_predict(run_dir, top, as_json, device):
     """Label stdin, one sentence per line: prints `label<TAB>probability` per line."""
     if top < 1:
@@ -261,7 +274,7 @@ def tag_train(out, overwrite, **kw):
 @tag.command("predict", context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Tokens, tags and entities as JSON.")
-@click.option("--device", default="auto", show_default=True)
+@click.option("--device", type=DEVICE, default="auto", show_default=True)
 def tag_predict(run_dir, as_json, device):
     """Tag stdin, one sentence per line: prints `token/TAG ...` per line."""
     config, vocabs, model, dev = _load(run_dir, device, "tags")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from rnnkit.commands.common import refuse_other_run
 from rnnkit.registry import datasets as reg
 from rnnkit.text.corpus import build_vocab, encode_text
 from rnnkit.text.stats import corpus_stats, plot_zipf
@@ -283,6 +284,7 @@ def prepare_command(
     """
     from rnnkit.data.prepare import prepare_corpus
 
+    refuse_other_run(out, None, "prepared corpus")
     t0 = time.perf_counter()
     corpus = prepare_corpus(
         name_or_path,

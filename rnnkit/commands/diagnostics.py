@@ -6,7 +6,9 @@ import json
 
 import click
 
-from rnnkit.errors import ConfigError
+from rnnkit.commands.common import refuse_other_kind
+from rnnkit.errors import ConfigError, RunDirError
+from rnnkit.nn.recurrent import BACKENDS
 
 
 @click.command("grad-flow", context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,7 +30,7 @@ from rnnkit.errors import ConfigError
 @click.option("--hidden-size", default=128, show_default=True)
 @click.option("--num-layers", default=1, show_default=True)
 @click.option("--batch-size", default=16, show_default=True)
-@click.option("--backend", default="torch", show_default=True)
+@click.option("--backend", type=click.Choice(sorted(BACKENDS)), default="torch", show_default=True)
 @click.option(
     "--forget-bias",
     default=0.0,
@@ -40,7 +42,7 @@ from rnnkit.errors import ConfigError
     "--out",
     default="grad-flow.png",
     show_default=True,
-    type=click.Path(),
+    type=click.Path(dir_okay=False),
     help="PNG of ||dL/dh_t|| against t, log scale.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the norms as one JSON object.")
@@ -74,7 +76,11 @@ def grad_flow(
         if value <= 0:
             raise ConfigError(f"{name} must be positive, got {value}")
     if run_dir:
-        flows = [run_flow(run_dir, seq_len, batch_size, seed)]
+        try:
+            flows = [run_flow(run_dir, seq_len, batch_size, seed)]
+        except RunDirError as e:
+            refuse_other_kind(run_dir, e)
+            raise
         title = f"gradient flow of {run_dir}"
     else:
         flows = [

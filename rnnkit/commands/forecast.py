@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from rnnkit.commands.common import DEVICE, POSITIVE_FLOAT, PROBABILITY_BELOW_1, refuse_other_run
 from rnnkit.errors import ConfigError, RunDirError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -43,7 +44,12 @@ def _split_list(value: str | None) -> list[str]:
     default=None,
     help="What to do with missing cells [default: refuse them].",
 )
-@click.option("--period", default=None, type=int, help="Seasonal period (seasonal naive, MASE).")
+@click.option(
+    "--period",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Seasonal period (seasonal naive, MASE).",
+)
 @click.option(
     "--model",
     type=click.Choice(["mlp", "rnn", "lstm", "gru", "linear", "naive", "seasonal-naive"]),
@@ -63,7 +69,7 @@ def _split_list(value: str | None) -> list[str]:
 @click.option(
     "--backend", type=click.Choice(["torch", "scratch"]), default="torch", show_default=True
 )
-@click.option("--dropout", default=0.0, show_default=True)
+@click.option("--dropout", type=PROBABILITY_BELOW_1, default=0.0, show_default=True)
 @click.option(
     "--residual",
     is_flag=True,
@@ -78,14 +84,14 @@ def _split_list(value: str | None) -> list[str]:
 )
 @click.option("--epochs", default=10, show_default=True)
 @click.option("--batch-size", default=64, show_default=True)
-@click.option("--lr", default=1e-3, show_default=True)
+@click.option("--lr", type=POSITIVE_FLOAT, default=1e-3, show_default=True)
 @click.option("--clip", default=1.0, show_default=True, help="Gradient-norm clipping.")
 @click.option("--weight-decay", default=0.0, show_default=True)
 @click.option("--max-steps", default=None, type=int, help="Stop after this many updates.")
 @click.option("--max-minutes", default=None, type=float, help="Stop after this much time.")
 @click.option("--patience", default=None, type=int, help="Early stopping on valid MSE (epochs).")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True)
+@click.option("--device", type=DEVICE, default="auto", show_default=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
 def train_command(csv_path, features, out, overwrite, **kw):
@@ -94,6 +100,7 @@ def train_command(csv_path, features, out, overwrite, **kw):
     from rnnkit.forecast.pipeline import CONFIG, ForecastConfig, ForecastRun
 
     out = Path(out)
+    refuse_other_run(out, "forecast", "forecasting run")
     if (out / CONFIG).exists() and not overwrite:
         raise RunDirError(
             f"{out} already holds a forecasting run; pick another --out or --overwrite"

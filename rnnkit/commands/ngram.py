@@ -12,7 +12,8 @@ from pathlib import Path
 import click
 import numpy as np
 
-from rnnkit.errors import ConfigError, DataError, RunDirError
+from rnnkit.commands.common import refuse_other_run
+from rnnkit.errors import ConfigError, DataError, GenerationError, RunDirError
 from rnnkit.ngram.model import SMOOTHINGS, NGramLM
 from rnnkit.ngram.store import META, NGramMeta, load_ngram, save_ngram
 from rnnkit.text.tokenizers import TOKENIZERS
@@ -39,7 +40,13 @@ def ngram() -> None:
     help="Tokenizer [default: the dataset's; char for files].",
 )
 @click.option("--lowercase", is_flag=True, help="Lowercase before tokenizing.")
-@click.option("--order", default=3, show_default=True, help="n: 1 unigram, 2 bigram, ...")
+@click.option(
+    "--order",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="n: 1 unigram, 2 bigram, ...",
+)
 @click.option(
     "--smoothing",
     type=click.Choice(SMOOTHINGS),
@@ -47,11 +54,18 @@ def ngram() -> None:
     show_default=True,
     help="mle, add-k, interpolated Kneser-Ney, modified Kneser-Ney (KenLM's), stupid backoff.",
 )
-@click.option("--k", "k", default=1.0, show_default=True, help="Added count of addk (1: Laplace).")
+@click.option(
+    "--k",
+    "k",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Added count of addk (1: Laplace).",
+)
 @click.option(
     "--discount",
     default=None,
-    type=float,
+    type=click.FloatRange(0, 1, max_open=True),
     help="kn only: one fixed discount for every order [default: estimated n1/(n1+2 n2)].",
 )
 @click.option("--min-freq", default=1, show_default=True, help="Rarer tokens become <unk>.")
@@ -67,12 +81,11 @@ def train_command(
     from rnnkit.text.tokenizers import build_tokenizer
 
     out = Path(out)
+    refuse_other_run(out, "ngram", "n-gram model")
     if (out / META).exists() and not overwrite:
         raise RunDirError(f"{out} already holds an n-gram run; pick another --out or --overwrite")
     if out.exists() and not out.is_dir():
         raise RunDirError(f"--out {out} is a file; give a directory")
-    if (out / "config.yaml").exists():
-        raise RunDirError(f"{out} holds a neural run; give the n-gram model its own --out")
     if min_freq < 1:
         raise ConfigError(f"--min-freq must be >= 1, got {min_freq}")
     if max_vocab is not None and max_vocab < 1:
@@ -187,11 +200,15 @@ def score_ngram_lines(run_dir, lines: list[str]):
 @click.option("--seed", default=None, type=int, help="Seed for repeatable output.")
 def generate_command(run_dir, prompt, length, temperature, seed):
     """Sample text from an n-gram run, after an optional prompt."""
-    from rnnkit.errors import GenerationError
     from rnnkit.infer.generate import prompt_ids, unseen_reserved
 
     if length < 0:
         raise GenerationError(f"--length must be >= 0, got {length}")
+    if not 0 < temperature < math.inf:
+        raise GenerationError(
+            f"--temperature must be a positive number (1: the model's own distribution), "
+            f"got {temperature}"
+        )
     _, tok, vocab, lm = load_ngram(run_dir)
     ctx = prompt_ids(prompt, tok, vocab, warn=lambda m: click.echo(m, err=True))
     if ctx and ctx[0] == vocab.token_to_id(tok.boundary):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from rnnkit.commands.common import DEVICE
 from rnnkit.errors import ConfigError
 from rnnkit.poetry.run import load_poem_run
 
@@ -90,7 +91,7 @@ def prepare_corpus(data: str, out: Path, form: str, simplified: bool, write: boo
     show_default=True,
     help="Script of the printed poems.",
 )
-@click.option("--device", default="auto", show_default=True)
+@click.option("--device", type=DEVICE, default="auto", show_default=True)
 def write_command(
     run_dir,
     form,

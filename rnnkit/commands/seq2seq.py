@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
+from rnnkit.commands.common import (
+    DEVICE,
+    POSITIVE,
+    PROBABILITY_BELOW_1,
+    read_stdin_lines,
+    refuse_other_run,
+)
 from rnnkit.errors import ConfigError, RunDirError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -35,9 +41,9 @@ def seq2seq() -> None:
 @click.option("--max-len", default=50, show_default=True, help="Longer sentences are cut.")
 @click.option("--min-freq", default=2, show_default=True, help="Rarer tokens become <unk>.")
 @click.option("--max-vocab", default=None, type=int)
-@click.option("--embed", default=256, show_default=True)
-@click.option("--hidden", default=512, show_default=True)
-@click.option("--layers", default=1, show_default=True)
+@click.option("--embed", type=POSITIVE, default=256, show_default=True)
+@click.option("--hidden", type=POSITIVE, default=512, show_default=True)
+@click.option("--layers", type=POSITIVE, default=1, show_default=True)
 @click.option("--cell", type=click.Choice(["gru", "lstm"]), default="gru", show_default=True)
 @click.option("--bidirectional/--unidirectional", default=True, show_default=True)
 @click.option(
@@ -46,7 +52,7 @@ def seq2seq() -> None:
     default="additive",
     show_default=True,
 )
-@click.option("--dropout", default=0.3, show_default=True)
+@click.option("--dropout", type=PROBABILITY_BELOW_1, default=0.3, show_default=True)
 @click.option(
     "--backend", type=click.Choice(["torch", "scratch"]), default="torch", show_default=True
 )
@@ -63,7 +69,7 @@ def seq2seq() -> None:
 @click.option("--max-steps", default=None, type=int)
 @click.option("--eval-beam", default=1, show_default=True, help="Beam for validation BLEU.")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True)
+@click.option("--device", type=DEVICE, default="auto", show_default=True)
 @click.option("--log-every", default=100, show_default=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
@@ -72,6 +78,7 @@ def train_command(out, overwrite, **kw):
     from rnnkit.seq2seq.train import CONFIG, Seq2SeqRunConfig, train_run
 
     out = Path(out)
+    refuse_other_run(out, "seq2seq", "translation run")
     if (out / CONFIG).exists() and not overwrite:
         raise RunDirError(f"{out} already holds a seq2seq run; pick another --out or --overwrite")
     if out.exists() and not out.is_dir():
@@ -92,7 +99,7 @@ def train_command(out, overwrite, **kw):
 @click.option("--beam", default=5, show_default=True, help="1 is greedy.")
 @click.option("--alpha", default=0.6, show_default=True, help="Length normalisation.")
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--device", default="auto", show_default=True)
+@click.option("--device", type=DEVICE, default="auto", show_default=True)
 def eval_command(run_dir, split, beam, alpha, as_json, device):
     """Corpus BLEU (sacrebleu) and chrF of a run's translations of a split; prints `bleu: X`."""
     from rnnkit.seq2seq.train import evaluate, load_run, load_split
@@ -124,7 +131,7 @@ def _check_beam(beam: int) -> None:
 @click.option("--beam", default=5, show_default=True, help="1 is greedy.")
 @click.option("--alpha", default=0.6, show_default=True, help="Length normalisation.")
 @click.option("--n-best", default=1, show_default=True, help="Hypotheses per line (tab-separated).")
-@click.option("--device", default="auto", show_default=True)
+@click.option("--device", type=DEVICE, default="auto", show_default=True)
 def translate(run_dir, beam, alpha, n_best, device):
     """Translate stdin, one sentence per line, to stdout, one line each."""
     from rnnkit.seq2seq.train import load_run
@@ -136,7 +143,7 @@ def translate(run_dir, beam, alpha, n_best, device):
         raise ConfigError(f"--n-best must be between 1 and --beam ({beam}), got {n_best}")
     dev = pick_device(device)
     config, src_vocab, tgt_vocab, model = load_run(run_dir, dev)
-    lines = sys.stdin.read().splitlines()
+    lines = read_stdin_lines()
     translations = translate_lines(
         model,
         lines,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from rnnkit.commands.common import DEVICE
+
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -32,7 +34,11 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
     "at / asks for it) [default: none].",
 )
 @click.option(
-    "--device", default="auto", show_default=True, help="auto picks CUDA when present, else CPU."
+    "--device",
+    type=DEVICE,
+    default="auto",
+    show_default=True,
+    help="auto picks CUDA when present, else CPU.",
 )
 @click.option(
     "--max-prompt-chars",

@@ -114,7 +114,10 @@ def generate_text(
     stop_id = None
     if stop_token is not None:
         if stop_token not in vocab:
-            raise GenerationError(f"stop token {stop_token!r} is not in the vocabulary")
+            raise GenerationError(
+                f"--stop {stop_token!r} is not in the model's {len(vocab)}-token vocabulary; "
+                "give a token of the training text (one character for a character model)"
+            )
         stop_id = vocab.id_of(stop_token)
     pieces: list[str] = [prompt]
     if stream:

@@ -1,0 +1,100 @@
+"""What several commands share: the ``--device`` option type, reading stdin, and refusing a run
+directory of the wrong kind (to read from, or to write into)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from rnnkit.errors import DataError, RunDirError
+
+
+class DeviceType(click.ParamType):
+    """``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``, checked against this machine when the
+    command line is read, so a wrong one is a usage error and not a failure deep in torch."""
+
+    name = "device"
+
+    def get_metavar(self, param, ctx=None) -> str:
+        return "auto|cpu|cuda[:N]|mps"
+
+    def convert(self, value, param, ctx):
+        from rnnkit.errors import ConfigError
+        from rnnkit.train.trainer import pick_device
+
+        try:
+            pick_device(value)
+        except ConfigError as e:
+            self.fail(str(e), param, ctx)
+        return value
+
+
+DEVICE = DeviceType()
+POSITIVE = click.IntRange(min=1)  # sizes and counts
+PROBABILITY_BELOW_1 = click.FloatRange(0, 1, max_open=True)  # dropout
+POSITIVE_FLOAT = click.FloatRange(min=0, min_open=True)  # learning rates
+
+
+def read_stdin_lines() -> list[str]:
+    """The lines of stdin, read as UTF-8 whatever the locale says (as every text file is)."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a text stream without bytes underneath (tests, embedding)
+        return sys.stdin.read().splitlines()
+    data = stream.read()
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"standard input is not UTF-8 (bad byte at offset {e.start}); convert it, "
+            "e.g. iconv -f latin1 -t utf-8"
+        ) from None
+
+
+# What to use on a run that is not a language model, by kind (``rnnkit.registry.runs``).
+_COMMANDS = {
+    "ngram": "`rnnkit ngram generate`, `rnnkit eval` or `rnnkit score`",
+    "seq2seq": "`rnnkit translate` or `rnnkit seq2seq eval`",
+    "classify": "`rnnkit classify predict|eval` or `rnnkit tag predict|eval`",
+    "forecast": "`rnnkit forecast predict|eval|plot`",
+}
+
+
+def _a(what: str) -> str:
+    return f"{'an' if what.startswith(('a', 'e', 'i', 'o', 'n-')) else 'a'} {what}"
+
+
+def refuse_other_kind(run_dir: str | Path, error: RunDirError) -> None:
+    """Re-raise ``error`` (a language-model run failed to load) as one that names the kind of
+    run ``run_dir`` holds instead, and the commands for it; do nothing if it holds no run."""
+    from rnnkit.registry.runs import RUN_KINDS, run_kind
+
+    kind = run_kind(run_dir)
+    if kind in _COMMANDS:
+        k = RUN_KINDS[kind]
+        raise RunDirError(
+            f"{run_dir} is {_a(k.what)} ({k.trained_by}), not a language model; "
+            f"use {_COMMANDS[kind]}"
+        ) from error
+
+
+def refuse_other_run(out: str | Path, kind: str | None, new: str) -> None:
+    """Refuse to write ``new`` (a run of ``kind``, or a prepared corpus for ``None``) into a
+    folder that holds a run of another kind: their files (model.safetensors, metrics.jsonl,
+    vocabularies) would overwrite each other, with or without --overwrite."""
+    out = Path(out)
+    if not out.is_dir():
+        return
+    from rnnkit.registry.runs import RUN_KINDS
+
+    for other in RUN_KINDS.values():
+        if other.name != kind and (out / other.marker).exists():
+            raise RunDirError(
+                f"{out} holds {_a(other.what)} ({other.trained_by}); give the {new} its own --out"
+            )
+    if kind is not None and (out / "prepared.json").exists():
+        raise RunDirError(
+            f"{out} holds a prepared corpus (rnnkit data prepare); give the {new} its own --out "
+            f"and train on the corpus with --data {out}"
+        )
