@@ -124,7 +124,7 @@ def test_a_stale_next_file_is_discarded(tmp_path):
 
 
 # ---- SIGKILL at random moments, in a real process ----------------------------------------------
-def _train_cmd(run: Path, data: Path, resume: bool) -> list[str]:
+def _train_cmd(run: Path, data: Path, resume: bool, steps: int = 80) -> list[str]:
     base = [sys.executable, "-m", "rnnkit", "train"]
     if resume:
         return base + ["--resume", str(run), "--quiet"]
@@ -142,7 +142,7 @@ def _train_cmd(run: Path, data: Path, resume: bool) -> list[str]:
         "--batch-size",
         "4",
         "--max-steps",
-        "80",
+        str(steps),
         "--eval-every",
         "2",
         "--eval-batch-size",
@@ -166,10 +166,18 @@ def _writing(run: Path) -> bool:
         return False
 
 
-def kill_and_resume(run: Path, data: Path, kills: int, seed: int) -> dict:
-    """Start training; SIGKILL it ``kills`` times, each time resuming from what is on disk
-    (starting over when no checkpoint was written yet); let it finish. Even kills come at a
-    random moment; odd ones as soon as a temporary file shows that a write is under way.
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0
+
+
+def kill_and_resume(run: Path, data: Path, kills: int, seed: int, steps: int) -> dict:
+    """Start training; SIGKILL it ``kills`` times, each time resuming from what is on disk;
+    let it finish. Each attempt is let write one checkpoint of its own (so the run moves on);
+    then even kills come at a random moment, odd ones as soon as a temporary file shows that a
+    write is under way.
 
     Returns counts: kills, resumes, restarts, kills that left a checkpoint half written.
     """
@@ -177,23 +185,23 @@ def kill_and_resume(run: Path, data: Path, kills: int, seed: int) -> dict:
     stats = {"kills": 0, "resumed": 0, "restarted": 0, "mid_write": 0}
     resume = False
     while True:
+        state_before = _mtime(run / "trainer_state.pt")
         proc = subprocess.Popen(
-            _train_cmd(run, data, resume),
+            _train_cmd(run, data, resume, steps),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             env=cli_env(),
         )
         if stats["kills"] < kills:
-            # Wait until training has started, then a random moment into it.
             deadline = time.monotonic() + 60
-            while not (run / "metrics.jsonl").exists() and proc.poll() is None:
-                assert time.monotonic() < deadline, "training did not start"
-                time.sleep(0.01)
+            while _mtime(run / "trainer_state.pt") == state_before and proc.poll() is None:
+                assert time.monotonic() < deadline, "no checkpoint written"
+                time.sleep(0.005)
             if stats["kills"] % 2:
                 while proc.poll() is None and not _writing(run):
                     assert time.monotonic() < deadline, "no checkpoint write seen"
             else:
-                time.sleep(rng.uniform(0.0, 0.6))
+                time.sleep(rng.uniform(0.0, 0.3))
         if stats["kills"] < kills and proc.poll() is None:
             proc.kill()
             proc.wait()
@@ -213,17 +221,19 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_weights(t
     data = tmp_path / "corpus.txt"
     data.write_text(TEXT, encoding="utf-8")
     ref = tmp_path / "ref"
-    subprocess.run(_train_cmd(ref, data, False), env=cli_env(), check=True)
+    kills = int(os.environ.get("RNNKIT_KILLS", "10"))
+    steps = 8 * kills  # 4 checkpoints per attempt, so every kill finds the run still going
+    subprocess.run(_train_cmd(ref, data, False, steps), env=cli_env(), check=True)
     run = tmp_path / "run"
-    stats = kill_and_resume(run, data, kills=int(os.environ.get("RNNKIT_KILLS", "10")), seed=0)
+    stats = kill_and_resume(run, data, kills, seed=0, steps=steps)
     print(json.dumps(stats))
-    assert stats["kills"] >= 1 and stats["resumed"] >= 1
+    assert stats["kills"] == kills and stats["resumed"] == kills
     assert_same_weights(load_file(run / "last.safetensors"), load_file(ref / "last.safetensors"))
     assert_same_weights(load_file(run / "model.safetensors"), load_file(ref / "model.safetensors"))
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    steps = [r["step"] for r in rows if r["kind"] == "train"]
-    assert steps == list(range(10, 81, 10))  # replayed steps are logged once
+    logged = [r["step"] for r in rows if r["kind"] == "train"]
+    assert logged == list(range(10, steps + 1, 10))  # replayed steps are logged once
 
 
 # ---- SIGINT / SIGTERM --------------------------------------------------------------------------
