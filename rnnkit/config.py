@@ -8,6 +8,7 @@ line. A resumed run starts from its saved ``config.yaml`` and only the fields in
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, fields
@@ -104,13 +105,18 @@ class TrainConfig:
     def _check_choice(self, name: str, choices: tuple[str, ...]) -> None:
         if getattr(self, name) not in choices:
             raise ConfigError(
-                f"unknown {name} {getattr(self, name)!r}: choose one of {', '.join(choices)}"
+                f"unknown {name} {_show(getattr(self, name))}: choose one of {', '.join(choices)}"
             )
 
     def _check_types(self) -> None:
         hints = typing.get_type_hints(type(self))
         for f in fields(self):
             value, hint = getattr(self, f.name), hints[f.name]
+            flag = "--" + f.name.replace("_", "-")
+            # YAML reads integers of any size, .nan and .inf: none is a usable setting (and an
+            # int of thousands of bits has no float() nor repr()).
+            if isinstance(value, int) and value.bit_length() > 64:
+                raise ConfigError(f"{flag} is out of range ({_show(value)}); give a smaller number")
             allowed = _allowed_types(hint)
             if isinstance(value, bool) and bool not in allowed:
                 ok = False
@@ -126,7 +132,9 @@ class TrainConfig:
                 ok = True
             if not ok:
                 names = "/".join(t.__name__ for t in allowed if t is not type(None))
-                raise ConfigError(f"config field {f.name} must be {names}, got {value!r}")
+                raise ConfigError(f"config field {f.name} must be {names}, got {_show(value)}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{flag} must be a finite number, got {value}")
 
     # ---- construction and persistence ---------------------------------------------------------
     @classmethod
@@ -134,7 +142,8 @@ class TrainConfig:
         if not isinstance(d, dict):
             raise ConfigError(f"{source} must be a mapping of field: value")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
+        # YAML keys may be numbers, dates or strings with line breaks: sort and show them as text
+        unknown = sorted(_shown(k) for k in set(d) - known)
         if unknown:
             raise ConfigError(
                 f"{source} has unknown keys {', '.join(unknown)}; known keys are "
@@ -169,10 +178,40 @@ def load_yaml(path: str | Path) -> dict:
         raise ConfigError(f"config file not found: {path}")
     try:
         d = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ConfigError(f"{path} is not valid YAML ({first}); fix the file") from e
+    except (yaml.YAMLError, ValueError, TypeError, AttributeError, RecursionError) as e:
+        raise ConfigError(f"{path} is not valid YAML ({_yaml_problem(e)}); fix the file") from e
     return d if d is not None else {}
+
+
+def _yaml_problem(e: Exception) -> str:
+    """What went wrong, in one line. Besides YAMLError (and UnicodeDecodeError), PyYAML's
+    constructors raise plain errors on a bad scalar (2020-13-45, !!int x, an int of 5000 digits)
+    and its parser recurses once per level of nesting."""
+    if isinstance(e, RecursionError):
+        return "nested too deeply"
+    if isinstance(e, TypeError | AttributeError):
+        return "a value that does not fit its tag"
+    if isinstance(e, yaml.MarkedYAMLError) and e.problem:
+        mark = e.problem_mark
+        return e.problem + (f" at line {mark.line + 1}, column {mark.column + 1}" if mark else "")
+    lines = str(e).splitlines()
+    return lines[0] if lines and lines[0].strip() else type(e).__name__
+
+
+def _shown(key) -> str:
+    return key if isinstance(key, str) and key.isprintable() and len(key) <= 60 else _show(key)
+
+
+def _show(value) -> str:
+    """``repr(value)`` for a one-line message, cut to 60 characters. Python refuses the str()
+    of an int of over 4300 digits, so a huge integer is shown by its size."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"a {value.bit_length()}-bit integer"
+    try:
+        text = repr(value)
+    except ValueError:
+        text = f"a {type(value).__name__} holding a huge integer"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _allowed_types(hint) -> tuple[type, ...]:

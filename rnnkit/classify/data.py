@@ -161,6 +161,11 @@ def _label(text: str, path, number: int) -> str:
     label = text.strip()
     if not label:
         raise DataError(f"{path} line {number} has an empty label; give every sentence a label")
+    if len(label.splitlines()) > 1:  # a quoted CSV field may hold one
+        raise DataError(
+            f"{path} line {number} has a label with a line break ({label[:40]!r}); "
+            "keep each label on one line"
+        )
     return label
 
 
@@ -169,14 +174,17 @@ def read_delimited(path: str | Path, lowercase: bool = True) -> Sentences:
     path = Path(path)
     text = read_text(path).removeprefix("\ufeff")
     delimiter = "," if path.suffix.lower() == ".csv" else "\t"
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
-    if rows and [c.strip().lower() for c in rows[0]] == ["text", "label"]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows = []  # (line number, fields); a quoted field may span lines
+    try:
+        for row in reader:
+            rows.append((reader.line_num, row))
+    except csv.Error as e:  # a field over csv's size limit, say
+        raise DataError(f"{path} line {reader.line_num} cannot be read ({e}); fix the file") from e
+    if rows and [c.strip().lower() for c in rows[0][1]] == ["text", "label"]:
         rows = rows[1:]
-        first = 2
-    else:
-        first = 1
     out = Sentences(labels=[])
-    for number, row in enumerate(rows, start=first):
+    for number, row in rows:
         if not row or not "".join(row).strip():
             out.skipped_empty += 1
             continue
@@ -325,11 +333,23 @@ def build_vocabs(train: Sentences, min_freq: int = 1, max_vocab: int | None = No
     }
     if train.labels is not None:
         labels = sorted(set(train.labels))
-        vocabs["labels"] = Vocab([UNK, *labels], reserved=(UNK,))
+        vocabs["labels"] = Vocab([UNK, *_unreserved(labels, "label", (UNK,))], reserved=(UNK,))
     if train.tags is not None:
         tags = sorted({t for s in train.tags for t in s})
-        vocabs["tags"] = Vocab([PAD, UNK, *tags], reserved=(PAD, UNK))
+        vocabs["tags"] = Vocab(
+            [PAD, UNK, *_unreserved(tags, "tag", (PAD, UNK))], reserved=(PAD, UNK)
+        )
     return vocabs
+
+
+def _unreserved(names: list[str], what: str, reserved: tuple[str, ...]) -> list[str]:
+    # A label spelled <unk> would take a second id beside the reserved one.
+    clash = next((n for n in names if n in reserved), None)
+    if clash is not None:
+        raise DataError(
+            f"the training data has the {what} {clash!r}, a name rnnkit reserves; rename it"
+        )
+    return names
 
 
 def check_known(sentences: Sentences, vocabs: dict, what: str) -> None:

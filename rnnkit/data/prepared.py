@@ -24,6 +24,7 @@ from rnnkit.text.tokenizers import Tokenizer, tokenizer_from_dict
 from rnnkit.text.vocab import Vocab
 
 FORMAT = 1
+SPLITS = ("train", "valid", "test")
 PREPARED = "prepared.json"
 VOCAB = "vocab.json"
 DTYPES = {"uint8": np.dtype("<u1"), "uint16": np.dtype("<u2"), "uint32": np.dtype("<u4")}
@@ -96,9 +97,10 @@ class PreparedCorpus:
             flags += f" --min-freq {self.min_freq}"
         if self.max_vocab is not None:
             flags += f" --max-vocab {self.max_vocab}"
+        source = self.source if self.source.isprintable() else repr(self.source)
         return (
             "the folder is damaged: prepare it again with "
-            f"`rnnkit data prepare {self.source} {flags} --out {self.path} --overwrite`"
+            f"`rnnkit data prepare {source} {flags} --out {self.path} --overwrite`"
         )
 
 
@@ -117,8 +119,10 @@ def open_prepared(path: str | Path) -> PreparedCorpus:
             f"{folder} is not a prepared corpus (no {PREPARED}); "
             "make one with `rnnkit data prepare NAME_OR_PATH --out DIR`"
         ) from e
-    except (OSError, ValueError) as e:
-        raise DataError(f"{meta_path} cannot be read ({e}); prepare the corpus again") from e
+    except (OSError, ValueError, RecursionError) as e:
+        # RecursionError: json gives up on arrays nested thousands deep
+        why = "nested too deeply" if isinstance(e, RecursionError) else e
+        raise DataError(f"{meta_path} cannot be read ({why}); prepare the corpus again") from e
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         got = meta.get("format") if isinstance(meta, dict) else None
         raise DataError(
@@ -139,13 +143,35 @@ def open_prepared(path: str | Path) -> PreparedCorpus:
                 int(v["source"]["end"]) - int(v["source"]["start"]) for v in meta["splits"].values()
             ),
         )
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
+        # OverflowError: int() of an infinite JSON number (1e999)
         raise DataError(
             f"{meta_path} is malformed ({type(e).__name__}: {e}); prepare the corpus again"
         ) from e
+    _check_meta(corpus, meta_path)
     for split, n in corpus.tokens.items():
         _check_size(corpus, split, n)
     return corpus
+
+
+def _check_meta(corpus: PreparedCorpus, meta_path: Path) -> None:
+    """Values that parse but cannot be right; a split name also names a file in the folder."""
+    problem = None
+    odd = [s for s in corpus.tokens if s not in SPLITS]
+    if odd:
+        problem = f"unknown split {odd[0]!r} (splits are {', '.join(SPLITS)})"
+    elif any(n < 0 for n in corpus.tokens.values()):
+        problem = "a negative token count"
+    elif corpus.vocab_size < 1:
+        problem = f"vocab_size {corpus.vocab_size}"
+    elif corpus.min_freq < 1:
+        problem = f"min_freq {corpus.min_freq}"
+    elif corpus.max_vocab is not None and (
+        isinstance(corpus.max_vocab, bool) or not isinstance(corpus.max_vocab, int)
+    ):
+        problem = f"max_vocab {corpus.max_vocab!r}, not an integer or null"
+    if problem is not None:
+        raise DataError(f"{meta_path} is malformed ({problem}); prepare the corpus again")
 
 
 def _check_size(corpus: PreparedCorpus, split: str, n: int) -> None:

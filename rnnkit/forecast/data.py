@@ -184,6 +184,12 @@ def _lines(lines: Sequence[int]) -> str:
     return shown + (f" and {len(lines) - _SHOW_LINES} more" if len(lines) > _SHOW_LINES else "")
 
 
+def _names(names: Sequence[str]) -> str:
+    """Column names for a message; an empty name, or one holding a line break (a quoted CSV
+    header can), is shown as a Python literal so that the message reads as one line."""
+    return ", ".join(n if n and n.isprintable() else repr(n) for n in names)
+
+
 def _read_csv(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     """The header, the data rows (padded to the header's width) and their 1-based line numbers.
 
@@ -239,16 +245,22 @@ def _parse_times(cells: list[str], lines: list[int], col: str, where: str) -> np
     if all(dates):
         try:
             return np.array([c.replace("/", "-") for c in cells], dtype="datetime64")
-        except ValueError:
+        except (ValueError, OverflowError):
             for cell, line in zip(cells, lines, strict=True):
                 try:
                     np.datetime64(cell.replace("/", "-"))
-                except ValueError:
+                except (ValueError, OverflowError):
                     raise DataError(
                         f"{where}: time column {col!r} has an impossible date {cell!r} at line "
                         f"{line}; fix the date"
                     ) from None
-            raise
+            # Each date parses alone, but no one unit holds them all: numpy overflows putting
+            # months and attoseconds (2020-01 beside ...00:00:00.123456789012345) in one array.
+            coarse, fine = min(cells, key=len), max(cells, key=len)
+            raise DataError(
+                f"{where}: time column {col!r} mixes precisions no one time unit holds "
+                f"({coarse!r} and {fine!r}); write every time to the same precision"
+            ) from None
     numbers = [_number(c) for c in cells]
     if all(x is not None for x in numbers):
         return np.array(numbers, dtype=np.float64)
@@ -274,7 +286,8 @@ def _number(cell: str) -> float | None:
 
 
 def _check_order(times: np.ndarray, cells: list[str], lines: list[int], where: str) -> None:
-    step = np.diff(times)
+    with np.errstate(over="ignore"):  # 1e308 after -1e308: an infinite step is still a step
+        step = np.diff(times)
     zero = np.timedelta64(0) if np.issubdtype(times.dtype, np.datetime64) else 0.0
     bad = np.flatnonzero(~(step > zero))
     if bad.size == 0:
@@ -335,7 +348,7 @@ def _fill(values: np.ndarray, how: str) -> np.ndarray:
 
 def _select(header: list[str], name: str, what: str, where: str) -> int:
     if name not in header:
-        raise DataError(f"{where}: no {what} column {name!r}; the columns are {', '.join(header)}")
+        raise DataError(f"{where}: no {what} column {name!r}; the columns are {_names(header)}")
     return header.index(name)
 
 
@@ -355,7 +368,7 @@ def _read_series(
     if target is None:
         if len(others) != 1:
             raise ConfigError(
-                f"{where} has {len(others)} value columns ({', '.join(others) or 'none'}); "
+                f"{where} has {len(others)} value columns ({_names(others) or 'none'}); "
                 "choose the target column (--target)"
             )
         target = others[0]
@@ -363,13 +376,12 @@ def _read_series(
     for name in columns:
         if name == time_name:
             raise ConfigError(
-                f"{where}: {name!r} is the time column; choose value columns from "
-                f"{', '.join(others)}"
+                f"{where}: {name!r} is the time column; choose value columns from {_names(others)}"
             )
     dupes = sorted({c for c in columns if columns.count(c) > 1})
     if dupes:
         raise ConfigError(
-            f"{where}: column(s) {', '.join(dupes)} given twice among the target and features; "
+            f"{where}: column(s) {_names(dupes)} given twice among the target and features; "
             "list each once"
         )
     idx = [_select(header, c, "value", where) for c in columns]

@@ -34,8 +34,11 @@ _UNESCAPES = {"\\": "\\", "s": " ", "t": "\t", "n": "\n", "r": "\r"}
 _ESCAPE_START = "\\strnu"  # a backslash before one of these is doubled
 _ESCAPE_SEQ = re.compile(r"\\(?:([\\strn])|u([0-9a-fA-F]{4}))")
 _FIELDS = re.compile(r"[^ \t\r\f\v]+")  # ARPA tools split on ASCII blanks only
-_COUNT_LINE = re.compile(r"ngram\s+(\d+)\s*=\s*(\d+)")
-_SECTION = re.compile(r"\\(\d+)-grams:")
+# ASCII digits (\d would take any script's), converted only when few enough: Python refuses
+# int() of more than 4300 digits.
+_COUNT_LINE = re.compile(r"ngram\s+([0-9]+)\s*=\s*([0-9]+)")
+_SECTION = re.compile(r"\\([0-9]+)-grams:")
+_MAX_DIGITS = 18
 _DIGITS = "%.7f"  # log10 to 5e-8: scores round-trip far below 1e-6
 
 
@@ -283,6 +286,10 @@ def read_arpa(path: str | Path) -> ArpaLM:
                 raise fail(
                     i + 1, f"expected 'ngram K=COUNT' in the \\data\\ block, got {shown(text)}"
                 )
+            if max(len(m.group(1)), len(m.group(2))) > _MAX_DIGITS:
+                raise fail(
+                    i + 1, f"an order or count of over {_MAX_DIGITS} digits in {shown(text)}"
+                )
             k = int(m.group(1))
             if k != len(declared) + 1:
                 raise fail(i + 1, f"expected the count of order {len(declared) + 1}, got {k}")
@@ -302,7 +309,7 @@ def read_arpa(path: str | Path) -> ArpaLM:
             i += 1
             continue
         m = _SECTION.fullmatch(text)
-        if m is None or int(m.group(1)) != k:
+        if m is None or len(m.group(1)) > _MAX_DIGITS or int(m.group(1)) != k:
             raise fail(i + 1, f"expected the section \\{k}-grams:, got {shown(text)}")
         header_line = i + 1
         table: dict[tuple[str, ...], tuple[float, float]] = {}

@@ -8,8 +8,10 @@ directory is executable: JSON and safetensors.
 from __future__ import annotations
 
 import json
+import types
+import typing
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -81,9 +83,17 @@ def load_ngram(run_dir: str | Path):
         raw = json.loads((run / META).read_text(encoding="utf-8"))
         if not isinstance(raw, dict) or raw.get("kind") != "ngram":
             raise ValueError("not an n-gram settings file")
+        unknown = sorted(set(raw) - {f.name for f in fields(NGramMeta)})
+        if unknown:  # named here: a key in NGramMeta's own error could hold a line break
+            raise ValueError(f"unknown key {unknown[0]!r}")
         meta = NGramMeta(**raw)
+        _check_types(meta)
         tokenizer = build_tokenizer(meta.tokenizer, meta.lowercase)
         lm = NGramLM(meta.order, meta.smoothing, meta.k, meta.discount)
+    except RecursionError as e:  # json gives up on arrays nested thousands deep
+        raise RunDirError(
+            f"{run / META} is damaged (nested too deeply); train the run again"
+        ) from e
     except (ValueError, TypeError, UnicodeDecodeError, RnnkitError) as e:
         raise RunDirError(f"{run / META} is damaged ({e}); train the run again") from e
     vocab = Vocab.load(run / VOCAB)
@@ -102,6 +112,12 @@ def load_ngram(run_dir: str | Path):
         not len(t.keys) == len(t.counts) == len(t.suffix) for t in tables
     ):
         raise RunDirError(f"{run / COUNTS} does not fit {run / VOCAB}; the run is mixed or damaged")
+    bad = _bad_table(tables, V)
+    if bad:
+        raise RunDirError(
+            f"{run / COUNTS}: the table of order {bad} is damaged (ids out of range, keys out "
+            "of order or negative counts); train the run again"
+        )
     lm.boundary, lm.bos, lm.pad, lm.V = (
         vocab.token_to_id(meta.boundary),
         vocab.id_of(BOS),
@@ -113,3 +129,43 @@ def load_ngram(run_dir: str | Path):
         warnings.simplefilter("ignore", RnnkitWarning)
         lm._estimate()
     return meta, tokenizer, vocab, lm
+
+
+def _check_types(meta: NGramMeta) -> None:
+    """Raise ``TypeError`` for a field of the wrong JSON type (``"order": "3"``, say)."""
+    hints = typing.get_type_hints(NGramMeta)
+    for f in fields(meta):
+        hint, value = hints[f.name], getattr(meta, f.name)
+        options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        allowed = tuple(typing.get_origin(t) or t for t in options)
+        if float in allowed:
+            allowed += (int,)
+        if isinstance(value, bool) and bool not in allowed or not isinstance(value, allowed):
+            names = "/".join(t.__name__ for t in allowed)
+            raise TypeError(f"{f.name} is {type(value).__name__}, not {names}")
+
+
+def _bad_table(tables: list[Table], V: int) -> int | None:
+    """The first order whose table breaks what the counting code relies on, or None.
+
+    Order 1 is keyed by token id; above it keys are sorted, unique and ``context_row * V +
+    token`` with the context a row of the order below, and so is every ``suffix``.
+    """
+    below = V  # rows of the table one order down
+    for k, t in enumerate(tables, start=1):
+        arrays = (t.keys, t.counts, t.suffix)
+        ok = all(a.dtype == np.int64 and a.ndim == 1 for a in arrays)
+        if ok and k == 1:
+            ok = np.array_equal(t.keys, np.arange(V)) and bool((t.suffix == -1).all())
+        elif ok and len(t.keys):
+            ok = bool(
+                (np.diff(t.keys) > 0).all()
+                and t.keys[0] >= 0
+                and t.keys[-1] // V < below
+                and t.suffix.min() >= 0
+                and t.suffix.max() < below
+            )
+        if not (ok and (t.counts >= 0).all()):
+            return k
+        below = len(t.keys)
+    return None

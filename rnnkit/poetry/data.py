@@ -190,12 +190,18 @@ def load_poems(files: Sequence[DataFile] = FILES) -> list[Poem]:
 
 def _parse_file(path: Path, file: DataFile) -> list[Poem]:
     hint = f"replace it with the original file ({file.url})"
+    text = read_text(path)  # DataError when missing, empty or not UTF-8
     try:
-        data = json.loads(read_text(path))
+        data = json.loads(text)
     except json.JSONDecodeError as e:
         raise DataError(
             f"{path} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}); {hint}"
         ) from e
+    except (ValueError, RecursionError) as e:
+        # json also raises these: ValueError for an integer of thousands of digits,
+        # RecursionError for arrays nested thousands deep
+        why = "nested too deeply" if isinstance(e, RecursionError) else e
+        raise DataError(f"{path} is not valid JSON ({why}); {hint}") from e
     if not isinstance(data, list):
         raise DataError(f"{path} is not a JSON list of poems; {hint}")
     poems = []

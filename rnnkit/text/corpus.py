@@ -42,7 +42,8 @@ def encode_text(text: str, tokenizer: Tokenizer, vocab: Vocab) -> np.ndarray:
 
 
 def _encode_chars(text: str, vocab: Vocab) -> np.ndarray:
-    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    # surrogatepass: a lone surrogate (a Python str may hold one) is a code point like any other
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     singles = [(ord(t), i) for i, t in enumerate(vocab.itos) if len(t) == 1]
     if not singles:
         return np.full(codes.shape, vocab.unk_id, dtype=np.int32)

@@ -103,7 +103,8 @@ def iter_text(
 
 def code_points(text: str) -> np.ndarray:
     """The code points of ``text``. Shape: (len(text),), dtype uint32."""
-    return np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+    # surrogatepass: a lone surrogate (a Python str may hold one) is a code point like any other
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
 
 
 def line_slices(text: str, size: int | None = None) -> Iterator[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable
 from itertools import repeat
@@ -14,6 +15,8 @@ from rnnkit.errors import VocabError
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 RESERVED = (PAD, UNK, BOS, EOS)
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_SURROGATE_PAIR = re.compile(r"[\ud800-\udbff][\udc00-\udfff]")
 
 
 class Vocab:
@@ -36,15 +39,16 @@ class Vocab:
         counts: list[int] | None = None,
     ):
         self.reserved = tuple(reserved)
-        if list(tokens[: len(self.reserved)]) != list(self.reserved):
+        self.itos = list(tokens)
+        _check_tokens(self.itos)
+        if self.itos[: len(self.reserved)] != list(self.reserved):
             raise VocabError("reserved tokens must come first in a vocabulary; rebuild it")
         if UNK not in self.reserved:
             raise VocabError(f"a vocabulary needs the reserved token {UNK}; add it to reserved")
-        self.itos = list(tokens)
         self.stoi = {t: i for i, t in enumerate(self.itos)}
         if len(self.stoi) != len(self.itos):
             raise VocabError("vocabulary lists a token twice; rebuild it from the corpus")
-        self.counts = list(counts) if counts is not None else [0] * len(self.itos)
+        self.counts = [0] * len(self.itos) if counts is None else _checked_counts(counts, self.itos)
         self.unk_id = self.stoi[UNK]
 
     @classmethod
@@ -115,17 +119,68 @@ class Vocab:
     def save(self, path: str | Path) -> None:
         from rnnkit.io import atomic_write_text
 
-        atomic_write_text(path, json.dumps(self.to_dict(), ensure_ascii=False))
+        text = json.dumps(self.to_dict(), ensure_ascii=False)
+        # A lone surrogate (possible in a Python str, never in UTF-8 text) has no UTF-8 form:
+        # written as a \uXXXX escape it reads back as itself.
+        text = _SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
+        atomic_write_text(path, text)
 
     @classmethod
     def load(cls, path: str | Path) -> Vocab:
         path = Path(path)
         try:
             d = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(d, dict):
+                raise TypeError(f"{_json_type(d)} instead of an object")
+            for key in ("tokens", "reserved"):
+                if key not in d:
+                    raise KeyError(f"no {key!r} list")
+                if not isinstance(d[key], list):
+                    raise TypeError(f"{key!r} is {_json_type(d[key])}, not a list")
             return cls(d["tokens"], d["reserved"], d.get("counts"))
         except FileNotFoundError as e:
             raise VocabError(f"no vocabulary at {path}; is this a run directory?") from e
+        except VocabError as e:
+            raise VocabError(f"{path}: {e}") from e
+        except RecursionError as e:  # json gives up on arrays nested thousands deep
+            raise VocabError(f"{path} is not a valid vocab.json (nested too deeply)") from e
         except (ValueError, KeyError, TypeError) as e:
+            why = e.args[0] if isinstance(e, KeyError) else e  # str(KeyError) adds quotes
             raise VocabError(
-                f"{path} is not a valid vocab.json ({e}); retrain or restore it"
+                f"{path} is not a valid vocab.json ({why}); retrain or restore it"
             ) from e
+
+
+def _check_tokens(tokens: list) -> None:
+    if not all(isinstance(t, str) for t in tokens):
+        bad = next(t for t in tokens if not isinstance(t, str))
+        raise VocabError(
+            f"a vocabulary token is {_json_type(bad)}, not a string; rebuild the vocabulary"
+        )
+    # The one string vocab.json cannot keep: a high and a low surrogate side by side come back
+    # from any JSON reader as the single character they encode.
+    pair = _SURROGATE_PAIR.search("\0".join(tokens))
+    if pair is not None:
+        codes = " ".join(f"U+{ord(c):04X}" for c in pair[0])
+        raise VocabError(
+            f"a token holds the surrogate pair {codes} as two code points, which vocab.json "
+            "cannot store; decode the text with its real encoding first"
+        )
+
+
+def _checked_counts(counts, tokens: list) -> list[int]:
+    ok = isinstance(counts, list | tuple) and len(counts) == len(tokens)
+    if not ok or not all(
+        isinstance(c, int | np.integer) and not isinstance(c, bool) and c >= 0 for c in counts
+    ):
+        raise VocabError(
+            f"vocabulary counts must be {len(tokens)} integers >= 0, one per token; rebuild it"
+        )
+    return list(counts)
+
+
+def _json_type(value) -> str:
+    """What ``value`` is, in JSON's words (a vocabulary usually comes from vocab.json)."""
+    names = {type(None): "null", bool: "a boolean", int: "a number", float: "a number"}
+    names.update({str: "a string", list: "a list", dict: "an object"})
+    return names.get(type(value), f"a {type(value).__name__}")
