@@ -8,6 +8,7 @@ import csv
 import functools
 import http.server
 import io
+import json
 import os
 import random
 import subprocess
@@ -403,3 +404,22 @@ def one_line_error(exc_type, fn, *args, **kwargs) -> str:
     message = str(info.value)
     assert "\n" not in message and message.strip() == message
     return message
+
+
+# ---- tiny language-model configs for trainer tests ---------------------------------------------
+def tiny_lm_config(tmp_path: Path, text: str, **kw):
+    """A ``TrainConfig`` for a character LSTM of 16 units on ``text`` (written to
+    ``tmp_path/corpus.txt``): 12 steps of batch 4 x 12, a metrics row every step, seed 0."""
+    from rnnkit.config import TrainConfig
+
+    path = tmp_path / "corpus.txt"
+    path.write_text(text, encoding="utf-8")
+    base = dict(data=str(path), tokenizer="char", hidden_size=16, num_layers=1, seq_len=12)
+    base.update(batch_size=4, max_steps=12, log_every=1, seed=0)
+    return TrainConfig(**{**base, **kw})
+
+
+def train_losses(run: Path) -> list[float]:
+    """The train_loss column of ``run``'s metrics.jsonl."""
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    return [r["train_loss"] for r in rows if r["kind"] == "train"]

@@ -25,7 +25,7 @@ from rnnkit.errors import StorageError
 from rnnkit.train import trainer as trainer_module
 from rnnkit.train.checkpoint import RunDir
 from rnnkit.train.trainer import Trainer, resume_trainer
-from tests.conftest import cli_env, one_line_error
+from tests.conftest import cli_env, one_line_error, tiny_lm_config
 
 TEXT = "".join(f"the quick brown fox {i % 7} jumps over the lazy dog {i % 5}\n" for i in range(400))
 
@@ -35,22 +35,9 @@ class Crash(BaseException):
 
 
 def config(tmp_path, **kw) -> TrainConfig:
-    path = tmp_path / "corpus.txt"
-    path.write_text(TEXT, encoding="utf-8")
-    base = dict(
-        data=str(path),
-        tokenizer="char",
-        hidden_size=16,
-        num_layers=2,
-        seq_len=12,
-        batch_size=4,
-        max_steps=12,
-        eval_every=2,
-        dropout=0.2,  # the RNG must be restored too
-        log_every=1,
-        seed=0,
-    )
-    return TrainConfig(**{**base, **kw})
+    # dropout: the RNG must be restored too
+    kw = {"num_layers": 2, "eval_every": 2, "dropout": 0.2, **kw}
+    return tiny_lm_config(tmp_path, TEXT, **kw)
 
 
 def straight(tmp_path, **kw) -> dict:

@@ -1,6 +1,5 @@
 """--precision and --compile: a few CPU steps each, against float32 eager training."""
 
-import json
 
 import pytest
 import torch
@@ -11,33 +10,16 @@ from rnnkit.errors import ConfigError, TrainingError
 from rnnkit.train import trainer as trainer_module
 from rnnkit.train.precision import Precision, bf16_supported
 from rnnkit.train.trainer import Trainer, resume_trainer
-from tests.conftest import one_line_error
+from tests.conftest import one_line_error, tiny_lm_config, train_losses
 
 TEXT = "".join(f"the quick brown fox {i % 7} jumps over the lazy dog\n" for i in range(300))
 CPU = torch.device("cpu")
 
 
 def config(tmp_path, **kw):
-    path = tmp_path / "corpus.txt"
-    path.write_text(TEXT, encoding="utf-8")
-    base = dict(
-        data=str(path),
-        tokenizer="char",
-        hidden_size=16,
-        num_layers=2,
-        seq_len=12,
-        batch_size=4,
-        max_steps=6,
-        log_every=1,
-        eval_every=3,
-        seed=0,
+    return tiny_lm_config(
+        tmp_path, TEXT, **{"num_layers": 2, "max_steps": 6, "eval_every": 3, **kw}
     )
-    return TrainConfig(**{**base, **kw})
-
-
-def train_losses(run):
-    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    return [r["train_loss"] for r in rows if r["kind"] == "train"]
 
 
 def fit(tmp_path, name, **kw):

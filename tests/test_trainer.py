@@ -9,30 +9,13 @@ from rnnkit.config import TrainConfig
 from rnnkit.errors import ConfigError, RunDirError, TrainingError
 from rnnkit.train.checkpoint import RunDir
 from rnnkit.train.trainer import Trainer, optimizer_step, resume_trainer
+from tests.conftest import tiny_lm_config, train_losses
 
 TEXT = "".join(f"the quick brown fox {i % 7} jumps over the lazy dog\n" for i in range(300))
 
 
 def config(tmp_path, **kw):
-    path = tmp_path / "corpus.txt"
-    path.write_text(TEXT, encoding="utf-8")
-    base = dict(
-        data=str(path),
-        tokenizer="char",
-        hidden_size=16,
-        num_layers=1,
-        seq_len=12,
-        batch_size=4,
-        max_steps=12,
-        log_every=1,
-        seed=0,
-    )
-    return TrainConfig(**{**base, **kw})
-
-
-def losses(run):
-    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    return [r["train_loss"] for r in rows if r["kind"] == "train"]
+    return tiny_lm_config(tmp_path, TEXT, **kw)
 
 
 def test_same_seed_same_losses_different_seed_differs(tmp_path):
@@ -42,8 +25,8 @@ def test_same_seed_same_losses_different_seed_differs(tmp_path):
     b.fit()
     c = Trainer(config(tmp_path, seed=1), tmp_path / "c", echo=None, progress=False)
     c.fit()
-    assert losses(tmp_path / "a") == losses(tmp_path / "b")
-    assert losses(tmp_path / "a") != losses(tmp_path / "c")
+    assert train_losses(tmp_path / "a") == train_losses(tmp_path / "b")
+    assert train_losses(tmp_path / "a") != train_losses(tmp_path / "c")
 
 
 @pytest.mark.parametrize("sampling", ["sequential", "random"])
@@ -59,7 +42,7 @@ def test_resume_matches_uninterrupted_run(tmp_path, sampling):
         load_file(tmp_path / "half/last.safetensors"),
     )
     assert all(torch.equal(full[k], half[k]) for k in full)
-    assert losses(tmp_path / "full") == losses(tmp_path / "half")
+    assert train_losses(tmp_path / "full") == train_losses(tmp_path / "half")
 
 
 def test_resume_refuses_changed_model(tmp_path):
