@@ -14,7 +14,7 @@ Three parts, each against its float32 / one-process reference measured in the sa
   and with two threads, at the same global batch.
 
     python bench/scaling.py                      # all three
-    python bench/scaling.py --parts speed --steps 60 --reps 2
+    python bench/scaling.py --parts speed --backends scratch --steps 60 --reps 2
 """
 
 from __future__ import annotations
@@ -62,9 +62,9 @@ def throughput(rows: list[dict], log_every: int) -> dict:
     return {"tokens_per_s": tps, "first_window_extra_s": first_s - tokens / tps}
 
 
-def part_speed(steps: int, reps: int, work: Path) -> list[dict]:
+def part_speed(steps: int, reps: int, work: Path, backends: list[str]) -> list[dict]:
     variants = []
-    for backend in ("torch", "scratch"):
+    for backend in backends:
         for precision in ("fp32", "bf16"):
             for compiled in (False, True):
                 variants.append((backend, precision, compiled))
@@ -150,19 +150,23 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=60, help="steps per speed run")
     p.add_argument("--quality-steps", type=int, default=400)
     p.add_argument("--reps", type=int, default=2)
+    p.add_argument("--backends", default="torch,scratch", help="for the speed part")
     a = p.parse_args()
     parts = a.parts.split(",")
     result = {"machine": machine(), "config": " ".join(CHAR_RNN)}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if "speed" in parts:
-            result["speed"] = part_speed(a.steps, a.reps, work)
+            result["speed"] = part_speed(a.steps, a.reps, work, a.backends.split(","))
         if "quality" in parts:
             result["quality"] = part_quality(a.quality_steps, work)
         if "ddp" in parts:
             result["ddp"] = part_ddp(a.steps, a.reps, work)
     print(json.dumps(result, indent=2))
-    print("saved", save("scaling-" + "-".join(parts), result))
+    name = "scaling-" + "-".join(parts)
+    if "speed" in parts and a.backends != "torch,scratch":
+        name += "-" + "-".join(a.backends.split(","))
+    print("saved", save(name, result))
 
 
 if __name__ == "__main__":

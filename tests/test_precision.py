@@ -1,6 +1,5 @@
 """--precision and --compile: a few CPU steps each, against float32 eager training."""
 
-
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -114,3 +113,20 @@ def test_compile_failure_is_one_line(tmp_path, monkeypatch):
     t = Trainer(config(tmp_path, compile=True), tmp_path / "r", echo=None, progress=False)
     msg = one_line_error(TrainingError, t.fit)
     assert "no working C++ compiler" in msg and "without --compile" in msg
+
+
+@needs_bf16
+@pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
+def test_scratch_layers_stay_float32_under_autocast(name):
+    from rnnkit.nn import layers
+
+    torch.manual_seed(0)
+    layer = getattr(layers, name)(8, 16, num_layers=2)
+    x = torch.randn(5, 3, 8)
+    want, _ = layer(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got, state = layer(x.bfloat16())  # a lower-precision input is taken up to float32
+    assert got.dtype == torch.float32
+    assert all(s.dtype == torch.float32 for s in (state if isinstance(state, tuple) else [state]))
+    torch.testing.assert_close(got, layer(x.bfloat16().float())[0], rtol=0, atol=0)
+    assert want.shape == got.shape

@@ -135,7 +135,14 @@ class _Recurrent(nn.Module):
                     f"lengths must hold one length in [0, {x.size(0)}] per sequence "
                     f"({x.size(1)}), got {lengths.tolist()}"
                 )
-        out, states = self._stack(x, states, lengths)  # (T, N, D*H); (h_n,) or (h_n, c_n)
+        if torch.is_autocast_enabled(x.device.type):
+            # The kernels here are float32 ones (oneDNN's packed products on CPU): under
+            # autocast the layer keeps float32 rather than casting at every time step.
+            with torch.autocast(x.device.type, enabled=False):
+                x, states = x.float(), tuple(s.float() for s in states)
+                out, states = self._stack(x, states, lengths)
+        else:
+            out, states = self._stack(x, states, lengths)  # (T, N, D*H); (h_n,) or (h_n, c_n)
         if packed:
             out = _pack_like(out, lengths, input)
         elif not batched:
