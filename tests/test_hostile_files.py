@@ -126,6 +126,19 @@ def test_damaged_weights_of_task_runs(
     _refused(command, "checksum mismatch")
 
 
+def test_damaged_ngram_counts(tmp_path, trained_run):
+    run = tmp_path / "ngram"
+    code, _, err = call_cli(["ngram", "train", "--data", str(trained_run.text), "--out", str(run)])
+    assert code == 0, err
+    path = run / "counts.safetensors"
+    start, size = _header_len(path), path.stat().st_size
+    original = path.read_bytes()
+    for at in (start + 3, (start + size) // 2, size - 2):  # a key, a count, a suffix id
+        path.write_bytes(original)
+        _flip(path, at)
+        _refused(["ngram", "generate", run, "--length", "3"], "counts.safetensors")
+
+
 def test_last_weights_and_state_from_different_checkpoints(tmp_path, trained_run):
     from rnnkit.train.checkpoint import RunDir, save_weights
 

@@ -19,6 +19,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from rnnkit.errors import RnnkitError, RnnkitWarning, RunDirError
+from rnnkit.integrity import DIGEST_KEY, digest_mismatch, tensors_digest
 from rnnkit.io import atomic_write, atomic_write_text
 from rnnkit.ngram.counts import NGramCounts, Table
 from rnnkit.ngram.model import NGramLM
@@ -62,7 +63,8 @@ def save_ngram(run_dir: str | Path, lm: NGramLM, vocab: Vocab, meta: NGramMeta) 
         tensors[f"keys.{k}"] = np.ascontiguousarray(t.keys, dtype=np.int64)
         tensors[f"counts.{k}"] = np.ascontiguousarray(t.counts, dtype=np.int64)
         tensors[f"suffix.{k}"] = np.ascontiguousarray(t.suffix, dtype=np.int64)
-    atomic_write(run / COUNTS, lambda tmp: save_file(tensors, tmp))
+    digest = {DIGEST_KEY: tensors_digest(tensors)}  # checked on load, as for weights
+    atomic_write(run / COUNTS, lambda tmp: save_file(tensors, tmp, metadata=digest))
     vocab.save(run / VOCAB)
     meta.sizes, meta.discounts = lm.sizes, lm.discounts
     atomic_write_text(run / META, json.dumps(asdict(meta), indent=2) + "\n")
@@ -107,6 +109,9 @@ def load_ngram(run_dir: str | Path):
         raise RunDirError(
             f"{run / COUNTS} cannot be read ({type(e).__name__}); the run directory is damaged"
         ) from e
+    problem = digest_mismatch(run / COUNTS, arrays)
+    if problem:
+        raise RunDirError(f"{run / COUNTS} is damaged ({problem}); train the run again")
     V = len(vocab)
     if len(tables[0].keys) != V or any(
         not len(t.keys) == len(t.counts) == len(t.suffix) for t in tables
