@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -324,8 +326,6 @@ def _finish(result: dict, trainer) -> None:
     if not signum:
         return
     if trainer.dist.is_main:
-        import signal
-
         run = trainer.run.path
         click.echo(
             f"{signal.Signals(signum).name} at step {result['steps']}: checkpoint saved in {run}; "
@@ -638,14 +638,35 @@ def _usage_line(e: click.UsageError, args: list[str]) -> str:
     return f"{message.rstrip('.')}; see `{command} --help`"
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so it unwinds as Ctrl-C does: temporary files
+    are removed and every file already saved stays whole."""
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated
+
+
+def _stop_on_sigterm():
+    """Make SIGTERM stop a command as Ctrl-C does (training checkpoints first: see
+    ``Trainer.fit``); the previous handler, or None off the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors with exit code 2 instead of tracebacks."""
     tune_allocator()
     warnings.formatwarning = _format_warning
+    previous = _stop_on_sigterm()
     try:
         _check_launch(sys.argv[1:] if argv is None else argv)
         cli.main(args=argv, prog_name="rnnkit", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as e:  # click turns Ctrl-C (and so SIGTERM) into Abort
+        if isinstance(e.__cause__ or e.__context__, _Terminated):
+            click.echo("terminated", err=True)
+            sys.exit(128 + signal.SIGTERM)
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.UsageError as e:
@@ -661,6 +682,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except BrokenPipeError:
         sys.exit(0)
+    except _Terminated:
+        click.echo("terminated", err=True)
+        sys.exit(128 + signal.SIGTERM)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

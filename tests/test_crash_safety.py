@@ -314,3 +314,26 @@ def test_weight_files_carry_their_checksum(tmp_path):
     assert stored_digest(run / "last.safetensors") == state["weights_sha256"]
     for name in ("model.safetensors", "last.safetensors"):
         assert stored_digest(run / name) == tensors_digest(load_file(run / name))
+
+
+def test_sigterm_stops_other_commands_like_ctrl_c(tmp_path):
+    """A command without checkpoints of its own (here a translation model's training) ends on
+    SIGTERM with one line and exit code 143, its saved files whole."""
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("".join(f"a b {i % 9}\tB A {i % 9}\n" for i in range(400)), encoding="utf-8")
+    cmd = [sys.executable, "-m", "rnnkit", "seq2seq", "train", "--tsv", str(pairs)]
+    cmd += ["--epochs", "10000", "--out", str(tmp_path / "run")]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=cli_env())
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "run" / "model.safetensors").exists():  # an epoch has been saved
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "terminated" and "Traceback" not in err
+    assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
+    from rnnkit.integrity import digest_mismatch
+
+    weights = tmp_path / "run" / "model.safetensors"
+    assert digest_mismatch(weights, load_file(weights)) is None
