@@ -405,7 +405,6 @@ class Trainer:
             "elapsed": self.elapsed,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "rng_torch": rngs[0].clone(),
             "rng_torch_ranks": [r.clone() for r in rngs],
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "hidden": state,
@@ -438,11 +437,11 @@ class Trainer:
         """Each rank's RNG back when the rank count is unchanged; otherwise rank 0 takes the
         saved one and the others draw fresh seeds (dropout masks then differ from the run
         that was stopped, as they must with another split of the batch)."""
-        ranks = s.get("rng_torch_ranks") or []
+        ranks = s.get("rng_torch_ranks") or [s["rng_torch"]]  # older runs keep one state
         if len(ranks) == self.dist.world_size:
             torch.set_rng_state(ranks[self.dist.rank])
         elif self.dist.is_main:
-            torch.set_rng_state(s["rng_torch"])
+            torch.set_rng_state(ranks[0])
         else:
             torch.manual_seed(self.config.seed + 7919 * self.dist.rank + 104729 * self.step)
         if s["rng_cuda"] and torch.cuda.is_available() and self.dist.is_main:
