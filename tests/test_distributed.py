@@ -172,3 +172,34 @@ def test_resume_with_another_number_of_processes(tmp_path):
     code, _, err = call_cli(["train", "--resume", moved, "--max-steps", "8", "--quiet"])
     assert code == 0, err  # ... then one process to step 8
     _same_run(straight, moved, extra_evals={4})
+
+
+def test_sigterm_stops_every_process_at_the_same_step(tmp_path):
+    """torchrun forwards SIGTERM to its processes; they agree on the step to stop at, rank 0
+    saves the checkpoint, and one process resumes it to the uninterrupted weights."""
+    import signal
+    import time
+
+    straight, run = tmp_path / "straight", tmp_path / "run"
+    assert call_cli(_args(tmp_path, straight, "sequential", 400))[0] == 0
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    proc = subprocess.Popen(
+        cmd + ["-m", "rnnkit", *map(str, _args(tmp_path, run, "sequential", 400))],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+    )
+    deadline = time.monotonic() + 120
+    while not (run / "trainer_state.pt").exists():
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0  # torchrun reports its workers' 143
+    stops = [line for line in err.splitlines() if line.startswith("SIGTERM at step ")]
+    assert len(stops) == 1, err  # rank 0 alone speaks
+    step = int(stops[0].split(" at step ")[1].split(":")[0])
+    assert torch.load(run / "trainer_state.pt", weights_only=True)["step"] == step < 400
+    code, _, err = call_cli(["train", "--resume", run, "--quiet"])
+    assert code == 0, err
+    _same_run(straight, run, extra_evals={step})
