@@ -230,3 +230,13 @@ def test_no_loader_in_the_package_can_run_code():
             if "weights_only=True" not in m.group(1):
                 found.append(f"{path.name}: torch.load without weights_only=True")
     assert loads >= 1 and found == []
+
+
+def test_prepared_corpus_with_an_id_past_the_vocabulary(tmp_path, trained_run):
+    out = tmp_path / "prepared"
+    code, _, err = call_cli(["data", "prepare", str(trained_run.text), "--out", str(out)])
+    assert code == 0, err
+    data = bytearray((out / "train.bin").read_bytes())  # uint8 ids: the vocabulary is small
+    data[len(data) // 2] = 255
+    (out / "train.bin").write_bytes(bytes(data))
+    _refused(["train", "--data", out, "--out", tmp_path / "run", "--quiet"], "train.bin", "255")

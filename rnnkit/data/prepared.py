@@ -79,7 +79,17 @@ class PreparedCorpus:
         n = self.tokens[split]
         if n == 0:  # mmap cannot map an empty file
             return np.zeros(0, dtype=self.dtype)
-        return np.memmap(split_file(self.path, split), dtype=self.dtype, mode="r", shape=(n,))
+        path = split_file(self.path, split)
+        ids = np.memmap(path, dtype=self.dtype, mode="r", shape=(n,))
+        # One pass over the map (about 1 s per GB here): an id past the vocabulary would
+        # otherwise surface as an index error deep inside the embedding, mid-training.
+        top = int(ids.max())
+        if top >= self.vocab_size:
+            raise DataError(
+                f"{path} holds id {top:,} but the vocabulary has {self.vocab_size:,} tokens; "
+                f"{self._fix()}"
+            )
+        return ids
 
     def vocab(self) -> Vocab:
         vocab = Vocab.load(self.path / VOCAB)
