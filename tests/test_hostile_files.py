@@ -48,7 +48,7 @@ def _header_len(path: Path) -> int:
     return 8 + int.from_bytes(path.read_bytes()[:8], "little")
 
 
-def _refused(args, *needles) -> str:
+def assert_refused(args, *needles) -> str:
     code, out, err = call_cli([str(a) for a in args])
     assert code == 2, (code, out, err)
     lines = err.strip().splitlines()
@@ -64,7 +64,9 @@ def test_pickled_payload_in_trainer_state_is_refused_unrun(tmp_path, trained_run
     run = _copy(trained_run, tmp_path)
     marker = tmp_path / MARKER
     torch.save({"step": 1, "payload": Payload(marker)}, run / "trainer_state.pt")
-    _refused(["train", "--resume", run, "--max-steps", "40", "--quiet"], "cannot be loaded safely")
+    assert_refused(
+        ["train", "--resume", run, "--max-steps", "40", "--quiet"], "cannot be loaded safely"
+    )
     assert not marker.exists()
     code, out, err = call_cli(["info", str(run)])  # info reads the state too
     assert not marker.exists() and "Traceback" not in err
@@ -75,7 +77,7 @@ def test_pickled_payload_under_a_weight_file_name_is_refused(tmp_path, trained_r
     run = _copy(trained_run, tmp_path)
     marker = tmp_path / MARKER
     torch.save(Payload(marker), run / "model.safetensors")  # a pickle, not safetensors
-    _refused(["generate", run, "--length", "5"], "model.safetensors")
+    assert_refused(["generate", run, "--length", "5"], "model.safetensors")
     assert not marker.exists()
 
 
@@ -95,7 +97,7 @@ def test_damaged_weights_are_detected(tmp_path, trained_run, damage):
         path.write_bytes(b"")
     else:
         path.write_bytes(bytes(size))
-    _refused(["generate", run, "--length", "5"], "model.safetensors")
+    assert_refused(["generate", run, "--length", "5"], "model.safetensors")
 
 
 def test_a_flipped_bit_anywhere_in_the_data_is_caught(tmp_path, trained_run):
@@ -106,7 +108,7 @@ def test_a_flipped_bit_anywhere_in_the_data_is_caught(tmp_path, trained_run):
     for at in range(start, size, max(1, (size - start) // 7)):
         path.write_bytes(original)
         _flip(path, at)
-        _refused(["eval", run], "checksum mismatch")
+        assert_refused(["eval", run], "checksum mismatch")
 
 
 @pytest.mark.parametrize("which", ["seq2seq", "classify", "forecast"])
@@ -123,7 +125,7 @@ def test_damaged_weights_of_task_runs(
         "classify": ["classify", "predict", run],
         "forecast": ["forecast", "predict", run, "--horizon", "3"],
     }[which]
-    _refused(command, "checksum mismatch")
+    assert_refused(command, "checksum mismatch")
 
 
 def test_damaged_ngram_counts(tmp_path, trained_run):
@@ -136,7 +138,7 @@ def test_damaged_ngram_counts(tmp_path, trained_run):
     for at in (start + 3, (start + size) // 2, size - 2):  # a key, a count, a suffix id
         path.write_bytes(original)
         _flip(path, at)
-        _refused(["ngram", "generate", run, "--length", "3"], "counts.safetensors")
+        assert_refused(["ngram", "generate", run, "--length", "3"], "counts.safetensors")
 
 
 def test_last_weights_and_state_from_different_checkpoints(tmp_path, trained_run):
@@ -148,7 +150,9 @@ def test_last_weights_and_state_from_different_checkpoints(tmp_path, trained_run
     with torch.no_grad():
         next(model.parameters()).add_(0.01)
     save_weights(model, rd.last_path)  # well-formed weights of another checkpoint
-    _refused(["train", "--resume", run, "--max-steps", "40", "--quiet"], "different checkpoints")
+    assert_refused(
+        ["train", "--resume", run, "--max-steps", "40", "--quiet"], "different checkpoints"
+    )
 
 
 # ---- configuration and vocabulary --------------------------------------------------------------
@@ -167,7 +171,7 @@ def test_config_with_wrong_types_or_unknown_keys(tmp_path, trained_run, edit, ne
     config = yaml.safe_load((run / "config.yaml").read_text())
     edit(config)
     (run / "config.yaml").write_text(yaml.safe_dump(config))
-    _refused(["generate", run, "--length", "5"], "config.yaml", needle)
+    assert_refused(["generate", run, "--length", "5"], "config.yaml", needle)
 
 
 @pytest.mark.parametrize(
@@ -184,11 +188,11 @@ def test_hostile_yaml_is_refused_unrun(tmp_path, trained_run, text):
     run = _copy(trained_run, tmp_path)
     marker = tmp_path / MARKER
     (run / "config.yaml").write_text(text.format(marker=marker))
-    _refused(["generate", run, "--length", "5"], "config.yaml")
+    assert_refused(["generate", run, "--length", "5"], "config.yaml")
     assert not marker.exists()
     cfg = tmp_path / "c.yaml"  # the same through --config
     cfg.write_text(text.format(marker=marker))
-    _refused(["train", "--config", cfg, "--out", tmp_path / "new"], "c.yaml")
+    assert_refused(["train", "--config", cfg, "--out", tmp_path / "new"], "c.yaml")
     assert not marker.exists()
 
 
@@ -208,7 +212,7 @@ def test_vocab_that_does_not_fit_the_weights(tmp_path, trained_run, change):
         path.write_text('{"tokens": [')
     else:
         path.write_text(json.dumps(doc))
-    _refused(["generate", run, "--length", "5"], "vocab")
+    assert_refused(["generate", run, "--length", "5"], "vocab")
 
 
 def test_no_loader_in_the_package_can_run_code():
@@ -239,4 +243,6 @@ def test_prepared_corpus_with_an_id_past_the_vocabulary(tmp_path, trained_run):
     data = bytearray((out / "train.bin").read_bytes())  # uint8 ids: the vocabulary is small
     data[len(data) // 2] = 255
     (out / "train.bin").write_bytes(bytes(data))
-    _refused(["train", "--data", out, "--out", tmp_path / "run", "--quiet"], "train.bin", "255")
+    assert_refused(
+        ["train", "--data", out, "--out", tmp_path / "run", "--quiet"], "train.bin", "255"
+    )
