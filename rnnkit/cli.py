@@ -354,14 +354,12 @@ def _check_out(out: Path, overwrite: bool, clear: bool = True) -> None:
     if out.exists() and not out.is_dir():
         raise RunDirError(f"--out {out} is a file; give a directory")
     if overwrite and clear:
-        for name in (
-            "metrics.jsonl",
-            "model.safetensors",
-            "last.safetensors",
-            "trainer_state.pt",
-            "last.next.safetensors",
-        ):
-            (out / name).unlink(missing_ok=True)
+        from rnnkit.train.checkpoint import RunDir
+
+        run = RunDir(out)
+        for path in (run.metrics_path, run.best_path, run.last_path, run.next_path):
+            path.unlink(missing_ok=True)
+        run.state_path.unlink(missing_ok=True)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -397,7 +395,7 @@ def generate(
 ):
     """Generate text from a trained run, streaming it to stdout."""
     from rnnkit.infer.generate import generate_text
-    from rnnkit.train.trainer import pick_device
+    from rnnkit.runtime import pick_device
 
     dev = pick_device(device)
     _, tokenizer, vocab, model = _load_lm(run_dir, dev, checkpoint)
@@ -453,8 +451,8 @@ def eval_command(run_dir, data, split, batch_size, as_json, device):
     if is_ngram_run(run_dir):
         return ngram_eval(run_dir, data, split, as_json)
     from rnnkit.infer.scoring import evaluate_loss
+    from rnnkit.runtime import pick_device
     from rnnkit.train.data import encode_split
-    from rnnkit.train.trainer import pick_device
 
     if batch_size <= 0:
         raise ConfigError(f"--batch-size must be positive, got {batch_size}")
@@ -500,7 +498,7 @@ def score(run_dir, file, rank, as_json, device):
     """
     from rnnkit.infer.scoring import score_lines
     from rnnkit.io import read_text
-    from rnnkit.train.trainer import pick_device
+    from rnnkit.runtime import pick_device
 
     lines = [ln for ln in read_text(file).splitlines() if ln.strip()]
     from rnnkit.ngram.store import is_ngram_run

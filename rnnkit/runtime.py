@@ -1,4 +1,4 @@
-"""Process-wide settings that make CPU training faster.
+"""Process-wide settings: the device to run on, and an allocator that makes CPU training faster.
 
 A recurrent layer's forward and backward allocate the same large buffers (gate activations,
 states, gradients: tens of MB at char-model shapes) on every call. glibc's malloc serves
@@ -16,6 +16,10 @@ import ctypes.util
 import functools
 import os
 import sys
+
+import torch
+
+from rnnkit.errors import ConfigError
 
 # glibc's mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD = -1
@@ -45,3 +49,25 @@ def tune_allocator() -> bool:
     ok &= mallopt(_M_TRIM_THRESHOLD, 1 << 30)  # keep up to 1 GiB of freed heap for reuse
     ok &= mallopt(_M_TOP_PAD, 64 << 20)  # grow the heap in 64 MiB steps
     return bool(ok)
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``, checked
+    against this machine: an unknown or absent device raises ``ConfigError``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise ConfigError(f"{name!r} is not a device; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(f"{name!r}: this machine has no CUDA device; use cpu or auto")
+        if device.index is not None and device.index >= count:
+            raise ConfigError(f"{name!r}: there are {count} CUDA devices (cuda:0 ...)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"{name!r}: MPS is not available here; use cpu or auto")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"{name!r}: rnnkit runs on cpu, cuda or mps")
+    return device

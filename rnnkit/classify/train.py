@@ -275,7 +275,8 @@ def model_config(config: ClassifyRunConfig, vocabs: dict) -> SequenceModelConfig
 
 def train_run(config: ClassifyRunConfig, out, log: Callable[[str], None] | None = None) -> dict:
     """Train, keeping the best model on the validation score in ``out``; return the history."""
-    from rnnkit.train.trainer import optimizer_step, pick_device
+    from rnnkit.runtime import pick_device
+    from rnnkit.train.trainer import optimizer_step
 
     log = log or (lambda _: None)
     out = Path(out)

@@ -137,7 +137,7 @@ def _train(out, overwrite, kw) -> None:
 
 def _load(run_dir, device, need: str):
     from rnnkit.classify.train import load_run
-    from rnnkit.train.trainer import pick_device
+    from rnnkit.runtime import pick_device
 
     dev = pick_device(device)
     config, vocabs, model = load_run(run_dir, dev)

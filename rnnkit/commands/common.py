@@ -22,7 +22,7 @@ class DeviceType(click.ParamType):
 
     def convert(self, value, param, ctx):
         from rnnkit.errors import ConfigError
-        from rnnkit.train.trainer import pick_device
+        from rnnkit.runtime import pick_device
 
         try:
             pick_device(value)

@@ -110,7 +110,7 @@ def write_command(
     """Write poems from a trained poem run (the default: `rnnkit poem RUN_DIR ...`)."""
     from rnnkit.poetry.data import to_script
     from rnnkit.poetry.decoding import PoemDecoder
-    from rnnkit.train.trainer import pick_device
+    from rnnkit.runtime import pick_device
 
     if num < 1:
         raise ConfigError(f"--num must be >= 1, got {num}")

@@ -102,8 +102,8 @@ def train_command(out, overwrite, **kw):
 @click.option("--device", type=DEVICE, default="auto", show_default=True)
 def eval_command(run_dir, split, beam, alpha, as_json, device):
     """Corpus BLEU (sacrebleu) and chrF of a run's translations of a split; prints `bleu: X`."""
+    from rnnkit.runtime import pick_device
     from rnnkit.seq2seq.train import evaluate, load_run, load_split
-    from rnnkit.train.trainer import pick_device
 
     _check_beam(beam)
     dev = pick_device(device)
@@ -134,9 +134,9 @@ def _check_beam(beam: int) -> None:
 @click.option("--device", type=DEVICE, default="auto", show_default=True)
 def translate(run_dir, beam, alpha, n_best, device):
     """Translate stdin, one sentence per line, to stdout, one line each."""
+    from rnnkit.runtime import pick_device
     from rnnkit.seq2seq.train import load_run
     from rnnkit.seq2seq.translate import translate_lines
-    from rnnkit.train.trainer import pick_device
 
     _check_beam(beam)
     if n_best < 1 or n_best > beam:

@@ -94,8 +94,8 @@ def serve(run_dirs, host, port, token, device, **limits):
     """
     import uvicorn
 
+    from rnnkit.runtime import pick_device
     from rnnkit.serve import ServeSettings, create_app, load_models
-    from rnnkit.train.trainer import pick_device
 
     # Settings first: a bad limit fails before minutes of model loading.
     settings = ServeSettings(token=token or None, **limits)

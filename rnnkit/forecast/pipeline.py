@@ -178,7 +178,7 @@ class ForecastRun:
     # ---- fitting
     @classmethod
     def fit(cls, config: ForecastConfig, log=None) -> ForecastRun:
-        from rnnkit.train.trainer import pick_device
+        from rnnkit.runtime import pick_device
 
         series = load(config)
         prep = prepare(config, series)

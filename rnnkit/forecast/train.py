@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnkit.errors import ConfigError, DataError, TrainingError
-from rnnkit.train.trainer import pick_device
+from rnnkit.runtime import pick_device
 
 Split = tuple[np.ndarray, np.ndarray]  # X (N, tau, F), Y (N, H)
 

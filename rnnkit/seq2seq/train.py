@@ -213,7 +213,8 @@ def train_run(
     config: Seq2SeqRunConfig, out: str | Path, log: Callable[[str], None] | None = None
 ) -> dict:
     """Train, keeping the best model on validation BLEU in ``out``; return the history."""
-    from rnnkit.train.trainer import optimizer_step, pick_device
+    from rnnkit.runtime import pick_device
+    from rnnkit.train.trainer import optimizer_step
 
     log = log or (lambda _: None)
     out = Path(out)

@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 
 from rnnkit.errors import ConfigError
+from rnnkit.runtime import pick_device
 
 State = torch.Tensor | tuple[torch.Tensor, ...]
 
@@ -104,11 +105,6 @@ class Dist:
 _CURRENT = Dist()
 
 
-def current() -> Dist:
-    """The context set up by ``setup`` (a single process until then)."""
-    return _CURRENT
-
-
 def launched() -> bool:
     """Whether ``torchrun`` started this process as one of several."""
     return int(os.environ.get("WORLD_SIZE", "1") or 1) > 1
@@ -157,8 +153,6 @@ def teardown() -> None:
 
 def device_for(name: str, ctx: Dist) -> torch.device:
     """The device of this rank: ``auto`` is CUDA when present (this rank's GPU), else CPU."""
-    from rnnkit.train.trainer import pick_device
-
     device = pick_device(name)
     if device.type == "cuda" and device.index is None and ctx.enabled:
         device = torch.device("cuda", ctx.local_rank)

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from rnnkit.config import RESUMABLE, TrainConfig
 from rnnkit.data.lm_batches import LMBatches
-from rnnkit.errors import ConfigError, RnnkitWarning, RunDirError, TrainingError, VocabError
+from rnnkit.errors import RnnkitWarning, RunDirError, TrainingError, VocabError
 from rnnkit.infer.scoring import evaluate_loss
 from rnnkit.integrity import stored_digest
 from rnnkit.io import storage_error
@@ -28,28 +28,6 @@ from rnnkit.train.checkpoint import RunDir, lm_config, save_state, save_weights
 from rnnkit.train.data import LMData, load_lm_data, resolve_data_config
 from rnnkit.train.metrics import MetricsLog, plot_curves
 from rnnkit.train.precision import Precision
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``, checked
-    against this machine: an unknown or absent device raises ``ConfigError``."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError, TypeError):
-        raise ConfigError(f"{name!r} is not a device; use auto, cpu, cuda, cuda:N or mps") from None
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise ConfigError(f"{name!r}: this machine has no CUDA device; use cpu or auto")
-        if device.index is not None and device.index >= count:
-            raise ConfigError(f"{name!r}: there are {count} CUDA devices (cuda:0 ...)")
-    elif device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"{name!r}: MPS is not available here; use cpu or auto")
-    elif device.type not in ("cpu", "cuda", "mps"):
-        raise ConfigError(f"{name!r}: rnnkit runs on cpu, cuda or mps")
-    return device
 
 
 def optimizer_step(
