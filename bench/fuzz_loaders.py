@@ -126,7 +126,7 @@ def mutate(data: bytes, seeds: list[bytes], rng: random.Random) -> bytes:
 
 
 class Timeout(Exception):
-    pass
+    """A loader ran past its time limit on one input."""
 
 
 def _alarm(signum, frame):

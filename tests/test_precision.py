@@ -99,7 +99,7 @@ def test_compile_matches_eager(tmp_path):
 
 def test_compile_failure_is_one_line(tmp_path, monkeypatch):
     class BackendCompilerFailed(RuntimeError):
-        pass
+        """Named and placed as torch.compile's own error."""
 
     BackendCompilerFailed.__module__ = "torch._dynamo.exc"
 
