@@ -31,6 +31,7 @@ from common import machine, save, spread  # noqa: E402
 
 from rnnkit.config import TrainConfig  # noqa: E402
 from rnnkit.train.data import load_lm_data  # noqa: E402
+from rnnkit.train.lm_task import LMTask
 from rnnkit.train.trainer import Trainer  # noqa: E402
 
 CONFIGS = {
@@ -110,7 +111,7 @@ def rnnkit_loop(data, cfg: dict, steps: int, seed: int, out: Path) -> float:
     config = TrainConfig(**fields, max_steps=steps, seed=seed, log_every=10, epochs=1000)
     data.valid = None  # measure training, not evaluation
     t0 = time.perf_counter()
-    Trainer(config, out, data=data, echo=None, progress=False).fit()
+    Trainer(LMTask(config, data=data), out, echo=None, progress=False).fit()
     return time.perf_counter() - t0
 
 

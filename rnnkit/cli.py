@@ -16,7 +16,13 @@ from click.core import ParameterSource
 
 from rnnkit.commands.classify import classify as classify_group
 from rnnkit.commands.classify import tag as tag_group
-from rnnkit.commands.common import DEVICE, refuse_other_kind, refuse_other_run
+from rnnkit.commands.common import (
+    DEVICE,
+    echo_above_progress,
+    finish_training,
+    refuse_other_kind,
+    refuse_other_run,
+)
 from rnnkit.commands.data import data as data_group
 from rnnkit.commands.diagnostics import grad_flow
 from rnnkit.commands.export import export as export_command
@@ -227,10 +233,11 @@ def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
     nccl on GPUs); --batch-size is the global batch and must divide by N.
     """
     from rnnkit.train import distributed
+    from rnnkit.train.lm_task import LMTask
     from rnnkit.train.trainer import Trainer, resume_trainer
 
     given = _given(ctx, fields)
-    echo = None if quiet else _echo
+    echo = None if quiet else echo_above_progress
     try:
         if resume:
             trainer = resume_trainer(resume, given, out=out, echo=echo, progress=not quiet)
@@ -241,8 +248,8 @@ def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
             config = TrainConfig.from_dict({**base, **given}, source=config_file or "flags")
             main_rank = distributed.setup(config.device).is_main
             _check_out(Path(out), overwrite, clear=main_rank)
-            trainer = Trainer(config, out, echo=echo, progress=not quiet)
-        _finish(trainer.fit(), trainer)
+            trainer = Trainer(LMTask(config), out, echo=echo, progress=not quiet)
+        finish_training(trainer.fit(), trainer, "rnnkit train")
     finally:
         distributed.teardown()
 
@@ -283,6 +290,7 @@ def poem_train(ctx, data, form, simplified, preset, out, overwrite, quiet, **fie
     """
     from rnnkit.io import atomic_write_text
     from rnnkit.train import distributed
+    from rnnkit.train.lm_task import LMTask
     from rnnkit.train.trainer import Trainer
 
     given = _given(ctx, fields)
@@ -313,33 +321,12 @@ def poem_train(ctx, data, form, simplified, preset, out, overwrite, quiet, **fie
         )
         atomic_write_text(out / POEM_META, json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
     try:
-        trainer = Trainer(config, out, echo=None if quiet else _echo, progress=not quiet)
-        _finish(trainer.fit(), trainer)
+        trainer = Trainer(
+            LMTask(config), out, echo=None if quiet else echo_above_progress, progress=not quiet
+        )
+        finish_training(trainer.fit(), trainer, "rnnkit train")
     finally:
         distributed.teardown()
-
-
-def _finish(result: dict, trainer) -> None:
-    """Exit with 128 + the signal's number when SIGINT/SIGTERM stopped training (after its
-    checkpoint was saved), as a shell reports a process a signal ended."""
-    signum = result.get("signal")
-    if not signum:
-        return
-    if trainer.dist.is_main:
-        run = trainer.run.path
-        click.echo(
-            f"{signal.Signals(signum).name} at step {result['steps']}: checkpoint saved in {run}; "
-            f"continue with `rnnkit train --resume {run}`",
-            err=True,
-        )
-    sys.exit(128 + signum)
-
-
-def _echo(line: str) -> None:
-    """Print above a running progress bar without breaking it."""
-    from tqdm.auto import tqdm
-
-    tqdm.write(line, file=sys.stderr)
 
 
 def _check_out(out: Path, overwrite: bool, clear: bool = True) -> None:
@@ -547,6 +534,7 @@ def demo(out, minutes, prompt, length, overwrite):
     """Train a character LSTM on tinyshakespeare for a few minutes, then write from a prompt."""
     from rnnkit.infer.generate import generate_text
     from rnnkit.train.checkpoint import load_for_inference
+    from rnnkit.train.lm_task import LMTask
     from rnnkit.train.trainer import Trainer
 
     if not minutes > 0:
@@ -573,12 +561,12 @@ def demo(out, minutes, prompt, length, overwrite):
             f"{out} holds a run that is not a demo; pick another --out or pass --overwrite"
         )
     _check_out(Path(out), overwrite=True)
-    echo = _echo
+    echo = echo_above_progress
     echo(
         f"Training a 2x256 character LSTM on tinyshakespeare for {minutes:g} minutes "
         f"(validation perplexity every {config.eval_every} steps) ..."
     )
-    Trainer(config, out, echo=echo).fit()
+    Trainer(LMTask(config), out, echo=echo).fit()
     _, tokenizer, vocab, model = load_for_inference(out)
     echo(f"\nSample ({length} characters, temperature 0.8, seed 0):\n")
     click.echo(generate_text(model, tokenizer, vocab, prompt, length, temperature=0.8, seed=0))

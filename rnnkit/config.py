@@ -20,36 +20,21 @@ from rnnkit.errors import ConfigError
 from rnnkit.io import atomic_write_text
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
+_ZERO_IS_OFF = ("max_steps", "max_minutes", "patience")
 SCHEDULES = ("plateau", "exponential", "constant")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Everything a language-model run needs (data, model, optimisation)."""
+class LoopConfig:
+    """How any task trains: batch, optimizer, schedule, budgets, runtime.
 
-    # data
-    data: str = "tinyshakespeare"
-    tokenizer: str | None = None  # None: the dataset's default
-    lowercase: bool = False
-    min_freq: int = 1
-    max_vocab: int | None = None
-    # model
-    model: str = "lstm"
-    embed_size: int | None = None  # None: = hidden_size; 0: one-hot input
-    hidden_size: int = 256
-    num_layers: int = 2
-    dropout: float = 0.0
-    tie_weights: bool = False
-    init_range: float = 0.0
-    forget_bias: float = 0.0
-    locked_dropout: bool = False
-    weight_drop: float = 0.0
-    backend: str = "torch"
-    # batching
-    seq_len: int = 100
+    Every task's run config (language model, translation, classification, forecasting) is a
+    ``LoopConfig`` with its own data and model fields added, so the one ``Trainer`` reads the
+    same fields everywhere and each is validated here, once. A task changes a default by
+    declaring the field again with its own value.
+    """
+
     batch_size: int = 32
-    sampling: str = "sequential"
-    # optimisation
     optimizer: str = "adam"
     lr: float = 2e-3
     momentum: float = 0.0
@@ -65,7 +50,6 @@ class TrainConfig:
     max_minutes: float = 0.0  # 0: no limit
     patience: int = 0  # early stopping after this many evaluations without improvement
     eval_every: int = 0  # steps; 0: at the end of each epoch only
-    eval_batch_size: int = 10
     log_every: int = 10
     seed: int = 0
     device: str = "auto"
@@ -74,32 +58,20 @@ class TrainConfig:
 
     def __post_init__(self):
         self._check_types()
-        positive = ("hidden_size", "num_layers", "seq_len", "batch_size", "epochs")
-        positive += ("eval_batch_size", "log_every", "min_freq")
-        for name in positive:
+        for name in ("batch_size", "epochs", "log_every"):
             if getattr(self, name) <= 0:
-                flag = "--" + name.replace("_", "-")
-                raise ConfigError(f"{flag} must be positive, got {getattr(self, name)}")
+                raise ConfigError(f"{_flag(name)} must be positive, got {getattr(self, name)}")
         non_negative = ("max_steps", "max_minutes", "patience", "eval_every", "clip")
         non_negative += ("momentum", "weight_decay", "decay_start", "plateau_patience")
         for name in non_negative:
             if getattr(self, name) < 0:
-                flag = "--" + name.replace("_", "-")
-                raise ConfigError(f"{flag} must be >= 0, got {getattr(self, name)}")
+                raise ConfigError(f"{_flag(name)} must be >= 0, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ConfigError(f"--lr must be positive, got {self.lr}")
         if not 0 < self.lr_decay <= 1:
             raise ConfigError(f"--lr-decay must be in (0, 1], got {self.lr_decay}")
-        if self.embed_size is not None and self.embed_size < 0:
-            raise ConfigError(f"--embed-size must be >= 0 (0 = one-hot), got {self.embed_size}")
-        if self.max_vocab is not None and self.max_vocab <= 4:
-            raise ConfigError(
-                f"--max-vocab must be > 4 (room for reserved tokens), got {self.max_vocab}"
-            )
         self._check_choice("optimizer", OPTIMIZERS)
         self._check_choice("lr_schedule", SCHEDULES)
-        self._check_choice("sampling", ("random", "sequential"))
-        self._check_choice("model", ("rnn", "lstm", "gru", "lnlstm"))
         self._check_choice("precision", ("fp32", "bf16", "fp16"))
 
     def _check_choice(self, name: str, choices: tuple[str, ...]) -> None:
@@ -112,7 +84,7 @@ class TrainConfig:
         hints = typing.get_type_hints(type(self))
         for f in fields(self):
             value, hint = getattr(self, f.name), hints[f.name]
-            flag = "--" + f.name.replace("_", "-")
+            flag = _flag(f.name)
             # YAML reads integers of any size, .nan and .inf: none is a usable setting (and an
             # int of thousands of bits has no float() nor repr()).
             if isinstance(value, int) and value.bit_length() > 64:
@@ -138,10 +110,12 @@ class TrainConfig:
 
     # ---- construction and persistence ---------------------------------------------------------
     @classmethod
-    def from_dict(cls, d: dict, source: str = "config") -> TrainConfig:
+    def from_dict(cls, d: dict, source: str = "config"):
         if not isinstance(d, dict):
             raise ConfigError(f"{source} must be a mapping of field: value")
         known = {f.name for f in fields(cls)}
+        # Older translation, classification and forecasting runs wrote None for "no limit".
+        d = {k: 0 if v is None and k in _ZERO_IS_OFF else v for k, v in d.items()}
         # YAML keys may be numbers, dates or strings with line breaks: sort and show them as text
         unknown = sorted(_shown(k) for k in set(d) - known)
         if unknown:
@@ -152,7 +126,7 @@ class TrainConfig:
         return cls(**d)
 
     @classmethod
-    def load(cls, path: str | Path) -> TrainConfig:
+    def load(cls, path: str | Path):
         return cls.from_dict(load_yaml(path), source=str(path))
 
     def to_dict(self) -> dict:
@@ -161,8 +135,51 @@ class TrainConfig:
     def save(self, path: str | Path) -> None:
         atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
-    def replace(self, **changes) -> TrainConfig:
+    def replace(self, **changes):
         return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class TrainConfig(LoopConfig):
+    """Everything a language-model run needs (data, model, batching; the loop from
+    ``LoopConfig``)."""
+
+    # data
+    data: str = "tinyshakespeare"
+    tokenizer: str | None = None  # None: the dataset's default
+    lowercase: bool = False
+    min_freq: int = 1
+    max_vocab: int | None = None
+    # model
+    model: str = "lstm"
+    embed_size: int | None = None  # None: = hidden_size; 0: one-hot input
+    hidden_size: int = 256
+    num_layers: int = 2
+    dropout: float = 0.0
+    tie_weights: bool = False
+    init_range: float = 0.0
+    forget_bias: float = 0.0
+    locked_dropout: bool = False
+    weight_drop: float = 0.0
+    backend: str = "torch"
+    # batching
+    seq_len: int = 100
+    sampling: str = "sequential"
+    eval_batch_size: int = 10
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("hidden_size", "num_layers", "seq_len", "eval_batch_size", "min_freq"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{_flag(name)} must be positive, got {getattr(self, name)}")
+        if self.embed_size is not None and self.embed_size < 0:
+            raise ConfigError(f"--embed-size must be >= 0 (0 = one-hot), got {self.embed_size}")
+        if self.max_vocab is not None and self.max_vocab <= 4:
+            raise ConfigError(
+                f"--max-vocab must be > 4 (room for reserved tokens), got {self.max_vocab}"
+            )
+        self._check_choice("sampling", ("random", "sequential"))
+        self._check_choice("model", ("rnn", "lstm", "gru", "lnlstm"))
 
 
 # Fields a resumed run may change: how long and on what it trains, never what it is.
@@ -216,5 +233,9 @@ def _show(value) -> str:
 
 def _allowed_types(hint) -> tuple[type, ...]:
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        return tuple(typing.get_args(hint))
-    return (hint,)
+        return tuple(typing.get_origin(a) or a for a in typing.get_args(hint))
+    return (typing.get_origin(hint) or hint,)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")

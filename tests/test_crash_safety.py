@@ -24,6 +24,7 @@ from rnnkit.config import TrainConfig
 from rnnkit.errors import StorageError
 from rnnkit.train import trainer as trainer_module
 from rnnkit.train.checkpoint import RunDir
+from rnnkit.train.lm_task import LMTask
 from rnnkit.train.trainer import Trainer, resume_trainer
 from tests.conftest import cli_env, one_line_error, tiny_lm_config
 
@@ -41,7 +42,7 @@ def config(tmp_path, **kw) -> TrainConfig:
 
 
 def straight(tmp_path, **kw) -> dict:
-    Trainer(config(tmp_path, **kw), tmp_path / "straight", echo=None, progress=False).fit()
+    Trainer(LMTask(config(tmp_path, **kw)), tmp_path / "straight", echo=None, progress=False).fit()
     return load_file(tmp_path / "straight" / "last.safetensors")
 
 
@@ -89,7 +90,7 @@ def test_crash_inside_a_checkpoint_resumes_exactly(tmp_path, monkeypatch, where)
             renames_next = lambda src, dst: str(src).endswith("last.next.safetensors")  # noqa: E731
             crash_on_call(m, trainer_module.os, "replace", 3, only=renames_next)
         with pytest.raises(Crash):
-            Trainer(config(tmp_path), run, echo=None, progress=False).fit()
+            Trainer(LMTask(config(tmp_path)), run, echo=None, progress=False).fit()
     rd = RunDir(run)
     state_step = torch.load(rd.state_path, weights_only=True)["step"]
     # Before the state was replaced the old checkpoint stands; after, the new one is finished.
@@ -102,8 +103,8 @@ def test_crash_inside_a_checkpoint_resumes_exactly(tmp_path, monkeypatch, where)
 def test_a_stale_next_file_is_discarded(tmp_path):
     want = straight(tmp_path)
     run, other = tmp_path / "run", tmp_path / "other"
-    Trainer(config(tmp_path, max_steps=4), run, echo=None, progress=False).fit()
-    Trainer(config(tmp_path, max_steps=2, seed=1), other, echo=None, progress=False).fit()
+    Trainer(LMTask(config(tmp_path, max_steps=4)), run, echo=None, progress=False).fit()
+    Trainer(LMTask(config(tmp_path, max_steps=2, seed=1)), other, echo=None, progress=False).fit()
     # Weights the trainer state does not name: left by a crash before the state was written.
     (other / "last.safetensors").rename(RunDir(run).next_path)
     assert_same_weights(finish(run, 12), want)
@@ -276,7 +277,7 @@ def test_full_or_read_only_disk_is_one_line_and_keeps_the_checkpoint(
 
     want = straight(tmp_path)
     run = tmp_path / "run"
-    t = Trainer(config(tmp_path), run, echo=None, progress=False)
+    t = Trainer(LMTask(config(tmp_path)), run, echo=None, progress=False)
     # The first checkpoint (step 2) writes config, vocab, next, best, state: let it through.
     calls_before = {"fsync": 6, "mkstemp": 6}[where]
     with monkeypatch.context() as m:
@@ -309,7 +310,7 @@ def test_weight_files_carry_their_checksum(tmp_path):
     from rnnkit.integrity import stored_digest, tensors_digest
 
     run = tmp_path / "r"
-    Trainer(config(tmp_path, max_steps=2), run, echo=None, progress=False).fit()
+    Trainer(LMTask(config(tmp_path, max_steps=2)), run, echo=None, progress=False).fit()
     state = torch.load(run / "trainer_state.pt", weights_only=True)
     assert stored_digest(run / "last.safetensors") == state["weights_sha256"]
     for name in ("model.safetensors", "last.safetensors"):

@@ -29,6 +29,7 @@ from rnnkit.text import streaming
 from rnnkit.text.corpus import build_vocab, encode_text
 from rnnkit.text.streaming import iter_chunks, line_slices, smallest_uint
 from rnnkit.text.tokenizers import build_tokenizer
+from rnnkit.train.lm_task import LMTask
 from rnnkit.train.trainer import Trainer
 
 # CRLF line ends, 2-, 3- and 4-byte characters, a capital sigma (its lower case depends on what
@@ -231,10 +232,10 @@ def test_training_from_prepared_equals_training_from_text(tmp_path, sampling):
     base.update(log_every=1, eval_every=10, sampling=sampling, seed=0)
     from_text = TrainConfig(data=str(text), tokenizer="char", **base)
     from_prepared = TrainConfig(data=str(tmp_path / "prep"), **base)
-    a = Trainer(from_text, tmp_path / "a", echo=None, progress=False)
-    b = Trainer(from_prepared, tmp_path / "b", echo=None, progress=False)
-    assert isinstance(b.data.train, np.memmap) and b.data.train.dtype == np.uint8
-    assert np.shares_memory(b.batches.ids, b.data.train)  # batches read the map itself
+    a = Trainer(LMTask(from_text), tmp_path / "a", echo=None, progress=False)
+    b = Trainer(LMTask(from_prepared), tmp_path / "b", echo=None, progress=False)
+    assert isinstance(b.task.data.train, np.memmap) and b.task.data.train.dtype == np.uint8
+    assert np.shares_memory(b.batches.ids, b.task.data.train)  # batches read the map itself
     a.fit()
     b.fit()
     kinds = [kind for kind, _ in losses(tmp_path / "a")]

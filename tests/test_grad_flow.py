@@ -58,6 +58,7 @@ def test_run_mode_reports_flow_and_clipping(tmp_path):
     from click.testing import CliRunner
 
     from rnnkit.config import TrainConfig
+    from rnnkit.train.lm_task import LMTask
     from rnnkit.train.trainer import Trainer
 
     corpus = tmp_path / "c.txt"
@@ -73,7 +74,7 @@ def test_run_mode_reports_flow_and_clipping(tmp_path):
         clip=0.05,
         model="gru",
     )
-    Trainer(cfg, tmp_path / "run", echo=None, progress=False).fit()
+    Trainer(LMTask(cfg), tmp_path / "run", echo=None, progress=False).fit()
     res = CliRunner().invoke(
         cli,
         [

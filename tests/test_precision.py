@@ -7,6 +7,7 @@ from safetensors.torch import load_file
 from rnnkit.config import TrainConfig
 from rnnkit.errors import ConfigError, TrainingError
 from rnnkit.train import trainer as trainer_module
+from rnnkit.train.lm_task import LMTask
 from rnnkit.train.precision import Precision, bf16_supported
 from rnnkit.train.trainer import Trainer, resume_trainer
 from tests.conftest import one_line_error, tiny_lm_config, train_losses
@@ -22,7 +23,7 @@ def config(tmp_path, **kw):
 
 
 def fit(tmp_path, name, **kw):
-    Trainer(config(tmp_path, **kw), tmp_path / name, echo=None, progress=False).fit()
+    Trainer(LMTask(config(tmp_path, **kw)), tmp_path / name, echo=None, progress=False).fit()
     return tmp_path / name
 
 
@@ -110,7 +111,7 @@ def test_compile_failure_is_one_line(tmp_path, monkeypatch):
         return run
 
     monkeypatch.setattr(trainer_module.torch, "compile", broken)
-    t = Trainer(config(tmp_path, compile=True), tmp_path / "r", echo=None, progress=False)
+    t = Trainer(LMTask(config(tmp_path, compile=True)), tmp_path / "r", echo=None, progress=False)
     msg = one_line_error(TrainingError, t.fit)
     assert "no working C++ compiler" in msg and "without --compile" in msg
 

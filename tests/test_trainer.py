@@ -8,6 +8,7 @@ from safetensors.torch import load_file
 from rnnkit.config import TrainConfig
 from rnnkit.errors import ConfigError, RunDirError, TrainingError
 from rnnkit.train.checkpoint import RunDir
+from rnnkit.train.lm_task import LMTask
 from rnnkit.train.trainer import Trainer, optimizer_step, resume_trainer
 from tests.conftest import tiny_lm_config, train_losses
 
@@ -19,11 +20,11 @@ def config(tmp_path, **kw):
 
 
 def test_same_seed_same_losses_different_seed_differs(tmp_path):
-    a = Trainer(config(tmp_path), tmp_path / "a", echo=None, progress=False)
+    a = Trainer(LMTask(config(tmp_path)), tmp_path / "a", echo=None, progress=False)
     a.fit()
-    b = Trainer(config(tmp_path), tmp_path / "b", echo=None, progress=False)
+    b = Trainer(LMTask(config(tmp_path)), tmp_path / "b", echo=None, progress=False)
     b.fit()
-    c = Trainer(config(tmp_path, seed=1), tmp_path / "c", echo=None, progress=False)
+    c = Trainer(LMTask(config(tmp_path, seed=1)), tmp_path / "c", echo=None, progress=False)
     c.fit()
     assert train_losses(tmp_path / "a") == train_losses(tmp_path / "b")
     assert train_losses(tmp_path / "a") != train_losses(tmp_path / "c")
@@ -33,9 +34,11 @@ def test_same_seed_same_losses_different_seed_differs(tmp_path):
 def test_resume_matches_uninterrupted_run(tmp_path, sampling):
     kw = dict(sampling=sampling, dropout=0.3, num_layers=2, eval_every=5)
     Trainer(
-        config(tmp_path, max_steps=20, **kw), tmp_path / "full", echo=None, progress=False
+        LMTask(config(tmp_path, max_steps=20, **kw)), tmp_path / "full", echo=None, progress=False
     ).fit()
-    Trainer(config(tmp_path, max_steps=9, **kw), tmp_path / "half", echo=None, progress=False).fit()
+    Trainer(
+        LMTask(config(tmp_path, max_steps=9, **kw)), tmp_path / "half", echo=None, progress=False
+    ).fit()
     resume_trainer(tmp_path / "half", {"max_steps": 20}, echo=None, progress=False).fit()
     full, half = (
         load_file(tmp_path / "full/last.safetensors"),
@@ -46,7 +49,7 @@ def test_resume_matches_uninterrupted_run(tmp_path, sampling):
 
 
 def test_resume_refuses_changed_model(tmp_path):
-    Trainer(config(tmp_path, max_steps=2), tmp_path / "r", echo=None, progress=False).fit()
+    Trainer(LMTask(config(tmp_path, max_steps=2)), tmp_path / "r", echo=None, progress=False).fit()
     with pytest.raises(RunDirError, match="--hidden-size"):
         resume_trainer(tmp_path / "r", {"hidden_size": 32, "max_steps": 4}, echo=None)
     with pytest.raises(RunDirError, match="not a complete run"):
@@ -55,12 +58,12 @@ def test_resume_refuses_changed_model(tmp_path):
 
 def test_non_finite_loss_stops_and_keeps_checkpoint(tmp_path):
     cfg = config(tmp_path, max_steps=6, eval_every=2)
-    trainer = Trainer(cfg, tmp_path / "r", echo=None, progress=False)
+    trainer = Trainer(LMTask(cfg), tmp_path / "r", echo=None, progress=False)
     real_step = trainer.train_step
 
-    def poisoned(x, y, state=None):
-        loss, norm, state = real_step(x, y, state)
-        return (loss * math.nan if trainer.step >= 3 else loss), norm, state
+    def poisoned(batch, state=None):
+        loss, norm, items, state = real_step(batch, state)
+        return (loss * math.nan if trainer.step >= 3 else loss), norm, items, state
 
     trainer.train_step = poisoned
     with pytest.raises(TrainingError, match="lower --lr"):
@@ -83,7 +86,7 @@ def test_exponential_schedule_halves_after_decay_start(tmp_path):
         seq_len=50,
         batch_size=8,
     )
-    t = Trainer(cfg, tmp_path / "r", echo=None, progress=False)
+    t = Trainer(LMTask(cfg), tmp_path / "r", echo=None, progress=False)
     t.fit()
     rows = [json.loads(x) for x in (tmp_path / "r/metrics.jsonl").read_text().splitlines()]
     lr_by_epoch = {r["epoch"]: r["lr"] for r in rows if r["kind"] == "train"}
@@ -94,16 +97,16 @@ def test_early_stopping(tmp_path):
     cfg = config(
         tmp_path, lr=50.0, optimizer="sgd", clip=0.1, eval_every=1, patience=2, max_steps=100
     )
-    result = Trainer(cfg, tmp_path / "r", echo=None, progress=False).fit()
+    result = Trainer(LMTask(cfg), tmp_path / "r", echo=None, progress=False).fit()
     assert result["stop"] in ("early stopping", "max_steps")
     if result["stop"] == "early stopping":
         assert result["steps"] < 100
 
 
 def test_clipping_bounds_the_update(tmp_path):
-    t = Trainer(config(tmp_path, clip=1e-3), tmp_path / "r", echo=None, progress=False)
-    x, y = next(t.batches.epoch(0))
-    _, norm, _ = t.train_step(x, y)
+    t = Trainer(LMTask(config(tmp_path, clip=1e-3)), tmp_path / "r", echo=None, progress=False)
+    batch = next(t.task.batches(0, 0, 0, 1))
+    _, norm, _, _ = t.train_step(batch)
     clipped = torch.nn.utils.get_total_norm([p.grad for p in t.model.parameters()])
     assert norm > 1e-3 and clipped <= 1e-3 * 1.01
 

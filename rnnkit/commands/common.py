@@ -3,6 +3,7 @@ directory of the wrong kind (to read from, or to write into)."""
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -98,3 +99,27 @@ def refuse_other_run(out: str | Path, kind: str | None, new: str) -> None:
             f"{out} holds a prepared corpus (rnnkit data prepare); give the {new} its own --out "
             f"and train on the corpus with --data {out}"
         )
+
+
+def echo_above_progress(line: str) -> None:
+    """Print above a running progress bar without breaking it."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(line, file=sys.stderr)
+
+
+def finish_training(result: dict, trainer, command: str) -> None:
+    """Exit with 128 + the signal's number when SIGINT/SIGTERM stopped training (after its
+    checkpoint was saved), as a shell reports a process a signal ended; ``command`` is the
+    training command that resumes it."""
+    signum = result.get("signal")
+    if not signum:
+        return
+    if trainer.dist.is_main:
+        run = trainer.run.path
+        click.echo(
+            f"{signal.Signals(signum).name} at step {result['steps']}: checkpoint saved in {run}; "
+            f"continue with `{command} --resume {run}`",
+            err=True,
+        )
+    sys.exit(128 + signum)

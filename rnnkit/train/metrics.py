@@ -39,29 +39,45 @@ class MetricsLog:
         atomic_write(self.path, write)
 
 
-def plot_curves(rows: list[dict], path: Path, title: str = "") -> None:
-    """Train and validation perplexity (log scale) against step, with the learning rate."""
+def plot_curves(rows: list[dict], path: Path, title: str = "", metric: str = "valid_loss") -> None:
+    """Training curves against step, with the learning rate below.
+
+    A language model shows train and validation perplexity (log scale); any other task shows
+    its training loss with its validation ``metric`` (BLEU, accuracy, MSE) on a second axis.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    train = [(r["step"], r["train_ppl"]) for r in rows if r.get("kind") == "train"]
-    valid = [(r["step"], r["valid_ppl"]) for r in rows if r.get("kind") == "eval"]
+    perplexity = metric == "valid_loss"
+    train_key, valid_key = ("train_ppl", "valid_ppl") if perplexity else ("train_loss", metric)
+    train = [(r["step"], r[train_key]) for r in rows if r.get("kind") == "train" and train_key in r]
+    valid = [(r["step"], r[valid_key]) for r in rows if r.get("kind") == "eval" and valid_key in r]
     lr = [(r["step"], r["lr"]) for r in rows if r.get("kind") == "train"]
     fig, (ax, ax_lr) = plt.subplots(
         2, 1, figsize=(7, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
     )
     if train:
         ax.plot(*zip(*train, strict=True), label="train", lw=1, alpha=0.8)
+    ax_valid = ax if perplexity else ax.twinx()
     if valid:
-        ax.plot(*zip(*valid, strict=True), "o-", label="validation", lw=1.5)
-    finite = [p for _, p in train + valid if math.isfinite(p)]
+        ax_valid.plot(
+            *zip(*valid, strict=True), "o-", color="tab:orange", label="validation", lw=1.5
+        )
+    finite = [p for _, p in train + (valid if perplexity else []) if math.isfinite(p)]
     if finite and min(finite) > 0:
         ax.set_yscale("log")
-    ax.set_ylabel("perplexity")
+    ax.set_ylabel("perplexity" if perplexity else "train loss")
+    if not perplexity:
+        ax_valid.set_ylabel(f"validation {metric.removeprefix('valid_')}")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    handles = ax.get_legend_handles_labels()
+    if ax_valid is not ax:
+        more = ax_valid.get_legend_handles_labels()
+        handles = (handles[0] + more[0], handles[1] + more[1])
+    if handles[0]:
+        ax.legend(*handles)
     ax.set_title(title or "training curves")
     if lr:
         ax_lr.plot(*zip(*lr, strict=True), color="tab:gray", lw=1)

@@ -1,4 +1,9 @@
-"""Language-model trainer: truncated BPTT, clipping, evaluation, checkpoints, exact resume."""
+"""The one trainer: every task trains here (truncated BPTT for language models, clipping,
+schedules, budgets, early stopping, checkpoints that resume exactly, data parallelism).
+
+A task (``rnnkit.train.task.Task``) brings its model, batches, loss and evaluation; the loop
+below does not know which task it runs.
+"""
 
 from __future__ import annotations
 
@@ -15,19 +20,16 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from rnnkit.config import RESUMABLE, TrainConfig
-from rnnkit.data.lm_batches import LMBatches
-from rnnkit.errors import RnnkitWarning, RunDirError, TrainingError, VocabError
-from rnnkit.infer.scoring import evaluate_loss
+from rnnkit.config import LoopConfig
+from rnnkit.errors import RnnkitWarning, RunDirError, TrainingError
 from rnnkit.integrity import stored_digest
 from rnnkit.io import storage_error
-from rnnkit.models.lm import RNNLanguageModel
 from rnnkit.nn.recurrent import detach_state
 from rnnkit.train import distributed
-from rnnkit.train.checkpoint import RunDir, lm_config, save_state, save_weights
-from rnnkit.train.data import LMData, load_lm_data, resolve_data_config
+from rnnkit.train.checkpoint import RunDir, save_state, save_weights
 from rnnkit.train.metrics import MetricsLog, plot_curves
 from rnnkit.train.precision import Precision
+from rnnkit.train.task import Task
 
 
 def optimizer_step(
@@ -46,7 +48,7 @@ def optimizer_step(
     return loss.item()
 
 
-def build_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+def build_optimizer(config: LoopConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
     params, lr, wd = model.parameters(), config.lr, config.weight_decay
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=wd)
@@ -56,61 +58,51 @@ def build_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.
 
 
 class Trainer:
-    """Trains an ``RNNLanguageModel`` and keeps its run directory up to date.
+    """Trains the model of a ``Task`` and keeps its run directory up to date.
 
     Under ``torchrun`` (several processes) the model is wrapped in ``DistributedDataParallel``:
     every rank trains on its rows of each global batch, losses and evaluations are averaged
     over ranks, and only rank 0 writes files, progress and messages.
 
     Args:
-        config: the run's configuration (already resolved).
+        task: what to train (its config is already resolved).
         out: run directory to write.
-        data: encoded splits; loaded from ``config`` when ``None``.
         echo: where progress lines go (evaluations, early stop); ``None`` silences them.
         progress: show a tqdm bar.
     """
 
     def __init__(
         self,
-        config: TrainConfig,
+        task: Task,
         out: str | Path,
-        data: LMData | None = None,
         echo: Callable[[str], None] | None = print,
         progress: bool = True,
     ):
-        config = resolve_data_config(config)
-        self.config, self.run = config, RunDir(out)
+        config = task.config
+        self.task, self.config, self.run = task, config, RunDir(out)
         self.dist = dist = distributed.setup(config.device)
         self.echo = (echo or (lambda s: None)) if dist.is_main else (lambda s: None)
         self.progress = progress and dist.is_main
         torch.manual_seed(config.seed)
         self.device = distributed.device_for(config.device, dist)
         self.precision = Precision(config.precision, self.device)
-        if data is None:
-            with dist.main_first():  # a download or cache fill happens once
-                data = load_lm_data(config)
-        self.data = data
-        self.batches = LMBatches(
-            self.data.train,
-            config.batch_size,
-            config.seq_len,
-            config.sampling,
-            config.seed,
-            dist.rank,
-            dist.world_size,
-        )
-        self.model = RNNLanguageModel(lm_config(config, len(self.data.vocab))).to(self.device)
+        with dist.main_first():  # a download or cache fill happens once
+            task.load(self.echo)
+        self.model = task.build_model().to(self.device)
         if dist.rank > 0:
             # Same initial weights on every rank (same seed), then dropout masks of their own.
             torch.manual_seed(config.seed + 7919 * dist.rank)
         self._forward = None  # the model as trained: DDP-wrapped and/or compiled, made by fit()
         self.optimizer = build_optimizer(config, self.model)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, factor=config.lr_decay, patience=config.plateau_patience
+            self.optimizer,
+            mode="max" if task.higher_is_better else "min",
+            factor=config.lr_decay,
+            patience=config.plateau_patience,
         )
         # Position and history; all of it goes into trainer_state.pt.
         self.step = self.epoch = self.batch_in_epoch = 0
-        self.best_valid = math.inf
+        self.best = -math.inf if task.higher_is_better else math.inf
         self.bad_evals = 0
         self.last_eval_step = -1
         self.elapsed = 0.0
@@ -118,20 +110,33 @@ class Trainer:
         self.metrics = MetricsLog(self.run.metrics_path)
         self._last_plot = -math.inf
         self._signal = 0  # SIGINT or SIGTERM received: checkpoint and stop after this step
+        self._items = 0  # items trained on since the last evaluation (all ranks)
+        self._train_seconds = 0.0
+
+    @property
+    def best_valid(self) -> float:
+        """The best validation value of the task's metric so far."""
+        return self.best
 
     # ---- one optimisation step -------------------------------------------------------------
-    def train_step(self, x: torch.Tensor, y: torch.Tensor, state=None):
-        """Forward, backward, clip, update. Returns ``(loss, grad_norm, state)`` as tensors.
+    def train_step(self, batch, state=None):
+        """Forward, backward, clip, update. Returns ``(loss, grad_norm, items, state)``.
 
-        x, y: (N, T) token ids (this rank's rows); the returned state is detached and float32
-        whatever the precision, so it can be carried, saved and resumed in any mode.
+        The returned state is detached and float32 whatever the precision, so it can be
+        carried, saved and resumed in any mode.
         """
         forward = self._forward if self._forward is not None else self.model
         self.optimizer.zero_grad(set_to_none=True)
         with self.precision.autocast():
-            _, loss, state = forward(x, y, state)
+            loss, items, state = self.task.loss(forward, batch, state)
+        if self.dist.enabled:
+            # Each rank's loss is a mean over its own items; weigh it so that DDP's average of
+            # the gradients is the gradient of the mean over the whole batch.
+            total = self.dist.sum([float(items)])[0]
+            if total != items * self.dist.world_size:
+                loss = loss * (items * self.dist.world_size / max(total, 1.0))
         norm = self.precision.backward_and_step(loss, self.model, self.optimizer, self.config.clip)
-        return loss.detach().float(), norm, _float_state(detach_state(state))
+        return loss.detach().float(), norm, items, _float_state(detach_state(state))
 
     def _wrap_model(self) -> None:
         """DDP across ranks (gradients averaged in backward), then torch.compile if asked."""
@@ -142,7 +147,7 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             forward = DistributedDataParallel(self.model, device_ids=ids)
         if self.config.compile:
-            if self.config.backend == "scratch":
+            if getattr(self.config, "backend", "torch") == "scratch":
                 warnings.warn(
                     "--compile unrolls the scratch backend's time loop: compiling takes minutes "
                     "and steps may get slower (see BENCHMARKS.md); the torch backend compiles "
@@ -160,6 +165,8 @@ class Trainer:
         SIGINT (Ctrl-C) or SIGTERM while training finishes the current step, saves a checkpoint
         and returns with ``stop == "interrupted"`` and ``signal`` set; a second signal stops at
         once (``KeyboardInterrupt``), the checkpoint on disk intact.
+
+        Returns: the history (``history()``), with ``signal`` when a signal stopped it.
         """
         c = self.config
         if self.dist.is_main:
@@ -167,9 +174,9 @@ class Trainer:
                 self.run.path.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise storage_error(self.run.path, e) from e
-            self._write_run_files()
+            self.task.write_files(self.run.path)
         self._wrap_model()
-        total = c.epochs * self.batches.num_batches(self.epoch)
+        total = c.epochs * self.task.num_batches(self.epoch)
         if c.max_steps:
             total = min(total, c.max_steps)
         bar = tqdm(
@@ -193,71 +200,94 @@ class Trainer:
             bar.close()  # so an error message starts on a line of its own
         if stop == "interrupted":
             self._save_checkpoint()  # no final evaluation: the user asked to stop
-            return {
-                "steps": self.step,
-                "best_valid_loss": self.best_valid,
-                "stop": stop,
-                "signal": self._signal or signal.SIGTERM,
-            }
+            history = self.history(stop)
+            history["signal"] = self._signal or signal.SIGTERM
+            return history
         if self.last_eval_step != self.step:
             self._evaluate(scheduled=False)
         self._save_checkpoint()
         self._plot()
         reason = stop or "epochs"
+        history = self.history(reason)
+        if self.dist.is_main:
+            self.task.finish(self.run.path, history)
         best = ""
-        if math.isfinite(self.best_valid):
-            best = f"; best valid ppl {math.exp(min(self.best_valid, 700)):.3f}"
+        if history["best"] is not None:
+            best = f"; best {self.task.describe({self.task.metric: history['best']})}"
         self.echo(f"stopped after {self.step} steps ({reason}){best}; run saved in {self.run.path}")
-        return {"steps": self.step, "best_valid_loss": self.best_valid, "stop": reason}
+        return history
+
+    def history(self, stop: str) -> dict:
+        """What the run did: every evaluation (from metrics.jsonl, so a resumed run's too), the
+        best value of the task's metric and where it was reached, steps, time, why it stopped."""
+        evals = [r for r in self.run.read_metrics() if r.get("kind") == "eval"]
+        key = self.task.metric
+        best_row = None
+        if math.isfinite(self.best):
+            best_row = next((r for r in evals if r.get(key) == self.best), None)
+        return {
+            "metric": key,
+            "best": self.best if math.isfinite(self.best) else None,
+            "best_step": best_row["step"] if best_row else None,
+            "best_epoch": best_row["epoch"] if best_row else None,
+            "evaluations": evals,
+            "steps": self.step,
+            "epochs": self.epoch,
+            "seconds": self.elapsed,
+            "stop": stop,
+            # The name the language-model commands and tests have always read.
+            "best_valid_loss": self.best if key == "valid_loss" else None,
+        }
 
     def _loop(self, bar) -> str | None:
         """The epochs and steps; returns why training stopped early, or None."""
-        c = self.config
+        c, task, dist = self.config, self.task, self.dist
         start_time = time.perf_counter() - self.elapsed
-        window_loss, window_n, window_tokens, window_t0 = 0.0, 0, 0, time.perf_counter()
+        window_loss, window_n, window_items, window_t0 = 0.0, 0, 0, time.perf_counter()
         stop = None
         while self.epoch < c.epochs and stop is None:
-            for x, y in self.batches.epoch(self.epoch, self.batch_in_epoch):
-                x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-                state = self.state if c.sampling == "sequential" else None
-                loss, norm, self.state = self.train_step(x, y, state)
+            batches = task.batches(self.epoch, self.batch_in_epoch, dist.rank, dist.world_size)
+            for batch in batches:
+                batch = task.to_device(batch, self.device)
+                state = self.state if task.carries_state else None
+                loss, norm, items, self.state = self.train_step(batch, state)
                 self.step += 1
                 self.batch_in_epoch += 1
                 self.elapsed = time.perf_counter() - start_time
                 # The mean over ranks: every rank logs, stops and schedules on the same values.
-                loss_value, self.elapsed, signalled = self.dist.mean(
-                    [loss.item(), self.elapsed, float(self._signal)]
+                loss_value, self.elapsed, signalled, items = dist.mean(
+                    [loss.item(), self.elapsed, float(self._signal), float(items)]
                 )
+                items = round(items * dist.world_size)
                 window_loss += loss_value
                 window_n += 1
-                window_tokens += x.numel() * self.dist.world_size
+                window_items += items
+                self._items += items
                 bar.update(1)
                 if not math.isfinite(window_loss):
                     self._nonfinite(loss_value)
                 if self.step % c.log_every == 0:
                     dt = max(time.perf_counter() - window_t0, 1e-9)
+                    self._train_seconds += dt
                     mean = window_loss / window_n
                     row = {
                         "kind": "train",
                         "step": self.step,
                         "epoch": self.epoch,
                         "train_loss": mean,
-                        "train_ppl": math.exp(min(mean, 50)),
+                        **task.train_row(mean),
                         "grad_norm": float(norm),
                         "lr": self._lr(),
-                        "tokens_per_s": window_tokens / dt,
+                        f"{task.unit}_per_s": window_items / dt,
                     }
                     self._write_metrics(row)
-                    bar.set_postfix(
-                        loss=f"{mean:.3f}",
-                        ppl=f"{row['train_ppl']:.1f}",
-                        tok_s=f"{row['tokens_per_s']:.0f}",
-                    )
-                    window_loss, window_n, window_tokens = 0.0, 0, 0
+                    bar.set_postfix(loss=f"{mean:.3f}", **{task.unit: f"{window_items / dt:.0f}/s"})
+                    window_loss, window_n, window_items = 0.0, 0, 0
                     window_t0 = time.perf_counter()
                 if c.eval_every and self.step % c.eval_every == 0:
+                    self._train_seconds += time.perf_counter() - window_t0
                     stop = self._evaluate(scheduled=True)
-                    window_t0 = time.perf_counter()  # tokens/s counts training time only
+                    window_t0 = time.perf_counter()  # items/s counts training time only
                 if c.max_steps and self.step >= c.max_steps:
                     stop = stop or "max_steps"
                 if c.max_minutes and self.elapsed >= 60 * c.max_minutes:
@@ -265,65 +295,63 @@ class Trainer:
                 if signalled:
                     stop = "interrupted"
                 if stop:
+                    self._train_seconds += time.perf_counter() - window_t0
                     return stop
             # The epoch ran to its end.
             self.epoch += 1
             self.batch_in_epoch = 0
             self.state = None
             if self.last_eval_step != self.step:
+                self._train_seconds += time.perf_counter() - window_t0
                 stop = self._evaluate(scheduled=True)
+                window_t0 = time.perf_counter()
             if c.lr_schedule == "exponential":
                 # Epoch e (0-based) runs at lr * decay ** max(0, e + 1 - decay_start).
                 self._set_lr(c.lr * c.lr_decay ** max(0, self.epoch + 1 - c.decay_start))
         return stop
 
     # ---- evaluation and checkpoints ----------------------------------------------------------
+    def _better(self, value: float) -> bool:
+        return value > self.best if self.task.higher_is_better else value < self.best
+
     def _evaluate(self, scheduled: bool) -> str | None:
         """Evaluate on valid; save best/last. Only scheduled evaluations drive the plateau
         schedule and early stopping, so a run stopped and resumed matches one run straight."""
         self.last_eval_step = self.step
-        if self.data.valid is None:
+        if not self.task.has_valid():
             self._save_checkpoint()
             return None
-        loss = evaluate_loss(
-            self.model,
-            self.data.valid,
-            self.config.eval_batch_size,
-            self.config.seq_len,
-            self.device,
-            dist=self.dist,
-            autocast=self.precision.autocast,
-        )
-        if not math.isfinite(loss):
-            self._nonfinite(loss)
-        improved = loss < self.best_valid
+        result = self.task.evaluate(self.model, self.dist, self.precision.autocast)
+        value = result[self.task.metric]
+        if not math.isfinite(value):
+            self._nonfinite(value)
+        improved = self._better(value)
         if improved:
-            self.best_valid = loss
+            self.best = value
             if self.dist.is_main:
                 save_weights(self.model, self.run.best_path)
         stop = None
         if scheduled:
             if self.config.lr_schedule == "plateau":
-                self.scheduler.step(loss)
+                self.scheduler.step(value)
             self.bad_evals = 0 if improved else self.bad_evals + 1
             if self.config.patience and self.bad_evals >= self.config.patience:
                 stop = "early stopping"
+        seconds, self._train_seconds = self._train_seconds, 0.0
+        items, self._items = self._items, 0
         self._write_metrics(
             {
                 "kind": "eval",
                 "step": self.step,
                 "epoch": self.epoch,
-                "valid_loss": loss,
-                "valid_ppl": math.exp(min(loss, 50)),
+                **result,
                 "lr": self._lr(),
                 "elapsed_s": self.elapsed,
+                f"train_{self.task.unit}_per_s": items / seconds if seconds > 0 else None,
             }
         )
         mark = " (best)" if improved else ""
-        self.echo(
-            f"step {self.step} epoch {self.epoch}: valid loss {loss:.4f}, "
-            f"ppl {math.exp(min(loss, 50)):.3f}{mark}"
-        )
+        self.echo(f"step {self.step} epoch {self.epoch}: {self.task.describe(result)}{mark}")
         self._save_checkpoint()
         if time.perf_counter() - self._last_plot > 60:  # a plot costs about a second
             self._plot()
@@ -360,7 +388,7 @@ class Trainer:
         if not self.dist.is_main:
             return
         state["weights_sha256"] = save_weights(self.model, self.run.next_path)
-        if self.data.valid is None or not self.run.best_path.exists():
+        if not self.task.has_valid() or not self.run.best_path.exists():
             # Without a validation split the latest weights are the best we know.
             save_weights(self.model, self.run.best_path)
         save_state(state, self.run.state_path)
@@ -377,7 +405,7 @@ class Trainer:
             "step": self.step,
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
-            "best_valid": self.best_valid,
+            "best_valid": self.best,
             "bad_evals": self.bad_evals,
             "last_eval_step": self.last_eval_step,
             "elapsed": self.elapsed,
@@ -386,16 +414,20 @@ class Trainer:
             "rng_torch_ranks": [r.clone() for r in rngs],
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "hidden": state,
-            "vocab_size": len(self.data.vocab),
             "world_size": self.dist.world_size,
             "grad_scaler": self.precision.state_dict(),
+            **self.task.signature(),
         }
 
     def load_state_dict(self, s: dict) -> None:
-        if s.get("vocab_size") != len(self.data.vocab):
-            raise RunDirError("trainer_state.pt does not match vocab.json; the run is damaged")
+        for key, value in self.task.signature().items():
+            if s.get(key) != value:
+                raise RunDirError(
+                    f"trainer_state.pt does not match the run's files ({key} {s.get(key)!r}, "
+                    f"expected {value!r}); the run is damaged"
+                )
         self.step, self.epoch, self.batch_in_epoch = s["step"], s["epoch"], s["batch_in_epoch"]
-        self.best_valid, self.bad_evals = s["best_valid"], s["bad_evals"]
+        self.best, self.bad_evals = s["best_valid"], s["bad_evals"]
         self.last_eval_step, self.elapsed = s["last_eval_step"], s["elapsed"]
         self.optimizer.load_state_dict(s["optimizer"])
         self.scheduler.load_state_dict(s["scheduler"])
@@ -425,16 +457,13 @@ class Trainer:
         if s["rng_cuda"] and torch.cuda.is_available() and self.dist.is_main:
             torch.cuda.set_rng_state_all(s["rng_cuda"])
 
-    def _write_run_files(self) -> None:
-        self.config.save(self.run.config_path)
-        self.data.vocab.save(self.run.vocab_path)
-
     def _plot(self) -> None:
         self._last_plot = time.perf_counter()
         if not self.dist.is_main:
             return
-        title = f"{self.config.model} on {Path(self.config.data).name}"
-        plot_curves(self.run.read_metrics(), self.run.curves_path, title)
+        plot_curves(
+            self.run.read_metrics(), self.run.curves_path, self.task.title(), self.task.metric
+        )
 
     def _lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
@@ -460,34 +489,29 @@ def resume_trainer(
 ) -> Trainer:
     """A trainer that continues ``run_dir`` exactly where its last checkpoint left it.
 
+    The run's kind picks its task (``rnnkit.train.tasks``), which reads the saved config and
+    vocabularies back.
+
     Args:
         overrides: config fields given on the command line; only ``RESUMABLE`` ones may differ.
         out: where to keep writing (default: ``run_dir`` itself).
     """
+    from rnnkit.train.tasks import resumed_task
+
     run = RunDir(run_dir)
-    if not run.config_path.exists():
-        run.check(resumable=True)  # says what is missing
-    saved = run.load_config()
-    dist = distributed.setup(overrides.get("device", saved.device))
+    if not run.path.is_dir():
+        run.check(resumable=True)  # says the folder is missing
+    task = resumed_task(run, overrides)
+    dist = distributed.setup(task.config.device)
     if dist.is_main:
         run.recover()  # a checkpoint cut short by a crash is finished or undone
     dist.barrier()
-    run.check(resumable=True)
-    changed = {k: v for k, v in overrides.items() if getattr(saved, k) != v}
-    fixed = sorted(set(changed) - RESUMABLE)
-    if fixed:
-        shown = ", ".join(f"--{k.replace('_', '-')} (run has {getattr(saved, k)!r})" for k in fixed)
-        raise RunDirError(f"cannot change {shown} when resuming; start a new run with --out")
-    config = saved.replace(**changed)
-    vocab = run.load_vocab()
-    try:
-        with dist.main_first():
-            data = load_lm_data(config, vocab=vocab, same_vocab="data" in changed)
-    except VocabError as e:
+    missing = [p.name for p in (run.last_path, run.state_path) if not p.exists()]
+    if missing:
         raise RunDirError(
-            f"{config.data} gives another vocabulary than the one {run.path} was trained "
-            "with; resume with the original --data or start a new run"
-        ) from e
+            f"{run.path} has no checkpoint to resume (missing {', '.join(missing)}); "
+            "start a new run with --out"
+        )
     target = Path(out) if out else run.path
     if target != run.path and dist.is_main:
         import shutil
@@ -496,7 +520,7 @@ def resume_trainer(
         for p in (run.metrics_path, run.best_path):
             if p.exists():
                 shutil.copy2(p, target / p.name)
-    trainer = Trainer(config, target, data=data, echo=echo, progress=progress)
+    trainer = Trainer(task, target, echo=echo, progress=progress)
     state = run.load_state()
     want = state.get("weights_sha256")
     if want is not None and stored_digest(run.last_path) != want:
@@ -504,7 +528,9 @@ def resume_trainer(
             f"{run.last_path} and {run.state_path.name} come from different checkpoints; the run "
             "was changed by hand or copied in parts: restore both from one copy"
         )
-    trainer.model.load_state_dict(run.load_model(config, len(vocab), "last").state_dict())
+    from rnnkit.train.checkpoint import load_weights
+
+    load_weights(trainer.model, run.last_path, task.config_name, trainer.device)
     trainer.load_state_dict(state)
     return trainer
 

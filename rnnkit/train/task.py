@@ -1,0 +1,81 @@
+"""What a task gives the one ``Trainer``: its model, batches, loss and evaluation.
+
+The trainer owns everything that is the same for every task (seeding, device, precision,
+data parallelism, the optimizer and its schedule, budgets, early stopping, checkpoints that
+resume exactly, metrics, curves, signals). A task owns its data and what its numbers mean:
+
+- ``kind``: the name of the run kind (``lm``, ``seq2seq``, ``classify``, ``forecast``).
+- ``config``: its run config, a ``rnnkit.config.LoopConfig``.
+- ``metric`` / ``higher_is_better``: the evaluation value that picks the best model and drives
+  early stopping and the plateau schedule (joeynmt's ``early_stopping_metric``).
+- ``unit``: what its items are (``tokens``, ``sentences``, ``windows``), for rates.
+- ``config_name``: the file(s) its weights must fit, named in messages.
+- ``carries_state``: whether the recurrent state flows from one batch to the next (truncated
+  BPTT over contiguous streams); the trainer then keeps it, detaches it and checkpoints it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from rnnkit.config import LoopConfig
+
+
+class Task(Protocol):
+    kind: str
+    config: LoopConfig
+    metric: str
+    higher_is_better: bool
+    carries_state: bool
+    unit: str
+    config_name: str
+
+    def load(self, echo) -> None:
+        """Read and encode the data (rank 0 first under torchrun, so caches fill once)."""
+
+    def build_model(self) -> torch.nn.Module:
+        """A freshly initialised model (the global RNG is seeded already)."""
+
+    def num_batches(self, epoch: int) -> int:
+        """Batches in ``epoch`` (the same on every rank)."""
+
+    def batches(self, epoch: int, start: int, rank: int, world: int) -> Iterator[Any]:
+        """This rank's part of each batch of ``epoch`` from batch ``start`` on, on the CPU.
+
+        Batches depend only on the seed, the epoch and their index, so a run resumed at batch
+        ``start`` sees what an uninterrupted one would have seen.
+        """
+
+    def to_device(self, batch: Any, device: torch.device) -> Any:
+        """``batch`` moved to ``device``."""
+
+    def loss(self, model, batch: Any, state) -> tuple[torch.Tensor, int, Any]:
+        """``(mean loss over the batch's items, number of items, next state)``."""
+
+    def evaluate(self, model, dist, autocast) -> dict[str, float]:
+        """Validation figures (``metric`` among them), the same on every rank."""
+
+    def describe(self, result: dict[str, float]) -> str:
+        """One line for an evaluation, e.g. ``valid loss 1.52, ppl 4.57``."""
+
+    def train_row(self, mean_loss: float) -> dict[str, float]:
+        """Extra figures of a training log row (e.g. the training perplexity)."""
+
+    def write_files(self, run: Path) -> None:
+        """The task's own files in the run directory (config, vocabularies), on rank 0."""
+
+    def signature(self) -> dict:
+        """Values a checkpoint must agree with (e.g. vocabulary sizes) to be resumed."""
+
+    def has_valid(self) -> bool:
+        """Whether there is validation data to evaluate on."""
+
+    def title(self) -> str:
+        """The title of the run's training curves (model and data)."""
+
+    def finish(self, run: Path, history: dict) -> None:
+        """Called on rank 0 once training has stopped, with the trainer's history."""
