@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
@@ -12,9 +11,10 @@ from rnnkit.commands.common import (
     POSITIVE,
     PROBABILITY_BELOW_1,
     read_stdin_lines,
-    refuse_other_run,
 )
-from rnnkit.errors import ConfigError, RunDirError
+from rnnkit.commands.options import loop_options, run_options, train_task
+from rnnkit.errors import ConfigError
+from rnnkit.seq2seq.train import Seq2SeqRunConfig
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -27,70 +27,85 @@ def seq2seq() -> None:
 
 
 @seq2seq.command("train", context_settings=CONTEXT)
-@click.option("--data", default=None, help="A registered parallel corpus: multi30k.")
-@click.option("--src-lang", default="de", show_default=True)
-@click.option("--tgt-lang", default="en", show_default=True)
+@click.option("--data", default=None, help="A registered parallel corpus: multi30k [default].")
+@click.option("--src-lang", default="de", show_default=True, help="Source language of --data.")
+@click.option("--tgt-lang", default="en", show_default=True, help="Target language of --data.")
 @click.option(
     "--src", "src_file", default=None, type=click.Path(), help="Source file, a line each."
 )
 @click.option("--tgt", "tgt_file", default=None, type=click.Path(), help="Aligned target file.")
-@click.option("--valid-src", "valid_src_file", default=None, type=click.Path())
-@click.option("--valid-tgt", "valid_tgt_file", default=None, type=click.Path())
+@click.option(
+    "--valid-src", "valid_src_file", default=None, type=click.Path(), help="Validation sources."
+)
+@click.option(
+    "--valid-tgt", "valid_tgt_file", default=None, type=click.Path(), help="Validation targets."
+)
 @click.option("--tsv", default=None, type=click.Path(), help="A file of source<TAB>target lines.")
-@click.option("--lowercase", is_flag=True)
+@click.option("--lowercase", is_flag=True, help="Lower-case both sides.")
 @click.option("--max-len", default=50, show_default=True, help="Longer sentences are cut.")
 @click.option("--min-freq", default=2, show_default=True, help="Rarer tokens become <unk>.")
-@click.option("--max-vocab", default=None, type=int)
-@click.option("--embed", type=POSITIVE, default=256, show_default=True)
-@click.option("--hidden", type=POSITIVE, default=512, show_default=True)
-@click.option("--layers", type=POSITIVE, default=1, show_default=True)
-@click.option("--cell", type=click.Choice(["gru", "lstm"]), default="gru", show_default=True)
-@click.option("--bidirectional/--unidirectional", default=True, show_default=True)
+@click.option("--max-vocab", default=None, type=int, help="Largest vocabulary [default: any].")
+@click.option("--embed", type=POSITIVE, default=256, show_default=True, help="Embedding size.")
+@click.option("--hidden", type=POSITIVE, default=512, show_default=True, help="Hidden units.")
+@click.option("--layers", type=POSITIVE, default=1, show_default=True, help="Stacked layers.")
+@click.option(
+    "--cell", type=click.Choice(["gru", "lstm"]), default="gru", show_default=True, help="Cell."
+)
+@click.option(
+    "--bidirectional/--unidirectional", default=True, show_default=True, help="Encoder direction."
+)
 @click.option(
     "--attention",
     type=click.Choice(["none", "additive", "dot", "general", "scaled"]),
     default="additive",
     show_default=True,
+    help="Decoder attention; none is the plain Cho et al. decoder.",
 )
-@click.option("--dropout", type=PROBABILITY_BELOW_1, default=0.3, show_default=True)
 @click.option(
-    "--backend", type=click.Choice(["torch", "scratch"]), default="torch", show_default=True
+    "--dropout", type=PROBABILITY_BELOW_1, default=0.3, show_default=True, help="Dropout."
 )
-@click.option("--epochs", default=10, show_default=True)
-@click.option("--batch-size", default=64, show_default=True)
-@click.option("--lr", default=1e-3, show_default=True)
-@click.option("--clip", default=1.0, show_default=True)
-@click.option("--label-smoothing", default=0.0, show_default=True)
+@click.option(
+    "--backend",
+    type=click.Choice(["torch", "scratch"]),
+    default="torch",
+    show_default=True,
+    help="Recurrent layer implementation.",
+)
+@click.option("--label-smoothing", default=0.0, show_default=True, help="In [0, 1).")
 @click.option(
     "--teacher-forcing", default=1.0, show_default=True, help="Share of steps fed the true token."
 )
-@click.option("--patience", default=None, type=int, help="Early stopping on valid BLEU (epochs).")
-@click.option("--max-minutes", default=None, type=float)
-@click.option("--max-steps", default=None, type=int)
 @click.option("--eval-beam", default=1, show_default=True, help="Beam for validation BLEU.")
-@click.option("--seed", default=0, show_default=True)
-@click.option("--device", type=DEVICE, default="auto", show_default=True)
-@click.option("--log-every", default=100, show_default=True)
-@click.option("--out", required=True, type=click.Path(file_okay=False))
-@click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
-def train_command(out, overwrite, **kw):
-    """Train a translation model; keeps the best model on validation BLEU."""
-    from rnnkit.seq2seq.train import CONFIG, Seq2SeqRunConfig, train_run
+@loop_options(Seq2SeqRunConfig)
+@run_options("translation run")
+@click.pass_context
+def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
+    """Train a translation model; keeps the best model on validation BLEU.
 
-    out = Path(out)
-    refuse_other_run(out, "seq2seq", "translation run")
-    if (out / CONFIG).exists() and not overwrite:
-        raise RunDirError(f"{out} already holds a seq2seq run; pick another --out or --overwrite")
-    if out.exists() and not out.is_dir():
-        raise RunDirError(f"--out {out} is a file; give a directory")
-    if kw["data"] is None and kw["src_file"] is None and kw["tsv"] is None:
-        kw["data"] = "multi30k"
-    config = Seq2SeqRunConfig(**kw)
-    history = train_run(config, out, log=lambda line: click.echo(line, err=True))
-    best = history["best_bleu"]
-    if best is not None:
-        click.echo(f"best valid BLEU {best:.2f} at epoch {history['best_epoch']}")
-    click.echo(f"saved {out}")
+    Writes seq2seq.json, src_vocab.json, tgt_vocab.json, model.safetensors (best on
+    validation BLEU), last.safetensors, trainer_state.pt, metrics.jsonl and curves.png.
+    """
+    from rnnkit.seq2seq.task import Seq2SeqTask
+
+    def fill(values: dict) -> dict:
+        if values.get("src_file") is not None or values.get("tsv") is not None:
+            return {"data": None, **values}
+        return values
+
+    history = train_task(
+        ctx,
+        Seq2SeqTask,
+        out=out,
+        resume=resume,
+        config_file=config_file,
+        overwrite=overwrite,
+        quiet=quiet,
+        fields=fields,
+        fill=fill,
+    )
+    if history.get("best") is not None:
+        click.echo(f"best valid BLEU {history['best']:.2f} at epoch {history['best_epoch']}")
+    click.echo(f"saved {out or resume}")
 
 
 @seq2seq.command("eval", context_settings=CONTEXT)

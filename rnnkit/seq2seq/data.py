@@ -430,9 +430,13 @@ class BucketBatches:
 
     def _batches(self, order: list[np.ndarray]) -> Iterator[Batch]:
         for idx in order:
-            src, src_len = pad_batch([self.src_ids[i] for i in idx], self.pad_id)
-            tgt, tgt_len = pad_batch([self.tgt_ids[i] for i in idx], self.pad_id)
-            yield Batch(src, src_len, tgt, tgt_len, torch.from_numpy(idx.astype(np.int64)))
+            yield self.batch(idx)
+
+    def batch(self, idx: np.ndarray) -> Batch:
+        """The padded batch of the pairs at positions ``idx``."""
+        src, src_len = pad_batch([self.src_ids[i] for i in idx], self.pad_id)
+        tgt, tgt_len = pad_batch([self.tgt_ids[i] for i in idx], self.pad_id)
+        return Batch(src, src_len, tgt, tgt_len, torch.from_numpy(idx.astype(np.int64)))
 
 
 def padding_fraction(batches: Iterable[Batch]) -> float:

@@ -28,6 +28,8 @@ class LMTask:
     """
 
     kind = "lm"
+    what = "language model"
+    config_cls = TrainConfig
     metric = "valid_loss"
     higher_is_better = False
     unit = "tokens"

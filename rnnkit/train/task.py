@@ -8,6 +8,7 @@ resume exactly, metrics, curves, signals). A task owns its data and what its num
 - ``config``: its run config, a ``rnnkit.config.LoopConfig``.
 - ``metric`` / ``higher_is_better``: the evaluation value that picks the best model and drives
   early stopping and the plateau schedule (joeynmt's ``early_stopping_metric``).
+- ``what`` / ``config_cls``: the run in words, and the class of its config.
 - ``unit``: what its items are (``tokens``, ``sentences``, ``windows``), for rates.
 - ``config_name``: the file(s) its weights must fit, named in messages.
 - ``carries_state``: whether the recurrent state flows from one batch to the next (truncated
@@ -27,6 +28,8 @@ from rnnkit.config import LoopConfig
 
 class Task(Protocol):
     kind: str
+    what: str
+    config_cls: type[LoopConfig]
     config: LoopConfig
     metric: str
     higher_is_better: bool
@@ -79,3 +82,30 @@ class Task(Protocol):
 
     def finish(self, run: Path, history: dict) -> None:
         """Called on rank 0 once training has stopped, with the trainer's history."""
+
+
+def rank_rows(idx, rank: int, world: int):
+    """This rank's contiguous share of a batch's row indices ``idx``.
+
+    A batch with fewer rows than ranks is given whole to every rank: the gradients DDP
+    averages are then identical, so the update is that of one process.
+    """
+    n = len(idx)
+    if world == 1 or n < world:
+        return idx
+    return idx[rank * n // world : (rank + 1) * n // world]
+
+
+def summary_history(history: dict, best_key: str) -> dict:
+    """The history a translation, classification or forecasting run keeps in its JSON file:
+    one row per evaluation (``epoch`` is the number of finished epochs), the best value under
+    ``best_key`` with the epoch it came at, steps, seconds and why training stopped."""
+    return {
+        "epochs": history["evaluations"],
+        "best_epoch": history["best_epoch"],
+        "best_step": history["best_step"],
+        best_key: history["best"],
+        "steps": history["steps"],
+        "seconds": history["seconds"],
+        "stop": history["stop"],
+    }

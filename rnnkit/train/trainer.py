@@ -322,6 +322,7 @@ class Trainer:
             self._save_checkpoint()
             return None
         result = self.task.evaluate(self.model, self.dist, self.precision.autocast)
+        self.model.train()  # evaluation may leave the model in eval mode
         value = result[self.task.metric]
         if not math.isfinite(value):
             self._nonfinite(value)

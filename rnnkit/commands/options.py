@@ -1,0 +1,180 @@
+"""The flags every training command shares, made from the configs so that each default is
+written once (in the config class) and each name means the same thing everywhere."""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, fields
+from pathlib import Path
+
+import click
+from click.core import ParameterSource
+
+from rnnkit.commands.common import DEVICE, echo_above_progress, finish_training, refuse_other_run
+from rnnkit.config import OPTIMIZERS, SCHEDULES, LoopConfig, load_yaml
+from rnnkit.errors import ConfigError, RunDirError
+
+# field -> (help, click type or None for the field's own type)
+LOOP_HELP: dict[str, tuple[str, object]] = {
+    "batch_size": ("Examples per batch (the global batch under torchrun).", int),
+    "optimizer": ("Optimizer.", click.Choice(OPTIMIZERS)),
+    "lr": ("Learning rate.", float),
+    "momentum": ("SGD momentum.", float),
+    "weight_decay": ("Weight decay.", float),
+    "clip": ("Clip the global gradient norm to this value; 0 disables.", float),
+    "lr_schedule": (
+        "plateau: multiply by --lr-decay when validation stops improving; exponential: every "
+        "epoch after --decay-start; constant.",
+        click.Choice(SCHEDULES),
+    ),
+    "lr_decay": ("Learning-rate decay factor.", float),
+    "decay_start": ("Epochs at the initial rate before exponential decay.", int),
+    "plateau_patience": ("Evaluations without improvement before a plateau decay.", int),
+    "epochs": ("Passes over the training data.", int),
+    "max_steps": ("Stop after this many steps; 0 = no limit.", int),
+    "max_minutes": ("Stop after this much training time; 0 = no limit.", float),
+    "patience": ("Early stopping: evaluations without improvement; 0 = off.", int),
+    "eval_every": ("Evaluate every N steps; 0 = at each epoch end only.", int),
+    "log_every": ("Write a metrics row every N steps.", int),
+    "seed": ("Random seed (same seed and config on CPU give identical runs).", int),
+    "device": ("auto picks CUDA when present, else CPU.", DEVICE),
+    "precision": (
+        "Autocast precision: fp32; bf16 (CPU or CUDA); fp16 (CUDA, with a gradient scaler). "
+        "Weights and checkpoints stay float32.",
+        click.Choice(["fp32", "bf16", "fp16"]),
+    ),
+    "compile": ("torch.compile the model for training (the first steps compile it).", None),
+}
+
+
+def default_of(config_cls: type[LoopConfig], name: str):
+    f = next(f for f in fields(config_cls) if f.name == name)
+    return f.default if f.default is not MISSING else f.default_factory()
+
+
+def loop_options(config_cls: type[LoopConfig], skip: tuple[str, ...] = ()):
+    """Click options for the ``LoopConfig`` fields, defaults read from ``config_cls``."""
+    options = []
+    for name, (text, kind) in LOOP_HELP.items():
+        if name in skip:
+            continue
+        default = default_of(config_cls, name)
+        flag = "--" + name.replace("_", "-")
+        if isinstance(default, bool):
+            option = click.option(
+                f"{flag}/--no-{name.replace('_', '-')}",
+                name,
+                default=default,
+                show_default=True,
+                help=text,
+            )
+        else:
+            option = click.option(
+                flag, name, type=kind, default=default, show_default=True, help=text
+            )
+        options.append(option)
+    return apply_options(options)
+
+
+def run_options(what: str):
+    """--out, --resume, --config, --overwrite and --quiet of a training command."""
+    return apply_options(
+        [
+            click.option(
+                "--out",
+                type=click.Path(file_okay=False),
+                default=None,
+                help="Run directory to write [required unless --resume].",
+            ),
+            click.option(
+                "--resume",
+                type=click.Path(),
+                default=None,
+                help=f"Continue the {what} in this directory exactly where it stopped.",
+            ),
+            click.option(
+                "--config",
+                "config_file",
+                type=click.Path(),
+                default=None,
+                help="YAML file of config fields; flags given on the command line win.",
+            ),
+            click.option("--overwrite", is_flag=True, help="Replace a run already in --out."),
+            click.option("--quiet", is_flag=True, help="No progress bar or evaluation lines."),
+        ]
+    )
+
+
+def apply_options(options):
+    def decorate(f):
+        for opt in reversed(options):
+            f = opt(f)
+        return f
+
+    return decorate
+
+
+def given_options(ctx: click.Context, names) -> dict:
+    """Options the user typed (or set through the environment), not defaults."""
+    explicit = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    return {n: ctx.params[n] for n in names if ctx.get_parameter_source(n) in explicit}
+
+
+def train_task(ctx, task_cls, *, out, resume, config_file, overwrite, quiet, fields, fill=None):
+    """Run the one ``Trainer`` on a task from a training command's options.
+
+    Args:
+        task_cls: the task class; ``task_cls.config_cls`` builds the config, ``kind``,
+            ``config_name`` and ``what`` name the run in messages.
+        fields: the command's config options; only those given on the command line override
+            the ``--config`` file and the config's defaults.
+        fill: a function of the given fields returning them completed (e.g. a default data
+            source when none was named).
+
+    Returns: the trainer's history.
+    """
+    from rnnkit.train import distributed
+    from rnnkit.train.trainer import Trainer, resume_trainer
+
+    given = given_options(ctx, fields)
+    echo = None if quiet else echo_above_progress
+    try:
+        if resume:
+            trainer = resume_trainer(resume, given, out=out, echo=echo, progress=not quiet)
+        else:
+            if out is None:
+                raise ConfigError("--out is required: the run directory to write")
+            base = load_yaml(config_file) if config_file else {}
+            if not isinstance(base, dict):
+                raise ConfigError(f"{config_file} must be a mapping of field: value")
+            values = {**base, **given}
+            if fill is not None:
+                values = fill(values)
+            config = task_cls.config_cls.from_dict(values, source=config_file or "flags")
+            dist = distributed.setup(config.device)
+            check_out(Path(out), task_cls, overwrite, clear=dist.is_main)
+            trainer = Trainer(task_cls(config), out, echo=echo, progress=not quiet)
+        history = trainer.fit()
+        finish_training(history, trainer, ctx.command_path)
+        return history
+    finally:
+        distributed.teardown()
+
+
+def check_out(out: Path, task_cls, overwrite: bool, clear: bool = True) -> None:
+    """Refuse to write over a run unless ``overwrite``; then ``clear`` its old checkpoints
+    (rank 0 alone does, under torchrun)."""
+    refuse_other_run(out, task_cls.kind, task_cls.what)
+    if (out / task_cls.config_name.split()[0]).exists() and not overwrite:
+        raise RunDirError(
+            f"{out} already holds a run; continue it with --resume {out}, pick another --out, "
+            "or pass --overwrite"
+        )
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"--out {out} is a file; give a directory")
+    if overwrite and clear:
+        from rnnkit.train.checkpoint import RunDir
+
+        run = RunDir(out)
+        for path in (run.metrics_path, run.best_path, run.last_path, run.next_path):
+            path.unlink(missing_ok=True)
+        run.state_path.unlink(missing_ok=True)
