@@ -447,8 +447,14 @@ class Encoded:
         return Batch(words, lengths, chars, labels, tags, index)
 
     def batches(self, batch_size: int, shuffle: bool = False, seed: int = 0):
-        """Batches of sentences of similar length (sorted within chunks of 50 batches when
-        shuffling, so each epoch differs but padding stays small)."""
+        """Batches of sentences of similar length (see ``groups``)."""
+        for g in self.groups(batch_size, shuffle, seed):
+            yield self.batch(g)
+
+    def groups(self, batch_size: int, shuffle: bool = False, seed: int = 0) -> list[np.ndarray]:
+        """The sentence indices of each batch: sentences of similar length together, sorted
+        within chunks of 50 batches when shuffling, so each seed differs but padding stays
+        small."""
         lengths = np.array([len(w) for w in self.words])
         if shuffle:
             rng = np.random.default_rng(seed)
@@ -465,5 +471,4 @@ class Encoded:
         groups = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
         if shuffle:
             rng.shuffle(groups)
-        for g in groups:
-            yield self.batch(g)
+        return groups

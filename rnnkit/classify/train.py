@@ -11,20 +11,17 @@ The validation score is the intent accuracy for ``task="intent"``, the slot F1 f
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from rnnkit.classify.data import (
     Encoded,
     Sentences,
-    build_vocabs,
     check_known,
     hold_out,
     load_sentences,
@@ -32,10 +29,11 @@ from rnnkit.classify.data import (
 )
 from rnnkit.classify.metrics import accuracy, confusion_matrix, entity_prf, precision_recall_f1
 from rnnkit.classify.models import SequenceModel, SequenceModelConfig
+from rnnkit.config import LoopConfig
 from rnnkit.errors import ConfigError, DataError, RnnkitError, RunDirError
 from rnnkit.io import atomic_write_text
 from rnnkit.text.vocab import Vocab
-from rnnkit.train.checkpoint import load_weights, save_weights, task_run
+from rnnkit.train.checkpoint import load_weights, task_run
 
 CONFIG, VOCABS, WEIGHTS, METRICS = (
     "classify.json",
@@ -46,8 +44,8 @@ CONFIG, VOCABS, WEIGHTS, METRICS = (
 TASKS = ("intent", "slots", "joint")
 
 
-@dataclass
-class ClassifyRunConfig:
+@dataclass(frozen=True)
+class ClassifyRunConfig(LoopConfig):
     """Data, model and training settings of a classification / tagging run (JSON-able)."""
 
     data: str = "snips"
@@ -69,25 +67,21 @@ class ClassifyRunConfig:
     crf: bool = True
     dropout: float = 0.3
     backend: str = "torch"
-    epochs: int = 20
-    batch_size: int = 32
-    lr: float = 1e-3
-    clip: float = 5.0
     class_weights: str = "none"
     word_dropout: float = 0.5
-    patience: int | None = 5
-    max_minutes: float | None = None
-    max_steps: int | None = None
-    seed: int = 0
-    device: str = "auto"
+    # the loop's defaults for classification
+    lr: float = 1e-3
+    lr_schedule: str = "constant"
+    epochs: int = 20
+    patience: int = 5
     log_every: int = 100
 
     def __post_init__(self):
+        super().__post_init__()
         if self.task not in TASKS:
             raise ConfigError(f"unknown task {self.task!r}: choose one of {', '.join(TASKS)}")
-        for name in ("min_freq", "epochs", "batch_size", "log_every"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer")
+        if self.min_freq <= 0:
+            raise ConfigError("--min-freq must be a positive integer")
         if self.class_weights not in ("none", "balanced"):
             raise ConfigError(
                 f"--class-weights must be none or balanced, got {self.class_weights!r}"
@@ -96,10 +90,6 @@ class ClassifyRunConfig:
             raise ConfigError(f"--holdout must be in (0, 1), got {self.holdout}")
         if not 0.0 <= self.word_dropout < 1.0:
             raise ConfigError(f"--word-dropout must be in [0, 1), got {self.word_dropout}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ConfigError(f"--lr must be positive, got {self.lr}")
-        if self.patience is not None and self.patience <= 0:
-            raise ConfigError(f"--patience must be positive, got {self.patience}")
 
     @property
     def wants_labels(self) -> bool:
@@ -108,13 +98,6 @@ class ClassifyRunConfig:
     @property
     def wants_tags(self) -> bool:
         return self.task in ("slots", "joint")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ClassifyRunConfig:
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ConfigError(f"unknown classify config keys: {', '.join(unknown)}")
-        return cls(**d)
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -274,111 +257,13 @@ def model_config(config: ClassifyRunConfig, vocabs: dict) -> SequenceModelConfig
 
 
 def train_run(config: ClassifyRunConfig, out, log: Callable[[str], None] | None = None) -> dict:
-    """Train, keeping the best model on the validation score in ``out``; return the history."""
-    from rnnkit.runtime import pick_device
-    from rnnkit.train.trainer import optimizer_step
+    """Train with the one ``Trainer``, keeping the best model on the validation score in
+    ``out``; return the history saved in ``classify.json``."""
+    from rnnkit.classify.task import ClassifyTask
+    from rnnkit.train.trainer import Trainer
 
-    log = log or (lambda _: None)
-    out = Path(out)
-    device = pick_device(config.device)
-    torch.manual_seed(config.seed)
-    train, valid = _train_valid(config, log)
-    vocabs = build_vocabs(train, config.min_freq, config.max_vocab)
-    if config.wants_labels and len(vocabs["labels"]) < 3:
-        raise DataError("the training data has a single label; a classifier needs two or more")
-    check_known(valid, vocabs, "the validation data")
-    mcfg = model_config(config, vocabs)
-    model = SequenceModel(mcfg).to(device)
-    enc = Encoded(train, vocabs, mcfg.char_embed > 0)
-    valid_enc = Encoded(valid, vocabs, mcfg.char_embed > 0)  # checked by check_known above
-    weights = (
-        _class_weights(enc, mcfg.num_labels, config.class_weights)
-        if enc.labels is not None
-        else None
-    )
-    weights = None if weights is None else weights.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / VOCABS, json.dumps({k: v.to_dict() for k, v in vocabs.items()}))
-    (out / METRICS).unlink(missing_ok=True)
-    n_params = sum(p.numel() for p in model.parameters())
-    log(
-        f"{len(train):,} training sentences, {len(vocabs['words']):,} words, "
-        f"{mcfg.num_labels and mcfg.num_labels - 1} labels, {max(len(mcfg.tags) - 2, 0)} tags, "
-        f"{n_params / 1e6:.2f}M parameters, device {device}"
-    )
-    # Words seen once are replaced by <unk> now and then, so <unk> learns what a new word is.
-    singletons = None
-    if config.word_dropout > 0:
-        counts = vocabs["words"].counts
-        singletons = torch.tensor([c == 1 for c in counts], device=device)
-    gen = torch.Generator(device=device).manual_seed(config.seed)
-    history: dict = {"epochs": [], "best_epoch": None, "best_score": None, "steps": 0}
-    start, step, stale, stop = time.perf_counter(), 0, 0, None
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        t0, loss_sum, n_batches, n_sent = time.perf_counter(), 0.0, 0, 0
-        for b in enc.batches(config.batch_size, shuffle=True, seed=config.seed + epoch):
-            b = b.to(device)
-            words = b.words
-            if singletons is not None:
-                drop = singletons[words] & (
-                    torch.rand(words.shape, generator=gen, device=device) < config.word_dropout
-                )
-                words = words.masked_fill(drop, vocabs["words"].unk_id)
-            logits, emissions = model(words, b.lengths, b.chars)
-            loss = 0.0
-            if logits is not None:
-                loss = F.cross_entropy(logits, b.labels, weight=weights)
-            if emissions is not None:
-                loss = loss + model.tag_loss(emissions, b.tags, b.tags != 0)
-            loss_sum += optimizer_step(loss, model, opt, config.clip, step + 1)
-            step += 1
-            n_batches += 1
-            n_sent += len(b.index)
-            if step % config.log_every == 0:
-                log(f"epoch {epoch} step {step}: loss {loss_sum / n_batches:.4f}")
-            if config.max_steps and step >= config.max_steps:
-                stop = "max_steps"
-                break
-            if config.max_minutes and time.perf_counter() - start > 60 * config.max_minutes:
-                stop = "max_minutes"
-                break
-        seconds = time.perf_counter() - t0
-        result = evaluate(model, valid, vocabs, device=device, encoded=valid_enc)
-        score = score_of(result, config.task)
-        row = {
-            "epoch": epoch,
-            "step": step,
-            "train_loss": loss_sum / max(n_batches, 1),
-            "sentences_per_s": n_sent / max(seconds, 1e-9),
-            "seconds": seconds,
-            "valid_score": score,
-            **_summary(result),
-        }
-        history["epochs"].append(row)
-        with open(out / METRICS, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
-        log(
-            f"epoch {epoch}: train loss {row['train_loss']:.4f}, "
-            f"valid {_describe(result)} ({seconds:.0f} s)"
-        )
-        if history["best_score"] is None or score > history["best_score"]:
-            history["best_epoch"], history["best_score"], stale = epoch, score, 0
-            save_weights(model, out / WEIGHTS)
-        else:
-            stale += 1
-        history["steps"] = step
-        save_config(out, config, mcfg, history)
-        if stop:
-            break
-        if config.patience is not None and stale >= config.patience:
-            stop = "patience"
-            break
-    history["stop"] = stop or "epochs"
-    history["seconds"] = time.perf_counter() - start
-    save_config(out, config, mcfg, history)
-    return history
+    Trainer(ClassifyTask(config), out, echo=log, progress=False).fit()
+    return json.loads((Path(out) / CONFIG).read_text(encoding="utf-8"))["history"]
 
 
 def _summary(result: dict) -> dict:

@@ -16,8 +16,8 @@ from rnnkit.commands.common import (
     POSITIVE,
     PROBABILITY_BELOW_1,
     read_stdin_lines,
-    refuse_other_run,
 )
+from rnnkit.commands.options import apply_options, loop_options, run_options, train_task
 from rnnkit.errors import ConfigError, RunDirError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -83,10 +83,6 @@ def _train_options(default_task: str):
             default="torch",
             show_default=True,
         ),
-        click.option("--epochs", default=20, show_default=True),
-        click.option("--batch-size", default=32, show_default=True),
-        click.option("--lr", default=1e-3, show_default=True),
-        click.option("--clip", default=5.0, show_default=True),
         click.option(
             "--class-weights",
             type=click.Choice(["none", "balanced"]),
@@ -101,38 +97,31 @@ def _train_options(default_task: str):
             help="Chance that a word seen once in training is read as <unk> there, so that "
             "<unk> learns what a new word looks like (Lample et al., 2016).",
         ),
-        click.option("--patience", default=5, show_default=True, help="Early stopping (epochs)."),
-        click.option("--max-minutes", default=None, type=float),
-        click.option("--max-steps", default=None, type=int),
-        click.option("--seed", default=0, show_default=True),
-        click.option("--device", type=DEVICE, default="auto", show_default=True),
-        click.option("--log-every", default=100, show_default=True),
-        click.option("--out", required=True, type=click.Path(file_okay=False)),
-        click.option("--overwrite", is_flag=True, help="Replace a run already in --out."),
     ]
 
-    def apply(fn):
-        for option in reversed(options):
-            fn = option(fn)
-        return fn
+    from rnnkit.classify.train import ClassifyRunConfig
 
-    return apply
+    options += [loop_options(ClassifyRunConfig), run_options("run"), click.pass_context]
+    return apply_options(options)
 
 
-def _train(out, overwrite, kw) -> None:
-    from rnnkit.classify.train import CONFIG, ClassifyRunConfig, train_run
+def _train(ctx, default_task: str, out, resume, config_file, overwrite, quiet, fields) -> None:
+    from rnnkit.classify.task import ClassifyTask
 
-    out = Path(out)
-    refuse_other_run(out, "classify", "classification or tagging run")
-    if out.exists() and not out.is_dir():
-        raise RunDirError(f"--out {out} is a file; give a directory")
-    if (out / CONFIG).exists() and not overwrite:
-        raise RunDirError(f"{out} already holds a run; pick another --out or --overwrite")
-    history = train_run(ClassifyRunConfig(**kw), out, log=lambda line: click.echo(line, err=True))
-    click.echo(
-        f"best valid score {100 * history['best_score']:.2f} at epoch {history['best_epoch']}"
+    history = train_task(
+        ctx,
+        ClassifyTask,
+        out=out,
+        resume=resume,
+        config_file=config_file,
+        overwrite=overwrite,
+        quiet=quiet,
+        fields=fields,
+        fill=lambda values: {"task": default_task, **values},
     )
-    click.echo(f"saved {out}")
+    if history.get("best") is not None:
+        click.echo(f"best valid score {100 * history['best']:.2f} at epoch {history['best_epoch']}")
+    click.echo(f"saved {out or resume}")
 
 
 def _load(run_dir, device, need: str):
@@ -202,9 +191,9 @@ def classify() -> None:
 
 @classify.command("train", context_settings=CONTEXT)
 @_train_options("intent")
-def classify_train(out, overwrite, **kw):
+def classify_train(ctx, out, resume, config_file, overwrite, quiet, **fields):
     """Train a classifier (or a joint intent + slot model); keeps the best on validation."""
-    _train(out, overwrite, kw)
+    _train(ctx, "intent", out, resume, config_file, overwrite, quiet, fields)
 
 
 @classify.command("predict", context_settings=CONTEXT)
@@ -266,9 +255,9 @@ def tag() -> None:
 
 @tag.command("train", context_settings=CONTEXT)
 @_train_options("slots")
-def tag_train(out, overwrite, **kw):
+def tag_train(ctx, out, resume, config_file, overwrite, quiet, **fields):
     """Train a tagger (or a joint intent + slot model); keeps the best on validation F1."""
-    _train(out, overwrite, kw)
+    _train(ctx, "slots", out, resume, config_file, overwrite, quiet, fields)
 
 
 @tag.command("predict", context_settings=CONTEXT)

@@ -1,0 +1,174 @@
+"""The classification / tagging task for the one ``Trainer``: length-bucketed sentences,
+cross-entropy on the intent and CRF (or softmax) loss on the tags, word dropout on words seen
+once; the validation score (accuracy, slot F1, or their mean) picks the best model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from rnnkit.classify.data import Encoded, build_vocabs, check_known
+from rnnkit.classify.models import SequenceModel
+from rnnkit.classify.train import (
+    CONFIG,
+    VOCABS,
+    ClassifyRunConfig,
+    _class_weights,
+    _describe,
+    _summary,
+    _train_valid,
+    evaluate,
+    model_config,
+    save_config,
+    score_of,
+)
+from rnnkit.config import RESUMABLE
+from rnnkit.errors import DataError, RnnkitError, RunDirError
+from rnnkit.io import atomic_write_text
+from rnnkit.text.vocab import Vocab
+from rnnkit.train.checkpoint import RunDir
+from rnnkit.train.lm_task import resumed_config
+from rnnkit.train.task import rank_rows, summary_history
+
+
+class ClassifyTask:
+    """Train a ``SequenceModel`` (see ``rnnkit.train.task.Task``).
+
+    Args:
+        config: the run's configuration.
+        vocabs: the vocabularies of a resumed run (words, chars, labels, tags); built from the
+            training sentences when ``None``.
+    """
+
+    kind = "classify"
+    what = "classification or tagging run"
+    config_cls = ClassifyRunConfig
+    metric = "valid_score"
+    higher_is_better = True
+    carries_state = False
+    unit = "sentences"
+    config_name = CONFIG
+
+    def __init__(self, config: ClassifyRunConfig, vocabs: dict | None = None):
+        self.config, self.vocabs = config, vocabs
+
+    def load(self, echo) -> None:
+        c = self.config
+        train, self.valid = _train_valid(c, echo)
+        if self.vocabs is None:
+            self.vocabs = build_vocabs(train, c.min_freq, c.max_vocab)
+        if c.wants_labels and len(self.vocabs["labels"]) < 3:
+            raise DataError("the training data has a single label; a classifier needs two or more")
+        check_known(self.valid, self.vocabs, "the validation data")
+        self.model_config = model_config(c, self.vocabs)
+        chars = self.model_config.char_embed > 0
+        self.train = Encoded(train, self.vocabs, chars)
+        self.valid_enc = Encoded(self.valid, self.vocabs, chars)  # checked above
+        self.weights = None
+        if self.train.labels is not None:
+            self.weights = _class_weights(self.train, self.model_config.num_labels, c.class_weights)
+        # Words seen once are replaced by <unk> now and then, so <unk> learns what a new word is.
+        self.singletons = None
+        if c.word_dropout > 0:
+            self.singletons = torch.tensor([n == 1 for n in self.vocabs["words"].counts])
+        mc = self.model_config
+        echo(
+            f"{len(train):,} training sentences, {len(self.vocabs['words']):,} words, "
+            f"{mc.num_labels and mc.num_labels - 1} labels, {max(len(mc.tags) - 2, 0)} tags"
+        )
+
+    def build_model(self) -> SequenceModel:
+        return SequenceModel(self.model_config)
+
+    def _groups(self, epoch: int):
+        # Seeded as the epochs were counted from 1.
+        return self.train.groups(
+            self.config.batch_size, shuffle=True, seed=self.config.seed + epoch + 1
+        )
+
+    def num_batches(self, epoch: int) -> int:
+        return -(-len(self.train) // self.config.batch_size)
+
+    def batches(self, epoch: int, start: int, rank: int, world: int):
+        for idx in self._groups(epoch)[start:]:
+            yield self.train.batch(rank_rows(idx, rank, world))
+
+    def to_device(self, batch, device):
+        return batch.to(device)
+
+    def loss(self, model, batch, state):
+        words = batch.words  # (N, S)
+        if self.singletons is not None:
+            singletons = self.singletons.to(words.device)
+            drop = singletons[words] & (
+                torch.rand(words.shape, device=words.device) < self.config.word_dropout
+            )
+            words = words.masked_fill(drop, self.vocabs["words"].unk_id)
+        logits, emissions = model(words, batch.lengths, batch.chars)
+        loss = 0.0
+        if logits is not None:
+            weights = None if self.weights is None else self.weights.to(logits.device)
+            loss = F.cross_entropy(logits, batch.labels, weight=weights)
+        if emissions is not None:
+            loss = loss + model_of(model).tag_loss(emissions, batch.tags, batch.tags != 0)
+        return loss, len(batch.index), None
+
+    def has_valid(self) -> bool:
+        return True
+
+    def evaluate(self, model, dist, autocast) -> dict[str, float]:
+        device = next(model.parameters()).device
+        result = evaluate(model, self.valid, self.vocabs, device=device, encoded=self.valid_enc)
+        return {"valid_score": score_of(result, self.config.task), **_summary(result)}
+
+    def describe(self, result: dict[str, float]) -> str:
+        if "intent_accuracy" not in result and "slot_f1" not in result:
+            return f"valid score {100 * result['valid_score']:.2f}"
+        parts = {}
+        if "intent_accuracy" in result:
+            parts["intent"] = {"accuracy": result["intent_accuracy"]}
+        if "slot_f1" in result:
+            parts["slots"] = {"f1": result["slot_f1"]}
+        if "sentence_accuracy" in result:
+            parts["sentence_accuracy"] = result["sentence_accuracy"]
+        return "valid " + _describe(parts)
+
+    def train_row(self, mean_loss: float) -> dict[str, float]:
+        return {}
+
+    def write_files(self, run: Path) -> None:
+        atomic_write_text(
+            run / VOCABS, json.dumps({k: v.to_dict() for k, v in self.vocabs.items()})
+        )
+        save_config(run, self.config, self.model_config, {})
+
+    def signature(self) -> dict:
+        return {f"{name}_vocab_size": len(v) for name, v in sorted(self.vocabs.items())}
+
+    def title(self) -> str:
+        return f"{self.config.task} ({self.config.cell}) on {Path(self.config.data).name}"
+
+    def finish(self, run: Path, history: dict) -> None:
+        save_config(run, self.config, self.model_config, summary_history(history, "best_score"))
+
+
+def model_of(model):
+    """The model inside a DDP or compiled wrapper (for methods other than ``forward``)."""
+    inner = getattr(model, "_orig_mod", model)
+    return getattr(inner, "module", inner)
+
+
+def resumed_task(run: RunDir, overrides: dict) -> ClassifyTask:
+    """The task of the classification run in ``run`` with ``overrides`` applied."""
+    try:
+        doc = json.loads((run.path / CONFIG).read_text(encoding="utf-8"))
+        saved = ClassifyRunConfig.from_dict(doc["config"])
+        raw = json.loads((run.path / VOCABS).read_text(encoding="utf-8"))
+        vocabs = {k: Vocab(v["tokens"], v["reserved"], v.get("counts")) for k, v in raw.items()}
+    except (ValueError, KeyError, TypeError, OSError, RnnkitError) as e:
+        raise RunDirError(f"{run.path} is damaged ({e}); train the run again") from e
+    config, _ = resumed_config(saved, overrides, RESUMABLE - {"data"})
+    return ClassifyTask(config, vocabs)
