@@ -10,8 +10,17 @@ from pathlib import Path
 
 import click
 
-from rnnkit.commands.common import DEVICE, POSITIVE_FLOAT, PROBABILITY_BELOW_1, refuse_other_run
-from rnnkit.errors import ConfigError, RunDirError
+from rnnkit.commands.common import PROBABILITY_BELOW_1
+from rnnkit.commands.options import (
+    build_config,
+    check_out,
+    given_options,
+    loop_options,
+    run_options,
+    train_task,
+)
+from rnnkit.errors import ConfigError
+from rnnkit.forecast.pipeline import ForecastConfig
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -34,7 +43,7 @@ def _split_list(value: str | None) -> list[str]:
 @click.option(
     "--data", default=None, help="airline-passengers, daily-min-temperatures, ETTh1, sine."
 )
-@click.option("--csv", "csv_path", default=None, type=click.Path(), help="Your own CSV file.")
+@click.option("--csv", default=None, type=click.Path(), help="Your own CSV file.")
 @click.option("--time-col", default=None, help="CSV time column [default: the first].")
 @click.option("--target", default=None, help="Column to forecast.")
 @click.option("--features", default=None, help="Exogenous columns, comma-separated.")
@@ -55,21 +64,29 @@ def _split_list(value: str | None) -> list[str]:
     type=click.Choice(["mlp", "rnn", "lstm", "gru", "linear", "naive", "seasonal-naive"]),
     default="lstm",
     show_default=True,
+    help="The forecaster; linear, naive and seasonal-naive are fitted in closed form.",
 )
 @click.option(
     "--strategy",
     type=click.Choice(["direct", "recursive", "one-step"]),
     default="direct",
     show_default=True,
+    help="direct: one output per future step; recursive / one-step: a 1-step model.",
 )
 @click.option("--tau", default=24, show_default=True, help="Input window: past values read.")
 @click.option("--horizon", default=1, show_default=True, help="Steps ahead to forecast.")
 @click.option("--hidden", default=64, show_default=True, help="Hidden units.")
 @click.option("--layers", default=1, show_default=True, help="Recurrent layers.")
 @click.option(
-    "--backend", type=click.Choice(["torch", "scratch"]), default="torch", show_default=True
+    "--backend",
+    type=click.Choice(["torch", "scratch"]),
+    default="torch",
+    show_default=True,
+    help="Recurrent layer implementation.",
 )
-@click.option("--dropout", type=PROBABILITY_BELOW_1, default=0.0, show_default=True)
+@click.option(
+    "--dropout", type=PROBABILITY_BELOW_1, default=0.0, show_default=True, help="Dropout."
+)
 @click.option(
     "--residual",
     is_flag=True,
@@ -82,34 +99,35 @@ def _split_list(value: str | None) -> list[str]:
     show_default=True,
     help="Fitted on the train rows only.",
 )
-@click.option("--epochs", default=10, show_default=True)
-@click.option("--batch-size", default=64, show_default=True)
-@click.option("--lr", type=POSITIVE_FLOAT, default=1e-3, show_default=True)
-@click.option("--clip", default=1.0, show_default=True, help="Gradient-norm clipping.")
-@click.option("--weight-decay", default=0.0, show_default=True)
-@click.option("--max-steps", default=None, type=int, help="Stop after this many updates.")
-@click.option("--max-minutes", default=None, type=float, help="Stop after this much time.")
-@click.option("--patience", default=None, type=int, help="Early stopping on valid MSE (epochs).")
-@click.option("--seed", default=0, show_default=True)
-@click.option("--device", type=DEVICE, default="auto", show_default=True)
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
-@click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
-def train_command(csv_path, features, out, overwrite, **kw):
+@loop_options(ForecastConfig)
+@run_options("forecasting run")
+@click.pass_context
+def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
     """Fit a forecaster on the train split (best weights on valid), report valid and test
     metrics next to the baselines, and save the run."""
-    from rnnkit.forecast.pipeline import CONFIG, ForecastConfig, ForecastRun
+    from rnnkit.forecast.pipeline import NEURAL, ForecastRun
+    from rnnkit.forecast.task import ForecastTask
 
-    out = Path(out)
-    refuse_other_run(out, "forecast", "forecasting run")
-    if (out / CONFIG).exists() and not overwrite:
-        raise RunDirError(
-            f"{out} already holds a forecasting run; pick another --out or --overwrite"
-        )
-    if out.exists() and not out.is_dir():
-        raise RunDirError(f"--out {out} is a file; give a directory")
-    config = ForecastConfig(csv=csv_path, features=_split_list(features), **kw)
-    run = ForecastRun.fit(config, log=lambda line: click.echo(line, err=True))
-    run.save(out)
+    def fill(values: dict) -> dict:
+        if isinstance(values.get("features"), str):
+            return {**values, "features": _split_list(values["features"])}
+        return values
+
+    options = dict(resume=resume, config_file=config_file, overwrite=overwrite, quiet=quiet)
+    if resume:
+        train_task(ctx, ForecastTask, out=out, fields=fields, fill=fill, **options)
+        out = out or resume
+    else:
+        if out is None:
+            raise ConfigError("--out is required: the run directory to write")
+        given = given_options(ctx, fields)
+        config = build_config(ForecastConfig, config_file, given, fill)
+        if config.model in NEURAL:
+            train_task(ctx, ForecastTask, out=out, fields=fields, fill=fill, **options)
+        else:
+            check_out(Path(out), ForecastTask, overwrite)
+            ForecastRun.fit(config).save(out)
+    run = ForecastRun.load(out)
     for split in ("valid", "test"):
         if split in run.prep.windows:
             _print_table(run.evaluate(split))

@@ -143,13 +143,7 @@ def train_task(ctx, task_cls, *, out, resume, config_file, overwrite, quiet, fie
         else:
             if out is None:
                 raise ConfigError("--out is required: the run directory to write")
-            base = load_yaml(config_file) if config_file else {}
-            if not isinstance(base, dict):
-                raise ConfigError(f"{config_file} must be a mapping of field: value")
-            values = {**base, **given}
-            if fill is not None:
-                values = fill(values)
-            config = task_cls.config_cls.from_dict(values, source=config_file or "flags")
+            config = build_config(task_cls.config_cls, config_file, given, fill)
             dist = distributed.setup(config.device)
             check_out(Path(out), task_cls, overwrite, clear=dist.is_main)
             trainer = Trainer(task_cls(config), out, echo=echo, progress=not quiet)
@@ -158,6 +152,17 @@ def train_task(ctx, task_cls, *, out, resume, config_file, overwrite, quiet, fie
         return history
     finally:
         distributed.teardown()
+
+
+def build_config(config_cls, config_file, given: dict, fill=None):
+    """The config from its defaults < the ``--config`` YAML file < the flags given."""
+    base = load_yaml(config_file) if config_file else {}
+    if not isinstance(base, dict):
+        raise ConfigError(f"{config_file} must be a mapping of field: value")
+    values = {**base, **given}
+    if fill is not None:
+        values = fill(values)
+    return config_cls.from_dict(values, source=config_file or "flags")
 
 
 def check_out(out: Path, task_cls, overwrite: bool, clear: bool = True) -> None:

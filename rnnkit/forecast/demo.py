@@ -68,7 +68,7 @@ def run_demo(out: str | Path, seed: int = 0, epochs: int = 5) -> dict:
         "tau": TAU,
         "train_pairs": int(len(X)),
         "model": "MLP 4-10-1, ReLU",
-        "train_mse": history["epochs"][-1]["train_mse"],
+        "train_mse": history["epochs"][-1]["train_loss"],
         "one_step_mse": {
             "train": float(np.mean((one_step[:N_TRAIN] - Yall[:N_TRAIN, 0]) ** 2)),
             "after_train": float(np.mean((one_step[N_TRAIN:] - Yall[N_TRAIN:, 0]) ** 2)),

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from rnnkit.config import LoopConfig
 from rnnkit.errors import ConfigError, RnnkitError, RunDirError
 from rnnkit.forecast.baselines import LinearAR, naive, seasonal_naive
 from rnnkit.forecast.data import Scaler, Series, load_series, make_windows, sine_series
 from rnnkit.forecast.metrics import mae, mse, original_scale_metrics, per_horizon_mse
 from rnnkit.forecast.models import LastValueResidual, build_forecaster, forecast
-from rnnkit.forecast.train import fit_forecaster, predict
+from rnnkit.forecast.train import predict
 from rnnkit.io import atomic_write_text
 
 NEURAL = ("mlp", "rnn", "lstm", "gru")
@@ -29,8 +30,8 @@ STRATEGIES = ("direct", "recursive", "one-step")
 CONFIG, WEIGHTS = "forecast.json", "model.safetensors"
 
 
-@dataclass
-class ForecastConfig:
+@dataclass(frozen=True)
+class ForecastConfig(LoopConfig):
     """Everything a forecasting run is made from; JSON-able and saved in the run directory."""
 
     data: str | None = None  # a registered series or "sine"
@@ -50,18 +51,14 @@ class ForecastConfig:
     dropout: float = 0.0
     residual: bool = False  # forecast the change from the last observed value
     scaler: str = "standard"
-    epochs: int = 10
+    # the loop's defaults for forecasting
     batch_size: int = 64
     lr: float = 1e-3
     clip: float = 1.0
-    weight_decay: float = 0.0
-    max_steps: int | None = None
-    max_minutes: float | None = None
-    patience: int | None = None
-    seed: int = 0
-    device: str = "auto"
+    lr_schedule: str = "constant"
 
     def __post_init__(self):
+        super().__post_init__()
         if (self.data is None) == (self.csv is None):
             raise ConfigError("give exactly one of --data NAME and --csv FILE")
         if self.model not in MODELS:
@@ -70,7 +67,7 @@ class ForecastConfig:
             raise ConfigError(
                 f"unknown strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}"
             )
-        for name in ("tau", "horizon", "hidden", "layers", "epochs", "batch_size"):
+        for name in ("tau", "horizon", "hidden", "layers"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ConfigError(
@@ -91,14 +88,6 @@ class ForecastConfig:
     def model_horizon(self) -> int:
         """Outputs of the fitted model: the horizon for direct, 1 for the step-by-step ones."""
         return self.horizon if self.strategy == "direct" else 1
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ForecastConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown forecast config keys: {', '.join(unknown)}")
-        return cls(**d)
 
 
 def load(config: ForecastConfig) -> Series:
@@ -158,7 +147,7 @@ def build_model(config: ForecastConfig, num_features: int) -> torch.nn.Module:
     return LastValueResidual(model) if config.residual else model
 
 
-def _valid_for_training(config: ForecastConfig, prep: Prepared):
+def valid_for_training(config: ForecastConfig, prep: Prepared):
     """Valid windows with the model's own horizon (1 for recursive / one-step)."""
     if "valid" not in prep.windows:
         return None
@@ -177,33 +166,17 @@ class ForecastRun:
 
     # ---- fitting
     @classmethod
-    def fit(cls, config: ForecastConfig, log=None) -> ForecastRun:
-        from rnnkit.runtime import pick_device
-
+    def fit(cls, config: ForecastConfig, log=None, out=None, progress=False) -> ForecastRun:
+        """Fit ``config``'s model: a neural one with the one ``Trainer``, writing its
+        checkpoints to ``out`` (a temporary folder when None) and ending on its best
+        weights; a baseline in closed form."""
         series = load(config)
         prep = prepare(config, series)
         X, Y, _ = prep.windows["train"]
         model = linear = None
         history: dict = {}
         if config.model in NEURAL:
-            torch.manual_seed(config.seed)
-            model = build_model(config, X.shape[-1])
-            history = fit_forecaster(
-                model,
-                (X, Y),
-                _valid_for_training(config, prep),
-                epochs=config.epochs,
-                batch_size=config.batch_size,
-                lr=config.lr,
-                clip=config.clip,
-                weight_decay=config.weight_decay,
-                max_steps=config.max_steps,
-                max_minutes=config.max_minutes,
-                patience=config.patience,
-                seed=config.seed,
-                device=str(pick_device(config.device)),
-                log=log,
-            )
+            model, history = _train_neural(config, out, log, progress)
         elif config.model == "linear":
             linear = LinearAR(config.tau, config.model_horizon).fit(X, Y)
         return cls(config, prep, model, linear, history)
@@ -314,10 +287,10 @@ class ForecastRun:
         return f"{c.model} ({c.strategy}{', residual' if c.residual else ''})"
 
     # ---- saving
-    def save(self, run_dir: str | Path) -> None:
+    def save(self, run_dir: str | Path, weights: bool = True) -> None:
         run = Path(run_dir)
         run.mkdir(parents=True, exist_ok=True)
-        if self.model is not None:
+        if self.model is not None and weights:
             from rnnkit.train.checkpoint import save_weights
 
             save_weights(self.model, run / WEIGHTS)
@@ -358,6 +331,26 @@ class ForecastRun:
         elif config.model == "linear":
             linear = LinearAR.from_dict(doc["linear"])
         return cls(config, prep, model, linear, doc.get("history"))
+
+
+def _train_neural(config: ForecastConfig, out, log, progress):
+    """``(model on its best weights, in eval mode, history)`` after training with the one
+    ``Trainer`` into ``out`` (or a temporary folder)."""
+    import tempfile
+
+    from rnnkit.forecast.task import ForecastTask
+    from rnnkit.train.checkpoint import load_weights
+    from rnnkit.train.task import summary_history
+    from rnnkit.train.trainer import Trainer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(out) if out is not None else Path(tmp)
+        task = ForecastTask(config)
+        trainer = Trainer(task, run, echo=log, progress=progress)
+        history = trainer.fit()
+        model = trainer.model.cpu()
+        load_weights(model, trainer.run.best_path, CONFIG)
+    return model.eval(), summary_history(history, "best_valid_mse")
 
 
 def future_times(times: np.ndarray, steps: int) -> list[str]:

@@ -111,6 +111,7 @@ class Trainer:
         self._last_plot = -math.inf
         self._signal = 0  # SIGINT or SIGTERM received: checkpoint and stop after this step
         self._items = 0  # items trained on since the last evaluation (all ranks)
+        self._loss_sum, self._loss_n = 0.0, 0  # training loss since the last evaluation
         self._train_seconds = 0.0
 
     @property
@@ -261,6 +262,8 @@ class Trainer:
                 items = round(items * dist.world_size)
                 window_loss += loss_value
                 window_n += 1
+                self._loss_sum += loss_value
+                self._loss_n += 1
                 window_items += items
                 self._items += items
                 bar.update(1)
@@ -318,21 +321,20 @@ class Trainer:
         """Evaluate on valid; save best/last. Only scheduled evaluations drive the plateau
         schedule and early stopping, so a run stopped and resumed matches one run straight."""
         self.last_eval_step = self.step
-        if not self.task.has_valid():
-            self._save_checkpoint()
-            return None
-        result = self.task.evaluate(self.model, self.dist, self.precision.autocast)
-        self.model.train()  # evaluation may leave the model in eval mode
-        value = result[self.task.metric]
-        if not math.isfinite(value):
-            self._nonfinite(value)
-        improved = self._better(value)
+        result, improved = {}, False
+        if self.task.has_valid():
+            result = self.task.evaluate(self.model, self.dist, self.precision.autocast)
+            self.model.train()  # evaluation may leave the model in eval mode
+            value = result[self.task.metric]
+            if not math.isfinite(value):
+                self._nonfinite(value)
+            improved = self._better(value)
         if improved:
             self.best = value
             if self.dist.is_main:
                 save_weights(self.model, self.run.best_path)
         stop = None
-        if scheduled:
+        if scheduled and result:
             if self.config.lr_schedule == "plateau":
                 self.scheduler.step(value)
             self.bad_evals = 0 if improved else self.bad_evals + 1
@@ -340,11 +342,14 @@ class Trainer:
                 stop = "early stopping"
         seconds, self._train_seconds = self._train_seconds, 0.0
         items, self._items = self._items, 0
+        train_loss = self._loss_sum / self._loss_n if self._loss_n else None
+        self._loss_sum, self._loss_n = 0.0, 0
         self._write_metrics(
             {
                 "kind": "eval",
                 "step": self.step,
                 "epoch": self.epoch,
+                "train_loss": train_loss,
                 **result,
                 "lr": self._lr(),
                 "elapsed_s": self.elapsed,
@@ -352,7 +357,10 @@ class Trainer:
             }
         )
         mark = " (best)" if improved else ""
-        self.echo(f"step {self.step} epoch {self.epoch}: {self.task.describe(result)}{mark}")
+        if result:
+            self.echo(f"step {self.step} epoch {self.epoch}: {self.task.describe(result)}{mark}")
+        elif train_loss is not None:
+            self.echo(f"step {self.step} epoch {self.epoch}: train loss {train_loss:.5g}")
         self._save_checkpoint()
         if time.perf_counter() - self._last_plot > 60:  # a plot costs about a second
             self._plot()

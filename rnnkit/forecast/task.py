@@ -1,0 +1,183 @@
+"""The forecasting task for the one ``Trainer``: shuffled windows, MSE on the next H values,
+the best validation MSE picks the weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rnnkit.config import RESUMABLE, LoopConfig
+from rnnkit.errors import ConfigError, DataError, RnnkitError, RunDirError, TrainingError
+from rnnkit.forecast.pipeline import (
+    CONFIG,
+    NEURAL,
+    ForecastConfig,
+    ForecastRun,
+    build_model,
+    load,
+    prepare,
+    valid_for_training,
+)
+from rnnkit.train.checkpoint import RunDir
+from rnnkit.train.lm_task import resumed_config
+from rnnkit.train.task import rank_rows, summary_history
+
+Split = tuple[np.ndarray, np.ndarray]  # X (N, tau, F), Y (N, H)
+
+
+class ForecastTask:
+    """Fit a forecaster to map windows to their next H values (see ``rnnkit.train.task.Task``).
+
+    Either ``config`` is a ``ForecastConfig`` (the series is loaded, scaled and windowed from
+    it and the run directory gets ``forecast.json``), or ``model`` and ``arrays`` are given
+    with a plain ``LoopConfig`` (training on windows already made; nothing but checkpoints is
+    written).
+
+    Args:
+        config: the run's configuration.
+        model: a model to train in place instead of one built from ``config``.
+        arrays: ``(train, valid)`` splits ``(X, Y)``, X (N, tau, F) and Y (N, H); valid may be
+            None.
+    """
+
+    kind = "forecast"
+    what = "forecasting run"
+    config_cls = ForecastConfig
+    metric = "valid_mse"
+    higher_is_better = False
+    carries_state = False
+    unit = "windows"
+    config_name = CONFIG
+
+    def __init__(self, config: LoopConfig, model=None, arrays: tuple | None = None):
+        self.config, self.model, self.arrays = config, model, arrays
+        self.prep = None
+
+    def load(self, echo) -> None:
+        if self.arrays is None:
+            self.prep = prepare(self.config, load(self.config))
+            X, Y, _ = self.prep.windows["train"]
+            train, valid = (X, Y), valid_for_training(self.config, self.prep)
+        else:
+            train, valid = self.arrays
+        self.X, self.Y = _tensors(train, "train")
+        self.valid = _tensors(valid, "valid") if valid is not None else None
+
+    def build_model(self):
+        if self.model is None:
+            self.model = build_model(self.config, self.X.shape[-1])
+        _check_horizon(self.model, self.Y, self.valid)
+        return self.model
+
+    def num_batches(self, epoch: int) -> int:
+        return -(-len(self.X) // self.config.batch_size)
+
+    def batches(self, epoch: int, start: int, rank: int, world: int):
+        gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
+        order = torch.randperm(len(self.X), generator=gen)
+        size = self.config.batch_size
+        for i in range(start * size, len(order), size):
+            idx = rank_rows(order[i : i + size], rank, world)
+            yield self.X[idx], self.Y[idx]
+
+    def to_device(self, batch, device):
+        X, Y = batch
+        return X.to(device), Y.to(device)
+
+    def loss(self, model, batch, state):
+        X, Y = batch  # (N, tau, F), (N, H)
+        return F.mse_loss(model(X), Y), len(X), None
+
+    def has_valid(self) -> bool:
+        return self.valid is not None
+
+    def evaluate(self, model, dist, autocast) -> dict[str, float]:
+        X, Y = self.valid
+        device = next(model.parameters()).device
+        model.eval()
+        total = 0.0
+        size = self.config.batch_size
+        with torch.no_grad():
+            for i in range(0, len(X), size):
+                pred = model(X[i : i + size].to(device))
+                total += F.mse_loss(pred, Y[i : i + size].to(device), reduction="sum").item()
+        value = total / Y.numel()
+        if not np.isfinite(value):
+            raise TrainingError(f"valid MSE became {value}: the model diverged; lower --lr")
+        return {"valid_mse": value}
+
+    def describe(self, result: dict[str, float]) -> str:
+        return f"valid mse {result['valid_mse']:.5g}"
+
+    def train_row(self, mean_loss: float) -> dict[str, float]:
+        return {}
+
+    def write_files(self, run: Path) -> None:
+        if self.prep is not None:
+            self._save(run, {})
+
+    def signature(self) -> dict:
+        return {"windows": len(self.X), "features": int(self.X.shape[-1])}
+
+    def title(self) -> str:
+        c = self.config
+        return f"{getattr(c, 'model', 'forecaster')} on {getattr(c, 'data', None) or 'windows'}"
+
+    def finish(self, run: Path, history: dict) -> None:
+        if self.prep is not None:
+            self._save(run, summary_history(history, "best_valid_mse"))
+
+    def _save(self, run: Path, history: dict) -> None:
+        ForecastRun(self.config, self.prep, history=history).save(run, weights=False)
+
+
+def resumed_task(run: RunDir, overrides: dict) -> ForecastTask:
+    """The task of the forecasting run in ``run`` with ``overrides`` applied."""
+    try:
+        doc = json.loads((run.path / CONFIG).read_text(encoding="utf-8"))
+        saved = ForecastConfig.from_dict(doc["config"])
+    except (ValueError, KeyError, TypeError, OSError, RnnkitError) as e:
+        raise RunDirError(f"{run.path / CONFIG} is damaged ({e}); train the run again") from e
+    if saved.model not in NEURAL:
+        raise RunDirError(f"{run.path} holds a {saved.model} baseline: nothing to resume")
+    config, _ = resumed_config(saved, overrides, RESUMABLE - {"data"})
+    return ForecastTask(config)
+
+
+def _tensors(split: Split, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    try:
+        X, Y = split
+    except (TypeError, ValueError):
+        raise DataError(f"the {name} split must be a pair (X, Y) of arrays") from None
+    X = torch.as_tensor(np.asarray(X, dtype=np.float32))
+    Y = torch.as_tensor(np.asarray(Y, dtype=np.float32))
+    if X.dim() != 3 or Y.dim() != 2 or len(X) != len(Y):
+        raise DataError(
+            f"the {name} split needs X (N, tau, F) and Y (N, H), got {tuple(X.shape)} and "
+            f"{tuple(Y.shape)}"
+        )
+    if len(X) == 0:
+        raise DataError(
+            f"the {name} split has no windows; use a longer series or smaller --tau/--horizon"
+        )
+    bad = int((~torch.isfinite(X)).sum() + (~torch.isfinite(Y)).sum())
+    if bad:
+        raise TrainingError(
+            f"the {name} windows hold {bad} non-finite values; fill or drop the gaps in the data"
+        )
+    return X, Y
+
+
+def _check_horizon(model, Y, valid) -> None:
+    # F.mse_loss would broadcast (N, 1) against (N, H) and train on a wrong target.
+    H = getattr(model, "horizon", None)
+    widths = {Y.size(1)} | ({valid[1].size(1)} if valid else set())
+    if H is not None and widths != {H}:
+        raise ConfigError(
+            f"the model forecasts {H} step(s) but the targets have {sorted(widths)} columns; "
+            f"window the data with the model's horizon ({H})"
+        )
