@@ -31,12 +31,13 @@ from rnnkit.commands.info import info as info_command
 from rnnkit.commands.ngram import ngram as ngram_group
 from rnnkit.commands.ngram import print_eval as ngram_eval
 from rnnkit.commands.ngram import score_ngram_lines
+from rnnkit.commands.options import run_options
 from rnnkit.commands.poem import CORPUS_FORMS, PRESETS, prepare_corpus
 from rnnkit.commands.poem import poem as poem_group
 from rnnkit.commands.seq2seq import seq2seq as seq2seq_group
 from rnnkit.commands.seq2seq import translate as translate_command
 from rnnkit.commands.serve import serve as serve_command
-from rnnkit.config import TrainConfig
+from rnnkit.config import TrainConfig, load_yaml
 from rnnkit.errors import ConfigError, RnnkitError, RnnkitWarning, RunDirError
 from rnnkit.nn.recurrent import BACKENDS
 from rnnkit.poetry.run import POEM_META
@@ -273,11 +274,11 @@ def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
     "large 512/2x1024.",
 )
 @_apply(TRAIN_OPTIONS[3:])  # all but --data, --tokenizer and --lowercase
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
-@click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
-@click.option("--quiet", is_flag=True, help="No progress bar or evaluation lines.")
+@run_options("poem run")
 @click.pass_context
-def poem_train(ctx, data, form, simplified, preset, out, overwrite, quiet, **fields):
+def poem_train(
+    ctx, data, form, simplified, preset, out, resume, config_file, overwrite, quiet, **fields
+):
     """Train a character LSTM on Tang poems (a fixed 5% held out for perplexity).
 
     Poems are cleaned (missing characters, broken markup), optionally filtered by form and
@@ -291,26 +292,40 @@ def poem_train(ctx, data, form, simplified, preset, out, overwrite, quiet, **fie
     from rnnkit.io import atomic_write_text
     from rnnkit.train import distributed
     from rnnkit.train.lm_task import LMTask
-    from rnnkit.train.trainer import Trainer
+    from rnnkit.train.trainer import Trainer, resume_trainer
 
     given = _given(ctx, fields)
+    echo = None if quiet else echo_above_progress
+    if resume:
+        try:
+            trainer = resume_trainer(resume, given, out=out, echo=echo, progress=not quiet)
+            finish_training(trainer.fit(), trainer, "rnnkit poem train")
+        finally:
+            distributed.teardown()
+        return
+    if out is None:
+        raise ConfigError("--out is required: the run directory to write")
     out = Path(out)
-    dist = distributed.setup(given.get("device", DEFAULTS.device))
+    base = load_yaml(config_file) if config_file else {}
+    if not isinstance(base, dict):
+        raise ConfigError(f"{config_file} must be a mapping of field: value")
+    dist = distributed.setup(given.get("device", base.get("device", DEFAULTS.device)))
     _check_out(out, overwrite, clear=dist.is_main)
     with dist.main_first():  # rank 0 writes the corpus; the others read it
         meta = prepare_corpus(data, out, form, simplified, write=dist.is_main)
     meta["preset"] = preset
     fields = {
-        "data": str((out / "corpus").resolve()),
         "tokenizer": "chinese-char",
         "min_freq": 2,
         **PRESETS[preset],
         "seq_len": 64,
         "batch_size": 64,
         "dropout": 0.1,
+        **base,
         **given,
+        "data": str((out / "corpus").resolve()),
     }
-    config = TrainConfig.from_dict(fields, source="flags")
+    config = TrainConfig.from_dict(fields, source=config_file or "flags")
     kept = meta["poems"]
     if dist.is_main:
         click.echo(
@@ -321,10 +336,8 @@ def poem_train(ctx, data, form, simplified, preset, out, overwrite, quiet, **fie
         )
         atomic_write_text(out / POEM_META, json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
     try:
-        trainer = Trainer(
-            LMTask(config), out, echo=None if quiet else echo_above_progress, progress=not quiet
-        )
-        finish_training(trainer.fit(), trainer, "rnnkit train")
+        trainer = Trainer(LMTask(config), out, echo=echo, progress=not quiet)
+        finish_training(trainer.fit(), trainer, "rnnkit poem train")
     finally:
         distributed.teardown()
 
@@ -594,17 +607,23 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:
     return _plain_format(message, category, filename, lineno, line)
 
 
+TRAINING_COMMANDS = {
+    (group, "train") for group in ("poem", "seq2seq", "classify", "tag", "forecast")
+}
+
+
 def _check_launch(args: list[str]) -> None:
     """Refuse to run a command N times over when torchrun started N processes for it."""
     from rnnkit.train.distributed import launched
 
     if not launched() or any(a in ("-h", "--help") for a in args):
         return
-    if args[:1] != ["train"] and args[:2] != ["poem", "train"]:
+    if args[:1] != ["train"] and tuple(args[:2]) not in TRAINING_COMMANDS:
         shown = " ".join(args[:2]) or "(no command)"
         raise ConfigError(
-            f"`rnnkit {shown}` runs in one process; only `rnnkit train` and `rnnkit poem train` "
-            "run under torchrun with several processes"
+            f"`rnnkit {shown}` runs in one process; only the training commands (`rnnkit train`, "
+            "`rnnkit poem|seq2seq|classify|tag|forecast train`) run under torchrun with several "
+            "processes"
         )
 
 

@@ -235,7 +235,9 @@ def test_training_from_prepared_equals_training_from_text(tmp_path, sampling):
     a = Trainer(LMTask(from_text), tmp_path / "a", echo=None, progress=False)
     b = Trainer(LMTask(from_prepared), tmp_path / "b", echo=None, progress=False)
     assert isinstance(b.task.data.train, np.memmap) and b.task.data.train.dtype == np.uint8
-    assert np.shares_memory(b.task._stream(0, 1).ids, b.task.data.train)  # batches read the map itself
+    assert np.shares_memory(
+        b.task._stream(0, 1).ids, b.task.data.train
+    )  # batches read the map itself
     a.fit()
     b.fit()
     kinds = [kind for kind, _ in losses(tmp_path / "a")]

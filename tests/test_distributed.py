@@ -76,8 +76,9 @@ def test_commands_other_than_train_refuse_torchrun(monkeypatch, trained_run):
     assert err.strip().splitlines() == [
         "[rank 1] error: `rnnkit generate "
         + str(trained_run)
-        + "` runs in one process; only `rnnkit train` and `rnnkit poem train` run under "
-        "torchrun with several processes"
+        + "` runs in one process; only the training commands (`rnnkit train`, "
+        "`rnnkit poem|seq2seq|classify|tag|forecast train`) run under torchrun with several "
+        "processes"
     ]
 
 

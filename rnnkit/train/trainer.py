@@ -32,22 +32,6 @@ from rnnkit.train.precision import Precision
 from rnnkit.train.task import Task
 
 
-def optimizer_step(
-    loss: torch.Tensor, model: torch.nn.Module, opt: torch.optim.Optimizer, clip: float, step: int
-) -> float:
-    """Backpropagate ``loss``, clip the gradient norm to ``clip`` and step; return the loss.
-
-    A non-finite loss stops training with a ``TrainingError`` before it can touch the weights.
-    """
-    if not torch.isfinite(loss):
-        raise TrainingError(f"the loss became {loss.item()} at step {step}; lower --lr or --clip")
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-    opt.step()
-    return loss.item()
-
-
 def build_optimizer(config: LoopConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
     params, lr, wd = model.parameters(), config.lr, config.weight_decay
     if config.optimizer == "sgd":
@@ -130,6 +114,10 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         with self.precision.autocast():
             loss, items, state = self.task.loss(forward, batch, state)
+        if not self.dist.enabled and not torch.isfinite(loss):
+            # Before backward, so the weights in memory stay those of the last good step (under
+            # torchrun every rank learns of it from the averaged loss after the step).
+            self._nonfinite(loss.item())
         if self.dist.enabled:
             # Each rank's loss is a mean over its own items; weigh it so that DDP's average of
             # the gradients is the gradient of the mean over the whole batch.
@@ -246,8 +234,8 @@ class Trainer:
         start_time = time.perf_counter() - self.elapsed
         window_loss, window_n, window_items, window_t0 = 0.0, 0, 0, time.perf_counter()
         stop = None
-        while self.epoch < c.epochs and stop is None:
-            batches = task.batches(self.epoch, self.batch_in_epoch, dist.rank, dist.world_size)
+        for epoch in range(self.epoch, c.epochs):
+            batches = task.batches(epoch, self.batch_in_epoch, dist.rank, dist.world_size)
             for batch in batches:
                 batch = task.to_device(batch, self.device)
                 state = self.state if task.carries_state else None
@@ -301,7 +289,7 @@ class Trainer:
                     self._train_seconds += time.perf_counter() - window_t0
                     return stop
             # The epoch ran to its end.
-            self.epoch += 1
+            self.epoch = epoch + 1
             self.batch_in_epoch = 0
             self.state = None
             if self.last_eval_step != self.step:
@@ -311,6 +299,8 @@ class Trainer:
             if c.lr_schedule == "exponential":
                 # Epoch e (0-based) runs at lr * decay ** max(0, e + 1 - decay_start).
                 self._set_lr(c.lr * c.lr_decay ** max(0, self.epoch + 1 - c.decay_start))
+            if stop:
+                break
         return stop
 
     # ---- evaluation and checkpoints ----------------------------------------------------------
