@@ -69,7 +69,7 @@ def etth1(args) -> dict:
                 residual=residual,
                 tau=args.tau,
                 horizon=H,
-                hidden=args.hidden,
+                hidden_size=args.hidden,
                 epochs=args.epochs,
                 patience=3,
                 batch_size=64,
@@ -108,10 +108,10 @@ def etth1(args) -> dict:
 def seasonal(args) -> dict:
     cases = {
         "airline-passengers": dict(
-            tau=24, horizon=12, hidden=32, epochs=300, patience=30, lr=5e-3, residual=True
+            tau=24, horizon=12, hidden_size=32, epochs=300, patience=30, lr=5e-3, residual=True
         ),
         "daily-min-temperatures": dict(
-            tau=365, horizon=7, hidden=32, epochs=30, patience=5, lr=1e-3, residual=True
+            tau=365, horizon=7, hidden_size=32, epochs=30, patience=5, lr=1e-3, residual=True
         ),
     }
     rows = {}

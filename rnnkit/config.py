@@ -21,6 +21,7 @@ from rnnkit.io import atomic_write_text
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 _ZERO_IS_OFF = ("max_steps", "max_minutes", "patience")
+_RENAMED = {"embed": "embed_size", "hidden": "hidden_size", "layers": "num_layers"}
 SCHEDULES = ("plateau", "exponential", "constant")
 
 
@@ -114,8 +115,10 @@ class LoopConfig:
         if not isinstance(d, dict):
             raise ConfigError(f"{source} must be a mapping of field: value")
         known = {f.name for f in fields(cls)}
-        # Older translation, classification and forecasting runs wrote None for "no limit".
+        # Older translation, classification and forecasting runs wrote None for "no limit"
+        # and the short names of the sizes.
         d = {k: 0 if v is None and k in _ZERO_IS_OFF else v for k, v in d.items()}
+        d = {_RENAMED.get(k, k) if _RENAMED.get(k) in known else k: v for k, v in d.items()}
         # YAML keys may be numbers, dates or strings with line breaks: sort and show them as text
         unknown = sorted(_shown(k) for k in set(d) - known)
         if unknown:

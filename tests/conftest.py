@@ -226,7 +226,7 @@ def seq2seq_run(tmp_path_factory):
     out = root / "run"
     args = ["seq2seq", "train", "--src", root / "train.src", "--tgt", root / "train.tgt"]
     args += ["--valid-src", root / "valid.src", "--valid-tgt", root / "valid.tgt"]
-    args += ["--embed", "32", "--hidden", "64", "--epochs", "25", "--lr", "0.005"]
+    args += ["--embed-size", "32", "--hidden-size", "64", "--epochs", "25", "--lr", "0.005"]
     args += ["--min-freq", "1", "--dropout", "0", "--out", out]
     code, stdout, stderr = call_cli(args)
     assert code == 0, stderr
@@ -270,7 +270,16 @@ def write_tsv(path, n, seed):
     return path
 
 
-_CLASSIFY_SMALL = ["--embed", "16", "--hidden", "16", "--char-embed", "8", "--char-filters", "8"]
+_CLASSIFY_SMALL = [
+    "--embed-size",
+    "16",
+    "--hidden-size",
+    "16",
+    "--char-embed",
+    "8",
+    "--char-filters",
+    "8",
+]
 _CLASSIFY_SMALL += ["--epochs", "6", "--lr", "0.01", "--dropout", "0", "--batch-size", "16"]
 
 
@@ -327,7 +336,18 @@ def forecast_run(tmp_path_factory):
     data = write_csv(root / "sales.csv")
     out = root / "run"
     args = ["forecast", "train", "--csv", data, "--target", "sales", "--model", "mlp"]
-    args += ["--tau", "14", "--horizon", "7", "--hidden", "16", "--epochs", "30", "--lr", "0.01"]
+    args += [
+        "--tau",
+        "14",
+        "--horizon",
+        "7",
+        "--hidden-size",
+        "16",
+        "--epochs",
+        "30",
+        "--lr",
+        "0.01",
+    ]
     code, stdout, stderr = call_cli([*args, "--period", "7", "--out", out])
     assert code == 0, stderr
     return data, out, stdout

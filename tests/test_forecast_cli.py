@@ -59,7 +59,18 @@ def test_recursive_lstm_on_the_sine_series_and_residual_mode(tmp_path):
     for extra in ([], ["--residual"]):
         out = tmp_path / f"sine{len(extra)}"
         args = ["forecast", "train", "--data", "sine", "--model", "lstm", "--strategy", "recursive"]
-        args += ["--tau", "8", "--horizon", "5", "--hidden", "8", "--epochs", "2", "--out", out]
+        args += [
+            "--tau",
+            "8",
+            "--horizon",
+            "5",
+            "--hidden-size",
+            "8",
+            "--epochs",
+            "2",
+            "--out",
+            out,
+        ]
         code, stdout, stderr = call_cli([*args, *extra])
         assert code == 0, stderr
         assert "lstm (recursive" in stdout
@@ -127,7 +138,7 @@ def test_eval_of_a_missing_run_is_refused(tmp_path):
 def test_etth1_lstm_beats_nothing_silly_and_registered_series_load(tmp_path):
     out = tmp_path / "etth1"
     args = ["forecast", "train", "--data", "ETTh1", "--model", "lstm", "--tau", "48"]
-    args += ["--horizon", "24", "--hidden", "16", "--max-steps", "40", "--residual"]
+    args += ["--horizon", "24", "--hidden-size", "16", "--max-steps", "40", "--residual"]
     code, stdout, stderr = call_cli([*args, "--out", out])
     assert code == 0, stderr
     result = json.loads(call_cli(["forecast", "eval", out, "--json"])[1])

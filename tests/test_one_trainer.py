@@ -35,7 +35,7 @@ def _seq2seq(root: Path) -> list:
     return [
         *("seq2seq", "train", "--src", root / "train.src", "--tgt", root / "train.tgt"),
         *("--valid-src", root / "valid.src", "--valid-tgt", root / "valid.tgt", "--min-freq", "1"),
-        *("--embed", "8", "--hidden", "16", "--batch-size", "16"),
+        *("--embed-size", "8", "--hidden-size", "16", "--batch-size", "16"),
     ]
 
 
@@ -43,7 +43,7 @@ def _classify(root: Path) -> list:
     train, valid = write_conll(root / "train.conll", 120, 0), write_conll(root / "v.conll", 20, 1)
     return [
         *("tag", "train", "--data", train, "--valid", valid, "--task", "joint"),
-        *("--embed", "8", "--hidden", "8", "--char-embed", "4", "--char-filters", "4"),
+        *("--embed-size", "8", "--hidden-size", "8", "--char-embed", "4", "--char-filters", "4"),
         *("--batch-size", "16"),
     ]
 
@@ -52,7 +52,7 @@ def _forecast(root: Path) -> list:
     data = write_csv(root / "sales.csv")
     return [
         *("forecast", "train", "--csv", data, "--target", "sales", "--model", "lstm"),
-        *("--tau", "14", "--horizon", "3", "--hidden", "8", "--batch-size", "16"),
+        *("--tau", "14", "--horizon", "3", "--hidden-size", "8", "--batch-size", "16"),
     ]
 
 

@@ -85,9 +85,9 @@ def test_empty_lines_are_skipped_and_long_ones_cut_with_warnings(tmp_path):
     (tmp_path / "t").write_text("B A\nX\nH G F E D C B A\nD\n" * 5)
     args = ["seq2seq", "train", "--src", tmp_path / "s", "--tgt", tmp_path / "t", "--max-len", "4"]
     args += [
-        "--embed",
+        "--embed-size",
         "8",
-        "--hidden",
+        "--hidden-size",
         "8",
         "--epochs",
         "1",

@@ -98,7 +98,7 @@ def test_every_kind_is_loaded_and_listed(models):
     assert text["endpoints"] == ["/generate", "/score"]
     assert poem["tokenizer"] == "chinese-char" and poem["vocab_size"] == len(m["poem"].vocab)
     translation = info[m["translation"].name]
-    assert translation["endpoints"] == ["/translate"] and translation["config"]["hidden"] == 64
+    assert translation["endpoints"] == ["/translate"] and translation["config"]["hidden_size"] == 64
     assert translation["vocab_size"] is None and translation["tokenizer"] is None
     intent = info[m["intent"].name]
     assert intent["vocab_size"] == len(m["intent"].vocabs["words"])

@@ -56,9 +56,9 @@ class ClassifyRunConfig(LoopConfig):
     min_freq: int = 1
     max_vocab: int | None = None
     holdout: float = 0.1
-    embed: int = 128
-    hidden: int = 128
-    layers: int = 1
+    embed_size: int = 128
+    hidden_size: int = 128
+    num_layers: int = 1
     cell: str = "lstm"
     bidirectional: bool = True
     pooling: str = "attention"
@@ -242,9 +242,9 @@ def model_config(config: ClassifyRunConfig, vocabs: dict) -> SequenceModelConfig
         num_labels=len(vocabs["labels"]) if config.wants_labels else 0,
         tags=tuple(vocabs["tags"].itos) if config.wants_tags else (),
         chars=len(vocabs["chars"]),
-        embed=config.embed,
-        hidden=config.hidden,
-        layers=config.layers,
+        embed=config.embed_size,
+        hidden=config.hidden_size,
+        layers=config.num_layers,
         cell=config.cell,
         bidirectional=config.bidirectional,
         pooling=config.pooling,

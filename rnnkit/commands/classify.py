@@ -17,7 +17,13 @@ from rnnkit.commands.common import (
     PROBABILITY_BELOW_1,
     read_stdin_lines,
 )
-from rnnkit.commands.options import apply_options, loop_options, run_options, train_task
+from rnnkit.commands.options import (
+    apply_options,
+    loop_options,
+    run_options,
+    size_options,
+    train_task,
+)
 from rnnkit.errors import ConfigError, RunDirError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -51,11 +57,6 @@ def _train_options(default_task: str):
             show_default=True,
             help="Share of training sentences kept for validation when there is no valid split.",
         ),
-        click.option("--embed", type=POSITIVE, default=128, show_default=True),
-        click.option(
-            "--hidden", type=POSITIVE, default=128, show_default=True, help="Per direction."
-        ),
-        click.option("--layers", type=POSITIVE, default=1, show_default=True),
         click.option(
             "--cell", type=click.Choice(["rnn", "lstm", "gru"]), default="lstm", show_default=True
         ),
@@ -101,7 +102,8 @@ def _train_options(default_task: str):
 
     from rnnkit.classify.train import ClassifyRunConfig
 
-    options += [loop_options(ClassifyRunConfig), run_options("run"), click.pass_context]
+    options += [size_options(ClassifyRunConfig), loop_options(ClassifyRunConfig)]
+    options += [run_options("run"), click.pass_context]
     return apply_options(options)
 
 

@@ -17,6 +17,7 @@ from rnnkit.commands.options import (
     given_options,
     loop_options,
     run_options,
+    size_options,
     train_task,
 )
 from rnnkit.errors import ConfigError
@@ -75,8 +76,7 @@ def _split_list(value: str | None) -> list[str]:
 )
 @click.option("--tau", default=24, show_default=True, help="Input window: past values read.")
 @click.option("--horizon", default=1, show_default=True, help="Steps ahead to forecast.")
-@click.option("--hidden", default=64, show_default=True, help="Hidden units.")
-@click.option("--layers", default=1, show_default=True, help="Recurrent layers.")
+@size_options(ForecastConfig)
 @click.option(
     "--backend",
     type=click.Choice(["torch", "scratch"]),

@@ -75,6 +75,58 @@ def loop_options(config_cls: type[LoopConfig], skip: tuple[str, ...] = ()):
     return apply_options(options)
 
 
+SIZE_HELP = {
+    "embed_size": "Embedding size.",
+    "hidden_size": "Hidden units per layer (and direction).",
+    "num_layers": "Stacked recurrent layers.",
+}
+RENAMED_FLAGS = {"--embed": "--embed-size", "--hidden": "--hidden-size", "--layers": "--num-layers"}
+
+
+def size_options(config_cls: type[LoopConfig], help: dict | None = None):
+    """``--embed-size``, ``--hidden-size`` and ``--num-layers`` (those ``config_cls`` has), as
+    torch.nn names them, defaults from ``config_cls``; the older short names are refused."""
+    names = {f.name for f in fields(config_cls)}
+    options = []
+    for name, text in {**SIZE_HELP, **(help or {})}.items():
+        if name in names:
+            flag = "--" + name.replace("_", "-")
+            default = default_of(config_cls, name)
+            options.append(
+                click.option(
+                    flag,
+                    name,
+                    type=click.IntRange(min=1),
+                    default=default,
+                    show_default=True,
+                    help=text,
+                )
+            )
+    for old, new in RENAMED_FLAGS.items():
+        if new.removeprefix("--").replace("-", "_") in names:
+            options.append(_refused(old, new))
+    return apply_options(options)
+
+
+def _refused(old: str, new: str):
+    """A hidden option that stops with a one-line usage error naming the flag to use."""
+
+    def refuse(ctx, param, value):
+        if value is not None:
+            raise click.UsageError(f"{old} is now {new}: write {new} {value}", ctx)
+        return value
+
+    return click.option(
+        old,
+        "_" + old.removeprefix("--"),
+        default=None,
+        hidden=True,
+        expose_value=False,
+        callback=refuse,
+        is_eager=True,
+    )
+
+
 def run_options(what: str):
     """--out, --resume, --config, --overwrite and --quiet of a training command."""
     return apply_options(

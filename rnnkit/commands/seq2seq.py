@@ -8,11 +8,10 @@ import click
 
 from rnnkit.commands.common import (
     DEVICE,
-    POSITIVE,
     PROBABILITY_BELOW_1,
     read_stdin_lines,
 )
-from rnnkit.commands.options import loop_options, run_options, train_task
+from rnnkit.commands.options import loop_options, run_options, size_options, train_task
 from rnnkit.errors import ConfigError
 from rnnkit.seq2seq.train import Seq2SeqRunConfig
 
@@ -45,9 +44,7 @@ def seq2seq() -> None:
 @click.option("--max-len", default=50, show_default=True, help="Longer sentences are cut.")
 @click.option("--min-freq", default=2, show_default=True, help="Rarer tokens become <unk>.")
 @click.option("--max-vocab", default=None, type=int, help="Largest vocabulary [default: any].")
-@click.option("--embed", type=POSITIVE, default=256, show_default=True, help="Embedding size.")
-@click.option("--hidden", type=POSITIVE, default=512, show_default=True, help="Hidden units.")
-@click.option("--layers", type=POSITIVE, default=1, show_default=True, help="Stacked layers.")
+@size_options(Seq2SeqRunConfig)
 @click.option(
     "--cell", type=click.Choice(["gru", "lstm"]), default="gru", show_default=True, help="Cell."
 )

@@ -107,8 +107,8 @@ def forecast_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
         "task": "forecast",
         "model": {
             "model": config.model,
-            "hidden": config.hidden,
-            "layers": config.layers,
+            "hidden": config.hidden_size,
+            "layers": config.num_layers,
             "backend": config.backend,
             "residual": config.residual,
             "exported_layers": "torch.nn",

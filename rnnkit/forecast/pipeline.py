@@ -45,8 +45,8 @@ class ForecastConfig(LoopConfig):
     strategy: str = "direct"
     tau: int = 24
     horizon: int = 1
-    hidden: int = 64
-    layers: int = 1
+    hidden_size: int = 64
+    num_layers: int = 1
     backend: str = "torch"
     dropout: float = 0.0
     residual: bool = False  # forecast the change from the last observed value
@@ -67,7 +67,7 @@ class ForecastConfig(LoopConfig):
             raise ConfigError(
                 f"unknown strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}"
             )
-        for name in ("tau", "horizon", "hidden", "layers"):
+        for name in ("tau", "horizon", "hidden_size", "num_layers"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ConfigError(
@@ -137,8 +137,8 @@ def build_model(config: ForecastConfig, num_features: int) -> torch.nn.Module:
             "model": config.model,
             "tau": config.tau,
             "num_features": num_features,
-            "hidden": config.hidden,
-            "num_layers": config.layers,
+            "hidden": config.hidden_size,
+            "num_layers": config.num_layers,
             "backend": config.backend,
             "horizon": config.model_horizon,
             "dropout": config.dropout,

@@ -56,9 +56,9 @@ class Seq2SeqRunConfig(LoopConfig):
     max_len: int = 50
     min_freq: int = 2
     max_vocab: int | None = None
-    embed: int = 256
-    hidden: int = 512
-    layers: int = 1
+    embed_size: int = 256
+    hidden_size: int = 512
+    num_layers: int = 1
     cell: str = "gru"
     bidirectional: bool = True
     attention: str = "additive"
@@ -93,9 +93,9 @@ class Seq2SeqRunConfig(LoopConfig):
         return {
             "src_vocab": src_vocab,
             "tgt_vocab": tgt_vocab,
-            "embed": self.embed,
-            "hidden": self.hidden,
-            "layers": self.layers,
+            "embed": self.embed_size,
+            "hidden": self.hidden_size,
+            "layers": self.num_layers,
             "cell": self.cell,
             "bidirectional": self.bidirectional,
             "attention": self.attention,
