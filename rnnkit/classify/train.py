@@ -32,11 +32,12 @@ from rnnkit.classify.models import SequenceModel, SequenceModelConfig
 from rnnkit.config import LoopConfig
 from rnnkit.errors import ConfigError, DataError, RnnkitError, RunDirError
 from rnnkit.io import atomic_write_text
+from rnnkit.registry.runs import RUN_KINDS
 from rnnkit.text.vocab import Vocab
 from rnnkit.train.checkpoint import load_weights, task_run
 
 CONFIG, VOCABS, WEIGHTS, METRICS = (
-    "classify.json",
+    RUN_KINDS["classify"].marker,
     "vocabs.json",
     "model.safetensors",
     "metrics.jsonl",

@@ -23,11 +23,12 @@ from rnnkit.forecast.metrics import mae, mse, original_scale_metrics, per_horizo
 from rnnkit.forecast.models import LastValueResidual, build_forecaster, forecast
 from rnnkit.forecast.train import predict
 from rnnkit.io import atomic_write_text
+from rnnkit.registry.runs import RUN_KINDS
 
 NEURAL = ("mlp", "rnn", "lstm", "gru")
 MODELS = (*NEURAL, "linear", "naive", "seasonal-naive")
 STRATEGIES = ("direct", "recursive", "one-step")
-CONFIG, WEIGHTS = "forecast.json", "model.safetensors"
+CONFIG, WEIGHTS = RUN_KINDS["forecast"].marker, "model.safetensors"
 
 
 @dataclass(frozen=True)

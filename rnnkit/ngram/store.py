@@ -23,10 +23,11 @@ from rnnkit.integrity import DIGEST_KEY, digest_mismatch, tensors_digest
 from rnnkit.io import atomic_write, atomic_write_text
 from rnnkit.ngram.counts import NGramCounts, Table
 from rnnkit.ngram.model import NGramLM
+from rnnkit.registry.runs import RUN_KINDS
 from rnnkit.text.tokenizers import build_tokenizer
 from rnnkit.text.vocab import BOS, PAD, Vocab
 
-META, VOCAB, COUNTS = "ngram.json", "vocab.json", "counts.safetensors"
+META, VOCAB, COUNTS = RUN_KINDS["ngram"].marker, "vocab.json", "counts.safetensors"
 
 
 @dataclass

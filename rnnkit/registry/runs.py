@@ -18,12 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnnkit.classify.train import CONFIG as CLASSIFY_CONFIG
 from rnnkit.errors import RunDirError
-from rnnkit.forecast.pipeline import CONFIG as FORECAST_CONFIG
-from rnnkit.ngram.store import META as NGRAM_META
-from rnnkit.seq2seq.train import CONFIG as SEQ2SEQ_CONFIG
-from rnnkit.train.checkpoint import RunDir
 
 
 @dataclass(frozen=True)
@@ -45,6 +40,8 @@ class RunKind:
 
     def recognises(self, path: Path) -> bool:
         if self.name == "lm":
+            from rnnkit.train.checkpoint import RunDir
+
             # A language-model run counts once it is complete: every reader needs the config,
             # the vocabulary and the best weights, and the last two come after config.yaml.
             try:
@@ -59,15 +56,15 @@ RUN_KINDS: dict[str, RunKind] = {
     k.name: k
     for k in (
         RunKind("lm", "config.yaml", "language-model run", "`rnnkit train` or `rnnkit poem train`"),
-        RunKind("ngram", NGRAM_META, "n-gram run", "`rnnkit ngram train`"),
-        RunKind("seq2seq", SEQ2SEQ_CONFIG, "translation run", "`rnnkit seq2seq train`"),
+        RunKind("ngram", "ngram.json", "n-gram run", "`rnnkit ngram train`"),
+        RunKind("seq2seq", "seq2seq.json", "translation run", "`rnnkit seq2seq train`"),
         RunKind(
             "classify",
-            CLASSIFY_CONFIG,
+            "classify.json",
             "classification or tagging run",
             "`rnnkit classify train` or `rnnkit tag train`",
         ),
-        RunKind("forecast", FORECAST_CONFIG, "forecasting run", "`rnnkit forecast train`"),
+        RunKind("forecast", "forecast.json", "forecasting run", "`rnnkit forecast train`"),
     )
 }
 
@@ -95,6 +92,8 @@ def identify(path: str | Path) -> RunKind:
     if name is not None:
         return RUN_KINDS[name]
     if (path / "config.yaml").exists():
+        from rnnkit.train.checkpoint import RunDir
+
         RunDir(path).check()  # raises, naming the missing files
     markers = ", ".join(f"{k.marker} ({k.trained_by})" for k in RUN_KINDS.values())
     raise RunDirError(f"{path} is not an rnnkit run directory: it holds none of {markers}")

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from rnnkit.config import LoopConfig
 from rnnkit.errors import ConfigError, RnnkitError, RunDirError
 from rnnkit.io import atomic_write_text
+from rnnkit.registry.runs import RUN_KINDS
 from rnnkit.seq2seq.bleu import corpus_bleu, corpus_chrf
 from rnnkit.seq2seq.data import BucketBatches, Pairs, encode_pairs, load_pairs
 from rnnkit.seq2seq.models import Seq2Seq, build_seq2seq
@@ -31,7 +32,7 @@ from rnnkit.text.vocab import Vocab
 from rnnkit.train.checkpoint import load_weights, task_run
 
 CONFIG, SRC_VOCAB, TGT_VOCAB, WEIGHTS, METRICS = (
-    "seq2seq.json",
+    RUN_KINDS["seq2seq"].marker,
     "src_vocab.json",
     "tgt_vocab.json",
     "model.safetensors",
