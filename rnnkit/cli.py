@@ -12,7 +12,6 @@ import warnings
 from pathlib import Path
 
 import click
-from click.core import ParameterSource
 
 from rnnkit.commands.classify import classify as classify_group
 from rnnkit.commands.classify import tag as tag_group
@@ -21,7 +20,6 @@ from rnnkit.commands.common import (
     echo_above_progress,
     finish_training,
     refuse_other_kind,
-    refuse_other_run,
 )
 from rnnkit.commands.data import data as data_group
 from rnnkit.commands.diagnostics import grad_flow
@@ -31,7 +29,14 @@ from rnnkit.commands.info import info as info_command
 from rnnkit.commands.ngram import ngram as ngram_group
 from rnnkit.commands.ngram import print_eval as ngram_eval
 from rnnkit.commands.ngram import score_ngram_lines
-from rnnkit.commands.options import run_options
+from rnnkit.commands.options import (
+    apply_options,
+    check_out,
+    given_options,
+    loop_options,
+    run_options,
+    train_task,
+)
 from rnnkit.commands.poem import CORPUS_FORMS, PRESETS, prepare_corpus
 from rnnkit.commands.poem import poem as poem_group
 from rnnkit.commands.seq2seq import seq2seq as seq2seq_group
@@ -109,65 +114,15 @@ TRAIN_OPTIONS = [
         click.Choice(sorted(BACKENDS)),
     ),
     _opt("seq_len", "Time steps per batch (the BPTT truncation length).", int),
-    _opt("batch_size", "Sequences per batch.", int),
     _opt(
         "sampling",
         "random: independent subsequences, state reset per batch; sequential: "
         "contiguous streams, state carried and detached.",
         click.Choice(["random", "sequential"]),
     ),
-    _opt("optimizer", "Optimizer.", click.Choice(["sgd", "adam", "adamw"])),
-    _opt("lr", "Learning rate.", float),
-    _opt("momentum", "SGD momentum.", float),
-    _opt("weight_decay", "Weight decay.", float),
-    _opt("clip", "Clip the global gradient norm to this value; 0 disables.", float),
-    _opt(
-        "lr_schedule",
-        "plateau: multiply by --lr-decay when validation stops improving; "
-        "exponential: every epoch after --decay-start.",
-        click.Choice(["plateau", "exponential", "constant"]),
-    ),
-    _opt("lr_decay", "Learning-rate decay factor.", float),
-    _opt("decay_start", "Epochs at the initial rate before exponential decay.", int),
-    _opt("plateau_patience", "Evaluations without improvement before a plateau decay.", int),
-    _opt("epochs", "Passes over the training data.", int),
-    _opt("max_steps", "Stop after this many steps; 0 = no limit.", int),
-    _opt("max_minutes", "Stop after this much training time; 0 = no limit.", float),
-    _opt("patience", "Early stopping: evaluations without improvement; 0 = off.", int),
-    _opt("eval_every", "Evaluate every N steps; 0 = at each epoch end only.", int),
     _opt("eval_batch_size", "Streams used for evaluation.", int),
-    _opt("log_every", "Write a metrics row every N steps.", int),
-    _opt("seed", "Random seed (same seed and config on CPU give identical losses).", int),
-    _opt("device", "auto picks CUDA when present, else CPU.", DEVICE),
-    _opt(
-        "precision",
-        "Autocast precision: fp32; bf16 (CPU or CUDA); fp16 (CUDA, with a gradient scaler). "
-        "Weights and checkpoints stay float32.",
-        click.Choice(["fp32", "bf16", "fp16"]),
-    ),
-    click.option(
-        "--compile/--no-compile",
-        "compile",
-        default=DEFAULTS.compile,
-        show_default=True,
-        help="torch.compile the model for training (the first steps compile it).",
-    ),
+    loop_options(TrainConfig),
 ]
-
-
-def _apply(options):
-    def decorate(f):
-        for opt in reversed(options):
-            f = opt(f)
-        return f
-
-    return decorate
-
-
-def _given(ctx: click.Context, names) -> dict:
-    """Options the user typed (or set through the environment), not defaults."""
-    explicit = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
-    return {n: ctx.params[n] for n in names if ctx.get_parameter_source(n) in explicit}
 
 
 @click.group(context_settings=CONTEXT)
@@ -201,28 +156,8 @@ cli.add_command(info_command)
 
 
 @cli.command(context_settings=CONTEXT)
-@_apply(TRAIN_OPTIONS)
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Run directory to write [required unless --resume].",
-)
-@click.option(
-    "--resume",
-    type=click.Path(),
-    default=None,
-    help="Continue the run in this directory exactly where it stopped.",
-)
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(),
-    default=None,
-    help="YAML file of config fields; flags given on the command line win.",
-)
-@click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
-@click.option("--quiet", is_flag=True, help="No progress bar or evaluation lines.")
+@apply_options(TRAIN_OPTIONS)
+@run_options("run")
 @click.pass_context
 def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
     """Train a recurrent language model (truncated BPTT, clipping, checkpoints).
@@ -233,26 +168,10 @@ def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
     On several processes: `torchrun --nproc_per_node=N -m rnnkit train ...` (gloo on CPU,
     nccl on GPUs); --batch-size is the global batch and must divide by N.
     """
-    from rnnkit.train import distributed
     from rnnkit.train.lm_task import LMTask
-    from rnnkit.train.trainer import Trainer, resume_trainer
 
-    given = _given(ctx, fields)
-    echo = None if quiet else echo_above_progress
-    try:
-        if resume:
-            trainer = resume_trainer(resume, given, out=out, echo=echo, progress=not quiet)
-        else:
-            if out is None:
-                raise ConfigError("--out is required: the run directory to write")
-            base = TrainConfig.load(config_file).to_dict() if config_file else {}
-            config = TrainConfig.from_dict({**base, **given}, source=config_file or "flags")
-            main_rank = distributed.setup(config.device).is_main
-            _check_out(Path(out), overwrite, clear=main_rank)
-            trainer = Trainer(LMTask(config), out, echo=echo, progress=not quiet)
-        finish_training(trainer.fit(), trainer, "rnnkit train")
-    finally:
-        distributed.teardown()
+    options = dict(resume=resume, config_file=config_file, overwrite=overwrite, quiet=quiet)
+    train_task(ctx, LMTask, out=out, fields=fields, **options)
 
 
 @poem_group.command("train", context_settings=CONTEXT)
@@ -273,7 +192,7 @@ def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
     help="small: embedding 128, 2x256 LSTM (the classic recipe); medium 256/2x512; "
     "large 512/2x1024.",
 )
-@_apply(TRAIN_OPTIONS[3:])  # all but --data, --tokenizer and --lowercase
+@apply_options(TRAIN_OPTIONS[3:])  # all but --data, --tokenizer and --lowercase
 @run_options("poem run")
 @click.pass_context
 def poem_train(
@@ -294,7 +213,7 @@ def poem_train(
     from rnnkit.train.lm_task import LMTask
     from rnnkit.train.trainer import Trainer, resume_trainer
 
-    given = _given(ctx, fields)
+    given = given_options(ctx, fields)
     echo = None if quiet else echo_above_progress
     if resume:
         try:
@@ -310,7 +229,7 @@ def poem_train(
     if not isinstance(base, dict):
         raise ConfigError(f"{config_file} must be a mapping of field: value")
     dist = distributed.setup(given.get("device", base.get("device", DEFAULTS.device)))
-    _check_out(out, overwrite, clear=dist.is_main)
+    check_out(out, LMTask, overwrite, clear=dist.is_main)
     with dist.main_first():  # rank 0 writes the corpus; the others read it
         meta = prepare_corpus(data, out, form, simplified, write=dist.is_main)
     meta["preset"] = preset
@@ -340,26 +259,6 @@ def poem_train(
         finish_training(trainer.fit(), trainer, "rnnkit poem train")
     finally:
         distributed.teardown()
-
-
-def _check_out(out: Path, overwrite: bool, clear: bool = True) -> None:
-    """Refuse to write over a run unless ``overwrite``; then ``clear`` its old checkpoints
-    (rank 0 alone does, under torchrun)."""
-    refuse_other_run(out, "lm", "language model")
-    if (out / "config.yaml").exists() and not overwrite:
-        raise RunDirError(
-            f"{out} already holds a run; continue it with --resume {out}, pick another --out, "
-            "or pass --overwrite"
-        )
-    if out.exists() and not out.is_dir():
-        raise RunDirError(f"--out {out} is a file; give a directory")
-    if overwrite and clear:
-        from rnnkit.train.checkpoint import RunDir
-
-        run = RunDir(out)
-        for path in (run.metrics_path, run.best_path, run.last_path, run.next_path):
-            path.unlink(missing_ok=True)
-        run.state_path.unlink(missing_ok=True)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -573,7 +472,7 @@ def demo(out, minutes, prompt, length, overwrite):
         raise RunDirError(
             f"{out} holds a run that is not a demo; pick another --out or pass --overwrite"
         )
-    _check_out(Path(out), overwrite=True)
+    check_out(Path(out), LMTask, overwrite=True)
     echo = echo_above_progress
     echo(
         f"Training a 2x256 character LSTM on tinyshakespeare for {minutes:g} minutes "

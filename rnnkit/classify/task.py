@@ -31,10 +31,10 @@ from rnnkit.io import atomic_write_text
 from rnnkit.text.vocab import Vocab
 from rnnkit.train.checkpoint import RunDir
 from rnnkit.train.lm_task import resumed_config
-from rnnkit.train.task import rank_rows, summary_history
+from rnnkit.train.task import Task, rank_rows, summary_history
 
 
-class ClassifyTask:
+class ClassifyTask(Task):
     """Train a ``SequenceModel`` (see ``rnnkit.train.task.Task``).
 
     Args:
@@ -48,7 +48,6 @@ class ClassifyTask:
     config_cls = ClassifyRunConfig
     metric = "valid_score"
     higher_is_better = True
-    carries_state = False
     unit = "sentences"
     config_name = CONFIG
 
@@ -96,9 +95,6 @@ class ClassifyTask:
         for idx in self._groups(epoch)[start:]:
             yield self.train.batch(rank_rows(idx, rank, world))
 
-    def to_device(self, batch, device):
-        return batch.to(device)
-
     def loss(self, model, batch, state):
         words = batch.words  # (N, S)
         if self.singletons is not None:
@@ -116,9 +112,6 @@ class ClassifyTask:
             loss = loss + model_of(model).tag_loss(emissions, batch.tags, batch.tags != 0)
         return loss, len(batch.index), None
 
-    def has_valid(self) -> bool:
-        return True
-
     def evaluate(self, model, dist, autocast) -> dict[str, float]:
         device = next(model.parameters()).device
         result = evaluate(model, self.valid, self.vocabs, device=device, encoded=self.valid_enc)
@@ -135,9 +128,6 @@ class ClassifyTask:
         if "sentence_accuracy" in result:
             parts["sentence_accuracy"] = result["sentence_accuracy"]
         return "valid " + _describe(parts)
-
-    def train_row(self, mean_loss: float) -> dict[str, float]:
-        return {}
 
     def write_files(self, run: Path) -> None:
         atomic_write_text(

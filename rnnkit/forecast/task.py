@@ -24,12 +24,12 @@ from rnnkit.forecast.pipeline import (
 )
 from rnnkit.train.checkpoint import RunDir
 from rnnkit.train.lm_task import resumed_config
-from rnnkit.train.task import rank_rows, summary_history
+from rnnkit.train.task import Task, rank_rows, summary_history
 
 Split = tuple[np.ndarray, np.ndarray]  # X (N, tau, F), Y (N, H)
 
 
-class ForecastTask:
+class ForecastTask(Task):
     """Fit a forecaster to map windows to their next H values (see ``rnnkit.train.task.Task``).
 
     Either ``config`` is a ``ForecastConfig`` (the series is loaded, scaled and windowed from
@@ -49,7 +49,6 @@ class ForecastTask:
     config_cls = ForecastConfig
     metric = "valid_mse"
     higher_is_better = False
-    carries_state = False
     unit = "windows"
     config_name = CONFIG
 
@@ -84,10 +83,6 @@ class ForecastTask:
             idx = rank_rows(order[i : i + size], rank, world)
             yield self.X[idx], self.Y[idx]
 
-    def to_device(self, batch, device):
-        X, Y = batch
-        return X.to(device), Y.to(device)
-
     def loss(self, model, batch, state):
         X, Y = batch  # (N, tau, F), (N, H)
         return F.mse_loss(model(X), Y), len(X), None
@@ -112,9 +107,6 @@ class ForecastTask:
 
     def describe(self, result: dict[str, float]) -> str:
         return f"valid mse {result['valid_mse']:.5g}"
-
-    def train_row(self, mean_loss: float) -> dict[str, float]:
-        return {}
 
     def write_files(self, run: Path) -> None:
         if self.prep is not None:

@@ -26,10 +26,10 @@ from rnnkit.seq2seq.train import (
 from rnnkit.text.vocab import Vocab
 from rnnkit.train.checkpoint import RunDir
 from rnnkit.train.lm_task import resumed_config
-from rnnkit.train.task import rank_rows, summary_history
+from rnnkit.train.task import Task, rank_rows, summary_history
 
 
-class Seq2SeqTask:
+class Seq2SeqTask(Task):
     """Train a ``Seq2Seq`` on aligned pairs (see ``rnnkit.train.task.Task``).
 
     Args:
@@ -43,7 +43,6 @@ class Seq2SeqTask:
     config_cls = Seq2SeqRunConfig
     metric = "bleu"
     higher_is_better = True
-    carries_state = False
     unit = "tokens"
     config_name = CONFIG
 
@@ -84,9 +83,6 @@ class Seq2SeqTask:
     def batches(self, epoch: int, start: int, rank: int, world: int):
         for idx in self.buckets.order(epoch)[start:]:
             yield self.buckets.batch(rank_rows(idx, rank, world))
-
-    def to_device(self, batch, device):
-        return batch.to(device)
 
     def loss(self, model, batch, state):
         gold = batch.tgt[:, 1:]  # (N, T-1)

@@ -14,9 +14,10 @@ from rnnkit.models.lm import RNNLanguageModel
 from rnnkit.text.vocab import Vocab
 from rnnkit.train.checkpoint import RunDir, lm_config
 from rnnkit.train.data import LMData, load_lm_data, resolve_data_config
+from rnnkit.train.task import Task
 
 
-class LMTask:
+class LMTask(Task):
     """Train an ``RNNLanguageModel`` on a corpus (see ``rnnkit.train.task.Task``).
 
     Args:
@@ -81,10 +82,6 @@ class LMTask:
     def batches(self, epoch: int, start: int, rank: int, world: int):
         return self._stream(rank, world).epoch(epoch, start)
 
-    def to_device(self, batch, device):
-        x, y = batch
-        return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-
     def loss(self, model, batch, state):
         x, y = batch  # (N, T) each
         _, loss, state = model(x, y, state)
@@ -117,9 +114,6 @@ class LMTask:
 
     def title(self) -> str:
         return f"{self.config.model} on {Path(self.config.data).name}"
-
-    def finish(self, run: Path, history: dict) -> None:
-        pass
 
 
 def resumed_task(run: RunDir, overrides: dict) -> LMTask:

@@ -19,21 +19,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
 from rnnkit.config import LoopConfig
 
 
-class Task(Protocol):
+class Task:
+    """The base of every task: the methods below without a default are the task's to write."""
+
     kind: str
     what: str
     config_cls: type[LoopConfig]
     config: LoopConfig
     metric: str
     higher_is_better: bool
-    carries_state: bool
+    carries_state: bool = False
     unit: str
     config_name: str
 
@@ -54,7 +56,10 @@ class Task(Protocol):
         """
 
     def to_device(self, batch: Any, device: torch.device) -> Any:
-        """``batch`` moved to ``device``."""
+        """``batch`` moved to ``device``: a tensor, a tuple of them, or anything with ``.to``."""
+        if isinstance(batch, tuple):
+            return tuple(t.to(device, non_blocking=True) for t in batch)
+        return batch.to(device)
 
     def loss(self, model, batch: Any, state) -> tuple[torch.Tensor, int, Any]:
         """``(mean loss over the batch's items, number of items, next state)``."""
@@ -67,21 +72,25 @@ class Task(Protocol):
 
     def train_row(self, mean_loss: float) -> dict[str, float]:
         """Extra figures of a training log row (e.g. the training perplexity)."""
+        return {}
 
     def write_files(self, run: Path) -> None:
         """The task's own files in the run directory (config, vocabularies), on rank 0."""
 
     def signature(self) -> dict:
         """Values a checkpoint must agree with (e.g. vocabulary sizes) to be resumed."""
+        return {}
 
     def has_valid(self) -> bool:
         """Whether there is validation data to evaluate on."""
+        return True
 
     def title(self) -> str:
         """The title of the run's training curves (model and data)."""
 
     def finish(self, run: Path, history: dict) -> None:
         """Called on rank 0 once training has stopped, with the trainer's history."""
+        return None
 
 
 def rank_rows(idx, rank: int, world: int):

@@ -1,0 +1,83 @@
+"""Runs written by an earlier version of rnnkit still load, answer and (language models) resume.
+
+``tests/fixtures/runs-v0`` holds one tiny run of each kind made by the version before the one
+trainer (flat task configs with ``embed``/``hidden``/``layers`` and ``None`` for "no limit").
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import call_cli
+
+FIXTURES = Path(__file__).parent / "fixtures" / "runs-v0"
+KINDS = ("lm", "ngram", "seq2seq", "classify", "forecast")
+
+
+@pytest.fixture
+def runs(tmp_path) -> Path:
+    """A copy of the fixtures (loading must not need to write, but resuming does)."""
+    shutil.copytree(FIXTURES, tmp_path / "runs")
+    return tmp_path / "runs"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_info_reads_every_kind(runs, kind):
+    code, out, err = call_cli(["info", runs / kind, "--json"])
+    assert code == 0, err
+    assert json.loads(out)["kind"] == kind
+
+
+def test_language_model_generates_and_resumes(runs):
+    code, out, err = call_cli(["generate", runs / "lm", "--length", "20", "--seed", "1"])
+    assert code == 0, err
+    assert len(out) > 20  # a line start, then 20 characters
+    corpus = FIXTURES / "lm-corpus.txt"
+    code, _, err = call_cli(
+        ["train", "--resume", runs / "lm", "--data", corpus, "--max-steps", "6", "--quiet"]
+    )
+    assert code == 0, err
+    rows = [json.loads(x) for x in (runs / "lm" / "metrics.jsonl").read_text().splitlines()]
+    assert max(r["step"] for r in rows) == 6
+
+
+def test_translation_run_loads_with_the_new_names(runs, monkeypatch):
+    from rnnkit.seq2seq.train import load_run
+
+    config, src_vocab, tgt_vocab, model = load_run(runs / "seq2seq")
+    assert (config.embed_size, config.hidden_size, config.num_layers) == (4, 8, 1)
+    assert config.patience == 0 and config.max_steps == 0  # None once meant "no limit"
+    monkeypatch.setattr("sys.stdin", io.StringIO("a b c\n"))
+    code, out, err = call_cli(["translate", runs / "seq2seq", "--beam", "2"])
+    assert code == 0, err
+    assert len(out.splitlines()) == 1
+
+
+def test_classification_run_loads_and_predicts(runs, monkeypatch):
+    from rnnkit.classify.train import load_run
+
+    config, vocabs, model = load_run(runs / "classify")
+    assert config.hidden_size == 4 and config.patience == 5
+    monkeypatch.setattr("sys.stdin", io.StringIO("play yellow by adele\n"))
+    code, out, err = call_cli(["classify", "predict", runs / "classify"])
+    assert code == 0, err
+    assert out.split()[0] in ("Music", "Weather")
+
+
+def test_forecasting_run_loads_and_evaluates(runs):
+    from rnnkit.forecast.pipeline import ForecastRun
+
+    run = ForecastRun.load(runs / "forecast")
+    assert run.config.hidden_size == 4 and run.config.max_minutes == 0
+    result = run.evaluate("test")
+    assert set(result["models"]) >= {run.name, "naive", "linear"}
+
+
+def test_ngram_run_scores(runs):
+    code, out, err = call_cli(["eval", runs / "ngram", "--data", FIXTURES / "lm-corpus.txt"])
+    assert code == 0, err
