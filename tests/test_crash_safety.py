@@ -317,24 +317,39 @@ def test_weight_files_carry_their_checksum(tmp_path):
         assert stored_digest(run / name) == tensors_digest(load_file(run / name))
 
 
-def test_sigterm_stops_other_commands_like_ctrl_c(tmp_path):
-    """A command without checkpoints of its own (here a translation model's training) ends on
-    SIGTERM with one line and exit code 143, its saved files whole."""
+def test_sigterm_checkpoints_every_task_and_stops_other_commands_like_ctrl_c(tmp_path, seq2seq_run):
+    """Every training command checkpoints on SIGTERM (here a translation model's) and says how
+    to continue; a command without checkpoints (here translate, waiting on its input) ends
+    with one line. Both exit with 143, their saved files whole."""
     pairs = tmp_path / "pairs.tsv"
     pairs.write_text("".join(f"a b {i % 9}\tB A {i % 9}\n" for i in range(400)), encoding="utf-8")
+    run = tmp_path / "run"
     cmd = [sys.executable, "-m", "rnnkit", "seq2seq", "train", "--tsv", str(pairs)]
-    cmd += ["--epochs", "10000", "--out", str(tmp_path / "run")]
+    cmd += ["--epochs", "10000", "--quiet", "--out", str(run)]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=cli_env())
     deadline = time.monotonic() + 60
-    while not (tmp_path / "run" / "model.safetensors").exists():  # an epoch has been saved
+    while not (run / "model.safetensors").exists():  # an epoch has been saved
         assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
-    assert err.strip().splitlines()[-1] == "terminated" and "Traceback" not in err
-    assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("SIGTERM at step ") and "Traceback" not in err
+    assert f"rnnkit seq2seq train --resume {run}" in last
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
     from rnnkit.integrity import digest_mismatch
 
-    weights = tmp_path / "run" / "model.safetensors"
-    assert digest_mismatch(weights, load_file(weights)) is None
+    for weights in (run / "model.safetensors", run / "last.safetensors"):
+        assert digest_mismatch(weights, load_file(weights)) is None
+
+    _, model, _, _ = seq2seq_run
+    cmd = [sys.executable, "-m", "rnnkit", "translate", str(model)]
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env()
+    )
+    time.sleep(3)  # started, and blocked reading its input
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "terminated" and "Traceback" not in err
