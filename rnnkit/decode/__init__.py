@@ -18,7 +18,7 @@ from rnnkit.decode.processors import (
     reserved_ids,
 )
 from rnnkit.decode.sample import greedy, make_generator, sample, sample_steps
-from rnnkit.decode.search import check_search, decoding, search
+from rnnkit.decode.search import check_search, decoding, search, search_settings
 from rnnkit.decode.steppers import LanguageModelStepper, Seq2SeqStepper, Stepper
 from rnnkit.decode.warpers import (
     MAX_TEMPERATURE,
@@ -62,4 +62,5 @@ __all__ = [
     "sample_next",
     "sample_steps",
     "search",
+    "search_settings",
 ]

@@ -25,7 +25,7 @@ from rnnkit.errors import GenerationError
 @dataclass(frozen=True)
 class Hypothesis:
     tokens: list[int]  # without eos
-    score: float  # length-penalised log-probability
+    score: float | None  # length-penalised log-probability; None when not computed
 
 
 def length_penalty(length: int, alpha: float) -> float:

@@ -74,19 +74,17 @@ class AllowTokens:
         return logits.masked_fill(~allowed.to(logits.device), float("-inf"))
 
 
-class ForceTokens:
+class ForceTokens(AllowTokens):
     """One given token at each position it names (a poem's marks, an acrostic's heads).
 
     Args:
         tokens: position -> the token id that must come there.
         vocab_size: V.
+        default: the tokens allowed at every other position, a (V,) bool mask (``None``: free).
     """
 
-    def __init__(self, tokens: Mapping[int, int], vocab_size: int):
-        self.allow = AllowTokens({p: _mask([t], vocab_size) for p, t in tokens.items()})
-
-    def __call__(self, history: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        return self.allow(history, logits)
+    def __init__(self, tokens: Mapping[int, int], vocab_size: int, default=None):
+        super().__init__({p: _mask([t], vocab_size) for p, t in tokens.items()}, default)
 
 
 class SameGroup:

@@ -50,6 +50,43 @@ def check_search(beam: int, temperature: float, top_k: int, top_p: float, n_best
         raise GenerationError(f"--n-best {n_best} needs a beam of at least {n_best}")
 
 
+def search_settings(
+    beam: int | None,
+    temperature: float | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    *,
+    beam_default: int = 1,
+    temperature_default: float = 1.0,
+) -> tuple[int, dict]:
+    """The beam and sampling settings a command runs with; ``None`` is a setting not given.
+
+    A sampling setting given makes the beam 1 unless one is given too (then it is an error:
+    beam search samples nothing). Settings not given take their defaults: temperature
+    ``temperature_default`` with beam 1 (1 when another sampling setting is given), top-k and
+    top-p off; beam search runs with none. Outputs ``(beam, {"temperature", "top_k",
+    "top_p"})``, checked.
+
+    Raises:
+        GenerationError: a beam with a sampling setting, or a value out of its range.
+    """
+    given = {"temperature": temperature, "top_k": top_k, "top_p": top_p}
+    given = {name: value for name, value in given.items() if value is not None}
+    if beam is None:
+        beam = 1 if given else beam_default
+    if beam > 1 and given:
+        flags = " and ".join("--" + name.replace("_", "-") for name in given)
+        raise GenerationError(
+            f"--beam {beam} searches for the most likely output and samples nothing: drop "
+            f"{flags}, or use --beam 1 to sample"
+        )
+    # A sampling flag asks for sampling: the temperature is then 1 unless given.
+    temperature = (1.0 if given else temperature_default) if beam == 1 else 0.0
+    sampling = {"temperature": temperature, "top_k": 0, "top_p": 1.0, **given}
+    check_search(beam, **sampling)
+    return beam, sampling
+
+
 def search(
     stepper: Stepper,
     *,
@@ -76,7 +113,7 @@ def search(
     used).
 
     Outputs: per item up to ``n_best`` ``Hypothesis(tokens, score)``, best first; sampled
-    and greedy outputs have one, with score ``nan`` (it is not computed).
+    and greedy outputs have one, with score ``None`` (it is not computed).
 
     Raises:
         GenerationError: settings outside their ranges, or a beam with sampling settings.
@@ -98,7 +135,7 @@ def search(
             generator=generator,
             **common,
         )
-    return [[Hypothesis(tokens, float("nan"))] for tokens in rows]
+    return [[Hypothesis(tokens, None)] for tokens in rows]
 
 
 def _device(model: torch.nn.Module) -> torch.device:
