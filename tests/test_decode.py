@@ -197,8 +197,9 @@ def test_a_wide_beam_is_exhaustive_search(alpha, keep_greedy):
     model = lm(V, seed=5, sharpen=1.5)
     want = exhaustive(model, [0], V, eos, max_len, alpha)
     stepper = LanguageModelStepper(model, torch.tensor([[0]]))
-    got = beam_search(stepper, beam=64, n_best=40, max_len=max_len, eos=eos, alpha=alpha,
-                      keep_greedy=keep_greedy)[0]  # fmt: skip
+    got = beam_search(
+        stepper, beam=64, n_best=40, max_len=max_len, eos=eos, alpha=alpha, keep_greedy=keep_greedy
+    )[0]
     assert len(got) == len(want) == 40
     assert [h.tokens for h in got[:10]] == [w[0] for w in want[:10]]
     assert [h.score for h in got] == pytest.approx([w[1] for w in want], abs=1e-5)
@@ -360,8 +361,9 @@ def test_sampled_translations_repeat_with_a_seed_and_differ_across_seeds():
     assert all(not banned & set(t) for t in translate(5))
     # Greedy is sampling at temperature 0.
     greedy_out = [h[0].tokens for h in search_batch(model, src, src_len, vocab, beam=1)]
-    assert greedy_out == [h[0].tokens for h in search_batch(model, src, src_len, vocab, beam=1,
-                                                             temperature=0, seed=9)]  # fmt: skip
+    assert greedy_out == [
+        h[0].tokens for h in search_batch(model, src, src_len, vocab, beam=1, temperature=0, seed=9)
+    ]
 
 
 def test_max_length_counts_per_sentence():

@@ -416,8 +416,10 @@ class PoemDecoder:
                 processors=self._template(lines, chars, acro, rhyme),
             )
         prefix = torch.tensor([start_ids] * rows, dtype=torch.long).view(rows, len(start_ids))
-        hyps = search(stepper, **plan, prefix=prefix, beam=beam, n_best=n if beam > 1 else 1,
-                      seed=seed, **sampling)  # fmt: skip
+        n_best = n if beam > 1 else 1
+        hyps = search(
+            stepper, **plan, prefix=prefix, beam=beam, n_best=n_best, seed=seed, **sampling
+        )
         poems = [h.tokens for item in hyps for h in item]
         itos = self.vocab.itos
         return ["".join(start_toks) + "".join(itos[i] for i in row) for row in poems]
