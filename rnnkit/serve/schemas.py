@@ -130,6 +130,15 @@ Beam = Annotated[
 ]
 
 
+# A beam above 1 takes no sampling field: written into the schema, so that clients see it.
+BEAM_OR_SAMPLING = {
+    "anyOf": [
+        {"properties": {"beam": {"const": 1}}},
+        {"not": {"anyOf": [{"required": [f]} for f in ("temperature", "top_k", "top_p")]}},
+    ]
+}
+
+
 def sampling_fields(body: BaseModel) -> dict[str, Any]:
     """The sampling fields of a request with a ``beam``: all of them (defaults included) for
     beam 1; with a beam only those sent, so that beam search refuses them by name."""
@@ -165,6 +174,8 @@ class ModelInfo(BaseModel):
 
 
 class GenerateRequest(Request):
+    model_config = ConfigDict(json_schema_extra=BEAM_OR_SAMPLING)
+
     model: str | None = MODEL_FIELD
     prompt: str = Field(
         "",
@@ -234,6 +245,8 @@ class ScoreResponse(BaseModel):
 
 # ---- /poem ------------------------------------------------------------------------------------
 class PoemRequest(Request):
+    model_config = ConfigDict(json_schema_extra=BEAM_OR_SAMPLING)
+
     model: str | None = MODEL_FIELD
     form: Literal["wujue", "qijue", "wulv", "qilv"] | None = Field(
         None,
