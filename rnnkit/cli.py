@@ -272,30 +272,39 @@ def poem_train(
 @click.option("--length", default=200, show_default=True, help="Tokens to generate.")
 @click.option(
     "--temperature",
-    default=1.0,
-    show_default=True,
-    help="Softmax temperature: 0 (greedy) or 0.001 to 10.",
+    type=float,
+    default=None,
+    help="Softmax temperature: 0 (greedy) or 0.001 to 10.  [default: 1.0]",
 )
-@click.option("--top-k", default=0, show_default=True, help="Sample among the k best; 0 = off.")
+@click.option("--top-k", type=int, default=None, help="Sample among the k best; 0 = off.")
 @click.option(
     "--top-p",
-    default=1.0,
-    show_default=True,
+    type=float,
+    default=None,
     help="Sample within the smallest set of mass p (nucleus), 1e-06 to 1; 1 = off.",
 )
+@click.option(
+    "--beam",
+    default=1,
+    show_default=True,
+    help="Beam search for the most likely continuation of --length tokens; takes no sampling "
+    "flag. 1 = sample.",
+)
 @click.option("--seed", default=None, type=int, help="Seed for repeatable output.")
-@click.option("--stop", "stop_token", default=None, help="Stop when this token is sampled.")
+@click.option("--stop", "stop_token", default=None, help="Stop when this token is produced.")
 @click.option("--device", type=DEVICE, default="auto", show_default=True)
 @click.option(
     "--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True
 )
 def generate(
-    run_dir, prompt, length, temperature, top_k, top_p, seed, stop_token, device, checkpoint
+    run_dir, prompt, length, temperature, top_k, top_p, beam, seed, stop_token, device, checkpoint
 ):
-    """Generate text from a trained run, streaming it to stdout."""
+    """Generate text from a trained run, streaming it to stdout (with --beam, once searched)."""
+    from rnnkit.decode import search_settings
     from rnnkit.infer.generate import generate_text
     from rnnkit.runtime import pick_device
 
+    search_settings(beam, temperature, top_k, top_p)  # bad flags fail before the run loads
     dev = pick_device(device)
     _, tokenizer, vocab, model = _load_lm(run_dir, dev, checkpoint)
 
@@ -316,6 +325,7 @@ def generate(
         stop_token,
         stream=stream,
         device=dev,
+        beam=beam,
     )
     click.echo()
 

@@ -84,3 +84,19 @@ def test_bad_input_is_one_line(poem_run, args, message):
     code, _, stderr = call_cli(["poem", out, *args])
     assert code == 2 and stderr.startswith("error: ") and len(stderr.strip().splitlines()) == 1
     assert message in stderr
+
+
+@realdata
+@pytest.mark.parametrize("form", ["wujue", "qijue"])
+def test_beam_poems_keep_form_acrostic_and_rhyme(poem_run, form):
+    out, _ = poem_run
+    args = ["poem", out, "--form", form, "--acrostic", "春夏秋冬", "--rhyme", "--beam", "4"]
+    code, stdout, stderr = call_cli([*args, "--num", "3"])
+    assert code == 0, stderr
+    poems = stdout.strip().splitlines()
+    assert len(poems) == 3 and len(set(poems)) == 3
+    for poem in poems:
+        assert check_form(poem, form) and rhymes(poem, form), poem
+        heads = [line[0] for line in poem.replace("。", "，").split("，") if line]
+        assert heads == list("春夏秋冬")
+    assert call_cli([*args, "--num", "3", "--seed", "5"])[1] == stdout  # nothing is drawn

@@ -3,9 +3,7 @@ import math
 import pytest
 import torch
 
-from rnnkit.errors import GenerationError
-from rnnkit.infer.generate import generate_ids, generate_text, prompt_ids
-from rnnkit.infer.sampling import (
+from rnnkit.decode.warpers import (
     MAX_TEMPERATURE,
     MIN_TEMPERATURE,
     MIN_TOP_P,
@@ -13,6 +11,8 @@ from rnnkit.infer.sampling import (
     filter_logits,
     sample_next,
 )
+from rnnkit.errors import GenerationError
+from rnnkit.infer.generate import generate_ids, generate_text, prompt_ids
 from rnnkit.infer.scoring import token_logprobs
 from rnnkit.models.lm import LMConfig, RNNLanguageModel
 from rnnkit.text.corpus import build_vocab

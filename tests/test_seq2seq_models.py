@@ -1,4 +1,5 @@
-"""Encoder-decoder models, attention and search (rnnkit.seq2seq.models / .search)."""
+"""Encoder-decoder models, attention and search (rnnkit.seq2seq.models, and rnnkit.decode
+driven by rnnkit.seq2seq.translate.search_batch)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,33 @@ from rnnkit.seq2seq.models import (
     build_seq2seq,
     masked_softmax,
 )
-from rnnkit.seq2seq.search import beam_search, greedy_decode
+from rnnkit.seq2seq.translate import attention_weights, search_batch
+from rnnkit.text.vocab import RESERVED, Vocab
 
 BOS, EOS = 2, 3
+
+
+def target_vocab(model) -> Vocab:
+    """A target vocabulary of the model's size, reserved tokens first."""
+    size = model.config.tgt_vocab if hasattr(model, "config") else 10
+    return Vocab(list(RESERVED) + [f"w{i}" for i in range(size - len(RESERVED))])
+
+
+def greedy_decode(model, src, src_len, **kw):
+    """``(tokens, attention)`` per sentence, greedy (attention ``None`` without any)."""
+    hyps = search_batch(model, src, src_len, target_vocab(model), beam=1, **kw)
+    tokens = [h[0].tokens for h in hyps]
+    if getattr(model, "attention", None) is None:
+        return tokens, [None] * len(tokens)
+    return tokens, attention_weights(model, src, src_len, tokens, BOS)
+
+
+def beam_search(model, src, src_len, **kw):
+    """Per sentence its ``(tokens, score)`` n-best list."""
+    hyps = search_batch(model, src, src_len, target_vocab(model), **kw)
+    return [[(h.tokens, h.score) for h in hs] for hs in hyps]
+
+
 ATTENTIONS = ["none", "additive", "dot", "general", "scaled"]
 
 
@@ -425,7 +450,7 @@ def test_max_length_and_banned_tokens():
 def test_search_settings_are_checked():
     model = tiny(attention="additive")
     src, src_len = random_batch([3])
-    with pytest.raises(GenerationError, match="n_best"):
+    with pytest.raises(GenerationError, match="--n-best"):
         beam_search(model, src, src_len, beam=2, n_best=3)
     model.train()
     beam_search(model, src, src_len, beam=2)

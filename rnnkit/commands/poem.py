@@ -80,9 +80,18 @@ def prepare_corpus(data: str, out: Path, form: str, simplified: bool, write: boo
 @click.option("--style", default=None, help="A poem read first to set the mood; not printed.")
 @click.option("--rhyme", is_flag=True, help="Even lines end in one rhyme group (needs a form).")
 @click.option("--num", default=1, show_default=True, help="Poems to write.")
-@click.option("--temperature", default=0.8, show_default=True, help="0 (greedy) or 0.001 to 10.")
-@click.option("--top-k", default=0, show_default=True, help="Sample among the k best; 0 = off.")
-@click.option("--top-p", default=1.0, show_default=True, help="1e-06 to 1; 1 = off.")
+@click.option(
+    "--temperature", type=float, default=None, help="0 (greedy) or 0.001 to 10.  [default: 0.8]"
+)
+@click.option("--top-k", type=int, default=None, help="Sample among the k best; 0 = off.")
+@click.option("--top-p", type=float, default=None, help="1e-06 to 1; 1 = off.")
+@click.option(
+    "--beam",
+    default=1,
+    show_default=True,
+    help="Beam search for the most likely poems under the same constraints (--num of them, "
+    "<= --beam); takes no sampling flag. 1 = sample.",
+)
 @click.option("--seed", default=None, type=int, help="Seed for repeatable poems.")
 @click.option(
     "--script",
@@ -103,11 +112,13 @@ def write_command(
     temperature,
     top_k,
     top_p,
+    beam,
     seed,
     script,
     device,
 ):
     """Write poems from a trained poem run (the default: `rnnkit poem RUN_DIR ...`)."""
+    from rnnkit.decode import search_settings
     from rnnkit.poetry.data import to_script
     from rnnkit.poetry.decoding import PoemDecoder
     from rnnkit.runtime import pick_device
@@ -116,6 +127,11 @@ def write_command(
         raise ConfigError(f"--num must be >= 1, got {num}")
     if start is not None and not start.strip():
         raise ConfigError("--start is empty; give the first characters of the poem")
+    if beam == 1 and temperature is None:
+        temperature = 0.8  # poems read better a little below the model's own distribution
+    search_settings(beam, temperature, top_k, top_p)  # bad flags fail before the run loads
+    if beam > 1 and num > beam:
+        raise ConfigError(f"--num {num} asks for more poems than --beam {beam} keeps; lower --num")
     dev = pick_device(device)
     _, vocab, model = load_poem_run(run_dir, dev)
     decoder = PoemDecoder(model, vocab, device=dev)
@@ -130,6 +146,7 @@ def write_command(
         temperature=temperature,
         top_k=top_k,
         top_p=top_p,
+        beam=beam,
     )
     for text in poems:
         click.echo(to_script(text, script))

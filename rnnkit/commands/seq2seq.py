@@ -140,17 +140,32 @@ def _check_beam(beam: int) -> None:
 
 @click.command("translate", context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path())
-@click.option("--beam", default=5, show_default=True, help="1 is greedy.")
+@click.option("--beam", type=int, default=None, help="1 is greedy.  [default: 5; 1 when sampling]")
 @click.option("--alpha", default=0.6, show_default=True, help="Length normalisation.")
 @click.option("--n-best", default=1, show_default=True, help="Hypotheses per line (tab-separated).")
+@click.option(
+    "--temperature",
+    type=float,
+    default=None,
+    help="Sample the translations at this softmax temperature, 0.001 to 10 (0 is greedy); "
+    "sampling flags replace beam search.  [default: 1.0 when sampling]",
+)
+@click.option("--top-k", type=int, default=None, help="Sample among the k best; 0 = off.")
+@click.option("--top-p", type=float, default=None, help="Sample within mass p, 1e-06 to 1.")
+@click.option("--seed", type=int, default=None, help="Seed for repeatable sampled translations.")
 @click.option("--device", type=DEVICE, default="auto", show_default=True)
-def translate(run_dir, beam, alpha, n_best, device):
+def translate(run_dir, beam, alpha, n_best, temperature, top_k, top_p, seed, device):
     """Translate stdin, one sentence per line, to stdout, one line each."""
+    from rnnkit.decode import search_settings
     from rnnkit.runtime import pick_device
     from rnnkit.seq2seq.train import load_run
     from rnnkit.seq2seq.translate import translate_lines
 
-    _check_beam(beam)
+    if beam is not None:
+        _check_beam(beam)
+    beam, sampling = search_settings(
+        beam, temperature, top_k, top_p, beam_default=5, temperature_default=0.0
+    )
     if n_best < 1 or n_best > beam:
         raise ConfigError(f"--n-best must be between 1 and --beam ({beam}), got {n_best}")
     dev = pick_device(device)
@@ -165,7 +180,9 @@ def translate(run_dir, beam, alpha, n_best, device):
         beam=beam,
         alpha=alpha,
         n_best=n_best,
+        seed=seed,
         device=dev,
+        **sampling,
     )
     for hyps in translations:  # printed batch by batch, as they are made
         click.echo("\t".join(hyps))

@@ -1,4 +1,5 @@
-"""Text generation: warm up on a prompt, then sample one token at a time."""
+"""Text generation: warm up on a prompt, then sample one token at a time (or search with a
+beam), with ``rnnkit.decode``; and the text helpers around it."""
 
 from __future__ import annotations
 
@@ -7,8 +8,15 @@ from collections.abc import Callable, Iterable, Iterator
 
 import torch
 
+from rnnkit.decode import (
+    BanTokens,
+    LanguageModelStepper,
+    make_generator,
+    sample_steps,
+    search,
+    search_settings,
+)
 from rnnkit.errors import GenerationError
-from rnnkit.infer.sampling import check_sampling, sample_next
 from rnnkit.text.vocab import UNK
 
 
@@ -39,49 +47,49 @@ def prompt_ids(prompt: str, tokenizer, vocab, warn: Callable[[str], None] | None
     return vocab.encode(tokens).tolist()
 
 
-@torch.no_grad()
 def generate_ids(
     model,
     context: list[int],
     length: int,
-    temperature: float = 1.0,
-    top_k: int = 0,
-    top_p: float = 1.0,
+    temperature: float | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
     seed: int | None = None,
     stop_id: int | None = None,
     device="cpu",
     banned: list[int] | None = None,
+    beam: int = 1,
 ) -> Iterator[int]:
-    """Yield up to ``length`` sampled token ids after ``context``.
+    """Yield up to ``length`` token ids after ``context``, sampled (or, ``beam > 1``, the most
+    likely continuation beam search finds).
 
     The context is fed through the model in one call to set the state (it is not predicted).
     Each further step feeds one token and keeps only the state: memory stays constant.
-    ``banned`` ids are never sampled (reserved tokens the training text never had).
+    ``banned`` ids are never produced (reserved tokens the training text never had);
+    ``stop_id`` ends the text and is not yielded. Sampling settings left ``None`` take their
+    defaults (temperature 1); a beam takes none. ``seed=None`` draws a fresh seed; the global
+    RNG is never used.
     """
     if length < 0:
         raise GenerationError(f"--length must be >= 0, got {length}")
     if not context:
         raise GenerationError("generation needs at least one context token")
-    check_sampling(temperature, top_k, top_p)
+    beam, sampling = search_settings(beam, temperature, top_k, top_p)
+    stepper = LanguageModelStepper(model, torch.tensor([context], dtype=torch.long, device=device))
+    settings = dict(max_len=length, eos=stop_id, processors=[BanTokens(banned or [])])
+    if beam > 1:
+        yield from search(stepper, beam=beam, **settings)[0][0].tokens
+        return
+    generator = make_generator(seed, device)
+    was_training = model.training
     model.eval()
-    gen = torch.Generator(device=device)
-    gen.manual_seed(seed if seed is not None else torch.seed())
-    x = torch.tensor([context], dtype=torch.long, device=device)  # (1, C)
-    logits, _, state = model(x, None, None)
-    mask = None
-    if banned:
-        mask = torch.zeros(logits.size(-1), dtype=torch.bool, device=device)
-        mask[banned] = True
-    for _ in range(length):
-        last = logits[:, -1]  # (1, V)
-        if mask is not None:
-            last = last.masked_fill(mask, float("-inf"))
-        nxt = sample_next(last, temperature, top_k, top_p, gen)  # (1,)
-        token = int(nxt.item())
-        if stop_id is not None and token == stop_id:
-            return
-        yield token
-        logits, _, state = model(nxt[:, None], None, state)
+    try:
+        for y in sample_steps(stepper, **settings, **sampling, generator=generator):
+            if int(y) == stop_id:
+                return
+            yield int(y)
+    finally:
+        model.train(was_training)
 
 
 def unseen_reserved(vocab) -> list[int]:
@@ -95,21 +103,23 @@ def generate_text(
     vocab,
     prompt: str,
     length: int,
-    temperature: float = 1.0,
-    top_k: int = 0,
-    top_p: float = 1.0,
+    temperature: float | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
     seed: int | None = None,
     stop_token: str | None = None,
     stream: Callable[[str], None] | None = None,
     device="cpu",
+    beam: int = 1,
 ) -> str:
-    """Prompt plus ``length`` generated tokens, as text.
+    """Prompt plus up to ``length`` generated tokens, as text (see ``generate_ids``).
 
-    ``stream`` receives the prompt and then each new piece, once every setting has been checked.
+    ``stream`` receives the prompt and then each new piece, once every setting has been checked
+    (with a beam, the pieces come once the search is done).
     """
     if length < 0:
         raise GenerationError(f"--length must be >= 0, got {length}")
-    check_sampling(temperature, top_k, top_p)
+    search_settings(beam, temperature, top_k, top_p)
     ctx = prompt_ids(prompt, tokenizer, vocab, warn=lambda m: print(m, file=sys.stderr))
     stop_id = None
     if stop_token is not None:
@@ -123,7 +133,9 @@ def generate_text(
     if stream:
         stream(prompt)
     banned = unseen_reserved(vocab)
-    ids = generate_ids(model, ctx, length, temperature, top_k, top_p, seed, stop_id, device, banned)
+    ids = generate_ids(
+        model, ctx, length, temperature, top_k, top_p, seed, stop_id, device, banned, beam
+    )
     for piece in text_pieces(ids, tokenizer, vocab, prompt):
         pieces.append(piece)
         if stream:

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnkit.errors import ConfigError
-from rnnkit.nn.recurrent import CELLS, State, build_recurrent, init_state
+from rnnkit.nn.recurrent import CELLS, State, build_recurrent, init_state, select_state
 
 
 @dataclass(frozen=True)
@@ -139,6 +139,21 @@ class RNNLanguageModel(nn.Module):
         p = self.decoder.weight
         c = self.config
         return init_state(c.cell, c.num_layers, batch, c.hidden_size, p.device, p.dtype)
+
+    def step(self, y_prev: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
+        """One token per row: ``y_prev`` (N,) -> ``(logits (N, V), state)``, as ``Seq2Seq.step``.
+
+        The same computation as ``forward`` on a length-1 sequence, so stepping through a text
+        gives the logits ``forward`` gives for it.
+        """
+        logits, _, state = self(y_prev[:, None], None, state)  # (N, 1, V)
+        return logits[:, 0], state
+
+    @staticmethod
+    def select_state(state: State, index: torch.Tensor) -> State:
+        """Rows ``index`` (N',) of a state, in that order: beam search reorders its hypotheses
+        with it."""
+        return select_state(state, index)
 
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None, state: State | None = None

@@ -78,6 +78,13 @@ def init_state(
     return (h, torch.zeros_like(h)) if cell in ("lstm", "lnlstm") else h
 
 
+def select_state(state: State, index: torch.Tensor) -> State:
+    """Rows ``index`` (N',) of a state ((L, N, H), or a pair of them for LSTM), in that order."""
+    if isinstance(state, tuple):
+        return tuple(s.index_select(1, index) for s in state)
+    return state.index_select(1, index)
+
+
 def detach_state(state: State | None) -> State | None:
     """Cut the graph behind ``state`` (truncated BPTT) without copying its values."""
     if state is None:

@@ -4,7 +4,8 @@ A poem model is an ``RNNLanguageModel`` trained on a stream where each poem is o
 characters closed by ``<eos>``, so ``<eos>`` both ends a poem and opens the next: generation
 starts from the context ``[<eos>]``.
 
-``PoemDecoder`` samples one character at a time and can enforce a form (the number of lines,
+``PoemDecoder`` samples one character at a time (or searches with a beam, through
+``rnnkit.decode``) and can enforce a form (the number of lines,
 the characters per line, "，" after odd lines and "。" after even ones), an acrostic (each line
 opens with a given character), a rhyme (the even lines end in one rhyme group), an opening
 (``start``, printed) and a mood (``style``, a poem read first to set the state, not printed).
@@ -18,8 +19,15 @@ from collections.abc import Iterator
 
 import torch
 
+from rnnkit.decode import (
+    AllowTokens,
+    ForceTokens,
+    LanguageModelStepper,
+    SameGroup,
+    search,
+    search_settings,
+)
 from rnnkit.errors import ConfigError, GenerationError
-from rnnkit.infer.sampling import check_sampling, sample_next
 from rnnkit.text.tokenizers import ChineseCharTokenizer
 from rnnkit.text.vocab import EOS
 
@@ -165,8 +173,9 @@ class PoemDecoder:
         vocab: its ``Vocab``; it must hold ``<eos>``, "，" and "。".
         device: where ``model`` lives.
 
-    Every step feeds one token (or a run of forced tokens) and carries the recurrent state,
-    under ``no_grad`` and in eval mode, so a poem costs one model call per sampled character.
+    The constraints are logits processors (``rnnkit.decode.processors``) that read a poem's
+    positions from its history, so sampling and beam search keep them alike. Every step feeds
+    one token and carries the recurrent state, under ``no_grad`` and in eval mode.
     """
 
     def __init__(self, model, vocab, *, device="cpu"):
@@ -193,15 +202,6 @@ class PoemDecoder:
         self.free[[vocab.token_to_id(t) for t in vocab.reserved]] = False
         self.free[self.eos_id] = True
         self.group_of: list[str | None] = [rhyme_group(t) for t in vocab.itos]
-        self.group_masks: dict[str, torch.Tensor] = {}
-        for i, g in enumerate(self.group_of):
-            if g is not None:
-                self.group_masks.setdefault(g, torch.zeros(V, dtype=torch.bool))[i] = True
-        self.rhymable = self.han & torch.tensor([g is not None for g in self.group_of])
-        self.han, self.free, self.rhymable = (
-            m.to(self.device) for m in (self.han, self.free, self.rhymable)
-        )
-        self.group_masks = {g: m.to(self.device) for g, m in self.group_masks.items()}
 
     # ---- user text -> tokens ------------------------------------------------------------------
     def _known(self, tokens_of, text: str, what: str, keep=None) -> list[str]:
@@ -317,20 +317,7 @@ class PoemDecoder:
         return placed
 
     # ---- decoding ---------------------------------------------------------------------------
-    def generate(
-        self,
-        *,
-        form: str | None = None,
-        start: str = "",
-        acrostic: str | None = None,
-        style: str | None = None,
-        rhyme: bool = False,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        top_p: float = 1.0,
-        seed: int | None = None,
-        max_chars: int = 128,
-    ) -> str:
+    def generate(self, *, seed: int | None = None, **settings) -> str:
         """One poem, as one line of text (``start`` included, ``style`` not).
 
         Args:
@@ -340,45 +327,39 @@ class PoemDecoder:
             start: the opening of the poem, fed through the model and printed. With a form (or
                 acrostic) it must fit the template; line-end marks may be left out.
             acrostic: one character per line opening it; marks and spaces in it are ignored.
-                With a form there must be one per line of the form; without, each character
-                gives a line of 5 characters ("，" / "。" alternating, "。" at the end).
-            style: a poem (or several, one per line) read first to set the model's state, not
-                printed; the new poem starts after it.
+                Without a form, lines of ``ACROSTIC_LINE_CHARS`` characters.
+            style: a poem (or a few, one per line) read through the model before the poem, so
+                the state carries its mood; not printed.
             rhyme: the even lines end in characters of one rhyme group (``rhyme_group``), the
                 group of the first even line's last character, with no rhyme character used
                 twice while the group offers another. Needs a form or an acrostic.
-            temperature, top_k, top_p: sampling settings (``rnnkit.infer.sampling``);
-                temperature 0 is greedy.
+            temperature, top_k, top_p: sampling settings (``rnnkit.decode.warpers``);
+                temperature 0 is greedy; ``None``: temperature 1, top-k and top-p off.
+            beam: above 1, beam search for the most likely poem under the same constraints
+                (no sampling settings then).
             seed: seeds the sampler; the same seed gives the same poem.
-            max_chars: free mode only: at most this many sampled tokens after ``start``.
+            max_chars: free mode only: at most this many tokens after ``start``.
         """
-        return self.generate_batch(
-            1,
-            form=form,
-            start=start,
-            acrostic=acrostic,
-            style=style,
-            rhyme=rhyme,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            seed=seed,
-            max_chars=max_chars,
-        )[0]
+        return self.generate_batch(1, seed=seed, **settings)[0]
 
-    def generate_each(self, n: int, *, seed: int | None = None, **settings) -> Iterator[str]:
+    def generate_each(
+        self, n: int, *, seed: int | None = None, beam: int = 1, **settings
+    ) -> Iterator[str]:
         """``n`` poems one after another, as ``rnnkit poem --num n`` writes them.
 
         Poem ``i`` is ``generate(seed=seed + i, **settings)``, so any one of them can be written
         again on its own; ``seed=None`` draws a fresh seed for each. Unlike ``generate_batch``,
-        the model runs once per poem.
+        the model runs once per poem. With ``beam > 1`` the poems are the ``n`` best distinct
+        ones of one search (``n <= beam``).
         """
         if n < 1:
             raise GenerationError(f"the number of poems must be >= 1, got {n}")
+        if beam > 1:
+            yield from self.generate_batch(n, beam=beam, **settings)
+            return
         for i in range(n):
             yield self.generate(seed=None if seed is None else seed + i, **settings)
 
-    @torch.no_grad()
     def generate_batch(
         self,
         n: int,
@@ -388,141 +369,85 @@ class PoemDecoder:
         acrostic: str | None = None,
         style: str | None = None,
         rhyme: bool = False,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        top_p: float = 1.0,
+        temperature: float | None = None,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        beam: int = 1,
         seed: int | None = None,
         max_chars: int = 128,
     ) -> list[str]:
         """``n`` poems decoded side by side (one model call per step for all of them).
 
-        Same settings as ``generate``; the poems differ by their samples. ``generate`` is
-        ``generate_batch(1, ...)[0]``.
+        Same settings as ``generate``; sampled poems differ by their samples. With ``beam > 1``
+        one search runs and the poems are its ``n`` best distinct ones (``n <= beam``; fewer
+        when the constraints leave fewer). ``generate`` is ``generate_batch(1, ...)[0]``.
         """
         if n < 1:
             raise GenerationError(f"the number of poems must be >= 1, got {n}")
-        check_sampling(temperature, top_k, top_p)
+        beam, sampling = search_settings(beam, temperature, top_k, top_p)
+        if beam > 1 and n > beam:
+            raise GenerationError(
+                f"--num {n} asks for more poems than --beam {beam} keeps; give --num <= --beam"
+            )
         if max_chars < 1:
             raise GenerationError(f"--max-chars must be >= 1, got {max_chars}")
-        layout = None
-        if form is not None:
-            layout = _form(form)
-        acro = self._acrostic_chars(acrostic) if acrostic is not None else None
-        if acro is not None:
-            if layout is None:
-                layout = (len(acro), ACROSTIC_LINE_CHARS)
-            elif len(acro) != layout[0]:
-                raise GenerationError(
-                    f"--acrostic has {len(acro)} characters but a {form} has {layout[0]} lines; "
-                    f"give exactly {layout[0]}, one per line"
-                )
+        layout = self._layout(form, acrostic)
+        acro = layout[2] if layout else None
         if rhyme and layout is None:
             raise ConfigError("--rhyme needs the lines to be known: add --form or --acrostic")
         start_toks = self._start_tokens(start) if start else []
         if layout is not None:
-            start_toks = self._place_start(start_toks, *layout, acro, form)
+            start_toks = self._place_start(start_toks, *layout[:2], acro, form)
         context = [EOS]
         if style is not None:
             context += self._style_tokens(style)
         context += start_toks
 
-        gen = torch.Generator(device=self.device)
-        if seed is None:
-            gen.seed()
-        else:
-            gen.manual_seed(seed)
-        self.model.eval()
-        sampler = _Sampler(self, n, context, temperature, top_k, top_p, gen)
+        rows = 1 if beam > 1 else n
+        ids = torch.tensor(self.vocab.encode(context), device=self.device)
+        stepper = LanguageModelStepper(self.model, ids[None, :].expand(rows, -1))
+        start_ids = self.vocab.encode(start_toks).tolist()
         if layout is None:
-            out = sampler.free(max_chars)
+            plan = dict(max_len=max_chars, eos=self.eos_id, processors=[AllowTokens({}, self.free)])
         else:
-            start_ids = self.vocab.encode(start_toks).tolist()
-            out = sampler.template(*layout, start_ids, acro, rhyme)
+            lines, chars = layout[:2]
+            plan = dict(
+                max_len=lines * (chars + 1) - len(start_ids),
+                processors=self._template(lines, chars, acro, rhyme),
+            )
+        prefix = torch.tensor([start_ids] * rows, dtype=torch.long).view(rows, len(start_ids))
+        n_best = n if beam > 1 else 1
+        hyps = search(
+            stepper, **plan, prefix=prefix, beam=beam, n_best=n_best, seed=seed, **sampling
+        )
+        poems = [h.tokens for item in hyps for h in item]
         itos = self.vocab.itos
-        return ["".join(start_toks) + "".join(itos[i] for i in row) for row in out]
+        return ["".join(start_toks) + "".join(itos[i] for i in row) for row in poems]
 
+    def _layout(self, form: str | None, acrostic: str | None):
+        """``(lines, characters per line, acrostic characters or None)``, or ``None`` (free)."""
+        acro = self._acrostic_chars(acrostic) if acrostic is not None else None
+        if form is None:
+            return None if acro is None else (len(acro), ACROSTIC_LINE_CHARS, acro)
+        lines, chars = _form(form)
+        if acro is not None and len(acro) != lines:
+            raise GenerationError(
+                f"--acrostic has {len(acro)} characters but a {form} has {lines} lines; "
+                f"give exactly {lines}, one per line"
+            )
+        return lines, chars, acro
 
-class _Sampler:
-    """The state of one decoding run over a batch of ``n`` poems."""
-
-    def __init__(self, dec: PoemDecoder, n, context, temperature, top_k, top_p, gen):
-        self.dec, self.n = dec, n
-        self.settings = (temperature, top_k, top_p, gen)
-        ids = dec.vocab.encode(context).tolist()
-        # Tokens fed but not yet run through the model: forced runs go in one call.
-        self.pending = [torch.tensor([ids] * n, dtype=torch.long, device=dec.device)]
-        self.state = None
-
-    def _same(self, token: int) -> torch.Tensor:
-        """``token`` for every row, (n,)."""
-        return torch.full((self.n,), token, dtype=torch.long, device=self.dec.device)
-
-    def feed(self, ids: torch.Tensor) -> None:
-        self.pending.append(ids[:, None])
-
-    def sample(self, allowed: torch.Tensor) -> torch.Tensor:
-        """Run the pending tokens, then draw one token per row among ``allowed`` (V,) or (n, V)."""
-        x = torch.cat(self.pending, 1)
-        self.pending = []
-        logits, _, self.state = self.dec.model(x, None, self.state)
-        last = logits[:, -1].masked_fill(~allowed, float("-inf"))
-        nxt = sample_next(last, *self.settings[:3], generator=self.settings[3])
-        self.feed(nxt)
-        return nxt
-
-    def free(self, max_chars: int) -> list[list[int]]:
-        eos = self.dec.eos_id
-        cols, done = [], torch.zeros(self.n, dtype=torch.bool, device=self.dec.device)
-        for _ in range(max_chars):
-            nxt = self.sample(self.dec.free)
-            cols.append(nxt)
-            done |= nxt == eos
-            if done.all():
-                break
-        out = []
-        for row in torch.stack(cols, 1).tolist():
-            out.append(row[: row.index(eos)] if eos in row else row)
-        return out
-
-    def template(self, lines, n, start_ids, acrostic, rhyme) -> list[list[int]]:
-        """Fill ``lines`` x (``n`` characters + mark) after the slots ``start_ids`` filled."""
-        dec, vocab, device = self.dec, self.dec.vocab, self.dec.device
-        groups: list[str | None] = [None] * self.n
-        used = torch.zeros(self.n, len(vocab), dtype=torch.bool, device=device)
-        cols: list[torch.Tensor] = []
-        for slot in range(lines * (n + 1)):
-            line, pos = divmod(slot, n + 1)
-            rhyme_slot = rhyme and line % 2 == 1 and pos == n - 1
-            if slot < len(start_ids):  # part of --start, already in the context
-                nxt = self._same(start_ids[slot])
-            elif pos == n or (acrostic and pos == 0):  # forced: a line's mark or acrostic head
-                if pos == n:
-                    tok = dec.comma_id if _mark_after(line, lines) == COMMA else dec.period_id
-                else:
-                    tok = vocab.token_to_id(acrostic[line])
-                nxt = self._same(tok)
-                self.feed(nxt)
-                cols.append(nxt)
-            else:
-                nxt = self.sample(self._rhyme_mask(groups, used) if rhyme_slot else dec.han)
-                cols.append(nxt)
-            if rhyme_slot:
-                for r, i in enumerate(nxt.tolist()):
-                    groups[r] = groups[r] or dec.group_of[i]
-                    used[r, i] = True
-        return torch.stack(cols, 1).tolist() if cols else [[] for _ in range(self.n)]
-
-    def _rhyme_mask(self, groups: list[str | None], used: torch.Tensor) -> torch.Tensor:
-        """Per row: the characters of its rhyme group not used yet, falling back to the whole
-        group, then (no group known yet) to any character with a rhyme group, then any."""
-        dec = self.dec
-        rows = []
-        for r, g in enumerate(groups):
-            if g is None or g not in dec.group_masks:
-                m = dec.rhymable if dec.rhymable.any() else dec.han
-            else:
-                m = dec.group_masks[g]
-                fresh = m & ~used[r]
-                m = fresh if fresh.any() else m
-            rows.append(m)
-        return torch.stack(rows)
+    def _template(self, lines: int, n: int, acrostic: list[str] | None, rhyme: bool) -> list:
+        """The processors of a poem of ``lines`` x (``n`` characters + mark), by position from
+        the poem's first character: marks at line ends, acrostic heads, Chinese characters
+        elsewhere, and the even lines' last characters in one rhyme group."""
+        forced = {}
+        for line in range(lines):
+            forced[line * (n + 1) + n] = self.vocab.token_to_id(_mark_after(line, lines))
+            if acrostic:
+                forced[line * (n + 1)] = self.vocab.token_to_id(acrostic[line])
+        processors = [ForceTokens(forced, len(self.vocab), default=self.han)]
+        if rhyme:
+            ends = [line * (n + 1) + n - 1 for line in range(1, lines, 2)]
+            processors.append(SameGroup(ends, self.group_of, fallback=self.han))
+        return processors

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from rnnkit.errors import ConfigError, DataError
-from rnnkit.nn.recurrent import BACKENDS, State, build_recurrent, run_padded
+from rnnkit.nn.recurrent import BACKENDS, State, build_recurrent, run_padded, select_state
 
 CELLS = ("gru", "lstm")
 ATTENTIONS = ("none", "additive", "dot", "general", "scaled")
@@ -236,13 +236,6 @@ class Encoder(nn.Module):
 
 
 # ---- the model -------------------------------------------------------------------------------
-def select_state(state: State, index: torch.Tensor) -> State:
-    """Rows ``index`` of a decoder state ((L, N, H), or a pair of them for LSTM)."""
-    if isinstance(state, tuple):
-        return tuple(s.index_select(1, index) for s in state)
-    return state.index_select(1, index)
-
-
 @dataclass
 class Memory:
     """What the decoder reads about a batch of source sentences.

@@ -27,7 +27,7 @@ from rnnkit.registry.runs import RUN_KINDS
 from rnnkit.seq2seq.bleu import corpus_bleu, corpus_chrf
 from rnnkit.seq2seq.data import BucketBatches, Pairs, encode_pairs, load_pairs
 from rnnkit.seq2seq.models import Seq2Seq, build_seq2seq
-from rnnkit.seq2seq.search import beam_search, greedy_decode
+from rnnkit.text import vocab as special
 from rnnkit.text.vocab import Vocab
 from rnnkit.train.checkpoint import load_weights, task_run
 
@@ -129,6 +129,7 @@ def load_split(config: Seq2SeqRunConfig, split: str) -> Pairs:
 def translate_ids(
     model: Seq2Seq,
     src_ids: list[np.ndarray],
+    tgt_vocab: Vocab,
     *,
     beam: int = 1,
     alpha: float = 0.6,
@@ -137,26 +138,25 @@ def translate_ids(
 ) -> list[list[int]]:
     """Target ids for every source sentence (in order), greedy for beam 1."""
     from rnnkit.seq2seq.data import pad_batch
+    from rnnkit.seq2seq.translate import search_batch
 
-    model.eval()
     order = np.argsort([len(s) for s in src_ids], kind="stable")  # similar lengths together
     results: dict[int, list[int]] = {}
-    with torch.no_grad():
-        for i in range(0, len(order), batch_size):
-            idx = order[i : i + batch_size]
-            src, src_len = pad_batch([src_ids[j] for j in idx], PAD)
-            src, src_len = src.to(device), src_len.to(device)
-            if beam == 1:
-                tokens, _ = greedy_decode(model, src, src_len)
-            else:
-                tokens = [h[0][0] for h in beam_search(model, src, src_len, beam=beam, alpha=alpha)]
-            for j, t in zip(idx, tokens, strict=True):
-                results[int(j)] = list(t)
+    for i in range(0, len(order), batch_size):
+        idx = order[i : i + batch_size]
+        src, src_len = pad_batch([src_ids[j] for j in idx], PAD)
+        hyps = search_batch(
+            model, src.to(device), src_len.to(device), tgt_vocab, beam=beam, alpha=alpha
+        )
+        for j, h in zip(idx, hyps, strict=True):
+            results[int(j)] = h[0].tokens
     return [results[i] for i in range(len(src_ids))]
 
 
 def detok(ids: list[int], vocab: Vocab) -> str:
-    return " ".join(vocab.decode([i for i in ids if i not in (PAD, BOS, EOS)]))
+    """Target ids as text, without padding and sentence marks."""
+    marks = {vocab.id_of(t) for t in (special.PAD, special.BOS, special.EOS)}
+    return " ".join(vocab.decode([i for i in ids if i not in marks]))
 
 
 def evaluate(model, pairs: Pairs, src_vocab, tgt_vocab, *, beam=1, device="cpu") -> dict:
@@ -164,7 +164,8 @@ def evaluate(model, pairs: Pairs, src_vocab, tgt_vocab, *, beam=1, device="cpu")
     and the teacher-forced loss and perplexity."""
     src_ids, tgt_ids = encode_pairs(pairs, src_vocab, tgt_vocab)
     t0 = time.perf_counter()
-    hyps = [detok(h, tgt_vocab) for h in translate_ids(model, src_ids, beam=beam, device=device)]
+    ids = translate_ids(model, src_ids, tgt_vocab, beam=beam, device=device)
+    hyps = [detok(h, tgt_vocab) for h in ids]
     seconds = time.perf_counter() - t0
     refs = [" ".join(t) for t in pairs.tgt]
     loss = teacher_forced_loss(model, src_ids, tgt_ids, device=device)

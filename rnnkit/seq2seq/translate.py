@@ -1,21 +1,71 @@
 """Translating raw text with a trained run: each line read as the training data was (case,
-whitespace tokens, ``max_len``), batched beam search, hypotheses detokenised; and one
-sentence's attention weights for a heatmap.
+whitespace tokens, ``max_len``), batched beam search (or sampling), hypotheses detokenised;
+and one sentence's attention weights for a heatmap.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from rnnkit.decode import BanTokens, Hypothesis, Seq2SeqStepper, decoding, reserved_ids, search
 from rnnkit.errors import ConfigError
 from rnnkit.seq2seq.data import pad_batch
-from rnnkit.seq2seq.search import beam_search, greedy_decode
 from rnnkit.seq2seq.train import EOS, PAD, Seq2SeqRunConfig, detok
+from rnnkit.text import vocab as special
 from rnnkit.text.vocab import Vocab
+
+
+def search_batch(
+    model,
+    src: torch.Tensor,
+    src_len: torch.Tensor,
+    tgt_vocab: Vocab,
+    *,
+    beam: int = 5,
+    max_len_a: float = 1.5,
+    max_len_b: int = 10,
+    banned: Sequence[int] | None = None,
+    **settings,
+) -> list[list[Hypothesis]]:
+    """Decode a batch of source sentences with ``rnnkit.decode.search``.
+
+    Each sentence runs for at most ``max_len = floor(a * src_len + b)`` decoder steps and stops
+    at ``<eos>``, which is scored but not returned. ``banned`` tokens are never produced
+    (``None``: the target vocabulary's reserved tokens but ``<eos>``), so
+    ``beam=1`` is greedy search and equals beam search with one beam and ``alpha=0``.
+
+    Inputs: ``src`` (N, S), ``src_len`` (N,).
+
+    Args:
+        settings: the other keywords of ``rnnkit.decode.search`` (alpha, n_best, temperature,
+            top_k, top_p, seed, generator, keep_greedy).
+
+    Outputs: per sentence up to ``n_best`` hypotheses, best first.
+    """
+    stepper = Seq2SeqStepper(model, src, src_len, tgt_vocab.id_of(special.BOS))
+    if banned is None:
+        banned = reserved_ids(tgt_vocab, keep=[special.EOS])
+    lens = [max(0, math.floor(max_len_a * n + max_len_b)) for n in src_len.tolist()]
+    eos = tgt_vocab.id_of(special.EOS)
+    return search(
+        stepper, max_len=lens, eos=eos, processors=[BanTokens(banned)], beam=beam, **settings
+    )
+
+
+def attention_weights(model, src, src_len, tokens: list[list[int]], bos: int) -> list:
+    """Where the decoder looks while it writes ``tokens``: per sentence (L_i, S_i), row ``j``
+    the attention of the step that produced ``tokens[i][j]`` (fed the tokens before it)."""
+    rows = [torch.tensor([bos, *t], dtype=torch.long) for t in tokens]
+    tgt_in = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True).to(src.device)  # (N, T)
+    with decoding(model):
+        _, attn = model(src, src_len, tgt_in)  # (N, T, S)
+    lens = src_len.tolist()
+    return [attn[i, : len(t), : lens[i]] for i, t in enumerate(tokens)]
 
 
 def source_tokens(text: str, config: Seq2SeqRunConfig) -> list[str]:
@@ -39,28 +89,49 @@ def translate_lines(
     beam: int = 5,
     alpha: float = 0.6,
     n_best: int = 1,
+    temperature: float = 0.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    seed: int | None = None,
     batch_size: int = 32,
     device="cpu",
 ) -> Iterator[list[str]]:
     """The ``n_best`` translations of each line, best first (``beam=1`` is greedy), line by line.
 
+    With ``beam=1`` and a ``temperature`` above 0 each translation is sampled (``top_k``,
+    ``top_p``), from one generator seeded with ``seed`` for all lines: the same seed, lines
+    and batch size give the same translations.
+
     Lines are searched ``batch_size`` at a time in their given order, and each batch's results
     are yielded as soon as it is done. A blank line gets ``[]``.
 
     Raises:
-        GenerationError: ``beam < 1`` or ``n_best`` outside ``[1, beam]``.
+        GenerationError: ``beam < 1``, ``n_best`` outside ``[1, beam]``, sampling settings
+            out of range or given with ``beam > 1``.
     """
+    from rnnkit.decode import check_search, make_generator
+
+    check_search(beam, temperature, top_k, top_p, n_best)
+    sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p)
+    if beam == 1 and temperature != 0:
+        sampling["generator"] = make_generator(seed, device)
     for start in range(0, len(lines), batch_size):
         chunk = lines[start : start + batch_size]
         ids = [source_ids(source_tokens(line, config), src_vocab) for line in chunk]
         src, src_len = pad_batch(ids, PAD)
-        with torch.no_grad():
-            hyps = beam_search(
-                model, src.to(device), src_len.to(device), beam=beam, alpha=alpha, n_best=n_best
-            )
+        hyps = search_batch(
+            model,
+            src.to(device),
+            src_len.to(device),
+            tgt_vocab,
+            beam=beam,
+            alpha=alpha,
+            n_best=n_best,
+            **sampling,
+        )
         for line, h in zip(chunk, hyps, strict=True):
             # A blank line is searched too (the batch stays as given) but says nothing.
-            yield [detok(t, tgt_vocab) for t, _ in h[:n_best]] if line.strip() else []
+            yield [detok(hyp.tokens, tgt_vocab) for hyp in h] if line.strip() else []
 
 
 def check_attention(config: Seq2SeqRunConfig) -> None:
@@ -102,5 +173,7 @@ def attend(
     if not tokens:
         raise ConfigError("the sentence has no token; give a sentence to translate")
     src, src_len = pad_batch([source_ids(tokens, src_vocab)], PAD)
-    out, weights = greedy_decode(model, src.to(device), src_len.to(device))
-    return Attention(tokens + ["<eos>"], tgt_vocab.decode(out[0]), weights[0].cpu())
+    src, src_len = src.to(device), src_len.to(device)
+    out = search_batch(model, src, src_len, tgt_vocab, beam=1)[0][0].tokens
+    weights = attention_weights(model, src, src_len, [out], tgt_vocab.id_of(special.BOS))
+    return Attention(tokens + [special.EOS], tgt_vocab.decode(out), weights[0].cpu())

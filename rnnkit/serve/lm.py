@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rnnkit.decode import search_settings
 from rnnkit.infer.generate import generate_ids, prompt_ids, text_pieces, unseen_reserved
-from rnnkit.infer.sampling import check_sampling
 from rnnkit.infer.scoring import LineScore, score_lines
 from rnnkit.poetry.run import is_poem_run
 from rnnkit.serve.registry import ServedModel, register_kind
@@ -27,7 +27,7 @@ SEED_RANGE = 2**31  # seeds drawn for requests without one; small enough for any
 
 @dataclass(frozen=True)
 class GenerationPlan:
-    """A checked ``/generate`` request: the context ids and the sampling settings."""
+    """A checked ``/generate`` request: the context ids and the search settings."""
 
     prompt: str
     context: list[int]
@@ -37,6 +37,7 @@ class GenerationPlan:
     top_p: float
     seed: int
     warnings: list[str] = field(default_factory=list)
+    beam: int = 1
 
 
 @dataclass(frozen=True)
@@ -88,17 +89,20 @@ class LanguageModel(ServedModel):
         self,
         prompt: str,
         length: int,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        top_p: float = 1.0,
+        temperature: float | None = None,
+        top_k: int | None = None,
+        top_p: float | None = None,
         seed: int | None = None,
+        beam: int = 1,
     ) -> GenerationPlan:
         """Check a request and encode its prompt; cheap, so it runs before a slot is taken.
 
+        Sampling settings left ``None`` take their defaults; a beam takes none.
+
         Raises:
-            GenerationError: bad sampling values, or a prompt with no known token.
+            GenerationError: bad sampling values or beam, or a prompt with no known token.
         """
-        check_sampling(temperature, top_k, top_p)
+        beam, sampling = search_settings(beam, temperature, top_k, top_p)
         warnings: list[str] = []
         context = prompt_ids(
             prompt,
@@ -107,25 +111,30 @@ class LanguageModel(ServedModel):
             warn=lambda m: warnings.append(m.removeprefix("warning: ")),
         )
         seed = random.randrange(SEED_RANGE) if seed is None else seed
-        return GenerationPlan(prompt, context, length, temperature, top_k, top_p, seed, warnings)
+        return GenerationPlan(
+            prompt, context, length, **sampling, seed=seed, warnings=warnings, beam=beam
+        )
 
     def generate(self, plan: GenerationPlan, emit: Callable[[str], None] | None = None):
-        """Sample ``plan.length`` tokens; ``emit`` gets each piece of text as it is made.
+        """Sample ``plan.length`` tokens (or search them with ``plan.beam``); ``emit`` gets each
+        piece of text as it is made (with a beam, once the search is done).
 
         Blocks: call it from a worker thread. Raising in ``emit`` stops the generation.
         """
+        sampling = {}
+        if plan.beam == 1:
+            sampling = dict(temperature=plan.temperature, top_k=plan.top_k, top_p=plan.top_p)
         with self.lock:
             start = time.perf_counter()
             ids = generate_ids(
                 self.model,
                 plan.context,
                 plan.length,
-                plan.temperature,
-                plan.top_k,
-                plan.top_p,
-                plan.seed,
+                seed=plan.seed,
                 device=self.device,
                 banned=self.banned,
+                beam=plan.beam,
+                **sampling,
             )
             pieces = []
             for piece in text_pieces(ids, self.tokenizer, self.vocab, plan.prompt):
@@ -145,7 +154,7 @@ class LanguageModel(ServedModel):
         Args:
             script: ``as-trained``, ``simplified`` or ``traditional``.
             settings: the keyword arguments of ``PoemDecoder.generate`` (form, start, acrostic,
-                style, rhyme, temperature, top_k, top_p).
+                style, rhyme, temperature, top_k, top_p, beam).
 
         Blocks: call it from a worker thread.
 

@@ -21,7 +21,7 @@ from pydantic import (
     field_validator,
 )
 
-from rnnkit.infer.sampling import MAX_TEMPERATURE, MIN_TEMPERATURE, MIN_TOP_P
+from rnnkit.decode.warpers import MAX_TEMPERATURE, MIN_TEMPERATURE, MIN_TOP_P
 
 MAX_SEED = 2**63 - 1
 MAX_BEAM = 10
@@ -91,7 +91,7 @@ def _greedy_or_sampled(temperature: float) -> float:
     return temperature
 
 
-# The bounds of rnnkit.infer.sampling.check_sampling, so that they show in the schema.
+# The bounds of rnnkit.decode.warpers.check_sampling, so that they show in the schema.
 Temperature = Annotated[
     float,
     Field(
@@ -117,6 +117,34 @@ TopP = Annotated[
         "1 = off.",
     ),
 ]
+
+
+Beam = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=MAX_BEAM,
+        description="Above 1: beam search for the most likely output, with no sampling field "
+        "(temperature, top_k, top_p) sent; 1: sampling.",
+    ),
+]
+
+
+# A beam above 1 takes no sampling field: written into the schema, so that clients see it.
+BEAM_OR_SAMPLING = {
+    "anyOf": [
+        {"properties": {"beam": {"const": 1}}},
+        {"not": {"anyOf": [{"required": [f]} for f in ("temperature", "top_k", "top_p")]}},
+    ]
+}
+
+
+def sampling_fields(body: BaseModel) -> dict[str, Any]:
+    """The sampling fields of a request with a ``beam``: all of them (defaults included) for
+    beam 1; with a beam only those sent, so that beam search refuses them by name."""
+    sent = body.model_fields_set
+    names = ("temperature", "top_k", "top_p")
+    return {n: getattr(body, n) for n in names if body.beam == 1 or n in sent}
 
 
 class Health(BaseModel):
@@ -146,6 +174,8 @@ class ModelInfo(BaseModel):
 
 
 class GenerateRequest(Request):
+    model_config = ConfigDict(json_schema_extra=BEAM_OR_SAMPLING)
+
     model: str | None = MODEL_FIELD
     prompt: str = Field(
         "",
@@ -159,6 +189,7 @@ class GenerateRequest(Request):
     temperature: Temperature = 1.0
     top_k: TopK = 0
     top_p: TopP = 1.0
+    beam: Beam = 1
     seed: int | None = Field(
         None,
         ge=0,
@@ -214,6 +245,8 @@ class ScoreResponse(BaseModel):
 
 # ---- /poem ------------------------------------------------------------------------------------
 class PoemRequest(Request):
+    model_config = ConfigDict(json_schema_extra=BEAM_OR_SAMPLING)
+
     model: str | None = MODEL_FIELD
     form: Literal["wujue", "qijue", "wulv", "qilv"] | None = Field(
         None,
@@ -241,6 +274,7 @@ class PoemRequest(Request):
     temperature: Temperature = 0.8
     top_k: TopK = 0
     top_p: TopP = 1.0
+    beam: Beam = 1
     seed: int | None = Field(
         None,
         ge=0,
@@ -248,7 +282,9 @@ class PoemRequest(Request):
         description="Poem i is written with seed + i, as `rnnkit poem --num N --seed SEED`; "
         "drawn at random (and returned) when left out.",
     )
-    num: int = Field(1, ge=1, le=MAX_POEMS, description="Poems to write.")
+    num: int = Field(
+        1, ge=1, le=MAX_POEMS, description="Poems to write; with a beam, its best ones (<= beam)."
+    )
     script: Literal["as-trained", "simplified", "traditional"] = Field(
         "as-trained", description="Script of the poems."
     )

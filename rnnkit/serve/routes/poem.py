@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 
 from rnnkit.serve.deps import Models, ModelSlots, Settings, require_token, too_long
 from rnnkit.serve.lm import SEED_RANGE, LanguageModel
-from rnnkit.serve.schemas import MODEL_ERRORS, PoemRequest, PoemResponse
+from rnnkit.serve.schemas import MODEL_ERRORS, PoemRequest, PoemResponse, sampling_fields
 
 router = APIRouter(tags=["poems"], dependencies=[Depends(require_token)], responses=MODEL_ERRORS)
 
@@ -35,8 +35,7 @@ async def poem(
         acrostic=body.acrostic,
         style=body.style,
         rhyme=body.rhyme,
-        temperature=body.temperature,
-        top_k=body.top_k,
-        top_p=body.top_p,
+        beam=body.beam,
+        **sampling_fields(body),
     )
     return PoemResponse(model=lm.name, poems=poems, seed=seed)

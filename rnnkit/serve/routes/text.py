@@ -19,6 +19,7 @@ from rnnkit.serve.schemas import (
     LineScoreOut,
     ScoreRequest,
     ScoreResponse,
+    sampling_fields,
 )
 from rnnkit.serve.sse import ThreadEvents
 
@@ -54,7 +55,9 @@ async def generate(
     if body.length > settings.max_tokens:
         raise too_long("length", body.length, settings.max_tokens, "--max-tokens")
     lm = _language_model(models, body.model, "/generate")
-    plan = lm.plan(body.prompt, body.length, body.temperature, body.top_k, body.top_p, body.seed)
+    plan = lm.plan(
+        body.prompt, body.length, seed=body.seed, beam=body.beam, **sampling_fields(body)
+    )
     totals = {"model": lm.name, "seed": plan.seed, "warnings": plan.warnings}
     slots.take()
     if body.stream:

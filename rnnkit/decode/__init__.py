@@ -1,0 +1,66 @@
+"""Decoding: one step protocol, logits processors, and greedy, sampling and beam search.
+
+- ``steppers``: what a search drives (a language model after a context, an encoder-decoder).
+- ``processors``: constraints on the next token, ``(history, logits) -> logits``.
+- ``warpers``: temperature, top-k and top-p, and the checks of their ranges.
+- ``sample``: greedy search and sampling from a local ``torch.Generator``.
+- ``beam``: batched beam search with a length penalty and distinct n-best lists.
+- ``search``: ``search(stepper, ...)``, the one entry point, in eval mode without grad.
+"""
+
+from rnnkit.decode.beam import Hypothesis, beam_search, check_beam, length_penalty
+from rnnkit.decode.processors import (
+    AllowTokens,
+    BanTokens,
+    ForceTokens,
+    Processor,
+    SameGroup,
+    reserved_ids,
+)
+from rnnkit.decode.sample import greedy, make_generator, sample, sample_steps
+from rnnkit.decode.search import check_search, decoding, search, search_settings
+from rnnkit.decode.steppers import LanguageModelStepper, Seq2SeqStepper, Stepper
+from rnnkit.decode.warpers import (
+    MAX_TEMPERATURE,
+    MIN_TEMPERATURE,
+    MIN_TOP_P,
+    Temperature,
+    TopK,
+    TopP,
+    check_sampling,
+    filter_logits,
+    sample_next,
+)
+
+__all__ = [
+    "MAX_TEMPERATURE",
+    "MIN_TEMPERATURE",
+    "MIN_TOP_P",
+    "AllowTokens",
+    "BanTokens",
+    "ForceTokens",
+    "Hypothesis",
+    "LanguageModelStepper",
+    "Processor",
+    "SameGroup",
+    "Seq2SeqStepper",
+    "Stepper",
+    "Temperature",
+    "TopK",
+    "TopP",
+    "beam_search",
+    "check_beam",
+    "check_sampling",
+    "check_search",
+    "decoding",
+    "filter_logits",
+    "greedy",
+    "length_penalty",
+    "make_generator",
+    "reserved_ids",
+    "sample",
+    "sample_next",
+    "sample_steps",
+    "search",
+    "search_settings",
+]

@@ -1,0 +1,115 @@
+"""Greedy search and sampling: one token per row and step, chosen after the processors.
+
+Both run every row for at most its ``max_len`` steps and stop a row at ``eos``, which is not
+returned. Randomness comes only from a local ``torch.Generator``: the global RNG is never
+read nor seeded.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator, Sequence
+
+import torch
+
+from rnnkit.decode.processors import Processor, apply
+from rnnkit.decode.steppers import Stepper
+from rnnkit.decode.warpers import warpers
+from rnnkit.errors import GenerationError
+
+
+def make_generator(seed: int | None, device="cpu") -> torch.Generator:
+    """A generator seeded with ``seed``; ``None`` draws a fresh seed from the OS, so that
+    unseeded runs differ without touching the global RNG."""
+    gen = torch.Generator(device=device)
+    gen.manual_seed(secrets.randbits(63) if seed is None else seed)
+    return gen
+
+
+def max_lens(max_len: int | Sequence[int], n: int) -> list[int]:
+    """``max_len`` per row: one number for all rows, or one each."""
+    lens = [max_len] * n if isinstance(max_len, int) else [int(m) for m in max_len]
+    if len(lens) != n or any(m < 0 for m in lens):
+        raise GenerationError(f"need {n} max lengths >= 0, got {max_len}")
+    return lens
+
+
+def _choose(logits: torch.Tensor, warp: list, history, generator) -> torch.Tensor:
+    """One token per row, (N, V) -> (N,): the argmax without ``warp`` (greedy), else a draw."""
+    # A step where the constraints leave every row one token (a forced one) draws nothing, so
+    # forcing a token does not shift the random numbers of the steps after it.
+    if not warp or bool((logits.isfinite().sum(-1) == 1).all()):
+        return logits.argmax(-1)
+    logits = apply(warp, history, logits)
+    return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
+
+
+@torch.no_grad()
+def sample_steps(
+    stepper: Stepper,
+    *,
+    max_len: int | Sequence[int],
+    eos: int | None = None,
+    processors: Sequence[Processor] = (),
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    generator: torch.Generator | None = None,
+    prefix: torch.Tensor | None = None,
+) -> Iterator[torch.Tensor]:
+    """Yield the tokens (N,) of each step until every row has met ``eos`` or its max length.
+
+    Rows that are done still get a token each step (the caller cuts them), so a row's samples
+    do not depend on when the others end. ``temperature`` 0 is greedy search; ``prefix``
+    (N, P) is what the processors see before the first new token (say, a poem's opening).
+    The caller's model mode is not changed here: see ``decoding``.
+    """
+    warp = warpers(temperature, top_k, top_p)
+    lens = max_lens(max_len, stepper.batch)
+    longest = max(lens, default=0)
+    if longest == 0:
+        return
+    logits, state = stepper.start(1)  # (N, V)
+    device = logits.device
+    history = torch.empty(stepper.batch, 0, dtype=torch.long, device=device)
+    if prefix is not None:
+        history = prefix.to(device)
+    done = torch.zeros(stepper.batch, dtype=torch.bool, device=device)
+    last = torch.tensor(lens, device=device)
+    for t in range(longest):
+        y = _choose(apply(processors, history, logits), warp, history, generator)  # (N,)
+        yield y
+        done |= t + 1 >= last
+        if eos is not None:
+            done |= y == eos
+        if bool(done.all()):
+            return
+        history = torch.cat([history, y[:, None]], 1)  # (N, t+1)
+        logits, state = stepper.step(y, state)
+
+
+def cut(steps: list[torch.Tensor], lens: list[int], eos: int | None) -> list[list[int]]:
+    """Per row its tokens up to its max length and before ``eos``."""
+    n = len(lens)
+    rows = torch.stack(steps, 1).tolist() if steps else [[] for _ in range(n)]  # (N, t)
+    out = []
+    for row, m in zip(rows, lens, strict=True):
+        row = row[:m]
+        if eos is not None and eos in row:
+            row = row[: row.index(eos)]
+        out.append(row)
+    return out
+
+
+def sample(stepper: Stepper, *, max_len: int | Sequence[int], eos: int | None = None, **kw):
+    """Per row its sampled token ids (without ``eos``): ``sample_steps`` run to the end.
+
+    Keywords as ``sample_steps``; ``temperature=0`` is ``greedy``.
+    """
+    steps = list(sample_steps(stepper, max_len=max_len, eos=eos, **kw))
+    return cut(steps, max_lens(max_len, stepper.batch), eos)
+
+
+def greedy(stepper: Stepper, *, max_len: int | Sequence[int], eos: int | None = None, **kw):
+    """Per row the most likely token at every step (after the processors), without ``eos``."""
+    return sample(stepper, max_len=max_len, eos=eos, temperature=0, **kw)
