@@ -296,6 +296,11 @@ CASES = [
     case("seq2seq-train-old-layers", S2S + " --layers 2", "--layers is now --num-layers"),
     case("seq2seq-train-clip-negative", S2S + " --clip -1", "--clip must be >= 0"),
     case("seq2seq-train-resume-missing", "seq2seq train --resume {tmp}/nothing", "not found"),
+    case(
+        "train-resume-translation-run-with-lm-flag",
+        "train --resume {s2s_copy} --seq-len 5",
+        "--seq-len is not a setting of this run",
+    ),
     case("seq2seq-train-dropout-1.5", S2S + " --dropout 1.5", "--dropout"),
     case("seq2seq-train-max-len-0", S2S + " --max-len 0", "--max-len"),
     case("seq2seq-train-teacher-forcing-2", S2S + " --teacher-forcing 2", "--teacher-forcing"),

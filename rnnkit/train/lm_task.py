@@ -130,6 +130,12 @@ def resumed_task(run: RunDir, overrides: dict) -> LMTask:
 def resumed_config(saved, overrides: dict, resumable: frozenset):
     """``(config, changed)``: the saved config with the fields given on resume; a change to a
     field outside ``resumable`` raises ``RunDirError`` naming it."""
+    foreign = sorted(k for k in overrides if not hasattr(saved, k))
+    if foreign:
+        shown = ", ".join("--" + k.replace("_", "-") for k in foreign)
+        raise RunDirError(
+            f"{shown} is not a setting of this run; resume it with its own training command"
+        )
     changed = {k: v for k, v in overrides.items() if getattr(saved, k) != v}
     fixed = sorted(set(changed) - resumable)
     if fixed:
