@@ -76,8 +76,12 @@ class ForecastTask(Task):
         return -(-len(self.X) // self.config.batch_size)
 
     def batches(self, epoch: int, start: int, rank: int, world: int):
-        gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
-        order = torch.randperm(len(self.X), generator=gen)
+        # Epoch e visits the windows in the (e+1)-th permutation drawn from a generator seeded
+        # with the seed: the order of every epoch follows from (seed, epoch) alone, so a
+        # resumed run sees what an uninterrupted one does.
+        gen = torch.Generator().manual_seed(self.config.seed)
+        for _ in range(epoch + 1):
+            order = torch.randperm(len(self.X), generator=gen)
         size = self.config.batch_size
         for i in range(start * size, len(order), size):
             idx = rank_rows(order[i : i + size], rank, world)
