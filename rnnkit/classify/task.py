@@ -53,6 +53,7 @@ class ClassifyTask(Task):
 
     def __init__(self, config: ClassifyRunConfig, vocabs: dict | None = None):
         self.config, self.vocabs = config, vocabs
+        self.generator, self._saved_rng = None, None
 
     def load(self, echo) -> None:
         c = self.config
@@ -79,6 +80,30 @@ class ClassifyTask(Task):
             f"{mc.num_labels and mc.num_labels - 1} labels, {max(len(mc.tags) - 2, 0)} tags"
         )
 
+    def _generator(self, device: torch.device) -> torch.Generator:
+        """The generator of the word dropout: its own stream, seeded with the seed, kept in
+        checkpoints (a run resumed on another kind of device starts the stream anew)."""
+        if self.generator is None or self.generator.device.type != device.type:
+            self.generator = torch.Generator(device=device).manual_seed(self.config.seed)
+            saved = self._saved_rng
+            if saved is not None and saved["device"] == device.type:
+                self.generator.set_state(saved["state"])
+            self._saved_rng = None
+        return self.generator
+
+    def state_dict(self) -> dict:
+        if self.generator is None:
+            return {}
+        return {
+            "word_dropout_rng": {
+                "state": self.generator.get_state(),
+                "device": self.generator.device.type,
+            }
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator, self._saved_rng = None, state.get("word_dropout_rng")
+
     def build_model(self) -> SequenceModel:
         return SequenceModel(self.model_config)
 
@@ -99,8 +124,10 @@ class ClassifyTask(Task):
         words = batch.words  # (N, S)
         if self.singletons is not None:
             singletons = self.singletons.to(words.device)
+            gen = self._generator(words.device)
             drop = singletons[words] & (
-                torch.rand(words.shape, device=words.device) < self.config.word_dropout
+                torch.rand(words.shape, generator=gen, device=words.device)
+                < self.config.word_dropout
             )
             words = words.masked_fill(drop, self.vocabs["words"].unk_id)
         logits, emissions = model(words, batch.lengths, batch.chars)

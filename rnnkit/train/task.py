@@ -88,6 +88,13 @@ class Task:
     def title(self) -> str:
         """The title of the run's training curves (model and data)."""
 
+    def state_dict(self) -> dict:
+        """The task's own state for a checkpoint (e.g. a random generator it draws from)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Take back what ``state_dict`` gave."""
+
     def finish(self, run: Path, history: dict) -> None:
         """Called on rank 0 once training has stopped, with the trainer's history."""
         return None

@@ -415,6 +415,7 @@ class Trainer:
             "hidden": state,
             "world_size": self.dist.world_size,
             "grad_scaler": self.precision.state_dict(),
+            "task": self.task.state_dict(),
             **self.task.signature(),
         }
 
@@ -431,6 +432,7 @@ class Trainer:
         self.optimizer.load_state_dict(s["optimizer"])
         self.scheduler.load_state_dict(s["scheduler"])
         self.precision.load_state_dict(s.get("grad_scaler") or {})
+        self.task.load_state_dict(s.get("task") or {})
         self._load_rng(s)
         hidden = s["hidden"]
         if isinstance(hidden, list):
