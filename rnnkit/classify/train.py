@@ -261,9 +261,9 @@ def train_run(config: ClassifyRunConfig, out, log: Callable[[str], None] | None 
     """Train with the one ``Trainer``, keeping the best model on the validation score in
     ``out``; return the history saved in ``classify.json``."""
     from rnnkit.classify.task import ClassifyTask
-    from rnnkit.train.trainer import Trainer
+    from rnnkit.train.trainer import Trainer, fit_or_stop
 
-    Trainer(ClassifyTask(config), out, echo=log, progress=False).fit()
+    fit_or_stop(Trainer(ClassifyTask(config), out, echo=log, progress=False))
     return json.loads((Path(out) / CONFIG).read_text(encoding="utf-8"))["history"]
 
 

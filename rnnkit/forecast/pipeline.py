@@ -342,13 +342,13 @@ def _train_neural(config: ForecastConfig, out, log, progress):
     from rnnkit.forecast.task import ForecastTask
     from rnnkit.train.checkpoint import load_weights
     from rnnkit.train.task import summary_history
-    from rnnkit.train.trainer import Trainer
+    from rnnkit.train.trainer import Trainer, fit_or_stop
 
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(out) if out is not None else Path(tmp)
         task = ForecastTask(config)
         trainer = Trainer(task, run, echo=log, progress=progress)
-        history = trainer.fit()
+        history = fit_or_stop(trainer)
         model = trainer.model.cpu()
         load_weights(model, trainer.run.best_path, CONFIG)
     return model.eval(), summary_history(history, "best_valid_mse")

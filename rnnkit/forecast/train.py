@@ -56,7 +56,7 @@ def fit_forecaster(
     from rnnkit.forecast.task import ForecastTask
     from rnnkit.train.checkpoint import load_weights
     from rnnkit.train.task import summary_history
-    from rnnkit.train.trainer import Trainer
+    from rnnkit.train.trainer import Trainer, fit_or_stop
 
     if patience and valid is None:
         raise ConfigError("early stopping (--patience) needs validation windows; drop --patience")
@@ -78,7 +78,7 @@ def fit_forecaster(
     cuda = [dev.index or 0] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda), tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(task, tmp, echo=log, progress=False)
-        history = trainer.fit()
+        history = fit_or_stop(trainer)
         load_weights(model, trainer.run.best_path, "the model", dev)
     model.eval()
     return summary_history(history, "best_valid_mse")

@@ -207,9 +207,9 @@ def train_run(
     """Train with the one ``Trainer``, keeping the best model on validation BLEU in ``out``;
     return the history saved in ``seq2seq.json``."""
     from rnnkit.seq2seq.task import Seq2SeqTask
-    from rnnkit.train.trainer import Trainer
+    from rnnkit.train.trainer import Trainer, fit_or_stop
 
-    Trainer(Seq2SeqTask(config), out, echo=log, progress=False).fit()
+    fit_or_stop(Trainer(Seq2SeqTask(config), out, echo=log, progress=False))
     return json.loads((Path(out) / CONFIG).read_text(encoding="utf-8"))["history"]
 
 

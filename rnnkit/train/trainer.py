@@ -485,6 +485,16 @@ class Trainer:
         )
 
 
+def fit_or_stop(trainer: Trainer) -> dict:
+    """``trainer.fit()`` for programs that train as one step among others (``train_run``, the
+    benchmarks): a SIGINT or SIGTERM that stopped training (after its checkpoint) goes on as
+    ``KeyboardInterrupt``, so the program stops as it would have without the trainer."""
+    history = trainer.fit()
+    if history.get("signal"):
+        raise KeyboardInterrupt(f"training stopped by signal {history['signal']}")
+    return history
+
+
 def resume_trainer(
     run_dir: str | Path, overrides: dict, out: str | Path | None = None, echo=print, progress=True
 ) -> Trainer:
