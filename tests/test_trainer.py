@@ -118,3 +118,24 @@ def test_config_validation_messages():
         TrainConfig.from_dict({"hiden_size": 3})
     with pytest.raises(ConfigError, match="must be int"):
         TrainConfig.from_dict({"hidden_size": "big"})
+
+
+def test_fit_or_stop_passes_a_signal_on(tmp_path):
+    """A program that trains as one step (train_run, a benchmark) stops on SIGTERM too."""
+    import os
+    import signal
+
+    from rnnkit.train.trainer import fit_or_stop
+
+    trainer = Trainer(LMTask(config(tmp_path, max_steps=50)), tmp_path / "r", echo=None)
+    real_step = trainer.train_step
+
+    def step_then_signal(batch, state=None):
+        if trainer.step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # caught by the trainer: stop after this step
+        return real_step(batch, state)
+
+    trainer.train_step = step_then_signal
+    with pytest.raises(KeyboardInterrupt, match="signal"):
+        fit_or_stop(trainer)
+    assert RunDir(tmp_path / "r").load_state()["step"] == 3  # the checkpoint came first
