@@ -36,12 +36,7 @@ from rnnkit.registry.runs import RUN_KINDS
 from rnnkit.text.vocab import Vocab
 from rnnkit.train.checkpoint import load_weights, task_run
 
-CONFIG, VOCABS, WEIGHTS, METRICS = (
-    RUN_KINDS["classify"].marker,
-    "vocabs.json",
-    "model.safetensors",
-    "metrics.jsonl",
-)
+CONFIG, VOCABS, WEIGHTS = RUN_KINDS["classify"].marker, "vocabs.json", "model.safetensors"
 TASKS = ("intent", "slots", "joint")
 
 

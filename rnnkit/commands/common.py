@@ -35,7 +35,6 @@ class DeviceType(click.ParamType):
 DEVICE = DeviceType()
 POSITIVE = click.IntRange(min=1)  # sizes and counts
 PROBABILITY_BELOW_1 = click.FloatRange(0, 1, max_open=True)  # dropout
-POSITIVE_FLOAT = click.FloatRange(min=0, min_open=True)  # learning rates
 
 
 def read_stdin_lines() -> list[str]:

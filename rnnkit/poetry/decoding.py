@@ -189,8 +189,6 @@ class PoemDecoder:
                     "poems punctuated with ，/。, one per line"
                 )
         self.eos_id = vocab.token_to_id(EOS)
-        self.comma_id = vocab.token_to_id(COMMA)
-        self.period_id = vocab.token_to_id(PERIOD)
         V = len(vocab)
         self.han = torch.tensor([is_han(t) for t in vocab.itos], dtype=torch.bool)
         if not self.han.any():

@@ -31,13 +31,8 @@ from rnnkit.text import vocab as special
 from rnnkit.text.vocab import Vocab
 from rnnkit.train.checkpoint import load_weights, task_run
 
-CONFIG, SRC_VOCAB, TGT_VOCAB, WEIGHTS, METRICS = (
-    RUN_KINDS["seq2seq"].marker,
-    "src_vocab.json",
-    "tgt_vocab.json",
-    "model.safetensors",
-    "metrics.jsonl",
-)
+CONFIG, SRC_VOCAB, TGT_VOCAB = RUN_KINDS["seq2seq"].marker, "src_vocab.json", "tgt_vocab.json"
+WEIGHTS = "model.safetensors"
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 
 
