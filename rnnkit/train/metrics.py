@@ -70,7 +70,8 @@ def plot_curves(rows: list[dict], path: Path, title: str = "", metric: str = "va
         ax.set_yscale("log")
     ax.set_ylabel("perplexity" if perplexity else "train loss")
     if not perplexity:
-        ax_valid.set_ylabel(f"validation {metric.removeprefix('valid_')}")
+        names = {"bleu": "BLEU", "valid_mse": "MSE", "valid_score": "score"}
+        ax_valid.set_ylabel(f"validation {names.get(metric, metric)}")
     ax.grid(True, which="both", alpha=0.3)
     handles = ax.get_legend_handles_labels()
     if ax_valid is not ax:
