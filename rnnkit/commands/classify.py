@@ -107,23 +107,13 @@ def _train_options(default_task: str):
     return apply_options(options)
 
 
-def _train(ctx, default_task: str, out, resume, config_file, overwrite, quiet, fields) -> None:
+def _train(ctx, default_task: str, fields: dict) -> None:
     from rnnkit.classify.task import ClassifyTask
 
-    history = train_task(
-        ctx,
-        ClassifyTask,
-        out=out,
-        resume=resume,
-        config_file=config_file,
-        overwrite=overwrite,
-        quiet=quiet,
-        fields=fields,
-        fill=lambda values: {"task": default_task, **values},
-    )
+    history = train_task(ctx, ClassifyTask, fields, lambda v: {"task": default_task, **v})
     if history.get("best") is not None:
         click.echo(f"best valid score {100 * history['best']:.2f} at epoch {history['best_epoch']}")
-    click.echo(f"saved {out or resume}")
+    click.echo(f"saved {ctx.params['out'] or ctx.params['resume']}")
 
 
 def _load(run_dir, device, need: str):
@@ -195,7 +185,7 @@ def classify() -> None:
 @_train_options("intent")
 def classify_train(ctx, out, resume, config_file, overwrite, quiet, **fields):
     """Train a classifier (or a joint intent + slot model); keeps the best on validation."""
-    _train(ctx, "intent", out, resume, config_file, overwrite, quiet, fields)
+    _train(ctx, "intent", fields)
 
 
 @classify.command("predict", context_settings=CONTEXT)
@@ -259,7 +249,7 @@ def tag() -> None:
 @_train_options("slots")
 def tag_train(ctx, out, resume, config_file, overwrite, quiet, **fields):
     """Train a tagger (or a joint intent + slot model); keeps the best on validation F1."""
-    _train(ctx, "slots", out, resume, config_file, overwrite, quiet, fields)
+    _train(ctx, "slots", fields)
 
 
 @tag.command("predict", context_settings=CONTEXT)

@@ -113,9 +113,8 @@ def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
             return {**values, "features": _split_list(values["features"])}
         return values
 
-    options = dict(resume=resume, config_file=config_file, overwrite=overwrite, quiet=quiet)
     if resume:
-        train_task(ctx, ForecastTask, out=out, fields=fields, fill=fill, **options)
+        train_task(ctx, ForecastTask, fields, fill)
         out = out or resume
     else:
         if out is None:
@@ -123,7 +122,7 @@ def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
         given = given_options(ctx, fields)
         config = build_config(ForecastConfig, config_file, given, fill)
         if config.model in NEURAL:
-            train_task(ctx, ForecastTask, out=out, fields=fields, fill=fill, **options)
+            train_task(ctx, ForecastTask, fields, fill)
         else:
             check_out(Path(out), ForecastTask, overwrite)
             ForecastRun.fit(config).save(out)

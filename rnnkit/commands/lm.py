@@ -119,8 +119,7 @@ def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
     """
     from rnnkit.train.lm_task import LMTask
 
-    options = dict(resume=resume, config_file=config_file, overwrite=overwrite, quiet=quiet)
-    train_task(ctx, LMTask, out=out, fields=fields, **options)
+    train_task(ctx, LMTask, fields)
 
 
 @click.command(context_settings=CONTEXT)

@@ -171,8 +171,9 @@ def given_options(ctx: click.Context, names) -> dict:
     return {n: ctx.params[n] for n in names if ctx.get_parameter_source(n) in explicit}
 
 
-def train_task(ctx, task_cls, *, out, resume, config_file, overwrite, quiet, fields, fill=None):
-    """Run the one ``Trainer`` on a task from a training command's options.
+def train_task(ctx, task_cls, fields: dict, fill=None):
+    """Run the one ``Trainer`` on a task from a training command's options (``run_options``
+    are read from ``ctx``).
 
     Args:
         task_cls: the task class; ``task_cls.config_cls`` builds the config, ``kind``,
@@ -187,6 +188,8 @@ def train_task(ctx, task_cls, *, out, resume, config_file, overwrite, quiet, fie
     from rnnkit.train import distributed
     from rnnkit.train.trainer import Trainer, resume_trainer
 
+    p = ctx.params
+    out, resume, config_file, quiet = p["out"], p["resume"], p["config_file"], p["quiet"]
     given = given_options(ctx, fields)
     echo = None if quiet else echo_above_progress
     try:
@@ -197,7 +200,7 @@ def train_task(ctx, task_cls, *, out, resume, config_file, overwrite, quiet, fie
                 raise ConfigError("--out is required: the run directory to write")
             config = build_config(task_cls.config_cls, config_file, given, fill)
             dist = distributed.setup(config.device)
-            check_out(Path(out), task_cls, overwrite, clear=dist.is_main)
+            check_out(Path(out), task_cls, p["overwrite"], clear=dist.is_main)
             trainer = Trainer(task_cls(config), out, echo=echo, progress=not quiet)
         history = trainer.fit()
         finish_training(history, trainer, ctx.command_path)

@@ -89,17 +89,7 @@ def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
             return {"data": None, **values}
         return values
 
-    history = train_task(
-        ctx,
-        Seq2SeqTask,
-        out=out,
-        resume=resume,
-        config_file=config_file,
-        overwrite=overwrite,
-        quiet=quiet,
-        fields=fields,
-        fill=fill,
-    )
+    history = train_task(ctx, Seq2SeqTask, fields, fill)
     if history.get("best") is not None:
         click.echo(f"best valid BLEU {history['best']:.2f} at epoch {history['best_epoch']}")
     click.echo(f"saved {out or resume}")
