@@ -81,3 +81,25 @@ def test_forecasting_run_loads_and_evaluates(runs):
 def test_ngram_run_scores(runs):
     code, out, err = call_cli(["eval", runs / "ngram", "--data", FIXTURES / "lm-corpus.txt"])
     assert code == 0, err
+
+
+def test_loading_a_run_leaves_the_global_rng_alone(runs):
+    """A model is built before its weights are loaded; its thrown-away initialisation must
+    not move the random state of the program that loads it."""
+    import torch
+
+    from rnnkit.classify.train import load_run as load_classify
+    from rnnkit.forecast.pipeline import ForecastRun
+    from rnnkit.seq2seq.train import load_run as load_seq2seq
+    from rnnkit.train.checkpoint import load_for_inference
+
+    loaders = [
+        lambda: load_for_inference(runs / "lm"),
+        lambda: load_seq2seq(runs / "seq2seq"),
+        lambda: load_classify(runs / "classify"),
+        lambda: ForecastRun.load(runs / "forecast"),
+    ]
+    for load in loaders:
+        before = torch.get_rng_state()
+        load()
+        assert torch.equal(torch.get_rng_state(), before)

@@ -34,7 +34,7 @@ from rnnkit.errors import ConfigError, DataError, RnnkitError, RunDirError
 from rnnkit.io import atomic_write_text
 from rnnkit.registry.runs import RUN_KINDS
 from rnnkit.text.vocab import Vocab
-from rnnkit.train.checkpoint import load_weights, task_run
+from rnnkit.train.checkpoint import build_for_loading, load_weights, task_run
 
 CONFIG, VOCABS, WEIGHTS = RUN_KINDS["classify"].marker, "vocabs.json", "model.safetensors"
 TASKS = ("intent", "slots", "joint")
@@ -308,6 +308,6 @@ def load_run(run_dir, device="cpu"):
         vocabs = {k: Vocab(v["tokens"], v["reserved"], v.get("counts")) for k, v in raw.items()}
     except (ValueError, KeyError, TypeError, RnnkitError) as e:
         raise RunDirError(f"{run} is damaged ({e}); train the run again") from e
-    model = SequenceModel(mcfg)
+    model = build_for_loading(SequenceModel, mcfg)
     load_weights(model, run / WEIGHTS, CONFIG)
     return config, vocabs, model.to(device).eval()

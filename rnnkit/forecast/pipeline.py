@@ -325,9 +325,9 @@ class ForecastRun:
         prep = prepare(config, series, scaler)
         model = linear = None
         if config.model in NEURAL:
-            from rnnkit.train.checkpoint import load_weights
+            from rnnkit.train.checkpoint import build_for_loading, load_weights
 
-            model = build_model(config, len(doc["columns"]))
+            model = build_for_loading(build_model, config, len(doc["columns"]))
             load_weights(model, run / WEIGHTS, CONFIG)
         elif config.model == "linear":
             linear = LinearAR.from_dict(doc["linear"])

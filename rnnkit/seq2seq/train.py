@@ -29,7 +29,7 @@ from rnnkit.seq2seq.data import BucketBatches, Pairs, encode_pairs, load_pairs
 from rnnkit.seq2seq.models import Seq2Seq, build_seq2seq
 from rnnkit.text import vocab as special
 from rnnkit.text.vocab import Vocab
-from rnnkit.train.checkpoint import load_weights, task_run
+from rnnkit.train.checkpoint import build_for_loading, load_weights, task_run
 
 CONFIG, SRC_VOCAB, TGT_VOCAB = RUN_KINDS["seq2seq"].marker, "src_vocab.json", "tgt_vocab.json"
 WEIGHTS = "model.safetensors"
@@ -223,6 +223,6 @@ def load_run(run_dir, device="cpu"):
     except (ValueError, KeyError, TypeError, RnnkitError) as e:
         raise RunDirError(f"{run / CONFIG} is damaged ({e}); train the run again") from e
     src_vocab, tgt_vocab = Vocab.load(run / SRC_VOCAB), Vocab.load(run / TGT_VOCAB)
-    model = build_seq2seq(config.model_config(len(src_vocab), len(tgt_vocab)))
+    model = build_for_loading(build_seq2seq, config.model_config(len(src_vocab), len(tgt_vocab)))
     load_weights(model, run / WEIGHTS, CONFIG)
     return config, src_vocab, tgt_vocab, model.to(device).eval()

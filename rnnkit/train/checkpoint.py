@@ -83,6 +83,14 @@ def load_weights(model: torch.nn.Module, path: Path, config_name: str, device="c
         )
 
 
+def build_for_loading(build, *args):
+    """``build(*args)``, a model whose weights are about to be loaded, without drawing from the
+    global RNG: its random initialisation is thrown away, and a program that seeded torch gets
+    the same numbers after loading a run as before."""
+    with torch.random.fork_rng(devices=[]):
+        return build(*args)
+
+
 def task_run(run_dir, marker: str, files: tuple[str, ...], kind: str, train_command: str) -> Path:
     """The run directory of a task command after checking it is one and is complete.
 
@@ -149,7 +157,7 @@ class RunDir:
         self, config: TrainConfig, vocab_size: int, which: str = "best", device="cpu"
     ) -> RNNLanguageModel:
         path = self.best_path if which == "best" else self.last_path
-        model = RNNLanguageModel(lm_config(config, vocab_size))
+        model = build_for_loading(RNNLanguageModel, lm_config(config, vocab_size))
         load_weights(model, path, "config.yaml and vocab.json", device)
         return model.to(device)
 
