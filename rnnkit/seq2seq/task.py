@@ -15,7 +15,6 @@ from rnnkit.seq2seq.data import BucketBatches, build_vocabs, encode_pairs
 from rnnkit.seq2seq.models import build_seq2seq
 from rnnkit.seq2seq.train import (
     CONFIG,
-    PAD,
     SRC_VOCAB,
     TGT_VOCAB,
     Seq2SeqRunConfig,
@@ -23,6 +22,7 @@ from rnnkit.seq2seq.train import (
     load_split,
     save_config,
 )
+from rnnkit.text import vocab as special
 from rnnkit.text.vocab import Vocab
 from rnnkit.train.checkpoint import RunDir
 from rnnkit.train.lm_task import resumed_config
@@ -65,9 +65,12 @@ class Seq2SeqTask(Task):
                 echo(f"warning: {pairs.truncated} {name} pairs were cut to --max-len {c.max_len}")
         if self.vocabs is None:
             self.vocabs = build_vocabs(train, c.min_freq, c.max_vocab)
-        src_ids, tgt_ids = encode_pairs(train, *self.vocabs)
-        self.buckets = BucketBatches(src_ids, tgt_ids, c.batch_size, shuffle=True, seed=c.seed)
         src_vocab, tgt_vocab = self.vocabs
+        self.pad = tgt_vocab.id_of(special.PAD)
+        src_ids, tgt_ids = encode_pairs(train, src_vocab, tgt_vocab)
+        self.buckets = BucketBatches(
+            src_ids, tgt_ids, c.batch_size, shuffle=True, seed=c.seed, pad_id=self.pad
+        )
         echo(
             f"{len(src_ids):,} training pairs, vocab {len(src_vocab):,} -> {len(tgt_vocab):,}, "
             f"{len(self.buckets)} batches per epoch"
@@ -90,10 +93,10 @@ class Seq2SeqTask(Task):
         loss = F.cross_entropy(
             logits.reshape(-1, logits.size(-1)),
             gold.reshape(-1),
-            ignore_index=PAD,  # padding never counts
+            ignore_index=self.pad,  # padding never counts
             label_smoothing=self.config.label_smoothing,
         )
-        return loss, int((gold != PAD).sum()), None
+        return loss, int((gold != self.pad).sum()), None
 
     def has_valid(self) -> bool:
         return self.valid is not None

@@ -33,7 +33,6 @@ from rnnkit.train.checkpoint import build_for_loading, load_weights, task_run
 
 CONFIG, SRC_VOCAB, TGT_VOCAB = RUN_KINDS["seq2seq"].marker, "src_vocab.json", "tgt_vocab.json"
 WEIGHTS = "model.safetensors"
-PAD, UNK, BOS, EOS = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -124,6 +123,7 @@ def load_split(config: Seq2SeqRunConfig, split: str) -> Pairs:
 def translate_ids(
     model: Seq2Seq,
     src_ids: list[np.ndarray],
+    src_vocab: Vocab,
     tgt_vocab: Vocab,
     *,
     beam: int = 1,
@@ -139,7 +139,7 @@ def translate_ids(
     results: dict[int, list[int]] = {}
     for i in range(0, len(order), batch_size):
         idx = order[i : i + batch_size]
-        src, src_len = pad_batch([src_ids[j] for j in idx], PAD)
+        src, src_len = pad_batch([src_ids[j] for j in idx], src_vocab.id_of(special.PAD))
         hyps = search_batch(
             model, src.to(device), src_len.to(device), tgt_vocab, beam=beam, alpha=alpha
         )
@@ -159,11 +159,11 @@ def evaluate(model, pairs: Pairs, src_vocab, tgt_vocab, *, beam=1, device="cpu")
     and the teacher-forced loss and perplexity."""
     src_ids, tgt_ids = encode_pairs(pairs, src_vocab, tgt_vocab)
     t0 = time.perf_counter()
-    ids = translate_ids(model, src_ids, tgt_vocab, beam=beam, device=device)
+    ids = translate_ids(model, src_ids, src_vocab, tgt_vocab, beam=beam, device=device)
     hyps = [detok(h, tgt_vocab) for h in ids]
     seconds = time.perf_counter() - t0
     refs = [" ".join(t) for t in pairs.tgt]
-    loss = teacher_forced_loss(model, src_ids, tgt_ids, device=device)
+    loss = teacher_forced_loss(model, src_ids, tgt_ids, tgt_vocab.id_of(special.PAD), device=device)
     return {
         "bleu": corpus_bleu(hyps, refs),
         "chrf": corpus_chrf(hyps, refs),
@@ -175,11 +175,14 @@ def evaluate(model, pairs: Pairs, src_vocab, tgt_vocab, *, beam=1, device="cpu")
     }
 
 
-def teacher_forced_loss(model, src_ids, tgt_ids, *, batch_size=128, device="cpu") -> float:
-    """Mean cross-entropy per target token (padding excluded), with teacher forcing."""
+def teacher_forced_loss(
+    model, src_ids, tgt_ids, pad: int, *, batch_size=128, device="cpu"
+) -> float:
+    """Mean cross-entropy per target token (padding, id ``pad``, excluded), with teacher
+    forcing."""
     model.eval()
     total, count = 0.0, 0
-    batches = BucketBatches(src_ids, tgt_ids, batch_size, shuffle=False)
+    batches = BucketBatches(src_ids, tgt_ids, batch_size, shuffle=False, pad_id=pad)
     with torch.no_grad():
         for b in batches.epoch(0):
             src, src_len, tgt = b.src.to(device), b.src_len.to(device), b.tgt.to(device)
@@ -188,10 +191,10 @@ def teacher_forced_loss(model, src_ids, tgt_ids, *, batch_size=128, device="cpu"
             total += F.cross_entropy(
                 logits.reshape(-1, logits.size(-1)),
                 gold.reshape(-1),
-                ignore_index=PAD,
+                ignore_index=pad,
                 reduction="sum",
             ).item()
-            count += int((gold != PAD).sum())
+            count += int((gold != pad).sum())
     return total / max(count, 1)
 
 

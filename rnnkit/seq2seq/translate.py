@@ -15,7 +15,7 @@ import torch
 from rnnkit.decode import BanTokens, Hypothesis, Seq2SeqStepper, decoding, reserved_ids, search
 from rnnkit.errors import ConfigError
 from rnnkit.seq2seq.data import pad_batch
-from rnnkit.seq2seq.train import EOS, PAD, Seq2SeqRunConfig, detok
+from rnnkit.seq2seq.train import Seq2SeqRunConfig, detok
 from rnnkit.text import vocab as special
 from rnnkit.text.vocab import Vocab
 
@@ -76,7 +76,7 @@ def source_tokens(text: str, config: Seq2SeqRunConfig) -> list[str]:
 
 def source_ids(tokens: list[str], src_vocab: Vocab) -> np.ndarray:
     """Source ids closed by ``<eos>``, as the encoder was trained on them."""
-    return np.append(src_vocab.encode(tokens), EOS).astype(np.int64)
+    return np.append(src_vocab.encode(tokens), src_vocab.id_of(special.EOS)).astype(np.int64)
 
 
 def translate_lines(
@@ -118,7 +118,7 @@ def translate_lines(
     for start in range(0, len(lines), batch_size):
         chunk = lines[start : start + batch_size]
         ids = [source_ids(source_tokens(line, config), src_vocab) for line in chunk]
-        src, src_len = pad_batch(ids, PAD)
+        src, src_len = pad_batch(ids, src_vocab.id_of(special.PAD))
         hyps = search_batch(
             model,
             src.to(device),
@@ -172,7 +172,7 @@ def attend(
     check_attention(config)
     if not tokens:
         raise ConfigError("the sentence has no token; give a sentence to translate")
-    src, src_len = pad_batch([source_ids(tokens, src_vocab)], PAD)
+    src, src_len = pad_batch([source_ids(tokens, src_vocab)], src_vocab.id_of(special.PAD))
     src, src_len = src.to(device), src_len.to(device)
     out = search_batch(model, src, src_len, tgt_vocab, beam=1)[0][0].tokens
     weights = attention_weights(model, src, src_len, [out], tgt_vocab.id_of(special.BOS))
