@@ -22,16 +22,14 @@ from rnnkit.classify.train import (
     _train_valid,
     evaluate,
     model_config,
+    read_run,
     save_config,
     score_of,
 )
-from rnnkit.config import RESUMABLE
-from rnnkit.errors import DataError, RnnkitError, RunDirError
+from rnnkit.errors import DataError
 from rnnkit.io import atomic_write_text
-from rnnkit.text.vocab import Vocab
 from rnnkit.train.checkpoint import RunDir
-from rnnkit.train.lm_task import resumed_config
-from rnnkit.train.task import Task, rank_rows, summary_history
+from rnnkit.train.task import Task, rank_rows, resumed_config, summary_history
 
 
 class ClassifyTask(Task):
@@ -122,10 +120,10 @@ class ClassifyTask(Task):
 
     def loss(self, model, batch, state):
         words = batch.words  # (N, S)
+        self._follow(words.device)
         if self.singletons is not None:
-            singletons = self.singletons.to(words.device)
             gen = self._generator(words.device)
-            drop = singletons[words] & (
+            drop = self.singletons[words] & (
                 torch.rand(words.shape, generator=gen, device=words.device)
                 < self.config.word_dropout
             )
@@ -133,11 +131,17 @@ class ClassifyTask(Task):
         logits, emissions = model(words, batch.lengths, batch.chars)
         loss = 0.0
         if logits is not None:
-            weights = None if self.weights is None else self.weights.to(logits.device)
-            loss = F.cross_entropy(logits, batch.labels, weight=weights)
+            loss = F.cross_entropy(logits, batch.labels, weight=self.weights)
         if emissions is not None:
             loss = loss + model_of(model).tag_loss(emissions, batch.tags, batch.tags != 0)
         return loss, len(batch.index), None
+
+    def _follow(self, device: torch.device) -> None:
+        """Move the class weights and the singleton mask to the batches' device, once."""
+        if self.singletons is not None and self.singletons.device != device:
+            self.singletons = self.singletons.to(device)
+        if self.weights is not None and self.weights.device != device:
+            self.weights = self.weights.to(device)
 
     def evaluate(self, model, dist, autocast) -> dict[str, float]:
         device = next(model.parameters()).device
@@ -180,12 +184,6 @@ def model_of(model):
 
 def resumed_task(run: RunDir, overrides: dict) -> ClassifyTask:
     """The task of the classification run in ``run`` with ``overrides`` applied."""
-    try:
-        doc = json.loads((run.path / CONFIG).read_text(encoding="utf-8"))
-        saved = ClassifyRunConfig.from_dict(doc["config"])
-        raw = json.loads((run.path / VOCABS).read_text(encoding="utf-8"))
-        vocabs = {k: Vocab(v["tokens"], v["reserved"], v.get("counts")) for k, v in raw.items()}
-    except (ValueError, KeyError, TypeError, OSError, RnnkitError) as e:
-        raise RunDirError(f"{run.path} is damaged ({e}); train the run again") from e
-    config, _ = resumed_config(saved, overrides, RESUMABLE - {"data"})
+    saved, _, vocabs = read_run(run.path)
+    config, _ = resumed_config(saved, overrides)
     return ClassifyTask(config, vocabs)

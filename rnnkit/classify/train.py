@@ -296,18 +296,25 @@ def save_config(out: Path, config, mcfg: SequenceModelConfig, history: dict) -> 
     atomic_write_text(out / CONFIG, json.dumps(doc, indent=2) + "\n")
 
 
-def load_run(run_dir, device="cpu"):
-    """``(config, vocabs, model)`` of a trained run, the model in eval mode."""
-    how = "`rnnkit classify train` or `rnnkit tag train`"
-    run = task_run(run_dir, CONFIG, (VOCABS, WEIGHTS), "classification or tagging", how)
+def read_run(run: Path) -> tuple[ClassifyRunConfig, SequenceModelConfig, dict]:
+    """``(config, model config, vocabularies)`` of the run in ``run`` (a checked run
+    directory)."""
     try:
         doc = json.loads((run / CONFIG).read_text(encoding="utf-8"))
         config = ClassifyRunConfig.from_dict(doc["config"])
         mcfg = SequenceModelConfig.from_dict(doc["model"])
         raw = json.loads((run / VOCABS).read_text(encoding="utf-8"))
         vocabs = {k: Vocab(v["tokens"], v["reserved"], v.get("counts")) for k, v in raw.items()}
-    except (ValueError, KeyError, TypeError, RnnkitError) as e:
+    except (ValueError, KeyError, TypeError, OSError, RnnkitError) as e:
         raise RunDirError(f"{run} is damaged ({e}); train the run again") from e
+    return config, mcfg, vocabs
+
+
+def load_run(run_dir, device="cpu"):
+    """``(config, vocabs, model)`` of a trained run, the model in eval mode."""
+    how = "`rnnkit classify train` or `rnnkit tag train`"
+    run = task_run(run_dir, CONFIG, (VOCABS, WEIGHTS), "classification or tagging", how)
+    config, mcfg, vocabs = read_run(run)
     model = build_for_loading(SequenceModel, mcfg)
     load_weights(model, run / WEIGHTS, CONFIG)
     return config, vocabs, model.to(device).eval()

@@ -19,6 +19,7 @@ from rnnkit.commands.common import (
 )
 from rnnkit.commands.options import (
     apply_options,
+    backend_option,
     loop_options,
     run_options,
     size_options,
@@ -79,12 +80,6 @@ def _train_options(default_task: str):
         click.option("--crf/--no-crf", default=True, show_default=True, help="CRF over the tags."),
         click.option("--dropout", type=PROBABILITY_BELOW_1, default=0.3, show_default=True),
         click.option(
-            "--backend",
-            type=click.Choice(["torch", "scratch"]),
-            default="torch",
-            show_default=True,
-        ),
-        click.option(
             "--class-weights",
             type=click.Choice(["none", "balanced"]),
             default="none",
@@ -102,7 +97,8 @@ def _train_options(default_task: str):
 
     from rnnkit.classify.train import ClassifyRunConfig
 
-    options += [size_options(ClassifyRunConfig), loop_options(ClassifyRunConfig)]
+    options += [backend_option(ClassifyRunConfig), size_options(ClassifyRunConfig)]
+    options += [loop_options(ClassifyRunConfig)]
     options += [run_options("run"), click.pass_context]
     return apply_options(options)
 

@@ -12,6 +12,7 @@ import click
 
 from rnnkit.commands.common import PROBABILITY_BELOW_1
 from rnnkit.commands.options import (
+    backend_option,
     build_config,
     check_out,
     given_options,
@@ -77,13 +78,7 @@ def _split_list(value: str | None) -> list[str]:
 @click.option("--tau", default=24, show_default=True, help="Input window: past values read.")
 @click.option("--horizon", default=1, show_default=True, help="Steps ahead to forecast.")
 @size_options(ForecastConfig)
-@click.option(
-    "--backend",
-    type=click.Choice(["torch", "scratch"]),
-    default="torch",
-    show_default=True,
-    help="Recurrent layer implementation.",
-)
+@backend_option(ForecastConfig)
 @click.option(
     "--dropout", type=PROBABILITY_BELOW_1, default=0.0, show_default=True, help="Dropout."
 )

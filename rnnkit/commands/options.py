@@ -51,28 +51,22 @@ def default_of(config_cls: type[LoopConfig], name: str):
     return f.default if f.default is not MISSING else f.default_factory()
 
 
-def loop_options(config_cls: type[LoopConfig], skip: tuple[str, ...] = ()):
+def field_option(config_cls: type[LoopConfig], name: str, text: str, kind=None):
+    """A click option for the field ``name`` of ``config_cls``, its default read from there
+    (a boolean field becomes a ``--name/--no-name`` pair)."""
+    default = default_of(config_cls, name)
+    flag = "--" + name.replace("_", "-")
+    if isinstance(default, bool):
+        flag = f"{flag}/--no-{name.replace('_', '-')}"
+        kind = None
+    return click.option(flag, name, type=kind, default=default, show_default=True, help=text)
+
+
+def loop_options(config_cls: type[LoopConfig]):
     """Click options for the ``LoopConfig`` fields, defaults read from ``config_cls``."""
-    options = []
-    for name, (text, kind) in LOOP_HELP.items():
-        if name in skip:
-            continue
-        default = default_of(config_cls, name)
-        flag = "--" + name.replace("_", "-")
-        if isinstance(default, bool):
-            option = click.option(
-                f"{flag}/--no-{name.replace('_', '-')}",
-                name,
-                default=default,
-                show_default=True,
-                help=text,
-            )
-        else:
-            option = click.option(
-                flag, name, type=kind, default=default, show_default=True, help=text
-            )
-        options.append(option)
-    return apply_options(options)
+    return apply_options(
+        [field_option(config_cls, name, text, kind) for name, (text, kind) in LOOP_HELP.items()]
+    )
 
 
 SIZE_HELP = {
@@ -83,25 +77,20 @@ SIZE_HELP = {
 RENAMED_FLAGS = {"--embed": "--embed-size", "--hidden": "--hidden-size", "--layers": "--num-layers"}
 
 
-def size_options(config_cls: type[LoopConfig], help: dict | None = None):
+def backend_option(config_cls: type[LoopConfig]):
+    """``--backend torch|scratch``, its default read from ``config_cls``."""
+    from rnnkit.nn.recurrent import BACKENDS
+
+    text = "Recurrent layer implementation: torch (fused kernels) or scratch (the equations)."
+    return field_option(config_cls, "backend", text, click.Choice(sorted(BACKENDS)))
+
+
+def size_options(config_cls: type[LoopConfig]):
     """``--embed-size``, ``--hidden-size`` and ``--num-layers`` (those ``config_cls`` has), as
     torch.nn names them, defaults from ``config_cls``; the older short names are refused."""
     names = {f.name for f in fields(config_cls)}
-    options = []
-    for name, text in {**SIZE_HELP, **(help or {})}.items():
-        if name in names:
-            flag = "--" + name.replace("_", "-")
-            default = default_of(config_cls, name)
-            options.append(
-                click.option(
-                    flag,
-                    name,
-                    type=click.IntRange(min=1),
-                    default=default,
-                    show_default=True,
-                    help=text,
-                )
-            )
+    sizes = [name for name in SIZE_HELP if name in names]
+    options = [field_option(config_cls, n, SIZE_HELP[n], click.IntRange(min=1)) for n in sizes]
     for old, new in RENAMED_FLAGS.items():
         if new.removeprefix("--").replace("-", "_") in names:
             options.append(_refused(old, new))
@@ -223,8 +212,10 @@ def build_config(config_cls, config_file, given: dict, fill=None):
 def check_out(out: Path, task_cls, overwrite: bool, clear: bool = True) -> None:
     """Refuse to write over a run unless ``overwrite``; then ``clear`` its old checkpoints
     (rank 0 alone does, under torchrun)."""
+    from rnnkit.registry.runs import RUN_KINDS
+
     refuse_other_run(out, task_cls.kind, task_cls.what)
-    if (out / task_cls.config_name.split()[0]).exists() and not overwrite:
+    if (out / RUN_KINDS[task_cls.kind].marker).exists() and not overwrite:
         raise RunDirError(
             f"{out} already holds a run; continue it with --resume {out}, pick another --out, "
             "or pass --overwrite"

@@ -11,7 +11,13 @@ from rnnkit.commands.common import (
     PROBABILITY_BELOW_1,
     read_stdin_lines,
 )
-from rnnkit.commands.options import loop_options, run_options, size_options, train_task
+from rnnkit.commands.options import (
+    backend_option,
+    loop_options,
+    run_options,
+    size_options,
+    train_task,
+)
 from rnnkit.errors import ConfigError
 from rnnkit.seq2seq.train import Seq2SeqRunConfig
 
@@ -61,13 +67,7 @@ def seq2seq() -> None:
 @click.option(
     "--dropout", type=PROBABILITY_BELOW_1, default=0.3, show_default=True, help="Dropout."
 )
-@click.option(
-    "--backend",
-    type=click.Choice(["torch", "scratch"]),
-    default="torch",
-    show_default=True,
-    help="Recurrent layer implementation.",
-)
+@backend_option(Seq2SeqRunConfig)
 @click.option("--label-smoothing", default=0.0, show_default=True, help="In [0, 1).")
 @click.option(
     "--teacher-forcing", default=1.0, show_default=True, help="Share of steps fed the true token."

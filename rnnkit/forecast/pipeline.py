@@ -335,23 +335,12 @@ class ForecastRun:
 
 
 def _train_neural(config: ForecastConfig, out, log, progress):
-    """``(model on its best weights, in eval mode, history)`` after training with the one
-    ``Trainer`` into ``out`` (or a temporary folder)."""
-    import tempfile
+    """``(model on its best weights, on the CPU, in eval mode, history)`` after training with
+    the one ``Trainer`` into ``out`` (or a temporary folder)."""
+    from rnnkit.forecast.task import ForecastTask, fit
 
-    from rnnkit.forecast.task import ForecastTask
-    from rnnkit.train.checkpoint import load_weights
-    from rnnkit.train.task import summary_history
-    from rnnkit.train.trainer import Trainer, fit_or_stop
-
-    with tempfile.TemporaryDirectory() as tmp:
-        run = Path(out) if out is not None else Path(tmp)
-        task = ForecastTask(config)
-        trainer = Trainer(task, run, echo=log, progress=progress)
-        history = fit_or_stop(trainer)
-        model = trainer.model.cpu()
-        load_weights(model, trainer.run.best_path, CONFIG)
-    return model.eval(), summary_history(history, "best_valid_mse")
+    model, history = fit(ForecastTask(config), out, log, progress)
+    return model.cpu(), history
 
 
 def future_times(times: np.ndarray, steps: int) -> list[str]:

@@ -4,13 +4,14 @@ the best validation MSE picks the weights."""
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rnnkit.config import RESUMABLE, LoopConfig
+from rnnkit.config import LoopConfig
 from rnnkit.errors import ConfigError, DataError, RnnkitError, RunDirError, TrainingError
 from rnnkit.forecast.pipeline import (
     CONFIG,
@@ -22,9 +23,9 @@ from rnnkit.forecast.pipeline import (
     prepare,
     valid_for_training,
 )
-from rnnkit.train.checkpoint import RunDir
-from rnnkit.train.lm_task import resumed_config
-from rnnkit.train.task import Task, rank_rows, summary_history
+from rnnkit.train.checkpoint import RunDir, load_weights
+from rnnkit.train.task import Task, rank_rows, resumed_config, summary_history
+from rnnkit.train.trainer import Trainer, fit_or_stop
 
 Split = tuple[np.ndarray, np.ndarray]  # X (N, tau, F), Y (N, H)
 
@@ -104,10 +105,7 @@ class ForecastTask(Task):
             for i in range(0, len(X), size):
                 pred = model(X[i : i + size].to(device))
                 total += F.mse_loss(pred, Y[i : i + size].to(device), reduction="sum").item()
-        value = total / Y.numel()
-        if not np.isfinite(value):
-            raise TrainingError(f"valid MSE became {value}: the model diverged; lower --lr")
-        return {"valid_mse": value}
+        return {"valid_mse": total / Y.numel()}  # the trainer refuses a non-finite one
 
     def describe(self, result: dict[str, float]) -> str:
         return f"valid mse {result['valid_mse']:.5g}"
@@ -131,6 +129,17 @@ class ForecastTask(Task):
         ForecastRun(self.config, self.prep, history=history).save(run, weights=False)
 
 
+def fit(task: ForecastTask, out=None, log=None, progress: bool = False):
+    """``(model on its best weights, in eval mode, history)`` after training ``task`` with the
+    one ``Trainer`` into ``out`` (a temporary folder when None); the history is the one a
+    forecasting run keeps (``summary_history``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(task, out if out is not None else tmp, echo=log, progress=progress)
+        history = fit_or_stop(trainer)
+        load_weights(trainer.model, trainer.run.best_path, CONFIG, trainer.device)
+    return trainer.model.eval(), summary_history(history, "best_valid_mse")
+
+
 def resumed_task(run: RunDir, overrides: dict) -> ForecastTask:
     """The task of the forecasting run in ``run`` with ``overrides`` applied."""
     try:
@@ -140,7 +149,7 @@ def resumed_task(run: RunDir, overrides: dict) -> ForecastTask:
         raise RunDirError(f"{run.path / CONFIG} is damaged ({e}); train the run again") from e
     if saved.model not in NEURAL:
         raise RunDirError(f"{run.path} holds a {saved.model} baseline: nothing to resume")
-    config, _ = resumed_config(saved, overrides, RESUMABLE - {"data"})
+    config, _ = resumed_config(saved, overrides)
     return ForecastTask(config)
 
 

@@ -50,13 +50,8 @@ def fit_forecaster(
     evaluation, with ``train_loss`` and ``valid_mse``), ``best_epoch``, ``best_valid_mse``,
     ``steps``, ``seconds``, ``stop``.
     """
-    import tempfile
-
     from rnnkit.config import LoopConfig
-    from rnnkit.forecast.task import ForecastTask
-    from rnnkit.train.checkpoint import load_weights
-    from rnnkit.train.task import summary_history
-    from rnnkit.train.trainer import Trainer, fit_or_stop
+    from rnnkit.forecast.task import ForecastTask, fit
 
     if patience and valid is None:
         raise ConfigError("early stopping (--patience) needs validation windows; drop --patience")
@@ -73,15 +68,11 @@ def fit_forecaster(
         seed=seed,
         device=device,
     )
-    task = ForecastTask(config, model=model, arrays=(train, valid))
     dev = pick_device(device)
     cuda = [dev.index or 0] if dev.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda), tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(task, tmp, echo=log, progress=False)
-        history = fit_or_stop(trainer)
-        load_weights(model, trainer.run.best_path, "the model", dev)
-    model.eval()
-    return summary_history(history, "best_valid_mse")
+    with torch.random.fork_rng(devices=cuda):
+        _, history = fit(ForecastTask(config, model=model, arrays=(train, valid)), log=log)
+    return history
 
 
 def predict(

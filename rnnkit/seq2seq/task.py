@@ -3,14 +3,12 @@ teacher forcing and label smoothing, validation BLEU picks the best model."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import torch.nn.functional as F
 
-from rnnkit.config import RESUMABLE
-from rnnkit.errors import ConfigError, RnnkitError, RunDirError
+from rnnkit.errors import ConfigError
 from rnnkit.seq2seq.data import BucketBatches, build_vocabs, encode_pairs
 from rnnkit.seq2seq.models import build_seq2seq
 from rnnkit.seq2seq.train import (
@@ -20,13 +18,13 @@ from rnnkit.seq2seq.train import (
     Seq2SeqRunConfig,
     evaluate,
     load_split,
+    read_run,
     save_config,
 )
 from rnnkit.text import vocab as special
 from rnnkit.text.vocab import Vocab
 from rnnkit.train.checkpoint import RunDir
-from rnnkit.train.lm_task import resumed_config
-from rnnkit.train.task import Task, rank_rows, summary_history
+from rnnkit.train.task import Task, rank_rows, resumed_config, summary_history
 
 
 class Seq2SeqTask(Task):
@@ -140,11 +138,6 @@ class Seq2SeqTask(Task):
 
 def resumed_task(run: RunDir, overrides: dict) -> Seq2SeqTask:
     """The task of the translation run in ``run`` with ``overrides`` applied."""
-    try:
-        doc = json.loads((run.path / CONFIG).read_text(encoding="utf-8"))
-        saved = Seq2SeqRunConfig.from_dict(doc["config"])
-        vocabs = (Vocab.load(run.path / SRC_VOCAB), Vocab.load(run.path / TGT_VOCAB))
-    except (ValueError, KeyError, TypeError, OSError, RnnkitError) as e:
-        raise RunDirError(f"{run.path / CONFIG} is damaged ({e}); train the run again") from e
-    config, _ = resumed_config(saved, overrides, RESUMABLE - {"data"})
-    return Seq2SeqTask(config, vocabs)
+    saved, src_vocab, tgt_vocab = read_run(run.path)
+    config, _ = resumed_config(saved, overrides)
+    return Seq2SeqTask(config, (src_vocab, tgt_vocab))

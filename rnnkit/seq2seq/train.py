@@ -216,16 +216,21 @@ def save_config(out: Path, config: Seq2SeqRunConfig, history: dict) -> None:
     atomic_write_text(out / CONFIG, json.dumps(doc, indent=2) + "\n")
 
 
+def read_run(run: Path) -> tuple[Seq2SeqRunConfig, Vocab, Vocab]:
+    """``(config, src_vocab, tgt_vocab)`` of the run in ``run`` (a checked run directory)."""
+    try:
+        doc = json.loads((run / CONFIG).read_text(encoding="utf-8"))
+        config = Seq2SeqRunConfig.from_dict(doc["config"])
+    except (ValueError, KeyError, TypeError, OSError, RnnkitError) as e:
+        raise RunDirError(f"{run / CONFIG} is damaged ({e}); train the run again") from e
+    return config, Vocab.load(run / SRC_VOCAB), Vocab.load(run / TGT_VOCAB)
+
+
 def load_run(run_dir, device="cpu"):
     """``(config, src_vocab, tgt_vocab, model)`` of a trained run, the model in eval mode."""
     files = (SRC_VOCAB, TGT_VOCAB, WEIGHTS)
     run = task_run(run_dir, CONFIG, files, "seq2seq", "`rnnkit seq2seq train`")
-    try:
-        doc = json.loads((run / CONFIG).read_text(encoding="utf-8"))
-        config = Seq2SeqRunConfig.from_dict(doc["config"])
-    except (ValueError, KeyError, TypeError, RnnkitError) as e:
-        raise RunDirError(f"{run / CONFIG} is damaged ({e}); train the run again") from e
-    src_vocab, tgt_vocab = Vocab.load(run / SRC_VOCAB), Vocab.load(run / TGT_VOCAB)
+    config, src_vocab, tgt_vocab = read_run(run)
     model = build_for_loading(build_seq2seq, config.model_config(len(src_vocab), len(tgt_vocab)))
     load_weights(model, run / WEIGHTS, CONFIG)
     return config, src_vocab, tgt_vocab, model.to(device).eval()

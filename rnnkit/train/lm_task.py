@@ -14,7 +14,7 @@ from rnnkit.models.lm import RNNLanguageModel
 from rnnkit.text.vocab import Vocab
 from rnnkit.train.checkpoint import RunDir, lm_config
 from rnnkit.train.data import LMData, load_lm_data, resolve_data_config
-from rnnkit.train.task import Task
+from rnnkit.train.task import Task, resumed_config
 
 
 class LMTask(Task):
@@ -125,20 +125,3 @@ def resumed_task(run: RunDir, overrides: dict) -> LMTask:
     if not run.vocab_path.exists():
         run.check(resumable=True)
     return LMTask(config, vocab=run.load_vocab(), same_vocab="data" in changed)
-
-
-def resumed_config(saved, overrides: dict, resumable: frozenset):
-    """``(config, changed)``: the saved config with the fields given on resume; a change to a
-    field outside ``resumable`` raises ``RunDirError`` naming it."""
-    foreign = sorted(k for k in overrides if not hasattr(saved, k))
-    if foreign:
-        shown = ", ".join("--" + k.replace("_", "-") for k in foreign)
-        raise RunDirError(
-            f"{shown} is not a setting of this run; resume it with its own training command"
-        )
-    changed = {k: v for k, v in overrides.items() if getattr(saved, k) != v}
-    fixed = sorted(set(changed) - resumable)
-    if fixed:
-        shown = ", ".join(f"--{k.replace('_', '-')} (run has {getattr(saved, k)!r})" for k in fixed)
-        raise RunDirError(f"cannot change {shown} when resuming; start a new run with --out")
-    return saved.replace(**changed), changed

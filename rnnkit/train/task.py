@@ -23,7 +23,8 @@ from typing import Any
 
 import torch
 
-from rnnkit.config import LoopConfig
+from rnnkit.config import RESUMABLE, LoopConfig
+from rnnkit.errors import RunDirError
 
 
 class Task:
@@ -125,3 +126,21 @@ def summary_history(history: dict, best_key: str) -> dict:
         "seconds": history["seconds"],
         "stop": history["stop"],
     }
+
+
+def resumed_config(saved, overrides: dict, resumable: frozenset = RESUMABLE - {"data"}):
+    """``(config, changed)``: the saved config with the fields given on resume; a change to a
+    field outside ``resumable`` raises ``RunDirError`` naming it. By default the data may not
+    change (only a language model checks that new data gives its vocabulary)."""
+    foreign = sorted(k for k in overrides if not hasattr(saved, k))
+    if foreign:
+        shown = ", ".join("--" + k.replace("_", "-") for k in foreign)
+        raise RunDirError(
+            f"{shown} is not a setting of this run; resume it with its own training command"
+        )
+    changed = {k: v for k, v in overrides.items() if getattr(saved, k) != v}
+    fixed = sorted(set(changed) - resumable)
+    if fixed:
+        shown = ", ".join(f"--{k.replace('_', '-')} (run has {getattr(saved, k)!r})" for k in fixed)
+        raise RunDirError(f"cannot change {shown} when resuming; start a new run with --out")
+    return saved.replace(**changed), changed

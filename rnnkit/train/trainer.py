@@ -26,7 +26,7 @@ from rnnkit.integrity import stored_digest
 from rnnkit.io import storage_error
 from rnnkit.nn.recurrent import detach_state
 from rnnkit.train import distributed
-from rnnkit.train.checkpoint import RunDir, save_state, save_weights
+from rnnkit.train.checkpoint import RunDir, load_weights, save_state, save_weights
 from rnnkit.train.metrics import MetricsLog, plot_curves
 from rnnkit.train.precision import Precision
 from rnnkit.train.task import Task
@@ -96,16 +96,12 @@ class Trainer:
         self._signal = 0  # SIGINT or SIGTERM received: checkpoint and stop after this step
         self._items = 0  # items trained on since the last evaluation (all ranks)
         self._loss_sum, self._loss_n = 0.0, 0  # training loss since the last evaluation
-        self._train_seconds = 0.0
-
-    @property
-    def best_valid(self) -> float:
-        """The best validation value of the task's metric so far."""
-        return self.best
+        self._eval_done = time.perf_counter()  # when the last evaluation ended
 
     # ---- one optimisation step -------------------------------------------------------------
     def train_step(self, batch, state=None):
-        """Forward, backward, clip, update. Returns ``(loss, grad_norm, items, state)``.
+        """Forward, backward, clip, update. Returns ``(loss, grad_norm, items, state)``: the
+        loss as a float, ``items`` summed over all ranks.
 
         The returned state is detached and float32 whatever the precision, so it can be
         carried, saved and resumed in any mode.
@@ -114,18 +110,21 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         with self.precision.autocast():
             loss, items, state = self.task.loss(forward, batch, state)
-        if not self.dist.enabled and not torch.isfinite(loss):
+        value = loss.item()  # the step's one host sync: checked here, logged by the loop
+        total = items
+        if not self.dist.enabled and not math.isfinite(value):
             # Before backward, so the weights in memory stay those of the last good step (under
             # torchrun every rank learns of it from the averaged loss after the step).
-            self._nonfinite(loss.item())
+            self._nonfinite(value)
         if self.dist.enabled:
             # Each rank's loss is a mean over its own items; weigh it so that DDP's average of
             # the gradients is the gradient of the mean over the whole batch.
-            total = self.dist.sum([float(items)])[0]
+            total = round(self.dist.sum([float(items)])[0])
             if total != items * self.dist.world_size:
-                loss = loss * (items * self.dist.world_size / max(total, 1.0))
+                weight = items * self.dist.world_size / max(total, 1)
+                loss, value = loss * weight, value * weight
         norm = self.precision.backward_and_step(loss, self.model, self.optimizer, self.config.clip)
-        return loss.detach().float(), norm, items, _float_state(detach_state(state))
+        return value, norm, total, _float_state(detach_state(state))
 
     def _wrap_model(self) -> None:
         """DDP across ranks (gradients averaged in backward), then torch.compile if asked."""
@@ -224,14 +223,13 @@ class Trainer:
             "epochs": self.epoch,
             "seconds": self.elapsed,
             "stop": stop,
-            # The name the language-model commands and tests have always read.
-            "best_valid_loss": self.best if key == "valid_loss" else None,
         }
 
     def _loop(self, bar) -> str | None:
         """The epochs and steps; returns why training stopped early, or None."""
         c, task, dist = self.config, self.task, self.dist
         start_time = time.perf_counter() - self.elapsed
+        self._eval_done = time.perf_counter()
         window_loss, window_n, window_items, window_t0 = 0.0, 0, 0, time.perf_counter()
         stop = None
         for epoch in range(self.epoch, c.epochs):
@@ -244,10 +242,9 @@ class Trainer:
                 self.batch_in_epoch += 1
                 self.elapsed = time.perf_counter() - start_time
                 # The mean over ranks: every rank logs, stops and schedules on the same values.
-                loss_value, self.elapsed, signalled, items = dist.mean(
-                    [loss.item(), self.elapsed, float(self._signal), float(items)]
+                loss_value, self.elapsed, signalled = dist.mean(
+                    [loss, self.elapsed, float(self._signal)]
                 )
-                items = round(items * dist.world_size)
                 window_loss += loss_value
                 window_n += 1
                 self._loss_sum += loss_value
@@ -259,7 +256,6 @@ class Trainer:
                     self._nonfinite(loss_value)
                 if self.step % c.log_every == 0:
                     dt = max(time.perf_counter() - window_t0, 1e-9)
-                    self._train_seconds += dt
                     mean = window_loss / window_n
                     row = {
                         "kind": "train",
@@ -276,7 +272,6 @@ class Trainer:
                     window_loss, window_n, window_items = 0.0, 0, 0
                     window_t0 = time.perf_counter()
                 if c.eval_every and self.step % c.eval_every == 0:
-                    self._train_seconds += time.perf_counter() - window_t0
                     stop = self._evaluate(scheduled=True)
                     window_t0 = time.perf_counter()  # items/s counts training time only
                 if c.max_steps and self.step >= c.max_steps:
@@ -286,14 +281,12 @@ class Trainer:
                 if signalled:
                     stop = "interrupted"
                 if stop:
-                    self._train_seconds += time.perf_counter() - window_t0
                     return stop
             # The epoch ran to its end.
             self.epoch = epoch + 1
             self.batch_in_epoch = 0
             self.state = None
             if self.last_eval_step != self.step:
-                self._train_seconds += time.perf_counter() - window_t0
                 stop = self._evaluate(scheduled=True)
                 window_t0 = time.perf_counter()
             if c.lr_schedule == "exponential":
@@ -310,6 +303,7 @@ class Trainer:
     def _evaluate(self, scheduled: bool) -> str | None:
         """Evaluate on valid; save best/last. Only scheduled evaluations drive the plateau
         schedule and early stopping, so a run stopped and resumed matches one run straight."""
+        seconds = time.perf_counter() - self._eval_done  # training since the last evaluation
         self.last_eval_step = self.step
         result, improved = {}, False
         if self.task.has_valid():
@@ -330,7 +324,6 @@ class Trainer:
             self.bad_evals = 0 if improved else self.bad_evals + 1
             if self.config.patience and self.bad_evals >= self.config.patience:
                 stop = "early stopping"
-        seconds, self._train_seconds = self._train_seconds, 0.0
         items, self._items = self._items, 0
         train_loss = self._loss_sum / self._loss_n if self._loss_n else None
         self._loss_sum, self._loss_n = 0.0, 0
@@ -354,6 +347,7 @@ class Trainer:
         self._save_checkpoint()
         if time.perf_counter() - self._last_plot > 60:  # a plot costs about a second
             self._plot()
+        self._eval_done = time.perf_counter()
         return stop
 
     @contextlib.contextmanager
@@ -539,8 +533,6 @@ def resume_trainer(
             f"{run.last_path} and {run.state_path.name} come from different checkpoints; the run "
             "was changed by hand or copied in parts: restore both from one copy"
         )
-    from rnnkit.train.checkpoint import load_weights
-
     load_weights(trainer.model, run.last_path, task.config_name, trainer.device)
     trainer.load_state_dict(state)
     return trainer
