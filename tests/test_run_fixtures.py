@@ -1,7 +1,11 @@
-"""Runs written by an earlier version of rnnkit still load, answer and (language models) resume.
+"""Runs written by earlier versions of rnnkit still load, answer and (language models) resume.
 
-``tests/fixtures/runs-v0`` holds one tiny run of each kind made by the version before the one
-trainer (flat task configs with ``embed``/``hidden``/``layers`` and ``None`` for "no limit").
+``tests/fixtures`` holds one tiny run of each kind from each earlier run format:
+
+- ``runs-v0``: the version before the one trainer (flat task configs with
+  ``embed``/``hidden``/``layers`` and ``None`` for "no limit");
+- ``runs-v1``: the version before the one run file (``config.yaml``, ``ngram.json``,
+  ``seq2seq.json``, ``classify.json`` and ``forecast.json``, each with its own layout).
 """
 
 from __future__ import annotations
@@ -19,10 +23,10 @@ FIXTURES = Path(__file__).parent / "fixtures" / "runs-v0"
 KINDS = ("lm", "ngram", "seq2seq", "classify", "forecast")
 
 
-@pytest.fixture
-def runs(tmp_path) -> Path:
-    """A copy of the fixtures (loading must not need to write, but resuming does)."""
-    shutil.copytree(FIXTURES, tmp_path / "runs")
+@pytest.fixture(params=["runs-v0", "runs-v1"])
+def runs(request, tmp_path) -> Path:
+    """A copy of one version's fixtures (loading must not need to write, but resuming does)."""
+    shutil.copytree(FIXTURES.parent / request.param, tmp_path / "runs")
     return tmp_path / "runs"
 
 
