@@ -13,7 +13,6 @@ bi-LSTM (Hakkani-Tur et al., 2016) 96.9% / 87.3 F1.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -24,13 +23,13 @@ from common import machine, save  # noqa: E402
 
 from rnnkit.classify.data import Encoded, load_sentences  # noqa: E402
 from rnnkit.classify.train import (  # noqa: E402
-    CONFIG,
     ClassifyRunConfig,
     evaluate,
     load_run,
     predict_batches,
     train_run,
 )
+from rnnkit.registry.runs import read_run
 
 VARIANTS = {
     # BiLSTM + character CNN, CRF over the slots, attention pooling for the intent.
@@ -64,7 +63,7 @@ def run(name: str, args) -> dict:
     )
     t0 = time.perf_counter()
     if args.skip_training:  # speed and test figures of runs trained before
-        history = json.loads((out / CONFIG).read_text(encoding="utf-8"))["history"]
+        history = read_run(out).history
         train_s = history["seconds"]
     else:
         history = train_run(config, out, log=lambda line: print(f"[{name}] {line}", flush=True))

@@ -13,7 +13,6 @@ reference (bi-GRU encoder, additive attention, 10 epochs, greedy): BLEU 28.3, te
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -22,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, save  # noqa: E402
 
+from rnnkit.registry.runs import read_run
 from rnnkit.seq2seq.train import (  # noqa: E402
-    CONFIG,
     Seq2SeqRunConfig,
     evaluate,
     load_run,
@@ -52,7 +51,7 @@ def run(attention: str, args) -> dict:
     t0 = time.perf_counter()
     cpu0 = time.process_time()
     if args.skip_training:  # evaluate the run a previous call trained
-        history = json.loads((out / CONFIG).read_text(encoding="utf-8"))["history"]
+        history = read_run(out).history
     else:
         history = train_run(
             config, out, log=lambda line: print(f"[{attention}] {line}", flush=True)
@@ -68,7 +67,7 @@ def run(attention: str, args) -> dict:
         "train_cpu_seconds": train_cpu,
         "epochs": len(history["epochs"]),
         "best_epoch": history["best_epoch"],
-        "best_valid_bleu": history["best_bleu"],
+        "best_valid_bleu": history["best"],
         "train_tokens_per_s": statistics.mean(
             e["train_tokens_per_s"] for e in history["epochs"] if e.get("train_tokens_per_s")
         ),

@@ -1,7 +1,7 @@
 """What a run directory holds, read without loading its model: kind, config, vocabulary sizes,
 parameter count (from the safetensors header), file sizes and a summary of its training.
 
-One summariser per kind of run (``rnnkit.registry.runs``); ``run_info`` picks it.
+Everything but vocabulary sizes and weights comes from the run file (``rnnkit.registry.runs``).
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ from safetensors import SafetensorError, safe_open
 
 from rnnkit.errors import RnnkitError, RunDirError
 from rnnkit.poetry.run import POEM_META, is_poem_run
-from rnnkit.registry.runs import identify
+from rnnkit.registry.runs import RUN_KINDS, WEIGHTS, read_run
 from rnnkit.text.vocab import Vocab
 from rnnkit.train.checkpoint import RunDir
-
-WEIGHTS = "model.safetensors"  # the best weights, in every kind of run that has a network
 
 
 @dataclass
@@ -54,6 +52,7 @@ class RunInfo:
     trained_by: str
     task: str
     config: dict
+    model: dict | None  # the config the model is built from
     vocab_size: int | None  # of the input vocabulary; None for runs without one
     vocabularies: dict[str, int]
     parameters: int | None  # trainable numbers in the best weights; None without a network
@@ -71,10 +70,13 @@ def run_info(run_dir: str | Path) -> RunInfo:
     Raises:
         RunDirError: not a run directory, or one whose files cannot be read.
     """
-    kind = identify(run_dir)
+    doc = read_run(run_dir)
+    kind = RUN_KINDS[doc.kind]
     path = Path(run_dir)
     try:
-        fields = SUMMARISERS[kind.name](path)
+        sizes = _vocab_sizes(path, doc.kind)
+        history = _history(RunDir(path), doc)
+        task, extra = _task(path, doc)
     except RunDirError:
         raise
     except (OSError, ValueError, KeyError, TypeError, RnnkitError) as e:
@@ -85,8 +87,15 @@ def run_info(run_dir: str | Path) -> RunInfo:
         kind=kind.name,
         what=kind.what,
         trained_by=kind.trained_by,
+        task=task,
+        config=doc.config,
+        model=doc.model,
+        vocab_size=next(iter(sizes.values()), None),
+        vocabularies=sizes,
+        parameters=count_parameters(path / WEIGHTS),
         files=_files(path),
-        **fields,
+        history=history,
+        extra=extra,
     )
 
 
@@ -108,100 +117,38 @@ def _files(path: Path) -> dict[str, int]:
     return {n: (path / n).stat().st_size for n in names}
 
 
-def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
+# vocabulary names -> files, by kind; the first is the input vocabulary
+VOCABS = {
+    "lm": {"tokens": "vocab.json"},
+    "ngram": {"tokens": "vocab.json"},
+    "seq2seq": {"source": "src_vocab.json", "target": "tgt_vocab.json"},
+}
 
 
-# ---- one summariser per kind ---------------------------------------------------------------------
-def _lm(path: Path) -> dict:
-    run = RunDir(path)
-    config = run.load_config()
-    vocab = run.load_vocab()
-    rows = run.read_metrics()
-    evals = [r for r in rows if r.get("kind") == "eval" and r.get("valid_loss") is not None]
-    best = None
-    if evals:
-        top = min(evals, key=lambda r: r["valid_loss"])
-        best = Best("valid_ppl", top.get("valid_ppl"), top.get("epoch"), top.get("step"))
-    history = History(best=best)
-    if run.state_path.exists():  # the trainer's own position: exact even without evaluations
-        state = run.load_state()
-        history.steps, history.epochs = state["step"], state["epoch"]
-        history.seconds = state["elapsed"]
-    elif rows:
-        history.steps = max(r.get("step", 0) for r in rows)
-        history.seconds = max((r["elapsed_s"] for r in evals if "elapsed_s" in r), default=None)
-    extra = {}
-    task = "text"
+def _vocab_sizes(path: Path, kind: str) -> dict[str, int]:
+    if kind == "classify":  # one file of several vocabularies, words first
+        raw = json.loads((path / RUN_KINDS[kind].files[0]).read_text(encoding="utf-8"))
+        return {name: len(v["tokens"]) for name, v in raw.items()}
+    return {name: len(Vocab.load(path / f)) for name, f in VOCABS.get(kind, {}).items()}
+
+
+def _task(path: Path, doc) -> tuple[str, dict]:
+    """The task of a run in words, and what ``rnnkit info`` shows of its fitted values."""
+    if doc.kind == "ngram":
+        f = doc.fitted
+        grams = {f"{k}-grams": n for k, n in enumerate(f.get("sizes") or [], start=1)}
+        return "text", {"ngrams": grams, "train_tokens": f.get("train_tokens")}
+    if doc.kind == "forecast":
+        return "forecast", {k: doc.fitted.get(k) for k in ("columns", "period")}
+    if doc.kind == "seq2seq":
+        return "translation", {}
+    if doc.kind == "classify":
+        return doc.config["task"], {}
     if is_poem_run(path):
-        task = "poem"
-        meta = _read_json(path / POEM_META)
+        meta = json.loads((path / POEM_META).read_text(encoding="utf-8"))
         keep = ("data", "form", "simplified", "preset", "train_poems", "held_out_poems")
-        extra["poem"] = {k: meta.get(k) for k in keep}
-    return {
-        "task": task,
-        "config": config.to_dict(),
-        "vocab_size": len(vocab),
-        "vocabularies": {"tokens": len(vocab)},
-        "parameters": count_parameters(run.best_path),
-        "history": history,
-        "extra": extra,
-    }
-
-
-def _ngram(path: Path) -> dict:
-    from rnnkit.ngram.store import META, VOCAB
-
-    meta = _read_json(path / META)
-    vocab = Vocab.load(path / VOCAB)
-    sizes = meta.get("sizes") or []
-    config = {k: v for k, v in meta.items() if k not in ("sizes", "discounts", "kind")}
-    extra = {
-        "ngrams": {f"{k}-grams": n for k, n in enumerate(sizes, start=1)},
-        "train_tokens": meta.get("train_tokens"),
-    }
-    return {
-        "task": "text",
-        "config": config,
-        "vocab_size": len(vocab),
-        "vocabularies": {"tokens": len(vocab)},
-        "parameters": None,
-        "history": None,
-        "extra": extra,
-    }
-
-
-def _task_history(h: dict, metric: str, value_key: str) -> History:
-    """The history a seq2seq, classify or forecast run keeps in its JSON file."""
-    epochs = h.get("epochs") or []
-    best_epoch = h.get("best_epoch")
-    row = next((r for r in epochs if r.get("epoch") == best_epoch), {})
-    best = Best(metric, h.get(value_key), best_epoch, row.get("step"))
-    return History(
-        steps=h.get("steps"),
-        epochs=len(epochs),
-        seconds=h.get("seconds"),
-        stop=h.get("stop"),
-        best=best if best_epoch is not None else None,
-    )
-
-
-def _seq2seq(path: Path) -> dict:
-    from rnnkit.seq2seq.train import CONFIG, SRC_VOCAB, TGT_VOCAB
-
-    doc = _read_json(path / CONFIG)
-    sizes = {
-        "source": len(Vocab.load(path / SRC_VOCAB)),
-        "target": len(Vocab.load(path / TGT_VOCAB)),
-    }
-    return {
-        "task": "translation",
-        "config": doc["config"],
-        "vocab_size": sizes["source"],
-        "vocabularies": sizes,
-        "parameters": count_parameters(path / WEIGHTS),
-        "history": _task_history(doc.get("history") or {}, "valid_bleu", "best_bleu"),
-    }
+        return "poem", {"poem": {k: meta.get(k) for k in keep}}
+    return "text", {}
 
 
 CLASSIFY_METRICS = {
@@ -211,44 +158,34 @@ CLASSIFY_METRICS = {
 }
 
 
-def _classify(path: Path) -> dict:
-    from rnnkit.classify.train import CONFIG, VOCABS
-
-    doc = _read_json(path / CONFIG)
-    vocabs = _read_json(path / VOCABS)
-    sizes = {name: len(v["tokens"]) for name, v in vocabs.items()}
-    task = doc["config"]["task"]
-    return {
-        "task": task,
-        "config": {**doc["config"], "model": doc.get("model")},
-        "vocab_size": sizes.get("words"),
-        "vocabularies": sizes,
-        "parameters": count_parameters(path / WEIGHTS),
-        "history": _task_history(doc.get("history") or {}, CLASSIFY_METRICS[task], "best_score"),
-    }
-
-
-def _forecast(path: Path) -> dict:
-    from rnnkit.forecast.pipeline import CONFIG
-
-    doc = _read_json(path / CONFIG)
-    history = doc.get("history") or {}
-    return {
-        "task": "forecast",
-        "config": doc["config"],
-        "vocab_size": None,
-        "vocabularies": {},
-        "parameters": count_parameters(path / WEIGHTS),
-        # A baseline (linear, naive) is fitted in closed form: no training history.
-        "history": _task_history(history, "valid_mse", "best_valid_mse") if history else None,
-        "extra": {"columns": doc.get("columns"), "period": doc.get("period")},
-    }
-
-
-SUMMARISERS = {
-    "lm": _lm,
-    "ngram": _ngram,
-    "seq2seq": _seq2seq,
-    "classify": _classify,
-    "forecast": _forecast,
-}
+def _history(run: RunDir, doc) -> History | None:
+    """How the run was trained: its run file's history, or while training has not finished
+    (or was killed), the trainer's position and the evaluations so far."""
+    h = doc.history
+    evals = h.get("epochs")
+    if "steps" not in h:
+        if not run.state_path.exists():
+            return None  # counted or fitted in one pass, or no checkpoint yet
+        state = run.load_state()
+        evals = [r for r in run.read_metrics() if r.get("kind") == "eval"]
+        best = state["best_valid"] if math.isfinite(state["best_valid"]) else None
+        row = next((r for r in evals if best is not None and r.get(h.get("metric")) == best), {})
+        h = {**h, "best": best, "best_epoch": row.get("epoch"), "best_step": row.get("step")}
+        h |= {"steps": state["step"], "seconds": state["elapsed"], "epochs": evals}
+    metric, value = h.get("metric"), h.get("best")
+    if metric == "valid_loss":  # a language model: shown as perplexity
+        metric, value = "valid_ppl", math.exp(min(value, 700)) if value is not None else None
+    elif metric == "valid_score":
+        metric = CLASSIFY_METRICS[doc.config["task"]]
+    elif metric is not None and not metric.startswith("valid"):
+        metric = f"valid_{metric}"
+    best = None
+    if value is not None or h.get("best_step") is not None:
+        best = Best(metric, value, h.get("best_epoch"), h.get("best_step"))
+    return History(
+        steps=h.get("steps"),
+        epochs=max((r.get("epoch") or 0 for r in evals or []), default=None),
+        seconds=h.get("seconds"),
+        stop=h.get("stop"),
+        best=best,
+    )

@@ -652,7 +652,7 @@ def run_prepared(data: bytes, folder: Path) -> None:
         np.asarray(corpus.ids(split)[:10]).tolist()
 
 
-# ---- an n-gram run: ngram.json and counts.safetensors --------------------------------------------
+# ---- an n-gram run: run.json and counts.safetensors ----------------------------------------------
 @functools.cache
 def _ngram_files() -> dict[str, bytes]:
     tok, vocab, lm = _fitted(3, "word")
@@ -671,7 +671,7 @@ def _use_ngram(folder: Path) -> None:
 
 def run_ngram_meta(data: bytes, folder: Path) -> None:
     for name, content in _ngram_files().items():
-        _write(folder, name, data if name == "ngram.json" else content)
+        _write(folder, name, data if name == "run.json" else content)
     _use_ngram(folder)
 
 
@@ -682,7 +682,7 @@ def run_ngram_counts(data: bytes, folder: Path) -> None:
 
 
 def ngram_meta_near_valid() -> st.SearchStrategy[bytes]:
-    return mutated_json(json.loads(_ngram_files()["ngram.json"])) | deep_nesting(b"[")
+    return mutated_json(json.loads(_ngram_files()["run.json"])) | deep_nesting(b"[")
 
 
 _DTYPES = ["int64", "int64", "int64", "int32", "uint8", "float64", "bool"]
@@ -758,7 +758,7 @@ def _targets() -> dict[str, Target]:
         Target(
             "ngram-meta-json",
             run_ngram_meta,
-            lambda: [_ngram_files()["ngram.json"]],
+            lambda: [_ngram_files()["run.json"]],
             ngram_meta_near_valid,
         ),
         Target(

@@ -11,11 +11,11 @@ from conftest import call_cli, realdata, write_tsv
 
 def test_joint_training_learns_the_toy_task(joint_run):
     root, out, stdout = joint_run
-    assert {"classify.json", "vocabs.json", "model.safetensors", "metrics.jsonl"} <= {
+    assert {"run.json", "vocabs.json", "model.safetensors", "metrics.jsonl"} <= {
         p.name for p in out.iterdir()
     }
-    history = json.loads((out / "classify.json").read_text())["history"]
-    assert history["best_score"] > 0.95
+    history = json.loads((out / "run.json").read_text())["history"]
+    assert history["metric"] == "valid_score" and history["best"] > 0.95
     code, stdout, stderr = call_cli(["tag", "eval", out, "--data", root / "v.conll", "--json"])
     assert code == 0, stderr
     result = json.loads(stdout)
@@ -104,7 +104,7 @@ def test_bad_inputs_get_one_line(intent_run, joint_run, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(intent, broken)
     (broken / "model.safetensors").write_bytes(b"not weights")
-    fails(["classify", "eval", broken, "--data", new_label], "does not fit classify.json")
+    fails(["classify", "eval", broken, "--data", new_label], "does not fit the run's config")
 
 
 def test_help_lists_the_commands():

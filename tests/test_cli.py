@@ -22,7 +22,7 @@ from safetensors.torch import load_file
 from rnnkit.text.vocab import Vocab
 
 RUN_FILES = (
-    "config.yaml",
+    "run.json",
     "vocab.json",
     "model.safetensors",
     "last.safetensors",
@@ -86,8 +86,11 @@ def test_train_writes_a_complete_run(trained_run):
         assert (run / name).is_file(), f"{name} missing"
         assert (run / name).stat().st_size > 0, f"{name} is empty"
     assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    config = (run / "config.yaml").read_text()
-    assert "hidden_size: 32" in config and "tokenizer: char" in config
+    doc = json.loads((run / "run.json").read_text())
+    assert doc["kind"] == "lm" and doc["format"] == 1
+    assert doc["config"]["hidden_size"] == 32 and doc["config"]["tokenizer"] == "char"
+    assert doc["model"]["hidden_size"] == 32 and doc["model"]["vocab_size"] > 0
+    assert doc["history"]["metric"] == "valid_loss" and doc["history"]["steps"] == 30
     train, evals = metrics(run, "train"), metrics(run, "eval")
     assert [r["step"] for r in train] == [10, 20, 30]
     assert [r["step"] for r in evals] == [10, 20, 30]
@@ -282,7 +285,7 @@ BAD_INPUT = {
         ["train", "--data", text, "--out", t / "o", "--lr", 0],
         ["--lr"],
     ),
-    "resume-empty-folder": lambda t, run, text: (["train", "--resume", t], ["config.yaml"]),
+    "resume-empty-folder": lambda t, run, text: (["train", "--resume", t], ["run.json"]),
     "resume-missing-folder": lambda t, run, text: (
         ["train", "--resume", t / "nowhere"],
         ["nowhere"],
@@ -321,7 +324,7 @@ BAD_INPUT = {
         ["nowhere"],
     ),
     "eval-missing-run": lambda t, run, text: (["eval", t / "nowhere"], ["nowhere"]),
-    "eval-not-a-run": lambda t, run, text: (["eval", t], ["config.yaml"]),
+    "eval-not-a-run": lambda t, run, text: (["eval", t], ["run.json"]),
     "eval-test-split-of-a-text-file": lambda t, run, text: (
         ["eval", run, "--split", "test"],
         ["test", "train, valid"],
@@ -349,7 +352,7 @@ def test_bad_input_in_a_real_process(tmp_path):
     latin = _bytes(tmp_path / "latin.txt", b"\xff\xfe\xfa" + "café naïve\n".encode("latin-1"))
     code, out, err = run_cli(["train", "--data", latin, "--out", tmp_path / "o"])
     assert_error(code, err, "latin.txt", "UTF-8")
-    assert not (tmp_path / "o" / "config.yaml").exists()
+    assert not (tmp_path / "o" / "run.json").exists()
 
 
 @pytest.mark.parametrize(

@@ -347,7 +347,7 @@ def test_info_refuses_what_is_not_a_run(cli, tmp_path, trained_run, where):
         path.mkdir()
     if where == "half-lm":
         path.mkdir()
-        shutil.copy(trained_run.dir / "config.yaml", path)
+        shutil.copy(trained_run.dir / "run.json", path)
     code, stdout, err = cli(["info", path])
     needle = {"missing": "not found", "empty": "not an rnnkit run", "half-lm": "vocab.json"}
     assert_error(code, err, str(path), needle[where])

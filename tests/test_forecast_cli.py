@@ -11,7 +11,7 @@ from conftest import call_cli, realdata, write_csv
 
 def test_train_reports_metrics_next_to_the_baselines(forecast_run):
     _, out, stdout = forecast_run
-    assert (out / "forecast.json").exists() and (out / "model.safetensors").exists()
+    assert (out / "run.json").exists() and (out / "model.safetensors").exists()
     for name in ("mlp (direct)", "naive", "seasonal-naive", "linear"):
         assert name in stdout
     assert "test:" in stdout and "valid:" in stdout
@@ -131,7 +131,7 @@ def test_missing_values_can_be_filled(tmp_path):
 
 def test_eval_of_a_missing_run_is_refused(tmp_path):
     code, _, stderr = call_cli(["forecast", "eval", tmp_path / "nothing"])
-    assert code == 2 and "not a forecasting run" in stderr
+    assert code == 2 and "run directory not found" in stderr and "forecasting run" in stderr
 
 
 @realdata

@@ -44,7 +44,7 @@ def fuzzed(name: str):
 
 # ---- inputs of the regression examples ---------------------------------------------------------
 RESERVED = ["<pad>", "<unk>", "<bos>", "<eos>"]
-NGRAM_META = json.loads(_ngram_files()["ngram.json"])
+NGRAM_DOC = json.loads(_ngram_files()["run.json"])
 PREPARED = json.loads(_prepared_files()["prepared.json"])
 TABLES = load(_ngram_files()["counts.safetensors"])
 
@@ -54,7 +54,11 @@ def vocab_json(**changes) -> bytes:
 
 
 def ngram_json(**changes) -> bytes:
-    return json.dumps({**NGRAM_META, **changes}).encode()
+    """The n-gram run's run.json with settings (or fitted values) changed."""
+    doc = json.loads(json.dumps(NGRAM_DOC))
+    for key, value in changes.items():
+        doc["fitted" if key in doc["fitted"] else "config"][key] = value
+    return json.dumps(doc).encode()
 
 
 def prepared_json(**changes) -> bytes:

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from tests.conftest import call_cli
 
@@ -168,10 +167,10 @@ def test_last_weights_and_state_from_different_checkpoints(tmp_path, trained_run
 )
 def test_config_with_wrong_types_or_unknown_keys(tmp_path, trained_run, edit, needle):
     run = _copy(trained_run, tmp_path)
-    config = yaml.safe_load((run / "config.yaml").read_text())
-    edit(config)
-    (run / "config.yaml").write_text(yaml.safe_dump(config))
-    assert_refused(["generate", run, "--length", "5"], "config.yaml", needle)
+    doc = json.loads((run / "run.json").read_text())
+    edit(doc["config"])
+    (run / "run.json").write_text(json.dumps(doc))
+    assert_refused(["generate", run, "--length", "5"], "run.json", needle)
 
 
 @pytest.mark.parametrize(
@@ -187,6 +186,7 @@ def test_config_with_wrong_types_or_unknown_keys(tmp_path, trained_run, edit, ne
 def test_hostile_yaml_is_refused_unrun(tmp_path, trained_run, text):
     run = _copy(trained_run, tmp_path)
     marker = tmp_path / MARKER
+    (run / "run.json").unlink()  # a run of the layout that kept its config in YAML
     (run / "config.yaml").write_text(text.format(marker=marker))
     assert_refused(["generate", run, "--length", "5"], "config.yaml")
     assert not marker.exists()

@@ -24,10 +24,12 @@ def ngram_run(tmp_path_factory):
 
 def test_train_writes_a_run_and_reports(ngram_run):
     _, out, stdout = ngram_run
-    assert {"ngram.json", "vocab.json", "counts.safetensors"} <= {p.name for p in out.iterdir()}
+    assert {"run.json", "vocab.json", "counts.safetensors"} <= {p.name for p in out.iterdir()}
     assert "3-gram kn" in stdout and "valid perplexity" in stdout
-    meta = json.loads((out / "ngram.json").read_text())
-    assert meta["order"] == 3 and len(meta["sizes"]) == 3 and all(n > 0 for n in meta["sizes"])
+    doc = json.loads((out / "run.json").read_text())
+    sizes = doc["fitted"]["sizes"]
+    assert doc["kind"] == "ngram" and doc["config"]["order"] == 3
+    assert len(sizes) == 3 and all(n > 0 for n in sizes)
 
 
 def test_eval_prints_perplexity_and_rnnkit_eval_agrees(ngram_run):

@@ -4,8 +4,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from rnnkit.config import TrainConfig
 from rnnkit.errors import ConfigError, TrainingError
+from rnnkit.registry.runs import read_run
 from rnnkit.train import trainer as trainer_module
 from rnnkit.train.lm_task import LMTask
 from rnnkit.train.precision import Precision, bf16_supported
@@ -50,7 +50,7 @@ def test_resume_may_change_precision(tmp_path):
     run = fit(tmp_path, "r", precision="bf16", max_steps=3)
     resume_trainer(run, {"precision": "fp32", "max_steps": 6}, echo=None, progress=False).fit()
     assert len(train_losses(run)) == 6
-    assert TrainConfig.load(run / "config.yaml").precision == "fp32"
+    assert read_run(run).config["precision"] == "fp32"
 
 
 def test_fp16_needs_cuda_and_names_the_fix():

@@ -11,9 +11,9 @@ from conftest import call_cli
 def test_train_saves_a_run_and_learns_the_toy_task(seq2seq_run):
     root, out, stdout, stderr = seq2seq_run
     names = {p.name for p in out.iterdir()}
-    assert {"seq2seq.json", "src_vocab.json", "tgt_vocab.json", "model.safetensors"} <= names
+    assert {"run.json", "src_vocab.json", "tgt_vocab.json", "model.safetensors"} <= names
     assert "best valid BLEU" in stdout
-    best = json.loads((out / "seq2seq.json").read_text())["history"]["best_bleu"]
+    best = json.loads((out / "run.json").read_text())["history"]["best"]
     assert best > 60  # reversing 2-5 tokens is easy
 
 
@@ -73,7 +73,7 @@ def test_bad_inputs(seq2seq_run, tmp_path):
     )
     assert code == 2 and "200" in stderr and "2" in stderr and len(stderr.strip().splitlines()) == 1
     code, _, stderr = call_cli(["translate", tmp_path])
-    assert code == 2 and "not a seq2seq run" in stderr
+    assert code == 2 and "not a translation run" in stderr
     code, _, stderr = call_cli(["translate", out, "--beam", "0"])
     assert code == 2 and "--beam" in stderr
     code, _, stderr = call_cli(["seq2seq", "eval", out, "--split", "test"])

@@ -489,7 +489,7 @@ def test_serve_help_lists_every_option(cli):
 @pytest.mark.parametrize(
     "args, words",
     [
-        (["{tmp}"], ["{tmp}", "not a run", "model.safetensors"]),
+        (["{tmp}"], ["{tmp}", "not a run", "`rnnkit train`"]),
         (["{tmp}/nowhere"], ["not found"]),
         (["{run}", "--max-concurrent", "0"], ["--max-concurrent", "positive"]),
     ],

@@ -13,7 +13,6 @@ import torch.nn.functional as F
 from rnnkit.classify.data import Encoded, build_vocabs, check_known
 from rnnkit.classify.models import SequenceModel
 from rnnkit.classify.train import (
-    CONFIG,
     VOCABS,
     ClassifyRunConfig,
     _class_weights,
@@ -22,14 +21,13 @@ from rnnkit.classify.train import (
     _train_valid,
     evaluate,
     model_config,
-    read_run,
-    save_config,
+    read_saved,
     score_of,
 )
 from rnnkit.errors import DataError
 from rnnkit.io import atomic_write_text
 from rnnkit.train.checkpoint import RunDir
-from rnnkit.train.task import Task, rank_rows, resumed_config, summary_history
+from rnnkit.train.task import Task, rank_rows, resumed_config
 
 
 class ClassifyTask(Task):
@@ -47,7 +45,6 @@ class ClassifyTask(Task):
     metric = "valid_score"
     higher_is_better = True
     unit = "sentences"
-    config_name = CONFIG
 
     def __init__(self, config: ClassifyRunConfig, vocabs: dict | None = None):
         self.config, self.vocabs = config, vocabs
@@ -61,18 +58,18 @@ class ClassifyTask(Task):
         if c.wants_labels and len(self.vocabs["labels"]) < 3:
             raise DataError("the training data has a single label; a classifier needs two or more")
         check_known(self.valid, self.vocabs, "the validation data")
-        self.model_config = model_config(c, self.vocabs)
-        chars = self.model_config.char_embed > 0
+        self.mcfg = model_config(c, self.vocabs)
+        chars = self.mcfg.char_embed > 0
         self.train = Encoded(train, self.vocabs, chars)
         self.valid_enc = Encoded(self.valid, self.vocabs, chars)  # checked above
         self.weights = None
         if self.train.labels is not None:
-            self.weights = _class_weights(self.train, self.model_config.num_labels, c.class_weights)
+            self.weights = _class_weights(self.train, self.mcfg.num_labels, c.class_weights)
         # Words seen once are replaced by <unk> now and then, so <unk> learns what a new word is.
         self.singletons = None
         if c.word_dropout > 0:
             self.singletons = torch.tensor([n == 1 for n in self.vocabs["words"].counts])
-        mc = self.model_config
+        mc = self.mcfg
         echo(
             f"{len(train):,} training sentences, {len(self.vocabs['words']):,} words, "
             f"{mc.num_labels and mc.num_labels - 1} labels, {max(len(mc.tags) - 2, 0)} tags"
@@ -103,7 +100,7 @@ class ClassifyTask(Task):
         self.generator, self._saved_rng = None, state.get("word_dropout_rng")
 
     def build_model(self) -> SequenceModel:
-        return SequenceModel(self.model_config)
+        return SequenceModel(self.mcfg)
 
     def _groups(self, epoch: int):
         # Seeded as the epochs were counted from 1.
@@ -164,7 +161,6 @@ class ClassifyTask(Task):
         atomic_write_text(
             run / VOCABS, json.dumps({k: v.to_dict() for k, v in self.vocabs.items()})
         )
-        save_config(run, self.config, self.model_config, {})
 
     def signature(self) -> dict:
         return {f"{name}_vocab_size": len(v) for name, v in sorted(self.vocabs.items())}
@@ -172,8 +168,8 @@ class ClassifyTask(Task):
     def title(self) -> str:
         return f"{self.config.task} ({self.config.cell}) on {Path(self.config.data).name}"
 
-    def finish(self, run: Path, history: dict) -> None:
-        save_config(run, self.config, self.model_config, summary_history(history, "best_score"))
+    def model_config(self) -> dict:
+        return self.mcfg.to_dict()
 
 
 def model_of(model):
@@ -184,6 +180,6 @@ def model_of(model):
 
 def resumed_task(run: RunDir, overrides: dict) -> ClassifyTask:
     """The task of the classification run in ``run`` with ``overrides`` applied."""
-    saved, _, vocabs = read_run(run.path)
+    saved, _, vocabs = read_saved(run.path)
     config, _ = resumed_config(saved, overrides)
     return ClassifyTask(config, vocabs)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,12 +31,11 @@ from rnnkit.classify.metrics import accuracy, confusion_matrix, entity_prf, prec
 from rnnkit.classify.models import SequenceModel, SequenceModelConfig
 from rnnkit.config import LoopConfig
 from rnnkit.errors import ConfigError, DataError, RnnkitError, RunDirError
-from rnnkit.io import atomic_write_text
-from rnnkit.registry.runs import RUN_KINDS
+from rnnkit.registry.runs import RUN_KINDS, WEIGHTS, read_run
 from rnnkit.text.vocab import Vocab
-from rnnkit.train.checkpoint import build_for_loading, load_weights, task_run
+from rnnkit.train.checkpoint import build_for_loading, load_weights
 
-CONFIG, VOCABS, WEIGHTS = RUN_KINDS["classify"].marker, "vocabs.json", "model.safetensors"
+VOCABS = RUN_KINDS["classify"].files[0]
 TASKS = ("intent", "slots", "joint")
 
 
@@ -254,12 +253,12 @@ def model_config(config: ClassifyRunConfig, vocabs: dict) -> SequenceModelConfig
 
 def train_run(config: ClassifyRunConfig, out, log: Callable[[str], None] | None = None) -> dict:
     """Train with the one ``Trainer``, keeping the best model on the validation score in
-    ``out``; return the history saved in ``classify.json``."""
+    ``out``; return the history saved in ``run.json``."""
     from rnnkit.classify.task import ClassifyTask
     from rnnkit.train.trainer import Trainer, fit_or_stop
 
     fit_or_stop(Trainer(ClassifyTask(config), out, echo=log, progress=False))
-    return json.loads((Path(out) / CONFIG).read_text(encoding="utf-8"))["history"]
+    return read_run(out, "classify").history
 
 
 def _summary(result: dict) -> dict:
@@ -286,35 +285,22 @@ def _describe(result: dict) -> str:
 
 
 # ---- the run directory -----------------------------------------------------------------------
-def save_config(out: Path, config, mcfg: SequenceModelConfig, history: dict) -> None:
-    doc = {
-        "kind": "classify",
-        "config": asdict(config),
-        "model": mcfg.to_dict(),
-        "history": history,
-    }
-    atomic_write_text(out / CONFIG, json.dumps(doc, indent=2) + "\n")
-
-
-def read_run(run: Path) -> tuple[ClassifyRunConfig, SequenceModelConfig, dict]:
-    """``(config, model config, vocabularies)`` of the run in ``run`` (a checked run
-    directory)."""
+def read_saved(run_dir) -> tuple[ClassifyRunConfig, SequenceModelConfig, dict]:
+    """``(config, model config, vocabularies)`` of the run in ``run_dir``."""
+    doc = read_run(run_dir, "classify")
+    config = doc.run_config(ClassifyRunConfig)
     try:
-        doc = json.loads((run / CONFIG).read_text(encoding="utf-8"))
-        config = ClassifyRunConfig.from_dict(doc["config"])
-        mcfg = SequenceModelConfig.from_dict(doc["model"])
-        raw = json.loads((run / VOCABS).read_text(encoding="utf-8"))
+        mcfg = SequenceModelConfig.from_dict(doc.model)
+        raw = json.loads((Path(run_dir) / VOCABS).read_text(encoding="utf-8"))
         vocabs = {k: Vocab(v["tokens"], v["reserved"], v.get("counts")) for k, v in raw.items()}
     except (ValueError, KeyError, TypeError, OSError, RnnkitError) as e:
-        raise RunDirError(f"{run} is damaged ({e}); train the run again") from e
+        raise RunDirError(f"{run_dir} is damaged ({e}); train the run again") from e
     return config, mcfg, vocabs
 
 
 def load_run(run_dir, device="cpu"):
     """``(config, vocabs, model)`` of a trained run, the model in eval mode."""
-    how = "`rnnkit classify train` or `rnnkit tag train`"
-    run = task_run(run_dir, CONFIG, (VOCABS, WEIGHTS), "classification or tagging", how)
-    config, mcfg, vocabs = read_run(run)
+    config, mcfg, vocabs = read_saved(run_dir)
     model = build_for_loading(SequenceModel, mcfg)
-    load_weights(model, run / WEIGHTS, CONFIG)
+    load_weights(model, Path(run_dir) / WEIGHTS)
     return config, vocabs, model.to(device).eval()

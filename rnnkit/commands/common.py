@@ -61,10 +61,6 @@ _COMMANDS = {
 }
 
 
-def _a(what: str) -> str:
-    return f"{'an' if what.startswith(('a', 'e', 'i', 'o', 'n-')) else 'a'} {what}"
-
-
 def refuse_other_kind(run_dir: str | Path, error: RunDirError) -> None:
     """Re-raise ``error`` (a language-model run failed to load) as one that names the kind of
     run ``run_dir`` holds instead, and the commands for it; do nothing if it holds no run."""
@@ -74,8 +70,7 @@ def refuse_other_kind(run_dir: str | Path, error: RunDirError) -> None:
     if kind in _COMMANDS:
         k = RUN_KINDS[kind]
         raise RunDirError(
-            f"{run_dir} is {_a(k.what)} ({k.trained_by}), not a language model; "
-            f"use {_COMMANDS[kind]}"
+            f"{run_dir} is {k.a_what} ({k.trained_by}), not a language model; use {_COMMANDS[kind]}"
         ) from error
 
 
@@ -86,13 +81,14 @@ def refuse_other_run(out: str | Path, kind: str | None, new: str) -> None:
     out = Path(out)
     if not out.is_dir():
         return
-    from rnnkit.registry.runs import RUN_KINDS
+    from rnnkit.registry.runs import RUN_KINDS, run_kind
 
-    for other in RUN_KINDS.values():
-        if other.name != kind and (out / other.marker).exists():
-            raise RunDirError(
-                f"{out} holds {_a(other.what)} ({other.trained_by}); give the {new} its own --out"
-            )
+    there = run_kind(out)
+    if there is not None and there != kind:
+        other = RUN_KINDS[there]
+        raise RunDirError(
+            f"{out} holds {other.a_what} ({other.trained_by}); give the {new} its own --out"
+        )
     if kind is not None and (out / "prepared.json").exists():
         raise RunDirError(
             f"{out} holds a prepared corpus (rnnkit data prepare); give the {new} its own --out "

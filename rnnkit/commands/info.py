@@ -29,10 +29,12 @@ def info(run_dir, as_json):
         return
     for label, value in _lines(summary):
         click.echo(f"{label:<11}{value}")
-    click.echo("config")
-    for key, value in summary.config.items():
-        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        click.echo(f"  {key}: {shown}")
+    for title, fields in (("config", summary.config), ("model", summary.model or {})):
+        if fields:
+            click.echo(title)
+        for key, value in fields.items():
+            shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            click.echo(f"  {key}: {shown}")
 
 
 def _lines(s) -> list[tuple[str, str]]:

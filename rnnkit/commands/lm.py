@@ -111,7 +111,7 @@ TRAIN_OPTIONS = [
 def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
     """Train a recurrent language model (truncated BPTT, clipping, checkpoints).
 
-    Writes config.yaml, vocab.json, model.safetensors (best on validation), last.safetensors,
+    Writes run.json, vocab.json, model.safetensors (best on validation), last.safetensors,
     trainer_state.pt, metrics.jsonl and curves.png into --out.
 
     On several processes: `torchrun --nproc_per_node=N -m rnnkit train ...` (gloo on CPU,
@@ -358,10 +358,12 @@ def demo(out, minutes, prompt, length, overwrite):
 
 def _earlier_demo(out: Path, config: TrainConfig) -> bool:
     """Whether ``out`` holds no run, or a demo's (``config`` with any time budget)."""
-    if not (out / "config.yaml").exists():
+    from rnnkit.registry.runs import has_run, read_run
+
+    if not has_run(out):
         return True
     try:
-        earlier = TrainConfig.load(out / "config.yaml")
+        earlier = read_run(out).run_config(TrainConfig)
     except RnnkitError:
         return False
     return earlier.replace(max_minutes=config.max_minutes) == config

@@ -15,7 +15,7 @@ import numpy as np
 from rnnkit.commands.common import refuse_other_run
 from rnnkit.errors import ConfigError, DataError, GenerationError, RunDirError
 from rnnkit.ngram.model import SMOOTHINGS, NGramLM
-from rnnkit.ngram.store import META, NGramMeta, load_ngram, save_ngram
+from rnnkit.ngram.store import NGramMeta, is_ngram_run, load_ngram, save_ngram
 from rnnkit.text.tokenizers import TOKENIZERS
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -26,7 +26,7 @@ def ngram() -> None:
     """Counting n-gram language models: MLE, add-k, Kneser-Ney, modified Kneser-Ney and stupid
     backoff, over the same tokenizers and vocabularies as the neural models.
 
-    A run directory holds ngram.json (settings), vocab.json and counts.safetensors. `rnnkit eval`
+    A run directory holds run.json (settings), vocab.json and counts.safetensors. `rnnkit eval`
     and `rnnkit score` accept it too.
     """
 
@@ -82,7 +82,7 @@ def train_command(
 
     out = Path(out)
     refuse_other_run(out, "ngram", "n-gram model")
-    if (out / META).exists() and not overwrite:
+    if is_ngram_run(out) and not overwrite:
         raise RunDirError(f"{out} already holds an n-gram run; pick another --out or --overwrite")
     if out.exists() and not out.is_dir():
         raise RunDirError(f"--out {out} is a file; give a directory")

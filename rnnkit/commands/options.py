@@ -212,10 +212,10 @@ def build_config(config_cls, config_file, given: dict, fill=None):
 def check_out(out: Path, task_cls, overwrite: bool, clear: bool = True) -> None:
     """Refuse to write over a run unless ``overwrite``; then ``clear`` its old checkpoints
     (rank 0 alone does, under torchrun)."""
-    from rnnkit.registry.runs import RUN_KINDS
+    from rnnkit.registry.runs import has_run
 
     refuse_other_run(out, task_cls.kind, task_cls.what)
-    if (out / RUN_KINDS[task_cls.kind].marker).exists() and not overwrite:
+    if has_run(out) and not overwrite:
         raise RunDirError(
             f"{out} already holds a run; continue it with --resume {out}, pick another --out, "
             "or pass --overwrite"

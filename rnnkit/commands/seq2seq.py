@@ -79,7 +79,7 @@ def seq2seq() -> None:
 def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
     """Train a translation model; keeps the best model on validation BLEU.
 
-    Writes seq2seq.json, src_vocab.json, tgt_vocab.json, model.safetensors (best on
+    Writes run.json, src_vocab.json, tgt_vocab.json, model.safetensors (best on
     validation BLEU), last.safetensors, trainer_state.pt, metrics.jsonl and curves.png.
     """
     from rnnkit.seq2seq.task import Seq2SeqTask

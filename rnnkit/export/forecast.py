@@ -7,17 +7,16 @@ read, not the training series, so a run exports after its data has moved.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from rnnkit.errors import ConfigError, ExportError, RnnkitError, RunDirError
+from rnnkit.errors import ConfigError, ExportError
 from rnnkit.export.graph import Exportable, TensorSpec
-from rnnkit.forecast.pipeline import CONFIG, NEURAL, WEIGHTS, ForecastConfig, build_model
-from rnnkit.train.checkpoint import load_weights, task_run
+from rnnkit.forecast.pipeline import NEURAL, ForecastConfig, build_model, load_network
+from rnnkit.registry.runs import read_run
 
 RECIPES = {
     "direct": "forecast[:, k] is the scaled value k + 1 steps after the window",
@@ -30,30 +29,21 @@ RECIPES = {
 
 
 def load_forecaster(run_dir: str | Path) -> tuple[dict, ForecastConfig, nn.Module]:
-    """``(doc, config, model)`` of a forecasting run: its forecast.json, its config and its
-    fitted network in eval mode.
+    """``(fitted, config, model)`` of a forecasting run: what it fitted besides weights
+    (scaler, columns), its config and its fitted network in eval mode.
 
     Raises:
         RunDirError: not a forecasting run, or a damaged one.
         ExportError: a model with no network (linear, naive, seasonal-naive).
     """
-    run = task_run(run_dir, CONFIG, (), "forecasting", "`rnnkit forecast train`")
-    try:
-        doc = json.loads((run / CONFIG).read_text(encoding="utf-8"))
-        config = ForecastConfig.from_dict(doc["config"])
-        num_features = len(doc["columns"])
-    except (ValueError, KeyError, TypeError, RnnkitError) as e:
-        raise RunDirError(f"{run / CONFIG} is damaged ({e}); train the run again") from e
+    doc = read_run(run_dir, "forecast")
+    config = doc.run_config(ForecastConfig)
     if config.model not in NEURAL:
         raise ExportError(
             f"this forecasting run's model is {config.model}, which has no network to export; "
             f"export a run of {', '.join(NEURAL)}"
         )
-    if not (run / WEIGHTS).exists():
-        raise RunDirError(f"{run} is incomplete (missing {WEIGHTS}); train it again")
-    model = build_model(config, num_features)
-    load_weights(model, run / WEIGHTS, CONFIG)
-    return doc, config, model.eval()
+    return doc.fitted, config, load_network(run_dir, doc, config).eval()
 
 
 def forecast_exportable(run_dir: str | Path, which: str = "best") -> Exportable:

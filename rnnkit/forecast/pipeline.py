@@ -1,14 +1,13 @@
 """A forecasting run end to end: load and scale a series, window it, fit a model, evaluate it
 against the baselines, save and reload the run directory.
 
-A run directory holds ``forecast.json`` (the config, the fitted scaler, the split bounds and the
-training history) and, for fitted models, ``model.safetensors``.
+A run directory holds ``run.json`` (``rnnkit.registry.runs``: the config, the model config, the
+training history, and as fitted values the scaler, the split bounds, the columns and the
+period) and, for neural models, ``model.safetensors``.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,13 +21,11 @@ from rnnkit.forecast.data import Scaler, Series, load_series, make_windows, sine
 from rnnkit.forecast.metrics import mae, mse, original_scale_metrics, per_horizon_mse
 from rnnkit.forecast.models import LastValueResidual, build_forecaster, forecast
 from rnnkit.forecast.train import predict
-from rnnkit.io import atomic_write_text
-from rnnkit.registry.runs import RUN_KINDS
+from rnnkit.registry.runs import WEIGHTS, RunDoc, read_run, write_run
 
 NEURAL = ("mlp", "rnn", "lstm", "gru")
 MODELS = (*NEURAL, "linear", "naive", "seasonal-naive")
 STRATEGIES = ("direct", "recursive", "one-step")
-CONFIG, WEIGHTS = RUN_KINDS["forecast"].marker, "model.safetensors"
 
 
 @dataclass(frozen=True)
@@ -132,20 +129,42 @@ def prepare(config: ForecastConfig, series: Series, scaler: Scaler | None = None
     return Prepared(series, scaler, scaled, windows)
 
 
-def build_model(config: ForecastConfig, num_features: int) -> torch.nn.Module:
-    model = build_forecaster(
-        {
-            "model": config.model,
-            "tau": config.tau,
-            "num_features": num_features,
-            "hidden": config.hidden_size,
-            "num_layers": config.num_layers,
-            "backend": config.backend,
-            "horizon": config.model_horizon,
-            "dropout": config.dropout,
-        }
-    )
-    return LastValueResidual(model) if config.residual else model
+def model_config(config: ForecastConfig, num_features: int) -> dict:
+    """The config of ``config``'s network (``ForecasterConfig`` fields and ``residual``)."""
+    return {
+        "model": config.model,
+        "tau": config.tau,
+        "num_features": num_features,
+        "hidden": config.hidden_size,
+        "num_layers": config.num_layers,
+        "backend": config.backend,
+        "horizon": config.model_horizon,
+        "dropout": config.dropout,
+        "residual": config.residual,
+    }
+
+
+def build_model(config: ForecastConfig | dict, num_features: int | None = None) -> torch.nn.Module:
+    """The network of a run config (with its number of input columns), or of a
+    ``model_config`` dict."""
+    d = dict(config) if isinstance(config, dict) else model_config(config, num_features)
+    residual = d.pop("residual", False)
+    model = build_forecaster(d)
+    return LastValueResidual(model) if residual else model
+
+
+def load_network(run_dir: str | Path, doc: RunDoc, config: ForecastConfig) -> torch.nn.Module:
+    """The fitted network of a neural forecasting run, on the CPU (runs written before the run
+    file derive its config)."""
+    from rnnkit.train.checkpoint import build_for_loading, load_weights
+
+    try:
+        mcfg = doc.model or model_config(config, len(doc.fitted["columns"]))
+        model = build_for_loading(build_model, mcfg)
+    except (KeyError, TypeError, RnnkitError) as e:
+        raise RunDirError(f"{doc.source} is damaged ({e}); train the run again") from e
+    load_weights(model, Path(run_dir) / WEIGHTS)
+    return model
 
 
 def valid_for_training(config: ForecastConfig, prep: Prepared):
@@ -288,6 +307,19 @@ class ForecastRun:
         return f"{c.model} ({c.strategy}{', residual' if c.residual else ''})"
 
     # ---- saving
+    def run_doc(self) -> RunDoc:
+        """The run file of this run (``rnnkit.registry.runs``)."""
+        series = self.prep.series
+        fitted = {
+            "scaler": self.prep.scaler.to_dict(),
+            "bounds": list(series.bounds),
+            "columns": series.columns,
+            "period": series.period,
+            "linear": self.linear.to_dict() if self.linear is not None else None,
+        }
+        mcfg = model_config(self.config, len(series.columns)) if self.model is not None else None
+        return RunDoc("forecast", asdict(self.config), mcfg, self.history, fitted)
+
     def save(self, run_dir: str | Path, weights: bool = True) -> None:
         run = Path(run_dir)
         run.mkdir(parents=True, exist_ok=True)
@@ -295,43 +327,24 @@ class ForecastRun:
             from rnnkit.train.checkpoint import save_weights
 
             save_weights(self.model, run / WEIGHTS)
-        doc = {
-            "kind": "forecast",
-            "config": asdict(self.config),
-            "scaler": self.prep.scaler.to_dict(),
-            "bounds": list(self.prep.series.bounds),
-            "columns": self.prep.series.columns,
-            "period": self.prep.series.period,
-            "history": self.history,
-            "linear": self.linear.to_dict() if self.linear is not None else None,
-        }
-        atomic_write_text(run / CONFIG, json.dumps(doc, indent=2, default=_jsonable) + "\n")
+        write_run(run, self.run_doc())
 
     @classmethod
     def load(cls, run_dir: str | Path, series: Series | None = None) -> ForecastRun:
-        run = Path(run_dir)
-        if not (run / CONFIG).exists():
-            raise RunDirError(
-                f"{run} is not a forecasting run (no {CONFIG}); train one with "
-                "`rnnkit forecast train --out DIR`"
-            )
+        doc = read_run(run_dir, "forecast")
+        config = doc.run_config(ForecastConfig)
         try:
-            doc = json.loads((run / CONFIG).read_text(encoding="utf-8"))
-            config = ForecastConfig.from_dict(doc["config"])
-            scaler = Scaler.from_dict(doc["scaler"])
+            scaler = Scaler.from_dict(doc.fitted["scaler"])
         except (ValueError, KeyError, TypeError, RnnkitError) as e:
-            raise RunDirError(f"{run / CONFIG} is damaged ({e}); train the run again") from e
+            raise RunDirError(f"{doc.source} is damaged ({e}); train the run again") from e
         series = series or load(config)
         prep = prepare(config, series, scaler)
         model = linear = None
         if config.model in NEURAL:
-            from rnnkit.train.checkpoint import build_for_loading, load_weights
-
-            model = build_for_loading(build_model, config, len(doc["columns"]))
-            load_weights(model, run / WEIGHTS, CONFIG)
+            model = load_network(run_dir, doc, config)
         elif config.model == "linear":
-            linear = LinearAR.from_dict(doc["linear"])
-        return cls(config, prep, model, linear, doc.get("history"))
+            linear = LinearAR.from_dict(doc.fitted["linear"])
+        return cls(config, prep, model, linear, doc.history)
 
 
 def _train_neural(config: ForecastConfig, out, log, progress):
@@ -350,11 +363,3 @@ def future_times(times: np.ndarray, steps: int) -> list[str]:
         return [""] * steps
     step = times[-1] - times[-2]
     return [str(times[-1] + h * step) for h in range(1, steps + 1)]
-
-
-def _jsonable(x):
-    if isinstance(x, (np.floating, np.integer)):
-        return x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    raise TypeError(f"cannot write {type(x).__name__} to JSON")

@@ -3,18 +3,15 @@ the best validation MSE picks the weights."""
 
 from __future__ import annotations
 
-import json
 import tempfile
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from rnnkit.config import LoopConfig
-from rnnkit.errors import ConfigError, DataError, RnnkitError, RunDirError, TrainingError
+from rnnkit.errors import ConfigError, DataError, RunDirError, TrainingError
 from rnnkit.forecast.pipeline import (
-    CONFIG,
     NEURAL,
     ForecastConfig,
     ForecastRun,
@@ -23,6 +20,7 @@ from rnnkit.forecast.pipeline import (
     prepare,
     valid_for_training,
 )
+from rnnkit.registry.runs import read_run
 from rnnkit.train.checkpoint import RunDir, load_weights
 from rnnkit.train.task import Task, rank_rows, resumed_config, summary_history
 from rnnkit.train.trainer import Trainer, fit_or_stop
@@ -34,7 +32,7 @@ class ForecastTask(Task):
     """Fit a forecaster to map windows to their next H values (see ``rnnkit.train.task.Task``).
 
     Either ``config`` is a ``ForecastConfig`` (the series is loaded, scaled and windowed from
-    it and the run directory gets ``forecast.json``), or ``model`` and ``arrays`` are given
+    it and the run directory gets its ``run.json``), or ``model`` and ``arrays`` are given
     with a plain ``LoopConfig`` (training on windows already made; nothing but checkpoints is
     written).
 
@@ -51,7 +49,6 @@ class ForecastTask(Task):
     metric = "valid_mse"
     higher_is_better = False
     unit = "windows"
-    config_name = CONFIG
 
     def __init__(self, config: LoopConfig, model=None, arrays: tuple | None = None):
         self.config, self.model, self.arrays = config, model, arrays
@@ -110,10 +107,6 @@ class ForecastTask(Task):
     def describe(self, result: dict[str, float]) -> str:
         return f"valid mse {result['valid_mse']:.5g}"
 
-    def write_files(self, run: Path) -> None:
-        if self.prep is not None:
-            self._save(run, {})
-
     def signature(self) -> dict:
         return {"windows": len(self.X), "features": int(self.X.shape[-1])}
 
@@ -121,12 +114,10 @@ class ForecastTask(Task):
         c = self.config
         return f"{getattr(c, 'model', 'forecaster')} on {getattr(c, 'data', None) or 'windows'}"
 
-    def finish(self, run: Path, history: dict) -> None:
-        if self.prep is not None:
-            self._save(run, summary_history(history, "best_valid_mse"))
-
-    def _save(self, run: Path, history: dict) -> None:
-        ForecastRun(self.config, self.prep, history=history).save(run, weights=False)
+    def run_doc(self, history: dict):
+        if self.prep is None:
+            return None  # windows given directly: no series to describe
+        return ForecastRun(self.config, self.prep, self.model, history=history).run_doc()
 
 
 def fit(task: ForecastTask, out=None, log=None, progress: bool = False):
@@ -136,17 +127,13 @@ def fit(task: ForecastTask, out=None, log=None, progress: bool = False):
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(task, out if out is not None else tmp, echo=log, progress=progress)
         history = fit_or_stop(trainer)
-        load_weights(trainer.model, trainer.run.best_path, CONFIG, trainer.device)
-    return trainer.model.eval(), summary_history(history, "best_valid_mse")
+        load_weights(trainer.model, trainer.run.best_path, trainer.device)
+    return trainer.model.eval(), summary_history(history)
 
 
 def resumed_task(run: RunDir, overrides: dict) -> ForecastTask:
     """The task of the forecasting run in ``run`` with ``overrides`` applied."""
-    try:
-        doc = json.loads((run.path / CONFIG).read_text(encoding="utf-8"))
-        saved = ForecastConfig.from_dict(doc["config"])
-    except (ValueError, KeyError, TypeError, OSError, RnnkitError) as e:
-        raise RunDirError(f"{run.path / CONFIG} is damaged ({e}); train the run again") from e
+    saved = read_run(run.path, "forecast").run_config(ForecastConfig)
     if saved.model not in NEURAL:
         raise RunDirError(f"{run.path} holds a {saved.model} baseline: nothing to resume")
     config, _ = resumed_config(saved, overrides)

@@ -47,8 +47,8 @@ def fit_forecaster(
         log: called with one line per evaluation.
 
     Returns: the history (``rnnkit.train.task.summary_history``): ``epochs`` (one row per
-    evaluation, with ``train_loss`` and ``valid_mse``), ``best_epoch``, ``best_valid_mse``,
-    ``steps``, ``seconds``, ``stop``.
+    evaluation, with ``train_loss`` and ``valid_mse``), ``metric`` (``valid_mse``), ``best``,
+    ``best_epoch``, ``best_step``, ``steps``, ``seconds``, ``stop``.
     """
     from rnnkit.config import LoopConfig
     from rnnkit.forecast.task import ForecastTask, fit

@@ -1,4 +1,5 @@
-"""An n-gram run directory: ``ngram.json`` (settings), ``vocab.json``, ``counts.safetensors``.
+"""An n-gram run directory: ``run.json`` (settings, and the table sizes and discounts as fitted
+values), ``vocab.json``, ``counts.safetensors``.
 
 Only the counts are stored; probabilities are re-derived on load (a fraction of a second even
 for PTB 5-grams), so a file cannot hold numbers that disagree with its counts. Nothing in the
@@ -7,7 +8,6 @@ directory is executable: JSON and safetensors.
 
 from __future__ import annotations
 
-import json
 import types
 import typing
 import warnings
@@ -20,14 +20,14 @@ from safetensors.numpy import load_file, save_file
 
 from rnnkit.errors import RnnkitError, RnnkitWarning, RunDirError
 from rnnkit.integrity import DIGEST_KEY, digest_mismatch, tensors_digest
-from rnnkit.io import atomic_write, atomic_write_text
+from rnnkit.io import atomic_write
 from rnnkit.ngram.counts import NGramCounts, Table
 from rnnkit.ngram.model import NGramLM
-from rnnkit.registry.runs import RUN_KINDS
+from rnnkit.registry.runs import RUN_KINDS, RunDoc, read_run, run_kind, write_run
 from rnnkit.text.tokenizers import build_tokenizer
 from rnnkit.text.vocab import BOS, PAD, Vocab
 
-META, VOCAB, COUNTS = RUN_KINDS["ngram"].marker, "vocab.json", "counts.safetensors"
+VOCAB, COUNTS = RUN_KINDS["ngram"].files
 
 
 @dataclass
@@ -47,16 +47,18 @@ class NGramMeta:
     train_tokens: int = 0
     sizes: list[int] = field(default_factory=list)
     discounts: list[list[float]] = field(default_factory=list)
-    kind: str = "ngram"
+
+
+FITTED = ("train_tokens", "sizes", "discounts")  # NGramMeta fields counted, not chosen
 
 
 def is_ngram_run(path: str | Path) -> bool:
-    return (Path(path) / META).exists()
+    return run_kind(path) == "ngram"
 
 
 def save_ngram(run_dir: str | Path, lm: NGramLM, vocab: Vocab, meta: NGramMeta) -> None:
-    """Write the three files, each atomically; the settings file last, so a directory with
-    ``ngram.json`` is complete."""
+    """Write the three files, each atomically; the run file last, so a directory with
+    ``run.json`` is complete."""
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
     tensors = {}
@@ -68,24 +70,17 @@ def save_ngram(run_dir: str | Path, lm: NGramLM, vocab: Vocab, meta: NGramMeta) 
     atomic_write(run / COUNTS, lambda tmp: save_file(tensors, tmp, metadata=digest))
     vocab.save(run / VOCAB)
     meta.sizes, meta.discounts = lm.sizes, lm.discounts
-    atomic_write_text(run / META, json.dumps(asdict(meta), indent=2) + "\n")
+    settings = asdict(meta)
+    fitted = {k: settings.pop(k) for k in FITTED}
+    write_run(run, RunDoc("ngram", settings, fitted=fitted))
 
 
 def load_ngram(run_dir: str | Path):
     """``(meta, tokenizer, vocab, lm)`` of an n-gram run directory."""
     run = Path(run_dir)
-    if not run.is_dir():
-        raise RunDirError(f"run directory not found: {run}; give the --out of `rnnkit ngram train`")
-    missing = [n for n in (META, VOCAB, COUNTS) if not (run / n).exists()]
-    if missing:
-        raise RunDirError(
-            f"{run} is not a complete n-gram run (missing {', '.join(missing)}); "
-            "train one with `rnnkit ngram train --out DIR`"
-        )
+    doc = read_run(run, "ngram")
     try:
-        raw = json.loads((run / META).read_text(encoding="utf-8"))
-        if not isinstance(raw, dict) or raw.get("kind") != "ngram":
-            raise ValueError("not an n-gram settings file")
+        raw = {**doc.config, **doc.fitted}
         unknown = sorted(set(raw) - {f.name for f in fields(NGramMeta)})
         if unknown:  # named here: a key in NGramMeta's own error could hold a line break
             raise ValueError(f"unknown key {unknown[0]!r}")
@@ -93,12 +88,8 @@ def load_ngram(run_dir: str | Path):
         _check_types(meta)
         tokenizer = build_tokenizer(meta.tokenizer, meta.lowercase)
         lm = NGramLM(meta.order, meta.smoothing, meta.k, meta.discount)
-    except RecursionError as e:  # json gives up on arrays nested thousands deep
-        raise RunDirError(
-            f"{run / META} is damaged (nested too deeply); train the run again"
-        ) from e
-    except (ValueError, TypeError, UnicodeDecodeError, RnnkitError) as e:
-        raise RunDirError(f"{run / META} is damaged ({e}); train the run again") from e
+    except (ValueError, TypeError, RnnkitError) as e:
+        raise RunDirError(f"{doc.source} is damaged ({e}); train the run again") from e
     vocab = Vocab.load(run / VOCAB)
     try:
         arrays = load_file(str(run / COUNTS))

@@ -12,19 +12,17 @@ from rnnkit.errors import ConfigError
 from rnnkit.seq2seq.data import BucketBatches, build_vocabs, encode_pairs
 from rnnkit.seq2seq.models import build_seq2seq
 from rnnkit.seq2seq.train import (
-    CONFIG,
     SRC_VOCAB,
     TGT_VOCAB,
     Seq2SeqRunConfig,
     evaluate,
     load_split,
-    read_run,
-    save_config,
+    read_saved,
 )
 from rnnkit.text import vocab as special
 from rnnkit.text.vocab import Vocab
 from rnnkit.train.checkpoint import RunDir
-from rnnkit.train.task import Task, rank_rows, resumed_config, summary_history
+from rnnkit.train.task import Task, rank_rows, resumed_config
 
 
 class Seq2SeqTask(Task):
@@ -42,7 +40,6 @@ class Seq2SeqTask(Task):
     metric = "bleu"
     higher_is_better = True
     unit = "tokens"
-    config_name = CONFIG
 
     def __init__(self, config: Seq2SeqRunConfig, vocabs: tuple[Vocab, Vocab] | None = None):
         self.config = config
@@ -74,9 +71,12 @@ class Seq2SeqTask(Task):
             f"{len(self.buckets)} batches per epoch"
         )
 
-    def build_model(self):
+    def model_config(self) -> dict:
         src_vocab, tgt_vocab = self.vocabs
-        return build_seq2seq(self.config.model_config(len(src_vocab), len(tgt_vocab)))
+        return self.config.model_config(len(src_vocab), len(tgt_vocab))
+
+    def build_model(self):
+        return build_seq2seq(self.model_config())
 
     def num_batches(self, epoch: int) -> int:
         return len(self.buckets)
@@ -122,7 +122,6 @@ class Seq2SeqTask(Task):
         src_vocab, tgt_vocab = self.vocabs
         src_vocab.save(run / SRC_VOCAB)
         tgt_vocab.save(run / TGT_VOCAB)
-        save_config(run, self.config, {})
 
     def signature(self) -> dict:
         return {"src_vocab_size": len(self.vocabs[0]), "tgt_vocab_size": len(self.vocabs[1])}
@@ -132,12 +131,9 @@ class Seq2SeqTask(Task):
         source = c.data or Path(c.tsv or c.src_file).name
         return f"{c.cell} encoder-decoder ({c.attention} attention) on {source}"
 
-    def finish(self, run: Path, history: dict) -> None:
-        save_config(run, self.config, summary_history(history, "best_bleu"))
-
 
 def resumed_task(run: RunDir, overrides: dict) -> Seq2SeqTask:
     """The task of the translation run in ``run`` with ``overrides`` applied."""
-    saved, src_vocab, tgt_vocab = read_run(run.path)
+    saved, src_vocab, tgt_vocab, _ = read_saved(run.path)
     config, _ = resumed_config(saved, overrides)
     return Seq2SeqTask(config, (src_vocab, tgt_vocab))

@@ -1,19 +1,17 @@
 """Training an encoder-decoder: masked cross-entropy with teacher forcing, clipping, label
 smoothing, validation BLEU every epoch, the best model kept, early stopping.
 
-A run directory holds ``seq2seq.json`` (the config and the training history),
-``src_vocab.json``, ``tgt_vocab.json``, ``model.safetensors`` (best validation BLEU), and what
-the ``Trainer`` keeps for every task (``last.safetensors``, ``trainer_state.pt``,
-``metrics.jsonl``, ``curves.png``).
+A run directory holds ``run.json`` (``rnnkit.registry.runs``), ``src_vocab.json``,
+``tgt_vocab.json``, ``model.safetensors`` (best validation BLEU), and what the ``Trainer`` keeps
+for every task (``last.safetensors``, ``trainer_state.pt``, ``metrics.jsonl``, ``curves.png``).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,17 +20,15 @@ import torch.nn.functional as F
 
 from rnnkit.config import LoopConfig
 from rnnkit.errors import ConfigError, RnnkitError, RunDirError
-from rnnkit.io import atomic_write_text
-from rnnkit.registry.runs import RUN_KINDS
+from rnnkit.registry.runs import RUN_KINDS, WEIGHTS, read_run
 from rnnkit.seq2seq.bleu import corpus_bleu, corpus_chrf
 from rnnkit.seq2seq.data import BucketBatches, Pairs, encode_pairs, load_pairs
 from rnnkit.seq2seq.models import Seq2Seq, build_seq2seq
 from rnnkit.text import vocab as special
 from rnnkit.text.vocab import Vocab
-from rnnkit.train.checkpoint import build_for_loading, load_weights, task_run
+from rnnkit.train.checkpoint import build_for_loading, load_weights
 
-CONFIG, SRC_VOCAB, TGT_VOCAB = RUN_KINDS["seq2seq"].marker, "src_vocab.json", "tgt_vocab.json"
-WEIGHTS = "model.safetensors"
+SRC_VOCAB, TGT_VOCAB = RUN_KINDS["seq2seq"].files[:2]
 
 
 @dataclass(frozen=True)
@@ -203,34 +199,30 @@ def train_run(
     config: Seq2SeqRunConfig, out: str | Path, log: Callable[[str], None] | None = None
 ) -> dict:
     """Train with the one ``Trainer``, keeping the best model on validation BLEU in ``out``;
-    return the history saved in ``seq2seq.json``."""
+    return the history saved in ``run.json``."""
     from rnnkit.seq2seq.task import Seq2SeqTask
     from rnnkit.train.trainer import Trainer, fit_or_stop
 
     fit_or_stop(Trainer(Seq2SeqTask(config), out, echo=log, progress=False))
-    return json.loads((Path(out) / CONFIG).read_text(encoding="utf-8"))["history"]
+    return read_run(out, "seq2seq").history
 
 
-def save_config(out: Path, config: Seq2SeqRunConfig, history: dict) -> None:
-    doc = {"kind": "seq2seq", "config": asdict(config), "history": history}
-    atomic_write_text(out / CONFIG, json.dumps(doc, indent=2) + "\n")
-
-
-def read_run(run: Path) -> tuple[Seq2SeqRunConfig, Vocab, Vocab]:
-    """``(config, src_vocab, tgt_vocab)`` of the run in ``run`` (a checked run directory)."""
-    try:
-        doc = json.loads((run / CONFIG).read_text(encoding="utf-8"))
-        config = Seq2SeqRunConfig.from_dict(doc["config"])
-    except (ValueError, KeyError, TypeError, OSError, RnnkitError) as e:
-        raise RunDirError(f"{run / CONFIG} is damaged ({e}); train the run again") from e
-    return config, Vocab.load(run / SRC_VOCAB), Vocab.load(run / TGT_VOCAB)
+def read_saved(run_dir) -> tuple[Seq2SeqRunConfig, Vocab, Vocab, dict]:
+    """``(config, src_vocab, tgt_vocab, model config)`` of the translation run in ``run_dir``
+    (runs written before the run file derive their model config)."""
+    doc = read_run(run_dir, "seq2seq")
+    config = doc.run_config(Seq2SeqRunConfig)
+    src_vocab, tgt_vocab = (Vocab.load(Path(run_dir) / n) for n in (SRC_VOCAB, TGT_VOCAB))
+    mcfg = doc.model or config.model_config(len(src_vocab), len(tgt_vocab))
+    return config, src_vocab, tgt_vocab, mcfg
 
 
 def load_run(run_dir, device="cpu"):
     """``(config, src_vocab, tgt_vocab, model)`` of a trained run, the model in eval mode."""
-    files = (SRC_VOCAB, TGT_VOCAB, WEIGHTS)
-    run = task_run(run_dir, CONFIG, files, "seq2seq", "`rnnkit seq2seq train`")
-    config, src_vocab, tgt_vocab = read_run(run)
-    model = build_for_loading(build_seq2seq, config.model_config(len(src_vocab), len(tgt_vocab)))
-    load_weights(model, run / WEIGHTS, CONFIG)
+    config, src_vocab, tgt_vocab, mcfg = read_saved(run_dir)
+    try:
+        model = build_for_loading(build_seq2seq, mcfg)
+    except RnnkitError as e:
+        raise RunDirError(f"{run_dir}: the saved model config does not build ({e})") from e
+    load_weights(model, Path(run_dir) / WEIGHTS)
     return config, src_vocab, tgt_vocab, model.to(device).eval()

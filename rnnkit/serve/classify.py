@@ -26,8 +26,7 @@ class Classifier(ServedModel):
 
     kind = "classify"
     runs = (
-        "classification and tagging runs (classify.json, written by `rnnkit classify train` "
-        "or `rnnkit tag train`)"
+        "classification and tagging runs (written by `rnnkit classify train` or `rnnkit tag train`)"
     )
     endpoints = ("/classify",)
 

@@ -29,7 +29,7 @@ class Forecaster(ServedModel):
     """A fitted forecaster (or baseline) with its scaler and the series it was trained on."""
 
     kind = "forecast"
-    runs = "forecasting runs (forecast.json, written by `rnnkit forecast train`)"
+    runs = "forecasting runs (written by `rnnkit forecast train`)"
     task = "forecast"
     endpoints = ("/forecast",)
 

@@ -56,10 +56,7 @@ class LanguageModel(ServedModel):
     """
 
     kind = "lm"
-    runs = (
-        "language-model runs (config.yaml, vocab.json and model.safetensors, written by "
-        "`rnnkit train` or `rnnkit poem train`)"
-    )
+    runs = "language-model runs (written by `rnnkit train` or `rnnkit poem train`)"
 
     def __init__(self, name: str, path: Path, config, tokenizer, vocab, model, device):
         super().__init__(name, path)

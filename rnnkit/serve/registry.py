@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from rnnkit.errors import ConfigError, RnnkitError, RunDirError
-from rnnkit.registry.runs import run_kind
+from rnnkit.registry.runs import has_run, read_run, run_kind
 
 KINDS: dict[str, type[ServedModel]] = {}
 
@@ -115,7 +115,8 @@ def load_models(run_dirs: Iterable[str | Path], device="cpu") -> list[ServedMode
     for path in paths:
         if not path.is_dir():
             raise RunDirError(f"run directory not found: {path}; give the --out of a trained run")
-        adapter = next((a for a in KINDS.values() if a.recognises(path)), None)
+        kind = read_run(path).kind if has_run(path) else None  # a damaged run file says so
+        adapter = KINDS.get(kind)
         if adapter is None:
             *others, last = [a.runs for a in KINDS.values()]
             served = f"{', '.join(others)} or {last}" if others else last

@@ -20,7 +20,7 @@ class Translator(ServedModel):
     """An encoder-decoder with its source and target vocabularies."""
 
     kind = "seq2seq"
-    runs = "translation runs (seq2seq.json, written by `rnnkit seq2seq train`)"
+    runs = "translation runs (written by `rnnkit seq2seq train`)"
     task = "translation"
     endpoints = ("/translate",)
 

@@ -2,7 +2,8 @@
 
 A run directory holds::
 
-    config.yaml          resolved TrainConfig (safe YAML)
+    run.json             the run file (``rnnkit.registry.runs``): kind, resolved TrainConfig,
+                         model config, history
     vocab.json           the Vocab
     model.safetensors    weights with the best validation perplexity
     last.safetensors     weights at the last checkpoint
@@ -33,10 +34,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
 from rnnkit.config import TrainConfig
-from rnnkit.errors import ConfigError, RnnkitError, RunDirError
+from rnnkit.errors import RnnkitError, RunDirError
 from rnnkit.integrity import DIGEST_KEY, digest_mismatch, stored_digest, tensors_digest
 from rnnkit.io import atomic_write
 from rnnkit.models.lm import LMConfig, RNNLanguageModel
+from rnnkit.registry.runs import RUN_FILE, RUN_KINDS, RunDoc, read_run, run_file
 from rnnkit.text.tokenizers import build_tokenizer
 from rnnkit.text.vocab import Vocab
 
@@ -65,7 +67,7 @@ def save_weights(model: torch.nn.Module, path: Path) -> str:
     return digest
 
 
-def load_weights(model: torch.nn.Module, path: Path, config_name: str, device="cpu") -> None:
+def load_weights(model: torch.nn.Module, path: Path, device="cpu") -> None:
     """Load ``path`` into ``model`` strictly and check its checksum; weights of another shape
     are a mixed run, another checksum a damaged file: both raise ``RunDirError``."""
     try:
@@ -73,7 +75,7 @@ def load_weights(model: torch.nn.Module, path: Path, config_name: str, device="c
     except (RuntimeError, SafetensorError, OSError) as e:
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise RunDirError(
-            f"{path} does not fit {config_name} ({first}); the run directory is damaged or "
+            f"{path} does not fit the run's config ({first}); the run directory is damaged or "
             "mixed from different runs"
         ) from e
     problem = digest_mismatch(path, model.state_dict())
@@ -91,25 +93,6 @@ def build_for_loading(build, *args):
         return build(*args)
 
 
-def task_run(run_dir, marker: str, files: tuple[str, ...], kind: str, train_command: str) -> Path:
-    """The run directory of a task command after checking it is one and is complete.
-
-    ``marker`` is the file that says what kind of run a folder holds; ``files`` must be there
-    too. Every failure is a one-line ``RunDirError`` that says what to do.
-    """
-    run = Path(run_dir)
-    if not run.is_dir():
-        raise RunDirError(f"run directory not found: {run}; give the --out of a {kind} run")
-    if not (run / marker).exists():
-        raise RunDirError(
-            f"{run} is not a {kind} run (no {marker}); train one with {train_command}"
-        )
-    missing = [n for n in files if not (run / n).exists()]
-    if missing:
-        raise RunDirError(f"{run} is incomplete (missing {', '.join(missing)}); train it again")
-    return run
-
-
 def save_state(state: dict, path: Path) -> None:
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
@@ -119,7 +102,6 @@ class RunDir:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.config_path = self.path / "config.yaml"
         self.vocab_path = self.path / "vocab.json"
         self.best_path = self.path / "model.safetensors"
         self.last_path = self.path / "last.safetensors"
@@ -131,24 +113,30 @@ class RunDir:
         """Raise ``RunDirError`` unless this looks like a (resumable) run directory."""
         if not self.path.is_dir():
             raise RunDirError(f"run directory not found: {self.path}; give the --out of a run")
-        need = [self.config_path, self.vocab_path]
+        if run_file(self.path) is not None:
+            self.read()  # a damaged run file, or another kind of run, is named first
+        need = [self.vocab_path]
         need += [self.last_path, self.state_path] if resumable else [self.best_path]
-        missing = [p.name for p in need if not p.exists()]
+        missing = [RUN_FILE] if run_file(self.path) is None else []
+        missing += [p.name for p in need if not p.exists()]
         if missing:
             raise RunDirError(
                 f"{self.path} is not a complete run directory (missing {', '.join(missing)}); "
                 "train one with `rnnkit train --out DIR`"
             )
 
-    def load_config(self) -> TrainConfig:
-        try:
-            return TrainConfig.load(self.config_path)
-        except ConfigError as e:
-            # The message names the file already when YAML itself failed.
-            shown = str(e) if str(self.config_path) in str(e) else f"{self.config_path}: {e}"
+    def read(self) -> RunDoc:
+        """The run file, which must be a language-model run's."""
+        doc = read_run(self.path)
+        if doc.kind != "lm":
+            k = RUN_KINDS[doc.kind]
             raise RunDirError(
-                f"{shown.removesuffix('; fix the file')}; restore it or train again"
-            ) from e
+                f"{self.path} is {k.a_what} ({k.trained_by}), not a language-model run"
+            )
+        return doc
+
+    def load_config(self) -> TrainConfig:
+        return self.read().run_config(TrainConfig)
 
     def load_vocab(self) -> Vocab:
         return Vocab.load(self.vocab_path)
@@ -157,8 +145,16 @@ class RunDir:
         self, config: TrainConfig, vocab_size: int, which: str = "best", device="cpu"
     ) -> RNNLanguageModel:
         path = self.best_path if which == "best" else self.last_path
-        model = build_for_loading(RNNLanguageModel, lm_config(config, vocab_size))
-        load_weights(model, path, "config.yaml and vocab.json", device)
+        saved = self.read().model  # runs written before the run file derive it
+        try:
+            mcfg = LMConfig(**saved) if saved else lm_config(config, vocab_size)
+        except (TypeError, RnnkitError) as e:
+            raise RunDirError(
+                f"{run_file(self.path)} holds a model config that does not build ({e}); "
+                "restore it or train again"
+            ) from e
+        model = build_for_loading(RNNLanguageModel, mcfg)
+        load_weights(model, path, device)
         return model.to(device)
 
     @property
@@ -227,7 +223,7 @@ def load_for_inference(run_dir: str | Path, device="cpu", which: str = "best"):
     try:
         tokenizer = build_tokenizer(config.tokenizer or "char", config.lowercase)
     except RnnkitError as e:
-        raise RunDirError(f"{run.config_path}: {e}") from e
+        raise RunDirError(f"{run_file(run.path)}: {e}") from e
     model = run.load_model(config, len(vocab), which, device)
     model.eval()
     return config, tokenizer, vocab, model

@@ -4,6 +4,7 @@ between batches (sequential sampling), validation perplexity."""
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 from pathlib import Path
 
 from rnnkit.config import RESUMABLE, TrainConfig
@@ -11,6 +12,7 @@ from rnnkit.data.lm_batches import LMBatches
 from rnnkit.errors import RunDirError, VocabError
 from rnnkit.infer.scoring import evaluate_loss
 from rnnkit.models.lm import RNNLanguageModel
+from rnnkit.registry.runs import run_file
 from rnnkit.text.vocab import Vocab
 from rnnkit.train.checkpoint import RunDir, lm_config
 from rnnkit.train.data import LMData, load_lm_data, resolve_data_config
@@ -34,7 +36,6 @@ class LMTask(Task):
     metric = "valid_loss"
     higher_is_better = False
     unit = "tokens"
-    config_name = "config.yaml and vocab.json"
 
     def __init__(
         self,
@@ -106,8 +107,10 @@ class LMTask(Task):
         return {"train_ppl": math.exp(min(mean_loss, 50))}
 
     def write_files(self, run: Path) -> None:
-        self.config.save(RunDir(run).config_path)
         self.data.vocab.save(RunDir(run).vocab_path)
+
+    def model_config(self) -> dict:
+        return asdict(lm_config(self.config, len(self.data.vocab)))
 
     def signature(self) -> dict:
         return {"vocab_size": len(self.data.vocab)}
@@ -118,7 +121,7 @@ class LMTask(Task):
 
 def resumed_task(run: RunDir, overrides: dict) -> LMTask:
     """The task of the language-model run in ``run`` with ``overrides`` applied."""
-    if not run.config_path.exists():
+    if run_file(run.path) is None:
         run.check(resumable=True)  # says what is missing
     saved = run.load_config()
     config, changed = resumed_config(saved, overrides, RESUMABLE)

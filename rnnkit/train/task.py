@@ -10,7 +10,6 @@ resume exactly, metrics, curves, signals). A task owns its data and what its num
   early stopping and the plateau schedule (joeynmt's ``early_stopping_metric``).
 - ``what`` / ``config_cls``: the run in words, and the class of its config.
 - ``unit``: what its items are (``tokens``, ``sentences``, ``windows``), for rates.
-- ``config_name``: the file(s) its weights must fit, named in messages.
 - ``carries_state``: whether the recurrent state flows from one batch to the next (truncated
   BPTT over contiguous streams); the trainer then keeps it, detaches it and checkpoints it.
 """
@@ -25,6 +24,7 @@ import torch
 
 from rnnkit.config import RESUMABLE, LoopConfig
 from rnnkit.errors import RunDirError
+from rnnkit.registry.runs import RunDoc
 
 
 class Task:
@@ -38,7 +38,6 @@ class Task:
     higher_is_better: bool
     carries_state: bool = False
     unit: str
-    config_name: str
 
     def load(self, echo) -> None:
         """Read and encode the data (rank 0 first under torchrun, so caches fill once)."""
@@ -76,7 +75,19 @@ class Task:
         return {}
 
     def write_files(self, run: Path) -> None:
-        """The task's own files in the run directory (config, vocabularies), on rank 0."""
+        """The task's own files in the run directory (vocabularies), on rank 0."""
+
+    def model_config(self) -> dict | None:
+        """The JSON-able config the model is built from, kept in ``run.json``."""
+
+    def fitted(self) -> dict:
+        """What the task fitted to its data besides weights (a scaler), kept in ``run.json``."""
+        return {}
+
+    def run_doc(self, history: dict) -> RunDoc | None:
+        """The run file of this task with ``history`` (``summary_history``); ``None`` writes
+        none."""
+        return RunDoc(self.kind, self.config.to_dict(), self.model_config(), history, self.fitted())
 
     def signature(self) -> dict:
         """Values a checkpoint must agree with (e.g. vocabulary sizes) to be resumed."""
@@ -96,10 +107,6 @@ class Task:
     def load_state_dict(self, state: dict) -> None:
         """Take back what ``state_dict`` gave."""
 
-    def finish(self, run: Path, history: dict) -> None:
-        """Called on rank 0 once training has stopped, with the trainer's history."""
-        return None
-
 
 def rank_rows(idx, rank: int, world: int):
     """This rank's contiguous share of a batch's row indices ``idx``.
@@ -113,19 +120,12 @@ def rank_rows(idx, rank: int, world: int):
     return idx[rank * n // world : (rank + 1) * n // world]
 
 
-def summary_history(history: dict, best_key: str) -> dict:
-    """The history a translation, classification or forecasting run keeps in its JSON file:
-    one row per evaluation (``epoch`` is the number of finished epochs), the best value under
-    ``best_key`` with the epoch it came at, steps, seconds and why training stopped."""
-    return {
-        "epochs": history["evaluations"],
-        "best_epoch": history["best_epoch"],
-        "best_step": history["best_step"],
-        best_key: history["best"],
-        "steps": history["steps"],
-        "seconds": history["seconds"],
-        "stop": history["stop"],
-    }
+def summary_history(history: dict) -> dict:
+    """The history a run keeps in ``run.json``, from the trainer's: one row per evaluation
+    (``epoch`` is the number of finished epochs), the task's metric and its best value with
+    the epoch and step it came at, steps, seconds and why training stopped."""
+    keep = ("metric", "best", "best_epoch", "best_step", "steps", "seconds", "stop")
+    return {"epochs": history["evaluations"], **{k: history[k] for k in keep}}
 
 
 def resumed_config(saved, overrides: dict, resumable: frozenset = RESUMABLE - {"data"}):

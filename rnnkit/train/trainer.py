@@ -25,11 +25,12 @@ from rnnkit.errors import RnnkitWarning, RunDirError, TrainingError
 from rnnkit.integrity import stored_digest
 from rnnkit.io import storage_error
 from rnnkit.nn.recurrent import detach_state
+from rnnkit.registry.runs import write_run
 from rnnkit.train import distributed
 from rnnkit.train.checkpoint import RunDir, load_weights, save_state, save_weights
 from rnnkit.train.metrics import MetricsLog, plot_curves
 from rnnkit.train.precision import Precision
-from rnnkit.train.task import Task
+from rnnkit.train.task import Task, summary_history
 
 
 def build_optimizer(config: LoopConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -163,6 +164,7 @@ class Trainer:
             except OSError as e:
                 raise storage_error(self.run.path, e) from e
             self.task.write_files(self.run.path)
+            self._write_run({"metric": self.task.metric})
         self._wrap_model()
         total = c.epochs * self.task.num_batches(self.epoch)
         if c.max_steps:
@@ -189,6 +191,7 @@ class Trainer:
         if stop == "interrupted":
             self._save_checkpoint()  # no final evaluation: the user asked to stop
             history = self.history(stop)
+            self._write_run(summary_history(history))
             history["signal"] = self._signal or signal.SIGTERM
             return history
         if self.last_eval_step != self.step:
@@ -197,8 +200,7 @@ class Trainer:
         self._plot()
         reason = stop or "epochs"
         history = self.history(reason)
-        if self.dist.is_main:
-            self.task.finish(self.run.path, history)
+        self._write_run(summary_history(history))
         best = ""
         if history["best"] is not None:
             best = f"; best {self.task.describe({self.task.metric: history['best']})}"
@@ -370,6 +372,11 @@ class Trainer:
             for s, h in previous.items():
                 signal.signal(s, h)
 
+    def _write_run(self, history: dict) -> None:
+        doc = self.task.run_doc(history)
+        if doc is not None and self.dist.is_main:
+            write_run(self.run.path, doc)
+
     def _write_metrics(self, row: dict) -> None:
         if self.dist.is_main:
             self.metrics.write(row)
@@ -533,7 +540,7 @@ def resume_trainer(
             f"{run.last_path} and {run.state_path.name} come from different checkpoints; the run "
             "was changed by hand or copied in parts: restore both from one copy"
         )
-    load_weights(trainer.model, run.last_path, task.config_name, trainer.device)
+    load_weights(trainer.model, run.last_path, trainer.device)
     trainer.load_state_dict(state)
     return trainer
 
