@@ -11,12 +11,7 @@ from pathlib import Path
 
 import click
 
-from rnnkit.commands.common import (
-    DEVICE,
-    POSITIVE,
-    PROBABILITY_BELOW_1,
-    read_stdin_lines,
-)
+from rnnkit.commands.common import CONTEXT, DEVICE, POSITIVE, PROBABILITY_BELOW_1, read_stdin_lines
 from rnnkit.commands.options import (
     apply_options,
     backend_option,
@@ -26,8 +21,6 @@ from rnnkit.commands.options import (
     train_task,
 )
 from rnnkit.errors import ConfigError, RunDirError
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def _train_options(default_task: str):
@@ -127,16 +120,24 @@ def _load(run_dir, device, need: str):
     return config, vocabs, model, dev
 
 
-def _stdin_predictions(model, vocabs, config, device, top=1):
-    """Predictions for each line of stdin (``rnnkit.classify.predict.predict_lines``)."""
+def _predict_stdin(run_dir, device, need: str, as_json: bool, doc, text, top=1) -> None:
+    """Predict each line of stdin (``rnnkit.classify.predict.predict_lines``) and print a line
+    each: ``doc(pred)`` as JSON with ``as_json``, else ``text(pred)``; empty lines stay empty."""
     from rnnkit.classify.predict import predict_lines
 
+    config, vocabs, model, dev = _load(run_dir, device, need)
     lines = read_stdin_lines()
-    preds = predict_lines(model, vocabs, lines, lowercase=config.lowercase, top=top, device=device)
+    preds = predict_lines(model, vocabs, lines, lowercase=config.lowercase, top=top, device=dev)
     empty = sum(not p.tokens for p in preds)
     if empty:
         click.echo(f"note: {empty} empty lines left empty", err=True)
-    return preds
+    for pred in preds:
+        if not pred.tokens:
+            click.echo(json.dumps(doc(pred)) if as_json else "")
+        elif as_json:
+            click.echo(json.dumps(doc(pred), ensure_ascii=False))
+        else:
+            click.echo(text(pred))
 
 
 def _eval(run_dir, split, data, device, need) -> dict:
@@ -153,21 +154,19 @@ def _eval(run_dir, split, data, device, need) -> dict:
     return evaluate(model, sentences, vocabs, device=dev)
 
 
-_EVAL_OPTIONS = [
-    click.argument("run_dir", type=click.Path()),
-    click.option(
-        "--split", type=click.Choice(["valid", "test"]), default="test", show_default=True
-    ),
-    click.option("--data", default=None, type=click.Path(), help="Evaluate on this file instead."),
-    click.option("--json", "as_json", is_flag=True),
-    click.option("--device", type=DEVICE, default="auto", show_default=True),
-]
-
-
-def _eval_options(fn):
-    for option in reversed(_EVAL_OPTIONS):
-        fn = option(fn)
-    return fn
+_eval_options = apply_options(
+    [
+        click.argument("run_dir", type=click.Path()),
+        click.option(
+            "--split", type=click.Choice(["valid", "test"]), default="test", show_default=True
+        ),
+        click.option(
+            "--data", default=None, type=click.Path(), help="Evaluate on this file instead."
+        ),
+        click.option("--json", "as_json", is_flag=True),
+        click.option("--device", type=DEVICE, default="auto", show_default=True),
+    ]
+)
 
 
 # ---- classify ----------------------------------------------------------------------------------
@@ -193,15 +192,12 @@ def classify_predict(run_dir, top, as_json, device):
     """Label stdin, one sentence per line: prints `label<TAB>probability` per line."""
     if top < 1:
         raise ConfigError(f"--top must be >= 1, got {top}")
-    config, vocabs, model, dev = _load(run_dir, device, "labels")
-    for pred in _stdin_predictions(model, vocabs, config, dev, top):
-        if not pred.tokens:
-            click.echo(json.dumps(pred.label_doc()) if as_json else "")
-        elif as_json:
-            click.echo(json.dumps(pred.label_doc(), ensure_ascii=False))
-        else:
-            label, probability = pred.ranked[0]
-            click.echo(f"{label}\t{probability:.4f}")
+
+    def text(pred) -> str:
+        label, probability = pred.ranked[0]
+        return f"{label}\t{probability:.4f}"
+
+    _predict_stdin(run_dir, device, "labels", as_json, lambda p: p.label_doc(), text, top)
 
 
 @classify.command("eval", context_settings=CONTEXT)
@@ -254,14 +250,11 @@ def tag_train(ctx, out, resume, config_file, overwrite, quiet, **fields):
 @click.option("--device", type=DEVICE, default="auto", show_default=True)
 def tag_predict(run_dir, as_json, device):
     """Tag stdin, one sentence per line: prints `token/TAG ...` per line."""
-    config, vocabs, model, dev = _load(run_dir, device, "tags")
-    for pred in _stdin_predictions(model, vocabs, config, dev):
-        if not pred.tokens:
-            click.echo(json.dumps(pred.tag_doc()) if as_json else "")
-        elif as_json:
-            click.echo(json.dumps(pred.tag_doc(), ensure_ascii=False))
-        else:
-            click.echo(" ".join(f"{t}/{n}" for t, n in zip(pred.tokens, pred.tags, strict=True)))
+
+    def text(pred) -> str:
+        return " ".join(f"{t}/{n}" for t, n in zip(pred.tokens, pred.tags, strict=True))
+
+    _predict_stdin(run_dir, device, "tags", as_json, lambda p: p.tag_doc(), text)
 
 
 @tag.command("eval", context_settings=CONTEXT)

@@ -1,15 +1,18 @@
-"""What several commands share: the ``--device`` option type, reading stdin, and refusing a run
-directory of the wrong kind (to read from, or to write into)."""
+"""What several commands share: the help settings, the ``--device`` option type, reading stdin,
+and refusing a run directory of the wrong kind (to read from, or to write into)."""
 
 from __future__ import annotations
 
 import signal
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
 from rnnkit.errors import DataError, RunDirError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 class DeviceType(click.ParamType):
@@ -72,6 +75,17 @@ def refuse_other_kind(run_dir: str | Path, error: RunDirError) -> None:
         raise RunDirError(
             f"{run_dir} is {k.a_what} ({k.trained_by}), not a language model; use {_COMMANDS[kind]}"
         ) from error
+
+
+@contextmanager
+def language_model_run(run_dir: str | Path):
+    """Load a language-model run inside: a ``RunDirError`` from a run of another kind is
+    raised again as ``refuse_other_kind`` names it."""
+    try:
+        yield
+    except RunDirError as e:
+        refuse_other_kind(run_dir, e)
+        raise
 
 
 def refuse_other_run(out: str | Path, kind: str | None, new: str) -> None:

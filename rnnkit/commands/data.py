@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from rnnkit.commands.common import refuse_other_run
+from rnnkit.commands.options import apply_options
 from rnnkit.registry import datasets as reg
 from rnnkit.text.corpus import build_vocab, encode_text
 from rnnkit.text.stats import corpus_stats, plot_zipf
@@ -32,10 +33,7 @@ def list_command() -> None:
         (d["name"], ",".join(d["splits"]), d["default_tokenizer"], d["location"])
         for d in reg.list_datasets()
     ]
-    header = ("name", "splits", "tokenizer", "location")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    _echo_table(("name", "splits", "tokenizer", "location"), rows)
     click.echo()
     _list_series()
     click.echo()
@@ -52,7 +50,11 @@ def _list_series() -> None:
         (s.name, s.target, str(s.period), reg.locate(s.file), s.description)
         for s in SERIES.values()
     ]
-    header = ("series (rnnkit forecast)", "target", "period", "location", "")
+    _echo_table(("series (rnnkit forecast)", "target", "period", "location", ""), rows)
+
+
+def _echo_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """Print ``rows`` under ``header`` in columns two spaces apart, the last one unpadded."""
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
         cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)]
@@ -82,11 +84,7 @@ def _list_task_corpora() -> None:
         ),
         ("snips", "rnnkit classify / tag", where(SNIPS.values()), LABELLED["snips"]),
     ]
-    header = ("corpus", "command", "location", "")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
-    for row in [header, *rows]:
-        cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)]
-        click.echo("  ".join([*cells, row[-1]]).rstrip())
+    _echo_table(("corpus", "command", "location", ""), rows)
 
 
 def _data_root_line() -> str:
@@ -111,21 +109,30 @@ def _plot_name(name_or_path: str) -> str:
     return re.sub(r"[^\w.-]+", "-", stem).strip("-.") or "corpus"
 
 
+def _text_options(**tokenizer_kind):
+    """``--tokenizer`` (its type or metavar from ``tokenizer_kind``) and ``--lowercase``."""
+    return apply_options(
+        [
+            click.option(
+                "--tokenizer",
+                default=None,
+                show_default="the dataset's default; char for files",
+                help="How to split the text into tokens.",
+                **tokenizer_kind,
+            ),
+            click.option(
+                "--lowercase/--no-lowercase",
+                default=False,
+                show_default=True,
+                help="Lower-case the text first (word tokenizer only).",
+            ),
+        ]
+    )
+
+
 @data.command("stats")
 @click.argument("name_or_file")
-@click.option(
-    "--tokenizer",
-    type=click.Choice(list(TOKENIZERS)),
-    default=None,
-    show_default="the dataset's default; char for files",
-    help="How to split the text into tokens.",
-)
-@click.option(
-    "--lowercase/--no-lowercase",
-    default=False,
-    show_default=True,
-    help="Lower-case the text first (word tokenizer only).",
-)
+@_text_options(type=click.Choice(list(TOKENIZERS)))
 @click.option(
     "--split",
     type=click.Choice(list(reg.SPLITS)),
@@ -217,19 +224,7 @@ def _print_stats(s: dict) -> None:
 
 @data.command("prepare")
 @click.argument("name_or_path")
-@click.option(
-    "--tokenizer",
-    metavar="char|word|chinese-char",
-    default=None,
-    show_default="the dataset's default; char for files",
-    help="How to split the text into tokens.",
-)
-@click.option(
-    "--lowercase/--no-lowercase",
-    default=False,
-    show_default=True,
-    help="Lower-case the text first (word tokenizer only).",
-)
+@_text_options(metavar="char|word|chinese-char")
 @click.option(
     "--min-freq",
     type=int,

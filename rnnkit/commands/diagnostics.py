@@ -6,8 +6,8 @@ import json
 
 import click
 
-from rnnkit.commands.common import refuse_other_kind
-from rnnkit.errors import ConfigError, RunDirError
+from rnnkit.commands.common import language_model_run
+from rnnkit.errors import ConfigError
 from rnnkit.nn.recurrent import BACKENDS
 
 
@@ -76,11 +76,8 @@ def grad_flow(
         if value <= 0:
             raise ConfigError(f"{name} must be positive, got {value}")
     if run_dir:
-        try:
+        with language_model_run(run_dir):
             flows = [run_flow(run_dir, seq_len, batch_size, seed)]
-        except RunDirError as e:
-            refuse_other_kind(run_dir, e)
-            raise
         title = f"gradient flow of {run_dir}"
     else:
         flows = [

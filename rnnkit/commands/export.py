@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+from rnnkit.commands.common import CONTEXT
 
 
 @click.command("export", context_settings=CONTEXT)

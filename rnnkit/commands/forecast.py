@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from rnnkit.commands.common import PROBABILITY_BELOW_1
+from rnnkit.commands.common import CONTEXT, PROBABILITY_BELOW_1
 from rnnkit.commands.options import (
     backend_option,
     build_config,
@@ -23,8 +23,6 @@ from rnnkit.commands.options import (
 )
 from rnnkit.errors import ConfigError
 from rnnkit.forecast.pipeline import ForecastConfig
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @click.group("forecast", context_settings=CONTEXT)

@@ -6,7 +6,7 @@ import json
 
 import click
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+from rnnkit.commands.common import CONTEXT
 
 
 @click.command("info", context_settings=CONTEXT)

@@ -5,20 +5,18 @@ from __future__ import annotations
 import json
 import math
 import sys
+from functools import partial
 from pathlib import Path
 
 import click
 
-from rnnkit.commands.common import (
-    DEVICE,
-    echo_above_progress,
-    refuse_other_kind,
-)
+from rnnkit.commands.common import CONTEXT, DEVICE, echo_above_progress, language_model_run
 from rnnkit.commands.ngram import print_eval as ngram_eval
 from rnnkit.commands.ngram import score_ngram_lines
 from rnnkit.commands.options import (
     apply_options,
     check_out,
+    field_option,
     loop_options,
     run_options,
     train_task,
@@ -28,15 +26,9 @@ from rnnkit.errors import ConfigError, RnnkitError, RunDirError
 from rnnkit.nn.recurrent import BACKENDS
 
 DEFAULTS = TrainConfig()
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def _opt(field: str, help: str, type=None, flag: str | None = None):
-    """A click option for a TrainConfig field, its default taken from the dataclass."""
-    flag = flag or "--" + field.replace("_", "-")
-    return click.option(
-        flag, field, type=type, default=getattr(DEFAULTS, field), show_default=True, help=help
-    )
+_opt = partial(field_option, TrainConfig)  # (field, help, type): its default from TrainConfig
 
 
 TRAIN_OPTIONS = [
@@ -51,13 +43,7 @@ TRAIN_OPTIONS = [
         "Tokenizer [default: the dataset's own; char for files].",
         click.Choice(["char", "word", "chinese-char"]),
     ),
-    click.option(
-        "--lowercase/--no-lowercase",
-        "lowercase",
-        default=DEFAULTS.lowercase,
-        show_default=True,
-        help="Lower-case text before the word tokenizer.",
-    ),
+    _opt("lowercase", "Lower-case text before the word tokenizer."),
     _opt("min_freq", "Tokens seen fewer times map to <unk>.", int),
     _opt("max_vocab", "Largest vocabulary, reserved tokens included [default: no limit].", int),
     _opt(
@@ -69,21 +55,11 @@ TRAIN_OPTIONS = [
     _opt("hidden_size", "Hidden units per layer.", int),
     _opt("num_layers", "Stacked recurrent layers.", int),
     _opt("dropout", "Dropout on embeddings, between layers and before the decoder.", float),
-    click.option(
-        "--tie-weights/--no-tie-weights",
-        "tie_weights",
-        default=DEFAULTS.tie_weights,
-        show_default=True,
-        help="Share decoder and embedding weights.",
-    ),
+    _opt("tie_weights", "Share decoder and embedding weights."),
     _opt("init_range", "If > 0, initialise every weight from U(-r, r).", float),
     _opt("forget_bias", "LSTM: initial forget-gate bias (1.0 helps long memory).", float),
-    click.option(
-        "--locked-dropout/--no-locked-dropout",
-        "locked_dropout",
-        default=DEFAULTS.locked_dropout,
-        show_default=True,
-        help="One dropout mask per sequence, shared by all time steps (variational).",
+    _opt(
+        "locked_dropout", "One dropout mask per sequence, shared by all time steps (variational)."
     ),
     _opt("weight_drop", "DropConnect on the recurrent weights (AWD-LSTM style).", float),
     _opt(
@@ -195,11 +171,8 @@ def _load_lm(run_dir, device, which: str = "best"):
     """``load_for_inference``; a run of another kind is named as such, with its commands."""
     from rnnkit.train.checkpoint import load_for_inference
 
-    try:
+    with language_model_run(run_dir):
         return load_for_inference(run_dir, device, which)
-    except RunDirError as e:
-        refuse_other_kind(run_dir, e)
-        raise
 
 
 @click.command("eval", context_settings=CONTEXT)

@@ -12,13 +12,11 @@ from pathlib import Path
 import click
 import numpy as np
 
-from rnnkit.commands.common import refuse_other_run
+from rnnkit.commands.common import CONTEXT, refuse_other_run
 from rnnkit.errors import ConfigError, DataError, GenerationError, RunDirError
 from rnnkit.ngram.model import SMOOTHINGS, NGramLM
 from rnnkit.ngram.store import NGramMeta, is_ngram_run, load_ngram, save_ngram
 from rnnkit.text.tokenizers import TOKENIZERS
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @click.group("ngram", context_settings=CONTEXT)

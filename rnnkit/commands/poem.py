@@ -8,14 +8,13 @@ from pathlib import Path
 
 import click
 
-from rnnkit.commands.common import DEVICE, echo_above_progress, finish_training
+from rnnkit.commands.common import CONTEXT, DEVICE, echo_above_progress, finish_training
 from rnnkit.commands.lm import DEFAULTS, TRAIN_OPTIONS
 from rnnkit.commands.options import apply_options, check_out, given_options, run_options
 from rnnkit.config import TrainConfig, load_yaml
 from rnnkit.errors import ConfigError
 from rnnkit.poetry.run import POEM_META, load_poem_run
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 PRESETS = {  # embedding, hidden units, layers
     "small": {"embed_size": 128, "hidden_size": 256, "num_layers": 2},
     "medium": {"embed_size": 256, "hidden_size": 512, "num_layers": 2},

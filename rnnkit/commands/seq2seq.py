@@ -6,11 +6,7 @@ import json
 
 import click
 
-from rnnkit.commands.common import (
-    DEVICE,
-    PROBABILITY_BELOW_1,
-    read_stdin_lines,
-)
+from rnnkit.commands.common import CONTEXT, DEVICE, PROBABILITY_BELOW_1, read_stdin_lines
 from rnnkit.commands.options import (
     backend_option,
     loop_options,
@@ -20,8 +16,6 @@ from rnnkit.commands.options import (
 )
 from rnnkit.errors import ConfigError
 from rnnkit.seq2seq.train import Seq2SeqRunConfig
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @click.group("seq2seq", context_settings=CONTEXT)

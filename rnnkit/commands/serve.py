@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from rnnkit.commands.common import DEVICE
+from rnnkit.commands.common import CONTEXT, DEVICE
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 

@@ -31,7 +31,9 @@ def decoding(model: torch.nn.Module):
         model.train(was_training)
 
 
-def check_search(beam: int, temperature: float, top_k: int, top_p: float, n_best: int = 1):
+def check_search(
+    beam: int, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, n_best: int = 1
+):
     """Raise ``GenerationError`` unless the settings name one search.
 
     Beam search looks for the most likely output and draws nothing, so it takes no sampling

@@ -17,6 +17,40 @@ from torch import nn
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]
 
+# The equations, written once for the cells here and the layers of ``layers.py``.
+LSTM_MATH = r"""    .. math::
+        \begin{array}{ll}
+        i_t = \sigma(x_t W_{ii}^T + b_{ii} + h_{t-1} W_{hi}^T + b_{hi}) \\
+        f_t = \sigma(x_t W_{if}^T + b_{if} + h_{t-1} W_{hf}^T + b_{hf}) \\
+        g_t = \tanh(x_t W_{ig}^T + b_{ig} + h_{t-1} W_{hg}^T + b_{hg}) \\
+        o_t = \sigma(x_t W_{io}^T + b_{io} + h_{t-1} W_{ho}^T + b_{ho}) \\
+        c_t = f_t \odot c_{t-1} + i_t \odot g_t \\
+        h_t = o_t \odot \tanh(c_t)
+        \end{array}
+"""
+GRU_MATH = r"""    .. math::
+        \begin{array}{ll}
+        r_t = \sigma(x_t W_{ir}^T + b_{ir} + h_{t-1} W_{hr}^T + b_{hr}) \\
+        z_t = \sigma(x_t W_{iz}^T + b_{iz} + h_{t-1} W_{hz}^T + b_{hz}) \\
+        n_t = \tanh(x_t W_{in}^T + b_{in} + r_t \odot (h_{t-1} W_{hn}^T + b_{hn})) \\
+        h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}
+        \end{array}
+"""
+_GATED_CELL_DOC = """
+    Args:
+        input_size: I; hidden_size: H; bias: if ``False``, no ``b_ih`` / ``b_hh``.
+
+    Inputs: ``input``, ``hx=None``
+        - **input**: (N, I) or (I).
+        - **hx**: {state}; ``None`` means zeros.
+
+    Outputs: {out}.
+
+    Attributes:
+        weight_ih: ({G}H, I) and weight_hh: ({G}H, H), gates stacked ``{order}``;
+        bias_ih, bias_hh: ({G}H); all drawn from U(-1/sqrt(H), 1/sqrt(H)).
+    """
+
 
 def rnn_cell(
     x_proj: torch.Tensor,
@@ -68,7 +102,9 @@ class _CellBase(nn.Module):
 
     gates = 1  # G: gate blocks stacked in weight_ih (G*H, I) and weight_hh (G*H, H)
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool, device=None, dtype=None):
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None
+    ):
         super().__init__()
         factory = {"device": device, "dtype": dtype}
         self.input_size = input_size
@@ -182,38 +218,18 @@ class RNNCell(_CellBase):
 
 
 class LSTMCell(_CellBase):
-    r"""A long short-term memory cell, a drop-in for ``torch.nn.LSTMCell``.
-
-    .. math::
-        \begin{array}{ll}
-        i_t = \sigma(x_t W_{ii}^T + b_{ii} + h_{t-1} W_{hi}^T + b_{hi}) \\
-        f_t = \sigma(x_t W_{if}^T + b_{if} + h_{t-1} W_{hf}^T + b_{hf}) \\
-        g_t = \tanh(x_t W_{ig}^T + b_{ig} + h_{t-1} W_{hg}^T + b_{hg}) \\
-        o_t = \sigma(x_t W_{io}^T + b_{io} + h_{t-1} W_{ho}^T + b_{ho}) \\
-        c_t = f_t \odot c_{t-1} + i_t \odot g_t \\
-        h_t = o_t \odot \tanh(c_t)
-        \end{array}
-
-    Args:
-        input_size: I; hidden_size: H; bias: if ``False``, no ``b_ih`` / ``b_hh``.
-
-    Inputs: ``input``, ``hx=None``
-        - **input**: (N, I) or (I).
-        - **hx**: ``(h, c)``, each (N, H) or (H); ``None`` means zeros.
-
-    Outputs: ``(h', c')``, each (N, H) or (H).
-
-    Attributes:
-        weight_ih: (4H, I) and weight_hh: (4H, H), gates stacked ``i|f|g|o``;
-        bias_ih, bias_hh: (4H); all drawn from U(-1/sqrt(H), 1/sqrt(H)).
-    """
+    __doc__ = (
+        "A long short-term memory cell, a drop-in for ``torch.nn.LSTMCell``.\n\n"
+        + LSTM_MATH
+        + _GATED_CELL_DOC.format(
+            state="``(h, c)``, each (N, H) or (H)",
+            out="``(h', c')``, each (N, H) or (H)",
+            G=4,
+            order="i|f|g|o",
+        )
+    )
 
     gates = 4
-
-    def __init__(
-        self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None
-    ):
-        super().__init__(input_size, hidden_size, bias, device, dtype)
 
     def forward(self, input: torch.Tensor, hx: LSTMState | None = None) -> LSTMState:
         x, (h, c), batched = self._batch(input, hx)
@@ -222,36 +238,15 @@ class LSTMCell(_CellBase):
 
 
 class GRUCell(_CellBase):
-    r"""A gated recurrent unit cell, a drop-in for ``torch.nn.GRUCell``.
-
-    .. math::
-        \begin{array}{ll}
-        r_t = \sigma(x_t W_{ir}^T + b_{ir} + h_{t-1} W_{hr}^T + b_{hr}) \\
-        z_t = \sigma(x_t W_{iz}^T + b_{iz} + h_{t-1} W_{hz}^T + b_{hz}) \\
-        n_t = \tanh(x_t W_{in}^T + b_{in} + r_t \odot (h_{t-1} W_{hn}^T + b_{hn})) \\
-        h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}
-        \end{array}
-
-    Args:
-        input_size: I; hidden_size: H; bias: if ``False``, no ``b_ih`` / ``b_hh``.
-
-    Inputs: ``input``, ``hx=None``
-        - **input**: (N, I) or (I).
-        - **hx**: (N, H) or (H); ``None`` means zeros.
-
-    Outputs: ``h'`` (N, H) or (H).
-
-    Attributes:
-        weight_ih: (3H, I) and weight_hh: (3H, H), gates stacked ``r|z|n``;
-        bias_ih, bias_hh: (3H); all drawn from U(-1/sqrt(H), 1/sqrt(H)).
-    """
+    __doc__ = (
+        "A gated recurrent unit cell, a drop-in for ``torch.nn.GRUCell``.\n\n"
+        + GRU_MATH
+        + _GATED_CELL_DOC.format(
+            state="(N, H) or (H)", out="``h'`` (N, H) or (H)", G=3, order="r|z|n"
+        )
+    )
 
     gates = 3
-
-    def __init__(
-        self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None
-    ):
-        super().__init__(input_size, hidden_size, bias, device, dtype)
 
     def forward(self, input: torch.Tensor, hx: torch.Tensor | None = None) -> torch.Tensor:
         x, (h,), batched = self._batch(input, None if hx is None else (hx,))

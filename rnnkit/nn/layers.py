@@ -25,7 +25,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnkit.errors import ConfigError
 from rnnkit.nn.bptt import GRUSequence, Linear, LSTMSequence, RNNSequence
-from rnnkit.nn.cells import gru_cell, lstm_cell, rnn_cell
+from rnnkit.nn.cells import GRU_MATH, LSTM_MATH, gru_cell, lstm_cell, rnn_cell
 
 States = tuple[torch.Tensor, ...]  # (h,) or, for LSTM, (h, c)
 
@@ -48,16 +48,19 @@ class _Recurrent(nn.Module):
         self,
         input_size: int,
         hidden_size: int,
-        num_layers: int,
-        bias: bool,
-        batch_first: bool,
-        dropout: float,
-        bidirectional: bool,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
         device=None,
         dtype=None,
     ):
         super().__init__()
-        _check_args(input_size, hidden_size, num_layers, bias, batch_first, dropout)
+        # The dropout warning points at the caller: one frame fewer where a subclass (GRU)
+        # takes this constructor as its own.
+        level = 3 if type(self).__init__ is _Recurrent.__init__ else 4
+        _check_args(input_size, hidden_size, num_layers, bias, batch_first, dropout, level)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -229,7 +232,9 @@ class _Recurrent(nn.Module):
         return torch.stack(outputs), state
 
 
-def _check_args(input_size, hidden_size, num_layers, bias, batch_first, dropout) -> None:
+def _check_args(
+    input_size, hidden_size, num_layers, bias, batch_first, dropout, stacklevel: int
+) -> None:
     """torch.nn.RNNBase's argument checks, with its messages."""
     number = isinstance(dropout, numbers.Number) and not isinstance(dropout, bool)
     if not number or not 0 <= dropout <= 1:
@@ -242,7 +247,7 @@ def _check_args(input_size, hidden_size, num_layers, bias, batch_first, dropout)
             "dropout option adds dropout after all but last recurrent layer, so non-zero "
             f"dropout expects num_layers greater than 1, but got dropout={dropout} and "
             f"num_layers={num_layers}",
-            stacklevel=4,
+            stacklevel=stacklevel,
         )
     for name, value in (("bias", bias), ("batch_first", batch_first)):
         if not isinstance(value, bool):
@@ -339,24 +344,18 @@ class RNN(_Recurrent):
 
 
 class LSTM(_Recurrent):
-    __doc__ = r"""A long short-term memory stack, a drop-in for ``torch.nn.LSTM``.
-
-    .. math::
-        \begin{array}{ll}
-        i_t = \sigma(x_t W_{ii}^T + b_{ii} + h_{t-1} W_{hi}^T + b_{hi}) \\
-        f_t = \sigma(x_t W_{if}^T + b_{if} + h_{t-1} W_{hf}^T + b_{hf}) \\
-        g_t = \tanh(x_t W_{ig}^T + b_{ig} + h_{t-1} W_{hg}^T + b_{hg}) \\
-        o_t = \sigma(x_t W_{io}^T + b_{io} + h_{t-1} W_{ho}^T + b_{ho}) \\
-        c_t = f_t \odot c_{t-1} + i_t \odot g_t \\
-        h_t = o_t \odot \tanh(c_t)
-        \end{array}
-
+    __doc__ = (
+        "A long short-term memory stack, a drop-in for ``torch.nn.LSTM``.\n\n"
+        + LSTM_MATH
+        + """
     Gates are stacked ``i|f|g|o`` in the weights. ``proj_size`` must be 0 (no projections).
-    """ + _DOC.format(
-        extra="",
-        state_in="``(h_0, c_0)``, each " + _H,
-        state_name="(h_n, c_n)",
-        state_out="each " + _H,
+    """
+        + _DOC.format(
+            extra="",
+            state_in="``(h_0, c_0)``, each " + _H,
+            state_name="(h_n, c_n)",
+            state_out="each " + _H,
+        )
     )
 
     gates = 4
@@ -393,37 +392,16 @@ class LSTM(_Recurrent):
 
 
 class GRU(_Recurrent):
-    __doc__ = r"""A gated recurrent unit stack, a drop-in for ``torch.nn.GRU``.
-
-    .. math::
-        \begin{array}{ll}
-        r_t = \sigma(x_t W_{ir}^T + b_{ir} + h_{t-1} W_{hr}^T + b_{hr}) \\
-        z_t = \sigma(x_t W_{iz}^T + b_{iz} + h_{t-1} W_{hz}^T + b_{hz}) \\
-        n_t = \tanh(x_t W_{in}^T + b_{in} + r_t \odot (h_{t-1} W_{hn}^T + b_{hn})) \\
-        h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}
-        \end{array}
-
+    __doc__ = (
+        "A gated recurrent unit stack, a drop-in for ``torch.nn.GRU``.\n\n"
+        + GRU_MATH
+        + """
     Gates are stacked ``r|z|n`` in the weights.
-    """ + _DOC.format(extra="", state_in="h_0 " + _H, state_name="h_n", state_out=_H)
+    """
+        + _DOC.format(extra="", state_in="h_0 " + _H, state_name="h_n", state_out=_H)
+    )
 
-    gates = 3
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        device=None,
-        dtype=None,
-    ):
-        super().__init__(
-            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-            device, dtype,
-        )  # fmt: skip
+    gates = 3  # its constructor is _Recurrent's, torch.nn.GRU's arguments
 
     def _step(self, x_proj, state, weight_hh, bias_hh):
         return (gru_cell(x_proj, state[0], weight_hh, bias_hh),)

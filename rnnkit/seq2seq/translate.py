@@ -88,19 +88,17 @@ def translate_lines(
     *,
     beam: int = 5,
     alpha: float = 0.6,
-    n_best: int = 1,
-    temperature: float = 0.0,
-    top_k: int = 0,
-    top_p: float = 1.0,
     seed: int | None = None,
     batch_size: int = 32,
     device="cpu",
+    **settings,
 ) -> Iterator[list[str]]:
     """The ``n_best`` translations of each line, best first (``beam=1`` is greedy), line by line.
 
-    With ``beam=1`` and a ``temperature`` above 0 each translation is sampled (``top_k``,
-    ``top_p``), from one generator seeded with ``seed`` for all lines: the same seed, lines
-    and batch size give the same translations.
+    ``settings`` are the others of ``rnnkit.decode.check_search`` (n_best 1, temperature 0,
+    top_k 0, top_p 1 unless given). With ``beam=1`` and a ``temperature`` above 0 each
+    translation is sampled (``top_k``, ``top_p``), from one generator seeded with ``seed`` for
+    all lines: the same seed, lines and batch size give the same translations.
 
     Lines are searched ``batch_size`` at a time in their given order, and each batch's results
     are yielded as soon as it is done. A blank line gets ``[]``.
@@ -111,10 +109,9 @@ def translate_lines(
     """
     from rnnkit.decode import check_search, make_generator
 
-    check_search(beam, temperature, top_k, top_p, n_best)
-    sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p)
-    if beam == 1 and temperature != 0:
-        sampling["generator"] = make_generator(seed, device)
+    check_search(beam, **settings)
+    if beam == 1 and settings.get("temperature", 0) != 0:
+        settings["generator"] = make_generator(seed, device)
     for start in range(0, len(lines), batch_size):
         chunk = lines[start : start + batch_size]
         ids = [source_ids(source_tokens(line, config), src_vocab) for line in chunk]
@@ -126,8 +123,7 @@ def translate_lines(
             tgt_vocab,
             beam=beam,
             alpha=alpha,
-            n_best=n_best,
-            **sampling,
+            **settings,
         )
         for line, h in zip(chunk, hyps, strict=True):
             # A blank line is searched too (the batch stays as given) but says nothing.

@@ -27,17 +27,15 @@ SEED_RANGE = 2**31  # seeds drawn for requests without one; small enough for any
 
 @dataclass(frozen=True)
 class GenerationPlan:
-    """A checked ``/generate`` request: the context ids and the search settings."""
+    """A checked ``/generate`` request: the context ids and the search settings (``beam`` and,
+    with beam 1, ``temperature``, ``top_k`` and ``top_p``: keywords of ``generate_ids``)."""
 
     prompt: str
     context: list[int]
     length: int
-    temperature: float
-    top_k: int
-    top_p: float
+    search: dict[str, Any]
     seed: int
     warnings: list[str] = field(default_factory=list)
-    beam: int = 1
 
 
 @dataclass(frozen=True)
@@ -108,9 +106,8 @@ class LanguageModel(ServedModel):
             warn=lambda m: warnings.append(m.removeprefix("warning: ")),
         )
         seed = random.randrange(SEED_RANGE) if seed is None else seed
-        return GenerationPlan(
-            prompt, context, length, **sampling, seed=seed, warnings=warnings, beam=beam
-        )
+        search = {"beam": beam, **(sampling if beam == 1 else {})}  # a beam takes no sampling
+        return GenerationPlan(prompt, context, length, search, seed, warnings)
 
     def generate(self, plan: GenerationPlan, emit: Callable[[str], None] | None = None):
         """Sample ``plan.length`` tokens (or search them with ``plan.beam``); ``emit`` gets each
@@ -118,9 +115,6 @@ class LanguageModel(ServedModel):
 
         Blocks: call it from a worker thread. Raising in ``emit`` stops the generation.
         """
-        sampling = {}
-        if plan.beam == 1:
-            sampling = dict(temperature=plan.temperature, top_k=plan.top_k, top_p=plan.top_p)
         with self.lock:
             start = time.perf_counter()
             ids = generate_ids(
@@ -130,8 +124,7 @@ class LanguageModel(ServedModel):
                 seed=plan.seed,
                 device=self.device,
                 banned=self.banned,
-                beam=plan.beam,
-                **sampling,
+                **plan.search,
             )
             pieces = []
             for piece in text_pieces(ids, self.tokenizer, self.vocab, plan.prompt):

@@ -3,16 +3,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
-
 from rnnkit.classify.predict import LinePrediction
 from rnnkit.serve.classify import Classifier
-from rnnkit.serve.deps import Models, ModelSlots, Settings, require_token, text_lines
-from rnnkit.serve.schemas import MODEL_ERRORS, ClassifyRequest, ClassifyResponse, SentenceOut
+from rnnkit.serve.deps import Models, ModelSlots, Settings, text_lines
+from rnnkit.serve.routes.base import model_router
+from rnnkit.serve.schemas import ClassifyRequest, ClassifyResponse, SentenceOut
 
-router = APIRouter(
-    tags=["classification"], dependencies=[Depends(require_token)], responses=MODEL_ERRORS
-)
+router = model_router("classification")
 
 
 @router.post("/classify", response_model=ClassifyResponse)

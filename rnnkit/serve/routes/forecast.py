@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
-
-from rnnkit.serve.deps import Models, ModelSlots, Settings, field_error, require_token
+from rnnkit.serve.deps import Models, ModelSlots, Settings, field_error
 from rnnkit.serve.forecast import Forecaster
-from rnnkit.serve.schemas import MODEL_ERRORS, ForecastRequest, ForecastResponse
+from rnnkit.serve.routes.base import model_router
+from rnnkit.serve.schemas import ForecastRequest, ForecastResponse
 
-router = APIRouter(
-    tags=["forecasting"], dependencies=[Depends(require_token)], responses=MODEL_ERRORS
-)
+router = model_router("forecasting")
 
 
 @router.post("/forecast", response_model=ForecastResponse)

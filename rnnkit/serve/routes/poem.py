@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import random
 
-from fastapi import APIRouter, Depends
-
-from rnnkit.serve.deps import Models, ModelSlots, Settings, require_token, too_long
+from rnnkit.serve.deps import Models, ModelSlots, Settings, too_long
 from rnnkit.serve.lm import SEED_RANGE, LanguageModel
-from rnnkit.serve.schemas import MODEL_ERRORS, PoemRequest, PoemResponse, sampling_fields
+from rnnkit.serve.routes.base import model_router
+from rnnkit.serve.schemas import PoemRequest, PoemResponse, sampling_fields
 
-router = APIRouter(tags=["poems"], dependencies=[Depends(require_token)], responses=MODEL_ERRORS)
+router = model_router("poems")
 
 
 @router.post("/poem", response_model=PoemResponse)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import math
 
-from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from rnnkit.errors import DataError
-from rnnkit.serve.deps import Models, ModelSlots, Settings, require_token, too_long
+from rnnkit.serve.deps import Models, ModelSlots, Settings, too_long
 from rnnkit.serve.lm import LanguageModel
 from rnnkit.serve.registry import ModelSet
+from rnnkit.serve.routes.base import model_router
 from rnnkit.serve.schemas import (
-    MODEL_ERRORS,
     GenerateRequest,
     GenerateResponse,
     LineScoreOut,
@@ -23,9 +22,7 @@ from rnnkit.serve.schemas import (
 )
 from rnnkit.serve.sse import ThreadEvents
 
-router = APIRouter(
-    tags=["language models"], dependencies=[Depends(require_token)], responses=MODEL_ERRORS
-)
+router = model_router("language models")
 
 SSE_DOC = {
     200: {

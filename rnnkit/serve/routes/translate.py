@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
-
 from rnnkit.errors import ConfigError
 from rnnkit.seq2seq.translate import check_attention
-from rnnkit.serve.deps import Models, ModelSlots, Settings, require_token, text_lines
-from rnnkit.serve.schemas import MODEL_ERRORS, AttentionOut, TranslateRequest, TranslateResponse
+from rnnkit.serve.deps import Models, ModelSlots, Settings, text_lines
+from rnnkit.serve.routes.base import model_router
+from rnnkit.serve.schemas import AttentionOut, TranslateRequest, TranslateResponse
 from rnnkit.serve.seq2seq import Translator
 
-router = APIRouter(
-    tags=["translation"], dependencies=[Depends(require_token)], responses=MODEL_ERRORS
-)
+router = model_router("translation")
 
 
 @router.post("/translate", response_model=TranslateResponse)
