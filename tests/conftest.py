@@ -354,6 +354,19 @@ def forecast_run(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _own_settings(tmp_path_factory):
+    """A settings folder of the tests' own, so a data folder saved with `rnnkit data use` on
+    this machine does not change what the tests read (subprocesses inherit it)."""
+    old = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_CONFIG_HOME", None)
+    else:
+        os.environ["XDG_CONFIG_HOME"] = old
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():
     """Unit tests use tiny models: one thread is faster than two fighting over the cores."""
     import torch

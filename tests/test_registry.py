@@ -282,12 +282,12 @@ def test_cli_list(env):
     result = CliRunner().invoke(data, ["list"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].split() == ["name", "splits", "tokenizer", "location"]
+    assert lines[0].split() == ["name", "splits", "tokenizer", "read", "from"]
     assert any(line.startswith("ptb-char ") for line in lines)
     for corpus, command in (("multi30k", "seq2seq"), ("tang-poetry", "poem"), ("snips", "tag")):
         assert any(ln.startswith(corpus) and command in ln for ln in lines), corpus
     assert "download on first use" in result.output
-    assert "RNNKIT_DATA is not set" in result.output
+    assert "No data folder is set" in result.output
 
 
 def test_cli_stats_unknown_name_is_data_error(env):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -30,10 +31,10 @@ def data() -> None:
 def list_command() -> None:
     """Show the registered datasets, their splits, default tokenizer and location."""
     rows = [
-        (d["name"], ",".join(d["splits"]), d["default_tokenizer"], d["location"])
-        for d in reg.list_datasets()
+        (spec.name, ",".join(spec.splits), spec.default_tokenizer, _where(spec.all_files()))
+        for spec in reg.DATASETS.values()
     ]
-    _echo_table(("name", "splits", "tokenizer", "location"), rows)
+    _echo_table(("name", "splits", "tokenizer", "read from"), rows)
     click.echo()
     _list_series()
     click.echo()
@@ -47,10 +48,9 @@ def _list_series() -> None:
     from rnnkit.forecast.data import SERIES
 
     rows = [
-        (s.name, s.target, str(s.period), reg.locate(s.file), s.description)
-        for s in SERIES.values()
+        (s.name, s.target, str(s.period), _where([s.file]), s.description) for s in SERIES.values()
     ]
-    _echo_table(("series (rnnkit forecast)", "target", "period", "location", ""), rows)
+    _echo_table(("series (rnnkit forecast)", "target", "period", "read from", ""), rows)
 
 
 def _echo_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
@@ -69,34 +69,96 @@ def _list_task_corpora() -> None:
     from rnnkit.poetry.data import NUM_POEMS
     from rnnkit.seq2seq.data import CORPORA as PARALLEL
 
-    def where(files) -> str:
-        places = {reg.locate(f) for f in files}
-        return next(iter(places)) if len(places) == 1 else reg.LOC_CACHE
-
     multi30k = [f for split in PARALLEL["multi30k"]["splits"].values() for f in split.values()]
     rows = [
-        ("multi30k", "rnnkit seq2seq", where(multi30k), PARALLEL["multi30k"]["description"]),
+        ("multi30k", "rnnkit seq2seq", _where(multi30k), PARALLEL["multi30k"]["description"]),
         (
             "tang-poetry",
             "rnnkit poem",
-            where(POEM_FILES),
+            _where(POEM_FILES),
             f"Complete Tang Poems (全唐诗), {NUM_POEMS:,} poems",
         ),
-        ("snips", "rnnkit classify / tag", where(SNIPS.values()), LABELLED["snips"]),
+        ("snips", "rnnkit classify / tag", _where(list(SNIPS.values())), LABELLED["snips"]),
     ]
-    _echo_table(("corpus", "command", "location", ""), rows)
+    _echo_table(("corpus", "command", "read from", ""), rows)
+
+
+def _where(files) -> str:
+    """The folder ``files`` (a dataset's) will be read from: the data folder, the cache, or
+    "download on first use" while any of them is in neither."""
+    places = {reg.locate(f) for f in files}
+    if reg.LOC_DOWNLOAD in places:
+        return reg.LOC_DOWNLOAD
+    first = next(iter(files))
+    folder = Path(first.path).parent
+    if places == {reg.LOC_DATA}:
+        return str(reg.data_root() / folder)
+    return str(reg.cache_dir() / "datasets" / folder)
 
 
 def _data_root_line() -> str:
-    root = reg.data_root()
+    root, source = reg.data_root(), reg.data_root_source()
     cache = reg.cache_dir() / "datasets"
     if root is None:
         return (
-            f"RNNKIT_DATA is not set: datasets are downloaded to {cache} on first use. "
-            "Set RNNKIT_DATA to a folder holding <folder>/<file> (e.g. ptb/ptb.train.txt) "
-            "to use local copies."
+            f"No data folder is set: datasets are downloaded to {cache} on first use. "
+            "Run `rnnkit data use DIR` (or set RNNKIT_DATA) with a folder holding "
+            "<folder>/<file> (e.g. ptb/ptb.train.txt) to use local copies."
         )
-    return f"RNNKIT_DATA={root}: local copies found there are used as is; others go to {cache}."
+    set_by = "RNNKIT_DATA" if source == "RNNKIT_DATA" else "set by `rnnkit data use`"
+    return (
+        f"Data folder {root} ({set_by}): local copies found there are used as is; "
+        f"others go to {cache}."
+    )
+
+
+@data.command("use")
+@click.argument("folder", required=False, type=click.Path())
+@click.option("--clear", is_flag=True, help="Forget the saved folder (download on first use).")
+def use_command(folder, clear) -> None:
+    """Remember FOLDER as where the datasets are, for every later command.
+
+    FOLDER holds the registered datasets as <folder>/<file> (e.g. ptb/ptb.train.txt), as
+    `rnnkit data list` shows them. The setting is saved in the user's config folder
+    ($XDG_CONFIG_HOME/rnnkit/settings.json, default ~/.config/rnnkit); $RNNKIT_DATA, when
+    set, still wins. Without FOLDER, print the folder in use.
+    """
+    from rnnkit.errors import ConfigError
+    from rnnkit.registry.settings import save_setting, settings_path
+
+    if clear and folder:
+        raise ConfigError("give FOLDER or --clear, not both")
+    if clear:
+        try:
+            save_setting("data", None)
+        except ConfigError:
+            settings_path().unlink()  # a damaged settings file: start again
+        click.echo(f"no data folder saved in {settings_path()}")
+        return
+    if folder is None:
+        click.echo(_data_root_line())
+        return
+    path = Path(folder).expanduser().resolve()
+    if not path.is_dir():
+        raise ConfigError(f"{folder} is not a folder; give the folder that holds the datasets")
+    held = [
+        s.name
+        for s in reg.DATASETS.values()
+        if any((path / f.path).is_file() for f in s.all_files())
+    ]
+    if not held:
+        raise ConfigError(
+            f"{path} holds none of the registered datasets (e.g. ptb/ptb.train.txt); give the "
+            "folder that holds them, as `rnnkit data list` names their files"
+        )
+    saved = save_setting("data", str(path))
+    click.echo(
+        f"datasets are read from {path} ({len(held)} found: {', '.join(held)}); saved in {saved}"
+    )
+    if reg.data_root_source() == "RNNKIT_DATA":
+        click.echo(
+            f"note: RNNKIT_DATA={os.environ['RNNKIT_DATA']} is set and wins while it is", err=True
+        )
 
 
 def _plot_name(name_or_path: str) -> str:

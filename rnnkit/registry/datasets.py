@@ -3,7 +3,8 @@
 A registered dataset is a set of text files with known sizes and sha256 hashes. ``resolve_file``
 finds a file in this order:
 
-1. ``$RNNKIT_DATA/<folder>/<file>``: a local copy, trusted as is (not hashed).
+1. ``$RNNKIT_DATA/<folder>/<file>`` (or, without ``$RNNKIT_DATA``, the folder saved by
+   ``rnnkit data use DIR``): a local copy, trusted as is (not hashed).
 2. ``$RNNKIT_CACHE/datasets/<folder>/<file>`` (default cache ``~/.cache/rnnkit``): used when its
    sha256 matches. The check runs once; a ``<file>.sha256-ok`` marker keyed on size and mtime
    remembers it.
@@ -250,9 +251,21 @@ register(
 
 # ---- locations -------------------------------------------------------------------------------
 def data_root() -> Path | None:
-    """The folder named by ``$RNNKIT_DATA``, or None when it is unset or empty."""
+    """The folder of local copies: ``$RNNKIT_DATA``, else the one ``rnnkit data use`` saved,
+    else None."""
     value = os.environ.get("RNNKIT_DATA", "").strip()
+    if not value:
+        from rnnkit.registry.settings import read_settings
+
+        value = read_settings().get("data", "")
     return Path(value).expanduser() if value else None
+
+
+def data_root_source() -> str | None:
+    """Where ``data_root`` comes from: ``"RNNKIT_DATA"``, ``"rnnkit data use"`` or None."""
+    if os.environ.get("RNNKIT_DATA", "").strip():
+        return "RNNKIT_DATA"
+    return "rnnkit data use" if data_root() is not None else None
 
 
 def cache_dir() -> Path:
@@ -347,8 +360,11 @@ def verified_cache_file(file: DataFile) -> Path | None:
 # ---- download ----------------------------------------------------------------------------------
 def _network_hint(file: DataFile) -> str:
     root = data_root()
-    where = f"RNNKIT_DATA (now {root})" if root is not None else "RNNKIT_DATA"
-    return f"set {where} to a folder holding {file.path}, or put the file at {cache_path(file)}"
+    where = f" (now {root})" if root is not None else ""
+    return (
+        f"run `rnnkit data use DIR` (or set RNNKIT_DATA) with a folder holding {file.path}{where}, "
+        f"or put the file at {cache_path(file)}"
+    )
 
 
 def _stream_to(url: str, out, timeout: float) -> str:
