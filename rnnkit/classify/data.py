@@ -34,43 +34,20 @@ from rnnkit.text.vocab import PAD, UNK, Vocab
 # ---- the registered benchmark ------------------------------------------------------------------
 _SNIPS_COMMIT = "61f0307c729b1fad479ef1de94aa5ac5dee601b0"
 _SNIPS_URL = f"https://raw.githubusercontent.com/MiuLab/SlotGated-SLU/{_SNIPS_COMMIT}/data/snips"
-_SNIPS_FILES = {  # (split, file) -> (sha256, bytes)
-    ("train", "seq.in"): (
-        "04ad1e3f2121d83c6478f9a4b17d2dbdc21d06d6127f73cb7af835ed733f9855",
-        617_079,
-    ),
-    ("train", "seq.out"): (
-        "fd5f2121d8055827e5d6b3d3bac30f3d7e94e82a5d437751960cbdd9e1b4f6d3",
-        950_926,
-    ),
-    ("train", "label"): (
-        "bfd7df6cf9dd76c5da5d8b61bc85f90386197bdd3d7510c1d324c051537b962f",
-        184_532,
-    ),
-    ("valid", "seq.in"): (
-        "64e0f6d8ad8aab3a3828164d7d53731a0993d3ca1aed437ceaca6d3d568d410e",
-        33_629,
-    ),
-    ("valid", "seq.out"): (
-        "712e6d34feb8d52d208b820a5f8bae6e6ff990f08374507dfde22de389088319",
-        50_626,
-    ),
-    ("valid", "label"): ("9c1dd041216f647bcfca838aaf1a48eb5781e4404256d31ff07cd38a5436c52f", 9_900),
-    ("test", "seq.in"): (
-        "c1e341173fcea2951a8ca371956a6f81c76de87b9583c62eb87edd6158fa3a7c",
-        33_121,
-    ),
-    ("test", "seq.out"): (
-        "58c07c9097d5e1f78889765c2a535a160f6455b90b3142055c8051847afcca47",
-        50_918,
-    ),
-    ("test", "label"): ("37a26da3ad079bb41c42c85a3a8f827eb47efec4c5917ce5d08f4b2736e4f830", 10_120),
-}
+_SNIPS_FILES = (  # (split/file, bytes, sha256)
+    ("train/seq.in", 617_079, "04ad1e3f2121d83c6478f9a4b17d2dbdc21d06d6127f73cb7af835ed733f9855"),
+    ("train/seq.out", 950_926, "fd5f2121d8055827e5d6b3d3bac30f3d7e94e82a5d437751960cbdd9e1b4f6d3"),
+    ("train/label", 184_532, "bfd7df6cf9dd76c5da5d8b61bc85f90386197bdd3d7510c1d324c051537b962f"),
+    ("valid/seq.in", 33_629, "64e0f6d8ad8aab3a3828164d7d53731a0993d3ca1aed437ceaca6d3d568d410e"),
+    ("valid/seq.out", 50_626, "712e6d34feb8d52d208b820a5f8bae6e6ff990f08374507dfde22de389088319"),
+    ("valid/label", 9_900, "9c1dd041216f647bcfca838aaf1a48eb5781e4404256d31ff07cd38a5436c52f"),
+    ("test/seq.in", 33_121, "c1e341173fcea2951a8ca371956a6f81c76de87b9583c62eb87edd6158fa3a7c"),
+    ("test/seq.out", 50_918, "58c07c9097d5e1f78889765c2a535a160f6455b90b3142055c8051847afcca47"),
+    ("test/label", 10_120, "37a26da3ad079bb41c42c85a3a8f827eb47efec4c5917ce5d08f4b2736e4f830"),
+)
 SNIPS = {
-    (split, name): DataFile(
-        f"intents/snips/{split}/{name}", sha, size, f"{_SNIPS_URL}/{split}/{name}"
-    )
-    for (split, name), (sha, size) in _SNIPS_FILES.items()
+    tuple(key.split("/")): DataFile(f"intents/snips/{key}", sha256, size, f"{_SNIPS_URL}/{key}")
+    for key, size, sha256 in _SNIPS_FILES
 }
 CORPORA = {
     "snips": (
