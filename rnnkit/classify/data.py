@@ -29,6 +29,7 @@ import torch
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.io import read_text
 from rnnkit.registry.datasets import DataFile, fetch
+from rnnkit.text.lines import read_lines
 from rnnkit.text.vocab import PAD, UNK, Vocab
 
 # ---- the registered benchmark ------------------------------------------------------------------
@@ -94,20 +95,12 @@ def split_raw(text: str, lowercase: bool = True) -> list[str]:
     return [t for t in (w.strip(_EDGE_PUNCT) for w in text.split()) if t]
 
 
-def _lines(path: str | Path) -> list[str]:
-    """A file's lines without line ends or a BOM; a final newline does not open a line."""
-    lines = read_text(path).removeprefix("\ufeff").split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    return [line.removesuffix("\r") for line in lines]
-
-
 # ---- readers -----------------------------------------------------------------------------------
 def read_columns(text_path, label_path=None, tags_path=None, lowercase=True) -> Sentences:
     """SNIPS layout: line i of ``seq.in`` (tokens), ``label`` and ``seq.out`` (tags) agree."""
-    texts = _lines(text_path)
-    labels = _lines(label_path) if label_path else None
-    tags = _lines(tags_path) if tags_path else None
+    texts = read_lines(text_path)
+    labels = read_lines(label_path) if label_path else None
+    tags = read_lines(tags_path) if tags_path else None
     for path, other in ((label_path, labels), (tags_path, tags)):
         if other is not None and len(other) != len(texts):
             raise DataError(
@@ -198,7 +191,7 @@ def read_conll(path: str | Path, lowercase: bool = True) -> Sentences:
             labelled.append(label is not None)
         toks, tags, label = [], [], None
 
-    for number, line in enumerate(_lines(path), start=1):
+    for number, line in enumerate(read_lines(path), start=1):
         if not line.strip():
             close()
             continue
@@ -266,7 +259,7 @@ def read_file(path: str | Path, lowercase: bool = True) -> Sentences:
 def _looks_conll(path: Path) -> bool:
     """No tab-separated line among the first 100 has a text of several words (``.txt`` and
     other suffixes; ``.tsv`` / ``.csv`` / ``.conll`` say what they are)."""
-    content = [ln for ln in _lines(path)[:200] if ln.strip() and not ln.startswith("#")]
+    content = [ln for ln in read_lines(path)[:200] if ln.strip() and not ln.startswith("#")]
     return not any(len(ln.split("\t")[0].split()) > 1 for ln in content[:100] if "\t" in ln)
 
 

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from rnnkit.errors import ConfigError, DataError
-from rnnkit.io import read_text
 from rnnkit.registry.datasets import SPLITS, DataFile, fetch
+from rnnkit.text.lines import read_lines
 from rnnkit.text.vocab import BOS, EOS, Vocab
 
 # ---- registered corpora ------------------------------------------------------------------------
@@ -113,22 +113,9 @@ class Pairs:
         return len(self.src)
 
 
-def _lines(path: str | Path) -> list[str]:
-    """The lines of a UTF-8 text file, without line ends (``\\n`` or ``\\r\\n``) or a BOM.
-
-    Only ``\\n`` ends a line: ``str.splitlines`` would also cut at form feeds, U+2028 and the
-    like, which would shift one side of a parallel corpus against the other.
-    """
-    text = read_text(path).removeprefix("\ufeff")
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()  # the final newline ends the last line, it does not start a new one
-    return [line.removesuffix("\r") for line in lines]
-
-
 def _tsv_columns(path: str | Path) -> tuple[list[str], list[str]]:
     src, tgt = [], []
-    for number, line in enumerate(_lines(path), start=1):
+    for number, line in enumerate(read_lines(path), start=1):
         if not line.strip():
             src.append("")  # a blank line is an empty pair, counted in skipped_empty
             tgt.append("")
@@ -156,7 +143,7 @@ def _corpus_lines(name: str, split: str, src_lang: str, tgt_lang: str) -> tuple[
 
 
 def _aligned(src_path: str | Path, tgt_path: str | Path) -> tuple[list[str], list[str]]:
-    src, tgt = _lines(src_path), _lines(tgt_path)
+    src, tgt = read_lines(src_path), read_lines(tgt_path)
     if len(src) != len(tgt):
         raise DataError(
             f"source and target files differ in length: {src_path} has {len(src)} lines, "
