@@ -425,11 +425,31 @@ def split_text(text: str, train_fraction: float = TRAIN_FRACTION) -> tuple[str, 
         cut = newline + 1
     train, valid = text[:cut], text[cut:]
     if not train.strip() or not valid.strip():
-        raise DataError(
-            f"text of {len(text)} characters is too short to split into train and valid; "
-            "give a longer text or a folder with train.txt and valid.txt"
-        )
+        raise too_short_to_split(len(text))
     return train, valid
+
+
+def too_short_to_split(chars: int) -> DataError:
+    return DataError(
+        f"text of {chars} characters is too short to split into train and valid; "
+        "give a longer text or a folder with train.txt and valid.txt"
+    )
+
+
+def check_folder(folder: Path) -> None:
+    """A dataset folder must hold ``train.txt``; ``DataError`` otherwise."""
+    if not (folder / "train.txt").is_file():
+        raise DataError(
+            f"folder {folder} has no train.txt; a dataset folder needs train.txt "
+            "and optionally valid.txt and test.txt"
+        )
+
+
+def unknown_source(name_or_path: str) -> DataError:
+    return DataError(
+        f"unknown dataset or file {name_or_path!r}: registered datasets are "
+        f"{', '.join(DATASETS)}; or give a path to a UTF-8 text file"
+    )
 
 
 def _pick(train: str, valid: str, split: str, source: str) -> str:
@@ -450,12 +470,7 @@ def _load_registered(spec: DatasetSpec, split: str) -> str:
 
 
 def _load_dir(folder: Path, split: str) -> str:
-    train_path = folder / "train.txt"
-    if not train_path.is_file():
-        raise DataError(
-            f"folder {folder} has no train.txt; a dataset folder needs train.txt "
-            "and optionally valid.txt and test.txt"
-        )
+    check_folder(folder)
     if split == "test":
         if not (folder / "test.txt").is_file():
             raise DataError(f"folder {folder} has no test.txt; available splits: train, valid")
@@ -463,7 +478,7 @@ def _load_dir(folder: Path, split: str) -> str:
     if (folder / "valid.txt").is_file():
         return read_text(folder / f"{split}.txt")
     # No valid.txt: carve it from the end of train.txt, like a single file.
-    train, valid = split_text(read_text(train_path))
+    train, valid = split_text(read_text(folder / "train.txt"))
     return train if split == "train" else valid
 
 
@@ -487,10 +502,7 @@ def load_split_text(name_or_path: str, split: str) -> str:
         return _load_dir(path, split)
     if path.is_file():
         return _pick(*split_text(read_text(path)), split, f"file {path}")
-    raise DataError(
-        f"unknown dataset or file {name_or_path!r}: registered datasets are "
-        f"{', '.join(DATASETS)}; or give a path to a UTF-8 text file"
-    )
+    raise unknown_source(name_or_path)
 
 
 def default_tokenizer(name_or_path: str) -> str:
