@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.io import read_text
-from rnnkit.registry.datasets import DataFile, fetch
+from rnnkit.registry.datasets import SPLITS, DataFile, fetch
 from rnnkit.text.lines import read_lines
 from rnnkit.text.vocab import PAD, UNK, Vocab
 
@@ -56,7 +57,6 @@ CORPORA = {
         "slot tags; 13,084 / 700 / 700 utterances"
     )
 }
-SPLITS = ("train", "valid", "test")
 # Characters stripped from both ends of a raw-text token, so "it?" reads as "it".
 _EDGE_PUNCT = "?!.,;:\"()[]{}“”‘’'«»…"
 
@@ -399,13 +399,9 @@ class Encoded:
     def batch(self, index) -> Batch:
         index = np.asarray(index)
         lengths = torch.tensor([len(self.words[i]) for i in index], dtype=torch.int64)
-        S = int(lengths.max())
-        words = torch.zeros(len(index), S, dtype=torch.int64)
-        tags = torch.zeros_like(words) if self.tags is not None else None
-        for row, i in enumerate(index):
-            words[row, : lengths[row]] = torch.from_numpy(self.words[i])
-            if tags is not None:
-                tags[row, : lengths[row]] = torch.from_numpy(self.tags[i])
+        words = _padded([self.words[i] for i in index])
+        S = words.size(1)
+        tags = None if self.tags is None else _padded([self.tags[i] for i in index])
         chars = None
         if self.chars is not None:
             W = max(len(w) for i in index for w in self.chars[i])
@@ -442,3 +438,8 @@ class Encoded:
         if shuffle:
             rng.shuffle(groups)
         return groups
+
+
+def _padded(rows: list[np.ndarray]) -> torch.Tensor:
+    """int64 id arrays -> (N, max length) int64, 0 (``<pad>``) after each row."""
+    return pad_sequence([torch.from_numpy(r) for r in rows], batch_first=True)
