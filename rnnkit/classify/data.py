@@ -25,52 +25,31 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.io import read_text
-from rnnkit.registry.datasets import DataFile, fetch
+from rnnkit.registry.datasets import SPLITS, DataFile, fetch
+from rnnkit.text.lines import read_lines
 from rnnkit.text.vocab import PAD, UNK, Vocab
 
 # ---- the registered benchmark ------------------------------------------------------------------
 _SNIPS_COMMIT = "61f0307c729b1fad479ef1de94aa5ac5dee601b0"
 _SNIPS_URL = f"https://raw.githubusercontent.com/MiuLab/SlotGated-SLU/{_SNIPS_COMMIT}/data/snips"
-_SNIPS_FILES = {  # (split, file) -> (sha256, bytes)
-    ("train", "seq.in"): (
-        "04ad1e3f2121d83c6478f9a4b17d2dbdc21d06d6127f73cb7af835ed733f9855",
-        617_079,
-    ),
-    ("train", "seq.out"): (
-        "fd5f2121d8055827e5d6b3d3bac30f3d7e94e82a5d437751960cbdd9e1b4f6d3",
-        950_926,
-    ),
-    ("train", "label"): (
-        "bfd7df6cf9dd76c5da5d8b61bc85f90386197bdd3d7510c1d324c051537b962f",
-        184_532,
-    ),
-    ("valid", "seq.in"): (
-        "64e0f6d8ad8aab3a3828164d7d53731a0993d3ca1aed437ceaca6d3d568d410e",
-        33_629,
-    ),
-    ("valid", "seq.out"): (
-        "712e6d34feb8d52d208b820a5f8bae6e6ff990f08374507dfde22de389088319",
-        50_626,
-    ),
-    ("valid", "label"): ("9c1dd041216f647bcfca838aaf1a48eb5781e4404256d31ff07cd38a5436c52f", 9_900),
-    ("test", "seq.in"): (
-        "c1e341173fcea2951a8ca371956a6f81c76de87b9583c62eb87edd6158fa3a7c",
-        33_121,
-    ),
-    ("test", "seq.out"): (
-        "58c07c9097d5e1f78889765c2a535a160f6455b90b3142055c8051847afcca47",
-        50_918,
-    ),
-    ("test", "label"): ("37a26da3ad079bb41c42c85a3a8f827eb47efec4c5917ce5d08f4b2736e4f830", 10_120),
-}
+_SNIPS_FILES = (  # (split/file, bytes, sha256)
+    ("train/seq.in", 617_079, "04ad1e3f2121d83c6478f9a4b17d2dbdc21d06d6127f73cb7af835ed733f9855"),
+    ("train/seq.out", 950_926, "fd5f2121d8055827e5d6b3d3bac30f3d7e94e82a5d437751960cbdd9e1b4f6d3"),
+    ("train/label", 184_532, "bfd7df6cf9dd76c5da5d8b61bc85f90386197bdd3d7510c1d324c051537b962f"),
+    ("valid/seq.in", 33_629, "64e0f6d8ad8aab3a3828164d7d53731a0993d3ca1aed437ceaca6d3d568d410e"),
+    ("valid/seq.out", 50_626, "712e6d34feb8d52d208b820a5f8bae6e6ff990f08374507dfde22de389088319"),
+    ("valid/label", 9_900, "9c1dd041216f647bcfca838aaf1a48eb5781e4404256d31ff07cd38a5436c52f"),
+    ("test/seq.in", 33_121, "c1e341173fcea2951a8ca371956a6f81c76de87b9583c62eb87edd6158fa3a7c"),
+    ("test/seq.out", 50_918, "58c07c9097d5e1f78889765c2a535a160f6455b90b3142055c8051847afcca47"),
+    ("test/label", 10_120, "37a26da3ad079bb41c42c85a3a8f827eb47efec4c5917ce5d08f4b2736e4f830"),
+)
 SNIPS = {
-    (split, name): DataFile(
-        f"intents/snips/{split}/{name}", sha, size, f"{_SNIPS_URL}/{split}/{name}"
-    )
-    for (split, name), (sha, size) in _SNIPS_FILES.items()
+    tuple(key.split("/")): DataFile(f"intents/snips/{key}", sha256, size, f"{_SNIPS_URL}/{key}")
+    for key, size, sha256 in _SNIPS_FILES
 }
 CORPORA = {
     "snips": (
@@ -78,7 +57,6 @@ CORPORA = {
         "slot tags; 13,084 / 700 / 700 utterances"
     )
 }
-SPLITS = ("train", "valid", "test")
 # Characters stripped from both ends of a raw-text token, so "it?" reads as "it".
 _EDGE_PUNCT = "?!.,;:\"()[]{}“”‘’'«»…"
 
@@ -117,20 +95,12 @@ def split_raw(text: str, lowercase: bool = True) -> list[str]:
     return [t for t in (w.strip(_EDGE_PUNCT) for w in text.split()) if t]
 
 
-def _lines(path: str | Path) -> list[str]:
-    """A file's lines without line ends or a BOM; a final newline does not open a line."""
-    lines = read_text(path).removeprefix("\ufeff").split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    return [line.removesuffix("\r") for line in lines]
-
-
 # ---- readers -----------------------------------------------------------------------------------
 def read_columns(text_path, label_path=None, tags_path=None, lowercase=True) -> Sentences:
     """SNIPS layout: line i of ``seq.in`` (tokens), ``label`` and ``seq.out`` (tags) agree."""
-    texts = _lines(text_path)
-    labels = _lines(label_path) if label_path else None
-    tags = _lines(tags_path) if tags_path else None
+    texts = read_lines(text_path)
+    labels = read_lines(label_path) if label_path else None
+    tags = read_lines(tags_path) if tags_path else None
     for path, other in ((label_path, labels), (tags_path, tags)):
         if other is not None and len(other) != len(texts):
             raise DataError(
@@ -221,7 +191,7 @@ def read_conll(path: str | Path, lowercase: bool = True) -> Sentences:
             labelled.append(label is not None)
         toks, tags, label = [], [], None
 
-    for number, line in enumerate(_lines(path), start=1):
+    for number, line in enumerate(read_lines(path), start=1):
         if not line.strip():
             close()
             continue
@@ -289,7 +259,7 @@ def read_file(path: str | Path, lowercase: bool = True) -> Sentences:
 def _looks_conll(path: Path) -> bool:
     """No tab-separated line among the first 100 has a text of several words (``.txt`` and
     other suffixes; ``.tsv`` / ``.csv`` / ``.conll`` say what they are)."""
-    content = [ln for ln in _lines(path)[:200] if ln.strip() and not ln.startswith("#")]
+    content = [ln for ln in read_lines(path)[:200] if ln.strip() and not ln.startswith("#")]
     return not any(len(ln.split("\t")[0].split()) > 1 for ln in content[:100] if "\t" in ln)
 
 
@@ -429,13 +399,9 @@ class Encoded:
     def batch(self, index) -> Batch:
         index = np.asarray(index)
         lengths = torch.tensor([len(self.words[i]) for i in index], dtype=torch.int64)
-        S = int(lengths.max())
-        words = torch.zeros(len(index), S, dtype=torch.int64)
-        tags = torch.zeros_like(words) if self.tags is not None else None
-        for row, i in enumerate(index):
-            words[row, : lengths[row]] = torch.from_numpy(self.words[i])
-            if tags is not None:
-                tags[row, : lengths[row]] = torch.from_numpy(self.tags[i])
+        words = _padded([self.words[i] for i in index])
+        S = words.size(1)
+        tags = None if self.tags is None else _padded([self.tags[i] for i in index])
         chars = None
         if self.chars is not None:
             W = max(len(w) for i in index for w in self.chars[i])
@@ -472,3 +438,8 @@ class Encoded:
         if shuffle:
             rng.shuffle(groups)
         return groups
+
+
+def _padded(rows: list[np.ndarray]) -> torch.Tensor:
+    """int64 id arrays -> (N, max length) int64, 0 (``<pad>``) after each row."""
+    return pad_sequence([torch.from_numpy(r) for r in rows], batch_first=True)

@@ -134,10 +134,7 @@ def fraction_cut(file: SourceFile, train_fraction: float, chunk_bytes: int = CHU
     if _is_blank(file.path, 0, cut, chunk_bytes) or _is_blank(
         file.path, cut, file.size, chunk_bytes
     ):
-        raise DataError(
-            f"text of {file.chars} characters is too short to split into train and valid; "
-            "give a longer text or a folder with train.txt and valid.txt"
-        )
+        raise reg.too_short_to_split(file.chars)
     return cut
 
 
@@ -168,15 +165,8 @@ def plan_splits(name_or_path: str, chunk_bytes: int = CHUNK_BYTES) -> list[Split
     if path.is_file():
         return _cut_splits(scan(path), reg.TRAIN_FRACTION, chunk_bytes)
     if not path.is_dir():
-        raise DataError(
-            f"unknown dataset or file {name_or_path!r}: registered datasets are "
-            f"{', '.join(reg.DATASETS)}; or give a path to a UTF-8 text file"
-        )
-    if not (path / "train.txt").is_file():
-        raise DataError(
-            f"folder {path} has no train.txt; a dataset folder needs train.txt "
-            "and optionally valid.txt and test.txt"
-        )
+        raise reg.unknown_source(name_or_path)
+    reg.check_folder(path)
     if (path / "valid.txt").is_file():
         splits = [_whole("train", path / "train.txt"), _whole("valid", path / "valid.txt")]
     else:  # no valid.txt: carve it from the end of train.txt, like a single file

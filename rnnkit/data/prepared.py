@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit.errors import DataError
+from rnnkit.registry.datasets import SPLITS
 from rnnkit.text.tokenizers import Tokenizer, tokenizer_from_dict
 from rnnkit.text.vocab import Vocab
 
 FORMAT = 1
-SPLITS = ("train", "valid", "test")
 PREPARED = "prepared.json"
 VOCAB = "vocab.json"
 DTYPES = {"uint8": np.dtype("<u1"), "uint16": np.dtype("<u2"), "uint32": np.dtype("<u4")}

@@ -39,36 +39,22 @@ SPLIT_RULES = {
 }
 
 
-class HiddenStep(nn.Module):
-    """One call of an RNN or GRU language model with its state passed explicitly.
+class StateStep(nn.Module):
+    """One call of a language model with its recurrent state passed explicitly.
 
-    Inputs: ``tokens`` (N, T) int64, ``h_0`` (L, N, H).
-    Outputs: ``logits`` (N, T, V), ``h_n`` (L, N, H).
+    Inputs: ``tokens`` (N, T) int64, then ``h_0`` (L, N, H) and, for an LSTM, ``c_0`` (L, N, H).
+    Outputs: ``logits`` (N, T, V), then ``h_n`` and, for an LSTM, ``c_n`` (L, N, H).
     """
 
     def __init__(self, model: RNNLanguageModel):
         super().__init__()
         self.model = model
+        self.lstm = model.config.cell in ("lstm", "lnlstm")
 
-    def forward(self, tokens: torch.Tensor, h_0: torch.Tensor):
-        logits, _, h_n = self.model(tokens, state=h_0)
-        return logits, h_n
-
-
-class LSTMStep(nn.Module):
-    """One call of an LSTM language model with its state passed explicitly.
-
-    Inputs: ``tokens`` (N, T) int64, ``h_0`` and ``c_0`` (L, N, H).
-    Outputs: ``logits`` (N, T, V), ``h_n`` and ``c_n`` (L, N, H).
-    """
-
-    def __init__(self, model: RNNLanguageModel):
-        super().__init__()
-        self.model = model
-
-    def forward(self, tokens: torch.Tensor, h_0: torch.Tensor, c_0: torch.Tensor):
-        logits, _, (h_n, c_n) = self.model(tokens, state=(h_0, c_0))
-        return logits, h_n, c_n
+    def forward(self, tokens: torch.Tensor, *state: torch.Tensor):
+        # An LSTM's state is the pair (h, c); the other cells' is h alone.
+        logits, _, out = self.model(tokens, state=state if self.lstm else state[0])
+        return (logits, *out) if self.lstm else (logits, out)
 
 
 def on_torch_layers(model: RNNLanguageModel) -> RNNLanguageModel:
@@ -114,7 +100,6 @@ def lm_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
     c = model.config
     exported = on_torch_layers(model)
     lstm = c.cell in ("lstm", "lnlstm")
-    step = LSTMStep if lstm else HiddenStep
     state = (("h_0", "h_n"), ("c_0", "c_n")) if lstm else (("h_0", "h_n"),)
     L, H, V = c.num_layers, c.hidden_size, c.vocab_size
 
@@ -133,8 +118,8 @@ def lm_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
         )
     return Exportable(
         kind="lm",
-        module=step(exported).eval(),
-        reference=step(model).eval(),
+        module=StateStep(exported).eval(),
+        reference=StateStep(model).eval(),
         inputs=inputs,
         outputs=outputs,
         sample=sample,

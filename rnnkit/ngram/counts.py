@@ -52,6 +52,15 @@ def pad_sentences(ids: np.ndarray, boundary: int, bos: int, order: int):
     return tokens, predicted, sentence
 
 
+def _grams(tokens: np.ndarray, sentence: np.ndarray, rank: np.ndarray, k: int, V: int):
+    """``(pos, keys)``, (M,) each: the start and key of every k-gram of the padded stream that
+    stays within a sentence and whose first k-1 tokens have a row in ``rank`` (P,) (-1: none)."""
+    start = np.arange(max(len(tokens) - k + 1, 0))
+    ok = (sentence[start] == sentence[start + k - 1]) & (rank[start] >= 0)
+    pos = start[ok]
+    return pos, rank[pos] * V + tokens[pos + k - 1]
+
+
 @dataclass
 class Table:
     """The n-grams of one order k.
@@ -100,10 +109,7 @@ class NGramCounts:
         rank = tokens  # rank of the (k-1)-gram starting at each position (-1: none)
         P = len(tokens)
         for k in range(2, order + 1):
-            start = np.arange(P - k + 1)
-            ok = (sentence[start] == sentence[start + k - 1]) & (rank[start] >= 0)
-            pos = start[ok]
-            keys = rank[pos] * V + tokens[pos + k - 1]
+            pos, keys = _grams(tokens, sentence, rank, k, V)
             uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
             counts = np.bincount(inverse, weights=predicted[pos + k - 1], minlength=len(uniq))
             suffix = rank[pos[first] + 1]
@@ -130,10 +136,7 @@ class NGramCounts:
         for k in range(2, self.order + 1):
             table = self.tables[k - 1]
             new = np.full(P, -1, dtype=np.int64)
-            start = np.arange(max(P - k + 1, 0))
-            ok = (sentence[start] == sentence[start + k - 1]) & (rank[start] >= 0)
-            pos = start[ok]
-            keys = rank[pos] * self.V + tokens[pos + k - 1]
+            pos, keys = _grams(tokens, sentence, rank, k, self.V)
             row = np.searchsorted(table.keys, keys)
             row = np.minimum(row, len(table.keys) - 1)
             hit = table.keys[row] == keys if len(table.keys) else np.zeros(len(keys), bool)

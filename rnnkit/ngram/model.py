@@ -283,11 +283,6 @@ class NGramLM:
             raise DataError("cannot compute perplexity of an empty text")
         return float(math.exp(-lp.mean())) if np.isfinite(lp).all() else math.inf
 
-    def sentence_logprobs(self, ids: np.ndarray) -> np.ndarray:
-        """Summed natural-log probability of each sentence of the stream."""
-        lp, sent = self.token_logprobs(ids)
-        return np.bincount(sent, weights=lp) if len(lp) else np.zeros(0)
-
     def prob(self, word: int, context: Sequence[int] = ()) -> float:
         """p(word | context); ``context`` shorter than n-1 is padded with ``<bos>``."""
         return float(self.distribution(context)[word])
@@ -301,9 +296,9 @@ class NGramLM:
         n = self.order
         ctx = [self.bos] * (n - 1) + [int(t) for t in context]
         ctx = ctx[len(ctx) - (n - 1) :] if n > 1 else []
-        p = self._unigram.copy()
         if self.smoothing == "addk":
             return self._addk_distribution(ctx)
+        p = self._unigram.copy()
         for k in range(2, n + 1):
             h = ctx[len(ctx) - (k - 1) :]
             r = self.counts.row_of(h)
@@ -325,16 +320,14 @@ class NGramLM:
 
     def _addk_distribution(self, ctx: list[int]) -> np.ndarray:
         n, E = self.order, self.num_events
-        c = np.zeros(self.V)
-        total = 0.0
-        r = self.counts.row_of(ctx) if n > 1 else -1
         if n == 1:
             return self._unigram.copy()
+        c = np.zeros(self.V)
+        total = 0.0
+        r = self.counts.row_of(ctx)
         if r >= 0:
-            block = self.counts.continuations(n, r)
-            c[self.counts.tables[n - 1].keys[block] % self.V] = self.counts.tables[n - 1].counts[
-                block
-            ]
+            table, block = self.counts.tables[n - 1], self.counts.continuations(n, r)
+            c[table.keys[block] % self.V] = table.counts[block]
             total = float(self.totals[n - 1][r])
         p = (c + self.k) / (total + self.k * E)
         p[self.pad] = 0.0

@@ -150,6 +150,33 @@ _WIKITEXT2 = (
     "https://raw.githubusercontent.com/pytorch/examples/"
     "77f55b912142e11fcfdf5b530231fb9c52f181e8/word_language_model/data/wikitext-2"
 )
+# split -> (bytes, sha256) of each dataset's files
+_PTB_FILES = {
+    "train": (5_101_618, "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf"),
+    "valid": (399_782, "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2"),
+    "test": (449_945, "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0"),
+}
+_PTB_CHAR_FILES = {
+    "train": (10_034_964, "e313d91425e06c4f0a8fb6e881dcce0c291f2a0e9f4dda54833069b122f91da9"),
+    "valid": (786_084, "21661f63ec355085879458b6524644d4add5573541b4be14fb52ab2e2e995eb8"),
+    "test": (884_846, "1ef5607ac3c463b16e38bfe7900dd3bfc91de5a96e0f21e7eab5188b465b8ebe"),
+}
+_WIKITEXT2_FILES = {
+    "train": (10_797_148, "9e9fa1ad55b1c2c95b08e37dd8e653f638fac2c6de904b79e813611eefbc985f"),
+    "valid": (1_121_681, "f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8"),
+    "test": (1_256_449, "d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0"),
+}
+
+
+def _split_files(path: str, url: str, table: Mapping[str, tuple[int, str]]) -> dict[str, DataFile]:
+    """``split -> DataFile`` from ``split -> (bytes, sha256)``: ``path`` has a ``{split}`` field,
+    and each file downloads from ``url`` followed by its file name."""
+    files = {}
+    for split, (size, sha256) in table.items():
+        name = path.format(split=split)
+        files[split] = DataFile(name, sha256, size, f"{url}/{name.rsplit('/', 1)[-1]}")
+    return files
+
 
 register(
     DatasetSpec(
@@ -169,26 +196,7 @@ register(
         name="ptb",
         description="Penn Treebank, Mikolov LM version: 10k-word vocabulary (word-level LM)",
         default_tokenizer="word",
-        files={
-            "train": DataFile(
-                "ptb/ptb.train.txt",
-                "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf",
-                5_101_618,
-                f"{_PTB_WORD}/ptb.train.txt",
-            ),
-            "valid": DataFile(
-                "ptb/ptb.valid.txt",
-                "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2",
-                399_782,
-                f"{_PTB_WORD}/ptb.valid.txt",
-            ),
-            "test": DataFile(
-                "ptb/ptb.test.txt",
-                "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0",
-                449_945,
-                f"{_PTB_WORD}/ptb.test.txt",
-            ),
-        },
+        files=_split_files("ptb/ptb.{split}.txt", _PTB_WORD, _PTB_FILES),
     )
 )
 # The char files are space-separated characters with "_" between words, so the whitespace
@@ -198,26 +206,7 @@ register(
         name="ptb-char",
         description="Penn Treebank as characters, '_' between words (char-level LM)",
         default_tokenizer="word",
-        files={
-            "train": DataFile(
-                "ptb/ptb.char.train.txt",
-                "e313d91425e06c4f0a8fb6e881dcce0c291f2a0e9f4dda54833069b122f91da9",
-                10_034_964,
-                f"{_PTB_CHAR}/ptb.char.train.txt",
-            ),
-            "valid": DataFile(
-                "ptb/ptb.char.valid.txt",
-                "21661f63ec355085879458b6524644d4add5573541b4be14fb52ab2e2e995eb8",
-                786_084,
-                f"{_PTB_CHAR}/ptb.char.valid.txt",
-            ),
-            "test": DataFile(
-                "ptb/ptb.char.test.txt",
-                "1ef5607ac3c463b16e38bfe7900dd3bfc91de5a96e0f21e7eab5188b465b8ebe",
-                884_846,
-                f"{_PTB_CHAR}/ptb.char.test.txt",
-            ),
-        },
+        files=_split_files("ptb/ptb.char.{split}.txt", _PTB_CHAR, _PTB_CHAR_FILES),
     )
 )
 register(
@@ -225,26 +214,7 @@ register(
         name="wikitext-2",
         description="WikiText-2 v1, tokenized Wikipedia articles, 33k vocabulary (word-level LM)",
         default_tokenizer="word",
-        files={
-            "train": DataFile(
-                "wikitext-2/train.txt",
-                "9e9fa1ad55b1c2c95b08e37dd8e653f638fac2c6de904b79e813611eefbc985f",
-                10_797_148,
-                f"{_WIKITEXT2}/train.txt",
-            ),
-            "valid": DataFile(
-                "wikitext-2/valid.txt",
-                "f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8",
-                1_121_681,
-                f"{_WIKITEXT2}/valid.txt",
-            ),
-            "test": DataFile(
-                "wikitext-2/test.txt",
-                "d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0",
-                1_256_449,
-                f"{_WIKITEXT2}/test.txt",
-            ),
-        },
+        files=_split_files("wikitext-2/{split}.txt", _WIKITEXT2, _WIKITEXT2_FILES),
     )
 )
 
@@ -471,11 +441,31 @@ def split_text(text: str, train_fraction: float = TRAIN_FRACTION) -> tuple[str, 
         cut = newline + 1
     train, valid = text[:cut], text[cut:]
     if not train.strip() or not valid.strip():
-        raise DataError(
-            f"text of {len(text)} characters is too short to split into train and valid; "
-            "give a longer text or a folder with train.txt and valid.txt"
-        )
+        raise too_short_to_split(len(text))
     return train, valid
+
+
+def too_short_to_split(chars: int) -> DataError:
+    return DataError(
+        f"text of {chars} characters is too short to split into train and valid; "
+        "give a longer text or a folder with train.txt and valid.txt"
+    )
+
+
+def check_folder(folder: Path) -> None:
+    """A dataset folder must hold ``train.txt``; ``DataError`` otherwise."""
+    if not (folder / "train.txt").is_file():
+        raise DataError(
+            f"folder {folder} has no train.txt; a dataset folder needs train.txt "
+            "and optionally valid.txt and test.txt"
+        )
+
+
+def unknown_source(name_or_path: str) -> DataError:
+    return DataError(
+        f"unknown dataset or file {name_or_path!r}: registered datasets are "
+        f"{', '.join(DATASETS)}; or give a path to a UTF-8 text file"
+    )
 
 
 def _pick(train: str, valid: str, split: str, source: str) -> str:
@@ -496,12 +486,7 @@ def _load_registered(spec: DatasetSpec, split: str) -> str:
 
 
 def _load_dir(folder: Path, split: str) -> str:
-    train_path = folder / "train.txt"
-    if not train_path.is_file():
-        raise DataError(
-            f"folder {folder} has no train.txt; a dataset folder needs train.txt "
-            "and optionally valid.txt and test.txt"
-        )
+    check_folder(folder)
     if split == "test":
         if not (folder / "test.txt").is_file():
             raise DataError(f"folder {folder} has no test.txt; available splits: train, valid")
@@ -509,7 +494,7 @@ def _load_dir(folder: Path, split: str) -> str:
     if (folder / "valid.txt").is_file():
         return read_text(folder / f"{split}.txt")
     # No valid.txt: carve it from the end of train.txt, like a single file.
-    train, valid = split_text(read_text(train_path))
+    train, valid = split_text(read_text(folder / "train.txt"))
     return train if split == "train" else valid
 
 
@@ -533,10 +518,7 @@ def load_split_text(name_or_path: str, split: str) -> str:
         return _load_dir(path, split)
     if path.is_file():
         return _pick(*split_text(read_text(path)), split, f"file {path}")
-    raise DataError(
-        f"unknown dataset or file {name_or_path!r}: registered datasets are "
-        f"{', '.join(DATASETS)}; or give a path to a UTF-8 text file"
-    )
+    raise unknown_source(name_or_path)
 
 
 def default_tokenizer(name_or_path: str) -> str:

@@ -29,9 +29,7 @@ def _token_list(tokens, what: str) -> list[str]:
 
 def _reference_lists(references) -> list[list[str]]:
     """One reference as a token list, or several as a list of token lists -> list of lists."""
-    if isinstance(references, str):
-        raise ConfigError("references is a string; give a list of tokens, e.g. sentence.split()")
-    refs = list(references)
+    refs = _token_list(references, "references")
     if not refs:
         raise DataError("sentence_bleu got no reference; give at least one")
     if all(isinstance(r, str) for r in refs):

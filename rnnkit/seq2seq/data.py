@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from rnnkit.errors import ConfigError, DataError
-from rnnkit.io import read_text
 from rnnkit.registry.datasets import SPLITS, DataFile, fetch
+from rnnkit.text.lines import read_lines
 from rnnkit.text.vocab import BOS, EOS, Vocab
 
 # ---- registered corpora ------------------------------------------------------------------------
@@ -32,39 +32,23 @@ _MULTI30K_COMMIT = "a3d2e0d26b56f3846f66a952536ffed4e401d05a"
 _MULTI30K_URL = (
     f"https://raw.githubusercontent.com/multi30k/dataset/{_MULTI30K_COMMIT}/data/task1/tok"
 )
-# (split, file stem, language) -> (sha256, bytes) of the official tokenized files.
-_MULTI30K_FILES = {
-    ("train", "train", "de"): (
-        "cb5a23529b65ec2061f1dc446192a9c37382b63cc75f81a0be59d34894b3a505",
-        2_150_008,
-    ),
-    ("train", "train", "en"): (
-        "08925f8e0572bcd5a006702fc5fe20e2d77c6917d4eebd576fc20de6693c2119",
-        1_837_696,
-    ),
-    ("valid", "val", "de"): (
-        "97232bd273eceb7207f689527386a97e4be2616b18ada47576bdaf96c8ae1f00",
-        77_273,
-    ),
-    ("valid", "val", "en"): (
-        "46573ce391ae227f1c72f873392436a20ef18e0a6d518098cfbd70b77c8572ec",
-        64_608,
-    ),
-    ("test", "test_2016_flickr", "de"): (
-        "c6a33d39d48f9f510de147651316cd9d918e09ad0219df734a2f16b6baccacc4",
-        71_917,
-    ),
-    ("test", "test_2016_flickr", "en"): (
-        "5b7f32627cf99eced828311b955dae9800bb52bc8b91cf8b6526829e605b29d2",
-        63_307,
-    ),
-}
+# The official tokenized files: split -> file stem, and (split.language, bytes, sha256).
+_MULTI30K_STEMS = {"train": "train", "valid": "val", "test": "test_2016_flickr"}
+_MULTI30K_FILES = (
+    ("train.de", 2_150_008, "cb5a23529b65ec2061f1dc446192a9c37382b63cc75f81a0be59d34894b3a505"),
+    ("train.en", 1_837_696, "08925f8e0572bcd5a006702fc5fe20e2d77c6917d4eebd576fc20de6693c2119"),
+    ("valid.de", 77_273, "97232bd273eceb7207f689527386a97e4be2616b18ada47576bdaf96c8ae1f00"),
+    ("valid.en", 64_608, "46573ce391ae227f1c72f873392436a20ef18e0a6d518098cfbd70b77c8572ec"),
+    ("test.de", 71_917, "c6a33d39d48f9f510de147651316cd9d918e09ad0219df734a2f16b6baccacc4"),
+    ("test.en", 63_307, "5b7f32627cf99eced828311b955dae9800bb52bc8b91cf8b6526829e605b29d2"),
+)
 
 
 def _multi30k_splits() -> dict[str, dict[str, DataFile]]:
     splits: dict[str, dict[str, DataFile]] = {}
-    for (split, stem, lang), (sha256, size) in _MULTI30K_FILES.items():
-        name = f"{stem}.lc.norm.tok.{lang}"
+    for key, size, sha256 in _MULTI30K_FILES:
+        split, lang = key.split(".")
+        name = f"{_MULTI30K_STEMS[split]}.lc.norm.tok.{lang}"
         splits.setdefault(split, {})[lang] = DataFile(
             f"multi30k/tok/{name}", sha256, size, f"{_MULTI30K_URL}/{name}"
         )
@@ -129,22 +113,9 @@ class Pairs:
         return len(self.src)
 
 
-def _lines(path: str | Path) -> list[str]:
-    """The lines of a UTF-8 text file, without line ends (``\\n`` or ``\\r\\n``) or a BOM.
-
-    Only ``\\n`` ends a line: ``str.splitlines`` would also cut at form feeds, U+2028 and the
-    like, which would shift one side of a parallel corpus against the other.
-    """
-    text = read_text(path).removeprefix("\ufeff")
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()  # the final newline ends the last line, it does not start a new one
-    return [line.removesuffix("\r") for line in lines]
-
-
 def _tsv_columns(path: str | Path) -> tuple[list[str], list[str]]:
     src, tgt = [], []
-    for number, line in enumerate(_lines(path), start=1):
+    for number, line in enumerate(read_lines(path), start=1):
         if not line.strip():
             src.append("")  # a blank line is an empty pair, counted in skipped_empty
             tgt.append("")
@@ -172,7 +143,7 @@ def _corpus_lines(name: str, split: str, src_lang: str, tgt_lang: str) -> tuple[
 
 
 def _aligned(src_path: str | Path, tgt_path: str | Path) -> tuple[list[str], list[str]]:
-    src, tgt = _lines(src_path), _lines(tgt_path)
+    src, tgt = read_lines(src_path), read_lines(tgt_path)
     if len(src) != len(tgt):
         raise DataError(
             f"source and target files differ in length: {src_path} has {len(src)} lines, "

@@ -16,11 +16,22 @@ the context that comes before a fresh line.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rnnkit.errors import ConfigError
+from rnnkit.text.lines import split_lines
 
 EOS = "<eos>"
+
+
+def _per_line(text: str, split: Callable[[str], list[str]]) -> list[str]:
+    """The tokens ``split`` finds in each line of ``text``, every line closed by ``<eos>``."""
+    tokens: list[str] = []
+    for line in split_lines(text):
+        tokens.extend(split(line))
+        tokens.append(EOS)
+    return tokens
 
 
 @dataclass(frozen=True)
@@ -51,17 +62,7 @@ class WordTokenizer:
     lossless: bool = False
 
     def tokenize(self, text: str) -> list[str]:
-        if self.lowercase:
-            text = text.lower()
-        tokens: list[str] = []
-        lines = text.split("\n")
-        # A trailing newline closes the last line; it does not open an empty one.
-        if lines and lines[-1] == "":
-            lines.pop()
-        for line in lines:
-            tokens.extend(line.split())
-            tokens.append(EOS)
-        return tokens
+        return _per_line(text.lower() if self.lowercase else text, str.split)
 
     def detokenize(self, tokens: list[str]) -> str:
         out: list[str] = []
@@ -92,14 +93,7 @@ class ChineseCharTokenizer:
     lossless: bool = False
 
     def tokenize(self, text: str) -> list[str]:
-        tokens: list[str] = []
-        lines = text.split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        for line in lines:
-            tokens.extend(_CJK_TOKEN.findall(line))
-            tokens.append(EOS)
-        return tokens
+        return _per_line(text, _CJK_TOKEN.findall)
 
     def detokenize(self, tokens: list[str]) -> str:
         return "".join("\n" if t == EOS else t for t in tokens)
