@@ -3,12 +3,14 @@ model, translation, classification and tagging, forecasting), the realdata marke
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import csv
 import functools
 import http.server
 import io
 import json
+import math
 import os
 import random
 import subprocess
@@ -56,6 +58,15 @@ def write_tiny_text(path: Path) -> Path:
 def tiny_text(tmp_path) -> Path:
     """Path of a small made-up UTF-8 text: 600 short repetitive English sentences."""
     return write_tiny_text(tmp_path / "tiny.txt")
+
+
+def unigram_perplexity(train, held) -> float:
+    """Perplexity of the tokens of ``held`` under add-one unigram counts of ``train`` (two
+    sequences of tokens): a language model that beats it has learned more than frequencies."""
+    counts = collections.Counter(train)
+    total, size = len(train), len(set(train) | set(held))
+    nll = -sum(math.log((counts[t] + 1) / (total + size)) for t in held)
+    return math.exp(nll / len(held))
 
 
 # ---- running the CLI ---------------------------------------------------------------------------

@@ -113,17 +113,36 @@ def test_weights():
     assert sentence_bleu(CAT, [MAT], max_n=2, weights=[0.5, 0.5]) == pytest.approx(math.sqrt(0.5))
 
 
+def _edited(tokens: list[str], rng: random.Random, words: list[str]) -> list[str]:
+    """``tokens`` with a few random substitutions, deletions and insertions: a candidate that
+    shares n-grams of every order with its reference, as real translations do."""
+    out = []
+    for tok in tokens:
+        roll = rng.random()
+        if roll < 0.1:
+            continue  # deleted
+        out.append(rng.choice(words) if roll < 0.25 else tok)
+        if rng.random() < 0.1:
+            out.append(rng.choice(words))  # inserted
+    return out or [rng.choice(words)]
+
+
 def test_matches_nltk_without_smoothing():
     nltk_bleu = pytest.importorskip("nltk.translate.bleu_score")
     rng = random.Random(0)
-    words = ["a", "b", "c", "d", "e", "f"]
+    words = [f"w{i}" for i in range(30)]
+    scores = []
     for _ in range(200):
-        cand = [rng.choice(words) for _ in range(rng.randint(4, 12))]
-        refs = [[rng.choice(words) for _ in range(rng.randint(3, 12))] for _ in range(2)]
+        source = [rng.choice(words) for _ in range(rng.randint(6, 20))]
+        cand = _edited(source, rng, words)
+        refs = [_edited(source, rng, words) for _ in range(rng.randint(1, 3))]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # nltk warns when a precision is 0
             expected = nltk_bleu.sentence_bleu(refs, cand)
         assert sentence_bleu(cand, refs) == pytest.approx(expected, abs=1e-12)
+        scores.append(expected)
+    # The comparison means something only where BLEU is not 0: most cases share 4-grams.
+    assert sum(x > 0 for x in scores) >= 150 and len({round(x, 6) for x in scores}) > 50
 
 
 def test_sentence_bleu_errors():

@@ -123,5 +123,9 @@ def test_snips_joint_trains_a_little_and_evaluates(tmp_path):
     code, stdout, stderr = call_cli(["classify", "eval", out, "--split", "test", "--json"])
     assert code == 0, stderr
     result = json.loads(stdout)
-    assert result["sentences"] == 700 and result["intent"]["accuracy"] > 0.5
+    assert result["sentences"] == 700
+    # Against always answering the most frequent intent of the test set (18% here): 60 steps
+    # reach about 79%.
+    support = [sum(row) for row in result["intent"]["confusion"]]
+    assert result["intent"]["accuracy"] > 2 * max(support) / sum(support)
     assert (out / "confusion-test.png").exists()

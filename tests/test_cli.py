@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_TRAIN_ARGS, realdata, run_cli, tiny_lines
+from conftest import TINY_TRAIN_ARGS, realdata, run_cli, tiny_lines, unigram_perplexity
 from safetensors.torch import load_file
 
 from rnnkit.text.vocab import Vocab
@@ -128,7 +128,11 @@ def test_eval_prints_perplexity(trained_run):
     m = re.fullmatch(r"perplexity: (\S+)\n", out)
     assert m, out
     ppl = float(m.group(1))
-    assert math.isfinite(ppl) and ppl > 1
+    # 30 steps on the tiny corpus: below a uniform guess over the vocabulary, which an
+    # untrained model scores about (19 of 34 here; the real-data test below sets the bar at
+    # character counts).
+    vocab = Vocab.load(trained_run.dir / "vocab.json")
+    assert ppl < 0.7 * len(vocab)
 
 
 def test_eval_json_matches_the_best_validation_loss(trained_run, cli):
@@ -602,7 +606,7 @@ def test_real_tinyshakespeare_train_and_eval(tmp_path):
         "--out",
         run,
         "--max-steps",
-        5,
+        150,
         "--hidden-size",
         32,
         "--quiet",
@@ -613,7 +617,11 @@ def test_real_tinyshakespeare_train_and_eval(tmp_path):
     assert code == 0, err
     result = json.loads(out)
     assert result["data"] == "tinyshakespeare" and result["split"] == "valid"
-    assert math.isfinite(result["perplexity"]) and result["perplexity"] > 1
+    # Against character counts alone (add-one unigram, 28.4 here): 150 steps reach about 18.
+    from rnnkit.registry.datasets import load_split_text
+
+    train, valid = (load_split_text("tinyshakespeare", s) for s in ("train", "valid"))
+    assert result["perplexity"] < 0.8 * unigram_perplexity(train, valid)
 
 
 @realdata

@@ -161,11 +161,38 @@ def _mtime(path: Path) -> int:
         return 0
 
 
+def _wait_for_handler(proc: subprocess.Popen, sig: int, timeout: float = 60) -> None:
+    """Wait until ``proc`` catches ``sig`` (Linux: the SigCgt mask of /proc/PID/status), so a
+    signal sent then meets rnnkit's handler, however slow the interpreter was to start."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        caught = int(
+            next(ln for ln in status.splitlines() if ln.startswith("SigCgt:")).split()[1], 16
+        )
+        if caught >> (sig - 1) & 1:
+            return
+        assert time.monotonic() < deadline and proc.poll() is None, "no handler installed"
+        time.sleep(0.05)
+
+
+def _freeze_inside_a_write(proc: subprocess.Popen, run: Path, deadline: float) -> None:
+    """Stop ``proc`` (SIGSTOP) while a temporary file shows a write under way; a write that
+    ended between the look and the stop lets it go on to the next one."""
+    while proc.poll() is None:
+        while proc.poll() is None and not _writing(run):
+            assert time.monotonic() < deadline, "no checkpoint write seen"
+        proc.send_signal(signal.SIGSTOP)
+        if _writing(run):
+            return  # frozen inside the write: the kill lands there
+        proc.send_signal(signal.SIGCONT)
+
+
 def kill_and_resume(run: Path, data: Path, kills: int, seed: int, steps: int) -> dict:
     """Start training; SIGKILL it ``kills`` times, each time resuming from what is on disk;
     let it finish. Each attempt is let write one checkpoint of its own (so the run moves on);
-    then even kills come at a random moment, odd ones as soon as a temporary file shows that a
-    write is under way.
+    then even kills come at a random moment, odd ones while a temporary file shows that a
+    write is under way (the process is stopped there first, so the kill is inside it).
 
     Returns counts: kills, resumes, restarts, kills that left a checkpoint half written.
     """
@@ -186,8 +213,7 @@ def kill_and_resume(run: Path, data: Path, kills: int, seed: int, steps: int) ->
                 assert time.monotonic() < deadline, "no checkpoint written"
                 time.sleep(0.005)
             if stats["kills"] % 2:
-                while proc.poll() is None and not _writing(run):
-                    assert time.monotonic() < deadline, "no checkpoint write seen"
+                _freeze_inside_a_write(proc, run, deadline)
             else:
                 time.sleep(rng.uniform(0.0, 0.3))
         if stats["kills"] < kills and proc.poll() is None:
@@ -216,6 +242,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_weights(t
     stats = kill_and_resume(run, data, kills, seed=0, steps=steps)
     print(json.dumps(stats))
     assert stats["kills"] == kills and stats["resumed"] == kills
+    assert stats["mid_write"] >= kills // 2  # every other kill lands inside a write
     assert_same_weights(load_file(run / "last.safetensors"), load_file(ref / "last.safetensors"))
     assert_same_weights(load_file(run / "model.safetensors"), load_file(ref / "model.safetensors"))
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
@@ -348,7 +375,7 @@ def test_sigterm_checkpoints_every_task_and_stops_other_commands_like_ctrl_c(tmp
     proc = subprocess.Popen(
         cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env()
     )
-    time.sleep(3)  # started, and blocked reading its input
+    _wait_for_handler(proc, signal.SIGTERM)  # rnnkit is running (Python alone dies of it)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err

@@ -143,7 +143,10 @@ def test_etth1_lstm_beats_nothing_silly_and_registered_series_load(tmp_path):
     assert code == 0, stderr
     result = json.loads(call_cli(["forecast", "eval", out, "--json"])[1])
     assert result["windows"] == 2880 - 24 + 1  # every test target window, inputs from valid
-    assert result["models"]["lstm (direct, residual)"]["mse"] < 0.5
+    mse = {name: row["mse"] for name, row in result["models"].items()}
+    # 40 steps of a residual LSTM come close to the naive forecast (0.036 against 0.034 here);
+    # a broken model (a constant, a shifted series) is several times worse.
+    assert mse["lstm (direct, residual)"] < 1.25 * mse["naive"]
     out2 = tmp_path / "air"
     args = ["forecast", "train", "--data", "airline-passengers", "--model", "seasonal-naive"]
     code, stdout, stderr = call_cli([*args, "--tau", "12", "--horizon", "12", "--out", out2])

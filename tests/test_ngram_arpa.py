@@ -294,7 +294,8 @@ def test_tolerated_variations(tmp_path):
     ],
 )
 def test_kenlm_agrees(tmp_path, tokenizer, order, smoothing):
-    kenlm = pytest.importorskip("kenlm")
+    import kenlm  # a dev dependency: this check runs in `make test`
+
     train, held = (WORD_TRAIN, WORD_HELD) if tokenizer == "word" else (CHAR_TRAIN, CHAR_HELD)
     tok, vocab, lm = _fit(train, tokenizer, order, smoothing)
     path = tmp_path / "lm.arpa"
@@ -311,4 +312,4 @@ def test_kenlm_agrees(tmp_path, tokenizer, order, smoothing):
         words = [escape_token(t) for t in tokens[a:b]]  # KenLM sees the file's spelling
         scores = model.full_scores(" ".join(["<s>"] * (order - 1) + words), bos=False, eos=True)
         got = [score for score, _, _ in scores][order - 1 :]
-        np.testing.assert_allclose(got, want[sentence_of == s], atol=1e-4, rtol=0)
+        np.testing.assert_allclose(got, want[sentence_of == s], atol=6e-7, rtol=0)
