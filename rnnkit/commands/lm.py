@@ -235,13 +235,16 @@ def eval_command(run_dir, data, split, batch_size, as_json, device):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--device", type=DEVICE, default="auto", show_default=True)
 def score(run_dir, file, rank, as_json, device):
-    """Log-probability (natural log) and perplexity of each line and of the whole file.
+    """Log-probability (natural log) and perplexity of each line and of the whole file, with
+    the tokens the model does not know (read as <unk>); a line whose tokens are mostly unknown
+    gets a warning on stderr, since its score is mostly that of <unk>.
 
     RUN_DIR may also be an n-gram run (`rnnkit ngram train`).
     """
     from rnnkit.infer.scoring import score_lines
     from rnnkit.io import read_text
     from rnnkit.runtime import pick_device
+    from rnnkit.text.vocab import mostly_unknown
 
     lines = [ln for ln in read_text(file).splitlines() if ln.strip()]
     from rnnkit.ngram.store import is_ngram_run
@@ -255,7 +258,16 @@ def score(run_dir, file, rank, as_json, device):
     order = sorted(scores, key=lambda s: -s.logprob / s.num_tokens) if rank else scores
     n = sum(s.num_tokens for s in scores)
     lp = sum(s.logprob for s in scores)
+    unknown = sum(s.unknown for s in scores)
     total = {"lines": len(scores), "tokens": n, "logprob": lp, "perplexity": math.exp(-lp / n)}
+    total |= {"unknown": unknown, "unknown_rate": unknown / n}
+    for number, s in enumerate(scores, start=1):
+        if mostly_unknown(s.unknown, s.num_tokens):
+            click.echo(
+                f"warning: line {number}: {s.unknown} of {s.num_tokens} tokens are unknown to "
+                "the model (read as <unk>); its score says little about the line",
+                err=True,
+            )
     if as_json:
         rows = [
             {
@@ -263,15 +275,20 @@ def score(run_dir, file, rank, as_json, device):
                 "tokens": s.num_tokens,
                 "logprob": s.logprob,
                 "perplexity": s.perplexity,
+                "unknown": s.unknown,
+                "unknown_rate": s.unknown_rate,
             }
             for s in order
         ]
         click.echo(json.dumps({"lines": rows, "total": total}, ensure_ascii=False))
         return
-    click.echo("logprob\tperplexity\ttokens\tline")
+    click.echo("logprob\tperplexity\ttokens\tunknown\tline")
     for s in order:
-        click.echo(f"{s.logprob:.4f}\t{s.perplexity:.4f}\t{s.num_tokens}\t{s.text}")
-    click.echo(f"total: {n} tokens, logprob {lp:.4f}, perplexity {total['perplexity']:.4f}")
+        click.echo(f"{s.logprob:.4f}\t{s.perplexity:.4f}\t{s.num_tokens}\t{s.unknown}\t{s.text}")
+    click.echo(
+        f"total: {n} tokens, logprob {lp:.4f}, perplexity {total['perplexity']:.4f}, "
+        f"{unknown} unknown ({100 * total['unknown_rate']:.1f}%)"
+    )
 
 
 @click.command(context_settings=CONTEXT)

@@ -186,7 +186,8 @@ def score_ngram_lines(run_dir, lines: list[str]):
     for line, ids in zip(lines, per_line, strict=True):
         part = lp[start : start + len(ids)]
         start += len(ids)
-        scores.append(LineScore(line, len(ids), float(part.sum()), part.tolist()))
+        unknown = int((ids == vocab.unk_id).sum())
+        scores.append(LineScore(line, len(ids), float(part.sum()), part.tolist(), unknown))
     return scores
 
 

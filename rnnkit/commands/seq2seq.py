@@ -15,6 +15,7 @@ from rnnkit.commands.options import (
     train_task,
 )
 from rnnkit.errors import ConfigError
+from rnnkit.seq2seq.data import TOKENIZERS
 from rnnkit.seq2seq.train import Seq2SeqRunConfig
 
 
@@ -40,7 +41,20 @@ def seq2seq() -> None:
     "--valid-tgt", "valid_tgt_file", default=None, type=click.Path(), help="Validation targets."
 )
 @click.option("--tsv", default=None, type=click.Path(), help="A file of source<TAB>target lines.")
-@click.option("--lowercase", is_flag=True, help="Lower-case both sides.")
+@click.option(
+    "--lowercase",
+    is_flag=True,
+    help="Lower-case both sides (and what translate reads). Always on for a registered corpus, "
+    "whose text is lower-case.",
+)
+@click.option(
+    "--tokenize",
+    type=click.Choice(TOKENIZERS),
+    default=None,
+    help="Split the text files into whitespace tokens, or Moses tokens (punctuation split off, "
+    "as the registered corpora were made); translate reads its input the same way.  "
+    "[default: moses for a registered corpus, else whitespace]",
+)
 @click.option("--max-len", default=50, show_default=True, help="Longer sentences are cut.")
 @click.option("--min-freq", default=2, show_default=True, help="Rarer tokens become <unk>.")
 @click.option("--max-vocab", default=None, type=int, help="Largest vocabulary [default: any].")
@@ -139,11 +153,15 @@ def _check_beam(beam: int) -> None:
 @click.option("--seed", type=int, default=None, help="Seed for repeatable sampled translations.")
 @click.option("--device", type=DEVICE, default="auto", show_default=True)
 def translate(run_dir, beam, alpha, n_best, temperature, top_k, top_p, seed, device):
-    """Translate stdin, one sentence per line, to stdout, one line each."""
+    """Translate stdin, one sentence per line, to stdout, one line each.
+
+    Each line is read as the run's training data was: lower-cased and split into tokens as
+    the run records (Moses tokens for Multi30k: "Zwei Hunde." is read as "zwei hunde ."). A
+    line whose tokens are mostly unknown to the model gets a warning on stderr."""
     from rnnkit.decode import search_settings
     from rnnkit.runtime import pick_device
     from rnnkit.seq2seq.train import load_run
-    from rnnkit.seq2seq.translate import translate_lines
+    from rnnkit.seq2seq.translate import translate_lines, unknown_warning
 
     if beam is not None:
         _check_beam(beam)
@@ -155,6 +173,10 @@ def translate(run_dir, beam, alpha, n_best, temperature, top_k, top_p, seed, dev
     dev = pick_device(device)
     config, src_vocab, tgt_vocab, model = load_run(run_dir, dev)
     lines = read_stdin_lines()
+    for number, line in enumerate(lines, start=1):
+        warning = unknown_warning(number, line, config, src_vocab)
+        if warning:
+            click.echo(f"warning: {warning}", err=True)
     translations = translate_lines(
         model,
         lines,

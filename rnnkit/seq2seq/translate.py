@@ -1,6 +1,7 @@
 """Translating raw text with a trained run: each line read as the training data was (case,
-whitespace tokens, ``max_len``), batched beam search (or sampling), hypotheses detokenised;
-and one sentence's attention weights for a heatmap.
+whitespace or Moses tokens, ``max_len``), batched beam search (or sampling), hypotheses
+detokenised; a warning for a line the model mostly does not know; and one sentence's attention
+weights for a heatmap.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import torch
 
 from rnnkit.decode import BanTokens, Hypothesis, Seq2SeqStepper, decoding, reserved_ids, search
 from rnnkit.errors import ConfigError
-from rnnkit.seq2seq.data import pad_batch
+from rnnkit.seq2seq.data import pad_batch, split_words
 from rnnkit.seq2seq.train import Seq2SeqRunConfig, detok
 from rnnkit.text import vocab as special
-from rnnkit.text.vocab import Vocab
+from rnnkit.text.vocab import Vocab, mostly_unknown
 
 
 def search_batch(
@@ -69,9 +70,27 @@ def attention_weights(model, src, src_len, tokens: list[list[int]], bos: int) ->
 
 
 def source_tokens(text: str, config: Seq2SeqRunConfig) -> list[str]:
-    """The tokens of one source sentence as training read them: whitespace-split, lower-cased
-    when the run was, cut to ``max_len``."""
-    return (text.lower() if config.lowercase else text).split()[: config.max_len]
+    """The tokens of one raw source sentence as training read its data: lower-cased when the
+    run was, split as its data was (``config.tokenize``: whitespace, or Moses tokens in the
+    source language), cut to ``max_len``."""
+    text = text.lower() if config.lowercase else text
+    return split_words(text, config.tokenize, config.src_lang)[: config.max_len]
+
+
+def unknown_warning(
+    number: int, text: str, config: Seq2SeqRunConfig, src_vocab: Vocab
+) -> str | None:
+    """A one-line warning when most source tokens of line ``number`` (from 1) are unknown to
+    the model (read as ``<unk>``), so that its translation cannot be trusted; else ``None``."""
+    tokens = source_tokens(text, config)
+    unknown = [t for t in tokens if t not in src_vocab]
+    if not mostly_unknown(len(unknown), len(tokens)):
+        return None
+    shown = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+    return (
+        f"line {number}: {len(unknown)} of {len(tokens)} source tokens are unknown to the model "
+        f"({shown}); its translation is unreliable"
+    )
 
 
 def source_ids(tokens: list[str], src_vocab: Vocab) -> np.ndarray:

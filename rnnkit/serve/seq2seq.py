@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.seq2seq.train import load_run
-from rnnkit.seq2seq.translate import Attention, attend, source_tokens, translate_lines
+from rnnkit.seq2seq.translate import (
+    Attention,
+    attend,
+    source_tokens,
+    translate_lines,
+    unknown_warning,
+)
 from rnnkit.serve.registry import ServedModel, register_kind
 
 
@@ -53,6 +59,14 @@ class Translator(ServedModel):
                     device=self.device,
                 )
             )
+
+    def warnings(self, lines: list[str]) -> list[str]:
+        """A warning per line whose source tokens are mostly unknown to the model, as
+        ``rnnkit translate`` prints them."""
+        found = (
+            unknown_warning(i, line, self.config, self.src_vocab) for i, line in enumerate(lines, 1)
+        )
+        return [w for w in found if w]
 
     def attention(self, sentence: str) -> Attention:
         """The greedy translation of one sentence with its attention weights, as
