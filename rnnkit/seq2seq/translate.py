@@ -110,6 +110,7 @@ def translate_lines(
     seed: int | None = None,
     batch_size: int = 32,
     device="cpu",
+    spell=None,
     **settings,
 ) -> Iterator[list[str]]:
     """The ``n_best`` translations of each line, best first (``beam=1`` is greedy), line by line.
@@ -119,6 +120,9 @@ def translate_lines(
     translation is sampled (``top_k``, ``top_p``), from one generator seeded with ``seed`` for
     all lines: the same seed, lines and batch size give the same translations.
 
+    ``spell`` names the settings in errors (``rnnkit.decode.as_flag``, the default, or
+    ``as_field`` for a JSON request).
+
     Lines are searched ``batch_size`` at a time in their given order, and each batch's results
     are yielded as soon as it is done. A blank line gets ``[]``.
 
@@ -126,9 +130,9 @@ def translate_lines(
         GenerationError: ``beam < 1``, ``n_best`` outside ``[1, beam]``, sampling settings
             out of range or given with ``beam > 1``.
     """
-    from rnnkit.decode import check_search, make_generator
+    from rnnkit.decode import as_flag, check_search, make_generator
 
-    check_search(beam, **settings)
+    check_search(beam, **settings, spell=spell or as_flag)
     if beam == 1 and settings.get("temperature", 0) != 0:
         settings["generator"] = make_generator(seed, device)
     for start in range(0, len(lines), batch_size):

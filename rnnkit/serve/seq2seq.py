@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from rnnkit.decode import as_field
 from rnnkit.seq2seq.train import load_run
 from rnnkit.seq2seq.translate import (
     Attention,
@@ -57,6 +58,7 @@ class Translator(ServedModel):
                     alpha=alpha,
                     n_best=n_best,
                     device=self.device,
+                    spell=as_field,
                 )
             )
 
