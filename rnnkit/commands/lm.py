@@ -10,7 +10,13 @@ from pathlib import Path
 
 import click
 
-from rnnkit.commands.common import CONTEXT, DEVICE, echo_above_progress, language_model_run
+from rnnkit.commands.common import (
+    CONTEXT,
+    DEVICE,
+    DEVICE_HELP,
+    echo_above_progress,
+    language_model_run,
+)
 from rnnkit.commands.ngram import print_eval as ngram_eval
 from rnnkit.commands.ngram import score_ngram_lines
 from rnnkit.commands.options import (
@@ -129,9 +135,13 @@ def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
 )
 @click.option("--seed", default=None, type=int, help="Seed for repeatable output.")
 @click.option("--stop", "stop_token", default=None, help="Stop when this token is produced.")
-@click.option("--device", type=DEVICE, default="auto", show_default=True)
+@click.option("--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP)
 @click.option(
-    "--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True
+    "--checkpoint",
+    type=click.Choice(["best", "last"]),
+    default="best",
+    show_default=True,
+    help="Weights: best on validation, or the last checkpoint.",
 )
 def generate(
     run_dir, prompt, length, temperature, top_k, top_p, beam, seed, stop_token, device, checkpoint
@@ -179,11 +189,15 @@ def _load_lm(run_dir, device, which: str = "best"):
 @click.argument("run_dir", type=click.Path())
 @click.option("--data", default=None, help="Dataset name or path [default: the run's data].")
 @click.option(
-    "--split", type=click.Choice(["train", "valid", "test"]), default="valid", show_default=True
+    "--split",
+    type=click.Choice(["train", "valid", "test"]),
+    default="valid",
+    show_default=True,
+    help="Split to evaluate.",
 )
 @click.option("--batch-size", default=10, show_default=True, help="Evaluation streams.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--device", type=DEVICE, default="auto", show_default=True)
+@click.option("--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP)
 def eval_command(run_dir, data, split, batch_size, as_json, device):
     """Perplexity of a trained run on a dataset split (exp of mean cross-entropy).
 
@@ -233,7 +247,7 @@ def eval_command(run_dir, data, split, batch_size, as_json, device):
 )
 @click.option("--rank", is_flag=True, help="List lines from most to least likely (per token).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--device", type=DEVICE, default="auto", show_default=True)
+@click.option("--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP)
 def score(run_dir, file, rank, as_json, device):
     """Log-probability (natural log) and perplexity of each line and of the whole file, with
     the tokens the model does not know (read as <unk>); a line whose tokens are mostly unknown
@@ -300,8 +314,8 @@ def score(run_dir, file, rank, as_json, device):
     help="Run directory (replaced if it holds an earlier demo).",
 )
 @click.option("--minutes", default=3.0, show_default=True, help="Training time budget.")
-@click.option("--prompt", default="ROMEO:\n", show_default=True)
-@click.option("--length", default=500, show_default=True)
+@click.option("--prompt", default="ROMEO:\n", show_default=True, help="Text the sample continues.")
+@click.option("--length", default=500, show_default=True, help="Characters to write.")
 @click.option("--overwrite", is_flag=True, help="Replace a run in --out that is not a demo.")
 def demo(out, minutes, prompt, length, overwrite):
     """Train a character LSTM on tinyshakespeare for a few minutes, then write from a prompt."""

@@ -129,7 +129,11 @@ def train_command(
 @click.argument("run_dir", type=click.Path())
 @click.option("--data", default=None, help="Dataset name or path [default: the run's data].")
 @click.option(
-    "--split", type=click.Choice(["train", "valid", "test"]), default="valid", show_default=True
+    "--split",
+    type=click.Choice(["train", "valid", "test"]),
+    default="valid",
+    show_default=True,
+    help="Split to evaluate.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def eval_command(run_dir, data, split, as_json):

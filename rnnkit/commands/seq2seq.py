@@ -6,7 +6,13 @@ import json
 
 import click
 
-from rnnkit.commands.common import CONTEXT, DEVICE, PROBABILITY_BELOW_1, read_stdin_lines
+from rnnkit.commands.common import (
+    CONTEXT,
+    DEVICE,
+    DEVICE_HELP,
+    PROBABILITY_BELOW_1,
+    read_stdin_lines,
+)
 from rnnkit.commands.options import (
     backend_option,
     loop_options,
@@ -105,11 +111,17 @@ def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
 
 @seq2seq.command("eval", context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path())
-@click.option("--split", type=click.Choice(["valid", "test"]), default="test", show_default=True)
+@click.option(
+    "--split",
+    type=click.Choice(["valid", "test"]),
+    default="test",
+    show_default=True,
+    help="Split to translate and score.",
+)
 @click.option("--beam", default=5, show_default=True, help="1 is greedy.")
 @click.option("--alpha", default=0.6, show_default=True, help="Length normalisation.")
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--device", type=DEVICE, default="auto", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP)
 def eval_command(run_dir, split, beam, alpha, as_json, device):
     """Corpus BLEU (sacrebleu) and chrF of a run's translations of a split; prints `bleu: X`."""
     from rnnkit.runtime import pick_device
@@ -151,7 +163,7 @@ def _check_beam(beam: int) -> None:
 @click.option("--top-k", type=int, default=None, help="Sample among the k best; 0 = off.")
 @click.option("--top-p", type=float, default=None, help="Sample within mass p, 1e-06 to 1.")
 @click.option("--seed", type=int, default=None, help="Seed for repeatable sampled translations.")
-@click.option("--device", type=DEVICE, default="auto", show_default=True)
+@click.option("--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP)
 def translate(run_dir, beam, alpha, n_best, temperature, top_k, top_p, seed, device):
     """Translate stdin, one sentence per line, to stdout, one line each.
 
