@@ -124,7 +124,8 @@ def translate_lines(
     ``as_field`` for a JSON request).
 
     Lines are searched ``batch_size`` at a time in their given order, and each batch's results
-    are yielded as soon as it is done. A blank line gets ``[]``.
+    are yielded as soon as it is done. A blank line gets ``[]``. The translations of a line are
+    distinct (``unique_translations``), so a line may get fewer than ``n_best``.
 
     Raises:
         GenerationError: ``beam < 1``, ``n_best`` outside ``[1, beam]``, sampling settings
@@ -150,7 +151,14 @@ def translate_lines(
         )
         for line, h in zip(chunk, hyps, strict=True):
             # A blank line is searched too (the batch stays as given) but says nothing.
-            yield [detok(hyp.tokens, tgt_vocab) for hyp in h] if line.strip() else []
+            yield unique_translations(h, tgt_vocab) if line.strip() else []
+
+
+def unique_translations(hyps: Sequence[Hypothesis], tgt_vocab: Vocab) -> list[str]:
+    """The hypotheses as text, best first, each text once: two hypotheses are the same
+    translation when their tokens are equal once ``<pad>``, ``<bos>`` and ``<eos>`` are removed
+    (beam search already keeps each token sequence once; this holds for what is printed)."""
+    return list(dict.fromkeys(detok(h.tokens, tgt_vocab) for h in hyps))
 
 
 def check_attention(config: Seq2SeqRunConfig) -> None:
