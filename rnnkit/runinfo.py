@@ -28,6 +28,7 @@ class Best:
     value: float | None
     epoch: int | None = None
     step: int | None = None
+    shown: str | None = None  # the value in the units training printed it in
 
 
 @dataclass
@@ -158,6 +159,24 @@ CLASSIFY_METRICS = {
 }
 
 
+# A task's figure as its training printed it (the tasks' ``describe``): name, scale, format.
+SHOWN = {
+    "valid_loss": ("perplexity ", 1, ".3f", ""),  # the value is the loss; shown as exp(loss)
+    "bleu": ("BLEU ", 1, ".2f", ""),
+    "valid_score": ("", 100, ".2f", "%"),
+    "valid_mse": ("MSE ", 1, ".5g", ""),
+}
+
+
+def _shown(metric: str | None, value: float | None) -> str | None:
+    if value is None or metric not in SHOWN:
+        return None
+    name, scale, fmt, unit = SHOWN[metric]
+    if metric == "valid_loss":
+        value = math.exp(min(value, 700))
+    return f"{name}{scale * value:{fmt}}{unit}"
+
+
 def _history(run: RunDir, doc) -> History | None:
     """How the run was trained: its run file's history, or while training has not finished
     (or was killed), the trainer's position and the evaluations so far."""
@@ -173,6 +192,7 @@ def _history(run: RunDir, doc) -> History | None:
         h = {**h, "best": best, "best_epoch": row.get("epoch"), "best_step": row.get("step")}
         h |= {"steps": state["step"], "seconds": state["elapsed"], "epochs": evals}
     metric, value = h.get("metric"), h.get("best")
+    shown = _shown(metric, value)
     if metric == "valid_loss":  # a language model: shown as perplexity
         metric, value = "valid_ppl", math.exp(min(value, 700)) if value is not None else None
     elif metric == "valid_score":
@@ -181,7 +201,7 @@ def _history(run: RunDir, doc) -> History | None:
         metric = f"valid_{metric}"
     best = None
     if value is not None or h.get("best_step") is not None:
-        best = Best(metric, value, h.get("best_epoch"), h.get("best_step"))
+        best = Best(metric, value, h.get("best_epoch"), h.get("best_step"), shown)
     return History(
         steps=h.get("steps"),
         epochs=max((r.get("epoch") or 0 for r in evals or []), default=None),

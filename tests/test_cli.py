@@ -180,12 +180,12 @@ def test_score_rank_puts_a_training_sentence_above_random_characters(trained_run
     code, out, err = run_cli(["score", trained_run.dir, "--file", path, "--rank"])
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0] == "logprob\tperplexity\ttokens\tline"
+    assert lines[0] == "logprob\tperplexity\ttokens\tunknown\tline"
     assert lines[-1].startswith("total: ")
-    ranked = [ln.split("\t", 3) for ln in lines[1:-1]]
+    ranked = [ln.split("\t", 4) for ln in lines[1:-1]]
     assert len(ranked) == 3
-    assert ranked[-1][3] == unlikely
-    assert {r[3] for r in ranked[:2]} == set(likely)
+    assert ranked[-1][4] == unlikely
+    assert {r[4] for r in ranked[:2]} == set(likely)
     per_token = [float(r[0]) / int(r[2]) for r in ranked]
     assert per_token == sorted(per_token, reverse=True)
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -399,3 +401,39 @@ def test_task_endpoints_share_the_token_and_the_slots(models):
     assert {"401", "404", "413", "422", "503"} <= set(
         spec["paths"]["/forecast"]["post"]["responses"]
     )
+
+
+# ---- the README's curl examples ----------------------------------------------------------------
+def readme_requests() -> tuple[list[str], list[tuple[str, dict | None]]]:
+    """The run folders the README's `rnnkit serve` example serves, and its curl requests as
+    ``(path, JSON body or None for a GET)``."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Serving over HTTP", 1)[1].split("```bash", 1)[1].split("```")[0]
+    lines = section.replace("\\\n", " ").splitlines()
+    serve = next(ln for ln in lines if ln.startswith("rnnkit serve "))
+    runs = [w for w in serve.split()[2:] if w.startswith("runs/")]
+    requests = []
+    for ln in lines:
+        if ln.startswith("curl "):
+            path = re.search(r"localhost:8000(/\w*)", ln).group(1)
+            body = re.search(r"-d '(.*?)'", ln)
+            requests.append((path, json.loads(body.group(1)) if body else None))
+    return runs, requests
+
+
+def test_the_readme_serve_examples_work_with_several_models(
+    trained_run, poem_dir, seq2seq_run, joint_run, forecast_run, tmp_path
+):
+    runs, requests = readme_requests()
+    assert runs == ["runs/shakespeare", "runs/tang", "runs/de-en", "runs/snips", "runs/sales"]
+    sources = [trained_run.dir, poem_dir, seq2seq_run[1], joint_run[1], forecast_run[1]]
+    dirs = [shutil.copytree(s, tmp_path / r) for s, r in zip(sources, runs, strict=True)]
+    c = client(*load_models(dirs), token="s3cret")
+    auth = {"Authorization": "Bearer s3cret"}
+    assert len(requests) == 9 and {p for p, _ in requests} >= {"/generate", "/poem", "/forecast"}
+    for path, body in requests:
+        r = c.get(path, headers=auth) if body is None else c.post(path, json=body, headers=auth)
+        assert r.status_code == 200, (path, body, r.text)
+    # Two language models are served: a request that names none is refused, naming both.
+    detail = one_line(c.post("/generate", json={"prompt": "a"}, headers=auth))
+    assert detail.startswith("model is required") and "shakespeare, tang" in detail

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import click
 
-from rnnkit.commands.common import CONTEXT, DEVICE, POSITIVE, PROBABILITY_BELOW_1, read_stdin_lines
+from rnnkit.commands.common import (
+    CONTEXT,
+    DEVICE,
+    DEVICE_HELP,
+    POSITIVE,
+    PROBABILITY_BELOW_1,
+    read_stdin_lines,
+)
 from rnnkit.commands.options import (
     apply_options,
     backend_option,
@@ -42,9 +49,13 @@ def _train_options(default_task: str):
             show_default=True,
             help="Sentence labels, token tags, or both from one shared encoder.",
         ),
-        click.option("--lowercase/--keep-case", default=True, show_default=True),
+        click.option(
+            "--lowercase/--keep-case", default=True, show_default=True, help="Lower-case the text."
+        ),
         click.option("--min-freq", default=1, show_default=True, help="Rarer words -> <unk>."),
-        click.option("--max-vocab", default=None, type=int),
+        click.option(
+            "--max-vocab", default=None, type=int, help="Largest vocabulary [default: any]."
+        ),
         click.option(
             "--holdout",
             default=0.1,
@@ -52,9 +63,18 @@ def _train_options(default_task: str):
             help="Share of training sentences kept for validation when there is no valid split.",
         ),
         click.option(
-            "--cell", type=click.Choice(["rnn", "lstm", "gru"]), default="lstm", show_default=True
+            "--cell",
+            type=click.Choice(["rnn", "lstm", "gru"]),
+            default="lstm",
+            show_default=True,
+            help="Recurrent cell.",
         ),
-        click.option("--bidirectional/--unidirectional", default=True, show_default=True),
+        click.option(
+            "--bidirectional/--unidirectional",
+            default=True,
+            show_default=True,
+            help="Encoder direction.",
+        ),
         click.option(
             "--pooling",
             type=click.Choice(["last", "mean", "max", "attention"]),
@@ -69,9 +89,17 @@ def _train_options(default_task: str):
             show_default=True,
             help="0 turns the character CNN off.",
         ),
-        click.option("--char-filters", type=POSITIVE, default=64, show_default=True),
+        click.option(
+            "--char-filters",
+            type=POSITIVE,
+            default=64,
+            show_default=True,
+            help="Filters of the character CNN (its word features).",
+        ),
         click.option("--crf/--no-crf", default=True, show_default=True, help="CRF over the tags."),
-        click.option("--dropout", type=PROBABILITY_BELOW_1, default=0.3, show_default=True),
+        click.option(
+            "--dropout", type=PROBABILITY_BELOW_1, default=0.3, show_default=True, help="Dropout."
+        ),
         click.option(
             "--class-weights",
             type=click.Choice(["none", "balanced"]),
@@ -158,13 +186,17 @@ _eval_options = apply_options(
     [
         click.argument("run_dir", type=click.Path()),
         click.option(
-            "--split", type=click.Choice(["valid", "test"]), default="test", show_default=True
+            "--split",
+            type=click.Choice(["valid", "test"]),
+            default="test",
+            show_default=True,
+            help="Split to evaluate.",
         ),
         click.option(
             "--data", default=None, type=click.Path(), help="Evaluate on this file instead."
         ),
-        click.option("--json", "as_json", is_flag=True),
-        click.option("--device", type=DEVICE, default="auto", show_default=True),
+        click.option("--json", "as_json", is_flag=True, help="Print one JSON object."),
+        click.option("--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP),
     ]
 )
 
@@ -187,7 +219,7 @@ def classify_train(ctx, out, resume, config_file, overwrite, quiet, **fields):
 @click.argument("run_dir", type=click.Path())
 @click.option("--top", default=1, show_default=True, help="Labels per line (with --json).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-@click.option("--device", type=DEVICE, default="auto", show_default=True)
+@click.option("--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP)
 def classify_predict(run_dir, top, as_json, device):
     """Label stdin, one sentence per line: prints `label<TAB>probability` per line."""
     if top < 1:
@@ -247,7 +279,7 @@ def tag_train(ctx, out, resume, config_file, overwrite, quiet, **fields):
 @tag.command("predict", context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Tokens, tags and entities as JSON.")
-@click.option("--device", type=DEVICE, default="auto", show_default=True)
+@click.option("--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP)
 def tag_predict(run_dir, as_json, device):
     """Tag stdin, one sentence per line: prints `token/TAG ...` per line."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -27,17 +28,29 @@ from rnnkit.nn.recurrent import BACKENDS
     help="Measure a trained run on its validation text instead of fresh models.",
 )
 @click.option("--seq-len", default=100, show_default=True, help="Time steps back from the loss.")
-@click.option("--hidden-size", default=128, show_default=True)
-@click.option("--num-layers", default=1, show_default=True)
-@click.option("--batch-size", default=16, show_default=True)
-@click.option("--backend", type=click.Choice(sorted(BACKENDS)), default="torch", show_default=True)
+@click.option(
+    "--hidden-size", default=128, show_default=True, help="Hidden units of the fresh models."
+)
+@click.option("--num-layers", default=1, show_default=True, help="Layers of the fresh models.")
+@click.option(
+    "--batch-size", default=16, show_default=True, help="Sequences the norms are averaged over."
+)
+@click.option(
+    "--backend",
+    type=click.Choice(sorted(BACKENDS)),
+    default="torch",
+    show_default=True,
+    help="Recurrent layer implementation of the fresh models.",
+)
 @click.option(
     "--forget-bias",
     default=0.0,
     show_default=True,
     help="Initial LSTM forget-gate bias of the fresh models (1.0 keeps memory open).",
 )
-@click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--seed", default=0, show_default=True, help="Seed of the weights and of the tokens drawn."
+)
 @click.option(
     "--out",
     default="grad-flow.png",
@@ -45,7 +58,12 @@ from rnnkit.nn.recurrent import BACKENDS
     type=click.Path(dir_okay=False),
     help="PNG of ||dL/dh_t|| against t, log scale.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the norms as one JSON object.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the norms as one JSON object; its plot field is the PNG's absolute path.",
+)
 def grad_flow(
     models,
     run_dir,
@@ -86,11 +104,14 @@ def grad_flow(
         ]
         title = f"gradient flow, fresh {num_layers}x{hidden_size} models"
     plot(flows, out, title)
+    plot_path = str(Path(out).resolve())  # where the PNG is, whatever the working directory
     rows = [summary(f) for f in flows]
     clipping = clipping_summary(run_dir) if run_dir else None
     if as_json:
         click.echo(
-            json.dumps({"seq_len": seq_len, "plot": str(out), "models": rows, "clipping": clipping})
+            json.dumps(
+                {"seq_len": seq_len, "plot": plot_path, "models": rows, "clipping": clipping}
+            )
         )
         return
     click.echo(f"||dL/dh_t|| with the loss at step {seq_len} (t = 1 is the furthest back):")
@@ -108,4 +129,4 @@ def grad_flow(
             f"{clipping['clip']:g}: median {a['median']:.3g}, max {a['max']:.3g} "
             f"({100 * clipping['clipped_fraction']:.0f}% of steps clipped)"
         )
-    click.echo(f"plot: {out}")
+    click.echo(f"plot: {plot_path}")

@@ -128,7 +128,13 @@ def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
 
 @forecast.command("eval", context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path())
-@click.option("--split", type=click.Choice(["valid", "test"]), default="test", show_default=True)
+@click.option(
+    "--split",
+    type=click.Choice(["valid", "test"]),
+    default="test",
+    show_default=True,
+    help="Split to evaluate.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def eval_command(run_dir, split, as_json):
     """Metrics of a run on a split, next to naive, seasonal-naive and linear-AR baselines: MSE
@@ -213,7 +219,13 @@ def predict_command(run_dir, horizon, csv_path, out_path):
 @forecast.command("plot", context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path())
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="PNG file.")
-@click.option("--split", type=click.Choice(["valid", "test"]), default="test", show_default=True)
+@click.option(
+    "--split",
+    type=click.Choice(["valid", "test"]),
+    default="test",
+    show_default=True,
+    help="Split to plot.",
+)
 def plot_command(run_dir, out_path, split):
     """Plot a split's data with the model's first-step forecasts and one full-horizon forecast."""
     from rnnkit.forecast.pipeline import ForecastRun
@@ -226,7 +238,9 @@ def plot_command(run_dir, out_path, split):
 
 @forecast.command("demo", context_settings=CONTEXT)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory.")
-@click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--seed", default=0, show_default=True, help="Seed of the series noise and the weights."
+)
 def demo_command(out, seed):
     """The textbook experiment: sin(0.01 t) + noise, tau = 4, 600 training pairs, an MLP;
     writes one-step-vs-recursive.png, k-step.png (k = 1, 4, 16, 64) and results.json."""

@@ -81,7 +81,7 @@ def _training(h) -> list[tuple[str, str]]:
     b = h.best
     if b is None:
         return [*rows, ("best", "no validation result")]
-    value = "none" if b.value is None else f"{b.value:.4g}"
+    value = b.shown or ("none" if b.value is None else f"{b.value:.4g}")
     when = [f"{k} {v}" for k, v in (("step", b.step), ("epoch", b.epoch)) if v is not None]
     return [*rows, ("best", f"{b.metric} {value}" + (f" at {', '.join(when)}" if when else ""))]
 

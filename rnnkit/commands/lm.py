@@ -10,7 +10,13 @@ from pathlib import Path
 
 import click
 
-from rnnkit.commands.common import CONTEXT, DEVICE, echo_above_progress, language_model_run
+from rnnkit.commands.common import (
+    CONTEXT,
+    DEVICE,
+    DEVICE_HELP,
+    echo_above_progress,
+    language_model_run,
+)
 from rnnkit.commands.ngram import print_eval as ngram_eval
 from rnnkit.commands.ngram import score_ngram_lines
 from rnnkit.commands.options import (
@@ -129,9 +135,13 @@ def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
 )
 @click.option("--seed", default=None, type=int, help="Seed for repeatable output.")
 @click.option("--stop", "stop_token", default=None, help="Stop when this token is produced.")
-@click.option("--device", type=DEVICE, default="auto", show_default=True)
+@click.option("--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP)
 @click.option(
-    "--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True
+    "--checkpoint",
+    type=click.Choice(["best", "last"]),
+    default="best",
+    show_default=True,
+    help="Weights: best on validation, or the last checkpoint.",
 )
 def generate(
     run_dir, prompt, length, temperature, top_k, top_p, beam, seed, stop_token, device, checkpoint
@@ -179,11 +189,15 @@ def _load_lm(run_dir, device, which: str = "best"):
 @click.argument("run_dir", type=click.Path())
 @click.option("--data", default=None, help="Dataset name or path [default: the run's data].")
 @click.option(
-    "--split", type=click.Choice(["train", "valid", "test"]), default="valid", show_default=True
+    "--split",
+    type=click.Choice(["train", "valid", "test"]),
+    default="valid",
+    show_default=True,
+    help="Split to evaluate.",
 )
 @click.option("--batch-size", default=10, show_default=True, help="Evaluation streams.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--device", type=DEVICE, default="auto", show_default=True)
+@click.option("--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP)
 def eval_command(run_dir, data, split, batch_size, as_json, device):
     """Perplexity of a trained run on a dataset split (exp of mean cross-entropy).
 
@@ -233,15 +247,18 @@ def eval_command(run_dir, data, split, batch_size, as_json, device):
 )
 @click.option("--rank", is_flag=True, help="List lines from most to least likely (per token).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--device", type=DEVICE, default="auto", show_default=True)
+@click.option("--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP)
 def score(run_dir, file, rank, as_json, device):
-    """Log-probability (natural log) and perplexity of each line and of the whole file.
+    """Log-probability (natural log) and perplexity of each line and of the whole file, with
+    the tokens the model does not know (read as <unk>); a line whose tokens are mostly unknown
+    gets a warning on stderr, since its score is mostly that of <unk>.
 
     RUN_DIR may also be an n-gram run (`rnnkit ngram train`).
     """
     from rnnkit.infer.scoring import score_lines
     from rnnkit.io import read_text
     from rnnkit.runtime import pick_device
+    from rnnkit.text.vocab import mostly_unknown
 
     lines = [ln for ln in read_text(file).splitlines() if ln.strip()]
     from rnnkit.ngram.store import is_ngram_run
@@ -255,7 +272,16 @@ def score(run_dir, file, rank, as_json, device):
     order = sorted(scores, key=lambda s: -s.logprob / s.num_tokens) if rank else scores
     n = sum(s.num_tokens for s in scores)
     lp = sum(s.logprob for s in scores)
+    unknown = sum(s.unknown for s in scores)
     total = {"lines": len(scores), "tokens": n, "logprob": lp, "perplexity": math.exp(-lp / n)}
+    total |= {"unknown": unknown, "unknown_rate": unknown / n}
+    for number, s in enumerate(scores, start=1):
+        if mostly_unknown(s.unknown, s.num_tokens):
+            click.echo(
+                f"warning: line {number}: {s.unknown} of {s.num_tokens} tokens are unknown to "
+                "the model (read as <unk>); its score says little about the line",
+                err=True,
+            )
     if as_json:
         rows = [
             {
@@ -263,15 +289,20 @@ def score(run_dir, file, rank, as_json, device):
                 "tokens": s.num_tokens,
                 "logprob": s.logprob,
                 "perplexity": s.perplexity,
+                "unknown": s.unknown,
+                "unknown_rate": s.unknown_rate,
             }
             for s in order
         ]
         click.echo(json.dumps({"lines": rows, "total": total}, ensure_ascii=False))
         return
-    click.echo("logprob\tperplexity\ttokens\tline")
+    click.echo("logprob\tperplexity\ttokens\tunknown\tline")
     for s in order:
-        click.echo(f"{s.logprob:.4f}\t{s.perplexity:.4f}\t{s.num_tokens}\t{s.text}")
-    click.echo(f"total: {n} tokens, logprob {lp:.4f}, perplexity {total['perplexity']:.4f}")
+        click.echo(f"{s.logprob:.4f}\t{s.perplexity:.4f}\t{s.num_tokens}\t{s.unknown}\t{s.text}")
+    click.echo(
+        f"total: {n} tokens, logprob {lp:.4f}, perplexity {total['perplexity']:.4f}, "
+        f"{unknown} unknown ({100 * total['unknown_rate']:.1f}%)"
+    )
 
 
 @click.command(context_settings=CONTEXT)
@@ -283,8 +314,8 @@ def score(run_dir, file, rank, as_json, device):
     help="Run directory (replaced if it holds an earlier demo).",
 )
 @click.option("--minutes", default=3.0, show_default=True, help="Training time budget.")
-@click.option("--prompt", default="ROMEO:\n", show_default=True)
-@click.option("--length", default=500, show_default=True)
+@click.option("--prompt", default="ROMEO:\n", show_default=True, help="Text the sample continues.")
+@click.option("--length", default=500, show_default=True, help="Characters to write.")
 @click.option("--overwrite", is_flag=True, help="Replace a run in --out that is not a demo.")
 def demo(out, minutes, prompt, length, overwrite):
     """Train a character LSTM on tinyshakespeare for a few minutes, then write from a prompt."""

@@ -129,7 +129,11 @@ def train_command(
 @click.argument("run_dir", type=click.Path())
 @click.option("--data", default=None, help="Dataset name or path [default: the run's data].")
 @click.option(
-    "--split", type=click.Choice(["train", "valid", "test"]), default="valid", show_default=True
+    "--split",
+    type=click.Choice(["train", "valid", "test"]),
+    default="valid",
+    show_default=True,
+    help="Split to evaluate.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def eval_command(run_dir, data, split, as_json):
@@ -186,7 +190,8 @@ def score_ngram_lines(run_dir, lines: list[str]):
     for line, ids in zip(lines, per_line, strict=True):
         part = lp[start : start + len(ids)]
         start += len(ids)
-        scores.append(LineScore(line, len(ids), float(part.sum()), part.tolist()))
+        unknown = int((ids == vocab.unk_id).sum())
+        scores.append(LineScore(line, len(ids), float(part.sum()), part.tolist(), unknown))
     return scores
 
 

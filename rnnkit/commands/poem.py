@@ -8,7 +8,13 @@ from pathlib import Path
 
 import click
 
-from rnnkit.commands.common import CONTEXT, DEVICE, echo_above_progress, finish_training
+from rnnkit.commands.common import (
+    CONTEXT,
+    DEVICE,
+    DEVICE_HELP,
+    echo_above_progress,
+    finish_training,
+)
 from rnnkit.commands.lm import DEFAULTS, TRAIN_OPTIONS
 from rnnkit.commands.options import apply_options, check_out, given_options, run_options
 from rnnkit.config import TrainConfig, load_yaml
@@ -103,7 +109,7 @@ def prepare_corpus(data: str, out: Path, form: str, simplified: bool, write: boo
     show_default=True,
     help="Script of the printed poems.",
 )
-@click.option("--device", type=DEVICE, default="auto", show_default=True)
+@click.option("--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP)
 def write_command(
     run_dir,
     form,

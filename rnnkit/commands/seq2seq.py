@@ -6,7 +6,13 @@ import json
 
 import click
 
-from rnnkit.commands.common import CONTEXT, DEVICE, PROBABILITY_BELOW_1, read_stdin_lines
+from rnnkit.commands.common import (
+    CONTEXT,
+    DEVICE,
+    DEVICE_HELP,
+    PROBABILITY_BELOW_1,
+    read_stdin_lines,
+)
 from rnnkit.commands.options import (
     backend_option,
     loop_options,
@@ -15,6 +21,7 @@ from rnnkit.commands.options import (
     train_task,
 )
 from rnnkit.errors import ConfigError
+from rnnkit.seq2seq.data import TOKENIZERS
 from rnnkit.seq2seq.train import Seq2SeqRunConfig
 
 
@@ -40,7 +47,20 @@ def seq2seq() -> None:
     "--valid-tgt", "valid_tgt_file", default=None, type=click.Path(), help="Validation targets."
 )
 @click.option("--tsv", default=None, type=click.Path(), help="A file of source<TAB>target lines.")
-@click.option("--lowercase", is_flag=True, help="Lower-case both sides.")
+@click.option(
+    "--lowercase",
+    is_flag=True,
+    help="Lower-case both sides (and what translate reads). Always on for a registered corpus, "
+    "whose text is lower-case.",
+)
+@click.option(
+    "--tokenize",
+    type=click.Choice(TOKENIZERS),
+    default=None,
+    help="Split the text files into whitespace tokens, or Moses tokens (punctuation split off, "
+    "as the registered corpora were made); translate reads its input the same way.  "
+    "[default: moses for a registered corpus, else whitespace]",
+)
 @click.option("--max-len", default=50, show_default=True, help="Longer sentences are cut.")
 @click.option("--min-freq", default=2, show_default=True, help="Rarer tokens become <unk>.")
 @click.option("--max-vocab", default=None, type=int, help="Largest vocabulary [default: any].")
@@ -91,11 +111,17 @@ def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
 
 @seq2seq.command("eval", context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path())
-@click.option("--split", type=click.Choice(["valid", "test"]), default="test", show_default=True)
+@click.option(
+    "--split",
+    type=click.Choice(["valid", "test"]),
+    default="test",
+    show_default=True,
+    help="Split to translate and score.",
+)
 @click.option("--beam", default=5, show_default=True, help="1 is greedy.")
 @click.option("--alpha", default=0.6, show_default=True, help="Length normalisation.")
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--device", type=DEVICE, default="auto", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP)
 def eval_command(run_dir, split, beam, alpha, as_json, device):
     """Corpus BLEU (sacrebleu) and chrF of a run's translations of a split; prints `bleu: X`."""
     from rnnkit.runtime import pick_device
@@ -137,13 +163,17 @@ def _check_beam(beam: int) -> None:
 @click.option("--top-k", type=int, default=None, help="Sample among the k best; 0 = off.")
 @click.option("--top-p", type=float, default=None, help="Sample within mass p, 1e-06 to 1.")
 @click.option("--seed", type=int, default=None, help="Seed for repeatable sampled translations.")
-@click.option("--device", type=DEVICE, default="auto", show_default=True)
+@click.option("--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP)
 def translate(run_dir, beam, alpha, n_best, temperature, top_k, top_p, seed, device):
-    """Translate stdin, one sentence per line, to stdout, one line each."""
+    """Translate stdin, one sentence per line, to stdout, one line each.
+
+    Each line is read as the run's training data was: lower-cased and split into tokens as
+    the run records (Moses tokens for Multi30k: "Zwei Hunde." is read as "zwei hunde ."). A
+    line whose tokens are mostly unknown to the model gets a warning on stderr."""
     from rnnkit.decode import search_settings
     from rnnkit.runtime import pick_device
     from rnnkit.seq2seq.train import load_run
-    from rnnkit.seq2seq.translate import translate_lines
+    from rnnkit.seq2seq.translate import translate_lines, unknown_warning
 
     if beam is not None:
         _check_beam(beam)
@@ -155,6 +185,10 @@ def translate(run_dir, beam, alpha, n_best, temperature, top_k, top_p, seed, dev
     dev = pick_device(device)
     config, src_vocab, tgt_vocab, model = load_run(run_dir, dev)
     lines = read_stdin_lines()
+    for number, line in enumerate(lines, start=1):
+        warning = unknown_warning(number, line, config, src_vocab)
+        if warning:
+            click.echo(f"warning: {warning}", err=True)
     translations = translate_lines(
         model,
         lines,

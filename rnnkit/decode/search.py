@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 
 import torch
@@ -15,7 +15,7 @@ from rnnkit.decode.beam import Hypothesis, beam_search, check_beam
 from rnnkit.decode.processors import Processor
 from rnnkit.decode.sample import make_generator, sample
 from rnnkit.decode.steppers import Stepper
-from rnnkit.decode.warpers import check_sampling
+from rnnkit.decode.warpers import as_flag, check_sampling
 from rnnkit.errors import GenerationError
 
 
@@ -32,24 +32,34 @@ def decoding(model: torch.nn.Module):
 
 
 def check_search(
-    beam: int, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, n_best: int = 1
+    beam: int,
+    temperature: float = 0.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    n_best: int = 1,
+    *,
+    spell: Callable[[str], str] = as_flag,
 ):
     """Raise ``GenerationError`` unless the settings name one search.
 
     Beam search looks for the most likely output and draws nothing, so it takes no sampling
-    setting; sampling and greedy search write one output per item.
+    setting; sampling and greedy search write one output per item. Messages name the settings
+    as ``spell`` does: command-line flags (``as_flag``) or JSON fields (``as_field``).
     """
-    check_beam(beam, n_best)
-    check_sampling(temperature, top_k, top_p)
-    flags = (("--temperature", temperature != 0), ("--top-k", top_k), ("--top-p", top_p != 1))
-    asked = [flag for flag, on in flags if on]
+    check_beam(beam, n_best, spell=spell)
+    check_sampling(temperature, top_k, top_p, spell=spell)
+    on = {"temperature": temperature != 0, "top_k": top_k, "top_p": top_p != 1}
+    _refuse_sampling_with_beam(beam, [name for name, value in on.items() if value], spell)
+    if beam == 1 and n_best > 1:
+        raise GenerationError(f"{spell('n_best')} {n_best} needs a beam of at least {n_best}")
+
+
+def _refuse_sampling_with_beam(beam: int, asked: list[str], spell: Callable[[str], str]):
     if beam > 1 and asked:
         raise GenerationError(
-            f"--beam {beam} searches for the most likely output and samples nothing: drop "
-            f"{' and '.join(asked)}, or use --beam 1 to sample"
+            f"{spell('beam')} {beam} searches for the most likely output and samples nothing: "
+            f"drop {' and '.join(map(spell, asked))}, or use {spell('beam')} 1 to sample"
         )
-    if beam == 1 and n_best > 1:
-        raise GenerationError(f"--n-best {n_best} needs a beam of at least {n_best}")
 
 
 def search_settings(
@@ -60,6 +70,7 @@ def search_settings(
     *,
     beam_default: int = 1,
     temperature_default: float = 1.0,
+    spell: Callable[[str], str] = as_flag,
 ) -> tuple[int, dict]:
     """The beam and sampling settings a command runs with; ``None`` is a setting not given.
 
@@ -67,7 +78,7 @@ def search_settings(
     beam search samples nothing). Settings not given take their defaults: temperature
     ``temperature_default`` with beam 1 (1 when another sampling setting is given), top-k and
     top-p off; beam search runs with none. Outputs ``(beam, {"temperature", "top_k",
-    "top_p"})``, checked.
+    "top_p"})``, checked; messages name the settings as ``spell`` does.
 
     Raises:
         GenerationError: a beam with a sampling setting, or a value out of its range.
@@ -76,16 +87,11 @@ def search_settings(
     given = {name: value for name, value in given.items() if value is not None}
     if beam is None:
         beam = 1 if given else beam_default
-    if beam > 1 and given:
-        flags = " and ".join("--" + name.replace("_", "-") for name in given)
-        raise GenerationError(
-            f"--beam {beam} searches for the most likely output and samples nothing: drop "
-            f"{flags}, or use --beam 1 to sample"
-        )
+    _refuse_sampling_with_beam(beam, list(given), spell)
     # A sampling flag asks for sampling: the temperature is then 1 unless given.
     temperature = (1.0 if given else temperature_default) if beam == 1 else 0.0
     sampling = {"temperature": temperature, "top_k": 0, "top_p": 1.0, **given}
-    check_search(beam, **sampling)
+    check_search(beam, **sampling, spell=spell)
     return beam, sampling
 
 

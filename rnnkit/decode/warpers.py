@@ -6,6 +6,8 @@ settings once and returns the ones that are on, in the order the maths needs the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from rnnkit.errors import GenerationError
@@ -20,21 +22,36 @@ MAX_TEMPERATURE = 10.0
 MIN_TOP_P = 1e-6
 
 
-def check_sampling(temperature: float, top_k: int, top_p: float) -> None:
+def as_flag(name: str) -> str:
+    """A setting as the command line spells it: ``top_k`` -> ``--top-k``."""
+    return "--" + name.replace("_", "-")
+
+
+def as_field(name: str) -> str:
+    """A setting as a JSON request spells it: ``top_k``."""
+    return name
+
+
+def check_sampling(
+    temperature: float, top_k: int, top_p: float, *, spell: Callable[[str], str] = as_flag
+) -> None:
     """Raise ``GenerationError`` unless the settings are ones the sampler can follow.
 
     Temperature is 0 (greedy) or in [``MIN_TEMPERATURE``, ``MAX_TEMPERATURE``]; top-k is
     >= 0 (0 = off); top-p is in [``MIN_TOP_P``, 1] (1 = off). NaN fails every range.
+    ``spell`` names the settings in the message (``as_flag``, or ``as_field`` for the HTTP API).
     """
     if not (temperature == 0 or MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):
         raise GenerationError(
-            f"--temperature must be 0 (greedy) or in [{MIN_TEMPERATURE:g}, "
+            f"{spell('temperature')} must be 0 (greedy) or in [{MIN_TEMPERATURE:g}, "
             f"{MAX_TEMPERATURE:g}], got {temperature}"
         )
     if top_k < 0:
-        raise GenerationError(f"--top-k must be >= 0 (0 = off), got {top_k}")
+        raise GenerationError(f"{spell('top_k')} must be >= 0 (0 = off), got {top_k}")
     if not MIN_TOP_P <= top_p <= 1:
-        raise GenerationError(f"--top-p must be in [{MIN_TOP_P:g}, 1] (1 = off), got {top_p}")
+        raise GenerationError(
+            f"{spell('top_p')} must be in [{MIN_TOP_P:g}, 1] (1 = off), got {top_p}"
+        )
 
 
 class Temperature:

@@ -52,13 +52,20 @@ def evaluate_loss(
 @dataclass
 class LineScore:
     text: str
-    num_tokens: int
+    num_tokens: int  # its line end included
     logprob: float  # natural log, summed over the line's tokens
     token_logprobs: list[float]
+    unknown: int = 0  # tokens the vocabulary does not hold, read as <unk>
 
     @property
     def perplexity(self) -> float:
         return math.exp(-self.logprob / self.num_tokens) if self.num_tokens else float("nan")
+
+    @property
+    def unknown_rate(self) -> float:
+        """Share of the line's tokens (line end included) read as ``<unk>``: a line mostly
+        unknown scores the probability of ``<unk>``, not of its words."""
+        return self.unknown / self.num_tokens if self.num_tokens else 0.0
 
 
 @torch.no_grad()
@@ -82,5 +89,6 @@ def score_lines(model, tokenizer, vocab, lines: list[str], device="cpu") -> list
     for line in lines:
         ids = vocab.encode(tokenizer.tokenize(line + "\n")).tolist()
         lp = token_logprobs(model, context, ids, device)
-        scores.append(LineScore(line, len(ids), float(sum(lp)), lp))
+        unknown = sum(i == vocab.unk_id for i in ids)
+        scores.append(LineScore(line, len(ids), float(sum(lp)), lp, unknown))
     return scores

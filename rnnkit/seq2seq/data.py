@@ -5,7 +5,9 @@ Pairs come from a registered corpus (``CORPORA``, found like every dataset throu
 ``rnnkit.registry.datasets.fetch``: ``$RNNKIT_DATA``, then the sha256-checked cache, then a
 sha256-checked download), from two aligned text files (line i of one is the translation of line i
 of the other), or from a TSV file of ``source<TAB>target`` lines. Tokens are the whitespace-split
-words of each line: the registered corpora are already Moses-tokenized and lowercased.
+words of each line (``tokenize="whitespace"``) or its Moses tokens (``"moses"``,
+``rnnkit.text.moses``); the registered corpora are already Moses-tokenized and lowercased, and
+say so (``CORPORA[name]["tokenize"]``, ``["lowercase"]``), so raw input can be read the same way.
 
 Batches are batch-first and padded with ``<pad>`` (id 0): ``src`` is the tokens + ``<eos>``,
 ``tgt`` is ``<bos>`` + tokens + ``<eos>``, so a decoder reads ``tgt[:, :-1]`` and predicts
@@ -25,7 +27,17 @@ import torch
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.registry.datasets import SPLITS, DataFile, fetch
 from rnnkit.text.lines import read_lines
+from rnnkit.text.moses import moses_tokenize
 from rnnkit.text.vocab import BOS, EOS, Vocab
+
+TOKENIZERS = ("whitespace", "moses")
+
+
+def split_words(line: str, tokenize: str = "whitespace", lang: str = "en") -> list[str]:
+    """The tokens of one line: whitespace-split, or Moses tokens (``rnnkit.text.moses``) in
+    language ``lang``."""
+    return moses_tokenize(line, lang) if tokenize == "moses" else line.split()
+
 
 # ---- registered corpora ------------------------------------------------------------------------
 _MULTI30K_COMMIT = "a3d2e0d26b56f3846f66a952536ffed4e401d05a"
@@ -62,6 +74,9 @@ CORPORA: dict[str, dict] = {
             "translations, lowercased and Moses-tokenized; 29,000 / 1,014 / 1,000 pairs"
         ),
         "languages": ("de", "en"),
+        # How the files were made from raw text, so that raw input can be read the same way.
+        "lowercase": True,
+        "tokenize": "moses",
         # split -> language -> file; valid is the official "val", test is "test_2016_flickr".
         "splits": _multi30k_splits(),
     }
@@ -162,6 +177,7 @@ def load_pairs(
     tgt_file: str | Path | None = None,
     tsv: str | Path | None = None,
     lowercase: bool = False,
+    tokenize: str = "whitespace",
     max_len: int | None = None,
 ) -> Pairs:
     """Sentence pairs from exactly one source: a registered corpus, two aligned files, or a TSV.
@@ -173,10 +189,13 @@ def load_pairs(
         src_file, tgt_file: aligned UTF-8 text files, one sentence per line.
         tsv: a UTF-8 file of ``source<TAB>target`` lines (blank lines are empty pairs).
         lowercase: lowercase every line before splitting it.
+        tokenize: how files are split into tokens: ``whitespace`` or ``moses`` (in
+            ``src_lang`` and ``tgt_lang``); a registered corpus is read as it is stored, already
+            tokenized.
         max_len: cut each side to at most this many tokens (None: no limit); counted in
             ``Pairs.truncated``.
 
-    Tokens are whitespace-split. Pairs with an empty side are dropped and counted in
+    Pairs with an empty side are dropped and counted in
     ``Pairs.skipped_empty``; nothing is printed, the caller reports both counts.
 
     Raises:
@@ -192,9 +211,12 @@ def load_pairs(
         )
     if max_len is not None and max_len < 1:
         raise ConfigError(f"max_len must be >= 1 (or None for no limit), got {max_len}")
+    if tokenize not in TOKENIZERS:
+        raise ConfigError(f"unknown tokenize {tokenize!r}: choose one of {', '.join(TOKENIZERS)}")
     if data is not None:
         src_lines, tgt_lines = _corpus_lines(data, split, src_lang, tgt_lang)
         where = f"{data} {split} ({src_lang}-{tgt_lang})"
+        tokenize = "whitespace"  # the stored files are tokenized already
     elif tsv is not None:
         src_lines, tgt_lines = _tsv_columns(tsv)
         where = str(tsv)
@@ -210,7 +232,8 @@ def load_pairs(
     for s_line, t_line in zip(src_lines, tgt_lines, strict=True):
         if lowercase:
             s_line, t_line = s_line.lower(), t_line.lower()
-        s, t = s_line.split(), t_line.split()
+        s = split_words(s_line, tokenize, src_lang)
+        t = split_words(t_line, tokenize, tgt_lang)
         if not s or not t:
             pairs.skipped_empty += 1
             continue

@@ -22,7 +22,7 @@ from rnnkit.config import LoopConfig
 from rnnkit.errors import ConfigError, RnnkitError, RunDirError
 from rnnkit.registry.runs import RUN_KINDS, WEIGHTS, read_run
 from rnnkit.seq2seq.bleu import corpus_bleu, corpus_chrf
-from rnnkit.seq2seq.data import BucketBatches, Pairs, encode_pairs, load_pairs
+from rnnkit.seq2seq.data import CORPORA, TOKENIZERS, BucketBatches, Pairs, encode_pairs, load_pairs
 from rnnkit.seq2seq.models import Seq2Seq, build_seq2seq
 from rnnkit.text import vocab as special
 from rnnkit.text.vocab import Vocab
@@ -43,7 +43,11 @@ class Seq2SeqRunConfig(LoopConfig):
     valid_src_file: str | None = None
     valid_tgt_file: str | None = None
     tsv: str | None = None
+    # How raw text becomes tokens, at training (files) and at translation (any input). A
+    # registered corpus sets both to how its files were made (lower-cased, Moses tokens);
+    # tokenize None (runs written before it was recorded) means just that.
     lowercase: bool = False
+    tokenize: str | None = None
     max_len: int = 50
     min_freq: int = 2
     max_vocab: int | None = None
@@ -67,6 +71,12 @@ class Seq2SeqRunConfig(LoopConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        corpus = CORPORA.get(self.data) if self.data is not None else None
+        if self.tokenize is None:
+            object.__setattr__(self, "tokenize", corpus["tokenize"] if corpus else "whitespace")
+        if corpus is not None and corpus["lowercase"]:
+            object.__setattr__(self, "lowercase", True)  # its text is lower-case already
+        self._check_choice("tokenize", TOKENIZERS)
         sources = [self.data is not None, self.src_file is not None, self.tsv is not None]
         if sum(sources) != 1:
             raise ConfigError("give exactly one of --data NAME, --src FILE --tgt FILE, --tsv FILE")
@@ -99,7 +109,11 @@ def load_split(config: Seq2SeqRunConfig, split: str) -> Pairs:
     """The pairs of one split; files without a split of their own give train only (and
     valid from --valid-src/--valid-tgt when given)."""
     # Only training pairs are cut: a reference cut short would distort BLEU.
-    kw = dict(lowercase=config.lowercase, max_len=config.max_len if split == "train" else None)
+    kw = dict(
+        lowercase=config.lowercase,
+        tokenize=config.tokenize,
+        max_len=config.max_len if split == "train" else None,
+    )
     if config.data is not None:
         return load_pairs(
             config.data, split, src_lang=config.src_lang, tgt_lang=config.tgt_lang, **kw

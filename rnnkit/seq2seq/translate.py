@@ -1,6 +1,7 @@
 """Translating raw text with a trained run: each line read as the training data was (case,
-whitespace tokens, ``max_len``), batched beam search (or sampling), hypotheses detokenised;
-and one sentence's attention weights for a heatmap.
+whitespace or Moses tokens, ``max_len``), batched beam search (or sampling), hypotheses
+detokenised; a warning for a line the model mostly does not know; and one sentence's attention
+weights for a heatmap.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import torch
 
 from rnnkit.decode import BanTokens, Hypothesis, Seq2SeqStepper, decoding, reserved_ids, search
 from rnnkit.errors import ConfigError
-from rnnkit.seq2seq.data import pad_batch
+from rnnkit.seq2seq.data import pad_batch, split_words
 from rnnkit.seq2seq.train import Seq2SeqRunConfig, detok
 from rnnkit.text import vocab as special
-from rnnkit.text.vocab import Vocab
+from rnnkit.text.vocab import Vocab, mostly_unknown
 
 
 def search_batch(
@@ -69,9 +70,27 @@ def attention_weights(model, src, src_len, tokens: list[list[int]], bos: int) ->
 
 
 def source_tokens(text: str, config: Seq2SeqRunConfig) -> list[str]:
-    """The tokens of one source sentence as training read them: whitespace-split, lower-cased
-    when the run was, cut to ``max_len``."""
-    return (text.lower() if config.lowercase else text).split()[: config.max_len]
+    """The tokens of one raw source sentence as training read its data: lower-cased when the
+    run was, split as its data was (``config.tokenize``: whitespace, or Moses tokens in the
+    source language), cut to ``max_len``."""
+    text = text.lower() if config.lowercase else text
+    return split_words(text, config.tokenize, config.src_lang)[: config.max_len]
+
+
+def unknown_warning(
+    number: int, text: str, config: Seq2SeqRunConfig, src_vocab: Vocab
+) -> str | None:
+    """A one-line warning when most source tokens of line ``number`` (from 1) are unknown to
+    the model (read as ``<unk>``), so that its translation cannot be trusted; else ``None``."""
+    tokens = source_tokens(text, config)
+    unknown = [t for t in tokens if t not in src_vocab]
+    if not mostly_unknown(len(unknown), len(tokens)):
+        return None
+    shown = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+    return (
+        f"line {number}: {len(unknown)} of {len(tokens)} source tokens are unknown to the model "
+        f"({shown}); its translation is unreliable"
+    )
 
 
 def source_ids(tokens: list[str], src_vocab: Vocab) -> np.ndarray:
@@ -91,6 +110,7 @@ def translate_lines(
     seed: int | None = None,
     batch_size: int = 32,
     device="cpu",
+    spell=None,
     **settings,
 ) -> Iterator[list[str]]:
     """The ``n_best`` translations of each line, best first (``beam=1`` is greedy), line by line.
@@ -100,16 +120,20 @@ def translate_lines(
     translation is sampled (``top_k``, ``top_p``), from one generator seeded with ``seed`` for
     all lines: the same seed, lines and batch size give the same translations.
 
+    ``spell`` names the settings in errors (``rnnkit.decode.as_flag``, the default, or
+    ``as_field`` for a JSON request).
+
     Lines are searched ``batch_size`` at a time in their given order, and each batch's results
-    are yielded as soon as it is done. A blank line gets ``[]``.
+    are yielded as soon as it is done. A blank line gets ``[]``. The translations of a line are
+    distinct (``unique_translations``), so a line may get fewer than ``n_best``.
 
     Raises:
         GenerationError: ``beam < 1``, ``n_best`` outside ``[1, beam]``, sampling settings
             out of range or given with ``beam > 1``.
     """
-    from rnnkit.decode import check_search, make_generator
+    from rnnkit.decode import as_flag, check_search, make_generator
 
-    check_search(beam, **settings)
+    check_search(beam, **settings, spell=spell or as_flag)
     if beam == 1 and settings.get("temperature", 0) != 0:
         settings["generator"] = make_generator(seed, device)
     for start in range(0, len(lines), batch_size):
@@ -127,7 +151,14 @@ def translate_lines(
         )
         for line, h in zip(chunk, hyps, strict=True):
             # A blank line is searched too (the batch stays as given) but says nothing.
-            yield [detok(hyp.tokens, tgt_vocab) for hyp in h] if line.strip() else []
+            yield unique_translations(h, tgt_vocab) if line.strip() else []
+
+
+def unique_translations(hyps: Sequence[Hypothesis], tgt_vocab: Vocab) -> list[str]:
+    """The hypotheses as text, best first, each text once: two hypotheses are the same
+    translation when their tokens are equal once ``<pad>``, ``<bos>`` and ``<eos>`` are removed
+    (beam search already keeps each token sequence once; this holds for what is printed)."""
+    return list(dict.fromkeys(detok(h.tokens, tgt_vocab) for h in hyps))
 
 
 def check_attention(config: Seq2SeqRunConfig) -> None:

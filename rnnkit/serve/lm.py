@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rnnkit.decode import search_settings
+from rnnkit.decode import as_field, search_settings
 from rnnkit.infer.generate import generate_ids, prompt_ids, text_pieces, unseen_reserved
 from rnnkit.infer.scoring import LineScore, score_lines
 from rnnkit.poetry.run import is_poem_run
@@ -97,7 +97,7 @@ class LanguageModel(ServedModel):
         Raises:
             GenerationError: bad sampling values or beam, or a prompt with no known token.
         """
-        beam, sampling = search_settings(beam, temperature, top_k, top_p)
+        beam, sampling = search_settings(beam, temperature, top_k, top_p, spell=as_field)
         warnings: list[str] = []
         context = prompt_ids(
             prompt,

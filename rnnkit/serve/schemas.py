@@ -353,6 +353,11 @@ class TranslateResponse(BaseModel):
         "with n_best > 1 a list per line, best first ([] for a blank line)."
     )
     attention: AttentionOut | None = None
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="One per line whose source tokens are mostly unknown to the model (read "
+        "as <unk>), as `rnnkit translate` prints them: its translation is unreliable.",
+    )
 
 
 class ClassifyRequest(Request):

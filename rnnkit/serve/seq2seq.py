@@ -10,8 +10,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from rnnkit.decode import as_field
 from rnnkit.seq2seq.train import load_run
-from rnnkit.seq2seq.translate import Attention, attend, source_tokens, translate_lines
+from rnnkit.seq2seq.translate import (
+    Attention,
+    attend,
+    source_tokens,
+    translate_lines,
+    unknown_warning,
+)
 from rnnkit.serve.registry import ServedModel, register_kind
 
 
@@ -51,8 +58,17 @@ class Translator(ServedModel):
                     alpha=alpha,
                     n_best=n_best,
                     device=self.device,
+                    spell=as_field,
                 )
             )
+
+    def warnings(self, lines: list[str]) -> list[str]:
+        """A warning per line whose source tokens are mostly unknown to the model, as
+        ``rnnkit translate`` prints them."""
+        found = (
+            unknown_warning(i, line, self.config, self.src_vocab) for i, line in enumerate(lines, 1)
+        )
+        return [w for w in found if w]
 
     def attention(self, sentence: str) -> Attention:
         """The greedy translation of one sentence with its attention weights, as

@@ -15,6 +15,14 @@ from rnnkit.errors import VocabError
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 RESERVED = (PAD, UNK, BOS, EOS)
+
+
+def mostly_unknown(unknown: int, tokens: int) -> bool:
+    """Whether at least half of ``tokens`` are read as ``<unk>``: the model then sees too little
+    of the input for its output (a score, a translation) to mean much."""
+    return tokens > 0 and 2 * unknown >= tokens
+
+
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _SURROGATE_PAIR = re.compile(r"[\ud800-\udbff][\udc00-\udfff]")
 

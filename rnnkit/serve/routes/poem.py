@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+from rnnkit.decode import as_field, search_settings
+from rnnkit.errors import GenerationError
 from rnnkit.serve.deps import Models, ModelSlots, Settings, too_long
 from rnnkit.serve.lm import SEED_RANGE, LanguageModel
 from rnnkit.serve.routes.base import model_router
@@ -23,6 +25,12 @@ async def poem(
         if text is not None and len(text) > settings.max_prompt_chars:
             raise too_long(field, text, settings.max_prompt_chars, "--max-prompt-chars")
     lm: LanguageModel = models.pick(body.model, "/poem", "poem model")
+    # Checked here so that a refusal names the request's fields, not the command's flags.
+    search_settings(body.beam, **sampling_fields(body), spell=as_field)
+    if body.beam > 1 and body.num > body.beam:
+        raise GenerationError(
+            f"num {body.num} asks for more poems than beam {body.beam} keeps; send num <= beam"
+        )
     seed = random.randrange(SEED_RANGE) if body.seed is None else body.seed
     poems = await slots.run(
         lm.poems,

@@ -36,4 +36,9 @@ async def translate(
     if att is not None:
         attention = AttentionOut(source=att.source, target=att.target, weights=att.weights.tolist())
     translations = [h[0] if h else "" for h in hyps] if body.n_best == 1 else hyps
-    return TranslateResponse(model=model.name, translations=translations, attention=attention)
+    return TranslateResponse(
+        model=model.name,
+        translations=translations,
+        attention=attention,
+        warnings=model.warnings(lines),
+    )

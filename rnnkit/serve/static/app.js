@@ -294,6 +294,10 @@ async function translate(form, panel) {
       return item;
     }),
   );
+  // Lines the model mostly cannot read: their translations are not to be trusted.
+  const warnings = $('.warnings', panel);
+  warnings.textContent = (answer.warnings ?? []).map((w) => `warning: ${w}`).join(' · ');
+  warnings.hidden = !warnings.textContent;
   const figure = $('.attention', panel);
   $('.result', panel).hidden = false; // first: the drawing fits the width it is shown at
   figure.hidden = !answer.attention;
