@@ -77,6 +77,7 @@ def run(attention: str, args) -> dict:
         ev.pop("hypotheses")
         row[f"beam{beam}"] = ev
     g, b = row["beam1"], row["beam5"]
+    print(f"BLEU signature: {b['bleu_signature']}", flush=True)
     print(
         f"| {attention} | {g['bleu']:.2f} | {b['bleu']:.2f} | {b['chrf']:.2f} | "
         f"{g['perplexity']:.2f} | {train_s / 60:.0f} min, {row['epochs']} epochs | "

@@ -44,16 +44,31 @@ def test_beam_1_equals_greedy_through_the_cli(seq2seq_run, monkeypatch):
 def test_eval_prints_bleu_and_attention_writes_a_png(seq2seq_run, tmp_path):
     _, out, _, _ = seq2seq_run
     code, stdout, _ = call_cli(["seq2seq", "eval", out, "--split", "valid", "--beam", "2"])
-    assert code == 0 and stdout.startswith("bleu: ")
+    assert code == 0 and stdout.startswith("bleu: ") and "|tok:none|" in stdout.splitlines()[0]
     code, stdout, _ = call_cli(["seq2seq", "eval", out, "--split", "valid", "--json"])
     row = json.loads(stdout)
     assert row["bleu"] == pytest.approx(100) and row["sentences"] == 30
+    assert row["bleu_signature"].startswith("nrefs:1|case:mixed|eff:no|tok:none|smooth:exp|")
+
     png = tmp_path / "att.png"
     code, stdout, stderr = call_cli(
         ["seq2seq", "attention", out, "--sentence", "a b c", "--out", png]
     )
     assert code == 0, stderr
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bleu_counts_unk_as_one_token():
+    """Hypotheses keep <unk>: scored on rnnkit's tokens it is one wrong token; sacrebleu's 13a
+    tokenizer would make three of it (``< unk >``), a different (and wrong) length."""
+    from rnnkit.seq2seq.bleu import corpus_bleu
+    from rnnkit.seq2seq.train import detok, evaluate  # noqa: F401 (evaluate scores with "none")
+
+    hyp, ref = ["a man <unk> a red ball in the park ."], ["a man throws a red ball in the park ."]
+    assert corpus_bleu(hyp, ref, tokenize="none") == pytest.approx(
+        100 * (9 / 10 * 7 / 9 * 5 / 8 * 4 / 7) ** 0.25
+    )
+    assert corpus_bleu(hyp, ref, tokenize="13a") != corpus_bleu(hyp, ref, tokenize="none")
 
 
 def test_bad_inputs(seq2seq_run, tmp_path):

@@ -136,7 +136,7 @@ def eval_command(run_dir, split, beam, alpha, as_json, device):
     if as_json:
         click.echo(json.dumps({"split": split, "beam": beam, **result}))
     else:
-        click.echo(f"bleu: {result['bleu']:.2f}")
+        click.echo(f"bleu: {result['bleu']:.2f}  ({result['bleu_signature']})")
         click.echo(
             f"chrf: {result['chrf']:.2f}  perplexity: {result['perplexity']:.2f}  "
             f"({result['sentences']} sentences, {result['sentences_per_s']:.1f}/s)"

@@ -131,8 +131,15 @@ def corpus_bleu(
         references: the reference translation of each, one string per sentence.
         tokenize: a sacrebleu tokenizer name (``13a``, ``intl``, ``none``, ...).
     """
-    import sacrebleu  # imported on first use: it takes about 0.3 s
-    from sacrebleu.metrics import BLEU
+    return signed_corpus_bleu(hypotheses, references, tokenize=tokenize)[0]
+
+
+def signed_corpus_bleu(
+    hypotheses: Sequence[str], references: Sequence[str], *, tokenize: str = "13a"
+) -> tuple[float, str]:
+    """``corpus_bleu`` and sacrebleu's signature of how it was computed (e.g.
+    ``nrefs:1|case:mixed|eff:no|tok:none|smooth:exp|version:2.4.3``), to print beside it."""
+    from sacrebleu.metrics import BLEU  # imported on first use: it takes about 0.3 s
 
     hyps, refs = _check_corpus(hypotheses, references)
     if tokenize not in BLEU.TOKENIZERS:
@@ -141,7 +148,9 @@ def corpus_bleu(
         )
     # force=True only silences sacrebleu's "forgot to detokenize?" log lines, which tokenized
     # corpora such as multi30k always trigger; the score is the same.
-    return float(sacrebleu.corpus_bleu(hyps, [refs], tokenize=tokenize, force=True).score)
+    metric = BLEU(tokenize=tokenize, force=True)
+    score = float(metric.corpus_score(hyps, [refs]).score)
+    return score, str(metric.get_signature())
 
 
 def corpus_chrf(hypotheses: Sequence[str], references: Sequence[str]) -> float:

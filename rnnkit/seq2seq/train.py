@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from rnnkit.config import LoopConfig
 from rnnkit.errors import ConfigError, RnnkitError, RunDirError
 from rnnkit.registry.runs import RUN_KINDS, WEIGHTS, read_run
-from rnnkit.seq2seq.bleu import corpus_bleu, corpus_chrf
+from rnnkit.seq2seq.bleu import corpus_chrf, signed_corpus_bleu
 from rnnkit.seq2seq.data import CORPORA, TOKENIZERS, BucketBatches, Pairs, encode_pairs, load_pairs
 from rnnkit.seq2seq.models import Seq2Seq, build_seq2seq
 from rnnkit.text import vocab as special
@@ -165,8 +165,9 @@ def detok(ids: list[int], vocab: Vocab) -> str:
 
 
 def evaluate(model, pairs: Pairs, src_vocab, tgt_vocab, *, beam=1, device="cpu") -> dict:
-    """Corpus BLEU and chrF (sacrebleu) of the translations of ``pairs`` against their targets,
-    and the teacher-forced loss and perplexity."""
+    """Corpus BLEU (sacrebleu on the tokens as they are, ``tokenize="none"``, with its
+    signature) and chrF of the translations of ``pairs`` against their targets, and the
+    teacher-forced loss and perplexity."""
     src_ids, tgt_ids = encode_pairs(pairs, src_vocab, tgt_vocab)
     t0 = time.perf_counter()
     ids = translate_ids(model, src_ids, src_vocab, tgt_vocab, beam=beam, device=device)
@@ -174,8 +175,12 @@ def evaluate(model, pairs: Pairs, src_vocab, tgt_vocab, *, beam=1, device="cpu")
     seconds = time.perf_counter() - t0
     refs = [" ".join(t) for t in pairs.tgt]
     loss = teacher_forced_loss(model, src_ids, tgt_ids, tgt_vocab.id_of(special.PAD), device=device)
+    # Both sides are rnnkit's tokens joined by spaces: scored as they are, so <unk> stays one
+    # token (13a would split it into three).
+    bleu, signature = signed_corpus_bleu(hyps, refs, tokenize="none")
     return {
-        "bleu": corpus_bleu(hyps, refs),
+        "bleu": bleu,
+        "bleu_signature": signature,
         "chrf": corpus_chrf(hyps, refs),
         "loss": loss,
         "perplexity": math.exp(loss),
