@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-import torch  # noqa: E402
-from common import machine, save  # noqa: E402
+from common import machine, save, threads_option, use_threads  # noqa: E402
 
 from rnnkit.classify.data import Encoded, load_sentences  # noqa: E402
 from rnnkit.classify.train import (  # noqa: E402
@@ -110,8 +109,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--runs", default="runs/bench-classify")
     ap.add_argument("--skip-training", action="store_true", help="reuse the runs in --runs")
+    threads_option(ap)
     args = ap.parse_args()
-    print(f"threads: {torch.get_num_threads()}")
+    use_threads(args.threads)
     print(
         "| variant | intent acc % | slot F1 | sentence acc % | training "
         "| sentences/s batched / single |"

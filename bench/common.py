@@ -56,6 +56,19 @@ def machine() -> dict:
     }
 
 
+def threads_option(ap) -> None:
+    """``--threads N``: the torch threads the benchmark runs with (speed figures depend on it)."""
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+
+
+def use_threads(n: int) -> None:
+    """Run torch on ``n`` threads and say so: the printed line belongs with every speed figure."""
+    if n < 1:
+        raise SystemExit(f"--threads must be >= 1, got {n}")
+    torch.set_num_threads(n)
+    print(f"threads: {torch.get_num_threads()} (--threads {n})", flush=True)
+
+
 def spread(values: list[float]) -> dict:
     return {
         "min": min(values),

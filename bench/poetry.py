@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import machine, save  # noqa: E402
+from common import machine, save, threads_option, use_threads  # noqa: E402
 
 from rnnkit.commands.poem import load_poem_run  # noqa: E402
 from rnnkit.poetry.data import poem_lines  # noqa: E402
@@ -148,7 +148,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--runs", default="runs/bench-poetry")
     ap.add_argument("--skip-training", action="store_true", help="reuse the runs in --runs")
+    threads_option(ap)
     args = ap.parse_args()
+    use_threads(args.threads)
     results = {}
     for preset in args.presets.split(","):
         run = Path(args.runs) / f"tang-{preset}"

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import machine, save  # noqa: E402
+from common import machine, save, threads_option, use_threads  # noqa: E402
 
 from rnnkit.registry.runs import read_run
 from rnnkit.seq2seq.train import (  # noqa: E402
@@ -104,7 +104,9 @@ def main() -> None:
     ap.add_argument(
         "--skip-training", action="store_true", help="evaluate the runs already in --runs"
     )
+    threads_option(ap)
     args = ap.parse_args()
+    use_threads(args.threads)
     rows = {}
     print(
         "| attention | BLEU greedy | BLEU beam 5 | chrF beam 5 | test ppl | training | "
