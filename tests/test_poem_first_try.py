@@ -1,5 +1,5 @@
-"""`rnnkit poem train` for a first try: the tiny preset and the defaults --help shows, on a
-small made-up poem collection."""
+"""`rnnkit poem train` for a first try: the tiny preset, the defaults --help shows and the
+corpus preparation's progress bar, on a small made-up poem collection."""
 
 from __future__ import annotations
 
@@ -58,3 +58,12 @@ def test_tiny_preset_trains_with_the_defaults_shown(poem_data, tmp_path):
     config = json.loads((out / "run.json").read_text(encoding="utf-8"))["config"]
     assert {k: config[k] for k in PRESETS["tiny"]} == PRESETS["tiny"]
     assert config["min_freq"] == 2 and config["tokenizer"] == "chinese-char"
+
+
+def test_corpus_preparation_shows_progress_unless_quiet(poem_data, tmp_path):
+    code, _, stderr = _train(tmp_path / "a", "--eval-every", "0")
+    assert code == 0, stderr
+    for stage in ("reading poem files", "cleaning poems", "holding out 5%", "counting"):
+        assert stage in stderr
+    code, _, stderr = _train(tmp_path / "b", "--quiet")
+    assert code == 0 and "cleaning poems" not in stderr

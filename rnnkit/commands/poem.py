@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import click
@@ -57,9 +58,15 @@ def poem() -> None:
     `rnnkit poem RUN_DIR [--form qijue] [--start TEXT | --acrostic TEXT] [--rhyme] ...`."""
 
 
-def prepare_corpus(data: str, out: Path, form: str, simplified: bool, write: bool = True) -> dict:
+def prepare_corpus(
+    data: str, out: Path, form: str, simplified: bool, write: bool = True, progress: bool = False
+) -> dict:
     """Clean the poems, hold out a fixed 5%, write ``out/corpus/{train,valid}.txt`` (unless
-    ``write`` is false: another process writes them); return what was kept and dropped."""
+    ``write`` is false: another process writes them); return what was kept and dropped.
+    ``progress`` shows a bar on stderr through the stages (reading, cleaning, holding out,
+    counting: tens of seconds on a busy CPU)."""
+    from tqdm.auto import tqdm
+
     from rnnkit.poetry.data import (
         FILES,
         clean_poems,
@@ -71,10 +78,15 @@ def prepare_corpus(data: str, out: Path, form: str, simplified: bool, write: boo
 
     if data != "tang-poetry":
         raise ConfigError(f"unknown poem corpus {data!r}; use --data tang-poetry")
-    texts, report = clean_poems(load_poems(FILES), form=form, simplified=simplified)
-    if len(texts) < 20:
-        raise ConfigError(f"only {len(texts)} poems pass --form {form}; choose a wider form")
-    train, valid = split_held_out(texts, 0.05)
+    with tqdm(total=len(FILES), disable=not progress, leave=False, dynamic_ncols=True) as bar:
+        poems = load_poems(_stage(bar, FILES, "reading poem files", "file"))
+        texts, report = clean_poems(
+            _stage(bar, poems, "cleaning poems", "poem"), form=form, simplified=simplified
+        )
+        if len(texts) < 20:
+            raise ConfigError(f"only {len(texts)} poems pass --form {form}; choose a wider form")
+        train, valid = split_held_out(_stage(bar, texts, "holding out 5%", "poem"), 0.05)
+        stats = poem_stats(_stage(bar, texts, "counting characters", "poem"))
     if write:
         write_corpus(out / "corpus", train, valid)
     return {
@@ -84,8 +96,18 @@ def prepare_corpus(data: str, out: Path, form: str, simplified: bool, write: boo
         "poems": {"total": report.total, "kept": report.kept, "dropped": report.dropped},
         "train_poems": len(train),
         "held_out_poems": len(valid),
-        "stats": poem_stats(texts),
+        "stats": stats,
     }
+
+
+def _stage(bar, items: Sequence, desc: str, unit: str) -> Iterator:
+    """``items``, one by one, counted on ``bar`` as the stage ``desc``."""
+    bar.reset(total=len(items))
+    bar.unit = unit
+    bar.set_description(desc)
+    for item in items:
+        yield item
+        bar.update()
 
 
 @poem.command("write", context_settings=CONTEXT)
@@ -251,7 +273,9 @@ def poem_train(
     dist = distributed.setup(given.get("device", base.get("device", DEFAULTS.device)))
     check_out(out, LMTask, overwrite, clear=dist.is_main)
     with dist.main_first():  # rank 0 writes the corpus; the others read it
-        meta = prepare_corpus(data, out, form, simplified, write=dist.is_main)
+        meta = prepare_corpus(
+            data, out, form, simplified, write=dist.is_main, progress=dist.is_main and not quiet
+        )
     meta["preset"] = preset
     fields = {
         "tokenizer": "chinese-char",
