@@ -1,5 +1,5 @@
-"""`rnnkit poem train` for a first try: the tiny preset, the defaults --help shows and the
-corpus preparation's progress bar, on a small made-up poem collection."""
+"""`rnnkit poem train` for a first try: the tiny preset, the defaults --help shows, the corpus
+preparation's progress bar and the curves' title, on a small made-up poem collection."""
 
 from __future__ import annotations
 
@@ -67,3 +67,15 @@ def test_corpus_preparation_shows_progress_unless_quiet(poem_data, tmp_path):
         assert stage in stderr
     code, _, stderr = _train(tmp_path / "b", "--quiet")
     assert code == 0 and "cleaning poems" not in stderr
+
+
+def test_curves_are_titled_with_the_poem_corpus(poem_data, tmp_path, monkeypatch):
+    import rnnkit.train.trainer as trainer
+
+    titles = []
+    monkeypatch.setattr(
+        trainer, "plot_curves", lambda rows, path, title, metric: titles.append(title)
+    )
+    code, _, stderr = _train(tmp_path / "run", "--quiet", "--form", "wujue")
+    assert code == 0, stderr
+    assert titles and titles[-1] == "lstm on tang-poetry, wujue"
