@@ -169,10 +169,13 @@ def _warn_if_beaten(run, result: dict) -> None:
     best = min(rivals, key=rivals.get)
     if rivals[best] >= ours:
         return
-    hints = ["train longer (--max-steps)"] if run.config.model in NEURAL else []
+    hints = []
+    steps, best_step = run.history.get("steps"), run.history.get("best_step")
+    if steps and best_step and best_step >= 0.8 * steps:  # still improving when it stopped
+        hints.append("train longer (--max-steps)")
     if run.config.model in NEURAL and not run.config.residual:
         hints.append("try --residual (a trending or persistent series)")
-    hints.append(f"or use --model {best}")
+    hints.append(f"{'or ' if hints else ''}use --model {best}")
     click.echo(
         f"warning: {run.name} is worse than the {best} baseline on {result['split']} (MSE "
         f"{ours:.4g} vs {rivals[best]:.4g}); " + ", ".join(hints),
