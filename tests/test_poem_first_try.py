@@ -37,6 +37,12 @@ def _train(out, *extra):
     return call_cli(["poem", "train", "--preset", "tiny", "--max-steps", "2", "--out", out, *extra])
 
 
+def _train_small(out, *extra):
+    """The default preset, made small enough for a test."""
+    sizes = ["--hidden-size", "16", "--num-layers", "1", "--seq-len", "8", "--batch-size", "4"]
+    return call_cli(["poem", "train", *sizes, "--max-steps", "2", "--out", out, *extra])
+
+
 def test_help_shows_the_defaults_a_poem_run_gets():
     code, stdout, _ = call_cli(["poem", "train", "--help"])
     assert code == 0
@@ -61,11 +67,11 @@ def test_tiny_preset_trains_with_the_defaults_shown(poem_data, tmp_path):
 
 
 def test_corpus_preparation_shows_progress_unless_quiet(poem_data, tmp_path):
-    code, _, stderr = _train(tmp_path / "a", "--eval-every", "0")
+    code, _, stderr = _train_small(tmp_path / "a", "--eval-every", "0")
     assert code == 0, stderr
     for stage in ("reading poem files", "cleaning poems", "holding out 5%", "counting"):
         assert stage in stderr
-    code, _, stderr = _train(tmp_path / "b", "--quiet")
+    code, _, stderr = _train_small(tmp_path / "b", "--quiet")
     assert code == 0 and "cleaning poems" not in stderr
 
 
@@ -76,6 +82,6 @@ def test_curves_are_titled_with_the_poem_corpus(poem_data, tmp_path, monkeypatch
     monkeypatch.setattr(
         trainer, "plot_curves", lambda rows, path, title, metric: titles.append(title)
     )
-    code, _, stderr = _train(tmp_path / "run", "--quiet", "--form", "wujue")
+    code, _, stderr = _train_small(tmp_path / "run", "--quiet", "--form", "wujue")
     assert code == 0, stderr
     assert titles and titles[-1] == "lstm on tang-poetry, wujue"
