@@ -98,7 +98,11 @@ def _split_list(value: str | None) -> list[str]:
 @click.pass_context
 def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
     """Fit a forecaster on the train split (best weights on valid), report valid and test
-    metrics next to the baselines, and save the run."""
+    metrics next to the baselines, and save the run.
+
+    A network trains for --max-steps steps whatever the series' length (an epoch of a short
+    series is one or two batches); --epochs only caps a raised budget. One line on stderr
+    says when a baseline of the table beat the model."""
     from rnnkit.forecast.pipeline import ForecastRun
     from rnnkit.forecast.task import ForecastTask
 
@@ -137,7 +141,8 @@ def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def eval_command(run_dir, split, as_json):
     """Metrics of a run on a split, next to naive, seasonal-naive and linear-AR baselines: MSE
-    and MAE on the scaled series; MAE, RMSE, sMAPE (%) and MASE on the original scale."""
+    and MAE on the scaled series; MAE, RMSE, sMAPE (%) and MASE on the original scale. One
+    line on stderr says when a baseline beat the model."""
     from rnnkit.forecast.pipeline import ForecastRun
 
     run = ForecastRun.load(run_dir)

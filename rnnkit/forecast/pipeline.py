@@ -51,8 +51,8 @@ class ForecastConfig(LoopConfig):
     scaler: str = "standard"
     # The loop's defaults for forecasting: a budget of steps, as in NeuralForecast, rather
     # than of epochs, because an epoch of a short series (airline-passengers: 60 windows) is
-    # one or two updates. 1,000 steps at 3e-3 reach the best validation MSE on the registered
-    # series; epochs only caps a budget raised with --max-steps.
+    # one or two updates. At 3e-3 airline-passengers reaches its best validation MSE at step
+    # 248 of the 1,000; epochs only caps a budget raised with --max-steps.
     batch_size: int = 32
     lr: float = 3e-3
     clip: float = 1.0
