@@ -22,7 +22,8 @@ from rnnkit.commands.options import (
     train_task,
 )
 from rnnkit.errors import ConfigError
-from rnnkit.forecast.pipeline import ForecastConfig
+from rnnkit.forecast.pipeline import NEURAL, ForecastConfig
+from rnnkit.forecast.plots import DEFAULT_LAST
 
 
 @click.group("forecast", context_settings=CONTEXT)
@@ -97,8 +98,12 @@ def _split_list(value: str | None) -> list[str]:
 @click.pass_context
 def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
     """Fit a forecaster on the train split (best weights on valid), report valid and test
-    metrics next to the baselines, and save the run."""
-    from rnnkit.forecast.pipeline import NEURAL, ForecastRun
+    metrics next to the baselines, and save the run.
+
+    A network trains for --max-steps steps whatever the series' length (an epoch of a short
+    series is one or two batches); --epochs only caps a raised budget. One line on stderr
+    says when a baseline of the table beat the model."""
+    from rnnkit.forecast.pipeline import ForecastRun
     from rnnkit.forecast.task import ForecastTask
 
     def fill(values: dict) -> dict:
@@ -120,10 +125,14 @@ def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
             check_out(Path(out), ForecastTask, overwrite)
             ForecastRun.fit(config).save(out)
     run = ForecastRun.load(out)
+    result = None
     for split in ("valid", "test"):
         if split in run.prep.windows:
-            _print_table(run.evaluate(split))
+            result = run.evaluate(split)
+            _print_table(result)
     click.echo(f"saved {out}")
+    if result is not None:
+        _warn_if_beaten(run, result)
 
 
 @forecast.command("eval", context_settings=CONTEXT)
@@ -138,14 +147,17 @@ def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def eval_command(run_dir, split, as_json):
     """Metrics of a run on a split, next to naive, seasonal-naive and linear-AR baselines: MSE
-    and MAE on the scaled series; MAE, RMSE, sMAPE (%) and MASE on the original scale."""
+    and MAE on the scaled series; MAE, RMSE, sMAPE (%) and MASE on the original scale. One
+    line on stderr says when a baseline beat the model."""
     from rnnkit.forecast.pipeline import ForecastRun
 
-    result = ForecastRun.load(run_dir).evaluate(split)
+    run = ForecastRun.load(run_dir)
+    result = run.evaluate(split)
     if as_json:
         click.echo(json.dumps(result))
     else:
         _print_table(result)
+    _warn_if_beaten(run, result)
 
 
 def _print_table(result: dict) -> None:
@@ -158,6 +170,28 @@ def _print_table(result: dict) -> None:
             f"{name:<22}{m['mse']:>9.4f}{m['mae']:>9.4f}  |{m['mae_original']:>10.4g}"
             f"{m['rmse']:>10.4g}{m['smape']:>9.2f}{m['mase']:>8.3f}"
         )
+
+
+def _warn_if_beaten(run, result: dict) -> None:
+    """One line on stderr when a baseline of the table has a lower MSE than the run's model."""
+    models = result["models"]
+    ours = models[run.name]["mse"]
+    rivals = {name: m["mse"] for name, m in models.items() if name != run.name}
+    best = min(rivals, key=rivals.get)
+    if rivals[best] >= ours:
+        return
+    hints = []
+    steps, best_step = run.history.get("steps"), run.history.get("best_step")
+    if steps and best_step and best_step >= 0.8 * steps:  # still improving when it stopped
+        hints.append("train longer (--max-steps)")
+    if run.config.model in NEURAL and not run.config.residual:
+        hints.append("try --residual (a trending or persistent series)")
+    hints.append(f"{'or ' if hints else ''}use --model {best}")
+    click.echo(
+        f"warning: {run.name} is worse than the {best} baseline on {result['split']} (MSE "
+        f"{ours:.4g} vs {rivals[best]:.4g}); " + ", ".join(hints),
+        err=True,
+    )
 
 
 @forecast.command("predict", context_settings=CONTEXT)
@@ -226,14 +260,33 @@ def predict_command(run_dir, horizon, csv_path, out_path):
     show_default=True,
     help="Split to plot.",
 )
-def plot_command(run_dir, out_path, split):
-    """Plot a split's data with the model's first-step forecasts and one full-horizon forecast."""
+@click.option(
+    "--last",
+    type=click.IntRange(min=0),
+    default=DEFAULT_LAST,
+    show_default=True,
+    help="Plot the split's last N rows; 0 = the whole split.",
+)
+@click.option(
+    "--from",
+    "start",
+    default=None,
+    help="Plot from this time (a date such as 2018-06-01; a number for undated series) to the "
+    "split's end, instead of --last.",
+)
+@click.pass_context
+def plot_command(ctx, run_dir, out_path, split, last, start):
+    """Plot the end of a split: the data, the model's 1-step-ahead forecasts, and the
+    full-horizon forecast of the split's last window, shaded."""
     from rnnkit.forecast.pipeline import ForecastRun
-    from rnnkit.forecast.plots import plot_run
+    from rnnkit.forecast.plots import describe, plot_range, plot_run
 
+    if start is not None and given_options(ctx, ["last"]):
+        raise ConfigError("give --last or --from, not both")
     run = ForecastRun.load(run_dir)
-    plot_run(run, split, out_path)
-    click.echo(f"wrote {out_path}")
+    shown = plot_range(run, split, last, start)
+    plot_run(run, split, out_path, shown)
+    click.echo(f"wrote {out_path}: {describe(run, split, shown)}")
 
 
 @forecast.command("demo", context_settings=CONTEXT)

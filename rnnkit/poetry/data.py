@@ -386,7 +386,7 @@ def _fully_simplified(text: str) -> str:
     return text
 
 
-def split_held_out(texts: list[str], fraction: float = 0.05) -> tuple[list[str], list[str]]:
+def split_held_out(texts: Iterable[str], fraction: float = 0.05) -> tuple[list[str], list[str]]:
     """Split poems into (train, held_out); a poem is held out when its ``held_out_score`` is
     below ``fraction``.
 
@@ -430,8 +430,8 @@ def write_corpus(folder: str | Path, train: list[str], valid: list[str]) -> None
 
 
 # ---- statistics ------------------------------------------------------------------------------
-def poem_stats(texts: Sequence[str]) -> dict:
-    """Counts of a list of poems.
+def poem_stats(texts: Iterable[str]) -> dict:
+    """Counts of poems (read once, so a progress bar can count them).
 
     Returns:
         ``poems``; ``forms``: poems per form of ``FORMS`` and ``other``; ``characters``: tokens of
@@ -440,15 +440,16 @@ def poem_stats(texts: Sequence[str]) -> dict:
         tokenizer would build on these poems (reserved tokens included).
     """
     forms = dict.fromkeys([*FORMS, "other"], 0)
-    for text in texts:
-        forms[poem_form(text) or "other"] += 1
     tokenizer = ChineseCharTokenizer()
     counts: Counter = Counter()
+    poems = 0
     for text in texts:
+        poems += 1
+        forms[poem_form(text) or "other"] += 1
         counts.update(tokenizer.tokenize(text))
     eos = counts.get(EOS, 0)
     return {
-        "poems": len(texts),
+        "poems": poems,
         "forms": forms,
         "characters": sum(counts.values()) - eos,
         "distinct_characters": len(counts) - (1 if eos else 0),

@@ -18,6 +18,24 @@ def is_poem_run(run_dir: str | Path) -> bool:
     return (Path(run_dir) / POEM_META).exists()
 
 
+def poem_corpus_name(data: str | Path) -> str | None:
+    """The name of the poems a poem run's corpus folder (``RUN/corpus``, its ``--data``) was
+    made from, e.g. ``tang-poetry`` or ``tang-poetry, jueju``; None for any other data."""
+    data = Path(data)
+    if data.name != "corpus":
+        return None
+    try:
+        meta = json.loads((data.parent / POEM_META).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict):
+        return None
+    name, form = meta.get("data"), meta.get("form")
+    if not isinstance(name, str):
+        return None
+    return name if form in (None, "all") else f"{name}, {form}"
+
+
 def load_poem_run(run_dir: str | Path, device="cpu"):
     """``(meta, vocab, model)`` of a poem run, the model ready for ``PoemDecoder``.
 

@@ -116,7 +116,11 @@ class LMTask(Task):
         return {"vocab_size": len(self.data.vocab)}
 
     def title(self) -> str:
-        return f"{self.config.model} on {Path(self.config.data).name}"
+        from rnnkit.poetry.run import poem_corpus_name
+
+        # A poem run trains on the folder it wrote its corpus to: name the poems instead.
+        data = poem_corpus_name(self.config.data) or Path(self.config.data).name
+        return f"{self.config.model} on {data}"
 
 
 def resumed_task(run: RunDir, overrides: dict) -> LMTask:
