@@ -29,9 +29,16 @@ LOOP_HELP: dict[str, tuple[str, object]] = {
     "lr_decay": ("Learning-rate decay factor.", float),
     "decay_start": ("Epochs at the initial rate before exponential decay.", int),
     "plateau_patience": ("Evaluations without improvement before a plateau decay.", int),
-    "epochs": ("Passes over the training data.", int),
-    "max_steps": ("Stop after this many steps; 0 = no limit.", int),
-    "max_minutes": ("Stop after this much training time; 0 = no limit.", float),
+    "epochs": ("Passes over the training data, counted over the whole run.", int),
+    "max_steps": (
+        "Stop at this step, counted over the whole run (also on --resume); 0 = no limit.",
+        int,
+    ),
+    "max_minutes": (
+        "Stop after this many minutes of training in this invocation (on --resume too; an "
+        "earlier run's budget is not carried over); 0 = no limit.",
+        float,
+    ),
     "patience": ("Early stopping: evaluations without improvement; 0 = off.", int),
     "eval_every": ("Evaluate every N steps; 0 = at each epoch end only.", int),
     "log_every": ("Write a metrics row every N steps.", int),
@@ -183,14 +190,18 @@ def train_task(ctx, task_cls, fields: dict, fill=None):
     echo = None if quiet else echo_above_progress
     try:
         if resume:
-            trainer = resume_trainer(resume, given, out=out, echo=echo, progress=not quiet)
+            trainer = resume_trainer(
+                resume, given, out=out, echo=echo, progress=not quiet, command=ctx.command_path
+            )
         else:
             if out is None:
                 raise ConfigError("--out is required: the run directory to write")
             config = build_config(task_cls.config_cls, config_file, given, fill)
             dist = distributed.setup(config.device)
             check_out(Path(out), task_cls, p["overwrite"], clear=dist.is_main)
-            trainer = Trainer(task_cls(config), out, echo=echo, progress=not quiet)
+            trainer = Trainer(
+                task_cls(config), out, echo=echo, progress=not quiet, command=ctx.command_path
+            )
         history = trainer.fit()
         finish_training(history, trainer, ctx.command_path)
         return history
