@@ -24,7 +24,8 @@ def timed_run(tmp_path):
     """A run stopped by a time budget of 0.01 minutes, and its stderr."""
     text = write_tiny_text(tmp_path / "tiny.txt")
     run = tmp_path / "run"
-    code, _, err = run_cli(["train", "--data", text, "--out", run, "--max-minutes", "0.01", *SMALL])
+    args = ["train", "--data", text, "--out", run, "--max-minutes", "0.01", *SMALL]
+    code, _, err = run_cli(args, env={"RNNKIT_PROGRESS": "1"})  # the bar, though not a terminal
     assert code == 0, err
     return run, err
 

@@ -187,6 +187,8 @@ def _load_lm(run_dir, device, which: str = "best"):
 def eval_command(run_dir, data, split, batch_size, as_json, device):
     """Perplexity of a trained run on a dataset split (exp of mean cross-entropy).
 
+    A progress bar on stderr counts the tokens scored (when stderr is a terminal).
+
     RUN_DIR may also be an n-gram run (`rnnkit ngram train`).
     """
     from rnnkit.ngram.store import is_ngram_run
@@ -203,7 +205,7 @@ def eval_command(run_dir, data, split, batch_size, as_json, device):
     config, tokenizer, vocab, model = _load_lm(run_dir, dev)
     data = data or config.data
     ids = encode_split(data, split, tokenizer, vocab)
-    loss = evaluate_loss(model, ids, batch_size, config.seq_len, dev)
+    loss = evaluate_loss(model, ids, batch_size, config.seq_len, dev, progress=True)
     ppl = math.exp(loss)
     if as_json:
         click.echo(

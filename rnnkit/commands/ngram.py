@@ -222,11 +222,14 @@ def generate_command(run_dir, prompt, length, temperature, seed):
 @click.argument("run_dir", type=click.Path())
 @click.argument("file", type=click.Path(dir_okay=False))
 def export_command(run_dir, file):
-    """Write a kn or mkn run as an ARPA file (KenLM, SRILM and others read it)."""
+    """Write a kn or mkn run as an ARPA file (KenLM, SRILM and others read it).
+
+    A progress bar on stderr counts the entries written (when stderr is a terminal).
+    """
     from rnnkit.ngram.arpa import write_arpa
 
     _, _, vocab, lm = load_ngram(run_dir)
-    entries = write_arpa(lm, vocab, file)
+    entries = write_arpa(lm, vocab, file, progress=True)
     click.echo(f"wrote {file}: {', '.join(f'{n:,}' for n in entries)} entries by order")
 
 

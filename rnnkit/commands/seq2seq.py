@@ -97,7 +97,10 @@ def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--device", type=DEVICE, default="auto", show_default=True)
 def eval_command(run_dir, split, beam, alpha, as_json, device):
-    """Corpus BLEU (sacrebleu) and chrF of a run's translations of a split; prints `bleu: X`."""
+    """Corpus BLEU (sacrebleu) and chrF of a run's translations of a split; prints `bleu: X`.
+
+    A progress bar on stderr counts the sentences translated (when stderr is a terminal).
+    """
     from rnnkit.runtime import pick_device
     from rnnkit.seq2seq.train import evaluate, load_run, load_split
 
@@ -105,7 +108,7 @@ def eval_command(run_dir, split, beam, alpha, as_json, device):
     dev = pick_device(device)
     config, src_vocab, tgt_vocab, model = load_run(run_dir, dev)
     pairs = load_split(config, split)
-    result = evaluate(model, pairs, src_vocab, tgt_vocab, beam=beam, device=dev)
+    result = evaluate(model, pairs, src_vocab, tgt_vocab, beam=beam, device=dev, progress=True)
     result.pop("hypotheses")
     if as_json:
         click.echo(json.dumps({"split": split, "beam": beam, **result}))

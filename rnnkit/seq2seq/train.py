@@ -126,21 +126,28 @@ def translate_ids(
     alpha: float = 0.6,
     batch_size: int = 64,
     device="cpu",
+    progress: bool = False,
 ) -> list[list[int]]:
-    """Target ids for every source sentence (in order), greedy for beam 1."""
+    """Target ids for every source sentence (in order), greedy for beam 1; ``progress`` shows
+    a bar of the sentences translated (a beam search over a test set takes minutes on a CPU).
+    """
+    from rnnkit.progress import progress_bar
     from rnnkit.seq2seq.data import pad_batch
     from rnnkit.seq2seq.translate import search_batch
 
     order = np.argsort([len(s) for s in src_ids], kind="stable")  # similar lengths together
     results: dict[int, list[int]] = {}
-    for i in range(0, len(order), batch_size):
-        idx = order[i : i + batch_size]
-        src, src_len = pad_batch([src_ids[j] for j in idx], src_vocab.id_of(special.PAD))
-        hyps = search_batch(
-            model, src.to(device), src_len.to(device), tgt_vocab, beam=beam, alpha=alpha
-        )
-        for j, h in zip(idx, hyps, strict=True):
-            results[int(j)] = h[0].tokens
+    what = "greedy" if beam == 1 else f"beam {beam}"
+    with progress_bar(len(order), enabled=progress, unit="sent", desc=what) as bar:
+        for i in range(0, len(order), batch_size):
+            idx = order[i : i + batch_size]
+            src, src_len = pad_batch([src_ids[j] for j in idx], src_vocab.id_of(special.PAD))
+            hyps = search_batch(
+                model, src.to(device), src_len.to(device), tgt_vocab, beam=beam, alpha=alpha
+            )
+            for j, h in zip(idx, hyps, strict=True):
+                results[int(j)] = h[0].tokens
+            bar.update(len(idx))
     return [results[i] for i in range(len(src_ids))]
 
 
@@ -150,12 +157,16 @@ def detok(ids: list[int], vocab: Vocab) -> str:
     return " ".join(vocab.decode([i for i in ids if i not in marks]))
 
 
-def evaluate(model, pairs: Pairs, src_vocab, tgt_vocab, *, beam=1, device="cpu") -> dict:
+def evaluate(
+    model, pairs: Pairs, src_vocab, tgt_vocab, *, beam=1, device="cpu", progress=False
+) -> dict:
     """Corpus BLEU and chrF (sacrebleu) of the translations of ``pairs`` against their targets,
-    and the teacher-forced loss and perplexity."""
+    and the teacher-forced loss and perplexity; ``progress`` shows a bar of the translation."""
     src_ids, tgt_ids = encode_pairs(pairs, src_vocab, tgt_vocab)
     t0 = time.perf_counter()
-    ids = translate_ids(model, src_ids, src_vocab, tgt_vocab, beam=beam, device=device)
+    ids = translate_ids(
+        model, src_ids, src_vocab, tgt_vocab, beam=beam, device=device, progress=progress
+    )
     hyps = [detok(h, tgt_vocab) for h in ids]
     seconds = time.perf_counter() - t0
     refs = [" ".join(t) for t in pairs.tgt]

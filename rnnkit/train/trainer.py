@@ -18,13 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from rnnkit.config import LoopConfig
 from rnnkit.errors import RnnkitWarning, RunDirError, TrainingError
 from rnnkit.integrity import stored_digest
 from rnnkit.io import storage_error
 from rnnkit.nn.recurrent import detach_state
+from rnnkit.progress import progress_bar
 from rnnkit.registry.runs import RUN_KINDS, write_run
 from rnnkit.train import distributed
 from rnnkit.train.budgets import bar_total, describe_limits, resumed_budgets, stop_message
@@ -177,13 +177,7 @@ class Trainer:
         if c.max_steps:
             total = min(total, c.max_steps)
         self._step_limit = total
-        bar = tqdm(
-            total=total,
-            initial=min(self.step, total),
-            disable=not self.progress,
-            dynamic_ncols=True,
-            unit="step",
-        )
+        bar = progress_bar(total, initial=min(self.step, total), enabled=self.progress, unit="step")
         try:
             with self._catch_signals():
                 stop = self._loop(bar)
