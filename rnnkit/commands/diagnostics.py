@@ -7,8 +7,8 @@ import json
 import click
 
 from rnnkit.commands.common import language_model_run
+from rnnkit.config import BACKEND_NAMES
 from rnnkit.errors import ConfigError
-from rnnkit.nn.recurrent import BACKENDS
 
 
 @click.command("grad-flow", context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,7 +30,7 @@ from rnnkit.nn.recurrent import BACKENDS
 @click.option("--hidden-size", default=128, show_default=True)
 @click.option("--num-layers", default=1, show_default=True)
 @click.option("--batch-size", default=16, show_default=True)
-@click.option("--backend", type=click.Choice(sorted(BACKENDS)), default="torch", show_default=True)
+@click.option("--backend", type=click.Choice(BACKEND_NAMES), default="torch", show_default=True)
 @click.option(
     "--forget-bias",
     default=0.0,

@@ -22,7 +22,7 @@ from rnnkit.commands.options import (
     train_task,
 )
 from rnnkit.errors import ConfigError
-from rnnkit.forecast.pipeline import ForecastConfig
+from rnnkit.forecast.config import ForecastConfig
 
 
 @click.group("forecast", context_settings=CONTEXT)

@@ -21,9 +21,8 @@ from rnnkit.commands.options import (
     run_options,
     train_task,
 )
-from rnnkit.config import TrainConfig
+from rnnkit.config import BACKEND_NAMES, TrainConfig
 from rnnkit.errors import ConfigError, RnnkitError, RunDirError
-from rnnkit.nn.recurrent import BACKENDS
 
 DEFAULTS = TrainConfig()
 
@@ -66,7 +65,7 @@ TRAIN_OPTIONS = [
         "backend",
         "Recurrent layer implementation: torch (fused kernels) or scratch (written from the "
         "equations, same weights).",
-        click.Choice(sorted(BACKENDS)),
+        click.Choice(BACKEND_NAMES),
     ),
     _opt("seq_len", "Time steps per batch (the BPTT truncation length).", int),
     _opt(

@@ -10,7 +10,7 @@ import click
 from click.core import ParameterSource
 
 from rnnkit.commands.common import DEVICE, echo_above_progress, finish_training, refuse_other_run
-from rnnkit.config import OPTIMIZERS, SCHEDULES, LoopConfig, load_yaml
+from rnnkit.config import BACKEND_NAMES, OPTIMIZERS, SCHEDULES, LoopConfig, load_yaml
 from rnnkit.errors import ConfigError, RunDirError
 
 # field -> (help, click type or None for the field's own type)
@@ -86,10 +86,8 @@ RENAMED_FLAGS = {"--embed": "--embed-size", "--hidden": "--hidden-size", "--laye
 
 def backend_option(config_cls: type[LoopConfig]):
     """``--backend torch|scratch``, its default read from ``config_cls``."""
-    from rnnkit.nn.recurrent import BACKENDS
-
     text = "Recurrent layer implementation: torch (fused kernels) or scratch (the equations)."
-    return field_option(config_cls, "backend", text, click.Choice(sorted(BACKENDS)))
+    return field_option(config_cls, "backend", text, click.Choice(BACKEND_NAMES))
 
 
 def size_options(config_cls: type[LoopConfig]):

@@ -15,7 +15,7 @@ from rnnkit.commands.options import (
     train_task,
 )
 from rnnkit.errors import ConfigError
-from rnnkit.seq2seq.train import Seq2SeqRunConfig
+from rnnkit.seq2seq.config import Seq2SeqRunConfig
 
 
 @click.group("seq2seq", context_settings=CONTEXT)
