@@ -79,9 +79,11 @@ TRAINING_COMMANDS = {
 
 def _check_launch(args: list[str]) -> None:
     """Refuse to run a command N times over when torchrun started N processes for it."""
+    if "WORLD_SIZE" not in os.environ or any(a in ("-h", "--help") for a in args):
+        return  # not under torchrun (it sets WORLD_SIZE): nothing to check, no torch to import
     from rnnkit.train.distributed import launched
 
-    if not launched() or any(a in ("-h", "--help") for a in args):
+    if not launched():
         return
     if args[:1] != ["train"] and tuple(args[:2]) not in TRAINING_COMMANDS:
         shown = " ".join(args[:2]) or "(no command)"

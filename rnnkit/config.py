@@ -14,8 +14,6 @@ import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import yaml
-
 from rnnkit.errors import ConfigError
 from rnnkit.io import atomic_write_text
 
@@ -23,6 +21,9 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 _ZERO_IS_OFF = ("max_steps", "max_minutes", "patience")
 _RENAMED = {"embed": "embed_size", "hidden": "hidden_size", "layers": "num_layers"}
 SCHEDULES = ("plateau", "exponential", "constant")
+# Choices the command line offers, named here so that it needs neither torch nor numpy:
+BACKEND_NAMES = ("scratch", "torch")  # recurrent layers, ``rnnkit.nn.recurrent.BACKENDS``
+SMOOTHINGS = ("mle", "addk", "kn", "mkn", "stupid")  # n-gram models, ``rnnkit.ngram.model``
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,8 @@ class LoopConfig:
         return dataclasses.asdict(self)
 
     def save(self, path: str | Path) -> None:
+        import yaml
+
         atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     def replace(self, **changes):
@@ -196,6 +199,8 @@ def load_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
+    import yaml  # here: reading YAML is rare, importing it costs every command
+
     try:
         d = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, ValueError, TypeError, AttributeError, RecursionError) as e:
@@ -207,6 +212,8 @@ def _yaml_problem(e: Exception) -> str:
     """What went wrong, in one line. Besides YAMLError (and UnicodeDecodeError), PyYAML's
     constructors raise plain errors on a bad scalar (2020-13-45, !!int x, an int of 5000 digits)
     and its parser recurses once per level of nesting."""
+    import yaml
+
     if isinstance(e, RecursionError):
         return "nested too deeply"
     if isinstance(e, TypeError | AttributeError):

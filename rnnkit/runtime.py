@@ -16,10 +16,12 @@ import ctypes.util
 import functools
 import os
 import sys
-
-import torch
+from typing import TYPE_CHECKING
 
 from rnnkit.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 # glibc's mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD = -1
@@ -40,7 +42,7 @@ def tune_allocator() -> bool:
     ):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = _libc()
         mallopt = libc.mallopt
     except (OSError, AttributeError):  # musl and others have no mallopt
         return False
@@ -51,9 +53,20 @@ def tune_allocator() -> bool:
     return bool(ok)
 
 
+def _libc() -> ctypes.CDLL:
+    """The C library; glibc's own name first, since ``find_library`` runs a subprocess (tens of
+    milliseconds on every command)."""
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return ctypes.CDLL(ctypes.util.find_library("c"))
+
+
 def pick_device(name: str = "auto") -> torch.device:
     """``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``, checked
     against this machine: an unknown or absent device raises ``ConfigError``."""
+    import torch  # here: `rnnkit --help` and the tune_allocator call need no torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

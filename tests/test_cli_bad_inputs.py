@@ -191,6 +191,9 @@ CASES = [
     # data
     case("data-unknown-subcommand", "data lst", "No such command"),
     case("data-list-unknown-option", "data list --json", "--json"),
+    case("data-use-missing-folder", "data use {tmp}/nowhere", "is not a folder"),
+    case("data-use-folder-without-datasets", "data use {dir}", "holds none of the registered"),
+    case("data-use-folder-and-clear", "data use {dir} --clear", "not both"),
     case("data-stats-missing-file", "data stats {tmp}/corpus.txt", "corpus.txt"),
     case("data-stats-unknown-dataset", "data stats wikitext-3", "wikitext-3"),
     case("data-stats-top-0", "data stats {text} --top 0", "--top"),

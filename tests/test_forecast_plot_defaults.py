@@ -66,7 +66,8 @@ def test_defaults_are_a_step_budget_that_a_short_series_uses_up(tmp_path):
     defaults = ForecastConfig(data="sine")
     assert defaults.max_steps == 1000 and defaults.epochs * 1 >= defaults.max_steps
     code, stdout, _ = call_cli(["forecast", "train", "--help"])
-    assert code == 0 and "[default: 1000]" in stdout.split("  --max-steps ", 1)[1].split("--", 1)[0]
+    entry = stdout.split("\n  --max-steps ", 1)[1].split("\n  --", 1)[0]  # its help lines
+    assert code == 0 and "[default: 1000]" in entry
     # 120 rows give 2 batches an epoch: a budget of 40 steps is 20 epochs, not cut at 10
     data = write_csv(tmp_path / "short.csv", n=120)
     out = tmp_path / "run"

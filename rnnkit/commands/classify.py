@@ -116,7 +116,7 @@ def _train_options(default_task: str):
         ),
     ]
 
-    from rnnkit.classify.train import ClassifyRunConfig
+    from rnnkit.classify.config import ClassifyRunConfig
 
     options += [backend_option(ClassifyRunConfig), size_options(ClassifyRunConfig)]
     options += [loop_options(ClassifyRunConfig)]

@@ -13,8 +13,6 @@ import click
 from rnnkit.commands.common import refuse_other_run
 from rnnkit.commands.options import apply_options
 from rnnkit.registry import datasets as reg
-from rnnkit.text.corpus import build_vocab, encode_text
-from rnnkit.text.stats import corpus_stats, plot_zipf
 from rnnkit.text.tokenizers import TOKENIZERS, build_tokenizer
 
 
@@ -241,6 +239,9 @@ def stats_command(
     Reports the token count, vocabulary size, most frequent tokens, the unigram Zipf exponent
     and the number of distinct bigrams and trigrams.
     """
+    from rnnkit.text.corpus import build_vocab, encode_text
+    from rnnkit.text.stats import corpus_stats, plot_zipf
+
     text = reg.load_split_text(name_or_file, split)
     tokenizer = tokenizer or reg.default_tokenizer(name_or_file)
     tok = build_tokenizer(tokenizer, lowercase=lowercase)

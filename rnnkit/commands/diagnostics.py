@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from rnnkit.commands.common import language_model_run
+from rnnkit.config import BACKEND_NAMES
 from rnnkit.errors import ConfigError
-from rnnkit.nn.recurrent import BACKENDS
 
 
 @click.command("grad-flow", context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,7 +37,7 @@ from rnnkit.nn.recurrent import BACKENDS
 )
 @click.option(
     "--backend",
-    type=click.Choice(sorted(BACKENDS)),
+    type=click.Choice(BACKEND_NAMES),
     default="torch",
     show_default=True,
     help="Recurrent layer implementation of the fresh models.",

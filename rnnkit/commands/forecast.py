@@ -22,8 +22,7 @@ from rnnkit.commands.options import (
     train_task,
 )
 from rnnkit.errors import ConfigError
-from rnnkit.forecast.pipeline import NEURAL, ForecastConfig
-from rnnkit.forecast.plots import DEFAULT_LAST
+from rnnkit.forecast.config import DEFAULT_LAST, NEURAL, ForecastConfig
 
 
 @click.group("forecast", context_settings=CONTEXT)

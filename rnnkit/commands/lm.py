@@ -27,9 +27,8 @@ from rnnkit.commands.options import (
     run_options,
     train_task,
 )
-from rnnkit.config import TrainConfig
+from rnnkit.config import BACKEND_NAMES, TrainConfig
 from rnnkit.errors import ConfigError, RnnkitError, RunDirError
-from rnnkit.nn.recurrent import BACKENDS
 
 DEFAULTS = TrainConfig()
 
@@ -72,7 +71,7 @@ TRAIN_OPTIONS = [
         "backend",
         "Recurrent layer implementation: torch (fused kernels) or scratch (written from the "
         "equations, same weights).",
-        click.Choice(sorted(BACKENDS)),
+        click.Choice(BACKEND_NAMES),
     ),
     _opt("seq_len", "Time steps per batch (the BPTT truncation length).", int),
     _opt(
@@ -201,6 +200,8 @@ def _load_lm(run_dir, device, which: str = "best"):
 def eval_command(run_dir, data, split, batch_size, as_json, device):
     """Perplexity of a trained run on a dataset split (exp of mean cross-entropy).
 
+    A progress bar on stderr counts the tokens scored (when stderr is a terminal).
+
     RUN_DIR may also be an n-gram run (`rnnkit ngram train`).
     """
     from rnnkit.ngram.store import is_ngram_run
@@ -217,7 +218,7 @@ def eval_command(run_dir, data, split, batch_size, as_json, device):
     config, tokenizer, vocab, model = _load_lm(run_dir, dev)
     data = data or config.data
     ids = encode_split(data, split, tokenizer, vocab)
-    loss = evaluate_loss(model, ids, batch_size, config.seq_len, dev)
+    loss = evaluate_loss(model, ids, batch_size, config.seq_len, dev, progress=True)
     ppl = math.exp(loss)
     if as_json:
         click.echo(

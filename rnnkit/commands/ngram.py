@@ -10,12 +10,10 @@ import warnings
 from pathlib import Path
 
 import click
-import numpy as np
 
 from rnnkit.commands.common import CONTEXT, refuse_other_run
+from rnnkit.config import SMOOTHINGS
 from rnnkit.errors import ConfigError, DataError, GenerationError, RunDirError
-from rnnkit.ngram.model import SMOOTHINGS, NGramLM
-from rnnkit.ngram.store import NGramMeta, is_ngram_run, load_ngram, save_ngram
 from rnnkit.text.tokenizers import TOKENIZERS
 
 
@@ -74,6 +72,8 @@ def train_command(
     data, tokenizer, lowercase, order, smoothing, k, discount, min_freq, max_vocab, out, overwrite
 ):
     """Count n-grams on the train split, report valid perplexity, save the run."""
+    from rnnkit.ngram.model import NGramLM
+    from rnnkit.ngram.store import NGramMeta, is_ngram_run, save_ngram
     from rnnkit.registry.datasets import default_tokenizer, load_split_text
     from rnnkit.text.corpus import build_vocab, encode_text
     from rnnkit.text.tokenizers import build_tokenizer
@@ -142,6 +142,9 @@ def eval_command(run_dir, data, split, as_json):
 
 
 def print_eval(run_dir, data, split, as_json) -> None:
+    import numpy as np
+
+    from rnnkit.ngram.store import load_ngram
     from rnnkit.registry.datasets import load_split_text
     from rnnkit.text.corpus import encode_text
 
@@ -178,7 +181,10 @@ def print_eval(run_dir, data, split, as_json) -> None:
 
 def score_ngram_lines(run_dir, lines: list[str]):
     """Per-line ``LineScore``s of an n-gram run: each line a sentence from ``<bos>``."""
+    import numpy as np
+
     from rnnkit.infer.scoring import LineScore
+    from rnnkit.ngram.store import load_ngram
 
     _, tok, vocab, lm = load_ngram(run_dir)
     per_line = [vocab.encode(tok.tokenize(line + "\n")) for line in lines]
@@ -204,6 +210,7 @@ def score_ngram_lines(run_dir, lines: list[str]):
 def generate_command(run_dir, prompt, length, temperature, seed):
     """Sample text from an n-gram run, after an optional prompt."""
     from rnnkit.infer.generate import prompt_ids, unseen_reserved
+    from rnnkit.ngram.store import load_ngram
 
     if length < 0:
         raise GenerationError(f"--length must be >= 0, got {length}")
@@ -227,11 +234,15 @@ def generate_command(run_dir, prompt, length, temperature, seed):
 @click.argument("run_dir", type=click.Path())
 @click.argument("file", type=click.Path(dir_okay=False))
 def export_command(run_dir, file):
-    """Write a kn or mkn run as an ARPA file (KenLM, SRILM and others read it)."""
+    """Write a kn or mkn run as an ARPA file (KenLM, SRILM and others read it).
+
+    A progress bar on stderr counts the entries written (when stderr is a terminal).
+    """
     from rnnkit.ngram.arpa import write_arpa
+    from rnnkit.ngram.store import load_ngram
 
     _, _, vocab, lm = load_ngram(run_dir)
-    entries = write_arpa(lm, vocab, file)
+    entries = write_arpa(lm, vocab, file, progress=True)
     click.echo(f"wrote {file}: {', '.join(f'{n:,}' for n in entries)} entries by order")
 
 

@@ -10,7 +10,7 @@ import click
 from click.core import ParameterSource
 
 from rnnkit.commands.common import DEVICE, echo_above_progress, finish_training, refuse_other_run
-from rnnkit.config import OPTIMIZERS, SCHEDULES, LoopConfig, load_yaml
+from rnnkit.config import BACKEND_NAMES, OPTIMIZERS, SCHEDULES, LoopConfig, load_yaml
 from rnnkit.errors import ConfigError, RunDirError
 
 # field -> (help, click type or None for the field's own type)
@@ -29,9 +29,16 @@ LOOP_HELP: dict[str, tuple[str, object]] = {
     "lr_decay": ("Learning-rate decay factor.", float),
     "decay_start": ("Epochs at the initial rate before exponential decay.", int),
     "plateau_patience": ("Evaluations without improvement before a plateau decay.", int),
-    "epochs": ("Passes over the training data.", int),
-    "max_steps": ("Stop after this many steps; 0 = no limit.", int),
-    "max_minutes": ("Stop after this much training time; 0 = no limit.", float),
+    "epochs": ("Passes over the training data, counted over the whole run.", int),
+    "max_steps": (
+        "Stop at this step, counted over the whole run (also on --resume); 0 = no limit.",
+        int,
+    ),
+    "max_minutes": (
+        "Stop after this many minutes of training in this invocation (on --resume too; an "
+        "earlier run's budget is not carried over); 0 = no limit.",
+        float,
+    ),
     "patience": ("Early stopping: evaluations without improvement; 0 = off.", int),
     "eval_every": ("Evaluate every N steps; 0 = at each epoch end only.", int),
     "log_every": ("Write a metrics row every N steps.", int),
@@ -79,10 +86,8 @@ RENAMED_FLAGS = {"--embed": "--embed-size", "--hidden": "--hidden-size", "--laye
 
 def backend_option(config_cls: type[LoopConfig]):
     """``--backend torch|scratch``, its default read from ``config_cls``."""
-    from rnnkit.nn.recurrent import BACKENDS
-
     text = "Recurrent layer implementation: torch (fused kernels) or scratch (the equations)."
-    return field_option(config_cls, "backend", text, click.Choice(sorted(BACKENDS)))
+    return field_option(config_cls, "backend", text, click.Choice(BACKEND_NAMES))
 
 
 def size_options(config_cls: type[LoopConfig]):
@@ -183,14 +188,18 @@ def train_task(ctx, task_cls, fields: dict, fill=None):
     echo = None if quiet else echo_above_progress
     try:
         if resume:
-            trainer = resume_trainer(resume, given, out=out, echo=echo, progress=not quiet)
+            trainer = resume_trainer(
+                resume, given, out=out, echo=echo, progress=not quiet, command=ctx.command_path
+            )
         else:
             if out is None:
                 raise ConfigError("--out is required: the run directory to write")
             config = build_config(task_cls.config_cls, config_file, given, fill)
             dist = distributed.setup(config.device)
             check_out(Path(out), task_cls, p["overwrite"], clear=dist.is_main)
-            trainer = Trainer(task_cls(config), out, echo=echo, progress=not quiet)
+            trainer = Trainer(
+                task_cls(config), out, echo=echo, progress=not quiet, command=ctx.command_path
+            )
         history = trainer.fit()
         finish_training(history, trainer, ctx.command_path)
         return history

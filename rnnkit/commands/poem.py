@@ -265,7 +265,9 @@ def poem_train(
     echo = None if quiet else echo_above_progress
     if resume:
         try:
-            trainer = resume_trainer(resume, given, out=out, echo=echo, progress=not quiet)
+            trainer = resume_trainer(
+                resume, given, out=out, echo=echo, progress=not quiet, command="rnnkit poem train"
+            )
             finish_training(trainer.fit(), trainer, "rnnkit poem train")
         finally:
             distributed.teardown()
@@ -302,7 +304,9 @@ def poem_train(
         )
         atomic_write_text(out / POEM_META, json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
     try:
-        trainer = Trainer(LMTask(config), out, echo=echo, progress=not quiet)
+        trainer = Trainer(
+            LMTask(config), out, echo=echo, progress=not quiet, command="rnnkit poem train"
+        )
         finish_training(trainer.fit(), trainer, "rnnkit poem train")
     finally:
         distributed.teardown()

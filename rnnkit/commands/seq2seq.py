@@ -21,8 +21,7 @@ from rnnkit.commands.options import (
     train_task,
 )
 from rnnkit.errors import ConfigError
-from rnnkit.seq2seq.data import TOKENIZERS
-from rnnkit.seq2seq.train import Seq2SeqRunConfig
+from rnnkit.seq2seq.config import TOKENIZERS, Seq2SeqRunConfig
 
 
 @click.group("seq2seq", context_settings=CONTEXT)
@@ -123,7 +122,10 @@ def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP)
 def eval_command(run_dir, split, beam, alpha, as_json, device):
-    """Corpus BLEU (sacrebleu) and chrF of a run's translations of a split; prints `bleu: X`."""
+    """Corpus BLEU (sacrebleu) and chrF of a run's translations of a split; prints `bleu: X`.
+
+    A progress bar on stderr counts the sentences translated (when stderr is a terminal).
+    """
     from rnnkit.runtime import pick_device
     from rnnkit.seq2seq.train import evaluate, load_run, load_split
 
@@ -131,7 +133,7 @@ def eval_command(run_dir, split, beam, alpha, as_json, device):
     dev = pick_device(device)
     config, src_vocab, tgt_vocab, model = load_run(run_dir, dev)
     pairs = load_split(config, split)
-    result = evaluate(model, pairs, src_vocab, tgt_vocab, beam=beam, device=dev)
+    result = evaluate(model, pairs, src_vocab, tgt_vocab, beam=beam, device=dev, progress=True)
     result.pop("hypotheses")
     if as_json:
         click.echo(json.dumps({"split": split, "beam": beam, **result}))

@@ -6,18 +6,7 @@ normalises columns with train statistics; ``make_windows`` cuts (tau inputs, hor
 pairs.
 """
 
-from rnnkit.forecast.data import (
-    FILLS,
-    SCALERS,
-    SERIES,
-    Scaler,
-    Series,
-    SeriesSpec,
-    YearSplit,
-    load_series,
-    make_windows,
-    sine_series,
-)
+import importlib
 
 __all__ = [
     "FILLS",
@@ -31,3 +20,11 @@ __all__ = [
     "make_windows",
     "sine_series",
 ]
+
+
+def __getattr__(name: str):
+    # from rnnkit.forecast.data on first use: the command line imports the package's config
+    # without numpy
+    if name in __all__:
+        return getattr(importlib.import_module("rnnkit.forecast.data"), name)
+    raise AttributeError(f"module 'rnnkit.forecast' has no attribute {name!r}")

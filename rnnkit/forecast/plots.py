@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit.errors import ConfigError
+from rnnkit.forecast.config import DEFAULT_LAST
 
 # Rows drawn by default: ETTh1's test split has 2,857, and at that width a 24-step forecast is
 # a few pixels; 200 rows show the horizon against the days before it.
-DEFAULT_LAST = 200
 
 
 @dataclass(frozen=True)

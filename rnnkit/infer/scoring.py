@@ -23,26 +23,36 @@ def evaluate_loss(
     device="cpu",
     dist=None,
     autocast=contextlib.nullcontext,
+    progress: bool = False,
 ) -> float:
     """Mean cross-entropy (nats per token) over ``ids``, state carried across batches.
 
     Perplexity is ``exp`` of this. The model is put in eval mode and restored afterwards.
     With ``dist`` (a ``rnnkit.train.distributed.Dist`` of several ranks) each rank scores its
     share of the streams and the sums are reduced, so every rank returns the same value.
-    ``autocast`` is a context-manager factory entered around each forward pass.
+    ``autocast`` is a context-manager factory entered around each forward pass. ``progress``
+    shows a bar of the tokens scored.
     """
+    from rnnkit.progress import progress_bar
+
     was_training = model.training
     model.eval()
     total, count, state = 0.0, 0, None
     rank, world = (dist.rank, dist.world_size) if dist is not None else (0, 1)
-    for x, y in eval_batches(ids, batch_size, seq_len, rank, world):
-        x, y = x.to(device), y.to(device)
-        with autocast():
-            logits, _, state = model(x, None, state)
-        logits = logits.float()
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum")
-        total += loss.item()
-        count += y.numel()
+    streams = max(1, min(batch_size, len(ids) - 1))
+    tokens = streams * ((len(ids) - 1) // streams)  # what eval_batches covers
+    bar = progress_bar(tokens, enabled=progress, unit="tok", unit_scale=True)
+    with bar:
+        for x, y in eval_batches(ids, batch_size, seq_len, rank, world):
+            x, y = x.to(device), y.to(device)
+            with autocast():
+                logits, _, state = model(x, None, state)
+            logits = logits.float()
+            flat = logits.reshape(-1, logits.size(-1))
+            loss = F.cross_entropy(flat, y.reshape(-1), reduction="sum")
+            total += loss.item()
+            count += y.numel()
+            bar.update(y.numel())
     model.train(was_training)
     if dist is not None:
         total, count = dist.sum([total, count])

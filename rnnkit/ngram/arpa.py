@@ -40,6 +40,7 @@ _COUNT_LINE = re.compile(r"ngram\s+([0-9]+)\s*=\s*([0-9]+)")
 _SECTION = re.compile(r"\\([0-9]+)-grams:")
 _MAX_DIGITS = 18
 _DIGITS = "%.7f"  # log10 to 5e-8: scores round-trip far below 1e-6
+_CHUNK = 100_000  # entries formatted at a time: memory stays bounded, progress moves
 
 
 def _needs_escape(c: str) -> bool:
@@ -80,7 +81,7 @@ def unescape_token(word: str) -> str:
 
 
 # ---------------------------------------------------------------------------------- writing
-def write_arpa(lm, vocab, path: str | Path) -> list[int]:
+def write_arpa(lm, vocab, path: str | Path, progress: bool = False) -> list[int]:
     """Write a fitted ``kn`` or ``mkn`` ``NGramLM`` as an ARPA file (atomically).
 
     Listed at order k < n: every k-gram with a count plus every k-gram that is the context of
@@ -92,12 +93,18 @@ def write_arpa(lm, vocab, path: str | Path) -> list[int]:
         lm: a fitted ``NGramLM`` with smoothing ``kn`` or ``mkn``.
         vocab: the ``Vocab`` the model was fitted with (V tokens).
         path: the file to write.
+        progress: show a bar of the entries formatted (millions for a large corpus).
 
     Returns:
         the number of entries written per order.
     """
-    atomic_write_text(path, arpa_text(lm, vocab))
-    return [int(m.sum()) for m in _listed(lm)]
+    from rnnkit.progress import progress_bar
+
+    _check_writable(lm, vocab)
+    entries = [int(m.sum()) for m in _listed(lm)]
+    with progress_bar(sum(entries), enabled=progress, unit="entry", unit_scale=True) as bar:
+        atomic_write_text(path, arpa_text(lm, vocab, bar.update))
+    return entries
 
 
 def _check_writable(lm, vocab) -> None:
@@ -165,8 +172,9 @@ def _format(values: np.ndarray) -> np.ndarray:
     return np.array([_DIGITS % x for x in logs.tolist()], dtype=object)
 
 
-def arpa_text(lm, vocab) -> str:
-    """The ARPA file of ``lm`` as one string (see ``write_arpa``)."""
+def arpa_text(lm, vocab, done=None) -> str:
+    """The ARPA file of ``lm`` as one string (see ``write_arpa``); ``done(n)`` is called as
+    each chunk of ``n`` entries is formatted."""
     _check_writable(lm, vocab)
     sym = _symbols(lm, vocab)
     listed = _listed(lm)
@@ -174,16 +182,22 @@ def arpa_text(lm, vocab) -> str:
     N = lm.order
     sections = []
     for k in range(1, N + 1):
-        rows = np.flatnonzero(listed[k - 1])
-        first, *rest = _token_columns(lm, k, rows)
-        words = sym[first]
-        for col in rest:
-            words = words + " " + sym[col]  # elementwise on object arrays
-        line = _format(probs[k - 1][rows]) + "\t" + words
-        if k < N:  # rows of order k are the contexts of order k+1
-            has = lm.has_context[k][rows]
-            line[has] = line[has] + "\t" + _format(lm.gamma[k][rows[has]])
-        sections.append(f"\\{k}-grams:\n" + "\n".join(line.tolist()) + "\n")
+        order_rows = np.flatnonzero(listed[k - 1])
+        lines = []
+        for start in range(0, len(order_rows), _CHUNK):
+            rows = order_rows[start : start + _CHUNK]
+            first, *rest = _token_columns(lm, k, rows)
+            words = sym[first]
+            for col in rest:
+                words = words + " " + sym[col]  # elementwise on object arrays
+            line = _format(probs[k - 1][rows]) + "\t" + words
+            if k < N:  # rows of order k are the contexts of order k+1
+                has = lm.has_context[k][rows]
+                line[has] = line[has] + "\t" + _format(lm.gamma[k][rows[has]])
+            lines.extend(line.tolist())
+            if done is not None:
+                done(len(rows))
+        sections.append(f"\\{k}-grams:\n" + "\n".join(lines) + "\n")
     header = "\\data\\\n" + "".join(f"ngram {k}={int(m.sum())}\n" for k, m in enumerate(listed, 1))
     return header + "\n" + "\n".join(sections) + "\n\\end\\\n"
 

@@ -37,11 +37,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rnnkit.config import SMOOTHINGS
 from rnnkit.errors import ConfigError, DataError, GenerationError, RnnkitWarning
 from rnnkit.ngram.counts import NGramCounts, pad_sentences
 from rnnkit.text.vocab import BOS, PAD
 
-SMOOTHINGS = ("mle", "addk", "kn", "mkn", "stupid")
 KN_DEFAULT = 0.75
 MKN_DEFAULT = (0.5, 1.0, 1.5)
 STUPID_ALPHA = 0.4

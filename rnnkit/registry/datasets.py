@@ -19,13 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import http.client
 import json
 import os
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -339,6 +336,8 @@ def _network_hint(file: DataFile) -> str:
 
 def _stream_to(url: str, out, timeout: float) -> str:
     """Copy ``url`` into the open binary file ``out``; return the sha256 of what was read."""
+    import urllib.request  # here: the network stack costs every command ~0.1 s to import
+
     h = hashlib.sha256()
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         while chunk := resp.read(_CHUNK):
@@ -357,6 +356,9 @@ def download(file: DataFile, timeout: float = DOWNLOAD_TIMEOUT) -> Path:
         DownloadError: network failure or sha256 mismatch (the temp file is removed).
         DataError: the cache folder cannot be written.
     """
+    import http.client
+    import urllib.error
+
     target = cache_path(file)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -26,11 +26,10 @@ import torch
 
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.registry.datasets import SPLITS, DataFile, fetch
+from rnnkit.seq2seq.config import TOKENIZERS
 from rnnkit.text.lines import read_lines
 from rnnkit.text.moses import moses_tokenize
 from rnnkit.text.vocab import BOS, EOS, Vocab
-
-TOKENIZERS = ("whitespace", "moses")
 
 
 def split_words(line: str, tokenize: str = "whitespace", lang: str = "en") -> list[str]:

@@ -11,98 +11,23 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rnnkit.config import LoopConfig
 from rnnkit.errors import ConfigError, RnnkitError, RunDirError
 from rnnkit.registry.runs import RUN_KINDS, WEIGHTS, read_run
 from rnnkit.seq2seq.bleu import corpus_chrf, signed_corpus_bleu
-from rnnkit.seq2seq.data import CORPORA, TOKENIZERS, BucketBatches, Pairs, encode_pairs, load_pairs
+from rnnkit.seq2seq.config import Seq2SeqRunConfig
+from rnnkit.seq2seq.data import BucketBatches, Pairs, encode_pairs, load_pairs
 from rnnkit.seq2seq.models import Seq2Seq, build_seq2seq
 from rnnkit.text import vocab as special
 from rnnkit.text.vocab import Vocab
 from rnnkit.train.checkpoint import build_for_loading, load_weights
 
 SRC_VOCAB, TGT_VOCAB = RUN_KINDS["seq2seq"].files[:2]
-
-
-@dataclass(frozen=True)
-class Seq2SeqRunConfig(LoopConfig):
-    """Data, model and training settings of a translation run (JSON-able)."""
-
-    data: str | None = "multi30k"
-    src_lang: str = "de"
-    tgt_lang: str = "en"
-    src_file: str | None = None
-    tgt_file: str | None = None
-    valid_src_file: str | None = None
-    valid_tgt_file: str | None = None
-    tsv: str | None = None
-    # How raw text becomes tokens, at training (files) and at translation (any input). A
-    # registered corpus sets both to how its files were made (lower-cased, Moses tokens);
-    # tokenize None (runs written before it was recorded) means just that.
-    lowercase: bool = False
-    tokenize: str | None = None
-    max_len: int = 50
-    min_freq: int = 2
-    max_vocab: int | None = None
-    embed_size: int = 256
-    hidden_size: int = 512
-    num_layers: int = 1
-    cell: str = "gru"
-    bidirectional: bool = True
-    attention: str = "additive"
-    dropout: float = 0.3
-    backend: str = "torch"
-    label_smoothing: float = 0.0
-    teacher_forcing: float = 1.0
-    eval_beam: int = 1
-    # the loop's defaults for translation
-    batch_size: int = 64
-    lr: float = 1e-3
-    clip: float = 1.0
-    lr_schedule: str = "constant"
-    log_every: int = 100
-
-    def __post_init__(self):
-        super().__post_init__()
-        corpus = CORPORA.get(self.data) if self.data is not None else None
-        if self.tokenize is None:
-            object.__setattr__(self, "tokenize", corpus["tokenize"] if corpus else "whitespace")
-        if corpus is not None and corpus["lowercase"]:
-            object.__setattr__(self, "lowercase", True)  # its text is lower-case already
-        self._check_choice("tokenize", TOKENIZERS)
-        sources = [self.data is not None, self.src_file is not None, self.tsv is not None]
-        if sum(sources) != 1:
-            raise ConfigError("give exactly one of --data NAME, --src FILE --tgt FILE, --tsv FILE")
-        if (self.src_file is None) != (self.tgt_file is None):
-            raise ConfigError("--src and --tgt go together: give both aligned files")
-        for name in ("max_len", "min_freq", "eval_beam"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer")
-        if not 0.0 <= self.teacher_forcing <= 1.0:
-            raise ConfigError(f"--teacher-forcing must be in [0, 1], got {self.teacher_forcing}")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ConfigError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
-
-    def model_config(self, src_vocab: int, tgt_vocab: int) -> dict:
-        return {
-            "src_vocab": src_vocab,
-            "tgt_vocab": tgt_vocab,
-            "embed": self.embed_size,
-            "hidden": self.hidden_size,
-            "layers": self.num_layers,
-            "cell": self.cell,
-            "bidirectional": self.bidirectional,
-            "attention": self.attention,
-            "dropout": self.dropout,
-            "backend": self.backend,
-        }
 
 
 def load_split(config: Seq2SeqRunConfig, split: str) -> Pairs:
@@ -140,21 +65,28 @@ def translate_ids(
     alpha: float = 0.6,
     batch_size: int = 64,
     device="cpu",
+    progress: bool = False,
 ) -> list[list[int]]:
-    """Target ids for every source sentence (in order), greedy for beam 1."""
+    """Target ids for every source sentence (in order), greedy for beam 1; ``progress`` shows
+    a bar of the sentences translated (a beam search over a test set takes minutes on a CPU).
+    """
+    from rnnkit.progress import progress_bar
     from rnnkit.seq2seq.data import pad_batch
     from rnnkit.seq2seq.translate import search_batch
 
     order = np.argsort([len(s) for s in src_ids], kind="stable")  # similar lengths together
     results: dict[int, list[int]] = {}
-    for i in range(0, len(order), batch_size):
-        idx = order[i : i + batch_size]
-        src, src_len = pad_batch([src_ids[j] for j in idx], src_vocab.id_of(special.PAD))
-        hyps = search_batch(
-            model, src.to(device), src_len.to(device), tgt_vocab, beam=beam, alpha=alpha
-        )
-        for j, h in zip(idx, hyps, strict=True):
-            results[int(j)] = h[0].tokens
+    what = "greedy" if beam == 1 else f"beam {beam}"
+    with progress_bar(len(order), enabled=progress, unit="sent", desc=what) as bar:
+        for i in range(0, len(order), batch_size):
+            idx = order[i : i + batch_size]
+            src, src_len = pad_batch([src_ids[j] for j in idx], src_vocab.id_of(special.PAD))
+            hyps = search_batch(
+                model, src.to(device), src_len.to(device), tgt_vocab, beam=beam, alpha=alpha
+            )
+            for j, h in zip(idx, hyps, strict=True):
+                results[int(j)] = h[0].tokens
+            bar.update(len(idx))
     return [results[i] for i in range(len(src_ids))]
 
 
@@ -164,13 +96,17 @@ def detok(ids: list[int], vocab: Vocab) -> str:
     return " ".join(vocab.decode([i for i in ids if i not in marks]))
 
 
-def evaluate(model, pairs: Pairs, src_vocab, tgt_vocab, *, beam=1, device="cpu") -> dict:
+def evaluate(
+    model, pairs: Pairs, src_vocab, tgt_vocab, *, beam=1, device="cpu", progress=False
+) -> dict:
     """Corpus BLEU (sacrebleu on the tokens as they are, ``tokenize="none"``, with its
     signature) and chrF of the translations of ``pairs`` against their targets, and the
-    teacher-forced loss and perplexity."""
+    teacher-forced loss and perplexity; ``progress`` shows a bar of the translation."""
     src_ids, tgt_ids = encode_pairs(pairs, src_vocab, tgt_vocab)
     t0 = time.perf_counter()
-    ids = translate_ids(model, src_ids, src_vocab, tgt_vocab, beam=beam, device=device)
+    ids = translate_ids(
+        model, src_ids, src_vocab, tgt_vocab, beam=beam, device=device, progress=progress
+    )
     hyps = [detok(h, tgt_vocab) for h in ids]
     seconds = time.perf_counter() - t0
     refs = [" ".join(t) for t in pairs.tgt]

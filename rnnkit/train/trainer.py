@@ -18,15 +18,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from rnnkit.config import LoopConfig
 from rnnkit.errors import RnnkitWarning, RunDirError, TrainingError
 from rnnkit.integrity import stored_digest
 from rnnkit.io import storage_error
 from rnnkit.nn.recurrent import detach_state
-from rnnkit.registry.runs import write_run
+from rnnkit.progress import progress_bar
+from rnnkit.registry.runs import RUN_KINDS, write_run
 from rnnkit.train import distributed
+from rnnkit.train.budgets import bar_total, describe_limits, resumed_budgets, stop_message
 from rnnkit.train.checkpoint import RunDir, load_weights, save_state, save_weights
 from rnnkit.train.metrics import MetricsLog, plot_curves
 from rnnkit.train.precision import Precision
@@ -54,6 +55,8 @@ class Trainer:
         out: run directory to write.
         echo: where progress lines go (evaluations, early stop); ``None`` silences them.
         progress: show a tqdm bar.
+        command: the training command, for the line that says how to continue the run
+            (default: the one that trains the task's kind of run).
     """
 
     def __init__(
@@ -62,9 +65,11 @@ class Trainer:
         out: str | Path,
         echo: Callable[[str], None] | None = print,
         progress: bool = True,
+        command: str | None = None,
     ):
         config = task.config
         self.task, self.config, self.run = task, config, RunDir(out)
+        self.command = command or RUN_KINDS[task.kind].trained_by.split(" or ")[0].strip("`")
         self.dist = dist = distributed.setup(config.device)
         self.echo = (echo or (lambda s: None)) if dist.is_main else (lambda s: None)
         self.progress = progress and dist.is_main
@@ -90,10 +95,12 @@ class Trainer:
         self.best = -math.inf if task.higher_is_better else math.inf
         self.bad_evals = 0
         self.last_eval_step = -1
-        self.elapsed = 0.0
+        self.elapsed = 0.0  # training seconds of the whole run (all invocations)
+        self._elapsed_before = 0.0  # ... before this invocation: --max-minutes counts from here
         self.state = None  # this rank's rows of the hidden state carried between batches
         self.metrics = MetricsLog(self.run.metrics_path)
         self._last_plot = -math.inf
+        self._step_limit = 0  # the step epochs and --max-steps end the run at
         self._signal = 0  # SIGINT or SIGTERM received: checkpoint and stop after this step
         self._items = 0  # items trained on since the last evaluation (all ranks)
         self._loss_sum, self._loss_n = 0.0, 0  # training loss since the last evaluation
@@ -169,13 +176,8 @@ class Trainer:
         total = c.epochs * self.task.num_batches(self.epoch)
         if c.max_steps:
             total = min(total, c.max_steps)
-        bar = tqdm(
-            total=total,
-            initial=min(self.step, total),
-            disable=not self.progress,
-            dynamic_ncols=True,
-            unit="step",
-        )
+        self._step_limit = total
+        bar = progress_bar(total, initial=min(self.step, total), enabled=self.progress, unit="step")
         try:
             with self._catch_signals():
                 stop = self._loop(bar)
@@ -204,7 +206,7 @@ class Trainer:
         best = ""
         if history["best"] is not None:
             best = f"; best {self.task.describe({self.task.metric: history['best']})}"
-        self.echo(f"stopped after {self.step} steps ({reason}){best}; run saved in {self.run.path}")
+        self.echo(stop_message(reason, self.step, self.config, self.run.path, self.command, best))
         return history
 
     def history(self, stop: str) -> dict:
@@ -231,6 +233,7 @@ class Trainer:
         """The epochs and steps; returns why training stopped early, or None."""
         c, task, dist = self.config, self.task, self.dist
         start_time = time.perf_counter() - self.elapsed
+        self._elapsed_before, first_step = self.elapsed, self.step
         self._eval_done = time.perf_counter()
         window_loss, window_n, window_items, window_t0 = 0.0, 0, 0, time.perf_counter()
         stop = None
@@ -254,6 +257,14 @@ class Trainer:
                 window_items += items
                 self._items += items
                 bar.update(1)
+                if c.max_minutes:  # count to the step the time budget will end at
+                    bar.total = bar_total(
+                        self._step_limit,
+                        c,
+                        self.step,
+                        self.step - first_step,
+                        self.elapsed - self._elapsed_before,
+                    )
                 if not math.isfinite(window_loss):
                     self._nonfinite(loss_value)
                 if self.step % c.log_every == 0:
@@ -278,7 +289,7 @@ class Trainer:
                     window_t0 = time.perf_counter()  # items/s counts training time only
                 if c.max_steps and self.step >= c.max_steps:
                     stop = stop or "max_steps"
-                if c.max_minutes and self.elapsed >= 60 * c.max_minutes:
+                if c.max_minutes and self.elapsed - self._elapsed_before >= 60 * c.max_minutes:
                     stop = stop or "time budget"
                 if signalled:
                     stop = "interrupted"
@@ -497,16 +508,23 @@ def fit_or_stop(trainer: Trainer) -> dict:
 
 
 def resume_trainer(
-    run_dir: str | Path, overrides: dict, out: str | Path | None = None, echo=print, progress=True
+    run_dir: str | Path,
+    overrides: dict,
+    out: str | Path | None = None,
+    echo=print,
+    progress=True,
+    command: str | None = None,
 ) -> Trainer:
     """A trainer that continues ``run_dir`` exactly where its last checkpoint left it.
 
     The run's kind picks its task (``rnnkit.train.tasks``), which reads the saved config and
-    vocabularies back.
+    vocabularies back. The budgets are those of ``rnnkit.train.budgets.resumed_budgets``; the
+    first line echoed says them.
 
     Args:
         overrides: config fields given on the command line; only ``RESUMABLE`` ones may differ.
         out: where to keep writing (default: ``run_dir`` itself).
+        command: the training command (see ``Trainer``).
     """
     from rnnkit.train.tasks import resumed_task
 
@@ -532,7 +550,7 @@ def resume_trainer(
         for p in (run.metrics_path, run.best_path):
             if p.exists():
                 shutil.copy2(p, target / p.name)
-    trainer = Trainer(task, target, echo=echo, progress=progress)
+    trainer = Trainer(task, target, echo=echo, progress=progress, command=command)
     state = run.load_state()
     want = state.get("weights_sha256")
     if want is not None and stored_digest(run.last_path) != want:
@@ -542,6 +560,13 @@ def resume_trainer(
         )
     load_weights(trainer.model, run.last_path, trainer.device)
     trainer.load_state_dict(state)
+    budgets = resumed_budgets(task.config, overrides, trainer.step, trainer.epoch)
+    task.config = trainer.config = task.config.replace(**budgets.changes)
+    notes = "".join(f"; {n}" for n in budgets.notes)
+    trainer.echo(
+        f"resuming {run.path} at step {trainer.step} (epoch {trainer.epoch}): training "
+        f"{describe_limits(trainer.config)}{notes}"
+    )
     return trainer
 
 

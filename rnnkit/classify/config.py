@@ -1,0 +1,67 @@
+"""The settings of a classification or tagging run, importable without torch (the command
+line builds its flags from them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rnnkit.config import LoopConfig
+from rnnkit.errors import ConfigError
+
+TASKS = ("intent", "slots", "joint")
+
+
+@dataclass(frozen=True)
+class ClassifyRunConfig(LoopConfig):
+    """Data, model and training settings of a classification / tagging run (JSON-able)."""
+
+    data: str = "snips"
+    valid: str | None = None
+    test: str | None = None
+    task: str = "intent"
+    lowercase: bool = True
+    min_freq: int = 1
+    max_vocab: int | None = None
+    holdout: float = 0.1
+    embed_size: int = 128
+    hidden_size: int = 128
+    num_layers: int = 1
+    cell: str = "lstm"
+    bidirectional: bool = True
+    pooling: str = "attention"
+    char_embed: int = 32
+    char_filters: int = 64
+    crf: bool = True
+    dropout: float = 0.3
+    backend: str = "torch"
+    class_weights: str = "none"
+    word_dropout: float = 0.5
+    # the loop's defaults for classification
+    lr: float = 1e-3
+    lr_schedule: str = "constant"
+    epochs: int = 20
+    patience: int = 5
+    log_every: int = 100
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.task not in TASKS:
+            raise ConfigError(f"unknown task {self.task!r}: choose one of {', '.join(TASKS)}")
+        if self.min_freq <= 0:
+            raise ConfigError("--min-freq must be a positive integer")
+        if self.class_weights not in ("none", "balanced"):
+            raise ConfigError(
+                f"--class-weights must be none or balanced, got {self.class_weights!r}"
+            )
+        if not 0.0 < self.holdout < 1.0:
+            raise ConfigError(f"--holdout must be in (0, 1), got {self.holdout}")
+        if not 0.0 <= self.word_dropout < 1.0:
+            raise ConfigError(f"--word-dropout must be in [0, 1), got {self.word_dropout}")
+
+    @property
+    def wants_labels(self) -> bool:
+        return self.task in ("intent", "joint")
+
+    @property
+    def wants_tags(self) -> bool:
+        return self.task in ("slots", "joint")
