@@ -130,8 +130,7 @@ def write_run(run_dir: str | Path, doc: RunDoc) -> None:
 
 def has_run(path: str | Path) -> bool:
     """Whether ``path`` holds a run file (of today's format or an earlier one)."""
-    path = Path(path)
-    return run_file(path) is not None
+    return run_file(Path(path)) is not None
 
 
 def read_run(run_dir: str | Path, kind: str | None = None) -> RunDoc:

@@ -108,16 +108,18 @@ class RunDir:
         self.state_path = self.path / "trainer_state.pt"
         self.metrics_path = self.path / "metrics.jsonl"
         self.curves_path = self.path / "curves.png"
+        self._doc: RunDoc | None = None  # the run file, read once by ``read``
 
     def check(self, resumable: bool = False) -> None:
         """Raise ``RunDirError`` unless this looks like a (resumable) run directory."""
         if not self.path.is_dir():
             raise RunDirError(f"run directory not found: {self.path}; give the --out of a run")
-        if run_file(self.path) is not None:
+        has_file = run_file(self.path) is not None
+        if has_file:
             self.read()  # a damaged run file, or another kind of run, is named first
         need = [self.vocab_path]
         need += [self.last_path, self.state_path] if resumable else [self.best_path]
-        missing = [RUN_FILE] if run_file(self.path) is None else []
+        missing = [] if has_file else [RUN_FILE]
         missing += [p.name for p in need if not p.exists()]
         if missing:
             raise RunDirError(
@@ -126,14 +128,17 @@ class RunDir:
             )
 
     def read(self) -> RunDoc:
-        """The run file, which must be a language-model run's."""
-        doc = read_run(self.path)
-        if doc.kind != "lm":
-            k = RUN_KINDS[doc.kind]
-            raise RunDirError(
-                f"{self.path} is {k.a_what} ({k.trained_by}), not a language-model run"
-            )
-        return doc
+        """The run file, which must be a language-model run's; read once (``check``, the
+        config and the model all need it)."""
+        if self._doc is None:
+            doc = read_run(self.path)
+            if doc.kind != "lm":
+                k = RUN_KINDS[doc.kind]
+                raise RunDirError(
+                    f"{self.path} is {k.a_what} ({k.trained_by}), not a language-model run"
+                )
+            self._doc = doc
+        return self._doc
 
     def load_config(self) -> TrainConfig:
         return self.read().run_config(TrainConfig)
