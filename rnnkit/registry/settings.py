@@ -51,7 +51,7 @@ def read_settings() -> dict:
 def save_setting(key: str, value: str | None) -> Path:
     """Set ``key`` to ``value`` (``None`` removes it); returns the settings file."""
     path = settings_path()
-    doc = read_settings() if path.is_file() else {}
+    doc = read_settings()
     if value is None:
         doc.pop(key, None)
     else:
