@@ -11,6 +11,7 @@ import warnings
 
 import click
 
+from rnnkit.bounds import bound_all
 from rnnkit.commands.classify import classify as classify_group
 from rnnkit.commands.classify import tag as tag_group
 from rnnkit.commands.data import data as data_group
@@ -60,6 +61,7 @@ cli.add_command(tag_group)
 cli.add_command(serve_command)
 cli.add_command(export_command)
 cli.add_command(info_command)
+bound_all(cli)  # every numeric option checked against one table as it is parsed
 
 
 _plain_format = warnings.formatwarning

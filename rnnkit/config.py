@@ -14,6 +14,7 @@ import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from rnnkit.bounds import check_fields
 from rnnkit.errors import ConfigError
 from rnnkit.io import atomic_write_text
 
@@ -60,18 +61,7 @@ class LoopConfig:
 
     def __post_init__(self):
         self._check_types()
-        for name in ("batch_size", "epochs", "log_every"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{_flag(name)} must be positive, got {getattr(self, name)}")
-        non_negative = ("max_steps", "max_minutes", "patience", "eval_every", "clip")
-        non_negative += ("momentum", "weight_decay", "decay_start", "plateau_patience")
-        for name in non_negative:
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{_flag(name)} must be >= 0, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ConfigError(f"--lr must be positive, got {self.lr}")
-        if not 0 < self.lr_decay <= 1:
-            raise ConfigError(f"--lr-decay must be in (0, 1], got {self.lr_decay}")
+        check_fields(self)
         self._check_choice("optimizer", OPTIMIZERS)
         self._check_choice("lr_schedule", SCHEDULES)
         self._check_choice("precision", ("fp32", "bf16", "fp16"))
@@ -175,15 +165,6 @@ class TrainConfig(LoopConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        for name in ("hidden_size", "num_layers", "seq_len", "eval_batch_size", "min_freq"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{_flag(name)} must be positive, got {getattr(self, name)}")
-        if self.embed_size is not None and self.embed_size < 0:
-            raise ConfigError(f"--embed-size must be >= 0 (0 = one-hot), got {self.embed_size}")
-        if self.max_vocab is not None and self.max_vocab <= 4:
-            raise ConfigError(
-                f"--max-vocab must be > 4 (room for reserved tokens), got {self.max_vocab}"
-            )
         self._check_choice("sampling", ("random", "sequential"))
         self._check_choice("model", ("rnn", "lstm", "gru", "lnlstm"))
 

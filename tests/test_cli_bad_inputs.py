@@ -22,6 +22,7 @@ import click
 import pytest
 from conftest import call_cli, run_cli, toy_pairs
 
+from rnnkit.bounds import BOUNDS, numeric
 from rnnkit.cli import cli
 
 
@@ -434,6 +435,83 @@ CASES = [
 ]
 
 
+# ---- every numeric option out of its range -------------------------------------------------------
+# A valid invocation of each command that has numeric options; each option is then given a value
+# just outside its range in ``rnnkit.bounds.BOUNDS`` (below the low end, above the high end).
+VALID = {
+    "train": TRAIN,
+    "eval": "eval {lm}",
+    "generate": "generate {lm}",
+    "demo": "demo --out {tmp}/demo",
+    "grad-flow": "grad-flow --run {lm}",
+    "data prepare": "data prepare {text} --out {tmp}/p",
+    "data stats": "data stats {text}",
+    "ngram train": NGRAM,
+    "ngram generate": "ngram generate {ngram}",
+    "forecast train": FC,
+    "forecast predict": "forecast predict {fc} --horizon 2",
+    "forecast plot": "forecast plot {fc} --out {tmp}/p.png",
+    "forecast demo": "forecast demo --out {tmp}/fd",
+    "seq2seq train": S2S,
+    "seq2seq eval": "seq2seq eval {s2s}",
+    "translate": "translate {s2s}",
+    "poem train": "poem train --data {text} --out {tmp}/p",
+    "poem write": "poem write {lm}",
+    "classify train": CLS,
+    "classify predict": "classify predict {intent}",
+    "tag train": "tag train --data {joint_conll} --out {tmp}/t",
+    "serve": "serve {lm}",
+    "export": "export {lm} --out {tmp}/e",
+}
+
+
+def _leaves():
+    """(command name, click command) for every command that runs."""
+    for name, command in cli.commands.items():
+        if isinstance(command, click.Group):
+            yield from ((f"{name} {sub}", c) for sub, c in command.commands.items())
+        else:
+            yield name, command
+
+
+def _numeric_options():
+    for name, command in _leaves():
+        for param in command.params:
+            if isinstance(param, click.Option) and numeric(param):
+                yield name, param
+
+
+def _outside(bound, integer: bool) -> list[str]:
+    """Values just outside ``bound``: below its low end and above its high end."""
+    step = 1 if integer else 0.5
+    values = []
+    if bound.low is not None:
+        values.append(bound.low if bound.low_open else bound.low - step)
+    if bound.high is not None:
+        values.append(bound.high if bound.high_open else bound.high + step)
+    if not values:
+        values.append("inf")  # only a finite number is a setting
+    return [str(int(v)) if integer and v != "inf" else str(v) for v in values]
+
+
+def _range_cases():
+    for command, param in _numeric_options():
+        integer = isinstance(param.type, click.types.IntParamType)
+        flag = max(param.opts, key=len)
+        for value in _outside(BOUNDS[param.name], integer):
+            argv = f"{VALID[command]} {flag} {value}"
+            yield case(f"{command.replace(' ', '-')}{flag}={value}", argv, flag)
+
+
+def test_every_numeric_option_has_a_range():
+    unbounded = {f"{c} --{p.name}" for c, p in _numeric_options() if p.name not in BOUNDS}
+    assert unbounded == set(), "add these to rnnkit.bounds.BOUNDS"
+    assert {c for c, _ in _numeric_options()} <= set(VALID), "add a valid invocation to VALID"
+
+
+RANGE_CASES = list(_range_cases()) if all(p.name in BOUNDS for _, p in _numeric_options()) else []
+
+
 def _command(argv: list[str]) -> str:
     """The command a case runs: ``train``, ``data stats``, ... (``poem RUN_DIR`` is ``poem``)."""
     group = cli.commands.get(argv[0]) if argv else None
@@ -501,7 +579,7 @@ def _files(places: dict) -> dict[Path, bytes]:
     return found
 
 
-@pytest.mark.parametrize("bad", CASES)
+@pytest.mark.parametrize("bad", CASES + RANGE_CASES)
 def test_bad_input_is_one_line_naming_the_problem(bad, places, monkeypatch, tmp_path):
     monkeypatch.delenv("RNNKIT_DATA", raising=False)
     monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))  # nothing to find, no download

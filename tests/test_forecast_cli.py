@@ -95,7 +95,7 @@ def test_demo_writes_both_plots_and_the_json(tmp_path):
     [
         (lambda p: write_csv(p, gaps=(5, 6, 40)), [], "--fill"),
         (lambda p: write_csv(p), ["--target", "revenue"], "sales"),
-        (lambda p: write_csv(p), ["--horizon", "0"], "--horizon must be a positive integer"),
+        (lambda p: write_csv(p), ["--horizon", "0"], "--horizon must be > 0"),
         (lambda p: write_csv(p, n=30), ["--tau", "28", "--horizon", "7"], "lower"),
         (lambda p: write_csv(p, unsorted_at=50), [], "line"),
         (lambda p: write_csv(p), ["--features", "temp", "--strategy", "recursive"], "future"),

@@ -333,7 +333,7 @@ def test_fit_checks_its_inputs():
         fit_forecaster(ARMLP(8, 1), train, valid)
     with pytest.raises(ConfigError, match="patience"):
         fit_forecaster(ARMLP(8, 1, horizon=2), train, None, patience=3)
-    with pytest.raises(ConfigError, match="--batch-size must be positive"):
+    with pytest.raises(ConfigError, match="--batch-size must be > 0"):
         fit_forecaster(ARMLP(8, 1, horizon=2), train, valid, batch_size=0)
     with pytest.raises(DataError, match="no windows"):
         fit_forecaster(ARMLP(8, 1, horizon=2), (train[0][:0], train[1][:0]), None)

@@ -79,9 +79,9 @@ def test_export_arpa_writes_a_file(ngram_run, tmp_path):
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["--order", "0"], "'--order': 0 is not in the range x>=1"),
+        (["--order", "0"], "--order must be > 0, got 0"),
         (["--order", "80"], "larger than the training sentences allow"),
-        (["--smoothing", "addk", "--k", "-1"], "'--k': -1.0 is not in the range x>0"),
+        (["--smoothing", "addk", "--k", "-1"], "--k must be > 0, got -1.0"),
         (["--smoothing", "mkn", "--discount", "0.5"], "kn only"),
     ],
 )

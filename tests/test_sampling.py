@@ -3,10 +3,8 @@ import math
 import pytest
 import torch
 
+from rnnkit.bounds import MAX_TEMPERATURE, MIN_TEMPERATURE, MIN_TOP_P
 from rnnkit.decode.warpers import (
-    MAX_TEMPERATURE,
-    MIN_TEMPERATURE,
-    MIN_TOP_P,
     check_sampling,
     filter_logits,
     sample_next,

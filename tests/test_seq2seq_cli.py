@@ -58,6 +58,22 @@ def test_eval_prints_bleu_and_attention_writes_a_png(seq2seq_run, tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_eval_searches_with_the_given_length_penalty(seq2seq_run, monkeypatch):
+    import rnnkit.seq2seq.train as s2s_train
+
+    _, out, _, _ = seq2seq_run
+    seen = []
+    evaluate = s2s_train.evaluate
+    monkeypatch.setattr(
+        s2s_train, "evaluate", lambda *a, **kw: seen.append(kw["alpha"]) or evaluate(*a, **kw)
+    )
+    code, stdout, err = call_cli(
+        ["seq2seq", "eval", out, "--split", "valid", "--beam", "3", "--alpha", "1.5", "--json"]
+    )
+    assert code == 0, err
+    assert seen == [1.5] and json.loads(stdout)["alpha"] == 1.5
+
+
 def test_bleu_counts_unk_as_one_token():
     """Hypotheses keep <unk>: scored on rnnkit's tokens it is one wrong token; sacrebleu's 13a
     tokenizer would make three of it (``< unk >``), a different (and wrong) length."""

@@ -491,7 +491,7 @@ def test_serve_help_lists_every_option(cli):
     [
         (["{tmp}"], ["{tmp}", "not a run", "`rnnkit train`"]),
         (["{tmp}/nowhere"], ["not found"]),
-        (["{run}", "--max-concurrent", "0"], ["--max-concurrent", "positive"]),
+        (["{run}", "--max-concurrent", "0"], ["--max-concurrent", "> 0"]),
     ],
 )
 def test_serve_refuses_bad_input_with_one_line(cli, tmp_path, trained_run, args, words):

@@ -116,7 +116,7 @@ def test_clipping_bounds_the_update(tmp_path):
 
 
 def test_config_validation_messages():
-    with pytest.raises(ConfigError, match="--seq-len must be positive"):
+    with pytest.raises(ConfigError, match="--seq-len must be > 0"):
         TrainConfig(seq_len=0)
     with pytest.raises(ConfigError, match="unknown keys"):
         TrainConfig.from_dict({"hiden_size": 3})

@@ -45,18 +45,14 @@ class ClassifyRunConfig(LoopConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.embed_size == 0:  # the bounds allow it for language models' one-hot input
+            raise ConfigError("--embed-size must be > 0: classification models embed their tokens")
         if self.task not in TASKS:
             raise ConfigError(f"unknown task {self.task!r}: choose one of {', '.join(TASKS)}")
-        if self.min_freq <= 0:
-            raise ConfigError("--min-freq must be a positive integer")
         if self.class_weights not in ("none", "balanced"):
             raise ConfigError(
                 f"--class-weights must be none or balanced, got {self.class_weights!r}"
             )
-        if not 0.0 < self.holdout < 1.0:
-            raise ConfigError(f"--holdout must be in (0, 1), got {self.holdout}")
-        if not 0.0 <= self.word_dropout < 1.0:
-            raise ConfigError(f"--word-dropout must be in [0, 1), got {self.word_dropout}")
 
     @property
     def wants_labels(self) -> bool:

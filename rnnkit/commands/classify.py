@@ -15,8 +15,6 @@ from rnnkit.commands.common import (
     CONTEXT,
     DEVICE,
     DEVICE_HELP,
-    POSITIVE,
-    PROBABILITY_BELOW_1,
     read_stdin_lines,
 )
 from rnnkit.commands.options import (
@@ -84,22 +82,20 @@ def _train_options(default_task: str):
         ),
         click.option(
             "--char-embed",
-            type=click.IntRange(min=0),
+            type=int,
             default=32,
             show_default=True,
             help="0 turns the character CNN off.",
         ),
         click.option(
             "--char-filters",
-            type=POSITIVE,
+            type=int,
             default=64,
             show_default=True,
             help="Filters of the character CNN (its word features).",
         ),
         click.option("--crf/--no-crf", default=True, show_default=True, help="CRF over the tags."),
-        click.option(
-            "--dropout", type=PROBABILITY_BELOW_1, default=0.3, show_default=True, help="Dropout."
-        ),
+        click.option("--dropout", type=float, default=0.3, show_default=True, help="Dropout."),
         click.option(
             "--class-weights",
             type=click.Choice(["none", "balanced"]),

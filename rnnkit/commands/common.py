@@ -37,8 +37,6 @@ class DeviceType(click.ParamType):
 
 DEVICE = DeviceType()
 DEVICE_HELP = "Where the model runs: auto (CUDA when present, else CPU), cpu, cuda, cuda:N, mps."
-POSITIVE = click.IntRange(min=1)  # sizes and counts
-PROBABILITY_BELOW_1 = click.FloatRange(0, 1, max_open=True)  # dropout
 
 
 def read_stdin_lines() -> list[str]:

@@ -202,7 +202,7 @@ def _text_options(**tokenizer_kind):
 )
 @click.option(
     "--top",
-    type=click.IntRange(min=1),
+    type=int,
     default=10,
     show_default=True,
     help="How many of the most frequent tokens to list.",
@@ -304,7 +304,7 @@ def _print_stats(s: dict) -> None:
 )
 @click.option(
     "--chunk-mb",
-    type=click.IntRange(min=1),
+    type=int,
     default=16,
     show_default=True,
     help="MiB of text held at a time (cut at a newline); peak memory grows with it, not with "

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from rnnkit.commands.common import CONTEXT, PROBABILITY_BELOW_1
+from rnnkit.commands.common import CONTEXT
 from rnnkit.commands.options import (
     backend_option,
     build_config,
@@ -56,7 +56,7 @@ def _split_list(value: str | None) -> list[str]:
 @click.option(
     "--period",
     default=None,
-    type=click.IntRange(min=1),
+    type=int,
     help="Seasonal period (seasonal naive, MASE).",
 )
 @click.option(
@@ -77,9 +77,7 @@ def _split_list(value: str | None) -> list[str]:
 @click.option("--horizon", default=1, show_default=True, help="Steps ahead to forecast.")
 @size_options(ForecastConfig)
 @backend_option(ForecastConfig)
-@click.option(
-    "--dropout", type=PROBABILITY_BELOW_1, default=0.0, show_default=True, help="Dropout."
-)
+@click.option("--dropout", type=float, default=0.0, show_default=True, help="Dropout.")
 @click.option(
     "--residual",
     is_flag=True,
@@ -261,7 +259,7 @@ def predict_command(run_dir, horizon, csv_path, out_path):
 )
 @click.option(
     "--last",
-    type=click.IntRange(min=0),
+    type=int,
     default=DEFAULT_LAST,
     show_default=True,
     help="Plot the split's last N rows; 0 = the whole split.",

@@ -38,7 +38,7 @@ def ngram() -> None:
 @click.option("--lowercase", is_flag=True, help="Lowercase before tokenizing.")
 @click.option(
     "--order",
-    type=click.IntRange(min=1),
+    type=int,
     default=3,
     show_default=True,
     help="n: 1 unigram, 2 bigram, ...",
@@ -53,7 +53,7 @@ def ngram() -> None:
 @click.option(
     "--k",
     "k",
-    type=click.FloatRange(min=0, min_open=True),
+    type=float,
     default=1.0,
     show_default=True,
     help="Added count of addk (1: Laplace).",
@@ -61,7 +61,7 @@ def ngram() -> None:
 @click.option(
     "--discount",
     default=None,
-    type=click.FloatRange(0, 1, max_open=True),
+    type=float,
     help="kn only: one fixed discount for every order [default: estimated n1/(n1+2 n2)].",
 )
 @click.option("--min-freq", default=1, show_default=True, help="Rarer tokens become <unk>.")

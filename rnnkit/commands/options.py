@@ -95,7 +95,7 @@ def size_options(config_cls: type[LoopConfig]):
     torch.nn names them, defaults from ``config_cls``; the older short names are refused."""
     names = {f.name for f in fields(config_cls)}
     sizes = [name for name in SIZE_HELP if name in names]
-    options = [field_option(config_cls, n, SIZE_HELP[n], click.IntRange(min=1)) for n in sizes]
+    options = [field_option(config_cls, n, SIZE_HELP[n], int) for n in sizes]
     for old, new in RENAMED_FLAGS.items():
         if new.removeprefix("--").replace("-", "_") in names:
             options.append(_refused(old, new))

@@ -10,7 +10,6 @@ from rnnkit.commands.common import (
     CONTEXT,
     DEVICE,
     DEVICE_HELP,
-    PROBABILITY_BELOW_1,
     read_stdin_lines,
 )
 from rnnkit.commands.options import (
@@ -77,9 +76,7 @@ def seq2seq() -> None:
     show_default=True,
     help="Decoder attention; none is the plain Cho et al. decoder.",
 )
-@click.option(
-    "--dropout", type=PROBABILITY_BELOW_1, default=0.3, show_default=True, help="Dropout."
-)
+@click.option("--dropout", type=float, default=0.3, show_default=True, help="Dropout.")
 @backend_option(Seq2SeqRunConfig)
 @click.option("--label-smoothing", default=0.0, show_default=True, help="In [0, 1).")
 @click.option(
@@ -129,25 +126,21 @@ def eval_command(run_dir, split, beam, alpha, as_json, device):
     from rnnkit.runtime import pick_device
     from rnnkit.seq2seq.train import evaluate, load_run, load_split
 
-    _check_beam(beam)
     dev = pick_device(device)
     config, src_vocab, tgt_vocab, model = load_run(run_dir, dev)
     pairs = load_split(config, split)
-    result = evaluate(model, pairs, src_vocab, tgt_vocab, beam=beam, device=dev, progress=True)
+    result = evaluate(
+        model, pairs, src_vocab, tgt_vocab, beam=beam, alpha=alpha, device=dev, progress=True
+    )
     result.pop("hypotheses")
     if as_json:
-        click.echo(json.dumps({"split": split, "beam": beam, **result}))
+        click.echo(json.dumps({"split": split, "beam": beam, "alpha": alpha, **result}))
     else:
         click.echo(f"bleu: {result['bleu']:.2f}  ({result['bleu_signature']})")
         click.echo(
             f"chrf: {result['chrf']:.2f}  perplexity: {result['perplexity']:.2f}  "
             f"({result['sentences']} sentences, {result['sentences_per_s']:.1f}/s)"
         )
-
-
-def _check_beam(beam: int) -> None:
-    if beam < 1:
-        raise ConfigError(f"--beam must be >= 1, got {beam}")
 
 
 @click.command("translate", context_settings=CONTEXT)
@@ -177,8 +170,6 @@ def translate(run_dir, beam, alpha, n_best, temperature, top_k, top_p, seed, dev
     from rnnkit.seq2seq.train import load_run
     from rnnkit.seq2seq.translate import translate_lines, unknown_warning
 
-    if beam is not None:
-        _check_beam(beam)
     beam, sampling = search_settings(
         beam, temperature, top_k, top_p, beam_default=5, temperature_default=0.0
     )

@@ -21,7 +21,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
     "--port",
     default=8000,
     show_default=True,
-    type=click.IntRange(1, 65535),
+    type=int,
     help="Port to listen on.",
 )
 @click.option(

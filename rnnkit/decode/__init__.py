@@ -8,6 +8,7 @@
 - ``search``: ``search(stepper, ...)``, the one entry point, in eval mode without grad.
 """
 
+from rnnkit.bounds import MAX_TEMPERATURE, MIN_TEMPERATURE, MIN_TOP_P
 from rnnkit.decode.beam import Hypothesis, beam_search, check_beam, length_penalty
 from rnnkit.decode.processors import (
     AllowTokens,
@@ -21,9 +22,6 @@ from rnnkit.decode.sample import greedy, make_generator, sample, sample_steps
 from rnnkit.decode.search import check_search, decoding, search, search_settings
 from rnnkit.decode.steppers import LanguageModelStepper, Seq2SeqStepper, Stepper
 from rnnkit.decode.warpers import (
-    MAX_TEMPERATURE,
-    MIN_TEMPERATURE,
-    MIN_TOP_P,
     Temperature,
     TopK,
     TopP,

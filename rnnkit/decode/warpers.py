@@ -10,16 +10,8 @@ from collections.abc import Callable
 
 import torch
 
+from rnnkit.bounds import problem
 from rnnkit.errors import GenerationError
-
-# Sampling runs in float32. Logits divided by a temperature below about 1e-38 overflow to inf
-# (then inf - inf is NaN in the softmax), one above float32's largest becomes inf, and a top-p
-# that rounds to 0 drops every token. Well inside float32's range: below a temperature of 1e-3
-# sampling is greedy in all but name, above 10 it is close to uniform, and any top-p below the
-# best token's probability keeps that token alone.
-MIN_TEMPERATURE = 1e-3
-MAX_TEMPERATURE = 10.0
-MIN_TOP_P = 1e-6
 
 
 def as_flag(name: str) -> str:
@@ -37,21 +29,15 @@ def check_sampling(
 ) -> None:
     """Raise ``GenerationError`` unless the settings are ones the sampler can follow.
 
-    Temperature is 0 (greedy) or in [``MIN_TEMPERATURE``, ``MAX_TEMPERATURE``]; top-k is
-    >= 0 (0 = off); top-p is in [``MIN_TOP_P``, 1] (1 = off). NaN fails every range.
-    ``spell`` names the settings in the message (``as_flag``, or ``as_field`` for the HTTP API).
+    The ranges are ``rnnkit.bounds.BOUNDS``'s, as on the command line: temperature 0 (greedy)
+    or in [``MIN_TEMPERATURE``, ``MAX_TEMPERATURE``], top-k >= 0 (0 = off), top-p in
+    [``MIN_TOP_P``, 1] (1 = off); NaN fails every range. ``spell`` names the settings in the
+    message (``as_flag``, or ``as_field`` for the HTTP API).
     """
-    if not (temperature == 0 or MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):
-        raise GenerationError(
-            f"{spell('temperature')} must be 0 (greedy) or in [{MIN_TEMPERATURE:g}, "
-            f"{MAX_TEMPERATURE:g}], got {temperature}"
-        )
-    if top_k < 0:
-        raise GenerationError(f"{spell('top_k')} must be >= 0 (0 = off), got {top_k}")
-    if not MIN_TOP_P <= top_p <= 1:
-        raise GenerationError(
-            f"{spell('top_p')} must be in [{MIN_TOP_P:g}, 1] (1 = off), got {top_p}"
-        )
+    for name, value in (("temperature", temperature), ("top_k", top_k), ("top_p", top_p)):
+        why = problem(name, value)
+        if why:
+            raise GenerationError(f"{spell(name)} {why}")
 
 
 class Temperature:

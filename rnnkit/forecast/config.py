@@ -57,12 +57,6 @@ class ForecastConfig(LoopConfig):
             raise ConfigError(
                 f"unknown strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}"
             )
-        for name in ("tau", "horizon", "hidden_size", "num_layers"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise ConfigError(
-                    f"--{name.replace('_', '-')} must be a positive integer, got {value}"
-                )
         if self.strategy == "one-step" and self.horizon != 1:
             raise ConfigError(
                 "one-step-ahead forecasts have horizon 1; use --strategy recursive or direct "

@@ -51,6 +51,8 @@ class Seq2SeqRunConfig(LoopConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.embed_size == 0:  # the bounds allow it for language models' one-hot input
+            raise ConfigError("--embed-size must be > 0: translation models embed their tokens")
         from rnnkit.seq2seq.data import CORPORA  # only when a config is made, not for --help
 
         corpus = CORPORA.get(self.data) if self.data is not None else None
@@ -64,13 +66,6 @@ class Seq2SeqRunConfig(LoopConfig):
             raise ConfigError("give exactly one of --data NAME, --src FILE --tgt FILE, --tsv FILE")
         if (self.src_file is None) != (self.tgt_file is None):
             raise ConfigError("--src and --tgt go together: give both aligned files")
-        for name in ("max_len", "min_freq", "eval_beam"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer")
-        if not 0.0 <= self.teacher_forcing <= 1.0:
-            raise ConfigError(f"--teacher-forcing must be in [0, 1], got {self.teacher_forcing}")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ConfigError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
 
     def model_config(self, src_vocab: int, tgt_vocab: int) -> dict:
         return {

@@ -97,15 +97,23 @@ def detok(ids: list[int], vocab: Vocab) -> str:
 
 
 def evaluate(
-    model, pairs: Pairs, src_vocab, tgt_vocab, *, beam=1, device="cpu", progress=False
+    model, pairs: Pairs, src_vocab, tgt_vocab, *, beam=1, alpha=0.6, device="cpu", progress=False
 ) -> dict:
     """Corpus BLEU (sacrebleu on the tokens as they are, ``tokenize="none"``, with its
     signature) and chrF of the translations of ``pairs`` against their targets, and the
-    teacher-forced loss and perplexity; ``progress`` shows a bar of the translation."""
+    teacher-forced loss and perplexity; ``alpha`` is the beam's length penalty; ``progress``
+    shows a bar of the translation."""
     src_ids, tgt_ids = encode_pairs(pairs, src_vocab, tgt_vocab)
     t0 = time.perf_counter()
     ids = translate_ids(
-        model, src_ids, src_vocab, tgt_vocab, beam=beam, device=device, progress=progress
+        model,
+        src_ids,
+        src_vocab,
+        tgt_vocab,
+        beam=beam,
+        alpha=alpha,
+        device=device,
+        progress=progress,
     )
     hyps = [detok(h, tgt_vocab) for h in ids]
     seconds = time.perf_counter() - t0

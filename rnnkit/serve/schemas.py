@@ -21,7 +21,7 @@ from pydantic import (
     field_validator,
 )
 
-from rnnkit.decode.warpers import MAX_TEMPERATURE, MIN_TEMPERATURE, MIN_TOP_P
+from rnnkit.bounds import MAX_TEMPERATURE, MIN_TEMPERATURE, MIN_TOP_P
 
 MAX_SEED = 2**63 - 1
 MAX_BEAM = 10
@@ -91,7 +91,7 @@ def _greedy_or_sampled(temperature: float) -> float:
     return temperature
 
 
-# The bounds of rnnkit.decode.warpers.check_sampling, so that they show in the schema.
+# The bounds of rnnkit.bounds (as check_sampling applies them), so that they show in the schema.
 Temperature = Annotated[
     float,
     Field(

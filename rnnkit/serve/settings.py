@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
+from rnnkit.bounds import check_fields, flag
 from rnnkit.errors import ConfigError
 
 
@@ -36,18 +37,11 @@ class ServeSettings:
     retry_after: int = 1
 
     def __post_init__(self):
-        for name in (
-            "max_prompt_chars",
-            "max_tokens",
-            "max_items",
-            "max_body_bytes",
-            "max_concurrent",
-            "retry_after",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                flag = "--" + name.replace("_", "-")
-                raise ConfigError(f"{flag} must be a positive integer, got {value!r}")
+        for f in fields(self)[1:]:  # every limit is an integer (YAML or JSON may give 2.5)
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{flag(f.name)} must be an integer, got {value!r}")
+        check_fields(self)
         if self.token is not None and (not self.token or self.token != self.token.strip()):
             raise ConfigError(
                 "--token must be a non-empty string without surrounding white space; "
