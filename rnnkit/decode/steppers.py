@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 import torch
 
+from rnnkit.decode.packed import packed_step
+
 
 class Stepper(Protocol):
     batch: int  # N, the items searched side by side
@@ -45,6 +47,15 @@ class LanguageModelStepper:
 
     def __init__(self, model, context: torch.Tensor):
         self.model, self.context, self.batch = model, context, context.size(0)
+        self.fast = False  # unknown until the first step: the grad mode is the caller's
+
+    def _step_fn(self):
+        """The packed one-token step where it applies (``rnnkit.decode.packed``), else the
+        model's own."""
+        if self.fast is False:
+            fast = packed_step(self.model)
+            self.fast = fast.step if fast is not None else self.model.step
+        return self.fast
 
     def start(self, repeats: int = 1):
         logits, _, state = self.model(self.context, None, None)  # (N, C, V)
@@ -55,7 +66,7 @@ class LanguageModelStepper:
         return logits, state
 
     def step(self, y_prev, state):
-        return self.model.step(y_prev, state)
+        return self._step_fn()(y_prev, state)
 
     def select(self, state, index):
         return self.model.select_state(state, index)

@@ -1,0 +1,115 @@
+"""A language model's one-token step with its weights packed once: the generation fast path.
+
+Generating feeds one token at a time, so each step is a few matrix-vector products; called
+through ``nn.LSTM`` each step also pays for the layer's set-up (the oneDNN kernel reorders its
+weights on every call), several times the arithmetic at batch 1. ``PackedStep`` does the same
+maths with the least work per token:
+
+- the weights are transposed into the layout ``addmm`` reads fastest, once per set of weights
+  (``packed_step`` keeps one per model and packs again only when a weight changes);
+- the first layer's input projection of every token, ``E W_ih^T + b``, is one table lookup
+  (the embedding and the first product are both linear, so the table is exact), which leaves
+  one product per layer for the first layer and two for the others;
+- the biases of the two products are folded into one where the cell allows (RNN, LSTM; the
+  GRU keeps ``b_hn`` inside ``r * (...)``, as ``torch.nn.GRU`` does).
+
+The gates follow ``torch.nn`` (LSTM ``i|f|g|o``, GRU ``r|z|n``), so the logits equal the
+model's own ``step`` to float rounding (tested), and the state keeps the model's layout:
+``h`` (L, N, H), or the pair ``(h, c)``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from rnnkit.nn.recurrent import State
+
+FAST_CELLS = ("rnn", "lstm", "gru")  # the layer-norm LSTM keeps the model's own step
+
+
+class PackedStep:
+    """``step(y_prev (N,), state) -> (logits (N, V), state)`` of a language model in eval mode,
+    from weights packed at construction (later changes to the model are not seen)."""
+
+    def __init__(self, model):
+        c = model.config
+        self.cell, self.layers, self.hidden = c.cell, c.num_layers, c.hidden_size
+        p = dict(model.rnn.named_parameters())
+        with torch.no_grad():
+            if model.embedding is None:  # one-hot input: row v of the table is column v of W
+                inputs = torch.eye(c.vocab_size, dtype=p["weight_ih_l0"].dtype)
+                inputs = inputs.to(p["weight_ih_l0"].device)
+            else:
+                inputs = model.embedding.weight
+            gru = self.cell == "gru"
+            self.table = torch.addmm(self._bias(p, 0, gru), inputs, p["weight_ih_l0"].t())
+            self.w_ih = [None] + [
+                p[f"weight_ih_l{k}"].t().contiguous() for k in range(1, c.num_layers)
+            ]
+            self.w_hh = [p[f"weight_hh_l{k}"].t().contiguous() for k in range(c.num_layers)]
+            self.b = [None] + [self._bias(p, k, gru) for k in range(1, c.num_layers)]
+            self.b_hh = [p[f"bias_hh_l{k}"].clone() for k in range(c.num_layers)] if gru else None
+            self.w_out = model.decoder.weight.t().contiguous()  # (H, V)
+            self.b_out = model.decoder.bias.clone()
+        self.nonlinearity = (
+            torch.relu if getattr(model.rnn, "nonlinearity", "tanh") == "relu" else torch.tanh
+        )
+
+    @staticmethod
+    def _bias(p: dict, k: int, gru: bool) -> torch.Tensor:
+        """The input product's bias: ``b_ih + b_hh`` (a GRU adds ``b_hh`` inside its cell)."""
+        return p[f"bias_ih_l{k}"].clone() if gru else p[f"bias_ih_l{k}"] + p[f"bias_hh_l{k}"]
+
+    @torch.no_grad()
+    def step(self, y_prev: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
+        n = y_prev.size(0)
+        if state is None:
+            h0 = self.table.new_zeros(self.layers, n, self.hidden)
+            state = (h0, torch.zeros_like(h0)) if self.cell == "lstm" else h0
+        hs, cs = state if self.cell == "lstm" else (state, None)
+        new_h, new_c = [], []
+        x = None
+        for k in range(self.layers):
+            h = hs[k]  # (N, H)
+            if k == 0:
+                gi = self.table.index_select(0, y_prev)  # (N, G): x W_ih^T + b of the token
+            else:
+                gi = torch.addmm(self.b[k], x, self.w_ih[k])
+            if self.cell == "lstm":
+                gates = gi.addmm_(h, self.w_hh[k])  # gi is a fresh tensor: add in place
+                i, f, g, o = gates.chunk(4, 1)
+                c = torch.sigmoid(f) * cs[k] + torch.sigmoid(i) * torch.tanh(g)
+                x = torch.sigmoid(o) * torch.tanh(c)
+                new_c.append(c)
+            elif self.cell == "gru":
+                gh = torch.addmm(self.b_hh[k], h, self.w_hh[k])  # (N, 3H)
+                ir, iz, in_ = gi.chunk(3, 1)
+                hr, hz, hn = gh.chunk(3, 1)
+                r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
+                nn_ = torch.tanh(in_ + r * hn)
+                x = nn_ + z * (h - nn_)  # (1 - z) * n + z * h
+            else:
+                x = self.nonlinearity(gi.addmm_(h, self.w_hh[k]))
+            new_h.append(x)
+        logits = torch.addmm(self.b_out, x, self.w_out)  # (N, V)
+        h_n = torch.stack(new_h)
+        return logits, ((h_n, torch.stack(new_c)) if self.cell == "lstm" else h_n)
+
+
+def _fingerprint(model) -> tuple:
+    # An optimizer step or load_state_dict changes a weight in place (its version counter
+    # moves) or replaces it (its storage moves): either one means packing again.
+    return tuple((p.data_ptr(), p._version) for p in model.parameters())
+
+
+def packed_step(model) -> PackedStep | None:
+    """The model's ``PackedStep``, packed again only when a weight changed; None when the fast
+    path does not apply (a cell without one, training mode, or gradients being recorded)."""
+    if model.training or torch.is_grad_enabled() or model.config.cell not in FAST_CELLS:
+        return None
+    key = _fingerprint(model)
+    cached = model.__dict__.get("_packed_step")
+    if cached is None or cached[0] != key:
+        cached = (key, PackedStep(model))
+        model.__dict__["_packed_step"] = cached  # not a submodule: never in the state dict
+    return cached[1]
