@@ -289,7 +289,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
     code, _, err = call_cli(["data", "prepare", text, "--tokenizer", "bpe", "--out", tmp_path])
     assert_error(code, err, "unknown tokenizer 'bpe'", "char, word, chinese-char")
     code, _, err = call_cli(["data", "prepare", text, "--max-vocab", 3, "--out", tmp_path / "o"])
-    assert_error(code, err, "--max-vocab must be > 4")
+    assert_error(code, err, "--max-vocab must be >= 5")
     (tmp_path / "latin.txt").write_bytes("ok line\ncaf\xe9\n".encode("latin-1"))
     code, _, err = call_cli(["data", "prepare", tmp_path / "latin.txt", "--out", tmp_path / "o"])
     assert_error(code, err, "not UTF-8 (bad byte at offset 11)", "iconv")

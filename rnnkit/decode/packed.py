@@ -60,6 +60,35 @@ class PackedStep:
         """The input product's bias: ``b_ih + b_hh`` (a GRU adds ``b_hh`` inside its cell)."""
         return p[f"bias_ih_l{k}"].clone() if gru else p[f"bias_ih_l{k}"] + p[f"bias_hh_l{k}"]
 
+    def layer(self, k: int, gi: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None):
+        """Layer ``k`` at one time step: ``gi`` (N, G) its input product with bias, ``h`` and
+        ``c`` (N, H) its state -> the new ``(h, c)`` (``c`` None but for the LSTM)."""
+        if self.cell == "lstm":
+            gates = gi + h @ self.w_hh[k]  # (N, 4H)
+            i, f, g, o = gates.chunk(4, 1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            return torch.sigmoid(o) * torch.tanh(c), c
+        if self.cell == "gru":
+            gh = torch.addmm(self.b_hh[k], h, self.w_hh[k])  # (N, 3H)
+            ir, iz, in_ = gi.chunk(3, 1)
+            hr, hz, hn = gh.chunk(3, 1)
+            r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
+            n = torch.tanh(in_ + r * hn)
+            return n + z * (h - n), None  # (1 - z) * n + z * h
+        return self.nonlinearity(gi + h @ self.w_hh[k]), None
+
+    def layers_step(self, gi0: torch.Tensor, hs, cs) -> tuple[list, list]:
+        """Every layer at one time step, from the first layer's input product ``gi0`` (N, G)
+        and the states ``hs``, ``cs`` (indexable by layer, (N, H) each)."""
+        new_h, new_c = [], []
+        x = None
+        for k in range(self.layers):
+            gi = gi0 if k == 0 else torch.addmm(self.b[k], x, self.w_ih[k])
+            x, c = self.layer(k, gi, hs[k], cs[k] if cs is not None else None)
+            new_h.append(x)
+            new_c.append(c)
+        return new_h, new_c
+
     @torch.no_grad()
     def step(self, y_prev: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
         n = y_prev.size(0)
@@ -67,31 +96,9 @@ class PackedStep:
             h0 = self.table.new_zeros(self.layers, n, self.hidden)
             state = (h0, torch.zeros_like(h0)) if self.cell == "lstm" else h0
         hs, cs = state if self.cell == "lstm" else (state, None)
-        new_h, new_c = [], []
-        x = None
-        for k in range(self.layers):
-            h = hs[k]  # (N, H)
-            if k == 0:
-                gi = self.table.index_select(0, y_prev)  # (N, G): x W_ih^T + b of the token
-            else:
-                gi = torch.addmm(self.b[k], x, self.w_ih[k])
-            if self.cell == "lstm":
-                gates = gi.addmm_(h, self.w_hh[k])  # gi is a fresh tensor: add in place
-                i, f, g, o = gates.chunk(4, 1)
-                c = torch.sigmoid(f) * cs[k] + torch.sigmoid(i) * torch.tanh(g)
-                x = torch.sigmoid(o) * torch.tanh(c)
-                new_c.append(c)
-            elif self.cell == "gru":
-                gh = torch.addmm(self.b_hh[k], h, self.w_hh[k])  # (N, 3H)
-                ir, iz, in_ = gi.chunk(3, 1)
-                hr, hz, hn = gh.chunk(3, 1)
-                r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
-                nn_ = torch.tanh(in_ + r * hn)
-                x = nn_ + z * (h - nn_)  # (1 - z) * n + z * h
-            else:
-                x = self.nonlinearity(gi.addmm_(h, self.w_hh[k]))
-            new_h.append(x)
-        logits = torch.addmm(self.b_out, x, self.w_out)  # (N, V)
+        gi0 = self.table.index_select(0, y_prev)  # (N, G): x W_ih^T + b of each token
+        new_h, new_c = self.layers_step(gi0, hs, cs)
+        logits = torch.addmm(self.b_out, new_h[-1], self.w_out)  # (N, V)
         h_n = torch.stack(new_h)
         return logits, ((h_n, torch.stack(new_c)) if self.cell == "lstm" else h_n)
 
