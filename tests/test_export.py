@@ -85,23 +85,26 @@ def test_exported_step_matches_rnnkit_over_two_calls(lm_runs, tmp_path, cell):
     _, _, vocab, model = load_for_inference(run)
     onnx = session(tmp_path / "m.onnx")
     scripted = torch.jit.load(str(tmp_path / "m.torchscript"))
+    program = torch.export.load(str(tmp_path / "m.pt2")).module()
     state_names = [i.name for i in onnx.get_inputs()][1:]
     c = model.config
     zeros = [torch.zeros(c.num_layers, 2, c.hidden_size) for _ in state_names]
-    want_state, state_onnx, state_ts = None, [z.numpy() for z in zeros], zeros
+    want_state, state_onnx, state_ts, state_pt2 = None, [z.numpy() for z in zeros], zeros, zeros
     gen = torch.Generator().manual_seed(0)
     for call, length in enumerate((6, 3)):
         tokens = torch.randint(0, len(vocab), (2, length), generator=gen)
         with torch.no_grad():
             logits, _, want_state = model(tokens, state=want_state)
             out_ts = list(scripted(tokens, *state_ts))
+            out_pt2 = list(program(tokens, *state_pt2))
         feed = {"tokens": tokens.numpy(), **dict(zip(state_names, state_onnx, strict=True))}
         out_onnx = onnx.run(None, feed)
         want = [logits, *(want_state if isinstance(want_state, tuple) else [want_state])]
-        for runtime, outs in (("onnxruntime", out_onnx), ("torchscript", out_ts)):
+        runtimes = (("onnxruntime", out_onnx), ("torchscript", out_ts), ("pt2", out_pt2))
+        for runtime, outs in runtimes:
             for name, got, w in zip(["logits", *state_names], outs, want, strict=True):
                 assert_close(got, w, f"{cell}, {runtime}, {name}, call {call + 1}")
-        state_onnx, state_ts = out_onnx[1:], out_ts[1:]
+        state_onnx, state_ts, state_pt2 = out_onnx[1:], out_ts[1:], out_pt2[1:]
 
 
 def _generate_with_onnxruntime(onnx_path: Path, prompt: str, length: int) -> str:
@@ -190,6 +193,26 @@ def test_cli_export_says_how_a_scratch_run_was_exported(cli, lm_runs, tmp_path):
     assert code == 0 and "scratch backend" in stdout and "pip install" in stdout
 
 
+def test_cli_pt2_export_is_checked_at_every_length(cli, lm_runs, tmp_path):
+    """The program is run back at lengths 1, 7 and 64 before it is written; one program
+    serves a whole prompt and then one token per call."""
+    out = tmp_path / "rnn.pt2"
+    code, stdout, err = cli(["export", lm_runs["rnn"], "--format", "pt2", "--out", out])
+    assert code == 0, err
+    assert "same outputs as rnnkit" in stdout and "Warning" not in err
+    meta = json.loads(Path(f"{out}.json").read_text())
+    assert meta["format"] == "pt2" and meta["call"].startswith("torch.export.load(file)")
+    program = torch.export.load(str(out)).module()
+    _, _, vocab, model = load_for_inference(lm_runs["rnn"])
+    tokens = torch.randint(0, len(vocab), (1, 9), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        want, _, _ = model(tokens)
+        prompt, state = program(tokens[:, :5], torch.zeros(2, 1, 16))  # the prompt in one call
+        step, _ = program(tokens[:, 5:6], state)  # then one token
+    assert_close(prompt, want[:, :5], "pt2 prompt")
+    assert_close(step, want[:, 5:6], "pt2 next token")
+
+
 def test_export_of_the_last_checkpoint_at_another_opset(cli, trained_run, tmp_path):
     out = tmp_path / "last.onnx"
     args = [trained_run.dir, "--format", "onnx", "--which", "last", "--opset", "13"]
@@ -212,6 +235,8 @@ def test_exported_forecaster_matches_rnnkit(forecast_run, tmp_path):
     got_onnx = session(tmp_path / "f.onnx").run(None, {"window": X})[0]
     with torch.no_grad():
         got_ts = torch.jit.load(str(tmp_path / "f.torchscript"))(torch.from_numpy(X))
+        got_pt2 = torch.export.load(str(tmp_path / "f.pt2")).module()(torch.from_numpy(X))
+    assert_close(got_pt2, want, "pt2 forecast")
     assert_close(got_onnx, want, "onnx forecast")
     assert_close(got_ts, want, "torchscript forecast")
     # From the raw series, with only the sidecar's scaler: rnnkit's forecast on its own scale.
@@ -228,7 +253,14 @@ def test_exported_forecaster_matches_rnnkit(forecast_run, tmp_path):
 # ---- refusals ------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "case",
-    ["seq2seq-run", "ngram-like", "unknown-format", "missing-run", "opset-for-torchscript"],
+    [
+        "seq2seq-run",
+        "ngram-like",
+        "unknown-format",
+        "missing-run",
+        "opset-for-torchscript",
+        "opset-for-pt2",
+    ],
 )
 def test_bad_export_input_is_one_error_line(cli, tmp_path, trained_run, seq2seq_run, case):
     out = tmp_path / "m.onnx"
@@ -244,6 +276,7 @@ def test_bad_export_input_is_one_error_line(cli, tmp_path, trained_run, seq2seq_
             [trained_run.dir, "--format", "torchscript", "--opset", "17"],
             ["--opset"],
         ),
+        "opset-for-pt2": ([trained_run.dir, "--format", "pt2", "--opset", "17"], ["--opset"]),
     }[case]
     code, stdout, err = cli(["export", *args, "--out", out])
     assert_error(code, err, *needles)

@@ -1,4 +1,5 @@
-"""``rnnkit export``: a trained model to ONNX or TorchScript, with a sidecar JSON."""
+"""``rnnkit export``: a trained model to a torch.export program, ONNX or TorchScript, with a
+sidecar JSON."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from rnnkit.commands.common import CONTEXT
     "--format",
     "fmt",
     required=True,
-    metavar="onnx|torchscript",
+    metavar="pt2|onnx|torchscript",
     # A plain string, checked by export_run, so that a wrong one is a one-line error.
-    help="onnx: for onnxruntime and other ONNX runtimes; torchscript: for torch.jit.load in "
-    "Python or libtorch (C++).",
+    help="pt2: a torch.export program, for torch.export.load (and AOTInductor); onnx: for "
+    "onnxruntime and other ONNX runtimes; torchscript (legacy, deprecated by PyTorch): for "
+    "torch.jit.load in Python or libtorch (C++).",
 )
 @click.option(
     "--out",
@@ -42,12 +44,12 @@ from rnnkit.commands.common import CONTEXT
     "--check/--no-check",
     default=True,
     show_default=True,
-    help="Run the file back (onnxruntime or torch.jit.load) on other batch sizes and lengths "
-    "than the trace's, carrying the state over two calls, and write it only if it gives "
-    "rnnkit's outputs (within 1e-5 + 1e-4 relative).",
+    help="Run the file back (torch.export.load, onnxruntime or torch.jit.load) at lengths 1, 7 "
+    "and 64 and batch sizes 1 and 3, carrying the state over two calls, and write it only if "
+    "it gives rnnkit's outputs (within 1e-5 + 1e-4 relative).",
 )
 def export(run_dir, fmt, out, which, opset, check):
-    """Export the model of a trained run to ONNX or TorchScript, with OUT.json beside it.
+    """Export the model of a trained run to pt2, ONNX or TorchScript, with OUT.json beside it.
 
     \b
     Language-model runs (`rnnkit train`, `rnnkit poem train`) become a step function with
@@ -68,9 +70,10 @@ def export(run_dir, fmt, out, which, opset, check):
     length); the check compares the file with the scratch model itself. The layer-normalised
     LSTM (lnlstm) has no such equivalent and cannot be exported.
 
-    Both formats are traced with TorchScript, which PyTorch 2.13 marks deprecated; its
-    successor, torch.export, fixes the length of nn.LSTM/GRU/RNN inputs, so it cannot write a
-    step function yet. The files load as usual; prefer ONNX for long-lived consumers.
+    pt2 is the supported PyTorch format: a language model is written with its loop over time
+    as one scan, so the program takes any length (torch.export would otherwise fix the
+    length of nn.LSTM/GRU/RNN inputs). ONNX comes from the TorchScript-based exporter, which
+    keeps one LSTM/GRU/RNN node of any length; TorchScript files are legacy.
     ONNX needs `pip install 'rnnkit[export]'` (onnx, and onnxruntime for the check).
     """
     from rnnkit.export import export_run

@@ -20,6 +20,8 @@ model's own ``step`` to float rounding (tested), and the state keeps the model's
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
 from rnnkit.nn.recurrent import State
@@ -88,6 +90,30 @@ class PackedStep:
             new_h.append(x)
             new_c.append(c)
         return new_h, new_c
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """Every packed tensor by a flat name (to register them as buffers of a module)."""
+        out = {"table": self.table, "w_out": self.w_out, "b_out": self.b_out}
+        for k in range(self.layers):
+            out[f"w_hh_{k}"] = self.w_hh[k]
+            if k:
+                out[f"w_ih_{k}"], out[f"b_{k}"] = self.w_ih[k], self.b[k]
+            if self.b_hh is not None:
+                out[f"b_hh_{k}"] = self.b_hh[k]
+        return out
+
+    def bind(self, t: dict[str, torch.Tensor]) -> PackedStep:
+        """The same step on the tensors ``t`` (named as ``tensors()`` names them): a module
+        that holds them as buffers runs the step on its own, e.g. while ``torch.export`` traces
+        it."""
+        new = copy.copy(self)
+        new.table, new.w_out, new.b_out = t["table"], t["w_out"], t["b_out"]
+        new.w_hh = [t[f"w_hh_{k}"] for k in range(self.layers)]
+        new.w_ih = [None] + [t[f"w_ih_{k}"] for k in range(1, self.layers)]
+        new.b = [None] + [t[f"b_{k}"] for k in range(1, self.layers)]
+        if self.b_hh is not None:
+            new.b_hh = [t[f"b_hh_{k}"] for k in range(self.layers)]
+        return new
 
     @torch.no_grad()
     def step(self, y_prev: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:

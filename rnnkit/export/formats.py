@@ -1,14 +1,15 @@
 """The file formats: writing an ``Exportable`` and running the written file back.
 
-Both formats go through TorchScript tracing. PyTorch 2.13 marks that path deprecated in favour
-of ``torch.export``, but ``torch.export`` unrolls ``nn.LSTM``, ``nn.GRU`` and ``nn.RNN`` over
-time, fixing the sequence length to the example's; traced, each stays one call
-(``aten::lstm``, ``aten::gru``, ...), and in ONNX one ``LSTM`` / ``GRU`` / ``RNN`` node, that
-takes any length. So ONNX files come from
-the TorchScript-based exporter (``dynamo=False``), which needs only the ``onnx`` package, and
-the warnings that path gives on every call are silenced here; the check after writing runs
-other batch sizes and lengths through the file than the trace saw.
-"""
+``pt2`` is ``torch.export``'s program. ``torch.export`` unrolls ``nn.LSTM``, ``nn.GRU`` and
+``nn.RNN`` over time, fixing the length to the example's, so a language model goes there as a
+scan over time (``rnnkit.export.scan``) and its length stays free.
+
+ONNX files come from the TorchScript-based exporter (``dynamo=False``), which needs only the
+``onnx`` package and keeps each recurrent layer one ``LSTM`` / ``GRU`` / ``RNN`` node that
+takes any length; the dynamo exporter needs ``onnxscript`` as well. The warnings the
+TorchScript path gives on every call are silenced here. TorchScript files themselves are
+legacy (deprecated in PyTorch 2.13), kept while the installed PyTorch has them. Every check
+after writing runs other batch sizes and lengths through the file than the export saw."""
 
 from __future__ import annotations
 
@@ -153,6 +154,44 @@ def torchscript_runner(path: Path) -> Runner:
     return run
 
 
+# ---- torch.export (.pt2) ------------------------------------------------------------------------
+def write_pt2(exp: Exportable, path: Path, opset: int | None) -> dict:
+    """Export ``exp`` with ``torch.export`` (its ``program``: a scan over time for a language
+    model) and save the program to ``path`` for ``torch.export.load``."""
+    if opset is not None:
+        raise ConfigError("--opset is for --format onnx; drop it for pt2")
+    dims: dict[str, torch.export.Dim] = {}
+    shapes = tuple(
+        {axis: dims.setdefault(name, torch.export.Dim(name, min=1)) for axis, name in axes}
+        if (axes := spec.dynamic_axes.items())
+        else None
+        for spec in exp.inputs
+    )
+    try:
+        with torch.no_grad():
+            program = torch.export.export(
+                exp.program or exp.module, _example(exp), dynamic_shapes=shapes
+            )
+    except Exception as e:  # the exporter raises many types; each means this model fails
+        raise ExportError(
+            f"torch.export cannot write this model ({_first_line(e)}); try --format onnx"
+        ) from e
+    torch.export.save(program, str(path))
+    names = ", ".join(exp.input_names)
+    return {"call": f"torch.export.load(file).module()({names}) -> ({', '.join(exp.output_names)})"}
+
+
+def pt2_runner(path: Path) -> Runner:
+    module = torch.export.load(str(path)).module()
+
+    def run(feed: Inputs) -> list[torch.Tensor]:
+        with torch.no_grad():
+            out = module(*feed.values())
+        return list(out) if isinstance(out, tuple | list) else [out]
+
+    return run
+
+
 @dataclass(frozen=True)
 class Format:
     """A file format: how to write an ``Exportable`` and how to run the file back.
@@ -168,6 +207,11 @@ class Format:
 
 
 FORMATS = {
+    "pt2": Format("pt2", "torch.export.load", write_pt2, pt2_runner),
     "onnx": Format("onnx", "onnxruntime", write_onnx, onnx_runner),
-    "torchscript": Format("torchscript", "torch.jit.load", write_torchscript, torchscript_runner),
 }
+# Legacy: kept while the installed PyTorch still has TorchScript.
+if hasattr(torch.jit, "trace") and hasattr(torch.jit, "load"):
+    FORMATS["torchscript"] = Format(
+        "torchscript", "torch.jit.load", write_torchscript, torchscript_runner
+    )

@@ -53,6 +53,9 @@ class Exportable:
             call (the recurrent state of a language model); empty for one-shot graphs.
         meta: the sidecar fields of this kind (model shape, vocabulary, tokenizer, scaler).
         notes: what the user should know about how it was exported, one line each.
+        program: the module ``torch.export`` writes (``--format pt2``), when ``module`` would
+            not keep its dynamic axes there (a language model's loop over time, written as a
+            scan); None: ``module`` itself.
     """
 
     kind: str
@@ -64,6 +67,7 @@ class Exportable:
     state: tuple[tuple[str, str], ...] = ()
     meta: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    program: nn.Module | None = None
 
     @property
     def input_names(self) -> list[str]:

@@ -16,6 +16,7 @@ from torch import nn
 
 from rnnkit.errors import ConfigError, ExportError, RunDirError
 from rnnkit.export.graph import Exportable, TensorSpec
+from rnnkit.export.scan import ScanStep
 from rnnkit.infer.generate import unseen_reserved
 from rnnkit.models.lm import RNNLanguageModel
 from rnnkit.poetry.run import is_poem_run
@@ -139,6 +140,7 @@ def lm_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
             **_text_meta(tokenizer, vocab),
         },
         notes=notes,
+        program=ScanStep(model).eval(),
     )
 
 

@@ -20,8 +20,9 @@ from rnnkit.registry.runs import RUN_KINDS, identify
 
 EXPORTERS = {"lm": lm_exportable, "forecast": forecast_exportable}
 
-# The check feeds sizes the trace never saw, so a size baked into the file shows up.
-CHECK_BATCH, CHECK_TIME = 3, 7
+# The check feeds sizes the export never saw (it sees batch 2, length 5), so a size baked into
+# the file shows up: one token, a short prompt and a long one, at batch 1 and 3.
+CHECK_SIZES = tuple((batch, time) for batch in (1, 3) for time in (1, 7, 64))
 # fp32 through another runtime's kernels: the differences are rounding, far below these.
 CHECK_RTOL, CHECK_ATOL = 1e-4, 1e-5
 
@@ -92,9 +93,9 @@ def export_run(
     """Export the model of a language-model or forecasting run to ``out``.
 
     ``out`` and its sidecar ``out + ".json"`` are each written atomically; with ``check``, the
-    file is first run back (onnxruntime or ``torch.jit.load``) on inputs of other sizes than
-    the trace's, over two calls with the state carried, and must give rnnkit's outputs, or
-    nothing is written.
+    file is first run back (``torch.export.load``, onnxruntime or ``torch.jit.load``) at
+    lengths 1, 7 and 64 and batch sizes 1 and 3, over two calls with the state carried, and
+    must give rnnkit's outputs, or nothing is written.
 
     Raises:
         RunDirError: not a run, or a kind of run that has no export.
@@ -121,13 +122,14 @@ def export_run(
     def write(tmp: str) -> None:
         details.update(form.write(exp, Path(tmp), opset))
         if check:
-            diffs.append(compare(exp, form.runner(Path(tmp)), CHECK_BATCH, CHECK_TIME, 2))
+            runner = form.runner(Path(tmp))
+            diffs.extend(compare(exp, runner, batch, time, 2) for batch, time in CHECK_SIZES)
 
     atomic_write(out, write)
     sidecar = sidecar_path(out)
     doc = _sidecar(exp, run_dir, which, fmt, out, details)
     atomic_write_text(sidecar, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
-    return ExportReport(kind.name, fmt, out, sidecar, diffs[0] if diffs else None, exp.notes)
+    return ExportReport(kind.name, fmt, out, sidecar, max(diffs) if diffs else None, exp.notes)
 
 
 def _sidecar(exp: Exportable, run_dir, which: str, fmt: str, out: Path, details: dict) -> dict:
