@@ -213,13 +213,15 @@ def test_cli_pt2_export_is_checked_at_every_length(cli, lm_runs, tmp_path):
     assert_close(step, want[:, 5:6], "pt2 next token")
 
 
-def test_export_of_the_last_checkpoint_at_another_opset(cli, trained_run, tmp_path):
+@pytest.mark.parametrize(("fmt", "opset"), [("onnx", 21), ("onnx-legacy", 13)])
+def test_export_of_the_last_checkpoint_at_another_opset(cli, trained_run, tmp_path, fmt, opset):
     out = tmp_path / "last.onnx"
-    args = [trained_run.dir, "--format", "onnx", "--which", "last", "--opset", "13"]
-    code, _, err = cli(["export", *args, "--out", out])
+    args = [trained_run.dir, "--format", fmt, "--which", "last", "--opset", str(opset)]
+    code, stdout, err = cli(["export", *args, "--out", out])
     assert code == 0, err
+    assert "Warning" not in err and "[torch.onnx]" not in stdout + err
     meta = json.loads(Path(f"{out}.json").read_text())
-    assert meta["run"]["weights"] == "last" and meta["opset"] == 13
+    assert meta["run"]["weights"] == "last" and meta["opset"] == opset
 
 
 # ---- forecasting ---------------------------------------------------------------------------------

@@ -14,11 +14,12 @@ from rnnkit.commands.common import CONTEXT
     "--format",
     "fmt",
     required=True,
-    metavar="pt2|onnx|torchscript",
+    metavar="pt2|onnx|onnx-legacy|torchscript",
     # A plain string, checked by export_run, so that a wrong one is a one-line error.
     help="pt2: a torch.export program, for torch.export.load (and AOTInductor); onnx: for "
-    "onnxruntime and other ONNX runtimes; torchscript (legacy, deprecated by PyTorch): for "
-    "torch.jit.load in Python or libtorch (C++).",
+    "onnxruntime and other ONNX runtimes, from PyTorch's supported exporter (opset 18+); "
+    "onnx-legacy: the TorchScript-based ONNX exporter (opsets 9-20); torchscript (legacy, "
+    "deprecated by PyTorch): for torch.jit.load in Python or libtorch (C++).",
 )
 @click.option(
     "--out",
@@ -38,7 +39,7 @@ from rnnkit.commands.common import CONTEXT
     "--opset",
     type=int,
     default=None,
-    help="ONNX opset, 9 to 20 [default: torch's, 20].",
+    help="ONNX opset: 18 to 23 for onnx, 9 to 20 for onnx-legacy [default: torch's, 20].",
 )
 @click.option(
     "--check/--no-check",
@@ -70,11 +71,12 @@ def export(run_dir, fmt, out, which, opset, check):
     length); the check compares the file with the scratch model itself. The layer-normalised
     LSTM (lnlstm) has no such equivalent and cannot be exported.
 
-    pt2 is the supported PyTorch format: a language model is written with its loop over time
-    as one scan, so the program takes any length (torch.export would otherwise fix the
-    length of nn.LSTM/GRU/RNN inputs). ONNX comes from the TorchScript-based exporter, which
-    keeps one LSTM/GRU/RNN node of any length; TorchScript files are legacy.
-    ONNX needs `pip install 'rnnkit[export]'` (onnx, and onnxruntime for the check).
+    pt2 and onnx come from torch.export: a language model is written with its loop over
+    time as one scan (an ONNX Scan node), so the file takes any length (torch.export would
+    otherwise fix the length of nn.LSTM/GRU/RNN inputs). onnx-legacy (one LSTM/GRU/RNN node
+    per layer) and torchscript use TorchScript, which PyTorch deprecates.
+    ONNX needs `pip install 'rnnkit[export]'` (onnx, onnxscript, and onnxruntime for the
+    check).
     """
     from rnnkit.export import export_run
 

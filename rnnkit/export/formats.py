@@ -1,20 +1,23 @@
 """The file formats: writing an ``Exportable`` and running the written file back.
 
-``pt2`` is ``torch.export``'s program. ``torch.export`` unrolls ``nn.LSTM``, ``nn.GRU`` and
-``nn.RNN`` over time, fixing the length to the example's, so a language model goes there as a
-scan over time (``rnnkit.export.scan``) and its length stays free.
+``pt2`` is ``torch.export``'s program, and ``onnx`` comes from the supported (dynamo) ONNX
+exporter, which starts from the same program. ``torch.export`` unrolls ``nn.LSTM``,
+``nn.GRU`` and ``nn.RNN`` over time, fixing the length to the example's, so a language model
+goes there as a scan over time (``rnnkit.export.scan``; an ONNX ``Scan`` node) and its length
+stays free. Its GRU is written out gate by gate, so the exporter's ``linear_before_reset``
+mapping of ``nn.GRU`` never comes into play.
 
-ONNX files come from the TorchScript-based exporter (``dynamo=False``), which needs only the
-``onnx`` package and keeps each recurrent layer one ``LSTM`` / ``GRU`` / ``RNN`` node that
-takes any length; the dynamo exporter needs ``onnxscript`` as well. The warnings the
-TorchScript path gives on every call are silenced here. TorchScript files themselves are
-legacy (deprecated in PyTorch 2.13), kept while the installed PyTorch has them. Every check
-after writing runs other batch sizes and lengths through the file than the export saw."""
+The legacy formats, kept while the installed PyTorch has TorchScript: ``onnx-legacy`` (the
+TorchScript-based exporter, one ONNX ``LSTM`` / ``GRU`` / ``RNN`` node per layer, opsets 9 to
+20) and ``torchscript``. The warnings these exporters give on every call are silenced here.
+Every check after writing runs other batch sizes and lengths through the file than the export
+saw."""
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,6 +33,8 @@ Runner = Callable[[Inputs], list[torch.Tensor]]
 # The TorchScript-based exporter writes opsets 7 to 20 (torch.onnx._constants in torch 2.13);
 # below 9, zeros_like becomes ConstantFill, which onnxruntime no longer runs.
 MIN_OPSET, MAX_OPSET = 9, 20
+# The dynamo exporter writes opset 18 and up (asked for less, it writes 18 anyway).
+DYNAMO_OPSETS = (18, 23)
 EXTRA = "pip install 'rnnkit[export]'"
 
 
@@ -61,17 +66,39 @@ def known_warnings() -> Iterator[None]:
             category=torch.jit.TracerWarning,
             module=r"torch\.nn\.modules\.rnn|rnnkit\.forecast\.models",
         )
+        # The dynamo exporter's own deprecations, and its note that several inputs share the
+        # batch axis, which they do.
+        warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)`")
+        warnings.filterwarnings("ignore", message=r"# The axis name: .* will not be used")
         # It asks for the initial states to be graph inputs, which they are.
         warnings.filterwarnings(
             "ignore", message=r"Exporting a model to ONNX with a batch_size other than 1"
         )
-        yield
+        # The dynamo exporter logs that torchvision's operators are not registered.
+        onnx_log = logging.getLogger("torch.onnx")
+        level = onnx_log.level
+        onnx_log.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            onnx_log.setLevel(level)
 
 
 def _example(exp: Exportable) -> tuple[torch.Tensor, ...]:
     """Inputs for the trace: sizes above 1, so that no axis is taken for a broadcast one."""
     feed = exp.sample(2, 5, torch.Generator().manual_seed(0))
     return tuple(feed[name] for name in exp.input_names)
+
+
+def _dynamic_shapes(exp: Exportable) -> tuple:
+    """``torch.export``'s ``dynamic_shapes``: one ``Dim`` per axis name, shared by the inputs."""
+    dims: dict[str, torch.export.Dim] = {}
+    return tuple(
+        {axis: dims.setdefault(name, torch.export.Dim(name, min=1)) for axis, name in axes}
+        if (axes := spec.dynamic_axes.items())
+        else None
+        for spec in exp.inputs
+    )
 
 
 def _first_line(e: Exception) -> str:
@@ -81,10 +108,42 @@ def _first_line(e: Exception) -> str:
 
 # ---- ONNX ----------------------------------------------------------------------------------------
 def write_onnx(exp: Exportable, path: Path, opset: int | None) -> dict:
-    """Write ``exp`` to ``path`` as ONNX; returns the sidecar's format fields (the opset)."""
+    """Write ``exp`` to ``path`` through the supported (dynamo) ONNX exporter, from the same
+    program as ``pt2``; returns the sidecar's format fields (the opset)."""
+    low, high = DYNAMO_OPSETS
+    if opset is not None and not low <= opset <= high:
+        raise ConfigError(
+            f"--opset must be in [{low}, {high}] for --format onnx, got {opset} "
+            f"(onnx-legacy writes {MIN_OPSET} to {MAX_OPSET})"
+        )
+    require("onnxscript", "ONNX export")
+    try:
+        with known_warnings(), torch.no_grad():
+            program = torch.onnx.export(
+                exp.program or exp.module,
+                _example(exp),
+                dynamo=True,
+                input_names=exp.input_names,
+                output_names=exp.output_names,
+                dynamic_shapes=_dynamic_shapes(exp),
+                opset_version=opset,
+                verbose=False,
+            )
+            program.save(str(path))
+    except Exception as e:  # the exporter raises many types; each means this opset/model fails
+        raise ExportError(
+            f"the ONNX exporter cannot write this model at opset {opset or 'default'} "
+            f"({_first_line(e)}); try --format onnx-legacy or pt2"
+        ) from e
+    return {"opset": _checked_opset(path), "exporter": "torch.onnx (dynamo)"}
+
+
+def write_onnx_legacy(exp: Exportable, path: Path, opset: int | None) -> dict:
+    """Write ``exp`` to ``path`` through the TorchScript-based ONNX exporter (one ``LSTM`` /
+    ``GRU`` / ``RNN`` node per layer, opsets 9 to 20)."""
     if opset is not None and not MIN_OPSET <= opset <= MAX_OPSET:
         raise ConfigError(f"--opset must be in [{MIN_OPSET}, {MAX_OPSET}], got {opset}")
-    onnx = require("onnx", "ONNX export")
+    require("onnx", "ONNX export")
     try:
         with known_warnings(), torch.no_grad():
             torch.onnx.export(
@@ -102,10 +161,14 @@ def write_onnx(exp: Exportable, path: Path, opset: int | None) -> dict:
             f"the ONNX exporter cannot write this model at opset {opset or 'default'} "
             f"({_first_line(e)}); try another --opset"
         ) from e
+    return {"opset": _checked_opset(path), "exporter": "torch.onnx (TorchScript-based, legacy)"}
+
+
+def _checked_opset(path: Path) -> int:
+    onnx = require("onnx", "ONNX export")
     model = onnx.load(str(path))
     onnx.checker.check_model(model)
-    written = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-    return {"opset": written}
+    return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
 
 
 def onnx_runner(path: Path) -> Runner:
@@ -160,17 +223,10 @@ def write_pt2(exp: Exportable, path: Path, opset: int | None) -> dict:
     model) and save the program to ``path`` for ``torch.export.load``."""
     if opset is not None:
         raise ConfigError("--opset is for --format onnx; drop it for pt2")
-    dims: dict[str, torch.export.Dim] = {}
-    shapes = tuple(
-        {axis: dims.setdefault(name, torch.export.Dim(name, min=1)) for axis, name in axes}
-        if (axes := spec.dynamic_axes.items())
-        else None
-        for spec in exp.inputs
-    )
     try:
         with torch.no_grad():
             program = torch.export.export(
-                exp.program or exp.module, _example(exp), dynamic_shapes=shapes
+                exp.program or exp.module, _example(exp), dynamic_shapes=_dynamic_shapes(exp)
             )
     except Exception as e:  # the exporter raises many types; each means this model fails
         raise ExportError(
@@ -212,6 +268,7 @@ FORMATS = {
 }
 # Legacy: kept while the installed PyTorch still has TorchScript.
 if hasattr(torch.jit, "trace") and hasattr(torch.jit, "load"):
+    FORMATS["onnx-legacy"] = Format("onnx-legacy", "onnxruntime", write_onnx_legacy, onnx_runner)
     FORMATS["torchscript"] = Format(
         "torchscript", "torch.jit.load", write_torchscript, torchscript_runner
     )
