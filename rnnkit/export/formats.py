@@ -101,6 +101,16 @@ def _dynamic_shapes(exp: Exportable) -> tuple:
     )
 
 
+@contextlib.contextmanager
+def exporting(exporter: str, fix: str) -> Iterator[None]:
+    """Run an exporter quietly, without gradients; its failure is one ``ExportError`` line."""
+    try:
+        with known_warnings(), torch.no_grad():
+            yield
+    except Exception as e:  # the exporters raise many types; each means this model fails
+        raise ExportError(f"{exporter} cannot write this model ({_first_line(e)}); {fix}") from e
+
+
 def _first_line(e: Exception) -> str:
     text = str(e).strip()
     return text.splitlines()[0][:200] if text else type(e).__name__
@@ -117,24 +127,18 @@ def write_onnx(exp: Exportable, path: Path, opset: int | None) -> dict:
             f"(onnx-legacy writes {MIN_OPSET} to {MAX_OPSET})"
         )
     require("onnxscript", "ONNX export")
-    try:
-        with known_warnings(), torch.no_grad():
-            program = torch.onnx.export(
-                exp.program or exp.module,
-                _example(exp),
-                dynamo=True,
-                input_names=exp.input_names,
-                output_names=exp.output_names,
-                dynamic_shapes=_dynamic_shapes(exp),
-                opset_version=opset,
-                verbose=False,
-            )
-            program.save(str(path))
-    except Exception as e:  # the exporter raises many types; each means this opset/model fails
-        raise ExportError(
-            f"the ONNX exporter cannot write this model at opset {opset or 'default'} "
-            f"({_first_line(e)}); try --format onnx-legacy or pt2"
-        ) from e
+    with exporting(f"the ONNX exporter at opset {opset or 'default'}", "try --format pt2"):
+        program = torch.onnx.export(
+            exp.program or exp.module,
+            _example(exp),
+            dynamo=True,
+            input_names=exp.input_names,
+            output_names=exp.output_names,
+            dynamic_shapes=_dynamic_shapes(exp),
+            opset_version=opset,
+            verbose=False,
+        )
+        program.save(str(path))
     return {"opset": _checked_opset(path), "exporter": "torch.onnx (dynamo)"}
 
 
@@ -144,23 +148,17 @@ def write_onnx_legacy(exp: Exportable, path: Path, opset: int | None) -> dict:
     if opset is not None and not MIN_OPSET <= opset <= MAX_OPSET:
         raise ConfigError(f"--opset must be in [{MIN_OPSET}, {MAX_OPSET}], got {opset}")
     require("onnx", "ONNX export")
-    try:
-        with known_warnings(), torch.no_grad():
-            torch.onnx.export(
-                exp.module,
-                _example(exp),
-                str(path),
-                dynamo=False,
-                input_names=exp.input_names,
-                output_names=exp.output_names,
-                dynamic_axes=exp.dynamic_axes(),
-                opset_version=opset,
-            )
-    except Exception as e:  # the exporter raises many types; each means this opset/model fails
-        raise ExportError(
-            f"the ONNX exporter cannot write this model at opset {opset or 'default'} "
-            f"({_first_line(e)}); try another --opset"
-        ) from e
+    with exporting(f"the ONNX exporter at opset {opset or 'default'}", "try another --opset"):
+        torch.onnx.export(
+            exp.module,
+            _example(exp),
+            str(path),
+            dynamo=False,
+            input_names=exp.input_names,
+            output_names=exp.output_names,
+            dynamic_axes=exp.dynamic_axes(),
+            opset_version=opset,
+        )
     return {"opset": _checked_opset(path), "exporter": "torch.onnx (TorchScript-based, legacy)"}
 
 
@@ -199,15 +197,18 @@ def write_torchscript(exp: Exportable, path: Path, opset: int | None) -> dict:
     """Trace ``exp`` and save it to ``path`` for ``torch.jit.load`` (Python or libtorch)."""
     if opset is not None:
         raise ConfigError("--opset is for --format onnx; drop it for torchscript")
-    with known_warnings(), torch.no_grad():
-        traced = torch.jit.trace(exp.module, _example(exp))
-        torch.jit.save(traced, str(path))
+    with exporting("TorchScript", "try --format pt2"):
+        torch.jit.save(torch.jit.trace(exp.module, _example(exp)), str(path))
     return {"call": f"module({', '.join(exp.input_names)}) -> ({', '.join(exp.output_names)})"}
 
 
 def torchscript_runner(path: Path) -> Runner:
     with known_warnings():
-        module = torch.jit.load(str(path), map_location="cpu")
+        return module_runner(torch.jit.load(str(path), map_location="cpu"))
+
+
+def module_runner(module) -> Runner:
+    """A loaded module (TorchScript or a ``torch.export`` program) as a ``Runner``."""
 
     def run(feed: Inputs) -> list[torch.Tensor]:
         with torch.no_grad():
@@ -223,29 +224,17 @@ def write_pt2(exp: Exportable, path: Path, opset: int | None) -> dict:
     model) and save the program to ``path`` for ``torch.export.load``."""
     if opset is not None:
         raise ConfigError("--opset is for --format onnx; drop it for pt2")
-    try:
-        with torch.no_grad():
-            program = torch.export.export(
-                exp.program or exp.module, _example(exp), dynamic_shapes=_dynamic_shapes(exp)
-            )
-    except Exception as e:  # the exporter raises many types; each means this model fails
-        raise ExportError(
-            f"torch.export cannot write this model ({_first_line(e)}); try --format onnx"
-        ) from e
+    with exporting("torch.export", "try --format onnx-legacy"):
+        program = torch.export.export(
+            exp.program or exp.module, _example(exp), dynamic_shapes=_dynamic_shapes(exp)
+        )
     torch.export.save(program, str(path))
     names = ", ".join(exp.input_names)
     return {"call": f"torch.export.load(file).module()({names}) -> ({', '.join(exp.output_names)})"}
 
 
 def pt2_runner(path: Path) -> Runner:
-    module = torch.export.load(str(path)).module()
-
-    def run(feed: Inputs) -> list[torch.Tensor]:
-        with torch.no_grad():
-            out = module(*feed.values())
-        return list(out) if isinstance(out, tuple | list) else [out]
-
-    return run
+    return module_runner(torch.export.load(str(path)).module())
 
 
 @dataclass(frozen=True)
