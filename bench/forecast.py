@@ -1,19 +1,29 @@
-"""Forecasting quality: rnnkit's LSTM and GRU forecasters on real series, next to baselines.
+"""Forecasting quality: rnnkit's default forecaster on real series, next to its baselines.
 
-ETTh1, univariate (target ``OT``, standardised with train statistics, Informer's 12/4/4-month
-split), direct multi-horizon forecasts for 24, 48, 168, 336 and 720 hours from the last ``tau``
-hours: test MSE / MAE on the scaled series, next to the naive (last value) and least-squares
-linear AR baselines run in the same process and the Informer paper's table (Zhou et al. 2021,
-univariate ETTh1: LSTMa and DeepAR). Also airline passengers and Melbourne daily minimum
-temperatures against seasonal naive. CPU training time per model.
+The forecaster is what ``rnnkit forecast train`` fits by default (an LSTM of 64 units added to
+a least-squares NLinear fit, its output layer starting at zero, 1,000 steps of 32 windows at
+Adam 3e-3, the best-on-valid weights kept, the start included); ``--model`` and ``--skip``
+change it. Next to it, on the same test windows, in the same process: naive (last value),
+seasonal naive, linear AR, NLinear and DLinear (all in closed form), and for ETTh1 the Informer
+paper's table (Zhou et al. 2021, univariate ETTh1: LSTMa and DeepAR).
 
-    python bench/forecast.py                       # everything (about 20 minutes on 2 cores)
-    python bench/forecast.py --only etth1 --horizons 24,48
+ETTh1: univariate (target ``OT``, standardised with train statistics, Informer's 12/4/4-month
+split), direct multi-horizon forecasts from the last ``--tau`` hours at Informer's horizons
+(24, 48, 168, 336, 720) and LTSF-Linear's (96, 192, 336, 720); test MSE / MAE on the scaled
+series. Airline passengers (tau 24, horizon 12) and Melbourne daily minimum temperatures
+(tau 365, horizon 7): original-scale MAE, RMSE, sMAPE and MASE too.
+
+With ``--seeds N`` every network is trained with seeds 0 .. N-1 and reported as the mean and
+the spread (sample standard deviation) over seeds; the baselines have no seed.
+
+    python bench/forecast.py --seeds 3                      # everything: hours on 2 cores
+    python bench/forecast.py --only etth1 --horizons 336 --seeds 1
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -40,126 +50,89 @@ PUBLISHED = {
         720: (0.658, 0.707),
     },
 }
+BASELINES = ("naive", "seasonal-naive", "linear", "nlinear", "dlinear")
+SERIES = {
+    "etth1": None,  # tau and horizons from the command line
+    "airline-passengers": dict(tau=24, horizons=[12]),
+    "daily-min-temperatures": dict(tau=365, horizons=[7]),
+}
 
 
-def fit_eval(log_prefix: str, **kw) -> dict:
-    t0 = time.process_time()
-    wall = time.perf_counter()
-    run = ForecastRun.fit(ForecastConfig(**kw))
+def fit_eval(data: str, tau: int, horizon: int, seed: int, args) -> dict:
+    """Test metrics of the forecaster and the baselines, with the training time."""
+    config = ForecastConfig(
+        data=data, model=args.model, skip=args.skip, tau=tau, horizon=horizon, seed=seed
+    )
+    t0, wall = time.process_time(), time.perf_counter()
+    run = ForecastRun.fit(config)
     cpu, seconds = time.process_time() - t0, time.perf_counter() - wall
     result = run.evaluate("test")
-    result["train_cpu_seconds"] = cpu
-    result["train_wall_seconds"] = seconds
-    result["best_epoch"] = run.history.get("best_epoch")
+    result |= {"name": run.name, "seed": seed, "train_cpu_seconds": cpu}
+    result |= {"train_wall_seconds": seconds, "best_step": run.history.get("best_step")}
     m = result["models"][run.name]
-    print(f"{log_prefix}: mse {m['mse']:.4f} mae {m['mae']:.4f} ({seconds:.0f} s)", flush=True)
+    print(
+        f"{data} H={horizon} seed {seed}: mse {m['mse']:.4f} (nlinear "
+        f"{result['models']['nlinear']['mse']:.4f}, linear {result['models']['linear']['mse']:.4f}"
+        f"), best step {result['best_step']}, {seconds:.0f} s",
+        flush=True,
+    )
     return result
 
 
-def etth1(args) -> dict:
-    rows = {}
-    variants = [(m, r) for m in ("lstm", "gru") for r in (False, True)]
-    for H in args.horizons:
-        for model, residual in variants:
-            rows[f"{model}{'+res' if residual else ''}/{H}"] = fit_eval(
-                f"ETTh1 {model}{' residual' if residual else ''} H={H}",
-                data="ETTh1",
-                model=model,
-                strategy="direct",
-                residual=residual,
-                tau=args.tau,
-                horizon=H,
-                hidden_size=args.hidden,
-                epochs=args.epochs,
-                patience=3,
-                batch_size=64,
-                lr=1e-3,
-                max_steps=0,  # epochs and patience decide, not the CLI's step budget
-                eval_every=0,
-                seed=args.seed,
-            )
-    print()
-    print(
-        "| horizon | LSTM | LSTM, residual | GRU | GRU, residual | naive | linear AR "
-        "| LSTMa (published) | DeepAR (published) |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|")
-
-    def cell(m):
-        return f"{m['mse']:.3f} / {m['mae']:.3f}"
-
-    for H in args.horizons:
-        ours = []
-        for model, residual in variants:
-            r = rows[f"{model}{'+res' if residual else ''}/{H}"]["models"]
-            ours.append(cell(next(v for k, v in r.items() if k.startswith(model))))
-        base = rows[f"lstm/{H}"]["models"]
-        pub = " | ".join(f"{PUBLISHED[k][H][0]:.3f} / {PUBLISHED[k][H][1]:.3f}" for k in PUBLISHED)
-        print(
-            f"| {H} | {' | '.join(ours)} | {cell(base['naive'])} | {cell(base['linear'])} | {pub} |"
-        )
-    print()
-    for key, r in rows.items():
-        print(
-            f"{key}: train {r['train_wall_seconds']:.0f} s wall, "
-            f"{r['train_cpu_seconds']:.0f} s CPU, best epoch {r['best_epoch']}"
-        )
-    return rows
+def spread(values: list[float], digits: int = 4) -> str:
+    """``mean ± sd`` over seeds (just the value for one seed)."""
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
-def seasonal(args) -> dict:
-    # the batch and budget these figures were measured with, not the CLI's defaults
-    loop = dict(batch_size=64, max_steps=0, eval_every=0)
-    cases = {
-        "airline-passengers": dict(
-            tau=24, horizon=12, hidden_size=32, epochs=300, patience=30, lr=5e-3, residual=True
-        ),
-        "daily-min-temperatures": dict(
-            tau=365, horizon=7, hidden_size=32, epochs=30, patience=5, lr=1e-3, residual=True
-        ),
-    }
-    rows = {}
-    for name, kw in cases.items():
-        for model in ("gru", "lstm"):
-            rows[f"{name}/{model}"] = fit_eval(
-                f"{name} {model}",
-                data=name,
-                model=model,
-                strategy="direct",
-                seed=args.seed,
-                **loop,
-                **kw,
-            )
-    print()
-    print("| series (tau, horizon) | model | test MAE | RMSE | sMAPE % | MASE |")
-    print("|---|---|---|---|---|---|")
-    for key, r in rows.items():
-        name = key.split("/")[0]
-        for model, m in r["models"].items():
-            if model.startswith(("gru", "lstm")) or key.endswith("/gru"):
-                print(
-                    f"| {name} ({cases[name]['tau']}, {r['horizon']}) | {model} | "
-                    f"{m['mae_original']:.3f} | {m['rmse']:.3f} | {m['smape']:.2f} "
-                    f"| {m['mase']:.3f} |"
-                )
-    return rows
+def table(name: str, runs: dict[int, list[dict]], metric: str) -> None:
+    """One markdown row per horizon: the forecaster over seeds, then each baseline."""
+    seeds = next(iter(runs.values()))
+    first = seeds[0]
+    present = [b for b in BASELINES if b in first["models"]]
+    extra = list(PUBLISHED) if name == "ETTh1" and metric in ("mse", "mae") else []
+    heads = [first["name"], *present, *(f"{p} (published)" for p in extra)]
+    print(f"\n{name}, test {metric.upper()} (forecaster: mean ± sd over {len(seeds)} seeds)")
+    print(f"| horizon | {' | '.join(heads)} |")
+    print("|---" * (1 + len(heads)) + "|")
+    for H, results in runs.items():
+        ours = spread([r["models"][r["name"]][metric] for r in results])
+        base = [f"{results[0]['models'][b][metric]:.4f}" for b in present]
+        column = 0 if metric == "mse" else 1
+        pub = [f"{PUBLISHED[p][H][column]:.3f}" if H in PUBLISHED[p] else "-" for p in extra]
+        print(f"| {H} | {ours} | {' | '.join(base + pub)} |")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["etth1", "seasonal"], default=None)
-    ap.add_argument("--horizons", default="24,48,168,336,720")
-    ap.add_argument("--tau", type=int, default=96)
-    ap.add_argument("--hidden", type=int, default=64)
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--only", choices=list(SERIES), default=None)
+    ap.add_argument("--horizons", default="24,48,96,168,192,336,720", help="ETTh1's horizons")
+    ap.add_argument("--tau", type=int, default=96, help="ETTh1's window")
+    ap.add_argument("--model", default="lstm", choices=["mlp", "rnn", "lstm", "gru"])
+    ap.add_argument("--skip", default="nlinear", choices=["nlinear", "linear", "none"])
+    ap.add_argument("--seeds", type=int, default=3, help="train each network with seeds 0..N-1")
     args = ap.parse_args()
-    args.horizons = [int(h) for h in args.horizons.split(",")]
-    out = {"machine": machine(), "args": {k: v for k, v in vars(args).items()}}
-    if args.only in (None, "etth1"):
-        out["etth1"] = etth1(args)
-    if args.only in (None, "seasonal"):
-        out["seasonal"] = seasonal(args)
+    if args.seeds < 1:
+        ap.error("--seeds must be >= 1")
+    horizons = [int(h) for h in args.horizons.split(",")]
+    out = {"machine": machine(), "args": vars(args), "results": {}}
+    for key, spec in SERIES.items():
+        if args.only not in (None, key):
+            continue
+        data = "ETTh1" if key == "etth1" else key
+        tau, hs = (args.tau, horizons) if spec is None else (spec["tau"], spec["horizons"])
+        runs = {H: [fit_eval(data, tau, H, seed, args) for seed in range(args.seeds)] for H in hs}
+        out["results"][data] = {str(H): rs for H, rs in runs.items()}
+        table(data, runs, "mse")
+        table(data, runs, "mae")
+        if spec is not None:
+            table(data, runs, "mase")
+        for H, results in runs.items():
+            wall = spread([r["train_wall_seconds"] for r in results], 0)
+            steps = [r["best_step"] for r in results]
+            print(f"{data} H={H}: training {wall} s wall per seed; best steps {steps}")
     print("saved", save("forecast", out))
 
 

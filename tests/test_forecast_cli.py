@@ -12,7 +12,7 @@ from conftest import call_cli, realdata, write_csv
 def test_train_reports_metrics_next_to_the_baselines(forecast_run):
     _, out, stdout = forecast_run
     assert (out / "run.json").exists() and (out / "model.safetensors").exists()
-    for name in ("mlp (direct)", "naive", "seasonal-naive", "linear"):
+    for name in ("mlp (direct, nlinear skip)", "naive", "seasonal-naive", "linear", "nlinear"):
         assert name in stdout
     assert "test:" in stdout and "valid:" in stdout
 
@@ -22,7 +22,7 @@ def test_eval_json_has_every_metric(forecast_run):
     code, stdout, _ = call_cli(["forecast", "eval", out, "--json"])
     assert code == 0
     result = json.loads(stdout)
-    model = result["models"]["mlp (direct)"]
+    model = result["models"]["mlp (direct, nlinear skip)"]
     assert set(model) >= {"mse", "mae", "mae_original", "rmse", "smape", "mase", "mse_per_step"}
     assert len(model["mse_per_step"]) == 7
     # on a clean seasonal series the network and the linear AR beat the naive forecast
@@ -56,7 +56,7 @@ def test_plot_writes_a_png(forecast_run, tmp_path):
 
 
 def test_recursive_lstm_on_the_sine_series_and_residual_mode(tmp_path):
-    for extra in ([], ["--residual"]):
+    for extra in ([], ["--residual", "--skip", "none"]):
         out = tmp_path / f"sine{len(extra)}"
         args = ["forecast", "train", "--data", "sine", "--model", "lstm", "--strategy", "recursive"]
         args += [
@@ -139,6 +139,7 @@ def test_etth1_lstm_beats_nothing_silly_and_registered_series_load(tmp_path):
     out = tmp_path / "etth1"
     args = ["forecast", "train", "--data", "ETTh1", "--model", "lstm", "--tau", "48"]
     args += ["--horizon", "24", "--hidden-size", "16", "--max-steps", "40", "--residual"]
+    args += ["--skip", "none"]
     code, stdout, stderr = call_cli([*args, "--out", out])
     assert code == 0, stderr
     result = json.loads(call_cli(["forecast", "eval", out, "--json"])[1])

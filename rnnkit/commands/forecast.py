@@ -22,13 +22,14 @@ from rnnkit.commands.options import (
     train_task,
 )
 from rnnkit.errors import ConfigError
-from rnnkit.forecast.config import DEFAULT_LAST, NEURAL, ForecastConfig
+from rnnkit.forecast.config import DEFAULT_LAST, MODELS, NEURAL, SKIPS, ForecastConfig
 
 
 @click.group("forecast", context_settings=CONTEXT)
 def forecast() -> None:
-    """Time-series forecasting: autoregressive MLP, latent-autoregressive RNN / LSTM / GRU, and
-    the naive, seasonal-naive and linear-AR baselines every result is compared with.
+    """Time-series forecasting: autoregressive MLP, latent-autoregressive RNN / LSTM / GRU on a
+    least-squares linear path, and the naive, seasonal-naive, linear-AR, NLinear and DLinear
+    baselines every result is compared with.
 
     Strategies: one-step (each forecast from observed values), recursive (a 1-step model fed its
     own predictions, k times), direct (one output per future step).
@@ -54,17 +55,31 @@ def _split_list(value: str | None) -> list[str]:
     help="What to do with missing cells [default: refuse them].",
 )
 @click.option(
+    "--split",
+    default=None,
+    help="A CSV's chronological train,valid[,test] fractions, e.g. 0.7,0.1,0.2 (two: the rest "
+    "is test) [default: 0.7,0.1].",
+)
+@click.option(
+    "--test-from",
+    default=None,
+    help="A CSV's first test time (a date such as 1990-01-01, or a number): test runs from "
+    "there to the end; the rows before it are cut train : valid as --split's first two.",
+)
+@click.option(
     "--period",
     default=None,
     type=int,
-    help="Seasonal period (seasonal naive, MASE).",
+    help="Seasonal period in rows: adds seasonal naive to the tables (reading one period back "
+    "before the window when --tau is shorter) and scales MASE by its in-sample error.",
 )
 @click.option(
     "--model",
-    type=click.Choice(["mlp", "rnn", "lstm", "gru", "linear", "naive", "seasonal-naive"]),
+    type=click.Choice(MODELS),
     default="lstm",
     show_default=True,
-    help="The forecaster; linear, naive and seasonal-naive are fitted in closed form.",
+    help="The forecaster; linear (AR), nlinear, dlinear, naive and seasonal-naive are fitted "
+    "in closed form.",
 )
 @click.option(
     "--strategy",
@@ -79,9 +94,19 @@ def _split_list(value: str | None) -> list[str]:
 @backend_option(ForecastConfig)
 @click.option("--dropout", type=float, default=0.0, show_default=True, help="Dropout.")
 @click.option(
+    "--skip",
+    type=click.Choice(SKIPS),
+    default="nlinear",
+    show_default=True,
+    help="The network's linear path, fitted by least squares on train: the network's output "
+    "starts at zero, so training starts at that forecast and keeps it unless valid improves. "
+    "nlinear: NLinear (the window minus its last value; the network reads it so too); linear: "
+    "a linear AR; none: the network alone.",
+)
+@click.option(
     "--residual",
     is_flag=True,
-    help="Forecast the change from the last observed value (helps persistent or trending series).",
+    help="With --skip none: forecast the change from the last observed value.",
 )
 @click.option(
     "--scaler",
@@ -97,9 +122,11 @@ def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
     """Fit a forecaster on the train split (best weights on valid), report valid and test
     metrics next to the baselines, and save the run.
 
-    A network trains for --max-steps steps whatever the series' length (an epoch of a short
-    series is one or two batches); --epochs only caps a raised budget. One line on stderr
-    says when a baseline of the table beat the model."""
+    By default a network is added to an NLinear fit (--skip): it starts at that forecast and
+    the best-on-valid weights are kept, the start included. A network trains for --max-steps
+    steps whatever the series' length (an epoch of a short series is one or two batches);
+    --epochs only caps a raised budget. A CSV is cut 70/10/20 in time order, or by --split
+    or --test-from. One line on stderr says when a baseline of the table beat the model."""
     from rnnkit.forecast.pipeline import ForecastRun
     from rnnkit.forecast.task import ForecastTask
 
@@ -143,7 +170,8 @@ def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def eval_command(run_dir, split, as_json):
-    """Metrics of a run on a split, next to naive, seasonal-naive and linear-AR baselines: MSE
+    """Metrics of a run on a split, next to the naive, seasonal-naive (with a period),
+    linear-AR, NLinear and DLinear baselines: MSE
     and MAE on the scaled series; MAE, RMSE, sMAPE (%) and MASE on the original scale. One
     line on stderr says when a baseline beat the model."""
     from rnnkit.forecast.pipeline import ForecastRun
@@ -159,14 +187,19 @@ def eval_command(run_dir, split, as_json):
 
 def _print_table(result: dict) -> None:
     click.echo(f"{result['split']}: {result['windows']} windows, horizon {result['horizon']}")
+    for note in result.get("notes", []):
+        click.echo(f"note: {note}")
     click.echo(
-        f"{'model':<22}{'mse':>9}{'mae':>9}  |{'MAE':>10}{'RMSE':>10}{'sMAPE%':>9}{'MASE':>8}"
+        f"{'model':<30}{'mse':>9}{'mae':>9}  |{'MAE':>10}{'RMSE':>10}{'sMAPE%':>9}{'MASE':>8}"
     )
     for name, m in result["models"].items():
         click.echo(
-            f"{name:<22}{m['mse']:>9.4f}{m['mae']:>9.4f}  |{m['mae_original']:>10.4g}"
+            f"{name:<30}{m['mse']:>9.4f}{m['mae']:>9.4f}  |{m['mae_original']:>10.4g}"
             f"{m['rmse']:>10.4g}{m['smape']:>9.2f}{m['mase']:>8.3f}"
         )
+    lag = result.get("mase_lag", 1)
+    scale = f"seasonal naive (lag {lag})" if lag > 1 else "naive (lag 1)"
+    click.echo(f"MASE: MAE over the in-sample MAE of {scale} on the train rows")
 
 
 def _warn_if_beaten(run, result: dict) -> None:
@@ -181,8 +214,8 @@ def _warn_if_beaten(run, result: dict) -> None:
     steps, best_step = run.history.get("steps"), run.history.get("best_step")
     if steps and best_step and best_step >= 0.8 * steps:  # still improving when it stopped
         hints.append("train longer (--max-steps)")
-    if run.config.model in NEURAL and not run.config.residual:
-        hints.append("try --residual (a trending or persistent series)")
+    if run.config.model in NEURAL and run.config.skip == "none" and not run.config.residual:
+        hints.append("try --skip nlinear (the default: start from the NLinear fit)")
     hints.append(f"{'or ' if hints else ''}use --model {best}")
     click.echo(
         f"warning: {run.name} is worse than the {best} baseline on {result['split']} (MSE "

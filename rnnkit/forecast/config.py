@@ -9,7 +9,11 @@ from rnnkit.config import LoopConfig
 from rnnkit.errors import ConfigError
 
 NEURAL = ("mlp", "rnn", "lstm", "gru")
-MODELS = (*NEURAL, "linear", "naive", "seasonal-naive")
+LINEAR = ("linear", "nlinear", "dlinear")  # fitted by least squares
+MODELS = (*NEURAL, *LINEAR, "naive", "seasonal-naive")
+# The closed-form path a network is added to: its output layer starts at zero, so training
+# starts from that fit (see ``rnnkit.forecast.models.SkipForecaster``).
+SKIPS = ("nlinear", "linear", "none")
 STRATEGIES = ("direct", "recursive", "one-step")
 DEFAULT_LAST = 200
 
@@ -34,6 +38,11 @@ class ForecastConfig(LoopConfig):
     backend: str = "torch"
     dropout: float = 0.0
     residual: bool = False  # forecast the change from the last observed value
+    # nlinear: measured on ETTh1 (BENCHMARKS.md), the plain linear skip loses at 336 and 720
+    # hours where NLinear's level shift keeps it close to the series.
+    skip: str = "nlinear"
+    split: str | None = None  # a CSV's "train,valid[,test]" fractions, e.g. "0.7,0.1,0.2"
+    test_from: str | None = None  # a CSV's first test time (a date, or a number)
     scaler: str = "standard"
     # The loop's defaults for forecasting: a budget of steps, as in NeuralForecast, rather
     # than of epochs, because an epoch of a short series (airline-passengers: 60 windows) is
@@ -62,11 +71,45 @@ class ForecastConfig(LoopConfig):
                 "one-step-ahead forecasts have horizon 1; use --strategy recursive or direct "
                 f"for --horizon {self.horizon}"
             )
+        if self.skip not in SKIPS:
+            raise ConfigError(f"unknown skip {self.skip!r}: choose one of {', '.join(SKIPS)}")
+        if self.residual and self.skip != "none" and self.model in NEURAL:
+            raise ConfigError(
+                f"--residual is for --skip none (the {self.skip} skip path already carries the "
+                "level); drop --residual or pass --skip none"
+            )
+        if self.csv is None and (self.split or self.test_from):
+            flag = "--split" if self.split else "--test-from"
+            raise ConfigError(
+                f"{flag} is for --csv files; a registered series keeps its standard split"
+            )
+        _ = self.split_fractions  # refuse a malformed --split now, not after loading the data
         if self.features and self.strategy == "recursive":
             raise ConfigError(
                 "recursive forecasting needs future feature values; use --strategy direct with "
                 "--features, or drop --features"
             )
+
+    @property
+    def split_fractions(self) -> tuple[float, ...]:
+        """``--split`` as numbers: (train, valid) or (train, valid, test); (0.7, 0.1) unset."""
+        if not self.split:
+            return (0.7, 0.1)
+        try:
+            parts = tuple(float(p) for p in str(self.split).split(","))
+        except ValueError:
+            parts = ()
+        if len(parts) not in (2, 3):
+            raise ConfigError(
+                f"--split takes two or three comma-separated fractions (train,valid[,test]), "
+                f"got {self.split!r}; e.g. --split 0.7,0.1,0.2"
+            )
+        return parts
+
+    @classmethod
+    def upgrade_saved(cls, d: dict) -> dict:
+        """A saved run's config: runs written before the skip path had none."""
+        return d if "skip" in d else {**d, "skip": "none"}
 
     @property
     def model_horizon(self) -> int:

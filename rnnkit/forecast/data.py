@@ -168,6 +168,7 @@ class Series:
         period: seasonal period in rows, or None when unknown.
         bounds: ``(train_end, valid_end, test_end)``: train rows ``[0, train_end)``, valid
             ``[train_end, valid_end)``, test ``[valid_end, test_end)``.
+        time_col: the name of the time column (plots label their x-axis with it).
     """
 
     name: str
@@ -176,6 +177,7 @@ class Series:
     columns: list[str]
     period: int | None
     bounds: Bounds
+    time_col: str = "time"
 
 
 # ---- CSV reading -------------------------------------------------------------------------------
@@ -360,7 +362,7 @@ def _read_series(
     features: Sequence[str],
     fill: str | None,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Parse a CSV into ((T,) times, (T, F) values, columns)."""
+    """Parse a CSV into ((T,) times, (T, F) values, columns, the time column's name)."""
     header, rows, lines = _read_csv(path)
     t_idx = 0 if time_col is None else _select(header, time_col, "time", where)
     time_name = header[t_idx]
@@ -408,7 +410,7 @@ def _read_series(
             times, values = times[keep], values[keep]
         else:
             values = _fill(values, fill)
-    return times, values, columns
+    return times, values, columns, time_name
 
 
 # ---- public loaders ----------------------------------------------------------------------------
@@ -419,13 +421,24 @@ def _check_period(period: int | None) -> None:
         raise ConfigError(f"period must be a positive integer or None, got {period!r}")
 
 
-def _fraction_bounds(n: int, split: tuple[float, float], where: str) -> Bounds:
+def _fraction_bounds(n: int, split: Sequence[float], where: str) -> Bounds:
     try:
-        train, valid = (float(f) for f in split)
+        fractions = [float(f) for f in split]
     except (TypeError, ValueError):
+        fractions = []
+    if len(fractions) not in (2, 3):
         raise ConfigError(
-            f"split must be two fractions (train, valid), got {split!r}; e.g. (0.7, 0.1)"
-        ) from None
+            f"split must be two or three fractions (train, valid[, test]), got {split!r}; "
+            "e.g. (0.7, 0.1, 0.2)"
+        )
+    train, valid = fractions[:2]
+    if len(fractions) == 3 and not (
+        fractions[2] >= 0 and abs(train + valid + fractions[2] - 1.0) < 1e-6
+    ):
+        raise ConfigError(
+            f"split fractions {', '.join(f'{f:g}' for f in fractions)} must be >= 0 and add up "
+            "to 1; e.g. 0.7,0.1,0.2"
+        )
     if not (0.0 < train <= 1.0 and valid >= 0.0 and train + valid <= 1.0 + 1e-12):
         raise ConfigError(
             f"split fractions (train={train}, valid={valid}) must satisfy 0 < train, 0 <= valid "
@@ -439,6 +452,31 @@ def _fraction_bounds(n: int, split: tuple[float, float], where: str) -> Bounds:
             "give a longer series or a larger train fraction"
         )
     return train_end, max(valid_end, train_end), n
+
+
+def _test_from_bounds(
+    times: np.ndarray, test_from: str, split: Sequence[float], where: str
+) -> Bounds:
+    """Test from the first row at or after ``test_from``; the rows before it cut into train
+    and valid in the ratio of the first two ``split`` fractions."""
+    dated = np.issubdtype(times.dtype, np.datetime64)
+    try:
+        start = np.datetime64(str(test_from).strip()) if dated else float(test_from)
+    except ValueError:
+        kind = "a date such as 2018-01-31" if dated else "a number (the time column's units)"
+        raise ConfigError(
+            f"--test-from {test_from!r} is not a time of {where}; give {kind}"
+        ) from None
+    first = int(np.searchsorted(times, start))
+    if not 0 < first < len(times):
+        shown = f"{times[0]} to {times[-1]}"
+        raise ConfigError(
+            f"--test-from {test_from} leaves no {'train' if first == 0 else 'test'} rows "
+            f"({where} runs from {shown}); give a time inside the series"
+        )
+    train, valid = (float(f) for f in split[:2])
+    train_end = max(1, int(round(first * train / (train + valid), 9)))
+    return min(train_end, first), first, len(times)
 
 
 def _check_bounds(bounds: Bounds, n: int, where: str) -> Bounds:
@@ -458,8 +496,9 @@ def load_series(
     target: str | None = None,
     features: Sequence[str] = (),
     fill: str | None = None,
-    split: tuple[float, float] = (0.7, 0.1),
+    split: Sequence[float] = (0.7, 0.1),
     period: int | None = None,
+    test_from: str | None = None,
 ) -> Series:
     """Load a registered series or a CSV file.
 
@@ -474,8 +513,11 @@ def load_series(
         fill: what to do with missing or non-numeric cells: None (raise), ``"ffill"`` (forward
             fill, leading gaps back-filled), ``"interpolate"`` (linear in the row index),
             ``"drop"`` (drop those rows).
-        split: (train, valid) fractions for a CSV, cut in time order; the rest is test.
-            A registered series always uses its standard split.
+        split: (train, valid) fractions for a CSV, cut in time order, the rest is test; or
+            (train, valid, test) adding up to 1. A registered series always uses its standard
+            split.
+        test_from: a CSV's first test time (a date, or a number for numeric times): test runs
+            from there to the end, the rows before it are cut in the ratio train : valid.
         period: seasonal period in rows; default the spec's, None for a CSV.
 
     Returns:
@@ -496,7 +538,7 @@ def load_series(
     if spec is not None:
         path = fetch(spec.file)
         where = f"series {spec.name!r} ({path})"
-        times, values, columns = _read_series(
+        times, values, columns, time_name = _read_series(
             path,
             where,
             time_col or spec.time_col,
@@ -505,9 +547,8 @@ def load_series(
             fill,
         )
         bounds = _check_bounds(spec.bounds(times), len(values), where)
-        return Series(
-            spec.name, times, values, columns, spec.period if period is None else period, bounds
-        )
+        period = spec.period if period is None else period
+        return Series(spec.name, times, values, columns, period, bounds, time_name)
     path = Path(source).expanduser()
     if not path.exists():
         if path.suffix or "/" in source or "\\" in source:
@@ -520,9 +561,13 @@ def load_series(
             "or give the path of a CSV file"
         )
     where = str(path)
-    times, values, columns = _read_series(path, where, time_col, target, features, fill)
-    bounds = _fraction_bounds(len(values), split, where)
-    return Series(path.stem, times, values, columns, period, bounds)
+    times, values, columns, time_name = _read_series(path, where, time_col, target, features, fill)
+    if test_from is not None:
+        _fraction_bounds(len(values), split, where)  # the fractions must still make sense
+        bounds = _test_from_bounds(times, test_from, split, where)
+    else:
+        bounds = _fraction_bounds(len(values), split, where)
+    return Series(path.stem, times, values, columns, period, bounds, time_name)
 
 
 def sine_series(

@@ -230,6 +230,65 @@ class LastValueResidual(nn.Module):
         return self.inner(x - shift) + last[:, :, 0]  # (N, H)
 
 
+class SkipForecaster(nn.Module):
+    """A closed-form linear forecast plus a network that learns what it misses.
+
+    ``forward(x) = skip(x[:, :, 0]) + inner(x')``: ``skip`` is a ``Linear(tau, H)`` on the
+    target column holding a least-squares fit (``fit_skip``), kept fixed; the network's output
+    layer starts at zero, so training starts exactly at the linear forecast and the best-on-valid
+    weights are never worse than it on valid (the task evaluates once before the first step).
+
+    Args:
+        inner: a forecaster (``ARMLP`` or ``RNNForecaster``) of horizon H.
+        skip: ``nlinear``: the fit is NLinear's (window minus its last value) and the network
+            reads the window with the last target value subtracted from the target column, as
+            ``LastValueResidual``; ``linear``: a plain linear AR, the network reads the window
+            as it is.
+        tau: window length (the skip path takes exactly tau steps).
+
+    Shape:
+        - Input: ``x`` (N, tau, F).
+        - Output: (N, H).
+    """
+
+    def __init__(self, inner: nn.Module, skip: str, tau: int):
+        super().__init__()
+        if skip not in ("nlinear", "linear"):
+            raise ConfigError(f"unknown skip {skip!r}: choose nlinear or linear")
+        self.inner, self.kind, self.tau = inner, skip, tau
+        self.config, self.horizon = inner.config, inner.horizon
+        self.skip = nn.Linear(tau, inner.horizon)
+        self.skip.requires_grad_(False)
+        with torch.no_grad():
+            self.skip.weight.zero_()
+            self.skip.bias.zero_()
+            head = [m for m in inner.modules() if isinstance(m, nn.Linear)][-1]
+            head.weight.zero_()
+            head.bias.zero_()
+
+    def fit_skip(self, X: np.ndarray, Y: np.ndarray) -> None:
+        """Set the skip path to the least-squares fit of training windows ``X`` (N, tau, F)
+        (target column only) to their targets ``Y`` (N, H)."""
+        from rnnkit.forecast.baselines import LINEAR
+
+        fit = LINEAR[self.kind](self.tau, self.horizon).fit(np.asarray(X)[:, :, :1], Y)
+        with torch.no_grad():
+            self.skip.weight.copy_(torch.as_tensor(fit.coef_[:, :, 0]))
+            self.skip.bias.copy_(torch.as_tensor(fit.intercept_))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 3 or x.size(1) != self.tau:
+            raise ConfigError(
+                f"the {self.kind} skip path takes windows (N, {self.tau}, F), got "
+                f"{tuple(x.shape)}; window the data with --tau {self.tau}"
+            )
+        linear = self.skip(x[:, :, 0])  # (N, H)
+        if self.kind == "nlinear":
+            last = x[:, -1:, :1]  # (N, 1, 1)
+            x = x - torch.cat([last, torch.zeros_like(x[:, -1:, 1:])], dim=-1)
+        return linear + self.inner(x)
+
+
 # ---- strategies ---------------------------------------------------------------------------------
 def forecast(model: nn.Module, x, steps: int, strategy: str = "direct"):
     """Forecast ``steps`` target values after each window, without gradients, in eval mode.

@@ -15,11 +15,16 @@ import numpy as np
 import torch
 
 from rnnkit.errors import ConfigError, RnnkitError, RunDirError
-from rnnkit.forecast.baselines import LinearAR, naive, seasonal_naive
+from rnnkit.forecast.baselines import LINEAR, DLinear, LinearAR, NLinear, naive, seasonal_naive
 from rnnkit.forecast.config import NEURAL, ForecastConfig
 from rnnkit.forecast.data import Scaler, Series, load_series, make_windows, sine_series
 from rnnkit.forecast.metrics import mae, mse, original_scale_metrics, per_horizon_mse
-from rnnkit.forecast.models import LastValueResidual, build_forecaster, forecast
+from rnnkit.forecast.models import (
+    LastValueResidual,
+    SkipForecaster,
+    build_forecaster,
+    forecast,
+)
 from rnnkit.forecast.train import predict
 from rnnkit.registry.runs import WEIGHTS, RunDoc, read_run, write_run
 
@@ -34,6 +39,8 @@ def load(config: ForecastConfig) -> Series:
         features=config.features,
         fill=config.fill,
         period=config.period,
+        split=config.split_fractions,
+        test_from=config.test_from,
     )
     return series
 
@@ -66,7 +73,8 @@ def prepare(config: ForecastConfig, series: Series, scaler: Scaler | None = None
 
 
 def model_config(config: ForecastConfig, num_features: int) -> dict:
-    """The config of ``config``'s network (``ForecasterConfig`` fields and ``residual``)."""
+    """The config of ``config``'s network (``ForecasterConfig`` fields, ``residual`` and
+    ``skip``)."""
     return {
         "model": config.model,
         "tau": config.tau,
@@ -77,15 +85,20 @@ def model_config(config: ForecastConfig, num_features: int) -> dict:
         "horizon": config.model_horizon,
         "dropout": config.dropout,
         "residual": config.residual,
+        "skip": config.skip,
     }
 
 
 def build_model(config: ForecastConfig | dict, num_features: int | None = None) -> torch.nn.Module:
     """The network of a run config (with its number of input columns), or of a
-    ``model_config`` dict."""
+    ``model_config`` dict (one written before the skip path has none). A skip model's linear
+    path is zero until ``SkipForecaster.fit_skip`` or its weights are loaded."""
     d = dict(config) if isinstance(config, dict) else model_config(config, num_features)
     residual = d.pop("residual", False)
+    skip = d.pop("skip", "none")
     model = build_forecaster(d)
+    if skip != "none":
+        return SkipForecaster(model, skip, d["tau"])
     return LastValueResidual(model) if residual else model
 
 
@@ -133,8 +146,8 @@ class ForecastRun:
         history: dict = {}
         if config.model in NEURAL:
             model, history = _train_neural(config, out, log, progress)
-        elif config.model == "linear":
-            linear = LinearAR(config.tau, config.model_horizon).fit(X, Y)
+        elif config.model in LINEAR:
+            linear = LINEAR[config.model](config.tau, config.model_horizon).fit(X, Y)
         return cls(config, prep, model, linear, history)
 
     # ---- predicting
@@ -145,7 +158,7 @@ class ForecastRun:
             return naive(X, steps)
         if c.model == "seasonal-naive":
             return seasonal_naive(X, steps, self._period())
-        if c.model == "linear":
+        if c.model in LINEAR:
             return self._linear_forecast(X, steps)
         self.model.eval()
         if c.strategy == "direct":
@@ -206,23 +219,39 @@ class ForecastRun:
                 f"the {split} split is too short for one window of tau {self.config.tau} + "
                 f"horizon {self.config.horizon}; use another split or smaller --tau/--horizon"
             )
-        X, Y, _ = self.prep.windows[split]
-        H = self.config.horizon
+        X, Y, t0 = self.prep.windows[split]
+        H, tau = self.config.horizon, self.config.tau
         rows = {self.name: self.predict_scaled(X, H)}
         rows["naive"] = naive(X, H)
         period = self.prep.series.period
-        if period and self.config.tau >= period:
-            rows["seasonal-naive"] = seasonal_naive(X, H, period)
-        Xtr, Ytr, _ = make_windows(
-            self.prep.scaled, self.config.tau, H, 0, self.prep.series.bounds[0]
-        )
-        rows["linear"] = LinearAR(self.config.tau, H).fit(Xtr[:, :, :1], Ytr).predict(X[:, :, :1])
+        notes = []
+        if period:
+            if tau >= period:
+                rows["seasonal-naive"] = seasonal_naive(X, H, period)
+            elif int(t0[0]) >= period:
+                rows["seasonal-naive"] = seasonal_naive_rows(self.prep.scaled, t0, H, period)
+                notes.append(
+                    f"seasonal naive reads the series {period} rows back, before the window "
+                    f"(tau {tau} < period {period})"
+                )
+            else:
+                notes.append(
+                    f"no seasonal naive: the {split} split starts {int(t0[0])} rows in, less "
+                    f"than one period ({period})"
+                )
+        Xtr, Ytr, _ = make_windows(self.prep.scaled, tau, H, 0, self.prep.series.bounds[0])
+        for name, fit in (("linear", LinearAR), ("nlinear", NLinear), ("dlinear", DLinear)):
+            if name != self.name:  # a closed-form run is its own row
+                rows[name] = fit(tau, H).fit(Xtr[:, :, :1], Ytr).predict(X[:, :, :1])
         train_target = self.prep.series.values[: self.prep.series.bounds[0], 0]
+        # MASE's scale: the in-sample seasonal-naive error with the period, else the naive one
+        lag = period if period and len(train_target) > period else 1
         truth = self.prep.scaler.inverse(Y, column=0)
-        out = {"split": split, "windows": int(len(X)), "horizon": H, "models": {}}
+        out = {"split": split, "windows": int(len(X)), "horizon": H, "mase_lag": lag}
+        out |= {"notes": notes, "models": {}}
         for name, pred in rows.items():
             orig = original_scale_metrics(
-                truth, self.prep.scaler.inverse(pred, column=0), train_target, period
+                truth, self.prep.scaler.inverse(pred, column=0), train_target, lag
             )
             out["models"][name] = {
                 "mse": float(mse(Y, pred)),
@@ -240,7 +269,8 @@ class ForecastRun:
         c = self.config
         if c.model not in NEURAL:
             return c.model
-        return f"{c.model} ({c.strategy}{', residual' if c.residual else ''})"
+        extra = ", residual" if c.residual else f", {c.skip} skip" if c.skip != "none" else ""
+        return f"{c.model} ({c.strategy}{extra})"
 
     # ---- saving
     def run_doc(self) -> RunDoc:
@@ -278,8 +308,11 @@ class ForecastRun:
         model = linear = None
         if config.model in NEURAL:
             model = load_network(run_dir, doc, config)
-        elif config.model == "linear":
-            linear = LinearAR.from_dict(doc.fitted["linear"])
+        elif config.model in LINEAR:
+            try:
+                linear = LINEAR[config.model].from_dict(doc.fitted["linear"])
+            except (KeyError, TypeError, ValueError) as e:
+                raise RunDirError(f"{doc.source} is damaged ({e}); train the run again") from e
         return cls(config, prep, model, linear, doc.history)
 
 
@@ -290,6 +323,18 @@ def _train_neural(config: ForecastConfig, out, log, progress):
 
     model, history = fit(ForecastTask(config), out, log, progress)
     return model.cpu(), history
+
+
+def seasonal_naive_rows(values: np.ndarray, t0: np.ndarray, H: int, period: int) -> np.ndarray:
+    """Seasonal naive from the series itself: for the window with first target row t, step h
+    is ``values[t + h - period * ceil((h + 1) / period), 0]``, which may lie before the window.
+
+    Inputs: ``values`` (T, F), ``t0`` (N,) first target rows, each at least ``period``.
+    Outputs: (N, H).
+    """
+    h = np.arange(H)
+    back = period * ((h + period) // period)  # (H,) the same phase, one or more periods back
+    return values[t0[:, None] + h[None, :] - back[None, :], 0]
 
 
 def future_times(times: np.ndarray, steps: int) -> list[str]:

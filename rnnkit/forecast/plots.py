@@ -56,7 +56,12 @@ def plot_range(run, split: str, last: int = DEFAULT_LAST, start: str | None = No
 def plot_run(run, split: str, path: str | Path, shown: PlotRange) -> None:
     """Draw the target over ``shown``'s rows, the first step of every forecast made in them,
     and the full-horizon forecast from ``shown.origin`` (the split's last window), on the
-    original scale."""
+    original scale, against the time column (dates when it holds dates)."""
+    figure(run, split, shown).savefig(path, dpi=110)
+
+
+def figure(run, split: str, shown: PlotRange):
+    """The matplotlib ``Figure`` that ``plot_run`` saves."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -86,14 +91,14 @@ def plot_run(run, split: str, path: str | Path, shown: PlotRange) -> None:
     which = "" if shown.hi - shown.lo == shown.rows else f", last {shown.hi - shown.lo} rows"
     datetimes = np.issubdtype(times.dtype, np.datetime64)
     ax.set(
-        xlabel="time" if datetimes else "row",
+        xlabel=series.time_col if datetimes or series.time_col != "time" else "row",
         ylabel=series.columns[0],
         title=f"{series.name}: {split} split{which}",
     )
     ax.legend(loc="best", fontsize=8)
     fig.autofmt_xdate()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    return fig
 
 
 def describe(run, split: str, shown: PlotRange) -> str:

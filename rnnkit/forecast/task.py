@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from rnnkit.config import LoopConfig
 from rnnkit.errors import ConfigError, DataError, RunDirError, TrainingError
+from rnnkit.forecast.models import SkipForecaster
 from rnnkit.forecast.pipeline import (
     NEURAL,
     ForecastConfig,
@@ -67,8 +68,16 @@ class ForecastTask(Task):
     def build_model(self):
         if self.model is None:
             self.model = build_model(self.config, self.X.shape[-1])
+            if isinstance(self.model, SkipForecaster):
+                self.model.fit_skip(self.X.numpy(), self.Y.numpy())
         _check_horizon(self.model, self.Y, self.valid)
         return self.model
+
+    @property
+    def eval_at_start(self) -> bool:
+        # A skip model starts at its linear fit: scored before the first step, that start is
+        # a candidate for the best weights, so training can only improve on it on valid.
+        return isinstance(self.model, SkipForecaster)
 
     def num_batches(self, epoch: int) -> int:
         return -(-len(self.X) // self.config.batch_size)

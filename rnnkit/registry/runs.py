@@ -110,9 +110,12 @@ class RunDoc:
 
     def run_config(self, cls):
         """The config as a ``cls`` (a ``rnnkit.config.LoopConfig``); one that does not parse
-        is a damaged run (``RunDirError``)."""
+        is a damaged run (``RunDirError``). A class with ``upgrade_saved(dict) -> dict`` gives
+        the fields older runs did not write the values those runs had."""
+        upgrade = getattr(cls, "upgrade_saved", None)
         try:
-            return cls.from_dict(self.config, source=self.source)
+            config = upgrade(self.config) if upgrade and isinstance(self.config, dict) else None
+            return cls.from_dict(config or self.config, source=self.source)
         except RnnkitError as e:
             shown = str(e) if self.source in str(e) else f"{self.source}: {e}"
             raise RunDirError(f"{shown}; restore the file or train the run again") from e

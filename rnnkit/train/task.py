@@ -12,6 +12,8 @@ resume exactly, metrics, curves, signals). A task owns its data and what its num
 - ``unit``: what its items are (``tokens``, ``sentences``, ``windows``), for rates.
 - ``carries_state``: whether the recurrent state flows from one batch to the next (truncated
   BPTT over contiguous streams); the trainer then keeps it, detaches it and checkpoints it.
+- ``eval_at_start``: evaluate the freshly built model before the first step, so that its
+  starting weights can be the best (a model that starts at a fitted baseline).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class Task:
     metric: str
     higher_is_better: bool
     carries_state: bool = False
+    eval_at_start: bool = False
     unit: str
 
     def load(self, echo) -> None:

@@ -173,6 +173,8 @@ class Trainer:
             self.task.write_files(self.run.path)
             self._write_run({"metric": self.task.metric})
         self._wrap_model()
+        if self.step == 0 and self.task.eval_at_start and self.task.has_valid():
+            self._evaluate(scheduled=False)  # the start is a candidate for the best weights
         total = c.epochs * self.task.num_batches(self.epoch)
         if c.max_steps:
             total = min(total, c.max_steps)
