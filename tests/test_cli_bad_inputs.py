@@ -256,6 +256,17 @@ CASES = [
     ),
     case("forecast-train-data-and-csv", FC + " --data sine", "exactly one"),
     case("forecast-train-unknown-model", FC + " --model arima", "--model"),
+    case("forecast-train-split-not-numbers", FC + " --split 0.7;0.3", "--split"),
+    case("forecast-train-split-not-one", FC + " --split 0.7,0.2,0.2", "add up to 1"),
+    case(
+        "forecast-train-split-registered",
+        "forecast train --data sine --split 0.5,0.5 --out {tmp}/f",
+        "--csv",
+    ),
+    case("forecast-train-test-from-not-a-date", FC + " --test-from soon", "--test-from"),
+    case("forecast-train-test-from-after-the-end", FC + " --test-from 2031-01-01", "no test rows"),
+    case("forecast-train-unknown-skip", FC + " --skip cubic", "--skip"),
+    case("forecast-train-residual-with-skip", FC + " --residual", "--skip none"),
     case("forecast-train-unknown-device", FC + " --device tpu", "--device"),
     case(
         "forecast-train-out-holds-a-run",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 from conftest import call_cli, realdata, write_csv
 
@@ -132,6 +133,72 @@ def test_missing_values_can_be_filled(tmp_path):
 def test_eval_of_a_missing_run_is_refused(tmp_path):
     code, _, stderr = call_cli(["forecast", "eval", tmp_path / "nothing"])
     assert code == 2 and "run directory not found" in stderr and "forecasting run" in stderr
+
+
+def test_default_network_starts_at_the_nlinear_fit_and_keeps_it_unless_valid_improves(
+    forecast_run,
+):
+    _, out, _ = forecast_run
+    history = json.loads((out / "run.json").read_text())["history"]
+    assert history["epochs"][0]["step"] == 0  # scored before the first step
+    code, stdout, _ = call_cli(["forecast", "eval", out, "--split", "valid", "--json"])
+    models = json.loads(stdout)["models"]
+    assert models["mlp (direct, nlinear skip)"]["mse"] <= models["nlinear"]["mse"] * (1 + 1e-5)
+
+
+def _bounds(run_dir):
+    return json.loads((run_dir / "run.json").read_text())["fitted"]["bounds"]
+
+
+def test_split_and_test_from_cut_a_csv(tmp_path):
+    data = write_csv(tmp_path / "s.csv")  # 300 days from 2020-01-01
+    args = ["forecast", "train", "--csv", data, "--target", "sales", "--model", "linear"]
+    code, stdout, stderr = call_cli([*args, "--split", "0.6,0.2,0.2", "--out", tmp_path / "a"])
+    assert code == 0, stderr
+    assert _bounds(tmp_path / "a") == [180, 240, 300] and "test: " in stdout
+    code, _, stderr = call_cli([*args, "--test-from", "2020-09-01", "--out", tmp_path / "b"])
+    assert code == 0, stderr
+    # test from row 244 (Sept 1st of a leap year); the 244 rows before cut 7 : 1
+    assert _bounds(tmp_path / "b") == [213, 244, 300]
+    code, _, stderr = call_cli(["forecast", "eval", tmp_path / "b", "--json"])
+    assert code == 0, stderr  # the run reloads with its own cut
+    code, help_text, _ = call_cli(["forecast", "train", "--help"])
+    for flag in ("--split", "--test-from", "--skip", "--period"):
+        assert f"\n  {flag} " in help_text
+
+
+def test_seasonal_naive_is_reported_whenever_a_period_is_given(tmp_path):
+    data = write_csv(tmp_path / "s.csv")
+    args = ["forecast", "train", "--csv", data, "--target", "sales", "--model", "linear"]
+    code, short, stderr = call_cli([*args, "--tau", "3", "--period", "7", "--out", tmp_path / "a"])
+    assert code == 0, stderr
+    assert "note: seasonal naive reads the series 7 rows back" in short
+    assert "seasonal naive (lag 7)" in short and "\nseasonal-naive " in short
+    code, long, stderr = call_cli([*args, "--tau", "14", "--period", "7", "--out", tmp_path / "b"])
+    assert code == 0, stderr
+    assert "note:" not in long
+    # the same test targets, the same seasonal-naive forecasts, whatever the window
+    results = [json.loads(call_cli(["forecast", "eval", tmp_path / r, "--json"])[1]) for r in "ab"]
+    assert results[0]["windows"] == results[1]["windows"] and results[0]["mase_lag"] == 7
+    sn = [r["models"]["seasonal-naive"] for r in results]
+    assert sn[0]["mse"] == pytest.approx(sn[1]["mse"]) and sn[0]["mase"] == pytest.approx(
+        sn[1]["mase"]
+    )
+    code, plain, _ = call_cli([*args, "--tau", "3", "--out", tmp_path / "c"])
+    assert code == 0 and "naive (lag 1)" in plain and "seasonal-naive" not in plain
+
+
+def test_plots_put_the_date_column_on_the_x_axis(forecast_run):
+    from rnnkit.forecast.pipeline import ForecastRun
+    from rnnkit.forecast.plots import figure, plot_range
+
+    _, out, _ = forecast_run
+    run = ForecastRun.load(out)
+    ax = figure(run, "test", plot_range(run, "test")).axes[0]
+    assert ax.get_xlabel() == "day"  # the CSV's time column
+    x = ax.get_lines()[0].get_xdata()
+    assert np.issubdtype(np.asarray(x).dtype, np.datetime64)
+    assert str(x[-1]) == "2020-10-26"
 
 
 @realdata
