@@ -2,7 +2,7 @@
 
 The forecaster is what ``rnnkit forecast train`` fits by default (an LSTM of 64 units added to
 a least-squares NLinear fit, its output layer starting at zero, 1,000 steps of 32 windows at
-Adam 3e-3, the best-on-valid weights kept, the start included); ``--model`` and ``--skip``
+Adam 1e-3, the best-on-valid weights kept, the start included); ``--model`` and ``--skip``
 change it. Next to it, on the same test windows, in the same process: naive (last value),
 seasonal naive, linear AR, NLinear and DLinear (all in closed form), and for ETTh1 the Informer
 paper's table (Zhou et al. 2021, univariate ETTh1: LSTMa and DeepAR).
