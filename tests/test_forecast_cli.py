@@ -146,6 +146,26 @@ def test_default_network_starts_at_the_nlinear_fit_and_keeps_it_unless_valid_imp
     assert models["mlp (direct, nlinear skip)"]["mse"] <= models["nlinear"]["mse"] * (1 + 1e-5)
 
 
+def test_a_skip_run_resumes_and_the_closed_form_linear_models_train(forecast_run, tmp_path):
+    import shutil
+
+    data, out, _ = forecast_run
+    copy = shutil.copytree(out, tmp_path / "copy")
+    before = json.loads((copy / "run.json").read_text())["history"]["steps"]
+    code, stdout, stderr = call_cli(["forecast", "train", "--resume", copy, "--epochs", "31"])
+    assert code == 0, stderr
+    assert json.loads((copy / "run.json").read_text())["history"]["steps"] > before
+    assert "mlp (direct, nlinear skip)" in stdout
+    args = ["forecast", "train", "--csv", data, "--target", "sales", "--tau", "14"]
+    for model in ("nlinear", "dlinear"):
+        code, stdout, stderr = call_cli([*args, "--model", model, "--out", tmp_path / model])
+        assert code == 0, stderr
+        result = json.loads(call_cli(["forecast", "eval", tmp_path / model, "--json"])[1])
+        assert {"linear", "nlinear", "dlinear"} <= set(result["models"])
+        code, stdout, _ = call_cli(["forecast", "predict", tmp_path / model, "--horizon", "1"])
+        assert code == 0 and len(stdout.strip().splitlines()) == 2
+
+
 def _bounds(run_dir):
     return json.loads((run_dir / "run.json").read_text())["fitted"]["bounds"]
 

@@ -101,6 +101,7 @@ def forecast_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
             "layers": config.num_layers,
             "backend": config.backend,
             "residual": config.residual,
+            "skip": config.skip,  # a fixed least-squares path inside the graph
             "exported_layers": "torch.nn",
         },
         "tau": tau,
