@@ -15,6 +15,7 @@ from rnnkit.commands.options import (
     backend_option,
     build_config,
     check_out,
+    field_option,
     given_options,
     loop_options,
     run_options,
@@ -93,15 +94,14 @@ def _split_list(value: str | None) -> list[str]:
 @size_options(ForecastConfig)
 @backend_option(ForecastConfig)
 @click.option("--dropout", type=float, default=0.0, show_default=True, help="Dropout.")
-@click.option(
-    "--skip",
-    type=click.Choice(SKIPS),
-    default="nlinear",
-    show_default=True,
-    help="The network's linear path, fitted by least squares on train: the network's output "
-    "starts at zero, so training starts at that forecast and keeps it unless valid improves. "
-    "nlinear: NLinear (the window minus its last value; the network reads it so too); linear: "
-    "a linear AR; none: the network alone.",
+@field_option(
+    ForecastConfig,
+    "skip",
+    "The network's linear path, fitted by least squares on train: the network's output starts "
+    "at zero, so training starts at that forecast and keeps it unless valid improves. nlinear: "
+    "NLinear (the window minus its last value; the network reads it so too); linear: a linear "
+    "AR; none: the network alone.",
+    click.Choice(SKIPS),
 )
 @click.option(
     "--residual",
