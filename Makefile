@@ -24,9 +24,10 @@ demo: $(STAMP)
 	$(BIN)/rnnkit demo --out runs/demo
 
 # Every test, the browser test of the web page included (it skips, saying why, without
-# /usr/bin/chromium; `apt-get install chromium` provides it).
+# /usr/bin/chromium; `apt-get install chromium` provides it). Two workers, one per core of a
+# small machine; a test file stays on one worker, so its module fixtures are made once.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # Only the browser test; RNNKIT_SCREENSHOT=docs/serve.png also saves the README's picture.
 test-browser: $(STAMP)
