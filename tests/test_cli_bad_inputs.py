@@ -217,6 +217,8 @@ CASES = [
     case("ngram-train-unknown-smoothing", NGRAM + " --smoothing katz", "--smoothing"),
     case("ngram-train-k-negative", NGRAM + " --smoothing addk --k -1", "--k"),
     case("ngram-train-discount-2", NGRAM + " --discount 2", "--discount"),
+    case("ngram-train-kenlm-style-mle", NGRAM + " --smoothing mle --bos-style kenlm", "padded"),
+    case("ngram-train-unknown-bos-style", NGRAM + " --bos-style nltk", "--bos-style"),
     case("ngram-train-missing-data", "ngram train --data {tmp}/c.txt --out {tmp}/n", "c.txt"),
     case("ngram-train-not-utf8", "ngram train --data {latin} --out {tmp}/n", "UTF-8"),
     case("ngram-train-out-holds-lm-run", "ngram train --data {text} --out {copy}", "language"),

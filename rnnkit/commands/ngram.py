@@ -64,12 +64,31 @@ def ngram() -> None:
     type=float,
     help="kn only: one fixed discount for every order [default: estimated n1/(n1+2 n2)].",
 )
+@click.option(
+    "--bos-style",
+    type=click.Choice(["kenlm", "padded"]),
+    default=None,
+    help="Sentence start. kenlm: one <s> and KenLM's counts, so the exported ARPA scores the "
+    "same in KenLM and equals lmplz's for mkn; padded: n-1 <s> as NLTK pads, every token with "
+    "a full context. [default: kenlm for kn and mkn; padded, the only one, for the others]",
+)
 @click.option("--min-freq", default=1, show_default=True, help="Rarer tokens become <unk>.")
 @click.option("--max-vocab", default=None, type=int, help="Keep only the most frequent tokens.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
 def train_command(
-    data, tokenizer, lowercase, order, smoothing, k, discount, min_freq, max_vocab, out, overwrite
+    data,
+    tokenizer,
+    lowercase,
+    order,
+    smoothing,
+    k,
+    discount,
+    bos_style,
+    min_freq,
+    max_vocab,
+    out,
+    overwrite,
 ):
     """Count n-grams on the train split, report valid perplexity, save the run."""
     from rnnkit.ngram.model import NGramLM
@@ -88,7 +107,7 @@ def train_command(
         raise ConfigError(f"--min-freq must be >= 1, got {min_freq}")
     if max_vocab is not None and max_vocab < 1:
         raise ConfigError(f"--max-vocab must be >= 1, got {max_vocab}")
-    lm = NGramLM(order, smoothing, k, discount)  # checks order, k and discount first
+    lm = NGramLM(order, smoothing, k, discount, bos_style)  # checks the settings first
     tok_name = tokenizer or default_tokenizer(data)
     tok = build_tokenizer(tok_name, lowercase)
     text = load_split_text(data, "train")
@@ -103,6 +122,7 @@ def train_command(
         smoothing=smoothing,
         k=k,
         discount=lm.fixed_discount,
+        bos_style=lm.bos_style,
         data=data,
         tokenizer=tok_name,
         lowercase=lowercase,
@@ -113,7 +133,10 @@ def train_command(
     )
     save_ngram(out, lm, vocab, meta)
     sizes = "  ".join(f"{i}: {n:,}" for i, n in enumerate(lm.sizes, start=1))
-    click.echo(f"{order}-gram {smoothing} on {data}: {len(ids):,} tokens, {len(vocab):,} vocab")
+    click.echo(
+        f"{order}-gram {smoothing} ({lm.bos_style} sentence starts) on {data}: "
+        f"{len(ids):,} tokens, {len(vocab):,} vocab"
+    )
     click.echo(f"n-grams  {sizes}  ({lm.nbytes() / 2**20:.1f} MiB in memory)")
     line = f"fit {seconds:.2f} s"
     try:

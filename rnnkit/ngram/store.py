@@ -38,6 +38,7 @@ class NGramMeta:
     smoothing: str
     k: float = 1.0
     discount: list[float] | None = None  # fixed kn discounts; None: estimated
+    bos_style: str = "padded"  # runs written before the choice existed were padded
     data: str = ""
     tokenizer: str = "word"
     lowercase: bool = False
@@ -87,7 +88,7 @@ def load_ngram(run_dir: str | Path):
         meta = NGramMeta(**raw)
         _check_types(meta)
         tokenizer = build_tokenizer(meta.tokenizer, meta.lowercase)
-        lm = NGramLM(meta.order, meta.smoothing, meta.k, meta.discount)
+        lm = NGramLM(meta.order, meta.smoothing, meta.k, meta.discount, meta.bos_style)
     except (ValueError, TypeError, RnnkitError) as e:
         raise RunDirError(f"{doc.source} is damaged ({e}); train the run again") from e
     vocab = Vocab.load(run / VOCAB)
@@ -121,6 +122,7 @@ def load_ngram(run_dir: str | Path):
         vocab.id_of(PAD),
         V,
     )
+    lm.unk = vocab.unk_id
     lm.counts = NGramCounts(meta.order, V, tables)
     with warnings.catch_warnings():  # the fallback was reported when the run was trained
         warnings.simplefilter("ignore", RnnkitWarning)
