@@ -23,7 +23,6 @@ import numpy as np
 
 from rnnkit.errors import DataError
 
-
 BOS_STYLES = ("kenlm", "padded")
 
 
