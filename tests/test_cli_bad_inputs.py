@@ -100,6 +100,13 @@ MAKERS = {
     "tsv3": _write("three.tsv", b"play halo\tMusic\textra\nrain in rome\tWeather\n"),
     "newlabel": _write("new.tsv", b"play yellow\tMusic\nset an alarm\tAlarm\n"),
     "conll_bad": _write("m.conll", b"play O\nhalo\n\nrome B-city\n"),
+    "bad_arpa": _write(
+        "bad.arpa", b"\\data\\\nngram 1=2\n\n\\1-grams:\n-1.0\t</s>\nx\t<s>\n\\end\\\n"
+    ),
+    "good_arpa": _write(
+        "ok.arpa", b"\\data\\\nngram 1=2\n\n\\1-grams:\n-99\t<s>\n0\t</s>\n\\end\\\n"
+    ),
+    "kenlm_bin": _write("lm.bin", b"mmap lm http://kheafield.com/code format version 5\n\0junk"),
     "csv_text": _write("bad.csv", b"day,sales\n2020-01-01,1\n2020-01-02,abc\n2020-01-03,3\n"),
 }
 
@@ -229,6 +236,15 @@ CASES = [
     case("ngram-eval-missing-run", "ngram eval {tmp}/nowhere", "nowhere"),
     case("ngram-eval-unknown-split", "ngram eval {ngram} --split dev", "--split"),
     case("ngram-eval-damaged-run", "ngram eval {bad_ngram}", "run.json"),
+    case("ngram-eval-broken-arpa", "ngram eval {bad_arpa}", "line 6"),
+    case("ngram-eval-arpa-without-data", "ngram eval {good_arpa}", "--data"),
+    case("ngram-eval-not-a-model-file", "ngram eval {file} --data {text}", "ARPA"),
+    case("ngram-eval-broken-kenlm-binary", "ngram eval {kenlm_bin} --data {text}", "lm.bin"),
+    case("ngram-eval-tokenizer-of-a-run", "ngram eval {ngram} --tokenizer char", "--tokenizer"),
+    case("ngram-score-missing-file", "ngram score {ngram} --file {tmp}/x.txt", "x.txt"),
+    case("ngram-score-broken-arpa", "ngram score {bad_arpa} --file {text}", "not a log10"),
+    case("ngram-generate-broken-arpa", "ngram generate {bad_arpa}", "bad.arpa"),
+    case("eval-broken-arpa", "eval {bad_arpa} --data {text}", "bad.arpa"),
     case("ngram-generate-length-negative", "ngram generate {ngram} --length -2", "--length"),
     case("ngram-generate-temperature-0", "ngram generate {ngram} --temperature 0", "--temperature"),
     case("ngram-generate-temperature-nan", "ngram generate {ngram} --temperature nan", "--temp"),
