@@ -22,8 +22,9 @@ def ngram() -> None:
     """Counting n-gram language models: MLE, add-k, Kneser-Ney, modified Kneser-Ney and stupid
     backoff, over the same tokenizers and vocabularies as the neural models.
 
-    A run directory holds run.json (settings), vocab.json and counts.safetensors. `rnnkit eval`
-    and `rnnkit score` accept it too.
+    A run directory holds run.json (settings), vocab.json and counts.safetensors. eval, score
+    and generate also take an ARPA file (any tool's) or a KenLM binary file, scored as KenLM
+    scores it; `rnnkit eval` and `rnnkit score` accept all of them too.
     """
 
 
@@ -180,7 +181,6 @@ def eval_command(model, data, split, tokenizer, as_json):
     """Perplexity of an n-gram model on a dataset split (every token predicted, each sentence
     from its start).
 
-    \b
     MODEL_HELP
     """
     print_eval(model, data, split, as_json, tokenizer)
@@ -269,7 +269,6 @@ def score_command(model, file, tokenizer, rank, as_json):
     """Log-probability (natural log) and perplexity of each line and of the whole file, as
     `rnnkit score` prints them.
 
-    \b
     MODEL_HELP
     """
     from rnnkit.commands.lm import print_line_scores
@@ -292,8 +291,8 @@ score_command.help = score_command.help.replace("MODEL_HELP", MODEL_HELP)
 def generate_command(model, prompt, length, temperature, seed, tokenizer):
     """Sample text from an n-gram model, after an optional prompt.
 
-    \b
-    MODEL is an n-gram run directory or an ARPA file.
+    MODEL is an n-gram run directory or an ARPA file (a KenLM binary does not expose its
+    vocabulary).
     """
     from rnnkit.infer.lines import prompt_ids, unseen_reserved
     from rnnkit.ngram.load import FileVocab, load_model

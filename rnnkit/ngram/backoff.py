@@ -35,7 +35,7 @@ from rnnkit.ngram.arpa import (
 from rnnkit.ngram.counts import lookup_rows, pad_sentences
 
 UNK_MISSING = -100.0  # log10 p(<unk>) when the file has none (KenLM's default)
-_BLOCK_BYTES = 1 << 22  # bytes parsed at a time (whole lines)
+_BLOCK_BYTES = 1 << 20  # bytes parsed at a time (whole lines): small temporaries
 KENLM_MAGIC = b"mmap lm "  # the first bytes of a KenLM binary file
 
 
