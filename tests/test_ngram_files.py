@@ -8,6 +8,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -210,3 +211,76 @@ def test_ngram_commands_do_not_import_torch(written, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "False"
+
+
+# ------------------------------------------------------------------ the lean store of a run
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Trigram runs of TRAIN: kn and mkn in both sentence-start styles, and one stupid."""
+    root = tmp_path_factory.mktemp("runs")
+    text = root / "train.txt"
+    text.write_text(TRAIN, encoding="utf-8")
+    out = {}
+    for smoothing, style in [
+        ("kn", "kenlm"),
+        ("mkn", "kenlm"),
+        ("kn", "padded"),
+        ("mkn", "padded"),
+        ("stupid", None),
+    ]:
+        run = root / f"{smoothing}-{style}"
+        args = ["ngram", "train", "--data", text, "--tokenizer", "word", "--smoothing", smoothing]
+        code, _, err = call_cli([*args, *(["--bos-style", style] if style else []), "--out", run])
+        assert code == 0, err
+        out[smoothing, style] = run
+    return out
+
+
+@pytest.mark.parametrize("smoothing", ["kn", "mkn"])
+@pytest.mark.parametrize("style", ["kenlm", "padded"])
+def test_lean_store_scores_as_the_counts_do(runs, smoothing, style):
+    from rnnkit.ngram.store import load_lean, load_ngram
+
+    meta, tok, vocab, lean = load_lean(runs[smoothing, style])
+    _, _, _, lm = load_ngram(runs[smoothing, style])
+    assert lean.bos_style == lm.bos_style == style
+    assert all(isinstance(a, np.memmap) for a in lean.prob + lean.keys[1:])
+    assert all(p.dtype == np.float32 for p in lean.prob)
+    ids = encode_text(HELD, tok, vocab)
+    want, sent = lm.token_logprobs(ids)
+    got, got_sent = lean.token_logprobs(ids)
+    np.testing.assert_array_equal(got_sent, sent)
+    np.testing.assert_allclose(got, want, atol=3e-6)
+    for ctx in ([], ids[:1], ids[:2]):
+        np.testing.assert_allclose(lean.distribution(ctx), lm.distribution(ctx), atol=1e-6)
+    assert lean.nbytes() < lm.nbytes() / 2
+
+
+def test_runs_without_a_lean_store_read_their_counts(runs, tmp_path):
+    import shutil
+
+    from rnnkit.ngram.store import load_lean
+
+    assert load_lean(runs["stupid", None]) is None
+    assert not (runs["stupid", None] / "backoff.safetensors").exists()
+    old = Path(shutil.copytree(runs["kn", "kenlm"], tmp_path / "old"))
+    (old / "backoff.safetensors").unlink()  # as written before the lean store existed
+    held = tmp_path / "held.txt"
+    held.write_text(HELD, encoding="utf-8")
+    results = []
+    for run in (runs["kn", "kenlm"], old):
+        code, stdout, err = call_cli(["ngram", "eval", run, "--data", held, "--split", "train"])
+        assert code == 0, err
+        results.append(float(stdout.split()[1]))
+    assert results[0] == pytest.approx(results[1], rel=1e-5)
+
+
+def test_a_damaged_lean_store_is_refused(runs, tmp_path):
+    import shutil
+
+    run = Path(shutil.copytree(runs["mkn", "kenlm"], tmp_path / "damaged"))
+    data = bytearray((run / "backoff.safetensors").read_bytes())
+    data[-3] ^= 0xFF
+    (run / "backoff.safetensors").write_bytes(bytes(data))
+    code, _, err = call_cli(["ngram", "eval", run, "--data", run / "vocab.json"])
+    assert code == 2 and "backoff.safetensors is damaged" in err and err.count("\n") == 1

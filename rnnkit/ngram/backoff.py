@@ -32,7 +32,7 @@ from rnnkit.ngram.arpa import (
     escape_token,
     unescape_token,
 )
-from rnnkit.ngram.counts import lookup_rows, pad_sentences
+from rnnkit.ngram.counts import bos_padding, lookup_rows, pad_sentences
 
 UNK_MISSING = -100.0  # log10 p(<unk>) when the file has none (KenLM's default)
 _BLOCK_BYTES = 1 << 20  # bytes parsed at a time (whole lines): small temporaries
@@ -42,20 +42,28 @@ KENLM_MAGIC = b"mmap lm "  # the first bytes of a KenLM binary file
 class BackoffLM:
     """A backoff n-gram model in arrays (see the module docstring).
 
-    Attributes:
-        order: n.
-        words: the unigram words as the file spells them; the id of a word is its index.
+    Args:
         keys, prob, backoff: per order, the arrays above (``backoff`` of order n is empty).
         bos, eos, unk: ids of ``<s>``, ``</s>``, ``<unk>``.
+        words: the unigram words as a file spells them (the id of a word is its index);
+            None for a run's lean store, whose ids are its vocabulary's.
+        bos_style: ``"kenlm"`` (one ``<s>``, files and kenlm-style runs) or ``"padded"``
+            (n-1 ``<s>``, padded runs).
     """
 
-    def __init__(self, words: list[str], keys, prob, backoff):
-        self.words = words
-        self.V = len(words)
-        self.order = len(prob)
+    def __init__(self, keys, prob, backoff, bos, eos, unk, words=None, bos_style="kenlm"):
         self.keys, self.prob, self.backoff = keys, prob, backoff
-        self._ids = {w: i for i, w in enumerate(words)}
-        self.bos, self.eos, self.unk = (self._ids[s] for s in (BOS_SYM, EOS_SYM, UNK_SYM))
+        self.V = len(prob[0])
+        self.order = len(prob)
+        self.bos, self.eos, self.unk = int(bos), int(eos), int(unk)
+        self.words = words
+        self._ids = {w: i for i, w in enumerate(words or [])}
+        self.bos_style = bos_style
+
+    @classmethod
+    def from_words(cls, words: list[str], keys, prob, backoff) -> BackoffLM:
+        ids = {w: i for i, w in enumerate(words)}
+        return cls(keys, prob, backoff, ids[BOS_SYM], ids[EOS_SYM], ids[UNK_SYM], words)
 
     @property
     def counts(self) -> list[int]:
@@ -67,8 +75,8 @@ class BackoffLM:
 
     # -------------------------------------------------------------------- tokens and ids
     def encode(self, tokens: list[str], boundary: str) -> np.ndarray:
-        """Ids of corpus tokens (L,): ``boundary`` is ``</s>``, a token is looked up by its
-        ARPA spelling (``escape_token``), an unknown one is ``<unk>``."""
+        """Ids of corpus tokens (L,) for a file's model: ``boundary`` is ``</s>``, a token is
+        looked up by its ARPA spelling (``escape_token``), an unknown one is ``<unk>``."""
         cache: dict[str, int] = {boundary: self.eos}
         ids = np.empty(len(tokens), dtype=np.int64)
         for i, t in enumerate(tokens):
@@ -87,8 +95,11 @@ class BackoffLM:
         """Natural-log probability of every token of a stream of ids, each sentence (ending
         with ``</s>``) from one ``<s>``. Returns (logprobs (L,), sentence index (L,))."""
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-        ids = np.where(ids == self.bos, self.unk, ids)  # <s> only starts a sentence
-        tokens, predicted, sentence = pad_sentences(ids, self.eos, self.bos, self.order, "kenlm")
+        if self.bos_style == "kenlm":
+            ids = np.where(ids == self.bos, self.unk, ids)  # <s> only starts a sentence
+        tokens, predicted, sentence = pad_sentences(
+            ids, self.eos, self.bos, self.order, self.bos_style
+        )
         ranks = lookup_rows(self.keys, self.V, tokens, sentence)
         ends = np.flatnonzero(predicted)
         logp = self.prob[0][tokens[ends]].astype(np.float64)
@@ -107,8 +118,11 @@ class BackoffLM:
         return (logp + bo) * math.log(10), sentence[ends]
 
     def distribution(self, context=()) -> np.ndarray:
-        """p(. | <s> context) over every id (V,), 0 for ``<s>``; the last n-1 ids count."""
-        ctx = [self.bos] + [self.unk if t == self.bos else int(t) for t in context]
+        """p(. | <s> context) over every id (V,); the last n-1 ids count."""
+        context = [int(t) for t in context]
+        if self.bos_style == "kenlm":
+            context = [self.unk if t == self.bos else t for t in context]
+        ctx = [self.bos] * bos_padding(self.order, self.bos_style) + context
         ctx = ctx[max(len(ctx) - (self.order - 1), 0) :] if self.order > 1 else []
         logp = self.prob[0].astype(np.float64)
         for k in range(2, len(ctx) + 2):
@@ -120,7 +134,8 @@ class BackoffLM:
             logp = logp + self.backoff[k - 2][r]
             logp[self.keys[k - 1][lo:hi] % self.V] = self.prob[k - 1][lo:hi]
         p = 10.0**logp
-        p[self.bos] = 0.0
+        if self.bos_style == "kenlm":
+            p[self.bos] = 0.0  # -99 in a file: never predicted
         return p
 
     def _row(self, gram: list[int]) -> int:
@@ -155,6 +170,56 @@ class BackoffLM:
             out.append(w)
             history = [] if w == self.eos else history + [w]
         return out
+
+
+# ------------------------------------------------------------------------------------ lean store
+def lean_arrays(lm) -> dict[str, np.ndarray]:
+    """The ``BackoffLM`` arrays of a fitted kn or mkn ``NGramLM``: every row of its tables with
+    its interpolated probability and, as a context, its backoff (log10, float32), keyed as the
+    counts are. Exact: a row's stored value is what ``NGramLM`` computes for it, and a k-gram
+    without a row backs off as ``NGramLM`` interpolates (an unseen context weighs 1)."""
+    from rnnkit.ngram.arpa import _row_probs
+
+    probs = _row_probs(lm)
+    out = {}
+    for k in range(1, lm.order + 1):
+        with np.errstate(divide="ignore"):
+            out[f"prob.{k}"] = np.log10(probs[k - 1]).astype(np.float32)
+            if k < lm.order:
+                gamma = np.where(lm.has_context[k], lm.gamma[k], 1.0)
+                out[f"backoff.{k}"] = np.log10(gamma).astype(np.float32)
+        if k > 1:
+            out[f"keys.{k}"] = np.ascontiguousarray(lm.counts.tables[k - 1].keys, dtype=np.int64)
+    return out
+
+
+def map_safetensors(path: str | Path) -> dict[str, np.ndarray]:
+    """The tensors of a safetensors file as read-only memory maps: pages are read when used.
+
+    Raises ``ValueError`` for a header that is not the format's."""
+    import json
+
+    with open(path, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        if not 0 < size < 1 << 24:
+            raise ValueError("no safetensors header")
+        header = json.loads(f.read(size))
+    dtypes = {"F32": np.float32, "I64": np.int64}
+    out = {}
+    for name, spec in header.items():
+        if name == "__metadata__":
+            continue
+        start, stop = spec["data_offsets"]
+        dtype = np.dtype(dtypes[spec["dtype"]])
+        (n,) = spec["shape"]
+        if stop - start != n * dtype.itemsize:
+            raise ValueError(f"{name}: its size does not match its shape")
+        out[name] = (
+            np.memmap(path, dtype=dtype, mode="r", offset=8 + size + start, shape=(n,))
+            if n
+            else np.zeros(0, dtype)
+        )
+    return out
 
 
 # ------------------------------------------------------------------------------------ reading
@@ -283,7 +348,7 @@ class _Reader:
             prob.append(p)
             backoff.append(b if k < order else np.zeros(0, np.float32))
         self._end()
-        return BackoffLM(words, keys, prob, backoff)
+        return BackoffLM.from_words(words, keys, prob, backoff)
 
     def _header(self) -> dict[int, int]:
         while True:

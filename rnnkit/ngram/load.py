@@ -81,7 +81,7 @@ class NGramModel:
 def load_model(path: str | Path, tokenizer: str | None = None) -> NGramModel:
     """The n-gram model at ``path``; ``tokenizer`` names a file's tokenizer (default: char when
     every word of the file is one character, else word). A run has its own."""
-    from rnnkit.ngram.store import load_ngram
+    from rnnkit.ngram.store import load_lean, load_ngram
 
     kind = model_kind(path)
     if kind is None or kind == "run":
@@ -94,7 +94,9 @@ def load_model(path: str | Path, tokenizer: str | None = None) -> NGramModel:
                 f"{path} is neither an n-gram run directory, an ARPA file nor a KenLM binary; "
                 "give one of them"
             )
-        meta, tok, vocab, lm = load_ngram(path)  # names the problem of any other directory
+        lean = load_lean(path) if kind == "run" else None
+        # load_ngram names the problem of any other directory
+        meta, tok, vocab, lm = lean or load_ngram(path)
         return NGramModel(
             lm, tok, f"{meta.order}-gram {meta.smoothing}", meta.data, meta.smoothing, vocab
         )
