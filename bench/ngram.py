@@ -466,8 +466,8 @@ def kenlm_child(kind: str, path: str, dataset: str, reps: int) -> dict:
     from rnnkit.ngram.load import load_model
 
     test = load_split_text(dataset, "test")
+    # every line, blank ones too: rnnkit's word tokenizer gives each its </s>
     lines = [" ".join(escape_token(t) for t in line.split()) for line in test.splitlines()]
-    lines = [line for line in lines if line]
     gc.collect()
     reset_peak_rss()
     base = current_rss()

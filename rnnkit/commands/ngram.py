@@ -22,7 +22,8 @@ def ngram() -> None:
     """Counting n-gram language models: MLE, add-k, Kneser-Ney, modified Kneser-Ney and stupid
     backoff, over the same tokenizers and vocabularies as the neural models.
 
-    A run directory holds run.json (settings), vocab.json and counts.safetensors. eval, score
+    A run directory holds run.json (settings), vocab.json, counts.safetensors and, for kn and
+    mkn, backoff.safetensors (the lean store eval, score and generate read). eval, score
     and generate also take an ARPA file (any tool's) or a KenLM binary file, scored as KenLM
     scores it; `rnnkit eval` and `rnnkit score` accept all of them too.
     """
