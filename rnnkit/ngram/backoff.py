@@ -214,8 +214,11 @@ def map_safetensors(path: str | Path) -> dict[str, np.ndarray]:
         (n,) = spec["shape"]
         if stop - start != n * dtype.itemsize:
             raise ValueError(f"{name}: its size does not match its shape")
+        # a plain ndarray view of the map: indexing skips np.memmap's Python-level overhead
         out[name] = (
-            np.memmap(path, dtype=dtype, mode="r", offset=8 + size + start, shape=(n,))
+            np.memmap(path, dtype=dtype, mode="r", offset=8 + size + start, shape=(n,)).view(
+                np.ndarray
+            )
             if n
             else np.zeros(0, dtype)
         )
