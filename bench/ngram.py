@@ -6,12 +6,16 @@ process, interpolated Kneser-Ney and MLE. NLTK's Kneser-Ney scores about ten tok
 NLTK scores the test tokens in order until ``--nltk-seconds`` have passed and its rate is
 extrapolated; rnnkit scores the whole test set. ``memory``: fit time and memory of orders 3 and
 5 (kn, mkn) on WikiText-2, each configuration in a fresh subprocess so that its peak RSS is its
-own. Without a subcommand all three run (about 2-3 minutes on 2 cores).
+own. ``kenlm``: a mkn model of orders 3 and 5 fitted by rnnkit, saved and exported as ARPA, then
+scored on the test split by rnnkit (from the run directory and from the ARPA file) and by KenLM's
+Python module (the ARPA file, probing) in this process: perplexity, tokens/s, load time and
+memory. Without a subcommand all four run.
 
     RNNKIT_DATA=../shared/data python bench/ngram.py
     python bench/ngram.py table --reps 3
     python bench/ngram.py nltk --reps 3 --nltk-seconds 30
     python bench/ngram.py memory --reps 3
+    python bench/ngram.py kenlm --reps 3 --datasets ptb,wikitext-2
 """
 
 from __future__ import annotations
@@ -444,7 +448,129 @@ def run_memory(args) -> None:
     print("saved", save("ngram-memory", result))
 
 
+# ---------------------------------------------------------------------------- kenlm
+KENLM_KINDS = {
+    "run": "rnnkit, run directory",
+    "arpa": "rnnkit, ARPA file",
+    "kenlm": "KenLM module, ARPA file (probing)",
+}
+
+
+def kenlm_child(kind: str, path: str, dataset: str, reps: int) -> dict:
+    """Load one model and score the test split; meant to run alone in its own process, so
+    that its peak RSS is its own. The test text and the libraries are loaded first: the
+    baseline that load and scoring are measured from."""
+    import kenlm
+
+    from rnnkit.ngram.arpa import escape_token
+    from rnnkit.ngram.load import load_model
+
+    test = load_split_text(dataset, "test")
+    # every line, blank ones too: rnnkit's word tokenizer gives each its </s>
+    lines = [" ".join(escape_token(t) for t in line.split()) for line in test.splitlines()]
+    gc.collect()
+    reset_peak_rss()
+    base = current_rss()
+    t0 = time.perf_counter()
+    model = kenlm.Model(path) if kind == "kenlm" else load_model(path)
+    load_s = time.perf_counter() - t0
+    loaded = current_rss()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        if kind == "kenlm":  # one call per line, <s> and </s> as KenLM's defaults add them
+            logp10 = sum(model.score(line) for line in lines)
+            tokens = sum(len(line.split()) + 1 for line in lines)
+            ppl = 10 ** (-logp10 / tokens)
+        else:  # from the raw text: tokenizing and encoding included
+            lp, _ = model.lm.token_logprobs(model.encode(test))
+            tokens, ppl = len(lp), math.exp(-float(lp.mean()))
+        times.append(time.perf_counter() - t0)
+    return {
+        "model": KENLM_KINDS[kind],
+        "kind": kind,
+        "perplexity": ppl,
+        "tokens": int(tokens),
+        "load_s": load_s,
+        "score_s": spread(times),
+        "tokens_per_s": tokens / statistics.median(times),
+        "rss_added_by_load_bytes": loaded - base,
+        "peak_over_base_bytes": peak_rss() - base,
+        "peak_rss_bytes": peak_rss(),
+    }
+
+
+def _kenlm_rows(dataset: str, order: int, reps: int, tmp: Path) -> list[dict]:
+    from rnnkit.ngram.arpa import write_arpa
+    from rnnkit.ngram.store import NGramMeta, save_ngram
+
+    tok, vocab, _, _, ids, _ = load(dataset)
+    lm, fit_s, _ = fit(order, "mkn", ids, vocab, tok)
+    paths = {"run": tmp / f"{dataset}-{order}", "arpa": tmp / f"{dataset}-{order}.arpa"}
+    save_ngram(
+        paths["run"], lm, vocab, NGramMeta(order, "mkn", bos_style=lm.bos_style, data=dataset)
+    )
+    write_arpa(lm, vocab, paths["arpa"])
+    paths["kenlm"] = paths["arpa"]
+    del lm
+    rows = []
+    for kind in KENLM_KINDS:
+        cmd = [sys.executable, __file__, "_kenlm_child", kind, str(paths[kind]), dataset, str(reps)]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            sys.stderr.write(out.stderr)
+            raise SystemExit(f"child failed: {' '.join(cmd)}")
+        row = json.loads(out.stdout.strip().splitlines()[-1])
+        rows.append(row | {"dataset": dataset, "order": order, "fit_s": fit_s})
+    return rows
+
+
+def run_kenlm(args) -> None:
+    import tempfile
+
+    try:
+        import kenlm  # noqa: F401
+    except ImportError:
+        print("skipped: the kenlm module is not installed (make install-dev builds it)")
+        return
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for dataset in args.datasets.split(","):
+            for order in (3, 5):
+                rows.extend(_kenlm_rows(dataset, order, args.reps, Path(tmp)))
+    print(
+        "| data | order | model | perplexity | scoring, tokens/s | vs KenLM | load | "
+        "memory added by the load | peak over the baseline |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        ref = next(
+            x
+            for x in rows
+            if (x["dataset"], x["order"], x["kind"]) == (r["dataset"], r["order"], "kenlm")
+        )
+        print(
+            f"| {r['dataset']} | {r['order']} | {r['model']} | {r['perplexity']:.4f} | "
+            f"{r['tokens_per_s'] / 1e6:.2f}M | {r['tokens_per_s'] / ref['tokens_per_s']:.2f}x | "
+            f"{r['load_s']:.2f} s | {fmt_bytes(r['rss_added_by_load_bytes'])} | "
+            f"{fmt_bytes(r['peak_over_base_bytes'])} |"
+        )
+    print(
+        f"\nmkn models fitted by rnnkit (KenLM's sentence starts), saved and exported as ARPA; "
+        f"each row is a fresh process that loads one model and scores the test split "
+        f"{args.reps} times (median). rnnkit scores from the raw text (tokenizing included), "
+        "KenLM one model.score(line) per line. Memory: RSS added by the load, and peak RSS "
+        "(VmHWM, reset after the test text and the libraries are loaded) over that baseline."
+    )
+    result = {"machine": machine(), "reps": args.reps, "results": rows}
+    print("saved", save("ngram-kenlm", result))
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_kenlm_child":
+        kind, path, dataset, reps = sys.argv[2:6]
+        print(json.dumps(kenlm_child(kind, path, dataset, int(reps))))
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "_fit_child":
         cp = argparse.ArgumentParser()
         cp.add_argument("_fit_child")
@@ -458,7 +584,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("what", nargs="?", default="all", choices=["all", "table", "nltk", "memory"])
+    ap.add_argument(
+        "what", nargs="?", default="all", choices=["all", "table", "nltk", "memory", "kenlm"]
+    )
     ap.add_argument("--reps", type=int, default=3, help="rnnkit timings: median of this many")
     ap.add_argument(
         "--nltk-seconds",
@@ -467,6 +595,7 @@ def main() -> None:
         help="time budget for NLTK's scoring of each model (seconds)",
     )
     ap.add_argument("--dataset", default="wikitext-2", help="memory: the training corpus")
+    ap.add_argument("--datasets", default="ptb,wikitext-2", help="kenlm: comma-separated corpora")
     args = ap.parse_args()
     if args.what in ("all", "table"):
         run_table(args)
@@ -474,6 +603,8 @@ def main() -> None:
         run_nltk(args)
     if args.what in ("all", "memory"):
         run_memory(args)
+    if args.what in ("all", "kenlm"):
+        run_kenlm(args)
 
 
 if __name__ == "__main__":

@@ -11,22 +11,24 @@ unchecked.
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-import torch
 from safetensors import SafetensorError, safe_open
 
 DIGEST_KEY = "rnnkit.sha256"
 
 
-def tensors_digest(tensors: Mapping[str, torch.Tensor | np.ndarray]) -> str:
-    """sha256 over the tensors in name order: name, dtype, shape, then the raw bytes."""
+def tensors_digest(tensors: Mapping) -> str:
+    """sha256 over the tensors (torch or numpy) in name order: name, dtype, shape, then the
+    raw bytes."""
+    torch = sys.modules.get("torch")  # not imported: no tensor can be a torch one (n-grams)
     h = hashlib.sha256()
     for name in sorted(tensors):
         t = tensors[name]
-        if isinstance(t, torch.Tensor):
+        if torch is not None and isinstance(t, torch.Tensor):
             t = t.detach().cpu().contiguous()
             dtype, shape = str(t.dtype).removeprefix("torch."), tuple(t.shape)
             data = t.reshape(-1).view(torch.uint8).numpy().tobytes()

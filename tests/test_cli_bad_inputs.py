@@ -85,6 +85,7 @@ MAKERS = {
     "bad_intent": _copy("intent", {"run.json": '{"kind": "classify", "config": 3}'}),
     "bad_fc": _copy("fc", {"run.json": ""}),
     "bad_ngram": _copy("ngram", {"run.json": "[1, 2"}),
+    "bad_lean": _copy("ngram", {"backoff.safetensors": "not safetensors"}),
     "dir": _folder,
     "prepared_dir": lambda tmp, places: _write("prepared.json", b"{}")(tmp, places).parent,
     "latin": _write("latin.txt", NOT_UTF8),
@@ -100,6 +101,13 @@ MAKERS = {
     "tsv3": _write("three.tsv", b"play halo\tMusic\textra\nrain in rome\tWeather\n"),
     "newlabel": _write("new.tsv", b"play yellow\tMusic\nset an alarm\tAlarm\n"),
     "conll_bad": _write("m.conll", b"play O\nhalo\n\nrome B-city\n"),
+    "bad_arpa": _write(
+        "bad.arpa", b"\\data\\\nngram 1=2\n\n\\1-grams:\n-1.0\t</s>\nx\t<s>\n\\end\\\n"
+    ),
+    "good_arpa": _write(
+        "ok.arpa", b"\\data\\\nngram 1=2\n\n\\1-grams:\n-99\t<s>\n0\t</s>\n\\end\\\n"
+    ),
+    "kenlm_bin": _write("lm.bin", b"mmap lm http://kheafield.com/code format version 5\n\0junk"),
     "csv_text": _write("bad.csv", b"day,sales\n2020-01-01,1\n2020-01-02,abc\n2020-01-03,3\n"),
 }
 
@@ -217,6 +225,8 @@ CASES = [
     case("ngram-train-unknown-smoothing", NGRAM + " --smoothing katz", "--smoothing"),
     case("ngram-train-k-negative", NGRAM + " --smoothing addk --k -1", "--k"),
     case("ngram-train-discount-2", NGRAM + " --discount 2", "--discount"),
+    case("ngram-train-kenlm-style-mle", NGRAM + " --smoothing mle --bos-style kenlm", "padded"),
+    case("ngram-train-unknown-bos-style", NGRAM + " --bos-style nltk", "--bos-style"),
     case("ngram-train-missing-data", "ngram train --data {tmp}/c.txt --out {tmp}/n", "c.txt"),
     case("ngram-train-not-utf8", "ngram train --data {latin} --out {tmp}/n", "UTF-8"),
     case("ngram-train-out-holds-lm-run", "ngram train --data {text} --out {copy}", "language"),
@@ -227,6 +237,16 @@ CASES = [
     case("ngram-eval-missing-run", "ngram eval {tmp}/nowhere", "nowhere"),
     case("ngram-eval-unknown-split", "ngram eval {ngram} --split dev", "--split"),
     case("ngram-eval-damaged-run", "ngram eval {bad_ngram}", "run.json"),
+    case("ngram-eval-broken-arpa", "ngram eval {bad_arpa}", "line 6"),
+    case("ngram-eval-damaged-lean-store", "ngram eval {bad_lean}", "backoff.safetensors"),
+    case("ngram-eval-arpa-without-data", "ngram eval {good_arpa}", "--data"),
+    case("ngram-eval-not-a-model-file", "ngram eval {file} --data {text}", "ARPA"),
+    case("ngram-eval-broken-kenlm-binary", "ngram eval {kenlm_bin} --data {text}", "lm.bin"),
+    case("ngram-eval-tokenizer-of-a-run", "ngram eval {ngram} --tokenizer char", "--tokenizer"),
+    case("ngram-score-missing-file", "ngram score {ngram} --file {tmp}/x.txt", "x.txt"),
+    case("ngram-score-broken-arpa", "ngram score {bad_arpa} --file {text}", "not a log10"),
+    case("ngram-generate-broken-arpa", "ngram generate {bad_arpa}", "bad.arpa"),
+    case("eval-broken-arpa", "eval {bad_arpa} --data {text}", "bad.arpa"),
     case("ngram-generate-length-negative", "ngram generate {ngram} --length -2", "--length"),
     case("ngram-generate-temperature-0", "ngram generate {ngram} --temperature 0", "--temperature"),
     case("ngram-generate-temperature-nan", "ngram generate {ngram} --temperature nan", "--temp"),

@@ -137,7 +137,15 @@ def test_damaged_ngram_counts(tmp_path, trained_run):
     for at in (start + 3, (start + size) // 2, size - 2):  # a key, a count, a suffix id
         path.write_bytes(original)
         _flip(path, at)
-        assert_refused(["ngram", "generate", run, "--length", "3"], "counts.safetensors")
+        assert_refused(["ngram", "export-arpa", run, tmp_path / "x.arpa"], "counts.safetensors")
+    path.write_bytes(original)
+    path = run / "backoff.safetensors"  # the lean store that generate, eval and score read
+    start, size = _header_len(path), path.stat().st_size
+    original = path.read_bytes()
+    for at in (start + 3, (start + size) // 2, size - 2):
+        path.write_bytes(original)
+        _flip(path, at)
+        assert_refused(["ngram", "generate", run, "--length", "3"], "backoff.safetensors")
 
 
 def test_last_weights_and_state_from_different_checkpoints(tmp_path, trained_run):

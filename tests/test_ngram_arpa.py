@@ -67,7 +67,7 @@ def _arpa_words(tok, text: str) -> list[str]:
 # ------------------------------------------------------------------ a model computed by hand
 def _hand_model():
     # "a b <eos> | b <eos>"; ids: <pad> <unk> <bos> <eos> b a (b is more frequent)
-    return _fit("a b\nb\n", "word", 2, "kn", discount=[0.5, 0.5])
+    return _fit("a b\nb\n", "word", 2, "kn", discount=[0.5, 0.5], bos_style="padded")
 
 
 def _hand_probs():
@@ -134,7 +134,7 @@ def test_hand_computed_bigram_kn(tmp_path):
 
 
 def test_contexts_are_listed_with_padding():
-    _, vocab, lm = _fit("a b\nb\n", "word", 3, "kn", discount=[0.5, 0.5, 0.5])
+    _, vocab, lm = _fit("a b\nb\n", "word", 3, "kn", discount=[0.5, 0.5, 0.5], bos_style="padded")
     text = arpa_text(lm, vocab)
     assert "ngram 2=5" in text and "ngram 3=5" in text
     line = next(s for s in text.split("\n") if s.endswith("\t<s> <s>\t-0.3010300"))
@@ -186,7 +186,7 @@ def test_round_trip_char(tmp_path, smoothing):
 
 def test_zero_discount_writes_minus_infinity(tmp_path):
     # D_1 = 0: tokens never seen after another token get probability 0
-    tok, vocab, lm = _fit("a b\nb\n", "word", 2, "kn", discount=[0.0, 0.5])
+    tok, vocab, lm = _fit("a b\nb\n", "word", 2, "kn", discount=[0.0, 0.5], bos_style="padded")
     write_arpa(lm, vocab, tmp_path / "z.arpa")
     arpa = read_arpa(tmp_path / "z.arpa")
     assert arpa.logprob10("<unk>") == -math.inf
@@ -293,11 +293,12 @@ def test_tolerated_variations(tmp_path):
         ("char", 3, "mkn"),
     ],
 )
-def test_kenlm_agrees(tmp_path, tokenizer, order, smoothing):
-    import kenlm  # a dev dependency: this check runs in `make test`
+@pytest.mark.parametrize("bos_style", ["kenlm", "padded"])
+def test_kenlm_agrees(tmp_path, tokenizer, order, smoothing, bos_style):
+    kenlm = pytest.importorskip("kenlm")  # a dev dependency: this check runs in `make test`
 
     train, held = (WORD_TRAIN, WORD_HELD) if tokenizer == "word" else (CHAR_TRAIN, CHAR_HELD)
-    tok, vocab, lm = _fit(train, tokenizer, order, smoothing)
+    tok, vocab, lm = _fit(train, tokenizer, order, smoothing, bos_style=bos_style)
     path = tmp_path / "lm.arpa"
     write_arpa(lm, vocab, path)
     model = kenlm.Model(str(path))
@@ -310,6 +311,9 @@ def test_kenlm_agrees(tmp_path, tokenizer, order, smoothing):
     assert len(ends) == sentence_of.max() + 1
     for s, (a, b) in enumerate(zip(starts, ends, strict=True)):
         words = [escape_token(t) for t in tokens[a:b]]  # KenLM sees the file's spelling
-        scores = model.full_scores(" ".join(["<s>"] * (order - 1) + words), bos=False, eos=True)
-        got = [score for score, _, _ in scores][order - 1 :]
+        if bos_style == "kenlm":  # KenLM's defaults: one <s>
+            got = [score for score, _, _ in model.full_scores(" ".join(words))]
+        else:  # the padded model is read with its n-1 <s>
+            padded = " ".join(["<s>"] * (order - 1) + words)
+            got = [score for score, _, _ in model.full_scores(padded, bos=False)][order - 1 :]
         np.testing.assert_allclose(got, want[sentence_of == s], atol=6e-7, rtol=0)

@@ -143,13 +143,19 @@ def test_real_datasets_end_to_end(tmp_path, data, tokenizer, order, low, high):
     split = "test" if data == "ptb" else "valid"
     code, stdout, _ = run_cli(["ngram", "eval", out, "--split", split], keep_data=True)
     assert code == 0
-    assert low < float(stdout.split()[1]) < high
+    ppl = float(stdout.split()[1])
+    assert low < ppl < high
     code, stdout, _ = run_cli(
         ["ngram", "generate", out, "--length", "50", "--seed", "0"], keep_data=True
     )
     assert code == 0 and stdout.strip()
     code, _, stderr = run_cli(["ngram", "export-arpa", out, tmp_path / "lm.arpa"], keep_data=True)
     assert code == 0, stderr
+    # the exported file, read as KenLM reads it, gives the run's perplexity
+    evaluate = ["ngram", "eval", tmp_path / "lm.arpa", "--data", data, "--split", split]
+    code, stdout, stderr = run_cli(evaluate, keep_data=True)
+    assert code == 0, stderr
+    assert float(stdout.split()[1]) == pytest.approx(ppl, rel=1e-5)
 
 
 def test_text_of_only_unseen_tokens_has_finite_perplexity(ngram_run, tmp_path):

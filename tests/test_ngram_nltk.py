@@ -74,7 +74,7 @@ def test_perplexity_equals_nltk(ptb_slice, order, smoothing, cls, nltk_kw, ours_
     tok, vocab, ids, seen, unseen = ptb_slice
     test = seen if which == "seen" else unseen
     if ours_kw is None:  # NLTK discounts every order above the unigram by 0.1, not the unigram
-        ours_kw = {"discount": [0.0] + [0.1] * (order - 1)}
+        ours_kw = {"discount": [0.0] + [0.1] * (order - 1), "bos_style": "padded"}
     ours = NGramLM(order, smoothing, **ours_kw).fit_vocab(ids, vocab, tok.boundary)
     theirs = _nltk_model(cls, vocab, ids, order, **nltk_kw)
     expected = theirs.perplexity(_ngrams(vocab, test, order, all_orders=False))

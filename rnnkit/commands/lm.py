@@ -202,11 +202,11 @@ def eval_command(run_dir, data, split, batch_size, as_json, device):
 
     A progress bar on stderr counts the tokens scored (when stderr is a terminal).
 
-    RUN_DIR may also be an n-gram run (`rnnkit ngram train`).
+    RUN_DIR may also be an n-gram run (`rnnkit ngram train`), an ARPA file or a KenLM binary.
     """
-    from rnnkit.ngram.store import is_ngram_run
+    from rnnkit.ngram.load import model_kind
 
-    if is_ngram_run(run_dir):
+    if model_kind(run_dir):
         return ngram_eval(run_dir, data, split, as_json)
     from rnnkit.infer.scoring import evaluate_loss
     from rnnkit.runtime import pick_device
@@ -254,22 +254,28 @@ def score(run_dir, file, rank, as_json, device):
     the tokens the model does not know (read as <unk>); a line whose tokens are mostly unknown
     gets a warning on stderr, since its score is mostly that of <unk>.
 
-    RUN_DIR may also be an n-gram run (`rnnkit ngram train`).
+    RUN_DIR may also be an n-gram run (`rnnkit ngram train`), an ARPA file or a KenLM binary.
     """
-    from rnnkit.infer.scoring import score_lines
     from rnnkit.io import read_text
-    from rnnkit.runtime import pick_device
-    from rnnkit.text.vocab import mostly_unknown
+    from rnnkit.ngram.load import model_kind
 
     lines = [ln for ln in read_text(file).splitlines() if ln.strip()]
-    from rnnkit.ngram.store import is_ngram_run
-
-    if is_ngram_run(run_dir):
+    if model_kind(run_dir):
         scores = score_ngram_lines(run_dir, lines)
     else:
+        from rnnkit.infer.scoring import score_lines
+        from rnnkit.runtime import pick_device
+
         dev = pick_device(device)
         _, tokenizer, vocab, model = _load_lm(run_dir, dev)
         scores = score_lines(model, tokenizer, vocab, lines, dev)
+    print_line_scores(scores, rank, as_json)
+
+
+def print_line_scores(scores, rank: bool, as_json: bool) -> None:
+    """Print ``LineScore``s as `rnnkit score` does: a table (or JSON) and the total."""
+    from rnnkit.text.vocab import mostly_unknown
+
     order = sorted(scores, key=lambda s: -s.logprob / s.num_tokens) if rank else scores
     n = sum(s.num_tokens for s in scores)
     lp = sum(s.logprob for s in scores)

@@ -22,8 +22,10 @@ def ngram() -> None:
     """Counting n-gram language models: MLE, add-k, Kneser-Ney, modified Kneser-Ney and stupid
     backoff, over the same tokenizers and vocabularies as the neural models.
 
-    A run directory holds run.json (settings), vocab.json and counts.safetensors. `rnnkit eval`
-    and `rnnkit score` accept it too.
+    A run directory holds run.json (settings), vocab.json, counts.safetensors and, for kn and
+    mkn, backoff.safetensors (the lean store eval, score and generate read). eval, score
+    and generate also take an ARPA file (any tool's) or a KenLM binary file, scored as KenLM
+    scores it; `rnnkit eval` and `rnnkit score` accept all of them too.
     """
 
 
@@ -64,12 +66,31 @@ def ngram() -> None:
     type=float,
     help="kn only: one fixed discount for every order [default: estimated n1/(n1+2 n2)].",
 )
+@click.option(
+    "--bos-style",
+    type=click.Choice(["kenlm", "padded"]),
+    default=None,
+    help="Sentence start. kenlm: one <s> and KenLM's counts, so the exported ARPA scores the "
+    "same in KenLM and equals lmplz's for mkn; padded: n-1 <s> as NLTK pads, every token with "
+    "a full context. [default: kenlm for kn and mkn; padded, the only one, for the others]",
+)
 @click.option("--min-freq", default=1, show_default=True, help="Rarer tokens become <unk>.")
 @click.option("--max-vocab", default=None, type=int, help="Keep only the most frequent tokens.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
 def train_command(
-    data, tokenizer, lowercase, order, smoothing, k, discount, min_freq, max_vocab, out, overwrite
+    data,
+    tokenizer,
+    lowercase,
+    order,
+    smoothing,
+    k,
+    discount,
+    bos_style,
+    min_freq,
+    max_vocab,
+    out,
+    overwrite,
 ):
     """Count n-grams on the train split, report valid perplexity, save the run."""
     from rnnkit.ngram.model import NGramLM
@@ -88,7 +109,7 @@ def train_command(
         raise ConfigError(f"--min-freq must be >= 1, got {min_freq}")
     if max_vocab is not None and max_vocab < 1:
         raise ConfigError(f"--max-vocab must be >= 1, got {max_vocab}")
-    lm = NGramLM(order, smoothing, k, discount)  # checks order, k and discount first
+    lm = NGramLM(order, smoothing, k, discount, bos_style)  # checks the settings first
     tok_name = tokenizer or default_tokenizer(data)
     tok = build_tokenizer(tok_name, lowercase)
     text = load_split_text(data, "train")
@@ -103,6 +124,7 @@ def train_command(
         smoothing=smoothing,
         k=k,
         discount=lm.fixed_discount,
+        bos_style=lm.bos_style,
         data=data,
         tokenizer=tok_name,
         lowercase=lowercase,
@@ -113,7 +135,10 @@ def train_command(
     )
     save_ngram(out, lm, vocab, meta)
     sizes = "  ".join(f"{i}: {n:,}" for i, n in enumerate(lm.sizes, start=1))
-    click.echo(f"{order}-gram {smoothing} on {data}: {len(ids):,} tokens, {len(vocab):,} vocab")
+    click.echo(
+        f"{order}-gram {smoothing} ({lm.bos_style} sentence starts) on {data}: "
+        f"{len(ids):,} tokens, {len(vocab):,} vocab"
+    )
     click.echo(f"n-grams  {sizes}  ({lm.nbytes() / 2**20:.1f} MiB in memory)")
     line = f"fit {seconds:.2f} s"
     try:
@@ -125,9 +150,25 @@ def train_command(
     click.echo(f"saved {out}")
 
 
+MODEL_HELP = (
+    "MODEL is an n-gram run directory, an ARPA file (any tool's: lmplz, SRILM, export-arpa), "
+    "or a KenLM binary file (needs the kenlm module). Files are scored as KenLM scores them: "
+    "one <s> per sentence, </s> predicted, unknown words as <unk>."
+)
+FILE_TOKENIZER = click.option(
+    "--tokenizer",
+    type=click.Choice(sorted(TOKENIZERS)),
+    default=None,
+    help="Tokenizer of an ARPA or KenLM file [default: char when every word of the file is "
+    "one character, else word]. A run uses its own.",
+)
+
+
 @ngram.command("eval", context_settings=CONTEXT)
-@click.argument("run_dir", type=click.Path())
-@click.option("--data", default=None, help="Dataset name or path [default: the run's data].")
+@click.argument("model", type=click.Path())
+@click.option(
+    "--data", default=None, help="Dataset name or path [default: the run's; needed for files]."
+)
 @click.option(
     "--split",
     type=click.Choice(["train", "valid", "test"]),
@@ -135,34 +176,46 @@ def train_command(
     show_default=True,
     help="Split to evaluate.",
 )
+@FILE_TOKENIZER
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def eval_command(run_dir, data, split, as_json):
-    """Perplexity of an n-gram run on a dataset split (every token predicted from <bos>)."""
-    print_eval(run_dir, data, split, as_json)
+def eval_command(model, data, split, tokenizer, as_json):
+    """Perplexity of an n-gram model on a dataset split (every token predicted, each sentence
+    from its start).
+
+    MODEL_HELP
+    """
+    print_eval(model, data, split, as_json, tokenizer)
 
 
-def print_eval(run_dir, data, split, as_json) -> None:
+eval_command.help = eval_command.help.replace("MODEL_HELP", MODEL_HELP)
+
+
+def print_eval(path, data, split, as_json, tokenizer=None) -> None:
     import numpy as np
 
-    from rnnkit.ngram.store import load_ngram
+    from rnnkit.ngram.load import load_model
     from rnnkit.registry.datasets import load_split_text
-    from rnnkit.text.corpus import encode_text
 
-    meta, tok, vocab, lm = load_ngram(run_dir)
-    data = data or meta.data
-    ids = encode_text(load_split_text(data, split), tok, vocab)
+    model = load_model(path, tokenizer)
+    data = data or model.data
+    if not data:
+        raise ConfigError(f"{path} holds no dataset name; give --data (a dataset or a text file)")
+    ids = model.encode(load_split_text(data, split))
     if len(ids) == 0:
         raise DataError(f"the {split} split of {data} has no tokens")
-    lp, _ = lm.token_logprobs(ids)
+    lp, _ = model.lm.token_logprobs(ids)
     loss = float(-lp.mean())
     ppl = math.exp(loss) if math.isfinite(loss) else math.inf
     if not math.isfinite(ppl):
+        fix = (
+            "smooth with --smoothing kn, mkn or addk" if model.vocab is not None else "see the file"
+        )
         click.echo(
-            f"warning: {meta.smoothing} gives {int((~np.isfinite(lp)).sum())} tokens probability "
-            "0, so perplexity is infinite; smooth with --smoothing kn, mkn or addk",
+            f"warning: {model.name} gives {int((~np.isfinite(lp)).sum())} tokens probability "
+            f"0, so perplexity is infinite; {fix}",
             err=True,
         )
-    if meta.smoothing == "stupid":
+    if model.smoothing == "stupid":
         click.echo("note: stupid backoff gives scores, not probabilities", err=True)
     if as_json:
         row = {
@@ -171,46 +224,79 @@ def print_eval(run_dir, data, split, as_json) -> None:
             "tokens": int(len(ids)),
             "loss": loss if math.isfinite(loss) else None,
             "perplexity": ppl if math.isfinite(ppl) else None,
-            "unk_rate": float((ids == vocab.unk_id).mean()),
-            "model": f"{meta.order}-gram {meta.smoothing}",
+            "unk_rate": float((ids == model.unk_id).mean()),
+            "model": model.name,
         }
         click.echo(json.dumps(row))
     else:
         click.echo(f"perplexity: {ppl:.4f}")
 
 
-def score_ngram_lines(run_dir, lines: list[str]):
-    """Per-line ``LineScore``s of an n-gram run: each line a sentence from ``<bos>``."""
+def score_ngram_lines(path, lines: list[str], tokenizer=None):
+    """Per-line ``LineScore``s of an n-gram model: each line a sentence from its start."""
     import numpy as np
 
-    from rnnkit.infer.scoring import LineScore
-    from rnnkit.ngram.store import load_ngram
+    from rnnkit.infer.lines import LineScore
+    from rnnkit.ngram.load import load_model
 
-    _, tok, vocab, lm = load_ngram(run_dir)
-    per_line = [vocab.encode(tok.tokenize(line + "\n")) for line in lines]
+    model = load_model(path, tokenizer)
+    per_line = [model.encode(line + "\n") for line in lines]
     if not per_line:
         return []
     # Every line ends with the boundary token, so the stream splits back into the same lines.
-    lp, sent = lm.token_logprobs(np.concatenate(per_line))
+    lp, _ = model.lm.token_logprobs(np.concatenate(per_line))
     scores, start = [], 0
     for line, ids in zip(lines, per_line, strict=True):
         part = lp[start : start + len(ids)]
         start += len(ids)
-        unknown = int((ids == vocab.unk_id).sum())
+        unknown = int((ids == model.unk_id).sum())
         scores.append(LineScore(line, len(ids), float(part.sum()), part.tolist(), unknown))
     return scores
 
 
+@ngram.command("score", context_settings=CONTEXT)
+@click.argument("model", type=click.Path())
+@click.option(
+    "--file",
+    "file",
+    required=True,
+    type=click.Path(),
+    help="Text file, one sentence per line; each line is scored on its own.",
+)
+@FILE_TOKENIZER
+@click.option("--rank", is_flag=True, help="List lines from most to least likely (per token).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def score_command(model, file, tokenizer, rank, as_json):
+    """Log-probability (natural log) and perplexity of each line and of the whole file, as
+    `rnnkit score` prints them.
+
+    MODEL_HELP
+    """
+    from rnnkit.commands.lm import print_line_scores
+    from rnnkit.io import read_text
+
+    lines = [ln for ln in read_text(file).splitlines() if ln.strip()]
+    print_line_scores(score_ngram_lines(model, lines, tokenizer), rank, as_json)
+
+
+score_command.help = score_command.help.replace("MODEL_HELP", MODEL_HELP)
+
+
 @ngram.command("generate", context_settings=CONTEXT)
-@click.argument("run_dir", type=click.Path())
+@click.argument("model", type=click.Path())
 @click.option("--prompt", default="", help="Text the sample continues; empty: a fresh line.")
 @click.option("--length", default=100, show_default=True, help="Tokens to generate.")
 @click.option("--temperature", default=1.0, show_default=True, help="> 1 flatter, < 1 sharper.")
 @click.option("--seed", default=None, type=int, help="Seed for repeatable output.")
-def generate_command(run_dir, prompt, length, temperature, seed):
-    """Sample text from an n-gram run, after an optional prompt."""
-    from rnnkit.infer.generate import prompt_ids, unseen_reserved
-    from rnnkit.ngram.store import load_ngram
+@FILE_TOKENIZER
+def generate_command(model, prompt, length, temperature, seed, tokenizer):
+    """Sample text from an n-gram model, after an optional prompt.
+
+    MODEL is an n-gram run directory or an ARPA file (a KenLM binary does not expose its
+    vocabulary).
+    """
+    from rnnkit.infer.lines import prompt_ids, unseen_reserved
+    from rnnkit.ngram.load import FileVocab, load_model
 
     if length < 0:
         raise GenerationError(f"--length must be >= 0, got {length}")
@@ -219,12 +305,15 @@ def generate_command(run_dir, prompt, length, temperature, seed):
             f"--temperature must be a positive number (1: the model's own distribution), "
             f"got {temperature}"
         )
-    _, tok, vocab, lm = load_ngram(run_dir)
-    ctx = prompt_ids(prompt, tok, vocab, warn=lambda m: click.echo(m, err=True))
-    if ctx and ctx[0] == vocab.token_to_id(tok.boundary):
-        ctx = ctx[1:]  # the n-gram model starts every sentence from <bos> by itself
-    out = lm.generate(length, ctx, seed, temperature, banned=unseen_reserved(vocab))
-    tokens = vocab.decode(ctx + out)
+    m = load_model(model, tokenizer)
+    tok = m.tokenizer
+    vocab = m.vocab if m.vocab is not None else FileVocab(m)
+    ctx = prompt_ids(prompt, tok, vocab, warn=lambda msg: click.echo(msg, err=True))
+    if ctx and ctx[0] == m.encode_tokens([tok.boundary])[0]:
+        ctx = ctx[1:]  # the n-gram model starts every sentence by itself
+    banned = unseen_reserved(m.vocab) if m.vocab is not None else []
+    out = m.lm.generate(length, ctx, seed, temperature, banned=banned)
+    tokens = m.decode(ctx + out)
     sys.stdout.write(tok.detokenize(tokens))
     if not tokens or tokens[-1] != tok.boundary:
         sys.stdout.write("\n")

@@ -17,34 +17,7 @@ from rnnkit.decode import (
     search_settings,
 )
 from rnnkit.errors import GenerationError
-from rnnkit.text.vocab import UNK
-
-
-def prompt_ids(prompt: str, tokenizer, vocab, warn: Callable[[str], None] | None = None):
-    """Encode a prompt as generation context; refuse one made only of unknown tokens.
-
-    The tokenizer's boundary token (a line end) comes first when the vocabulary has it, so the
-    prompt is read as the start of a fresh line, and an empty prompt is a line start.
-    """
-    tokens = tokenizer.tokenize(prompt) if prompt else []
-    if tokens and tokenizer.name != "char" and not prompt.endswith("\n"):
-        tokens = tokens[:-1]  # word tokenizers close every line; a prompt stays open
-    unknown = sorted({t for t in tokens if t not in vocab})
-    if unknown:
-        shown = ", ".join(repr(t) for t in unknown[:10]) + (" ..." if len(unknown) > 10 else "")
-        if len(unknown) == len(set(tokens)):
-            raise GenerationError(
-                f"the prompt has no token the model knows ({shown} not in its "
-                f"{len(vocab)}-token vocabulary); unknown tokens would be read as {UNK}, which "
-                "carries no meaning here: write the prompt with tokens of the training text"
-            )
-        if warn:
-            warn(f"warning: {shown} not in the vocabulary; read as {UNK}")
-    if tokenizer.boundary in vocab:
-        tokens = [tokenizer.boundary] + tokens
-    if not tokens:
-        raise GenerationError("this model has no line-start token; give a --prompt")
-    return vocab.encode(tokens).tolist()
+from rnnkit.infer.lines import prompt_ids, unseen_reserved  # noqa: F401  (their old home)
 
 
 def generate_ids(
@@ -90,11 +63,6 @@ def generate_ids(
             yield int(y)
     finally:
         model.train(was_training)
-
-
-def unseen_reserved(vocab) -> list[int]:
-    """Reserved tokens (``<pad>``, ``<bos>``, ...) that never occurred in the training text."""
-    return [vocab.id_of(t) for t in vocab.reserved if vocab.counts[vocab.id_of(t)] == 0]
 
 
 def generate_text(

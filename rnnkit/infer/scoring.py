@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from rnnkit.data.lm_batches import eval_batches
+from rnnkit.infer.lines import LineScore
 from rnnkit.nn.recurrent import State
 
 
@@ -57,25 +56,6 @@ def evaluate_loss(
     if dist is not None:
         total, count = dist.sum([total, count])
     return total / max(count, 1)
-
-
-@dataclass
-class LineScore:
-    text: str
-    num_tokens: int  # its line end included
-    logprob: float  # natural log, summed over the line's tokens
-    token_logprobs: list[float]
-    unknown: int = 0  # tokens the vocabulary does not hold, read as <unk>
-
-    @property
-    def perplexity(self) -> float:
-        return math.exp(-self.logprob / self.num_tokens) if self.num_tokens else float("nan")
-
-    @property
-    def unknown_rate(self) -> float:
-        """Share of the line's tokens (line end included) read as ``<unk>``: a line mostly
-        unknown scores the probability of ``<unk>``, not of its words."""
-        return self.unknown / self.num_tokens if self.num_tokens else 0.0
 
 
 @torch.no_grad()

@@ -40,6 +40,7 @@ _COUNT_LINE = re.compile(r"ngram\s+([0-9]+)\s*=\s*([0-9]+)")
 _SECTION = re.compile(r"\\([0-9]+)-grams:")
 _MAX_DIGITS = 18
 _DIGITS = "%.7f"  # log10 to 5e-8: scores round-trip far below 1e-6
+NEVER = -99.0  # the log10 probability lmplz writes for <s>, which is never predicted
 _CHUNK = 100_000  # entries formatted at a time: memory stays bounded, progress moves
 
 
@@ -166,9 +167,11 @@ def _token_columns(lm, k: int, rows: np.ndarray) -> list[np.ndarray]:
     return cols[::-1]
 
 
-def _format(values: np.ndarray) -> np.ndarray:
+def _format(values: np.ndarray, never: np.ndarray | None = None) -> np.ndarray:
     with np.errstate(divide="ignore"):
         logs = np.log10(values)
+    if never is not None:
+        logs[never] = NEVER
     return np.array([_DIGITS % x for x in logs.tolist()], dtype=object)
 
 
@@ -190,7 +193,9 @@ def arpa_text(lm, vocab, done=None) -> str:
             words = sym[first]
             for col in rest:
                 words = words + " " + sym[col]  # elementwise on object arrays
-            line = _format(probs[k - 1][rows]) + "\t" + words
+            # <s> of a kenlm-style model is never predicted: written as lmplz writes it
+            never = (rows == lm.bos) if k == 1 and lm.bos_style == "kenlm" else None
+            line = _format(probs[k - 1][rows], never) + "\t" + words
             if k < N:  # rows of order k are the contexts of order k+1
                 has = lm.has_context[k][rows]
                 line[has] = line[has] + "\t" + _format(lm.gamma[k][rows[has]])

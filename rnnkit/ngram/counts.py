@@ -6,12 +6,13 @@ id itself. Keys stay small whatever the order (a rank is below the number of dis
 (k-1)-grams), each table is one sorted ``int64`` array plus its counts, and the n-grams that
 share a context sit next to each other, so per-context sums are one ``bincount``.
 
-Sentences are padded the way NLTK pads on the left: ``order - 1`` ``<bos>`` before the first
-token, so every token is predicted from a full-length context. A sentence ends with the
-tokenizer's boundary token (``<eos>`` for words, a newline for characters), which is
-predicted like any token. Counted are the n-grams that end at a predicted token, of every
-order up to ``order``; the n-grams made only of padding are kept in the tables with count 0,
-because they are the contexts of the first tokens.
+A sentence starts with ``<bos>`` padding: one, as KenLM and standard decoders do
+(``bos_style="kenlm"``), or ``order - 1`` as NLTK pads on the left (``"padded"``), so that every
+token is predicted from a full-length context. A sentence ends with the tokenizer's boundary
+token (``<eos>`` for words, a newline for characters), which is predicted like any token.
+Counted are the n-grams that end at a predicted token, of every order up to ``order``; the
+n-grams made only of padding are kept in the tables with count 0, because they are the contexts
+of the first tokens.
 """
 
 from __future__ import annotations
@@ -22,20 +23,29 @@ import numpy as np
 
 from rnnkit.errors import DataError
 
+BOS_STYLES = ("kenlm", "padded")
 
-def pad_sentences(ids: np.ndarray, boundary: int, bos: int, order: int):
+
+def bos_padding(order: int, bos_style: str = "padded") -> int:
+    """How many ``<bos>`` start a sentence: ``order - 1`` (padded), one (kenlm; none for a
+    unigram model, which has no context)."""
+    return order - 1 if bos_style == "padded" else min(1, order - 1)
+
+
+def pad_sentences(ids: np.ndarray, boundary: int, bos: int, order: int, bos_style="padded"):
     """Split a token stream into sentences at ``boundary`` and pad each on the left.
 
     Args:
         ids: (L,) token ids; a sentence ends with (and includes) ``boundary``. A last sentence
             without one ends at the end of the stream.
+        bos_style: ``"padded"`` (``order - 1`` ``bos``) or ``"kenlm"`` (one).
     Returns:
-        tokens (P,) int64: the padded stream, ``order - 1`` ``bos`` before each sentence;
+        tokens (P,) int64: the padded stream, ``bos`` before each sentence;
         predicted (P,) bool: True at the original tokens;
         sentence (P,) int64: the sentence number of each position.
     """
     ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-    pad = order - 1
+    pad = bos_padding(order, bos_style)
     if len(ids) == 0:
         return (np.empty(0, np.int64), np.empty(0, bool), np.empty(0, np.int64))
     ends = np.flatnonzero(ids == boundary)
@@ -59,6 +69,35 @@ def _grams(tokens: np.ndarray, sentence: np.ndarray, rank: np.ndarray, k: int, V
     ok = (sentence[start] == sentence[start + k - 1]) & (rank[start] >= 0)
     pos = start[ok]
     return pos, rank[pos] * V + tokens[pos + k - 1]
+
+
+def lookup_rows(keys: list[np.ndarray], V: int, tokens: np.ndarray, sentence: np.ndarray):
+    """``NGramCounts.lookup`` for any tables keyed the same way: ``keys[k-1]`` (n_k,) sorted
+    keys of order k (order 1: unused, the token id is the row)."""
+    P = len(tokens)
+    tokens = np.asarray(tokens, dtype=np.int64)
+    rank = np.where((tokens >= 0) & (tokens < V), tokens, -1)
+    ranks = [rank]
+    pos = np.flatnonzero(rank >= 0)  # where the (k-1)-gram starting there is in its table
+    for k in range(2, len(keys) + 1):
+        table = keys[k - 1]
+        pos = pos[pos < P - k + 1]
+        pos = pos[sentence[pos] == sentence[pos + k - 1]]
+        key = rank[pos] * V + tokens[pos + k - 1]
+        rank = np.full(P, -1, dtype=np.int64)
+        if len(table) and len(key):
+            # searchsorted narrows its range from one query to the next, so the queries go in
+            # sorted; pos is kept in the order of the shorter keys, runs a stable sort exploits
+            by_key = np.argsort(key, kind="stable")
+            pos, key = pos[by_key], key[by_key]
+            row = np.minimum(np.searchsorted(table, key), len(table) - 1)
+            hit = table[row] == key
+            pos = pos[hit]
+            rank[pos] = row[hit]
+        else:
+            pos = pos[:0]
+        ranks.append(rank)
+    return ranks
 
 
 @dataclass
@@ -129,21 +168,14 @@ class NGramCounts:
         Returns a list of (P,) int64 arrays; -1 where that k-gram is not in the table (or
         would cross a sentence end).
         """
-        P = len(tokens)
-        tokens = np.asarray(tokens, dtype=np.int64)
-        rank = np.where((tokens >= 0) & (tokens < self.V), tokens, -1)
-        ranks = [rank]
-        for k in range(2, self.order + 1):
-            table = self.tables[k - 1]
-            new = np.full(P, -1, dtype=np.int64)
-            pos, keys = _grams(tokens, sentence, rank, k, self.V)
-            row = np.searchsorted(table.keys, keys)
-            row = np.minimum(row, len(table.keys) - 1)
-            hit = table.keys[row] == keys if len(table.keys) else np.zeros(len(keys), bool)
-            new[pos[hit]] = row[hit]
-            rank = new
-            ranks.append(rank)
-        return ranks
+        return lookup_rows([t.keys for t in self.tables], self.V, tokens, sentence)
+
+    def first_tokens(self) -> list[np.ndarray]:
+        """Per order k (index k-1): (n_k,) the first token of every row."""
+        first = [self.tables[0].keys]
+        for t in self.tables[1:]:
+            first.append(first[-1][t.keys // self.V])
+        return first
 
     def row_of(self, gram: list[int] | tuple[int, ...]) -> int:
         """Row of one n-gram in the table of its order, or -1."""

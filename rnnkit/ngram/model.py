@@ -23,6 +23,15 @@ backoff.
   0.4 S(w|h'); S(w) = (c(w) + 1) / (N + |E|). These are scores, not probabilities: they do not
   sum to 1, and the "perplexity" reported for them is not comparable with the others.
 
+Sentence starts (``bos_style``): ``kenlm``, the default for kn and mkn, starts a sentence with
+one ``<bos>`` (KenLM's ``<s>``) as KenLM and standard decoders do: a token near the start has a
+shorter context; ``<bos>`` is never predicted (probability 0, not one of the events E, as in
+``lmplz``), and a lower-order n-gram that begins with ``<bos>`` keeps its plain count (nothing
+can precede it, so it has no continuation count). With ``mkn`` the model is ``lmplz``'s: same
+adjusted counts, discounts and uniform base 1 / |E|. ``padded``, the only style of mle, addk and
+stupid, starts a sentence with n-1 ``<bos>`` as NLTK does and counts the padding n-grams, so
+every token has a full-length context.
+
 A context with no counted continuation passes its lower order through unchanged (kn, mkn,
 mle, stupid). When discounts cannot be estimated (tiny or artificial corpora: a count-of-counts
 is 0 or a discount falls outside its range) the default is used, with a warning:
@@ -39,7 +48,7 @@ import numpy as np
 
 from rnnkit.config import SMOOTHINGS
 from rnnkit.errors import ConfigError, DataError, GenerationError, RnnkitWarning
-from rnnkit.ngram.counts import NGramCounts, pad_sentences
+from rnnkit.ngram.counts import BOS_STYLES, NGramCounts, bos_padding, pad_sentences
 from rnnkit.text.vocab import BOS, PAD
 
 KN_DEFAULT = 0.75
@@ -56,6 +65,8 @@ class NGramLM:
         k: the added count of ``addk``.
         discount: ``kn`` only: one discount for every order, or one per order (index 0 is the
             unigram level); None estimates them.
+        bos_style: ``"kenlm"`` (one ``<bos>``, KenLM's counts) or ``"padded"`` (n-1 ``<bos>``);
+            None: kenlm for kn and mkn, padded for the others (their only style).
     """
 
     def __init__(
@@ -64,6 +75,7 @@ class NGramLM:
         smoothing: str = "kn",
         k: float = 1.0,
         discount: float | Sequence[float] | None = None,
+        bos_style: str | None = None,
     ):
         if not isinstance(order, int) or isinstance(order, bool) or order < 1:
             raise ConfigError(f"order must be an integer >= 1, got {order!r}")
@@ -82,6 +94,18 @@ class NGramLM:
                     f"discount must be one value or {order} values, each in [0, 1); got {discount}"
                 )
             discount = [float(d) for d in ds]
+        backoff = smoothing in ("kn", "mkn")
+        if bos_style is None:
+            bos_style = "kenlm" if backoff else "padded"
+        if bos_style not in BOS_STYLES:
+            raise ConfigError(
+                f"unknown bos_style {bos_style!r}; use one of {', '.join(BOS_STYLES)}"
+            )
+        if bos_style == "kenlm" and not backoff:
+            raise ConfigError(
+                f"bos style kenlm applies to --smoothing kn and mkn; {smoothing} is padded only"
+            )
+        self.bos_style = bos_style
         self.order = order
         self.smoothing = smoothing
         self.k = float(k)
@@ -90,18 +114,22 @@ class NGramLM:
         self.discounts: list[list[float]] = []
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, ids: np.ndarray, vocab_size: int, boundary: int, bos: int, pad: int = 0):
+    def fit(
+        self, ids: np.ndarray, vocab_size: int, boundary: int, bos: int, pad: int = 0, unk: int = 1
+    ):
         """Count ``ids`` (a stream whose sentences end with ``boundary``) and estimate.
 
         Args:
             ids: (L,) int token ids in ``[0, vocab_size)``.
-            boundary: the sentence-end id; bos: the padding id; pad: the id never predicted.
+            boundary: the sentence-end id; bos: the padding id; pad: the id never predicted;
+            unk: the unknown id (a ``<bos>`` inside a kenlm-style sentence is read as it).
         """
         ids = np.asarray(ids).reshape(-1)
         if len(ids) == 0:
             raise DataError("cannot fit an n-gram model on an empty corpus; give some text")
         self.boundary, self.bos, self.pad, self.V = int(boundary), int(bos), int(pad), vocab_size
-        tokens, predicted, sentence = pad_sentences(ids, boundary, bos, self.order)
+        self.unk = int(unk)
+        tokens, predicted, sentence = self._pad(ids)
         longest = int(np.bincount(sentence[predicted]).max())
         if self.order > longest + 1:
             raise ConfigError(
@@ -114,13 +142,18 @@ class NGramLM:
 
     def fit_vocab(self, ids: np.ndarray, vocab, boundary_token: str) -> NGramLM:
         """``fit`` with the ids of a ``Vocab``: its ``<bos>``, ``<pad>`` and boundary token."""
-        return self.fit(
-            ids, len(vocab), vocab.token_to_id(boundary_token), vocab.id_of(BOS), vocab.id_of(PAD)
-        )
+        boundary = vocab.token_to_id(boundary_token)
+        return self.fit(ids, len(vocab), boundary, vocab.id_of(BOS), vocab.id_of(PAD), vocab.unk_id)
+
+    def _pad(self, ids: np.ndarray):
+        if self.bos_style == "kenlm":  # <bos> only starts a sentence; inside one it is unknown
+            ids = np.where(ids == self.bos, self.unk, ids)
+        return pad_sentences(ids, self.boundary, self.bos, self.order, self.bos_style)
 
     @property
     def num_events(self) -> int:
-        return self.V - 1  # every id but <pad>
+        # every id but <pad>; kenlm: and but <bos>, which is never predicted (lmplz's |V|)
+        return self.V - 1 - (self.bos_style == "kenlm")
 
     def _adjusted(self, k: int) -> np.ndarray:
         """The count a k-gram contributes at order k: plain for mle/addk/stupid and the top
@@ -130,9 +163,13 @@ class NGramLM:
             return table.counts.astype(np.float64)
         above = self.counts.tables[k]
         seen = above.counts > 0
-        # With n-1 <bos> of padding every lower-order n-gram has a left neighbour, so no
-        # n-gram needs KenLM's plain-count exception for n-grams that start a sentence.
-        return np.bincount(above.suffix[seen], minlength=len(table.keys)).astype(np.float64)
+        a = np.bincount(above.suffix[seen], minlength=len(table.keys)).astype(np.float64)
+        if self.bos_style == "kenlm":
+            # Nothing precedes a <bos>-initial n-gram, so it keeps its plain count (lmplz).
+            # With n-1 <bos> of padding every lower-order n-gram has a left neighbour instead.
+            starts = self.counts.first_tokens()[k - 1] == self.bos
+            a[starts] = table.counts[starts]
+        return a
 
     def _estimate_discounts(self, k: int, a: np.ndarray) -> list[float]:
         if self.smoothing == "kn" and self.fixed_discount is not None:
@@ -205,6 +242,8 @@ class NGramLM:
         counts = self.counts.tables[0].counts.astype(np.float64)
         mask = np.ones(self.V, bool)
         mask[self.pad] = False
+        if self.bos_style == "kenlm":
+            mask[self.bos] = False
         if self.smoothing in ("kn", "mkn"):
             p = self.alpha[0] + self.gamma[0][0] / E
         elif self.smoothing == "mle":
@@ -262,7 +301,8 @@ class NGramLM:
         return np.where(w == self.pad, 0.0, p)
 
     def token_logprobs(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Natural-log probability of every token of a stream, each sentence from ``<bos>``.
+        """Natural-log probability of every token of a stream, each sentence from its ``<bos>``
+        padding.
 
         Returns (logprobs (L,), sentence index (L,)).
         """
@@ -270,7 +310,7 @@ class NGramLM:
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         if len(ids) and (ids.min() < 0 or ids.max() >= self.V):
             raise DataError(f"token ids must lie in [0, {self.V}); encode with the model's vocab")
-        tokens, predicted, sentence = pad_sentences(ids, self.boundary, self.bos, self.order)
+        tokens, predicted, sentence = self._pad(ids)
         ranks = self.counts.lookup(tokens, sentence)
         ends = np.flatnonzero(predicted)
         with np.errstate(divide="ignore"):
@@ -290,16 +330,20 @@ class NGramLM:
     def distribution(self, context: Sequence[int] = ()) -> np.ndarray:
         """p(. | context) over every id (V,); ``<pad>`` gets 0.
 
-        Only the last n-1 tokens of ``context`` count; a shorter one is padded with ``<bos>``.
+        Only the last n-1 tokens of ``context`` count; a shorter one follows the sentence
+        start's ``<bos>`` padding.
         """
         self._check_fitted()
         n = self.order
-        ctx = [self.bos] * (n - 1) + [int(t) for t in context]
-        ctx = ctx[len(ctx) - (n - 1) :] if n > 1 else []
+        context = [int(t) for t in context]
+        if self.bos_style == "kenlm":
+            context = [self.unk if t == self.bos else t for t in context]
+        ctx = [self.bos] * bos_padding(n, self.bos_style) + context
+        ctx = ctx[max(len(ctx) - (n - 1), 0) :] if n > 1 else []
         if self.smoothing == "addk":
             return self._addk_distribution(ctx)
         p = self._unigram.copy()
-        for k in range(2, n + 1):
+        for k in range(2, min(n, len(ctx) + 1) + 1):
             h = ctx[len(ctx) - (k - 1) :]
             r = self.counts.row_of(h)
             if r < 0 or not self.has_context[k - 1][r]:

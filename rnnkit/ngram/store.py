@@ -1,8 +1,11 @@
 """An n-gram run directory: ``run.json`` (settings, and the table sizes and discounts as fitted
-values), ``vocab.json``, ``counts.safetensors``.
+values), ``vocab.json``, ``counts.safetensors``, and for kn and mkn ``backoff.safetensors``.
 
-Only the counts are stored; probabilities are re-derived on load (a fraction of a second even
-for PTB 5-grams), so a file cannot hold numbers that disagree with its counts. Nothing in the
+The counts are what the model is: ``load_ngram`` re-derives the probabilities from them (a
+fraction of a second even for PTB 5-grams), for fitting-side work (export, the Python API).
+``backoff.safetensors`` is the lean store that eval, score and generate read: per order the
+sorted int64 keys and the float32 log10 probabilities and backoffs, memory-mapped on load
+(``load_lean``), so scoring touches about 16 bytes per n-gram and no counts. Nothing in the
 directory is executable: JSON and safetensors.
 """
 
@@ -21,6 +24,7 @@ from safetensors.numpy import load_file, save_file
 from rnnkit.errors import RnnkitError, RnnkitWarning, RunDirError
 from rnnkit.integrity import DIGEST_KEY, digest_mismatch, tensors_digest
 from rnnkit.io import atomic_write
+from rnnkit.ngram.backoff import BackoffLM, lean_arrays, map_safetensors
 from rnnkit.ngram.counts import NGramCounts, Table
 from rnnkit.ngram.model import NGramLM
 from rnnkit.registry.runs import RUN_KINDS, RunDoc, read_run, run_kind, write_run
@@ -28,6 +32,7 @@ from rnnkit.text.tokenizers import build_tokenizer
 from rnnkit.text.vocab import BOS, PAD, Vocab
 
 VOCAB, COUNTS = RUN_KINDS["ngram"].files
+BACKOFF = "backoff.safetensors"  # the lean store of kn and mkn runs (optional: older runs)
 
 
 @dataclass
@@ -38,6 +43,7 @@ class NGramMeta:
     smoothing: str
     k: float = 1.0
     discount: list[float] | None = None  # fixed kn discounts; None: estimated
+    bos_style: str = "padded"  # runs written before the choice existed were padded
     data: str = ""
     tokenizer: str = "word"
     lowercase: bool = False
@@ -68,6 +74,12 @@ def save_ngram(run_dir: str | Path, lm: NGramLM, vocab: Vocab, meta: NGramMeta) 
         tensors[f"suffix.{k}"] = np.ascontiguousarray(t.suffix, dtype=np.int64)
     digest = {DIGEST_KEY: tensors_digest(tensors)}  # checked on load, as for weights
     atomic_write(run / COUNTS, lambda tmp: save_file(tensors, tmp, metadata=digest))
+    if lm.smoothing in ("kn", "mkn"):
+        lean = lean_arrays(lm)
+        digest = {DIGEST_KEY: tensors_digest(lean)}
+        atomic_write(run / BACKOFF, lambda tmp: save_file(lean, tmp, metadata=digest))
+    elif (run / BACKOFF).exists():  # an --overwrite of a kn run by another smoothing
+        (run / BACKOFF).unlink()
     vocab.save(run / VOCAB)
     meta.sizes, meta.discounts = lm.sizes, lm.discounts
     settings = asdict(meta)
@@ -75,9 +87,8 @@ def save_ngram(run_dir: str | Path, lm: NGramLM, vocab: Vocab, meta: NGramMeta) 
     write_run(run, RunDoc("ngram", settings, fitted=fitted))
 
 
-def load_ngram(run_dir: str | Path):
-    """``(meta, tokenizer, vocab, lm)`` of an n-gram run directory."""
-    run = Path(run_dir)
+def _read_meta(run: Path):
+    """``(meta, tokenizer, lm)``: the settings of a run and its unfitted ``NGramLM``."""
     doc = read_run(run, "ngram")
     try:
         raw = {**doc.config, **doc.fitted}
@@ -87,9 +98,53 @@ def load_ngram(run_dir: str | Path):
         meta = NGramMeta(**raw)
         _check_types(meta)
         tokenizer = build_tokenizer(meta.tokenizer, meta.lowercase)
-        lm = NGramLM(meta.order, meta.smoothing, meta.k, meta.discount)
+        lm = NGramLM(meta.order, meta.smoothing, meta.k, meta.discount, meta.bos_style)
     except (ValueError, TypeError, RnnkitError) as e:
         raise RunDirError(f"{doc.source} is damaged ({e}); train the run again") from e
+    return meta, tokenizer, lm
+
+
+def load_lean(run_dir: str | Path):
+    """``(meta, tokenizer, vocab, BackoffLM)`` from the lean store, memory-mapped; None for a
+    run without one (mle, addk, stupid, or trained before it existed)."""
+    run = Path(run_dir)
+    meta, tokenizer, _ = _read_meta(run)
+    path = run / BACKOFF
+    if meta.smoothing not in ("kn", "mkn") or not path.exists():
+        return None
+    vocab = Vocab.load(run / VOCAB)
+    try:
+        arrays = map_safetensors(path)
+        n, V = meta.order, len(vocab)
+        keys = [np.arange(V, dtype=np.int64)] + [arrays[f"keys.{k}"] for k in range(2, n + 1)]
+        prob = [arrays[f"prob.{k}"] for k in range(1, n + 1)]
+        backoff = [arrays[f"backoff.{k}"] for k in range(1, n)] + [np.zeros(0, np.float32)]
+    except (ValueError, KeyError, OSError, TypeError) as e:
+        raise RunDirError(f"{path} cannot be read ({e}); train the run again") from e
+    problem = digest_mismatch(path, arrays)
+    sizes_ok = all(len(p) == len(k) for p, k in zip(prob, keys, strict=True)) and all(
+        len(b) == len(p) for b, p in zip(backoff[:-1], prob[:-1], strict=True)
+    )
+    if problem or not sizes_ok or _bad_keys(keys, V):
+        why = problem or "tables of the wrong size or keys out of order"
+        raise RunDirError(f"{path} is damaged ({why}); train the run again")
+    ids = (vocab.id_of(BOS), vocab.token_to_id(meta.boundary), vocab.unk_id)
+    return meta, tokenizer, vocab, BackoffLM(keys, prob, backoff, *ids, bos_style=meta.bos_style)
+
+
+def _bad_keys(keys: list[np.ndarray], V: int) -> bool:
+    below = V
+    for k in keys[1:]:
+        if len(k) and not (k[0] >= 0 and k[-1] // V < below and (np.diff(k) > 0).all()):
+            return True
+        below = len(k)
+    return False
+
+
+def load_ngram(run_dir: str | Path):
+    """``(meta, tokenizer, vocab, lm)`` of an n-gram run directory."""
+    run = Path(run_dir)
+    meta, tokenizer, lm = _read_meta(run)
     vocab = Vocab.load(run / VOCAB)
     try:
         arrays = load_file(str(run / COUNTS))
@@ -121,6 +176,7 @@ def load_ngram(run_dir: str | Path):
         vocab.id_of(PAD),
         V,
     )
+    lm.unk = vocab.unk_id
     lm.counts = NGramCounts(meta.order, V, tables)
     with warnings.catch_warnings():  # the fallback was reported when the run was trained
         warnings.simplefilter("ignore", RnnkitWarning)

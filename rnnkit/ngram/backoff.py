@@ -1,0 +1,522 @@
+"""``BackoffLM``: an ARPA file read into compact arrays, scored the way KenLM scores it.
+
+Each order k keeps three flat arrays, whatever the file's size: ``keys`` (n_k,) int64, sorted,
+``context_row * V + word`` as in ``rnnkit.ngram.counts`` (order 1: the row is the word id);
+``prob`` (n_k,) float32 log10 p; ``backoff`` (n_k,) float32 log10 b (orders below n). Reading
+streams the file a block of lines at a time into these arrays, so no Python object outlives its
+block; the float32 values are what KenLM keeps too.
+
+Scoring follows KenLM's defaults: a sentence starts with one ``<s>`` (never predicted) and ends
+with ``</s>`` (predicted); p(w|h) = P(hw) if hw is listed, else b(h) p(w|h'), with b = 1 for a
+context that is not listed. A word missing from the file reads as ``<unk>``; a file without
+``<unk>`` gets it with log10 p = -100, as KenLM adds it.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from itertools import repeat
+from pathlib import Path
+
+import numpy as np
+
+from rnnkit.errors import DataError, GenerationError
+from rnnkit.ngram.arpa import (
+    _COUNT_LINE,
+    _MAX_DIGITS,
+    _SECTION,
+    BOS_SYM,
+    EOS_SYM,
+    UNK_SYM,
+    escape_token,
+    unescape_token,
+)
+from rnnkit.ngram.counts import bos_padding, lookup_rows, pad_sentences
+
+UNK_MISSING = -100.0  # log10 p(<unk>) when the file has none (KenLM's default)
+_BLOCK_BYTES = 1 << 20  # bytes parsed at a time (whole lines): small temporaries
+KENLM_MAGIC = b"mmap lm "  # the first bytes of a KenLM binary file
+
+
+class BackoffLM:
+    """A backoff n-gram model in arrays (see the module docstring).
+
+    Args:
+        keys, prob, backoff: per order, the arrays above (``backoff`` of order n is empty).
+        bos, eos, unk: ids of ``<s>``, ``</s>``, ``<unk>``.
+        words: the unigram words as a file spells them (the id of a word is its index);
+            None for a run's lean store, whose ids are its vocabulary's.
+        bos_style: ``"kenlm"`` (one ``<s>``, files and kenlm-style runs) or ``"padded"``
+            (n-1 ``<s>``, padded runs).
+    """
+
+    def __init__(self, keys, prob, backoff, bos, eos, unk, words=None, bos_style="kenlm"):
+        self.keys, self.prob, self.backoff = keys, prob, backoff
+        self.V = len(prob[0])
+        self.order = len(prob)
+        self.bos, self.eos, self.unk = int(bos), int(eos), int(unk)
+        self.words = words
+        self._ids = {w: i for i, w in enumerate(words or [])}
+        self.bos_style = bos_style
+
+    @classmethod
+    def from_words(cls, words: list[str], keys, prob, backoff) -> BackoffLM:
+        ids = {w: i for i, w in enumerate(words)}
+        return cls(keys, prob, backoff, ids[BOS_SYM], ids[EOS_SYM], ids[UNK_SYM], words)
+
+    @property
+    def counts(self) -> list[int]:
+        """Number of n-grams per order."""
+        return [len(p) for p in self.prob]
+
+    def nbytes(self) -> int:
+        return sum(a.nbytes for arrays in (self.keys, self.prob, self.backoff) for a in arrays)
+
+    # -------------------------------------------------------------------- tokens and ids
+    def encode(self, tokens: list[str], boundary: str) -> np.ndarray:
+        """Ids of corpus tokens (L,) for a file's model: ``boundary`` is ``</s>``, a token is
+        looked up by its ARPA spelling (``escape_token``), an unknown one is ``<unk>``."""
+        cache: dict[str, int] = {boundary: self.eos}
+        ids = np.empty(len(tokens), dtype=np.int64)
+        for i, t in enumerate(tokens):
+            j = cache.get(t)
+            if j is None:
+                j = cache[t] = self._ids.get(escape_token(t), self.unk)
+            ids[i] = j
+        return ids
+
+    def decode(self, ids, boundary: str) -> list[str]:
+        """Corpus tokens of ids: ``</s>`` is ``boundary``, other words unescaped."""
+        return [boundary if i == self.eos else unescape_token(self.words[i]) for i in ids]
+
+    # -------------------------------------------------------------------- scoring
+    def token_logprobs(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Natural-log probability of every token of a stream of ids, each sentence (ending
+        with ``</s>``) from one ``<s>``. Returns (logprobs (L,), sentence index (L,))."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if self.bos_style == "kenlm":
+            ids = np.where(ids == self.bos, self.unk, ids)  # <s> only starts a sentence
+        tokens, predicted, sentence = pad_sentences(
+            ids, self.eos, self.bos, self.order, self.bos_style
+        )
+        ranks = lookup_rows(self.keys, self.V, tokens, sentence)
+        ends = np.flatnonzero(predicted)
+        logp = self.prob[0][tokens[ends]].astype(np.float64)
+        bo = np.zeros(len(ends))
+        for k in range(2, self.order + 1):
+            start = ends - k + 1
+            ok = start >= 0
+            s = np.where(ok, start, 0)
+            row = np.where(ok, ranks[k - 1][s], -1)  # the k-gram ending at the token
+            ctx = np.where(ok, ranks[k - 2][s], -1)  # its context, the (k-1)-gram before
+            hit = row >= 0
+            logp[hit] = self.prob[k - 1][row[hit]]
+            bo[hit] = 0.0  # the backoffs of contexts longer than the hit's are added next
+            miss = ~hit & (ctx >= 0)
+            bo[miss] += self.backoff[k - 2][ctx[miss]]
+        return (logp + bo) * math.log(10), sentence[ends]
+
+    def distribution(self, context=()) -> np.ndarray:
+        """p(. | <s> context) over every id (V,); the last n-1 ids count."""
+        context = [int(t) for t in context]
+        if self.bos_style == "kenlm":
+            context = [self.unk if t == self.bos else t for t in context]
+        ctx = [self.bos] * bos_padding(self.order, self.bos_style) + context
+        ctx = ctx[max(len(ctx) - (self.order - 1), 0) :] if self.order > 1 else []
+        logp = self.prob[0].astype(np.float64)
+        for k in range(2, len(ctx) + 2):
+            h = ctx[len(ctx) - (k - 1) :]
+            r = self._row(h)
+            if r < 0:
+                break  # an unlisted context: no longer one is listed either
+            lo, hi = np.searchsorted(self.keys[k - 1], [r * self.V, (r + 1) * self.V])
+            logp = logp + self.backoff[k - 2][r]
+            logp[self.keys[k - 1][lo:hi] % self.V] = self.prob[k - 1][lo:hi]
+        p = 10.0**logp
+        if self.bos_style == "kenlm":
+            p[self.bos] = 0.0  # -99 in a file: never predicted
+        return p
+
+    def _row(self, gram: list[int]) -> int:
+        r = gram[0]
+        for k, w in enumerate(gram[1:], start=2):
+            keys = self.keys[k - 1]
+            i = int(np.searchsorted(keys, r * self.V + w))
+            if i == len(keys) or keys[i] != r * self.V + w:
+                return -1
+            r = i
+        return r
+
+    def generate(self, length, prefix=(), seed=None, temperature=1.0, banned=()) -> list[int]:
+        """Sample ``length`` ids after ``prefix`` (which follows ``<s>``); after ``</s>`` the
+        context starts over. ``banned`` ids (and ``<s>``) are never drawn."""
+        rng = np.random.default_rng(seed)
+        history = [int(t) for t in prefix]
+        keep = max(self.order - 1, 0)
+        mask = np.ones(self.V, bool)
+        mask[[self.bos, *banned]] = False
+        out: list[int] = []
+        for _ in range(length):
+            p = np.where(mask, self.distribution(history[len(history) - keep :]), 0.0)
+            if temperature != 1.0:
+                with np.errstate(divide="ignore"):
+                    logp = np.log(p) / temperature
+                p = np.exp(logp - logp.max())
+            total = p.sum()
+            if not total > 0:
+                raise GenerationError("no word has probability here; the model cannot go on")
+            w = int(rng.choice(self.V, p=p / total))
+            out.append(w)
+            history = [] if w == self.eos else history + [w]
+        return out
+
+
+# ------------------------------------------------------------------------------------ lean store
+def lean_arrays(lm) -> dict[str, np.ndarray]:
+    """The ``BackoffLM`` arrays of a fitted kn or mkn ``NGramLM``: every row of its tables with
+    its interpolated probability and, as a context, its backoff (log10, float32), keyed as the
+    counts are. Exact: a row's stored value is what ``NGramLM`` computes for it, and a k-gram
+    without a row backs off as ``NGramLM`` interpolates (an unseen context weighs 1)."""
+    from rnnkit.ngram.arpa import _row_probs
+
+    probs = _row_probs(lm)
+    out = {}
+    for k in range(1, lm.order + 1):
+        with np.errstate(divide="ignore"):
+            out[f"prob.{k}"] = np.log10(probs[k - 1]).astype(np.float32)
+            if k < lm.order:
+                gamma = np.where(lm.has_context[k], lm.gamma[k], 1.0)
+                out[f"backoff.{k}"] = np.log10(gamma).astype(np.float32)
+        if k > 1:
+            out[f"keys.{k}"] = np.ascontiguousarray(lm.counts.tables[k - 1].keys, dtype=np.int64)
+    return out
+
+
+def map_safetensors(path: str | Path) -> dict[str, np.ndarray]:
+    """The tensors of a safetensors file as read-only memory maps: pages are read when used.
+
+    Raises ``ValueError`` for a header that is not the format's."""
+    import json
+
+    with open(path, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        if not 0 < size < 1 << 24:
+            raise ValueError("no safetensors header")
+        header = json.loads(f.read(size))
+    dtypes = {"F32": np.float32, "I64": np.int64}
+    out = {}
+    for name, spec in header.items():
+        if name == "__metadata__":
+            continue
+        start, stop = spec["data_offsets"]
+        dtype = np.dtype(dtypes[spec["dtype"]])
+        (n,) = spec["shape"]
+        if stop - start != n * dtype.itemsize:
+            raise ValueError(f"{name}: its size does not match its shape")
+        # a plain ndarray view of the map: indexing skips np.memmap's Python-level overhead
+        out[name] = (
+            np.memmap(path, dtype=dtype, mode="r", offset=8 + size + start, shape=(n,)).view(
+                np.ndarray
+            )
+            if n
+            else np.zeros(0, dtype)
+        )
+    return out
+
+
+# ------------------------------------------------------------------------------------ reading
+def is_kenlm_binary(path: str | Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(KENLM_MAGIC)) == KENLM_MAGIC
+    except OSError:
+        return False
+
+
+def read_backoff(path: str | Path) -> BackoffLM:
+    """Read an ARPA file into a ``BackoffLM``, a block of bytes at a time.
+
+    Lines before ``\\data\\`` are ignored; fields are split on ASCII blanks. Every listed
+    n-gram's context (its first n-1 words) must be listed one order down, as ``lmplz``, SRILM
+    and rnnkit write them.
+
+    Raises:
+        DataError: one line naming the file and line of the first problem.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} is not a file; give an ARPA file or an n-gram run directory")
+    try:
+        with open(path, "rb") as f:
+            return _Reader(path, f).read()
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not UTF-8 ({e.reason}); give a UTF-8 ARPA file") from e
+    except OSError as e:
+        raise DataError(f"cannot read {path} ({e.strerror or type(e).__name__})") from e
+
+
+_BLANKS = np.zeros(256, bool)
+_BLANKS[[9, 10, 11, 12, 13, 32]] = True  # ARPA tools split on ASCII blanks only
+_NL, _BACKSLASH = 10, 92
+
+
+class _Block:
+    """The fields of a block of whole lines (bytes), found with array operations.
+
+    starts, ends: (T,) byte span of every field; line: (T,) its line in the block;
+    first: (T,) True for the first field of a line.
+    """
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self.arr = arr = np.frombuffer(data, np.uint8)
+        blank = _BLANKS[arr]
+        edge = np.diff(np.concatenate([[0], (~blank).view(np.int8), [0]]))
+        self.starts = np.flatnonzero(edge == 1)
+        self.ends = np.flatnonzero(edge == -1)
+        self.line = np.searchsorted(np.flatnonzero(arr == _NL), self.starts)
+        self.first = np.concatenate([[True], np.diff(self.line) != 0])
+
+    def text(self, fields: np.ndarray) -> list[str]:
+        """The fields at ``fields`` (indices into starts) as strings, in order."""
+        if not len(fields):
+            return []
+        starts = self.starts[fields]
+        size = self.ends[fields] - starts + 1  # each field and the blank after it
+        stop = np.cumsum(size)
+        index = np.arange(stop[-1]) + np.repeat(starts - (stop - size), size)
+        out = self.arr[index]
+        out[stop - 1] = _NL  # one separator that no field holds
+        return out.tobytes().decode("utf-8").split("\n")[:-1]
+
+
+class _Reader:
+    def __init__(self, path: Path, f):
+        self.path, self.f, self.lineno, self.rest = path, f, 0, b""
+
+    def fail(self, lineno: int, problem: str) -> DataError:
+        return DataError(f"{self.path}, line {lineno}: {problem}; fix or rewrite the ARPA file")
+
+    def next_line(self) -> str | None:
+        """One line, decoded; None at the end of the file."""
+        if self.rest:
+            i = self.rest.find(b"\n")
+            line, self.rest = (
+                (self.rest, b"") if i < 0 else (self.rest[: i + 1], self.rest[i + 1 :])
+            )
+        else:
+            line = self.f.readline()
+            if not line:
+                return None
+        self.lineno += 1
+        return line.decode("utf-8")
+
+    def push_back(self, line: str | None) -> None:
+        """Read ``line`` again next (a section header met while reading the one before)."""
+        if line is not None:
+            self.rest = line.encode("utf-8") + self.rest
+            self.lineno -= 1
+
+    def next_block(self) -> bytes:
+        """Whole lines, about ``_BLOCK_BYTES`` of them; b"" at the end of the file."""
+        data = self.rest + self.f.read(_BLOCK_BYTES)
+        self.rest = b""
+        if data and not data.endswith(b"\n"):
+            data += self.f.readline()
+        if data and not data.endswith(b"\n"):  # a last line without its line break
+            data += b"\n"
+        return data
+
+    def read(self) -> BackoffLM:
+        declared = self._header()
+        order = len(declared)
+        words: list[str] = []
+        keys, prob, backoff = [], [], []
+        for k in range(1, order + 1):
+            header = self._section_header(k)
+            w, p, b = self._section(k, order, words, keys, header)
+            if len(p) != declared[k]:
+                raise self.fail(
+                    header,
+                    f"section \\{k}-grams: has {len(p)} entries but \\data\\ declares "
+                    f"{declared[k]}",
+                )
+            if k == 1:
+                words = w
+                p, b = self._add_symbols(words, p, b, header)
+                keys.append(np.arange(len(words), dtype=np.int64))
+            else:
+                keys.append(w)
+            prob.append(p)
+            backoff.append(b if k < order else np.zeros(0, np.float32))
+        self._end()
+        return BackoffLM.from_words(words, keys, prob, backoff)
+
+    def _header(self) -> dict[int, int]:
+        while True:
+            line = self.next_line()
+            if line is None:
+                raise self.fail(1, "no \\data\\ line, so this is not an ARPA file")
+            if line.strip() == "\\data\\":
+                break
+        declared: dict[int, int] = {}
+        while True:
+            line = self.next_line()
+            if line is None or line.lstrip().startswith("\\"):
+                self.push_back(line)
+                break
+            text = line.strip()
+            if not text:
+                continue
+            m = _COUNT_LINE.fullmatch(text)
+            if m is None or max(len(m.group(1)), len(m.group(2))) > _MAX_DIGITS:
+                raise self.fail(self.lineno, f"expected 'ngram K=COUNT', got {text[:40]!r}")
+            k = int(m.group(1))
+            if k != len(declared) + 1:
+                raise self.fail(self.lineno, f"expected the count of order {len(declared) + 1}")
+            declared[k] = int(m.group(2))
+        if not declared:
+            raise self.fail(self.lineno + 1, "the \\data\\ block lists no n-gram counts")
+        return declared
+
+    def _section_header(self, k: int) -> int:
+        while True:
+            line = self.next_line()
+            if line is None:
+                raise self.fail(self.lineno, f"the file ends before the \\{k}-grams: section")
+            text = line.strip()
+            if text:
+                break
+        m = _SECTION.fullmatch(text)
+        if m is None or len(m.group(1)) > _MAX_DIGITS or int(m.group(1)) != k:
+            raise self.fail(self.lineno, f"expected the section \\{k}-grams:, got {text[:40]!r}")
+        return self.lineno
+
+    def _section(self, k, order, words, keys, header):
+        """Parse the lines of one section: (words or keys, log10 p, log10 b)."""
+        got_w, got_p, got_b = [], [], []
+        ids = {w: i for i, w in enumerate(words)}
+        while True:
+            data = self.next_block()
+            if not data:
+                break
+            block = _Block(data)
+            # a line whose first field starts with a backslash ends the section
+            stop = np.flatnonzero(block.first & (block.arr[block.starts] == _BACKSLASH))
+            if len(stop):
+                cut = data.rfind(b"\n", 0, int(block.starts[stop[0]])) + 1
+                self.rest = data[cut:] + self.rest
+                data = data[:cut]
+                block = _Block(data)
+            first = self.lineno + 1
+            self.lineno += data.count(b"\n")
+            if len(block.starts):
+                w, p, b = self._block(k, order, block, first, ids, keys)
+                got_w.append(w)
+                got_p.append(p)
+                got_b.append(b)
+            if len(stop):
+                break
+        p = np.concatenate(got_p) if got_p else np.zeros(0, np.float32)
+        b = np.concatenate(got_b) if got_b else np.zeros(0, np.float32)
+        if k == 1:
+            w = [x for part in got_w for x in part]
+            if len(set(w)) != len(w):
+                raise self.fail(header, "a word is listed twice in \\1-grams:")
+            return w, p, b
+        w = np.concatenate(got_w) if got_w else np.zeros(0, np.int64)
+        by_key = np.argsort(w, kind="stable")
+        w, p, b = w[by_key], p[by_key], b[by_key]
+        if len(w) > 1 and not (np.diff(w) > 0).all():
+            raise self.fail(header, f"an n-gram is listed twice in \\{k}-grams:")
+        return w, p, b
+
+    def _block(self, k, order, block: _Block, first: int, ids, keys):
+        line_first = np.flatnonzero(block.first)  # (M,) the first field of every line
+        n_fields = np.diff(np.append(line_first, len(block.starts)))
+        lines = block.line[line_first]  # line of each entry within the block
+        bad = np.flatnonzero((n_fields < k + 1) | (n_fields > k + 1 + (k < order)))
+        if len(bad):
+            allowed = f"{k + 1} or {k + 2}" if k < order else f"{k + 1}"
+            i = int(bad[0])
+            raise self.fail(
+                first + int(lines[i]), f"a {k}-gram line needs {allowed} fields, got {n_fields[i]}"
+            )
+        p = self._numbers(block, line_first, first + lines)
+        b = np.zeros(len(line_first), np.float32)
+        with_b = np.flatnonzero(n_fields == k + 2)
+        if len(with_b):
+            b[with_b] = self._numbers(block, line_first[with_b] + k + 1, first + lines[with_b])
+        word_fields = (line_first[:, None] + np.arange(1, k + 1)).reshape(-1)
+        text = block.text(word_fields)
+        if k == 1:
+            return text, p, b
+        V = len(ids)
+        cols = np.fromiter(map(ids.get, text, repeat(-1)), np.int64, len(text)).reshape(-1, k)
+        missing = np.flatnonzero((cols < 0).any(axis=1))
+        if len(missing):
+            i = int(missing[0])
+            word = next(w for w, c in zip(text[i * k : i * k + k], cols[i], strict=True) if c < 0)
+            raise self.fail(first + int(lines[i]), f"the word {word[:40]!r} is not in \\1-grams:")
+        rank = cols[:, 0]
+        for j in range(2, k):  # the row of the context, one order at a time
+            key = rank * V + cols[:, j - 1]
+            table = keys[j - 1]
+            row = np.minimum(np.searchsorted(table, key), max(len(table) - 1, 0))
+            found = table[row] == key if len(table) else np.zeros(len(key), bool)
+            if not found.all():
+                i = int(np.flatnonzero(~found)[0])
+                raise self.fail(
+                    first + int(lines[i]),
+                    f"the context {' '.join(text[i * k : i * k + k - 1])[:60]!r} of this "
+                    f"{k}-gram is not listed in \\{k - 1}-grams:",
+                )
+            rank = row
+        return rank * V + cols[:, k - 1], p, b
+
+    def _numbers(self, block: _Block, fields: np.ndarray, linenos: np.ndarray) -> np.ndarray:
+        """The log10 numbers at ``fields``, parsed by numpy in one call (line by line only to
+        name a bad one)."""
+        texts = block.text(fields)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                joined = " ".join(texts)
+                x = np.fromstring(joined, dtype=np.float64, sep=" ")
+            ok = len(x) == len(texts) and not np.isnan(x).any() and "_" not in joined
+        except (ValueError, DeprecationWarning):
+            ok = False
+        if not ok:
+            i = next(i for i, t in enumerate(texts) if not _is_number(t))
+            raise self.fail(int(linenos[i]), f"{texts[i][:40]!r} is not a log10 number")
+        return x.astype(np.float32)
+
+    def _add_symbols(self, words, p, b, header):
+        for sym in (BOS_SYM, EOS_SYM):
+            if sym not in words:
+                raise self.fail(header, f"\\1-grams: has no {sym}, which every sentence needs")
+        if UNK_SYM not in words:  # KenLM adds it too
+            words.append(UNK_SYM)
+            p = np.append(p, np.float32(UNK_MISSING))
+            b = np.append(b, np.float32(0.0))
+        return p, b
+
+    def _end(self) -> None:
+        while True:
+            line = self.next_line()
+            if line is None:
+                raise self.fail(self.lineno, "missing \\end\\ after the last section")
+            if line.strip():
+                break
+        if line.strip() != "\\end\\":
+            raise self.fail(
+                self.lineno, f"expected \\end\\ after the last section, got {line.strip()[:40]!r}"
+            )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return not math.isnan(float(text)) and "_" not in text
+    except ValueError:
+        return False
