@@ -24,6 +24,7 @@ _RENAMED = {"embed": "embed_size", "hidden": "hidden_size", "layers": "num_layer
 SCHEDULES = ("plateau", "exponential", "constant")
 # Choices the command line offers, named here so that it needs neither torch nor numpy:
 BACKEND_NAMES = ("scratch", "torch")  # recurrent layers, ``rnnkit.nn.recurrent.BACKENDS``
+LM_CELLS = ("rnn", "lstm", "gru", "lnlstm", "mingru", "minlstm")  # ``rnnkit.nn.recurrent.CELLS``
 SMOOTHINGS = ("mle", "addk", "kn", "mkn", "stupid")  # n-gram models, ``rnnkit.ngram.model``
 
 
@@ -166,7 +167,7 @@ class TrainConfig(LoopConfig):
     def __post_init__(self):
         super().__post_init__()
         self._check_choice("sampling", ("random", "sequential"))
-        self._check_choice("model", ("rnn", "lstm", "gru", "lnlstm"))
+        self._check_choice("model", LM_CELLS)
 
 
 # Fields a resumed run may change: how long and on what it trains, never what it is.

@@ -69,7 +69,7 @@ def export(run_dir, fmt, out, which, opset, check):
     Runs on the scratch backend are exported through the equivalent torch.nn layers with the
     same weights (the scratch layers loop over time in Python and would be fixed to one
     length); the check compares the file with the scratch model itself. The layer-normalised
-    LSTM (lnlstm) has no such equivalent and cannot be exported.
+    LSTM (lnlstm), minGRU and minLSTM have no such equivalent and cannot be exported.
 
     pt2 and onnx come from torch.export: a language model is written with its loop over
     time as one scan (an ONNX Scan node), so the file takes any length (torch.export would

@@ -27,7 +27,7 @@ from rnnkit.commands.options import (
     run_options,
     train_task,
 )
-from rnnkit.config import BACKEND_NAMES, TrainConfig
+from rnnkit.config import BACKEND_NAMES, LM_CELLS, TrainConfig
 from rnnkit.errors import ConfigError, RnnkitError, RunDirError
 
 DEFAULTS = TrainConfig()
@@ -53,8 +53,9 @@ TRAIN_OPTIONS = [
     _opt("max_vocab", "Largest vocabulary, reserved tokens included [default: no limit].", int),
     _opt(
         "model",
-        "Recurrent cell; lnlstm is the layer-normalised LSTM (scratch backend).",
-        click.Choice(["rnn", "lstm", "gru", "lnlstm"]),
+        "Recurrent cell; lnlstm is the layer-normalised LSTM (scratch backend); mingru and "
+        "minlstm take their gates from the input alone and train by a parallel scan.",
+        click.Choice(LM_CELLS),
     ),
     _opt("embed_size", "Embedding size [default: = hidden size]; 0 feeds one-hot vectors.", int),
     _opt("hidden_size", "Hidden units per layer.", int),

@@ -19,6 +19,7 @@ from rnnkit.export.graph import Exportable, TensorSpec
 from rnnkit.export.scan import ScanStep
 from rnnkit.infer.generate import unseen_reserved
 from rnnkit.models.lm import RNNLanguageModel
+from rnnkit.nn.recurrent import MIN_CELLS
 from rnnkit.poetry.run import is_poem_run
 from rnnkit.text.tokenizers import _CJK_TOKEN
 from rnnkit.train.checkpoint import RunDir, load_for_inference
@@ -67,9 +68,15 @@ def on_torch_layers(model: RNNLanguageModel) -> RNNLanguageModel:
     they are.
 
     Raises:
-        ExportError: the layer-normalised LSTM, which ``torch.nn`` has no equivalent of.
+        ExportError: the layer-normalised LSTM, minGRU and minLSTM, which ``torch.nn`` has no
+            equivalent of.
     """
     c = model.config
+    if c.cell in MIN_CELLS:  # checked first: both backends run rnnkit's own layer
+        raise ExportError(
+            f"the {c.cell} has no torch.nn equivalent that exports with a dynamic time axis; "
+            "export an lstm, gru or rnn run"
+        )
     if c.backend == "torch":
         return model
     if c.cell == "lnlstm":
@@ -90,7 +97,7 @@ def lm_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
 
     Raises:
         RunDirError: not a complete run, or no last.safetensors for ``which="last"``.
-        ExportError: a cell that cannot be exported (lnlstm).
+        ExportError: a cell that cannot be exported (lnlstm, mingru, minlstm).
     """
     if which not in ("best", "last"):
         raise ConfigError(f"--which must be best or last, got {which!r}")

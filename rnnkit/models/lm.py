@@ -1,4 +1,5 @@
-"""Recurrent language model: embedding (or one-hot) -> RNN / LSTM / GRU -> linear decoder."""
+"""Recurrent language model: embedding (or one-hot) -> RNN / LSTM / GRU / minGRU / minLSTM ->
+linear decoder."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnkit.errors import ConfigError
-from rnnkit.nn.recurrent import CELLS, State, build_recurrent, init_state, select_state
+from rnnkit.nn.recurrent import CELLS, MIN_CELLS, State, build_recurrent, init_state, select_state
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,8 @@ class LMConfig:
 
     Args:
         vocab_size: V.
-        cell: ``rnn``, ``lstm`` or ``gru``.
+        cell: ``rnn``, ``lstm``, ``gru``, ``lnlstm`` (layer-normalised LSTM), ``mingru`` or
+            ``minlstm`` (gates from the input alone, trained by a parallel scan).
         hidden_size: H, per layer.
         num_layers: stacked recurrent layers.
         embed_size: E; ``None`` means E = H; ``0`` feeds one-hot vectors (E = V), as in the
@@ -29,8 +31,8 @@ class LMConfig:
         backend: which recurrent implementation (see ``rnnkit.nn.recurrent.BACKENDS``).
         init_range: if > 0, every parameter is drawn from U(-r, r) (Zaremba et al.);
             otherwise PyTorch's default initialisation.
-        forget_bias: LSTM only: start the forget gates at this bias (1.0 is the usual
-            choice, Jozefowicz et al. 2015), so the cell remembers by default.
+        forget_bias: LSTMs (minLSTM too) only: start the forget gates at this bias (1.0 is the
+            usual choice, Jozefowicz et al. 2015), so the cell remembers by default.
         locked_dropout: draw one dropout mask per sequence and reuse it at every time step
             (variational dropout, Gal & Ghahramani 2016) instead of a new mask per step.
         weight_drop: DropConnect on the recurrent weights ``weight_hh_l*`` (Merity et al.
@@ -62,8 +64,12 @@ class LMConfig:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         if not 0.0 <= self.weight_drop < 1.0:
             raise ConfigError(f"weight_drop must be in [0, 1), got {self.weight_drop}")
-        if self.forget_bias and self.cell not in ("lstm", "lnlstm"):
+        if self.forget_bias and self.cell not in ("lstm", "lnlstm", "minlstm"):
             raise ConfigError(f"forget_bias is for LSTMs; the {self.cell} has no forget gate")
+        if self.weight_drop and self.cell in MIN_CELLS:
+            raise ConfigError(
+                f"weight_drop drops recurrent weights and the {self.cell} has none; use --dropout"
+            )
         if self.tie_weights and self.input_size != self.hidden_size:
             raise ConfigError(
                 f"tie_weights needs embed_size == hidden_size ({self.input_size} != "
@@ -107,7 +113,7 @@ class RNNLanguageModel(nn.Module):
             for p in self.parameters():
                 nn.init.uniform_(p, -c.init_range, c.init_range)
         if c.forget_bias:
-            with torch.no_grad():  # gate order i|f|g|o: the forget block is the second
+            with torch.no_grad():  # gate order i|f|g|o (minLSTM i|f|h~): forget is the second
                 H = c.hidden_size
                 for name, p in self.rnn.named_parameters():
                     # torch-style layers: bias_ih_l{k}; the layer-norm LSTM: cells.{k}.bias

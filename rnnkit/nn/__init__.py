@@ -2,5 +2,6 @@
 
 from rnnkit.nn.cells import GRUCell, LSTMCell, RNNCell
 from rnnkit.nn.layers import GRU, LSTM, RNN
+from rnnkit.nn.minrnn import MinGRU, MinLSTM
 
-__all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU"]
+__all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "MinGRU", "MinLSTM"]

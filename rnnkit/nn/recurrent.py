@@ -13,16 +13,21 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from rnnkit.errors import ConfigError
 from rnnkit.nn import layers
 from rnnkit.nn.layernorm_lstm import LayerNormLSTM
+from rnnkit.nn.minrnn import MinGRU, MinLSTM
 
-CELLS = ("rnn", "lstm", "gru", "lnlstm")
+CELLS = ("rnn", "lstm", "gru", "lnlstm", "mingru", "minlstm")
+# Gates that read the input alone (parallel scan); torch.nn has no such layer, so both backends
+# use rnnkit's. Their state is h alone, as a GRU's.
+MIN_CELLS = {"mingru": MinGRU, "minlstm": MinLSTM}
 
 BACKENDS: dict[str, dict[str, type[nn.Module]]] = {
-    "torch": {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU},
+    "torch": {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU, **MIN_CELLS},
     "scratch": {
         "rnn": layers.RNN,
         "lstm": layers.LSTM,
         "gru": layers.GRU,
         "lnlstm": LayerNormLSTM,  # a variant of its own: not weight-compatible with nn.LSTM
+        **MIN_CELLS,
     },
 }
 
@@ -62,7 +67,8 @@ def run_padded(rnn: nn.Module, x: torch.Tensor, lengths: torch.Tensor, backend: 
     Outputs: ``(out, h_n)``: ``out`` (S, N, D*H), zeros past each length; ``h_n`` as the
     layer returns it, (D*L, N, H) or the LSTM pair, taken at each sequence's last valid step.
     """
-    if backend == "torch":  # the fused kernels want a PackedSequence
+    if backend == "torch" and not isinstance(rnn, tuple(MIN_CELLS.values())):
+        # the fused kernels want a PackedSequence
         packed = pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
         out, final = rnn(packed)
         out, _ = pad_packed_sequence(out, total_length=x.size(0))

@@ -1,0 +1,368 @@
+r"""minGRU and minLSTM (Feng et al. 2024, "Were RNNs All We Needed?"): gates that read the input
+alone, so the recurrence is linear and every time step is computed at once by a scan.
+
+The classic GRU and LSTM gates read ``h_{t-1}``, so step t cannot start before step t-1 ends.
+Dropping ``h_{t-1}`` from the gates leaves, per channel, a first-order linear recurrence with
+coefficients known for the whole sequence in advance::
+
+    h_t = a_t * h_{t-1} + b_t                                           (N, H), t = 1..T
+
+minGRU (gates stacked ``z|h~`` in ``weight_ih_l{k}`` (2H, I_k))::
+
+    z_t = sigmoid(x_t W_z^T + b_z);   h~_t = x_t W_h^T + b_h
+    h_t = (1 - z_t) * h_{t-1} + z_t * h~_t          a_t = 1 - z_t,  b_t = z_t * h~_t
+
+(``z`` is the update gate as in the paper: ``torch.nn.GRU`` calls the *keep* gate z.)
+
+minLSTM (gates stacked ``i|f|h~`` in ``weight_ih_l{k}`` (3H, I_k), torch.nn.LSTM's order)::
+
+    i_t, f_t = sigmoid(x_t W_i^T + b_i), sigmoid(x_t W_f^T + b_f);   h~_t = x_t W_h^T + b_h
+    f'_t = f_t / (f_t + i_t),   i'_t = i_t / (f_t + i_t)      (normalised: f' + i' = 1)
+    h_t = f'_t * h_{t-1} + i'_t * h~_t              a_t = f'_t,  b_t = i'_t * h~_t
+
+``f'`` is computed as ``sigmoid(logsigmoid(a_f) - logsigmoid(a_i))`` (the same quotient, with no
+0/0 when both gates saturate). Without ``c`` the minLSTM's state is ``h`` alone, like a GRU's.
+
+**The scan.** Unrolling the recurrence from ``h_0``::
+
+    h_t = A_t h_0 + sum_{s<=t} (A_t / A_s) b_s,      A_t = a_1 a_2 ... a_t
+
+The pairs ``(a, b)`` compose associatively, ``(a1, b1) then (a2, b2) = (a1 a2, a2 b1 + b2)``, so
+a prefix scan gives every ``h_t``: a tree of log2 T levels (Hillis-Steele doubling), or chunks of
+K steps scanned side by side and joined by their carries (T/K + K steps). Both forms only
+multiply and add numbers in (0, 1) and values of the size of ``b``: since ``0 < a_t < 1`` and
+``h_t`` is a convex combination of ``h_{t-1}`` and ``h~_t``, nothing grows, and none of them
+needs the log-space form (``log h_t = log A_t + logcumsumexp(log b_s - log A_s)``), which exists
+to avoid the ``b_s / A_s`` of the closed form above and needs ``h~ > 0`` (the paper's ``g``)
+or complex logarithms.
+
+Which form is fastest depends on the machine. Measured on a CPU (one thread, N=64, H=512,
+T=256, forward and backward of the scan alone): step-by-step in one autograd function 17 ms,
+chunked 56-100 ms, doubling ~1,100 ms, log-space (``torch.logcumsumexp``) ~1,500 ms. On a CPU
+each step already runs N*H channels in parallel, and the parallel forms do 2-log2 T times the
+work with more memory traffic. So ``LinearScan`` runs the recurrence step by step by default
+and the chunked scan (``chunked=True``) when a step has few channels (batch 1 prompts), where
+the count of steps, not the arithmetic, is the cost. What makes these layers fast is the rest:
+the gate projections of all steps are one matrix product, and the recurrence is elementwise.
+
+**Backward.** With ``g_t = dL/dh_t`` from the outputs and ``G_t`` the total gradient of
+``h_t``::
+
+    G_t = g_t + a_{t+1} G_{t+1}          (the same linear recurrence, run backwards in time)
+    dL/db_t = G_t,   dL/da_t = G_t * h_{t-1},   dL/dh_0 = a_1 G_1
+
+so the backward pass is one more scan over the reversed sequence.
+
+**Padding.** A padded step gets ``a = 1, b = 0``: the state passes through unchanged, so the
+final state is each sequence's state at its own length, as in the classic layers of
+``layers.py``, and padded outputs are set to zero.
+
+**Modes.** ``parallel`` (training, prompt warm-up): one matrix product for the gates of all
+steps, then ``LinearScan``. ``step``: one time step after another from the cell equations
+(generation, streaming); a one-step input always takes this path. Both give the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from rnnkit.errors import ConfigError
+from rnnkit.nn.layers import _check_args, _pack_like
+
+MODES = ("parallel", "step")
+# Below this many channels per step (N*H) the chunked scan beats the step loop (see above).
+CHUNKED_BELOW = 4096
+
+
+@torch.no_grad()
+def scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, chunked: bool = False):
+    """``h_t = a_t * h_{t-1} + b_t`` over dim 0: ``a``, ``b`` (T, ...), ``h0`` (...) -> (T, ...).
+
+    ``chunked``: the two-level parallel scan, chunks of K ~ sqrt(T) steps run side by side
+    (K + T/K sequential steps); otherwise one step after another (T steps, least work).
+    """
+    T = a.size(0)
+    if not chunked or T < 4:
+        out = torch.empty_like(b)
+        h = h0
+        for t in range(T):
+            h = torch.addcmul(b[t], a[t], h, out=out[t])
+        return out
+    K = math.isqrt(T)
+    C = -(-T // K)  # chunks
+    pad = C * K - T  # a = 1, b = 0 at the end changes nothing before it
+    if pad:
+        a = torch.cat([a, a.new_ones((pad, *a.shape[1:]))])
+        b = torch.cat([b, b.new_zeros((pad, *b.shape[1:]))])
+    # (C, K, ...): step k of every chunk at once; A = products of a within each chunk
+    A = a.reshape(C, K, *a.shape[1:]).clone()
+    h = b.reshape(C, K, *b.shape[1:]).clone()
+    for k in range(1, K):
+        h[:, k].addcmul_(A[:, k], h[:, k - 1])
+        A[:, k].mul_(A[:, k - 1])
+    starts = torch.empty_like(h[:, 0])  # (C, ...): the state each chunk starts from
+    s = h0
+    for c in range(C):
+        starts[c] = s
+        s = torch.addcmul(h[c, -1], A[c, -1], s)
+    out = h.addcmul_(A, starts.unsqueeze(1)).reshape(C * K, *b.shape[1:])
+    return out[:T]
+
+
+class LinearScan(torch.autograd.Function):
+    """``out = scan(a, b, h0)`` with the backward scan of the module docstring.
+
+    Inputs: ``a``, ``b`` (T, N, H), ``h0`` (N, H), ``chunked`` (bool). Output: (T, N, H).
+    """
+
+    @staticmethod
+    def forward(ctx, a, b, h0, chunked):
+        out = scan(a, b, h0, chunked)
+        ctx.chunked = chunked
+        ctx.save_for_backward(a, out, h0)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        a, out, h0 = ctx.saved_tensors
+        # Reversed in time, G_t = a_{t+1} G_{t+1} + g_t: coefficient a_{t+1}, none at the end.
+        a_next = torch.cat([a[1:], a[:1]]).flip(0)  # its first entry multiplies h0 = 0
+        G = scan(a_next, grad_out.flip(0), torch.zeros_like(h0), ctx.chunked).flip(0)
+        prev = torch.cat([h0.unsqueeze(0), out[:-1]])  # h_{t-1}
+        return G * prev, G, a[0] * G[0], None
+
+
+class _MinRNN(nn.Module):
+    """What MinGRU and MinLSTM share: ``gates`` blocks per layer and ``coefficients``."""
+
+    gates = 2
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        mode: str = "parallel",
+        device=None,
+        dtype=None,
+    ):
+        super().__init__()
+        _check_args(input_size, hidden_size, num_layers, bias, batch_first, dropout, 4)
+        if bidirectional:
+            raise ConfigError(
+                f"{type(self).__name__} is unidirectional; drop bidirectional or use a GRU/LSTM"
+            )
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
+        self.bidirectional = False
+        self.mode = mode
+        factory = {"device": device, "dtype": dtype}
+        G, H = self.gates, hidden_size
+        for k in range(num_layers):
+            layer_input = input_size if k == 0 else H
+            self.register_parameter(
+                f"weight_ih_l{k}", nn.Parameter(torch.empty(G * H, layer_input, **factory))
+            )
+            if bias:
+                self.register_parameter(
+                    f"bias_ih_l{k}", nn.Parameter(torch.empty(G * H, **factory))
+                )
+        self.reset_parameters()
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        if value not in MODES:
+            raise ConfigError(f"unknown mode {value!r}: choose one of {', '.join(MODES)}")
+        self._mode = value
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for weight in self.parameters():
+            nn.init.uniform_(weight, -bound, bound)
+
+    def flatten_parameters(self) -> None:
+        """Does nothing: kept so code written for ``torch.nn`` layers runs unchanged."""
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        defaults = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0}
+        defaults["mode"] = "parallel"
+        for name, default in defaults.items():
+            if getattr(self, name) != default:
+                s += f", {name}={getattr(self, name)!r}"
+        return s
+
+    def coefficients(self, gates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``gates`` (..., G*H) -> ``(a, b)`` (..., H) of ``h_t = a_t * h_{t-1} + b_t``."""
+        raise NotImplementedError
+
+    def forward(self, input, hx=None, *, lengths: torch.Tensor | None = None):
+        """Run the stack over a sequence; see the class docstring for shapes."""
+        packed = isinstance(input, PackedSequence)
+        if packed:
+            if lengths is not None:
+                raise ValueError("lengths= is for padded input; a PackedSequence has its own")
+            x, lengths = pad_packed_sequence(input)  # (T, N, I)
+            batched = True
+        else:
+            if input.dim() not in (2, 3):
+                raise ValueError(
+                    f"{type(self).__name__}: Expected input to be 2D or 3D, got "
+                    f"{input.dim()}D instead"
+                )
+            batched = input.dim() == 3
+            x = input.unsqueeze(1) if not batched else input
+            if batched and self.batch_first:
+                x = x.transpose(0, 1)
+        if x.size(-1) != self.input_size:
+            raise RuntimeError(
+                "input.size(-1) must be equal to input_size. "
+                f"Expected {self.input_size}, got {x.size(-1)}"
+            )
+        h0 = self._initial_state(x, hx, batched)
+        mask = None
+        if lengths is not None:
+            lengths = torch.as_tensor(lengths, device=x.device).reshape(-1)
+            if lengths.numel() != x.size(1) or lengths.max() > x.size(0) or lengths.min() < 0:
+                raise ValueError(
+                    f"lengths must hold one length in [0, {x.size(0)}] per sequence "
+                    f"({x.size(1)}), got {lengths.tolist()}"
+                )
+            steps = torch.arange(x.size(0), device=x.device)
+            mask = (steps[:, None] < lengths[None, :]).unsqueeze(-1)  # (T, N, 1)
+        if torch.is_autocast_enabled(x.device.type):
+            with torch.autocast(x.device.type, enabled=False):  # the scan wants float32
+                out, h_n = self._stack(x.float(), h0.float(), mask)
+        else:
+            out, h_n = self._stack(x, h0, mask)  # (T, N, H), (num_layers, N, H)
+        if packed:
+            out = _pack_like(out, lengths, input)
+        elif not batched:
+            out, h_n = out.squeeze(1), h_n.squeeze(1)
+        elif self.batch_first:
+            out = out.transpose(0, 1).contiguous()
+        return out, h_n
+
+    def _initial_state(self, x: torch.Tensor, hx, batched: bool) -> torch.Tensor:
+        shape = (self.num_layers, x.size(1), self.hidden_size)
+        if hx is None:
+            return x.new_zeros(shape)
+        dims = 3 if batched else 2
+        if hx.dim() != dims:
+            kind = "batched 3-D" if batched else "unbatched 2-D"
+            raise RuntimeError(
+                f"For {kind} input, hx should also be {dims}-D but got {hx.dim()}-D tensor"
+            )
+        hx = hx if batched else hx.unsqueeze(1)
+        if hx.shape != shape:
+            raise RuntimeError(f"Expected hidden size {shape}, got {list(hx.shape)}")
+        return hx
+
+    def _stack(self, x: torch.Tensor, h0: torch.Tensor, mask: torch.Tensor | None):
+        """All layers over time-major ``x`` (T, N, I) from ``h0`` (L, N, H)."""
+        finals = []
+        step = self.mode == "step" or x.size(0) == 1
+        for k in range(self.num_layers):
+            w = getattr(self, f"weight_ih_l{k}")
+            b = getattr(self, f"bias_ih_l{k}") if self.bias else None
+            layer = self._step_layer if step else self._parallel_layer
+            x, h = layer(x, h0[k], w, b, mask)
+            finals.append(h)
+            if self.dropout > 0 and self.training and k < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, training=True)
+        if mask is not None:
+            x = x.masked_fill(~mask, 0.0)
+        return x, torch.stack(finals)
+
+    def _parallel_layer(self, x, h0, weight, bias, mask):
+        a, b = self.coefficients(F.linear(x, weight, bias))  # (T, N, H): every step at once
+        if mask is not None:  # a padded step keeps the state: a = 1, b = 0
+            a, b = a.masked_fill(~mask, 1.0), b.masked_fill(~mask, 0.0)
+        chunked = h0.numel() < CHUNKED_BELOW
+        out = LinearScan.apply(a, b, h0, chunked)
+        return out, out[-1]
+
+    def _step_layer(self, x, h, weight, bias, mask):
+        masks = None if mask is None else mask.unbind(0)
+        outs = []
+        for t, x_t in enumerate(x.unbind(0)):
+            a, b = self.coefficients(F.linear(x_t, weight, bias))  # (N, H)
+            new = torch.addcmul(b, a, h)
+            h = new if masks is None else torch.where(masks[t], new, h)
+            outs.append(h)
+        return torch.stack(outs), h
+
+
+_DOC = """
+    Args:
+        input_size: I, features of the input.
+        hidden_size: H, features of the hidden state.
+        num_layers: stacked layers; layer k > 0 reads layer k-1's output.
+        bias: if ``False``, no ``bias_ih_l{k}``.
+        batch_first: input and output are (N, L, ...) instead of (L, N, ...); not the state.
+        dropout: dropout on the output of every layer but the last, in training mode only.
+        bidirectional: must be ``False`` (kept for ``torch.nn``'s signature).
+        mode: ``"parallel"`` (gates of all steps in one product, then the scan) or ``"step"``
+            (one step after another); the same numbers either way. Settable later.
+
+    Parameters: ``weight_ih_l{k}`` (G*H, I_k) and ``bias_ih_l{k}`` (G*H); no ``weight_hh``.
+
+    Inputs: ``input``, ``hx=None``, ``lengths=None`` (keyword)
+        - **input**: (L, N, I), (N, L, I) with ``batch_first``, (L, I) unbatched, or a
+          ``PackedSequence``.
+        - **hx**: h_0 (num_layers, N, H) whatever ``batch_first`` says; ``None`` means zeros.
+        - **lengths**: (N) valid steps per padded sequence; steps past them leave the state
+          alone and give zero outputs.
+
+    Outputs: ``(output, h_n)``
+        - **output**: (L, N, H) (batch_first: (N, L, H); unbatched: (L, H)), or a
+          ``PackedSequence`` for packed input.
+        - **h_n**: (num_layers, N, H), the state after each sequence's last valid step.
+"""
+
+
+class MinGRU(_MinRNN):
+    __doc__ = (
+        "A stack of minGRU layers (Feng et al. 2024), torch.nn.GRU's signature.\n\n"
+        "    h_t = (1 - z_t) * h_{t-1} + z_t * h~_t, with z_t = sigmoid(W_z x_t + b_z) and\n"
+        "    h~_t = W_h x_t + b_h; gates stacked ``z|h~`` (G = 2). See the module docstring.\n"
+        + _DOC
+    )
+
+    gates = 2
+
+    def coefficients(self, gates):
+        k_z, h_tilde = gates.chunk(2, -1)
+        # 1 - sigmoid(k) as sigmoid(-k): exact where z is near 1
+        return torch.sigmoid(-k_z), torch.sigmoid(k_z) * h_tilde
+
+
+class MinLSTM(_MinRNN):
+    __doc__ = (
+        "A stack of minLSTM layers (Feng et al. 2024), torch.nn.GRU's signature: no cell\n"
+        "    state, so the state is h alone.\n\n"
+        "    h_t = f'_t * h_{t-1} + i'_t * h~_t, with f', i' the forget and input gates\n"
+        "    normalised to sum to 1; gates stacked ``i|f|h~`` (G = 3). See the module docstring.\n"
+        + _DOC
+    )
+
+    gates = 3
+
+    def coefficients(self, gates):
+        k_i, k_f, h_tilde = gates.chunk(3, -1)
+        # f / (f + i) = sigmoid(log f - log i), computed from the log gates
+        diff = F.logsigmoid(k_f) - F.logsigmoid(k_i)
+        return torch.sigmoid(diff), torch.sigmoid(-diff) * h_tilde
