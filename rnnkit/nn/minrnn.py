@@ -69,9 +69,11 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from rnnkit.errors import ConfigError
+from rnnkit.nn.bptt import Linear
 from rnnkit.nn.layers import _check_args, _pack_like
 
 MODES = ("parallel", "step")
@@ -114,31 +116,78 @@ def scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, chunked: bool = Fal
     return out[:T]
 
 
-class LinearScan(torch.autograd.Function):
-    """``out = scan(a, b, h0)`` with the backward scan of the module docstring.
+def update_gate(gates: torch.Tensor, lstm: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``gates`` (..., G*H) -> ``(z, h~)`` (..., H), so that ``h_t = (1 - z) h_{t-1} + z h~``.
 
-    Inputs: ``a``, ``b`` (T, N, H), ``h0`` (N, H), ``chunked`` (bool). Output: (T, N, H).
+    A minLSTM is a minGRU whose update gate is ``i' = i / (f + i)``: its ``z`` is
+    ``sigmoid(logsigmoid(a_i) - logsigmoid(a_f))`` (the same quotient, no 0/0 when both
+    gates saturate).
+    """
+    if lstm:
+        k_i, k_f, h_tilde = gates.chunk(3, -1)
+        return torch.sigmoid(F.logsigmoid(k_i) - F.logsigmoid(k_f)), h_tilde
+    k_z, h_tilde = gates.chunk(2, -1)
+    return torch.sigmoid(k_z), h_tilde
+
+
+def _backward_scan(a: torch.Tensor, g: torch.Tensor, chunked: bool) -> torch.Tensor:
+    """``G_t = g_t + a_{t+1} G_{t+1}``, ``G_T = g_T``: the gradient of every ``h_t``."""
+    if chunked:  # the same scan on the reversed sequence, with coefficient a_{t+1} at t
+        a_next = torch.cat([a[1:], a[:1]]).flip(0)  # its first entry multiplies a zero
+        return scan(a_next, g.flip(0), torch.zeros_like(g[0]), True).flip(0)
+    G = torch.empty_like(g)
+    G[-1] = g[-1]
+    for t in range(g.size(0) - 2, -1, -1):
+        torch.addcmul(g[t], a[t + 1], G[t + 1], out=G[t])
+    return G
+
+
+class MinRNNSequence(torch.autograd.Function):
+    """One minGRU / minLSTM layer over a sequence, from its gate pre-activations.
+
+    Inputs: ``gates`` (T, N, G*H), ``h0`` (N, H), ``mask`` (T, N, 1) bool or None, ``chunked``,
+    ``lstm`` (bool). Output: ``out`` (T, N, H), every ``h_t``.
+
+    Backward (module docstring) with ``dh_t = h_t - h_{t-1}``, ``a = 1 - z``: the update gate's
+    pre-activation ``u`` (``a_z``, or ``logsigmoid(a_i) - logsigmoid(a_f)``) gets
+    ``G * a * dh`` (as ``z (1 - z) (h~ - h_{t-1}) = (1 - z) dh``), ``h~`` gets ``G * z``. A padded
+    step has ``z = 0`` and ``dh = 0``, so its gates get no gradient.
     """
 
     @staticmethod
-    def forward(ctx, a, b, h0, chunked):
-        out = scan(a, b, h0, chunked)
-        ctx.chunked = chunked
-        ctx.save_for_backward(a, out, h0)
+    def forward(ctx, gates, h0, mask, chunked, lstm):
+        z, h_tilde = update_gate(gates, lstm)
+        if mask is not None:  # a padded step keeps the state: a = 1, b = 0
+            z = z.masked_fill(~mask, 0.0)
+        a = 1.0 - z
+        out = scan(a, z * h_tilde, h0, chunked)
+        ctx.chunked, ctx.lstm = chunked, lstm
+        ctx.save_for_backward(gates if lstm else None, z, a, out, h0)
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_out):
-        a, out, h0 = ctx.saved_tensors
-        # Reversed in time, G_t = a_{t+1} G_{t+1} + g_t: coefficient a_{t+1}, none at the end.
-        a_next = torch.cat([a[1:], a[:1]]).flip(0)  # its first entry multiplies h0 = 0
-        G = scan(a_next, grad_out.flip(0), torch.zeros_like(h0), ctx.chunked).flip(0)
-        prev = torch.cat([h0.unsqueeze(0), out[:-1]])  # h_{t-1}
-        return G * prev, G, a[0] * G[0], None
+        gates, z, a, out, h0 = ctx.saved_tensors
+        G = _backward_scan(a, grad_out, ctx.chunked)
+        dh = torch.empty_like(out)  # h_t - h_{t-1}
+        torch.sub(out[0], h0, out=dh[0])
+        torch.sub(out[1:], out[:-1], out=dh[1:])
+        du = dh.mul_(G).mul_(a)
+        d_gates = z.new_empty(*z.shape[:-1], ctx.lstm + 2, z.size(-1))
+        torch.mul(G, z, out=d_gates[..., -1, :])  # h~
+        if ctx.lstm:  # u = logsigmoid(a_i) - logsigmoid(a_f); d logsigmoid(k)/dk = sigmoid(-k)
+            k_i, k_f, _ = gates.chunk(3, -1)
+            torch.mul(du, torch.sigmoid(k_i.neg()), out=d_gates[..., 0, :])
+            torch.mul(du, torch.sigmoid(k_f.neg()), out=d_gates[..., 1, :]).neg_()
+        else:
+            d_gates[..., 0, :] = du
+        d_h0 = a[0] * G[0] if ctx.needs_input_grad[1] else None
+        return d_gates.flatten(-2), d_h0, None, None, None
 
 
 class _MinRNN(nn.Module):
-    """What MinGRU and MinLSTM share: ``gates`` blocks per layer and ``coefficients``."""
+    """What MinGRU and MinLSTM share; ``gates`` (G) blocks per layer tell them apart."""
 
     gates = 2
 
@@ -204,10 +253,6 @@ class _MinRNN(nn.Module):
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)!r}"
         return s
-
-    def coefficients(self, gates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``gates`` (..., G*H) -> ``(a, b)`` (..., H) of ``h_t = a_t * h_{t-1} + b_t``."""
-        raise NotImplementedError
 
     def forward(self, input, hx=None, *, lengths: torch.Tensor | None = None):
         """Run the stack over a sequence; see the class docstring for shapes."""
@@ -276,10 +321,7 @@ class _MinRNN(nn.Module):
         finals = []
         step = self.mode == "step" or x.size(0) == 1
         for k in range(self.num_layers):
-            w = getattr(self, f"weight_ih_l{k}")
-            b = getattr(self, f"bias_ih_l{k}") if self.bias else None
-            layer = self._step_layer if step else self._parallel_layer
-            x, h = layer(x, h0[k], w, b, mask)
+            x, h = self._layer(k, x, h0[k], mask, step)
             finals.append(h)
             if self.dropout > 0 and self.training and k < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, training=True)
@@ -287,20 +329,24 @@ class _MinRNN(nn.Module):
             x = x.masked_fill(~mask, 0.0)
         return x, torch.stack(finals)
 
+    def _layer(self, k: int, x, h0, mask, step: bool):
+        """Layer ``k`` over ``x`` (T, N, I_k) from ``h0`` (N, H) -> ``(out (T, N, H), h_n)``."""
+        w = getattr(self, f"weight_ih_l{k}")
+        b = getattr(self, f"bias_ih_l{k}") if self.bias else None
+        return (self._step_layer if step else self._parallel_layer)(x, h0, w, b, mask)
+
     def _parallel_layer(self, x, h0, weight, bias, mask):
-        a, b = self.coefficients(F.linear(x, weight, bias))  # (T, N, H): every step at once
-        if mask is not None:  # a padded step keeps the state: a = 1, b = 0
-            a, b = a.masked_fill(~mask, 1.0), b.masked_fill(~mask, 0.0)
+        gates = Linear.apply(x, weight, bias)  # (T, N, G*H): every step in one product
         chunked = h0.numel() < CHUNKED_BELOW
-        out = LinearScan.apply(a, b, h0, chunked)
-        return out, out[-1]
+        out = MinRNNSequence.apply(gates, h0, mask, chunked, self.gates == 3)  # (T, N, H)
+        return out, out[-1]  # a padded step keeps the state: the last is each one's own
 
     def _step_layer(self, x, h, weight, bias, mask):
         masks = None if mask is None else mask.unbind(0)
         outs = []
         for t, x_t in enumerate(x.unbind(0)):
-            a, b = self.coefficients(F.linear(x_t, weight, bias))  # (N, H)
-            new = torch.addcmul(b, a, h)
+            z, h_tilde = update_gate(F.linear(x_t, weight, bias), self.gates == 3)  # (N, H)
+            new = torch.lerp(h, h_tilde, z)  # (1 - z) * h + z * h~
             h = new if masks is None else torch.where(masks[t], new, h)
             outs.append(h)
         return torch.stack(outs), h
@@ -344,11 +390,6 @@ class MinGRU(_MinRNN):
 
     gates = 2
 
-    def coefficients(self, gates):
-        k_z, h_tilde = gates.chunk(2, -1)
-        # 1 - sigmoid(k) as sigmoid(-k): exact where z is near 1
-        return torch.sigmoid(-k_z), torch.sigmoid(k_z) * h_tilde
-
 
 class MinLSTM(_MinRNN):
     __doc__ = (
@@ -360,9 +401,3 @@ class MinLSTM(_MinRNN):
     )
 
     gates = 3
-
-    def coefficients(self, gates):
-        k_i, k_f, h_tilde = gates.chunk(3, -1)
-        # f / (f + i) = sigmoid(log f - log i), computed from the log gates
-        diff = F.logsigmoid(k_f) - F.logsigmoid(k_i)
-        return torch.sigmoid(diff), torch.sigmoid(-diff) * h_tilde
