@@ -136,6 +136,34 @@ def test_padding_equals_each_sequence_alone(cls):
     )
 
 
+@pytest.mark.parametrize("cls", [MinGRU, MinLSTM])
+def test_bidirectional_reverse_half_reads_each_sequence_backwards(cls):
+    x, h0 = _inputs(torch.float64, L=4)  # 2 layers x 2 directions
+    lengths = torch.tensor([11, 4, 1, 7])
+    deep = _layer(cls, torch.float64, L=2, bidirectional=True)
+    out, h_n = deep(x, h0, lengths=lengths)
+    assert out.shape == (11, 4, 12) and h_n.shape == (4, 4, 6)
+    deep.mode = "step"
+    out_s, h_s = deep(x, h0, lengths=lengths)
+    torch.testing.assert_close(out_s, out, rtol=0, atol=1e-10)
+    torch.testing.assert_close(h_s, h_n, rtol=0, atol=1e-10)
+    h0 = h0[:2]  # one layer: each direction against a one-way layer with its weights
+    layer = _layer(cls, torch.float64, L=1, bidirectional=True)
+    out, h_n = layer(x, h0, lengths=lengths)
+    forward, backward = _layer(cls, torch.float64, L=1), _layer(cls, torch.float64, L=1)
+    with torch.no_grad():
+        for name, p in forward.named_parameters():
+            p.copy_(getattr(layer, name))
+            getattr(backward, name).copy_(getattr(layer, name + "_reverse"))
+    for n, length in enumerate(lengths.tolist()):
+        seq = x[:length, n : n + 1]
+        ahead, _ = forward(seq, h0[:1, n : n + 1])
+        behind, h_back = backward(seq.flip(0), h0[1:2, n : n + 1])
+        torch.testing.assert_close(out[:length, n : n + 1, :6], ahead, rtol=0, atol=1e-12)
+        torch.testing.assert_close(out[:length, n : n + 1, 6:], behind.flip(0), rtol=0, atol=1e-12)
+        torch.testing.assert_close(h_n[1, n], h_back[0, 0], rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("cls", LAYERS)
 def test_state_carried_across_windows_equals_one_window(cls):
     x, h0 = _inputs(torch.float64, T=30)
@@ -185,7 +213,7 @@ def test_parameters_and_bad_arguments():
     assert MinGRU(5, 6).weight_ih_l0.shape == (12, 5)
     assert MinLSTM(5, 6).weight_ih_l0.shape == (18, 5)
     with pytest.raises(ConfigError, match="unidirectional"):
-        MinGRU(5, 6, bidirectional=True)
+        DeepMinGRU(5, 6, bidirectional=True)
     with pytest.raises(ConfigError, match="unknown mode"):
         MinGRU(5, 6, mode="fast")
     with pytest.raises(ConfigError, match="expansion"):

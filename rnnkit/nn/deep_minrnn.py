@@ -46,7 +46,7 @@ class MinRNNBlock(nn.Module):
         self.dropout = dropout
 
     def forward(self, x, h0, mask, step: bool):
-        out, h_n = self.rnn._layer(0, self.norm_rnn(x), h0, mask, step)
+        out, h_n = self.rnn._layer("_l0", self.norm_rnn(x), h0, mask, step)
         x = x + F.dropout(out, self.dropout, self.training)
         x = x + F.dropout(self.mlp(self.norm_mlp(x)), self.dropout, self.training)
         return x, h_n

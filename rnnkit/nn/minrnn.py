@@ -20,30 +20,34 @@ minLSTM (gates stacked ``i|f|h~`` in ``weight_ih_l{k}`` (3H, I_k), torch.nn.LSTM
     f'_t = f_t / (f_t + i_t),   i'_t = i_t / (f_t + i_t)      (normalised: f' + i' = 1)
     h_t = f'_t * h_{t-1} + i'_t * h~_t              a_t = f'_t,  b_t = i'_t * h~_t
 
-``f'`` is computed as ``sigmoid(logsigmoid(a_f) - logsigmoid(a_i))`` (the same quotient, with no
-0/0 when both gates saturate). Without ``c`` the minLSTM's state is ``h`` alone, like a GRU's.
+A minLSTM is thus a minGRU whose update gate is ``z = i'``; ``i'`` is computed as
+``sigmoid(logsigmoid(a_i) - logsigmoid(a_f))`` (the same quotient, with no 0/0 when both gates
+saturate). Without ``c`` the minLSTM's state is ``h`` alone, like a GRU's.
 
 **The scan.** Unrolling the recurrence from ``h_0``::
 
     h_t = A_t h_0 + sum_{s<=t} (A_t / A_s) b_s,      A_t = a_1 a_2 ... a_t
 
 The pairs ``(a, b)`` compose associatively, ``(a1, b1) then (a2, b2) = (a1 a2, a2 b1 + b2)``, so
-a prefix scan gives every ``h_t``: a tree of log2 T levels (Hillis-Steele doubling), or chunks of
-K steps scanned side by side and joined by their carries (T/K + K steps). Both forms only
-multiply and add numbers in (0, 1) and values of the size of ``b``: since ``0 < a_t < 1`` and
-``h_t`` is a convex combination of ``h_{t-1}`` and ``h~_t``, nothing grows, and none of them
-needs the log-space form (``log h_t = log A_t + logcumsumexp(log b_s - log A_s)``), which exists
-to avoid the ``b_s / A_s`` of the closed form above and needs ``h~ > 0`` (the paper's ``g``)
-or complex logarithms.
+any prefix-scan algorithm gives every ``h_t``: one pass (T dependent steps, T multiply-adds per
+channel, the least work), a tree of log2 T levels (Hillis-Steele doubling, T log2 T work), or
+chunks of K steps scanned side by side and joined by their carries (K + T/K dependent steps,
+about 3T work). All of them only multiply and add numbers in (0, 1) and values of the size of
+``b``: since ``0 < a_t < 1`` and ``h_t`` is a convex combination of ``h_{t-1}`` and ``h~_t``,
+nothing grows or underflows harmfully, so none needs the log-space form of the paper
+(``log h_t = log A_t + logcumsumexp(log b_s - log A_s)``), which exists to avoid the
+``b_s / A_s`` of the closed form above and needs ``h~ > 0`` (the paper's ``g``).
 
-Which form is fastest depends on the machine. Measured on a CPU (one thread, N=64, H=512,
-T=256, forward and backward of the scan alone): step-by-step in one autograd function 17 ms,
-chunked 56-100 ms, doubling ~1,100 ms, log-space (``torch.logcumsumexp``) ~1,500 ms. On a CPU
-each step already runs N*H channels in parallel, and the parallel forms do 2-log2 T times the
-work with more memory traffic. So ``LinearScan`` runs the recurrence step by step by default
-and the chunked scan (``chunked=True``) when a step has few channels (batch 1 prompts), where
-the count of steps, not the arithmetic, is the cost. What makes these layers fast is the rest:
-the gate projections of all steps are one matrix product, and the recurrence is elementwise.
+Which algorithm is fastest depends on the machine. ``python bench/minrnn.py --part scan``, on a
+CPU with one thread, forward and backward of one minGRU layer's recurrence on (T=256, N=64,
+H=512): one pass 1x, chunked 1.8x, doubling 12x, log-space (``torch.logcumsumexp``) 28x the
+time (figures in BENCHMARKS.md). Each step already runs N*H channels at once, so the other
+forms' extra work and memory traffic cost more than the T-1 steps they save. ``scan`` therefore
+makes one pass by default and takes the chunked form when a step has fewer than
+``CHUNKED_BELOW`` channels (a batch-1 prompt), where the count of steps, not the arithmetic, is
+the cost; on a GPU the chunked or tree forms are the ones to use. What makes these layers fast
+is the rest: the gates of all steps are one matrix product, and the recurrence is elementwise,
+in one autograd function (``MinRNNSequence``) with the backward written out.
 
 **Backward.** With ``g_t = dL/dh_t`` from the outputs and ``G_t`` the total gradient of
 ``h_t``::
@@ -51,14 +55,14 @@ the gate projections of all steps are one matrix product, and the recurrence is 
     G_t = g_t + a_{t+1} G_{t+1}          (the same linear recurrence, run backwards in time)
     dL/db_t = G_t,   dL/da_t = G_t * h_{t-1},   dL/dh_0 = a_1 G_1
 
-so the backward pass is one more scan over the reversed sequence.
+so the backward pass is one more scan, over the reversed sequence.
 
 **Padding.** A padded step gets ``a = 1, b = 0``: the state passes through unchanged, so the
 final state is each sequence's state at its own length, as in the classic layers of
 ``layers.py``, and padded outputs are set to zero.
 
 **Modes.** ``parallel`` (training, prompt warm-up): one matrix product for the gates of all
-steps, then ``LinearScan``. ``step``: one time step after another from the cell equations
+steps, then the scan. ``step``: one time step after another from the cell equations
 (generation, streaming); a one-step input always takes this path. Both give the same numbers.
 """
 
@@ -206,26 +210,29 @@ class _MinRNN(nn.Module):
     ):
         super().__init__()
         _check_args(input_size, hidden_size, num_layers, bias, batch_first, dropout, 4)
-        if bidirectional:
-            raise ConfigError(
-                f"{type(self).__name__} is unidirectional; drop bidirectional or use a GRU/LSTM"
-            )
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
-        self.bidirectional = False
+        self.bidirectional = bool(bidirectional)
         self.mode = mode
         factory = {"device": device, "dtype": dtype}
-        G, H = self.gates, hidden_size
+        G, H, D = self.gates, hidden_size, self.num_directions
         for k in range(num_layers):
-            layer_input = input_size if k == 0 else H
-            self.register_parameter(
-                f"weight_ih_l{k}", nn.Parameter(torch.empty(G * H, layer_input, **factory))
-            )
-            if bias:
-                self.register_parameter(
-                    f"bias_ih_l{k}", nn.Parameter(torch.empty(G * H, **factory))
-                )
+            layer_input = input_size if k == 0 else D * H
+            for suffix in self._suffixes(k):
+                weight = nn.Parameter(torch.empty(G * H, layer_input, **factory))
+                self.register_parameter("weight_ih" + suffix, weight)
+                if bias:
+                    self.register_parameter(
+                        "bias_ih" + suffix, nn.Parameter(torch.empty(G * H, **factory))
+                    )
         self.reset_parameters()
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    def _suffixes(self, layer: int) -> list[str]:
+        return [f"_l{layer}", f"_l{layer}_reverse"][: self.num_directions]
 
     @property
     def mode(self) -> str:
@@ -248,7 +255,7 @@ class _MinRNN(nn.Module):
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         defaults = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0}
-        defaults["mode"] = "parallel"
+        defaults.update(bidirectional=False, mode="parallel")
         for name, default in defaults.items():
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)!r}"
@@ -292,7 +299,7 @@ class _MinRNN(nn.Module):
             with torch.autocast(x.device.type, enabled=False):  # the scan wants float32
                 out, h_n = self._stack(x.float(), h0.float(), mask)
         else:
-            out, h_n = self._stack(x, h0, mask)  # (T, N, H), (num_layers, N, H)
+            out, h_n = self._stack(x, h0, mask)  # (T, N, D*H), (D*num_layers, N, H)
         if packed:
             out = _pack_like(out, lengths, input)
         elif not batched:
@@ -302,7 +309,7 @@ class _MinRNN(nn.Module):
         return out, h_n
 
     def _initial_state(self, x: torch.Tensor, hx, batched: bool) -> torch.Tensor:
-        shape = (self.num_layers, x.size(1), self.hidden_size)
+        shape = (self.num_directions * self.num_layers, x.size(1), self.hidden_size)
         if hx is None:
             return x.new_zeros(shape)
         dims = 3 if batched else 2
@@ -317,22 +324,31 @@ class _MinRNN(nn.Module):
         return hx
 
     def _stack(self, x: torch.Tensor, h0: torch.Tensor, mask: torch.Tensor | None):
-        """All layers over time-major ``x`` (T, N, I) from ``h0`` (L, N, H)."""
-        finals = []
+        """All layers over time-major ``x`` (T, N, I) from ``h0`` (D*L, N, H)."""
+        finals = []  # in h_n's order: l0, l0_reverse, l1, ...
         step = self.mode == "step" or x.size(0) == 1
+        order = None
+        if self.bidirectional:  # each row's valid steps reversed in place, the padding kept
+            order = _reversal(x.size(0), mask)
         for k in range(self.num_layers):
-            x, h = self._layer(k, x, h0[k], mask, step)
-            finals.append(h)
+            outs = []
+            for d, suffix in enumerate(self._suffixes(k)):
+                x_d = x if d == 0 else _take(x, order)
+                out, h = self._layer(suffix, x_d, h0[k * self.num_directions + d], mask, step)
+                outs.append(out if d == 0 else _take(out, order))  # the reversal undoes itself
+                finals.append(h)
+            x = torch.cat(outs, -1) if len(outs) > 1 else outs[0]  # (T, N, D*H)
             if self.dropout > 0 and self.training and k < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, training=True)
         if mask is not None:
             x = x.masked_fill(~mask, 0.0)
         return x, torch.stack(finals)
 
-    def _layer(self, k: int, x, h0, mask, step: bool):
-        """Layer ``k`` over ``x`` (T, N, I_k) from ``h0`` (N, H) -> ``(out (T, N, H), h_n)``."""
-        w = getattr(self, f"weight_ih_l{k}")
-        b = getattr(self, f"bias_ih_l{k}") if self.bias else None
+    def _layer(self, suffix: str, x, h0, mask, step: bool):
+        """One layer and direction over ``x`` (T, N, I_k) from ``h0`` (N, H) ->
+        ``(out (T, N, H), h_n (N, H))``."""
+        w = getattr(self, "weight_ih" + suffix)
+        b = getattr(self, "bias_ih" + suffix) if self.bias else None
         return (self._step_layer if step else self._parallel_layer)(x, h0, w, b, mask)
 
     def _parallel_layer(self, x, h0, weight, bias, mask):
@@ -352,6 +368,21 @@ class _MinRNN(nn.Module):
         return torch.stack(outs), h
 
 
+def _reversal(T: int, mask: torch.Tensor | None) -> torch.Tensor:
+    """(T, N, 1) or (T, 1, 1) time indices that reverse each row's first ``length`` steps."""
+    steps = torch.arange(T, device=None if mask is None else mask.device)
+    if mask is None:
+        return steps.flip(0)[:, None, None]
+    lengths = mask.sum(0, keepdim=True)  # (1, N, 1)
+    steps = steps[:, None, None]
+    return torch.where(steps < lengths, lengths - 1 - steps, steps)
+
+
+def _take(x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """``x`` (T, N, F) with step ``order[t, n]`` of row n at step t."""
+    return x.gather(0, order.expand(-1, x.size(1), x.size(2)))
+
+
 _DOC = """
     Args:
         input_size: I, features of the input.
@@ -360,23 +391,26 @@ _DOC = """
         bias: if ``False``, no ``bias_ih_l{k}``.
         batch_first: input and output are (N, L, ...) instead of (L, N, ...); not the state.
         dropout: dropout on the output of every layer but the last, in training mode only.
-        bidirectional: must be ``False`` (kept for ``torch.nn``'s signature).
+        bidirectional: run a second stack backwards in time (each sequence from its own last
+            valid step); outputs are concatenated, D = 2.
         mode: ``"parallel"`` (gates of all steps in one product, then the scan) or ``"step"``
             (one step after another); the same numbers either way. Settable later.
 
-    Parameters: ``weight_ih_l{k}`` (G*H, I_k) and ``bias_ih_l{k}`` (G*H); no ``weight_hh``.
+    Parameters: ``weight_ih_l{k}`` (G*H, I_k) and ``bias_ih_l{k}`` (G*H), ``_reverse`` for
+    the backward direction; no ``weight_hh``.
 
     Inputs: ``input``, ``hx=None``, ``lengths=None`` (keyword)
         - **input**: (L, N, I), (N, L, I) with ``batch_first``, (L, I) unbatched, or a
           ``PackedSequence``.
-        - **hx**: h_0 (num_layers, N, H) whatever ``batch_first`` says; ``None`` means zeros.
+        - **hx**: h_0 (D*num_layers, N, H) whatever ``batch_first`` says; ``None``: zeros.
         - **lengths**: (N) valid steps per padded sequence; steps past them leave the state
           alone and give zero outputs.
 
     Outputs: ``(output, h_n)``
-        - **output**: (L, N, H) (batch_first: (N, L, H); unbatched: (L, H)), or a
+        - **output**: (L, N, D*H) (batch_first: (N, L, D*H); unbatched: (L, D*H)), or a
           ``PackedSequence`` for packed input.
-        - **h_n**: (num_layers, N, H), the state after each sequence's last valid step.
+        - **h_n**: (D*num_layers, N, H), the state after each sequence's last valid step
+          (the reverse direction's: after its first).
 """
 
 
