@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import TINY_TRAIN_ARGS, call_cli, write_tiny_text
+from conftest import (
+    _CLASSIFY_SMALL,
+    TINY_TRAIN_ARGS,
+    call_cli,
+    toy_pairs,
+    write_csv,
+    write_tiny_text,
+    write_tsv,
+)
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from rnnkit.errors import ConfigError, ExportError
@@ -295,3 +303,26 @@ def test_cli_train_then_generate(tmp_path):
     assert call_cli(args)[1] == out  # repeatable with a seed
     code, _, err = call_cli(["export", run, "--format", "onnx", "--out", tmp_path / "m.onnx"])
     assert code == 2 and err.startswith("error: the mingru") and err.count("\n") == 1
+
+
+def test_cli_other_tasks_train_with_minlstm(tmp_path):
+    """classify (bidirectional by default), forecast and seq2seq take the minRNN cells."""
+    tsv = write_tsv(tmp_path / "intents.tsv", 60, 0)
+    args = ["classify", "train", "--data", tsv, "--cell", "minlstm", *_CLASSIFY_SMALL]
+    code, _, err = call_cli([*args, "--epochs", 1, "--out", tmp_path / "cls"])
+    assert code == 0, err
+    csv = write_csv(tmp_path / "sales.csv", n=120)
+    args = ["forecast", "train", "--csv", csv, "--target", "sales", "--model", "minlstm"]
+    args += ["--tau", 14, "--hidden-size", 8, "--epochs", 1, "--out", tmp_path / "fc"]
+    code, _, err = call_cli(args)
+    assert code == 0, err
+    args = ["export", tmp_path / "fc", "--format", "torchscript", "--out", tmp_path / "f.pt"]
+    code, _, err = call_cli(args)
+    assert code == 2 and "minlstm" in err and err.count("\n") == 1
+    src, tgt = toy_pairs(40)
+    (tmp_path / "s.txt").write_text("\n".join(src) + "\n")
+    (tmp_path / "t.txt").write_text("\n".join(tgt) + "\n")
+    args = ["seq2seq", "train", "--src", tmp_path / "s.txt", "--tgt", tmp_path / "t.txt"]
+    args += ["--cell", "minlstm", "--embed-size", 8, "--hidden-size", 16, "--epochs", 1]
+    code, _, err = call_cli([*args, "--min-freq", 1, "--out", tmp_path / "s2s"])
+    assert code == 0, err

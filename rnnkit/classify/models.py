@@ -20,7 +20,7 @@ from rnnkit.nn.recurrent import BACKENDS, build_recurrent, run_padded
 from rnnkit.text.vocab import PAD, UNK
 
 POOLINGS = ("last", "mean", "max", "attention")
-CELLS = ("rnn", "lstm", "gru")
+CELLS = ("rnn", "lstm", "gru", "mingru", "minlstm")
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,8 @@ class SequenceModelConfig:
         num_labels: sentence classes (0: no classifier head). tags: tag names, in id order,
             ``<pad>`` and ``<unk>`` first (empty: no tagger head).
         embed: E, word embedding size. hidden: H per direction. layers: stacked layers.
-        cell: ``rnn``, ``lstm`` or ``gru``. bidirectional: read both ways (D = 2).
+        cell: ``rnn``, ``lstm``, ``gru``, ``mingru`` or ``minlstm``. bidirectional: read both
+            ways (D = 2).
         pooling: how the classifier summarises the outputs: ``last`` (each direction's final
             state), ``mean`` / ``max`` over valid steps, ``attention`` (additive, learned).
         char_embed: size of character embeddings (0: no character encoder). char_filters:

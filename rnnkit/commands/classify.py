@@ -62,10 +62,11 @@ def _train_options(default_task: str):
         ),
         click.option(
             "--cell",
-            type=click.Choice(["rnn", "lstm", "gru"]),
+            type=click.Choice(["rnn", "lstm", "gru", "mingru", "minlstm"]),
             default="lstm",
             show_default=True,
-            help="Recurrent cell.",
+            help="Recurrent cell; mingru and minlstm take their gates from the input alone and "
+            "train by a parallel scan.",
         ),
         click.option(
             "--bidirectional/--unidirectional",

@@ -79,8 +79,8 @@ def _split_list(value: str | None) -> list[str]:
     type=click.Choice(MODELS),
     default="lstm",
     show_default=True,
-    help="The forecaster; linear (AR), nlinear, dlinear, naive and seasonal-naive are fitted "
-    "in closed form.",
+    help="The forecaster; mingru and minlstm train by a parallel scan; linear (AR), nlinear, "
+    "dlinear, naive and seasonal-naive are fitted in closed form.",
 )
 @click.option(
     "--strategy",

@@ -64,7 +64,11 @@ def seq2seq() -> None:
 @click.option("--max-vocab", default=None, type=int, help="Largest vocabulary [default: any].")
 @size_options(Seq2SeqRunConfig)
 @click.option(
-    "--cell", type=click.Choice(["gru", "lstm"]), default="gru", show_default=True, help="Cell."
+    "--cell",
+    type=click.Choice(["gru", "lstm", "mingru", "minlstm"]),
+    default="gru",
+    show_default=True,
+    help="Cell of the encoder and the decoder; mingru and minlstm train by a parallel scan.",
 )
 @click.option(
     "--bidirectional/--unidirectional", default=True, show_default=True, help="Encoder direction."

@@ -16,6 +16,7 @@ from torch import nn
 from rnnkit.errors import ConfigError, ExportError
 from rnnkit.export.graph import Exportable, TensorSpec
 from rnnkit.forecast.pipeline import NEURAL, ForecastConfig, build_model, load_network
+from rnnkit.nn.recurrent import MIN_CELLS
 from rnnkit.registry.runs import read_run
 
 RECIPES = {
@@ -58,6 +59,11 @@ def forecast_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
             "validation); drop --which last"
         )
     doc, config, model = load_forecaster(run_dir)
+    if config.model in MIN_CELLS:
+        raise ExportError(
+            f"the {config.model} has no torch.nn equivalent that exports with a dynamic time "
+            "axis; export an lstm, gru, rnn or mlp run"
+        )
     exported = model
     notes = []
     if config.backend != "torch" and config.model != "mlp":

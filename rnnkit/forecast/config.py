@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from rnnkit.config import LoopConfig
 from rnnkit.errors import ConfigError
 
-NEURAL = ("mlp", "rnn", "lstm", "gru")
+NEURAL = ("mlp", "rnn", "lstm", "gru", "mingru", "minlstm")
 LINEAR = ("linear", "nlinear", "dlinear")  # fitted by least squares
 MODELS = (*NEURAL, *LINEAR, "naive", "seasonal-naive")
 # The closed-form path a network is added to: its output layer starts at zero, so training

@@ -34,9 +34,9 @@ from torch import nn
 from rnnkit.errors import ConfigError
 from rnnkit.nn.recurrent import BACKENDS, build_recurrent
 
-MODELS = ("mlp", "rnn", "lstm", "gru")
+MODELS = ("mlp", "rnn", "lstm", "gru", "mingru", "minlstm")
 STRATEGIES = ("one-step", "recursive", "direct")
-DEFAULT_HIDDEN = {"mlp": 10, "rnn": 64, "lstm": 64, "gru": 64}
+DEFAULT_HIDDEN = {"mlp": 10, "rnn": 64, "lstm": 64, "gru": 64, "mingru": 64, "minlstm": 64}
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class ForecasterConfig:
     """Shape of a forecaster; JSON-able through ``to_dict`` / ``build_forecaster``.
 
     Args:
-        model: ``mlp``, ``rnn``, ``lstm`` or ``gru``.
+        model: ``mlp``, ``rnn``, ``lstm``, ``gru``, ``mingru`` or ``minlstm``.
         num_features: F, columns per time step (the target first).
         tau: window length; required by ``mlp``, recorded (not needed) by the recurrent models.
         hidden: hidden units; ``None`` means 10 for ``mlp``, 64 for the recurrent models.
@@ -146,7 +146,7 @@ class RNNForecaster(nn.Module):
         num_features: F.
         hidden: hidden units per layer.
         num_layers: stacked recurrent layers.
-        model: ``lstm``, ``gru`` or ``rnn``.
+        model: ``lstm``, ``gru``, ``rnn``, ``mingru`` or ``minlstm``.
         backend: ``torch`` or ``scratch`` (see ``rnnkit.nn.recurrent.BACKENDS``); the two
             share parameter names, so a ``state_dict`` moves between them.
         horizon: H, outputs per window.

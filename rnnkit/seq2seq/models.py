@@ -21,7 +21,7 @@ from torch import nn
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.nn.recurrent import BACKENDS, State, build_recurrent, run_padded, select_state
 
-CELLS = ("gru", "lstm")
+CELLS = ("gru", "lstm", "mingru", "minlstm")
 ATTENTIONS = ("none", "additive", "dot", "general", "scaled")
 
 
@@ -34,7 +34,7 @@ class Seq2SeqConfig:
         embed: E, embedding size of both sides.
         hidden: H, per layer and direction.
         layers: stacked recurrent layers, in the encoder and in the decoder.
-        cell: ``gru`` or ``lstm``.
+        cell: ``gru``, ``lstm``, ``mingru`` or ``minlstm`` (encoder and decoder).
         bidirectional: the encoder reads both ways; its outputs are (N, S, 2H).
         attention: ``none`` (one fixed context vector, Cho et al. 2014), ``additive``
             (Bahdanau), ``dot``, ``general`` or ``scaled`` (Luong-style scores).
