@@ -1,10 +1,13 @@
 """minGRU / minLSTM against nn.LSTM and nn.GRU: training throughput, the scan's forms, generation.
 
-Training: the tinyshakespeare character LM (2 layers of 512, batch 64, Adam 2e-3, clip 5) run by
-rnnkit's one ``Trainer`` for every cell, the four cells in the same process, their order rotated
-each repetition. The trainer logs tokens/s for every step (``log_every=1``); the first
-``--warm`` steps are dropped and the median of the rest is the run's figure. Ratios are taken
-against nn.LSTM of the same repetition.
+Training: the tinyshakespeare character LM (2 layers of 512, batch 64, Adam 2e-3, clip 5), the
+four cells in the same process through rnnkit's one ``Trainer``. ``--part step`` (the headline)
+interleaves single ``Trainer.train_step`` calls (forward, backward, clip, Adam) of the four
+models, one of each per round in a rotated order, and gives each round's ratio against nn.LSTM:
+load from other processes falls on every cell alike. ``--part train`` runs ``Trainer.fit`` per
+cell (``log_every=1``; the first ``--warm`` steps dropped, the median of the rest), the cells'
+order rotated each repetition; whole runs are minutes apart, so it is noisier on a shared
+machine. Ratios are against nn.LSTM of the same round or repetition.
 
 Scan: forward + backward of ``h_t = a_t h_{t-1} + b_t`` alone on (T=256, N=64, H=512), in the
 forms the ``rnnkit.nn.minrnn`` docstring compares: the layer's fused function (step by step, and
@@ -16,6 +19,7 @@ Generation: batch 1, tokens/s of the language model's one-token ``step`` (what
 fast path.
 
     python bench/minrnn.py                          # all parts, seq 256 and 1024
+    python bench/minrnn.py --part step --seq-len 256 1024 --steps 8
     python bench/minrnn.py --part train --seq-len 256 --reps 3 --steps 6
 """
 
@@ -89,6 +93,44 @@ def train_part(seq_len: int, reps: int, steps: int, warm: int) -> dict:
         "steps": steps,
         "warm": warm,
         "tokens_per_s": {c: spread(v) for c, v in rates.items()},
+        "ratio_vs_lstm": {c: spread(v) for c, v in ratios.items()},
+    }
+
+
+def step_part(seq_len: int, rounds: int, warm: int) -> dict:
+    """The four cells' ``Trainer.train_step`` interleaved: one step of each per round, in a
+    rotated order, so that load from other processes falls on all of them alike."""
+    data = load_lm_data(TrainConfig(**MODEL, seq_len=seq_len))
+    data.valid = None
+    times = {c: [] for c in CELLS}
+    ratios = {c: [] for c in CELLS}
+    with tempfile.TemporaryDirectory() as tmp:
+        trainers, batches, states = {}, {}, {}
+        for cell in CELLS:
+            config = TrainConfig(**MODEL, model=cell, seq_len=seq_len, epochs=1000)
+            trainer = Trainer(LMTask(config, data=data), Path(tmp) / cell, echo=None)
+            trainers[cell], states[cell] = trainer, None
+            batches[cell] = iter(trainer.task.batches(0, 0, 0, 1))
+        for r in range(warm + rounds):
+            got = {}
+            for cell in CELLS[r % len(CELLS) :] + CELLS[: r % len(CELLS)]:
+                trainer = trainers[cell]
+                batch = trainer.task.to_device(next(batches[cell]), trainer.device)
+                t0 = time.perf_counter()
+                _, _, items, states[cell] = trainer.train_step(batch, states[cell])
+                got[cell] = items / (time.perf_counter() - t0)
+            if r < warm:
+                continue
+            for cell in CELLS:
+                times[cell].append(got[cell])
+                ratios[cell].append(got[cell] / got["lstm"])
+            shown = ", ".join(f"{c} {got[c]:.0f} ({got[c] / got['lstm']:.2f}x)" for c in CELLS)
+            print(f"seq {seq_len} round {r - warm}: tokens/s {shown}", flush=True)
+    return {
+        "seq_len": seq_len,
+        "rounds": rounds,
+        "warm": warm,
+        "tokens_per_s": {c: spread(v) for c, v in times.items()},
         "ratio_vs_lstm": {c: spread(v) for c, v in ratios.items()},
     }
 
@@ -186,7 +228,7 @@ def generate_part(reps: int, tokens: int = 300) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=["train", "scan", "generate", "all"], default="all")
+    ap.add_argument("--part", choices=["step", "train", "scan", "generate", "all"], default="all")
     ap.add_argument("--seq-len", type=int, nargs="+", default=[256, 1024])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--steps", type=int, default=6, help="timed training steps per run")
@@ -199,18 +241,22 @@ def main() -> None:
         result["scan"] = scan_part(args.reps)
     if args.part in ("generate", "all"):
         result["generate"] = generate_part(args.reps)
+    if args.part in ("step", "all"):
+        result["step"] = [
+            step_part(T, max(3, math.ceil(args.steps * 256 / T)), args.warm) for T in args.seq_len
+        ]
     if args.part in ("train", "all"):
         result["train"] = [
             train_part(T, args.reps, max(2, math.ceil(args.steps * 256 / T)), args.warm)
             for T in args.seq_len
         ]
-        for part in result["train"]:
-            for c in CELLS:
-                t, q = part["tokens_per_s"][c], part["ratio_vs_lstm"][c]
-                print(
-                    f"| {part['seq_len']} | {c} | {t['median']:.0f} ({t['min']:.0f}-{t['max']:.0f})"
-                    f" | {q['median']:.2f} ({q['min']:.2f}-{q['max']:.2f}) |"
-                )
+    for part in result.get("step", []) + result.get("train", []):
+        for c in CELLS:
+            t, q = part["tokens_per_s"][c], part["ratio_vs_lstm"][c]
+            print(
+                f"| {part['seq_len']} | {c} | {t['median']:.0f} ({t['min']:.0f}-{t['max']:.0f})"
+                f" | {q['median']:.2f} ({q['min']:.2f}-{q['max']:.2f}) |"
+            )
     print("saved", save(f"minrnn-{args.part}", result))
 
 
