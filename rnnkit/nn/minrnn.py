@@ -40,11 +40,11 @@ nothing grows or underflows harmfully, so none needs the log-space form of the p
 
 Which algorithm is fastest depends on the machine. ``python bench/minrnn.py --part scan``, on a
 CPU with one thread, forward and backward of one minGRU layer's recurrence on (T=256, N=64,
-H=512): one pass 1x, chunked 1.8x, doubling 12x, log-space (``torch.logcumsumexp``) 28x the
-time (figures in BENCHMARKS.md). Each step already runs N*H channels at once, so the other
-forms' extra work and memory traffic cost more than the T-1 steps they save. ``scan`` therefore
-makes one pass by default and takes the chunked form when a step has fewer than
-``CHUNKED_BELOW`` channels (a batch-1 prompt), where the count of steps, not the arithmetic, is
+H=512): one pass 1x, chunked 1.4-1.8x, doubling 12-13x, log-space (``torch.logcumsumexp``)
+26-28x the time (figures in BENCHMARKS.md). Each step already runs N*H channels at once, so
+the other forms' extra work and memory traffic cost more than the T-1 steps they save.
+``scan`` therefore makes one pass by default and takes the chunked form when a step has fewer
+than ``CHUNKED_BELOW`` channels (a batch-1 prompt), where the count of steps, not the arithmetic, is
 the cost; on a GPU the chunked or tree forms are the ones to use. What makes these layers fast
 is the rest: the gates of all steps are one matrix product, and the recurrence is elementwise,
 in one autograd function (``MinRNNSequence``) with the backward written out.
