@@ -72,7 +72,12 @@ class _DeepMinRNN(_MinRNN):
         dtype=None,
     ):
         nn.Module.__init__(self)
-        _check_args(input_size, hidden_size, num_layers, bias, batch_first, dropout, 4)
+        # Dropout here acts inside every block, so no warning for one block: checked alone.
+        _check_args(input_size, hidden_size, num_layers, bias, batch_first, 0.0, 4)
+        if isinstance(dropout, bool) or not isinstance(dropout, int | float):
+            raise TypeError(f"dropout should be a number, got: {type(dropout).__name__}")
+        if not 0 <= dropout <= 1:
+            raise ValueError(f"dropout should be a number in range [0, 1], got {dropout}")
         if bidirectional:
             raise ConfigError(f"{type(self).__name__} is unidirectional; drop bidirectional")
         if not isinstance(expansion, int) or expansion < 1:
