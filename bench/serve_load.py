@@ -22,7 +22,7 @@ small character LSTM (2x128, 150 steps, a few seconds) is first trained through 
 made-up text. The defaults take a few minutes on 2 cores.
 
     python bench/serve_load.py
-    python bench/serve_load.py --server-options "--no-batching --max-concurrent 4"
+    python bench/serve_load.py --server-options="--no-batching --max-concurrent 4"
     python bench/serve_load.py --clients 1,2,8 --requests 400 --length 200 --run runs/shakespeare
 """
 
