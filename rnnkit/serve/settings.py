@@ -22,9 +22,10 @@ class ServeSettings:
         max_items: most lines one ``/translate`` or ``/classify`` request may send, and most
             values in a ``/forecast`` history.
         max_body_bytes: largest request body; larger ones get 413 before they are parsed.
-        max_concurrent: requests in the models at once. Each model runs one call at a time,
-            so requests for a busy model wait for it, never more than this many in all; one
-            more gets 503 at once.
+        max_concurrent: requests in the models at once on the paths that do not batch (all
+            but sampled ``/generate`` requests while ``batching`` is on). Each model runs one
+            call at a time, so requests for a busy model wait for it, never more than this
+            many in all; one more gets 503 at once.
         retry_after: seconds a refused client is told to wait (the ``Retry-After`` header).
         batching: step the sampled ``/generate`` requests to one model together (continuous
             batching, ``rnnkit.serve.batching``); without it they take slots and wait their
