@@ -177,3 +177,19 @@ def test_batching_options_are_checked(lm):
         with pytest.raises(ConfigError):
             ServeSettings(**bad)
     assert client(lm, batching=False).app.state.batchers == {}
+
+
+def test_a_failing_step_fails_its_requests_and_the_worker_goes_on(lm):
+    c = TestClient(create_app([lm], ServeSettings()), raise_server_exceptions=False)
+    batcher = c.app.state.batchers["run"]
+    step = batcher.batch.step
+
+    def broken():
+        batcher.batch.step = step  # once: the next batch is a new RunningBatch anyway
+        raise RuntimeError("a bug")
+
+    batcher.batch.step = broken
+    body = {"prompt": PROMPT, "length": 5, "seed": 1}
+    assert c.post("/generate", json=body).status_code == 500
+    streamed = c.post("/generate", json={**body, "stream": True})
+    assert text_of(streamed) == text_of(c.post("/generate", json=body))
