@@ -143,6 +143,8 @@ BOUNDS: dict[str, Bound] = {
     "max_body_bytes": POSITIVE,
     "max_concurrent": POSITIVE,
     "retry_after": POSITIVE,
+    "max_batch": POSITIVE,
+    "max_wait": POSITIVE,
     "opset": POSITIVE,
 }
 

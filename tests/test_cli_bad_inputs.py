@@ -436,6 +436,9 @@ CASES = [
     case("serve-not-a-run", "serve {dir}", "not a run"),
     case("serve-max-concurrent-0", "serve {lm} --max-concurrent 0", "--max-concurrent"),
     case("serve-max-tokens-negative", "serve {lm} --max-tokens -1", "--max-tokens"),
+    case("serve-max-batch-0", "serve {lm} --max-batch 0", "--max-batch"),
+    case("serve-max-wait-negative", "serve {lm} --max-wait -1", "--max-wait"),
+    case("serve-max-wait-not-a-number", "serve {lm} --max-wait soon", "--max-wait"),
     case("serve-unknown-device", "serve {lm} --device tpu", "--device"),
     # export
     case("export-unknown-format", "export {lm} --format pdf --out {tmp}/m.pdf", "pdf"),

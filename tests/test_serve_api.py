@@ -112,7 +112,7 @@ def test_an_error_during_a_stream_ends_it_with_an_error_event(lm, monkeypatch):
         raise GenerationError("the model ran out of ideas")
 
     monkeypatch.setattr(lm, "generate", failing)
-    c = client(lm, max_concurrent=1)
+    c = client(lm, max_concurrent=1, batching=False)
     r = c.post("/generate", json={"prompt": PROMPT, "length": 5, "stream": True})
     assert sse_events(r.text) == [
         {"text": "a"},
@@ -312,7 +312,7 @@ def lm_twin(lm):
 
 # ---- concurrency -------------------------------------------------------------------------------
 def test_full_server_answers_503_at_once_with_retry_after(lm):
-    c = client(lm, max_concurrent=2)
+    c = client(lm, max_concurrent=2, batching=False)
     c.app.state.slots.take()
     c.app.state.slots.take()
     start = time.perf_counter()
@@ -336,7 +336,7 @@ def test_a_slow_generation_leaves_health_answering_and_refuses_one_more(lm, monk
         return real(plan, emit)
 
     monkeypatch.setattr(lm, "generate", slow)
-    c = client(lm, max_concurrent=1)
+    c = client(lm, max_concurrent=1, batching=False)
     results = []
     worker = threading.Thread(
         target=lambda: results.append(c.post("/generate", json={"length": 5, "seed": 0}))
@@ -357,7 +357,7 @@ def test_a_slow_generation_leaves_health_answering_and_refuses_one_more(lm, monk
 def test_requests_for_a_busy_model_wait_their_turn_within_the_slots(lm):
     """One model, two slots: while the model is busy, two requests wait for it (and are then
     served) instead of being refused; a third finds both slots taken and gets 503 at once."""
-    c = client(lm, max_concurrent=2)
+    c = client(lm, max_concurrent=2, batching=False)
     slots = c.app.state.slots
     results = []
 

@@ -69,8 +69,32 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
     "--max-concurrent",
     default=4,
     show_default=True,
-    help="Requests in the models at once: each model runs one at a time and the others "
-    "wait their turn; one more is answered 503 with Retry-After at once.",
+    help="Requests in the models at once on the paths that do not batch (/score, /poem, "
+    "/translate, /classify, /forecast, /generate with a beam or --no-batching): each model runs "
+    "one at a time and the others wait their turn; one more is answered 503 with Retry-After "
+    "at once.",
+)
+@click.option(
+    "--batching/--no-batching",
+    default=True,
+    show_default=True,
+    help="Generate the sampled /generate requests to one model together (continuous "
+    "batching): a request joins the running batch at its next step and leaves it when done; "
+    "each writes what it writes served alone with its seed.",
+)
+@click.option(
+    "--max-batch",
+    default=16,
+    show_default=True,
+    help="Most /generate requests generated together per model; as many more wait for a "
+    "place, one more is answered 503 with Retry-After at once.",
+)
+@click.option(
+    "--max-wait",
+    default=10.0,
+    show_default=True,
+    help="Seconds a batched /generate request may wait for a place in its model's batch "
+    "before it is answered 503 with Retry-After.",
 )
 def serve(run_dirs, host, port, token, device, **limits):
     """Serve trained runs over HTTP until Ctrl-C.

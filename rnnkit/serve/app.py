@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 import rnnkit
 from rnnkit.errors import RnnkitError
+from rnnkit.serve.batching import Batcher
 from rnnkit.serve.limits import BodyLimit, Slots
 from rnnkit.serve.registry import ModelNotFound, ModelSet, ServedModel
 from rnnkit.serve.routes import ROUTERS
@@ -23,7 +24,9 @@ def create_app(models: Iterable[ServedModel], settings: ServeSettings | None = N
     cannot be served as sent (FastAPI's field list, or one line from an ``RnnkitError``, such as
     a model that does not answer the endpoint), 400 for a body that is not UTF-8 or a
     Content-Length that is not a number, 503 with ``Retry-After`` when ``max_concurrent``
-    requests are already in the models (running, or waiting for their model's turn).
+    requests are already in the models (running, or waiting for their model's turn), or, for
+    a batched ``/generate``, when its model's queue is full or it found no place in the batch
+    within ``max_wait`` seconds (see ``rnnkit.serve.batching``).
 
     ``GET /`` is the web page (``rnnkit/serve/static``); like ``/health`` it needs no token, and
     it sends the token the user types with each API call.
@@ -35,6 +38,11 @@ def create_app(models: Iterable[ServedModel], settings: ServeSettings | None = N
         description=_description(settings),
     )
     app.state.models = ModelSet(models)
+    app.state.batchers = {
+        m.name: Batcher(m, settings.max_batch, settings.max_wait, settings.retry_after)
+        for m in app.state.models
+        if settings.batching and m.kind == "lm"
+    }
     app.state.settings = settings
     app.state.slots = Slots(settings.max_concurrent, settings.retry_after)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
@@ -68,5 +76,12 @@ def _description(settings: ServeSettings) -> str:
         f"{settings.max_tokens} generated tokens per request, request bodies up to "
         f"{settings.max_body_bytes} bytes (413 beyond), {settings.max_concurrent} requests in "
         "the models at once (503 with `Retry-After` beyond). Each model runs one request at a "
-        "time; the others wait their turn."
+        "time; the others wait their turn. "
+        + (
+            f"Sampled `/generate` requests to one model are generated together instead: up to "
+            f"{settings.max_batch} at once, as many more waiting at most {settings.max_wait:g} s "
+            "for a place (503 with `Retry-After` beyond); each writes what it writes alone."
+            if settings.batching
+            else "`/generate` requests are not batched (--no-batching)."
+        )
     )

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from rnnkit.errors import DataError
+from rnnkit.serve.batching import Batcher
 from rnnkit.serve.limits import Slots
 from rnnkit.serve.registry import ModelSet
 from rnnkit.serve.settings import ServeSettings
@@ -32,10 +33,15 @@ def get_slots(request: Request) -> Slots:
     return request.app.state.slots
 
 
+def get_batchers(request: Request) -> dict[str, Batcher]:
+    return request.app.state.batchers
+
+
 # Handler parameters of these types are filled in by FastAPI.
 Models = Annotated[ModelSet, Depends(get_models)]
 Settings = Annotated[ServeSettings, Depends(get_settings)]
 ModelSlots = Annotated[Slots, Depends(get_slots)]
+Batchers = Annotated[dict[str, Batcher], Depends(get_batchers)]  # by model name; {} unbatched
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 

@@ -113,3 +113,45 @@ class Slots:
             return await run_in_threadpool(fn, *args, **kwargs)
         finally:
             self.give_back()
+
+
+class FairLock:
+    """A lock taken in the order it was asked for (``with lock:``, ``acquire``, ``release``).
+
+    A served model's batching worker takes its model's lock once per step, and a plain
+    ``threading.Lock`` may go back to the thread that just released it again and again: a
+    request on another path (``/score``, a beam) would wait for the whole batch. Taken in
+    turn, it waits for one step.
+    """
+
+    def __init__(self):
+        self._cond = threading.Condition(threading.Lock())
+        self._next = 0  # the next ticket to hand out
+        self._serving = 0  # the ticket whose turn it is
+        self._held = False
+
+    def acquire(self) -> bool:
+        with self._cond:
+            ticket = self._next
+            self._next += 1
+            while self._held or ticket != self._serving:
+                self._cond.wait()
+            self._held = True
+            return True
+
+    def release(self) -> None:
+        with self._cond:
+            if not self._held:
+                raise RuntimeError("release of a lock that is not held")
+            self._held = False
+            self._serving += 1
+            self._cond.notify_all()
+
+    def locked(self) -> bool:
+        return self._held
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

@@ -11,7 +11,6 @@ an endpoint picks its model among those that list it.
 
 from __future__ import annotations
 
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any, ClassVar
 
 from rnnkit.errors import ConfigError, RnnkitError, RunDirError
 from rnnkit.registry.runs import has_run, read_run, run_kind
+from rnnkit.serve.limits import FairLock
 
 KINDS: dict[str, type[ServedModel]] = {}
 
@@ -38,8 +38,8 @@ def register_kind(cls: type[ServedModel]) -> type[ServedModel]:
 class ServedModel(ABC):
     """Base of the adapters. One instance per served run directory.
 
-    The model object is shared by every request, so calls into it hold ``self.lock``; they run
-    in worker threads, never on the event loop.
+    The model object is shared by every request, so calls into it hold ``self.lock`` (taken in
+    the order asked for); they run in worker threads, never on the event loop.
 
     Attributes:
         kind: the adapter's registry key, a kind of ``rnnkit.registry.runs`` (``lm``, ``seq2seq``,
@@ -59,7 +59,7 @@ class ServedModel(ABC):
     def __init__(self, name: str, path: Path):
         self.name = name
         self.path = path
-        self.lock = threading.Lock()
+        self.lock = FairLock()  # taken in turn: a batching worker takes it once per step
 
     @classmethod
     def recognises(cls, path: Path) -> bool:

@@ -22,10 +22,17 @@ class ServeSettings:
         max_items: most lines one ``/translate`` or ``/classify`` request may send, and most
             values in a ``/forecast`` history.
         max_body_bytes: largest request body; larger ones get 413 before they are parsed.
-        max_concurrent: requests in the models at once. Each model runs one call at a time,
-            so requests for a busy model wait for it, never more than this many in all; one
-            more gets 503 at once.
+        max_concurrent: requests in the models at once on the paths that do not batch (all
+            but sampled ``/generate`` requests while ``batching`` is on). Each model runs one
+            call at a time, so requests for a busy model wait for it, never more than this
+            many in all; one more gets 503 at once.
         retry_after: seconds a refused client is told to wait (the ``Retry-After`` header).
+        batching: step the sampled ``/generate`` requests to one model together (continuous
+            batching, ``rnnkit.serve.batching``); without it they take slots and wait their
+            turn like every other request.
+        max_batch: most requests generated together per model; as many more may wait for a
+            place, one more gets 503 at once.
+        max_wait: seconds a batched request may wait for a place before it gets 503.
     """
 
     token: str | None = None
@@ -35,12 +42,21 @@ class ServeSettings:
     max_body_bytes: int = 65536
     max_concurrent: int = 4
     retry_after: int = 1
+    batching: bool = True
+    max_batch: int = 16
+    max_wait: float = 10.0
 
     def __post_init__(self):
-        for f in fields(self)[1:]:  # every limit is an integer (YAML or JSON may give 2.5)
+        for f in fields(self):  # YAML or JSON may give 2.5 for a count, "yes" for a switch
             value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, int):
+            if f.type == "int" and (isinstance(value, bool) or not isinstance(value, int)):
                 raise ConfigError(f"{flag(f.name)} must be an integer, got {value!r}")
+            if f.type == "float" and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise ConfigError(f"{flag(f.name)} must be a number, got {value!r}")
+            if f.type == "bool" and not isinstance(value, bool):
+                raise ConfigError(f"--{f.name} must be true or false, got {value!r}")
         check_fields(self)
         if self.token is not None and (not self.token or self.token != self.token.strip()):
             raise ConfigError(

@@ -8,7 +8,8 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from rnnkit.errors import DataError
-from rnnkit.serve.deps import Models, ModelSlots, Settings, too_long
+from rnnkit.serve import batching
+from rnnkit.serve.deps import Batchers, Models, ModelSlots, Settings, too_long
 from rnnkit.serve.lm import LanguageModel
 from rnnkit.serve.registry import ModelSet
 from rnnkit.serve.routes.base import model_router
@@ -23,6 +24,9 @@ from rnnkit.serve.schemas import (
 from rnnkit.serve.sse import ThreadEvents
 
 router = model_router("language models")
+
+# no-cache and X-Accel-Buffering: proxies must pass each event on as it comes.
+NO_BUFFER = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 SSE_DOC = {
     200: {
@@ -45,8 +49,12 @@ async def generate(
     models: Models,
     settings: Settings,
     slots: ModelSlots,
+    batchers: Batchers,
 ):
-    """Continue a prompt with a language model (as `rnnkit generate`), whole or streamed."""
+    """Continue a prompt with a language model (as `rnnkit generate`), whole or streamed.
+
+    Sampled requests to one model are stepped together (continuous batching) unless the
+    server runs with --no-batching; a beam search runs on its own."""
     if len(body.prompt) > settings.max_prompt_chars:
         raise too_long("prompt", body.prompt, settings.max_prompt_chars, "--max-prompt-chars")
     if body.length > settings.max_tokens:
@@ -56,6 +64,13 @@ async def generate(
         body.prompt, body.length, seed=body.seed, beam=body.beam, **sampling_fields(body)
     )
     totals = {"model": lm.name, "seed": plan.seed, "warnings": plan.warnings}
+    batcher = batchers.get(lm.name) if plan.search["beam"] == 1 else None
+    if batcher is not None:
+        if body.stream:
+            frames = await batching.stream(batcher, plan, totals)
+            return StreamingResponse(frames, media_type="text/event-stream", headers=NO_BUFFER)
+        done = await batching.generate(batcher, plan)
+        return GenerateResponse(text=done.text, tokens=done.tokens, seconds=done.seconds, **totals)
     slots.take()
     if body.stream:
 
@@ -68,9 +83,8 @@ async def generate(
         except BaseException:
             slots.give_back()
             raise
-        # no-cache and X-Accel-Buffering: proxies must pass each event on as it comes.
-        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return StreamingResponse(events.frames(), media_type="text/event-stream", headers=headers)
+        frames = events.frames()
+        return StreamingResponse(frames, media_type="text/event-stream", headers=NO_BUFFER)
     try:
         done = await run_in_threadpool(lm.generate, plan)
     finally:

@@ -1,0 +1,186 @@
+"""Continuous batching: sampled generations of one language model, stepped together, each
+writing what it writes alone.
+
+A ``RunningBatch`` holds the streams that are generating now. Each stream has its own context
+(prompt), length, stop token, sampling settings and ``torch.Generator`` seeded with its own
+seed. ``join`` reads a new stream's context on its own and adds its state as one more row;
+``step`` draws one token per row, hands each to its stream, lets the finished streams leave,
+and steps the rows that go on in one batched call. Streams join and leave between steps.
+
+Each stream's tokens are those of ``rnnkit.infer.generate.generate_ids`` with the same
+settings and seed, whoever else is in the batch: the step keeps each row's numbers those of a
+batch of one (``rnnkit.decode.rows``), the warpers work row by row, and each row draws from
+its own generator, in the same calls as alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from rnnkit.decode.packed import packed_step
+from rnnkit.decode.processors import BanTokens
+from rnnkit.decode.rows import aligned_rows, step_rows
+from rnnkit.decode.sample import make_generator
+from rnnkit.decode.warpers import check_sampling, warpers
+from rnnkit.errors import GenerationError
+from rnnkit.nn.recurrent import State, select_state
+
+
+@dataclass(eq=False)
+class Stream:
+    """One generation: ``length`` tokens (fewer at ``stop``) after ``context``.
+
+    ``on_token(id)`` is called with each token as it is drawn (not with ``stop``); if it
+    raises, the stream leaves with that ``error``. Setting ``cancelled`` (from any thread)
+    makes it leave at the next step. ``temperature`` 0 is greedy search.
+    """
+
+    context: list[int]
+    length: int
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: int | None = None
+    on_token: Callable[[int], None] | None = None
+    tokens: list[int] = field(default_factory=list)
+    error: BaseException | None = None
+    cancelled: bool = False
+    generator: torch.Generator | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if not self.context:
+            raise GenerationError("generation needs at least one context token")
+        if self.length < 0:
+            raise GenerationError(f"length must be >= 0, got {self.length}")
+        check_sampling(self.temperature, self.top_k, self.top_p)
+
+    @property
+    def settings(self) -> tuple[float, int, float]:
+        return self.temperature, self.top_k, self.top_p
+
+
+def cat_states(states: Sequence[State]) -> State:
+    """States of (L, N_i, H) (or pairs of them) side by side: (L, sum N_i, H)."""
+    if isinstance(states[0], tuple):
+        return tuple(torch.cat(parts, 1) for parts in zip(*states, strict=True))
+    return torch.cat(list(states), 1)
+
+
+class RunningBatch:
+    """The streams generating now with one language model (put in eval mode here).
+
+    Args:
+        model: an ``RNNLanguageModel``.
+        banned: token ids never drawn (as ``generate_ids``'s ``banned``).
+        device: where the generators draw (the model's device).
+    """
+
+    def __init__(self, model, banned: Sequence[int] = (), device="cpu"):
+        self.model = model.eval()
+        self.ban = BanTokens(banned)
+        self.device = device
+        self.streams: list[Stream] = []
+        self.logits: torch.Tensor | None = None  # (N, V): each row's next-token logits
+        self.state: State | None = None  # the model's state, one row per stream
+        self.fast = None  # the packed step, looked up at each join (weights may have changed)
+        self._warpers: dict[tuple, list] = {}
+
+    def __len__(self) -> int:
+        return len(self.streams)
+
+    @torch.no_grad()
+    def join(self, stream: Stream) -> bool:
+        """Read ``stream``'s context on its own and add it as one more row; False (and the
+        stream not added) when it asks for no token."""
+        if stream.length == 0:
+            return False
+        stream.generator = make_generator(stream.seed, self.device)
+        self.fast = packed_step(self.model)
+        ctx = torch.tensor([stream.context], dtype=torch.long, device=self.device)
+        logits, _, state = self.model(ctx, None, None)  # (1, C, V), as LanguageModelStepper
+        logits = logits[:, -1]  # (1, V)
+        if self.streams:
+            logits = torch.cat([self.logits, logits])
+            state = cat_states([self.state, state])
+        self.streams.append(stream)
+        self.logits, self.state = logits, state
+        return True
+
+    @torch.no_grad()
+    def step(self) -> list[Stream]:
+        """Draw one token per stream and hand it on; step the streams that go on. Returns the
+        streams that left (done, stopped, cancelled or failed in ``on_token``)."""
+        if not self.streams:
+            return []
+        tokens = self._draw(self.ban(None, self.logits))
+        going, left = [], []
+        for i, (s, y) in enumerate(zip(self.streams, tokens, strict=True)):
+            if not s.cancelled and y != s.stop:
+                s.tokens.append(y)
+                try:
+                    if s.on_token is not None:
+                        s.on_token(y)
+                except Exception as e:  # the stream's reader failed: only it stops
+                    s.error = e
+            if s.cancelled or s.error is not None or y == s.stop or len(s.tokens) >= s.length:
+                left.append(s)
+            else:
+                going.append(i)
+        if not going:
+            self.streams, self.logits, self.state = [], None, None
+            return left
+        y = torch.tensor([tokens[i] for i in going], dtype=torch.long, device=self.device)
+        state = self.state
+        if len(going) < len(self.streams):
+            state = select_state(state, torch.tensor(going, device=self.device))
+        self.streams = [self.streams[i] for i in going]
+        self.logits, self.state = self._step(y, state)
+        return left
+
+    def _draw(self, logits: torch.Tensor) -> list[int]:
+        """One token per row of (N, V) logits, each as ``rnnkit.decode.sample`` draws it for
+        that row alone: greedy rows (and rows left one token) take the argmax, the others are
+        warped with the settings they share and draw from their own generator."""
+        # A row whose constraints leave one token draws nothing (as in sample._choose).
+        single = (logits.isfinite().sum(-1) == 1).tolist()
+        out: list[int | None] = [None] * len(self.streams)
+        groups: dict[tuple, list[int]] = {}
+        for i, s in enumerate(self.streams):
+            if s.temperature == 0 or single[i]:
+                out[i] = -1
+            else:
+                groups.setdefault(s.settings, []).append(i)
+        if -1 in out:
+            best = logits.argmax(-1).tolist()
+            out = [best[i] if y == -1 else y for i, y in enumerate(out)]
+        for settings, rows in groups.items():
+            part = logits if len(rows) == len(out) else logits[rows]
+            if settings not in self._warpers:
+                self._warpers[settings] = warpers(*settings)
+            for warp in self._warpers[settings]:
+                part = warp(None, part)
+            probs = part.softmax(-1)  # (len(rows), V)
+            # torch.multinomial draws one sample as argmax(p / q) with q ~ Exp(1) drawn from
+            # its generator; drawing q row by row and dividing once gives its tokens without
+            # its checks and calls per row (tested against it).
+            q = aligned_rows(len(rows), probs.size(1), probs)
+            for i, row in zip(rows, q.split(1), strict=True):
+                row.exponential_(generator=self.streams[i].generator)
+            for i, y in zip(rows, (probs / q).argmax(-1).tolist(), strict=True):
+                out[i] = y
+        return out
+
+    def _step(self, y: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        fast = self.fast
+        if fast is not None:  # one row: step_rows is the packed step itself
+            return fast.step(y, state) if y.size(0) == 1 else step_rows(fast, y, state)
+        # No packed step for this cell: the model's own step, one row at a time.
+        steps = [
+            self.model.step(y[i : i + 1], select_state(state, torch.tensor([i], device=y.device)))
+            for i in range(y.size(0))
+        ]
+        return torch.cat([s[0] for s in steps]), cat_states([s[1] for s in steps])
