@@ -30,7 +30,30 @@ from rnnkit.nn.cells import GRU_MATH, LSTM_MATH, gru_cell, lstm_cell, rnn_cell
 States = tuple[torch.Tensor, ...]  # (h,) or, for LSTM, (h, c)
 
 
-class _Recurrent(nn.Module):
+class TorchStyleLayer(nn.Module):
+    """What every recurrent layer here shares with ``torch.nn``'s: its initialisation
+    U(-1/sqrt(H), 1/sqrt(H)), ``flatten_parameters`` and a repr naming what is not default."""
+
+    REPR_DEFAULTS = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0}
+    REPR_DEFAULTS["bidirectional"] = False
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for weight in self.parameters():
+            nn.init.uniform_(weight, -bound, bound)
+
+    def flatten_parameters(self) -> None:
+        """Does nothing: kept so code written for ``torch.nn`` layers runs unchanged."""
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        for name, default in self.REPR_DEFAULTS.items():
+            if getattr(self, name) != default:
+                s += f", {name}={getattr(self, name)}"
+        return s
+
+
+class _Recurrent(TorchStyleLayer):
     """What RNN, LSTM and GRU share.
 
     A subclass sets ``gates`` and writes ``_step(x_proj, state, weight_hh, bias_hh)`` (one time
@@ -88,23 +111,6 @@ class _Recurrent(nn.Module):
 
     def _suffixes(self, layer: int) -> list[str]:
         return [f"_l{layer}", f"_l{layer}_reverse"][: self.num_directions]
-
-    def reset_parameters(self) -> None:
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for weight in self.parameters():
-            nn.init.uniform_(weight, -bound, bound)
-
-    def flatten_parameters(self) -> None:
-        """Does nothing: kept so code written for ``torch.nn`` layers runs unchanged."""
-
-    def extra_repr(self) -> str:
-        s = f"{self.input_size}, {self.hidden_size}"
-        defaults = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0}
-        defaults["bidirectional"] = False
-        for name, default in defaults.items():
-            if getattr(self, name) != default:
-                s += f", {name}={getattr(self, name)}"
-        return s
 
     def forward(self, input, hx=None, *, lengths: torch.Tensor | None = None):
         """Run the stack over a sequence; see the class docstring for shapes."""

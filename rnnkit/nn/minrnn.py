@@ -78,7 +78,7 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from rnnkit.errors import ConfigError
 from rnnkit.nn.bptt import Linear
-from rnnkit.nn.layers import _check_args, _pack_like
+from rnnkit.nn.layers import TorchStyleLayer, _check_args, _pack_like
 
 MODES = ("parallel", "step")
 # Below this many channels per step (N*H) the chunked scan beats the step loop (see above).
@@ -190,10 +190,11 @@ class MinRNNSequence(torch.autograd.Function):
         return d_gates.flatten(-2), d_h0, None, None, None
 
 
-class _MinRNN(nn.Module):
+class _MinRNN(TorchStyleLayer):
     """What MinGRU and MinLSTM share; ``gates`` (G) blocks per layer tell them apart."""
 
     gates = 2
+    REPR_DEFAULTS = {**TorchStyleLayer.REPR_DEFAULTS, "mode": "parallel"}
 
     def __init__(
         self,
@@ -243,23 +244,6 @@ class _MinRNN(nn.Module):
         if value not in MODES:
             raise ConfigError(f"unknown mode {value!r}: choose one of {', '.join(MODES)}")
         self._mode = value
-
-    def reset_parameters(self) -> None:
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for weight in self.parameters():
-            nn.init.uniform_(weight, -bound, bound)
-
-    def flatten_parameters(self) -> None:
-        """Does nothing: kept so code written for ``torch.nn`` layers runs unchanged."""
-
-    def extra_repr(self) -> str:
-        s = f"{self.input_size}, {self.hidden_size}"
-        defaults = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0}
-        defaults.update(bidirectional=False, mode="parallel")
-        for name, default in defaults.items():
-            if getattr(self, name) != default:
-                s += f", {name}={getattr(self, name)!r}"
-        return s
 
     def forward(self, input, hx=None, *, lengths: torch.Tensor | None = None):
         """Run the stack over a sequence; see the class docstring for shapes."""
