@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkit.errors import DataError, GenerationError
+from rnnkit.errors import DataError
 from rnnkit.ngram.arpa import (
     _COUNT_LINE,
     _MAX_DIGITS,
@@ -33,6 +33,7 @@ from rnnkit.ngram.arpa import (
     unescape_token,
 )
 from rnnkit.ngram.counts import bos_padding, lookup_rows, pad_sentences
+from rnnkit.ngram.sampling import sample_ids
 
 UNK_MISSING = -100.0  # log10 p(<unk>) when the file has none (KenLM's default)
 _BLOCK_BYTES = 1 << 20  # bytes parsed at a time (whole lines): small temporaries
@@ -151,25 +152,13 @@ class BackoffLM:
     def generate(self, length, prefix=(), seed=None, temperature=1.0, banned=()) -> list[int]:
         """Sample ``length`` ids after ``prefix`` (which follows ``<s>``); after ``</s>`` the
         context starts over. ``banned`` ids (and ``<s>``) are never drawn."""
-        rng = np.random.default_rng(seed)
-        history = [int(t) for t in prefix]
-        keep = max(self.order - 1, 0)
         mask = np.ones(self.V, bool)
         mask[[self.bos, *banned]] = False
-        out: list[int] = []
-        for _ in range(length):
-            p = np.where(mask, self.distribution(history[len(history) - keep :]), 0.0)
-            if temperature != 1.0:
-                with np.errstate(divide="ignore"):
-                    logp = np.log(p) / temperature
-                p = np.exp(logp - logp.max())
-            total = p.sum()
-            if not total > 0:
-                raise GenerationError("no word has probability here; the model cannot go on")
-            w = int(rng.choice(self.V, p=p / total))
-            out.append(w)
-            history = [] if w == self.eos else history + [w]
-        return out
+        return sample_ids(
+            self.distribution, mask, prefix, length, end=self.eos, keep=max(self.order - 1, 0),
+            temperature=temperature, rng=np.random.default_rng(seed),
+            stuck="no word has probability here; the model cannot go on",
+        )  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------ lean store

@@ -49,6 +49,7 @@ import numpy as np
 from rnnkit.config import SMOOTHINGS
 from rnnkit.errors import ConfigError, DataError, GenerationError, RnnkitWarning
 from rnnkit.ngram.counts import BOS_STYLES, NGramCounts, bos_padding, pad_sentences
+from rnnkit.ngram.sampling import sample_ids
 from rnnkit.text.vocab import BOS, PAD
 
 KN_DEFAULT = 0.75
@@ -395,25 +396,13 @@ class NGramLM:
             raise GenerationError(f"length must be >= 0, got {length}")
         if not (math.isfinite(temperature) and temperature > 0):
             raise GenerationError(f"temperature must be positive, got {temperature}")
-        rng = np.random.default_rng(seed)
-        history = [int(t) for t in prefix]
-        out: list[int] = []
         mask = np.ones(self.V, bool)
         mask[[self.pad, self.bos, *banned]] = False
-        for _ in range(length):
-            p = np.where(mask, self.distribution(history), 0.0)
-            if temperature != 1.0:
-                with np.errstate(divide="ignore"):
-                    logp = np.log(p) / temperature
-                p = np.exp(logp - logp.max())
-            total = p.sum()
-            if not total > 0:
-                raise GenerationError("no token has probability here; use a smoothed model")
-            w = int(rng.choice(self.V, p=p / total))
-            out.append(w)
-            history = [] if w == self.boundary else history + [w]
-            history = history[-(self.order - 1) :] if self.order > 1 else []
-        return out
+        return sample_ids(
+            self.distribution, mask, prefix, length, end=self.boundary, keep=self.order - 1,
+            temperature=temperature, rng=np.random.default_rng(seed),
+            stuck="no token has probability here; use a smoothed model",
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ misc
     def _check_fitted(self) -> None:

@@ -1,0 +1,43 @@
+"""Drawing ids one at a time from an n-gram model's next-token distribution."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from rnnkit.errors import GenerationError
+
+
+def sample_ids(
+    distribution: Callable[[list[int]], np.ndarray],
+    mask: np.ndarray,
+    history: Sequence[int],
+    length: int,
+    *,
+    end: int,
+    keep: int,
+    temperature: float,
+    rng: np.random.Generator,
+    stuck: str,
+) -> list[int]:
+    """``length`` ids drawn from ``distribution(context)`` (V,) where ``mask`` (V,) allows.
+
+    The context is the last ``keep`` ids of the history; after ``end`` it starts over.
+    ``stuck`` is the error message when no allowed id has any probability.
+    """
+    history = [int(t) for t in history]
+    out: list[int] = []
+    for _ in range(length):
+        p = np.where(mask, distribution(history[len(history) - keep :] if keep else []), 0.0)
+        if temperature != 1.0:
+            with np.errstate(divide="ignore"):
+                logp = np.log(p) / temperature
+            p = np.exp(logp - logp.max())
+        total = p.sum()
+        if not total > 0:
+            raise GenerationError(stuck)
+        w = int(rng.choice(len(p), p=p / total))
+        out.append(w)
+        history = [] if w == end else history + [w]
+    return out
