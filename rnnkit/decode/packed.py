@@ -21,12 +21,26 @@ model's own ``step`` to float rounding (tested), and the state keeps the model's
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 
 from rnnkit.nn.recurrent import State
 
 FAST_CELLS = ("rnn", "lstm", "gru")  # the layer-norm LSTM keeps the model's own step
+
+Product = Callable[[torch.Tensor | None, torch.Tensor, torch.Tensor], torch.Tensor]
+Activation = Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor], torch.Tensor]
+
+
+def product(bias: torch.Tensor | None, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``bias + x @ w`` (``x @ w`` without a bias): (N, K) @ (K, M) -> (N, M)."""
+    return x @ w if bias is None else torch.addmm(bias, x, w)
+
+
+def apply(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """``fn(x)``: the nonlinearities as the generation path applies them."""
+    return fn(x)
 
 
 class PackedStep:
@@ -62,31 +76,32 @@ class PackedStep:
         """The input product's bias: ``b_ih + b_hh`` (a GRU adds ``b_hh`` inside its cell)."""
         return p[f"bias_ih_l{k}"].clone() if gru else p[f"bias_ih_l{k}"] + p[f"bias_hh_l{k}"]
 
-    def layer(self, k: int, gi: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None):
+    def layer(self, k: int, gi, h, c, mm: Product = product, act: Activation = apply):
         """Layer ``k`` at one time step: ``gi`` (N, G) its input product with bias, ``h`` and
-        ``c`` (N, H) its state -> the new ``(h, c)`` (``c`` None but for the LSTM)."""
+        ``c`` (N, H) its state -> the new ``(h, c)`` (``c`` None but for the LSTM). ``mm``
+        computes the products and ``act`` applies the nonlinearities (see ``step``)."""
         if self.cell == "lstm":
-            gates = gi + h @ self.w_hh[k]  # (N, 4H)
+            gates = gi + mm(None, h, self.w_hh[k])  # (N, 4H)
             i, f, g, o = gates.chunk(4, 1)
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            return torch.sigmoid(o) * torch.tanh(c), c
+            c = act(torch.sigmoid, f) * c + act(torch.sigmoid, i) * act(torch.tanh, g)
+            return act(torch.sigmoid, o) * act(torch.tanh, c), c
         if self.cell == "gru":
-            gh = torch.addmm(self.b_hh[k], h, self.w_hh[k])  # (N, 3H)
+            gh = mm(self.b_hh[k], h, self.w_hh[k])  # (N, 3H)
             ir, iz, in_ = gi.chunk(3, 1)
             hr, hz, hn = gh.chunk(3, 1)
-            r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
-            n = torch.tanh(in_ + r * hn)
+            r, z = act(torch.sigmoid, ir + hr), act(torch.sigmoid, iz + hz)
+            n = act(torch.tanh, in_ + r * hn)
             return n + z * (h - n), None  # (1 - z) * n + z * h
-        return self.nonlinearity(gi + h @ self.w_hh[k]), None
+        return act(self.nonlinearity, gi + mm(None, h, self.w_hh[k])), None
 
-    def layers_step(self, gi0: torch.Tensor, hs, cs) -> tuple[list, list]:
+    def layers_step(self, gi0, hs, cs, mm: Product = product, act: Activation = apply):
         """Every layer at one time step, from the first layer's input product ``gi0`` (N, G)
         and the states ``hs``, ``cs`` (indexable by layer, (N, H) each)."""
         new_h, new_c = [], []
         x = None
         for k in range(self.layers):
-            gi = gi0 if k == 0 else torch.addmm(self.b[k], x, self.w_ih[k])
-            x, c = self.layer(k, gi, hs[k], cs[k] if cs is not None else None)
+            gi = gi0 if k == 0 else mm(self.b[k], x, self.w_ih[k])
+            x, c = self.layer(k, gi, hs[k], cs[k] if cs is not None else None, mm, act)
             new_h.append(x)
             new_c.append(c)
         return new_h, new_c
@@ -116,15 +131,24 @@ class PackedStep:
         return new
 
     @torch.no_grad()
-    def step(self, y_prev: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
+    def step(
+        self,
+        y_prev: torch.Tensor,
+        state: State | None,
+        mm: Product = product,
+        act: Activation = apply,
+    ) -> tuple[torch.Tensor, State]:
+        """Logits (N, V) after ``y_prev`` (N,) and the new state. ``mm(bias, x, w)`` computes
+        every product ``bias + x @ w`` and ``act(fn, x)`` every nonlinearity: the generation
+        path uses the plain ones; ``rnnkit.decode.rows`` passes row-by-row ones."""
         n = y_prev.size(0)
         if state is None:
             h0 = self.table.new_zeros(self.layers, n, self.hidden)
             state = (h0, torch.zeros_like(h0)) if self.cell == "lstm" else h0
         hs, cs = state if self.cell == "lstm" else (state, None)
         gi0 = self.table.index_select(0, y_prev)  # (N, G): x W_ih^T + b of each token
-        new_h, new_c = self.layers_step(gi0, hs, cs)
-        logits = torch.addmm(self.b_out, new_h[-1], self.w_out)  # (N, V)
+        new_h, new_c = self.layers_step(gi0, hs, cs, mm, act)
+        logits = mm(self.b_out, new_h[-1], self.w_out)  # (N, V)
         h_n = torch.stack(new_h)
         return logits, ((h_n, torch.stack(new_c)) if self.cell == "lstm" else h_n)
 

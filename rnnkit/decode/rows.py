@@ -59,33 +59,16 @@ def by_row(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch
     return fn(spaced)
 
 
+def row_act(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """``fn(x)`` row by row where the kernel could merge rows: a contiguous (N, H) tensor. A
+    gate sliced from (N, G) products already has one row per loop."""
+    return by_row(fn, x) if x.is_contiguous() else fn(x)
+
+
 def step_rows(p: PackedStep, y_prev: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
     """``p.step(y_prev, state)`` with each row's numbers those of ``p.step`` on that row alone.
 
     Shape: y_prev (N,) and the state ((L, N, H), or a pair for the LSTM) -> logits (N, V) and
     the new state, in the model's layout.
     """
-    hs, cs = state if p.cell == "lstm" else (state, None)
-    x = p.table.index_select(0, y_prev)  # (N, G): the first layer's input product
-    new_h, new_c = [], []
-    for k in range(p.layers):
-        gi = x if k == 0 else rows_addmm(p.b[k], x, p.w_ih[k])
-        h, c = hs[k], None
-        if p.cell == "lstm":
-            i, f, g, o = (gi + rows_addmm(None, h, p.w_hh[k])).chunk(4, 1)
-            c = torch.sigmoid(f) * cs[k] + torch.sigmoid(i) * torch.tanh(g)
-            x = torch.sigmoid(o) * by_row(torch.tanh, c)
-        elif p.cell == "gru":
-            gh = rows_addmm(p.b_hh[k], h, p.w_hh[k])  # (N, 3H)
-            ir, iz, in_ = gi.chunk(3, 1)
-            hr, hz, hn = gh.chunk(3, 1)
-            r, z = by_row(torch.sigmoid, ir + hr), by_row(torch.sigmoid, iz + hz)
-            n = by_row(torch.tanh, in_ + r * hn)
-            x = n + z * (h - n)
-        else:
-            x = by_row(p.nonlinearity, gi + rows_addmm(None, h, p.w_hh[k]))
-        new_h.append(x)
-        new_c.append(c)
-    logits = rows_addmm(p.b_out, x, p.w_out)  # (N, V)
-    h_n = torch.stack(new_h)
-    return logits, ((h_n, torch.stack(new_c)) if p.cell == "lstm" else h_n)
+    return p.step(y_prev, state, rows_addmm, row_act)
