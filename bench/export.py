@@ -66,17 +66,9 @@ def rnnkit_side(run: Path, n: int) -> tuple[float, float]:
 
 def loader(fmt: str, path: Path, threads: int):
     """A function ``(tokens (1, T) int64 array, state list) -> (logits, state)`` for the file."""
-    if fmt == "pt2":
-        program = torch.export.load(str(path)).module()
-
-        def run(tokens, state):
-            with torch.no_grad():
-                out = program(torch.from_numpy(tokens), *state)
-            return out[0].numpy(), list(out[1:])
-
-        return run
-    if fmt == "torchscript":
-        module = torch.jit.load(str(path))
+    if fmt in ("pt2", "torchscript"):
+        pt2 = fmt == "pt2"
+        module = torch.export.load(str(path)).module() if pt2 else torch.jit.load(str(path))
 
         def run(tokens, state):
             with torch.no_grad():
