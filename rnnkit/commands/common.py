@@ -131,3 +131,17 @@ def finish_training(result: dict, trainer, command: str) -> None:
             err=True,
         )
     sys.exit(128 + signum)
+
+
+def scored_lines(command):
+    """``--file`` and ``--rank``: the options of every command that scores a file's lines."""
+    command = click.option(
+        "--rank", is_flag=True, help="List lines from most to least likely (per token)."
+    )(command)
+    return click.option(
+        "--file",
+        "file",
+        required=True,
+        type=click.Path(),
+        help="Text file, one sentence per line; each line is scored on its own.",
+    )(command)

@@ -16,6 +16,7 @@ from rnnkit.commands.common import (
     DEVICE_HELP,
     echo_above_progress,
     language_model_run,
+    scored_lines,
 )
 from rnnkit.commands.ngram import print_eval as ngram_eval
 from rnnkit.commands.ngram import score_ngram_lines
@@ -240,14 +241,7 @@ def eval_command(run_dir, data, split, batch_size, as_json, device):
 
 @click.command(context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path())
-@click.option(
-    "--file",
-    "file",
-    required=True,
-    type=click.Path(),
-    help="Text file, one sentence per line; each line is scored on its own.",
-)
-@click.option("--rank", is_flag=True, help="List lines from most to least likely (per token).")
+@scored_lines
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP)
 def score(run_dir, file, rank, as_json, device):

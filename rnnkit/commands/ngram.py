@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from rnnkit.commands.common import CONTEXT, refuse_other_run
+from rnnkit.commands.common import CONTEXT, refuse_other_run, scored_lines
 from rnnkit.config import SMOOTHINGS
 from rnnkit.errors import ConfigError, DataError, GenerationError, RunDirError
 from rnnkit.text.tokenizers import TOKENIZERS
@@ -256,15 +256,8 @@ def score_ngram_lines(path, lines: list[str], tokenizer=None):
 
 @ngram.command("score", context_settings=CONTEXT)
 @click.argument("model", type=click.Path())
-@click.option(
-    "--file",
-    "file",
-    required=True,
-    type=click.Path(),
-    help="Text file, one sentence per line; each line is scored on its own.",
-)
+@scored_lines
 @FILE_TOKENIZER
-@click.option("--rank", is_flag=True, help="List lines from most to least likely (per token).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def score_command(model, file, tokenizer, rank, as_json):
     """Log-probability (natural log) and perplexity of each line and of the whole file, as
