@@ -8,10 +8,11 @@ import torch
 
 from rnnkit.decode.packed import packed_step
 from rnnkit.decode.rows import by_row, rows_addmm, step_rows
-from rnnkit.decode.running import RunningBatch, Stream, cat_states
+from rnnkit.decode.running import RunningBatch, Stream
 from rnnkit.errors import GenerationError
 from rnnkit.infer.generate import generate_ids
 from rnnkit.models.lm import LMConfig, RNNLanguageModel
+from rnnkit.nn.recurrent import cat_states
 
 V = 37
 BANNED = [0, 1]

@@ -26,7 +26,7 @@ from rnnkit.decode.rows import aligned_rows, step_rows
 from rnnkit.decode.sample import make_generator
 from rnnkit.decode.warpers import check_sampling, warpers
 from rnnkit.errors import GenerationError
-from rnnkit.nn.recurrent import State, select_state
+from rnnkit.nn.recurrent import State, cat_states, select_state
 
 
 @dataclass(eq=False)
@@ -61,13 +61,6 @@ class Stream:
     @property
     def settings(self) -> tuple[float, int, float]:
         return self.temperature, self.top_k, self.top_p
-
-
-def cat_states(states: Sequence[State]) -> State:
-    """States of (L, N_i, H) (or pairs of them) side by side: (L, sum N_i, H)."""
-    if isinstance(states[0], tuple):
-        return tuple(torch.cat(parts, 1) for parts in zip(*states, strict=True))
-    return torch.cat(list(states), 1)
 
 
 class RunningBatch:

@@ -6,6 +6,8 @@ from cell name to a class with ``torch.nn.RNN``'s constructor and ``forward(inpu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -89,6 +91,13 @@ def select_state(state: State, index: torch.Tensor) -> State:
     if isinstance(state, tuple):
         return tuple(s.index_select(1, index) for s in state)
     return state.index_select(1, index)
+
+
+def cat_states(states: Sequence[State]) -> State:
+    """States of (L, N_i, H) (or pairs of them) side by side: (L, sum N_i, H)."""
+    if isinstance(states[0], tuple):
+        return tuple(torch.cat(parts, 1) for parts in zip(*states, strict=True))
+    return torch.cat(list(states), 1)
 
 
 def detach_state(state: State | None) -> State | None:
