@@ -85,3 +85,16 @@ def test_curves_are_titled_with_the_poem_corpus(poem_data, tmp_path, monkeypatch
     code, _, stderr = _train_small(tmp_path / "run", "--quiet", "--form", "wujue")
     assert code == 0, stderr
     assert titles and titles[-1] == "lstm on tang-poetry, wujue"
+
+
+@pytest.mark.parametrize(
+    "yaml, needle", [("model: transformer\n", "transformer"), ("hidden_size: abc\n", "hidden_size")]
+)
+def test_a_bad_config_field_fails_before_the_corpus_is_prepared(poem_data, tmp_path, yaml, needle):
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml)
+    out = tmp_path / "run"
+    code, _, stderr = _train(out, "--config", config)
+    assert code == 2 and needle in stderr
+    assert "reading poem files" not in stderr  # no progress bar: the corpus was not read
+    assert not out.exists()

@@ -278,13 +278,6 @@ def poem_train(
     base = load_yaml(config_file) if config_file else {}
     if not isinstance(base, dict):
         raise ConfigError(f"{config_file} must be a mapping of field: value")
-    dist = distributed.setup(given.get("device", base.get("device", DEFAULTS.device)))
-    check_out(out, LMTask, overwrite, clear=dist.is_main)
-    with dist.main_first():  # rank 0 writes the corpus; the others read it
-        meta = prepare_corpus(
-            data, out, form, simplified, write=dist.is_main, progress=dist.is_main and not quiet
-        )
-    meta["preset"] = preset
     fields = {
         "tokenizer": "chinese-char",
         "min_freq": MIN_FREQ,
@@ -293,7 +286,14 @@ def poem_train(
         **given,
         "data": str((out / "corpus").resolve()),
     }
-    config = TrainConfig.from_dict(fields, source=config_file or "flags")
+    config = TrainConfig.from_dict(fields, source=config_file or "flags")  # before the slow part
+    dist = distributed.setup(given.get("device", base.get("device", DEFAULTS.device)))
+    check_out(out, LMTask, overwrite, clear=dist.is_main)
+    with dist.main_first():  # rank 0 writes the corpus; the others read it
+        meta = prepare_corpus(
+            data, out, form, simplified, write=dist.is_main, progress=dist.is_main and not quiet
+        )
+    meta["preset"] = preset
     kept = meta["poems"]
     if dist.is_main:
         click.echo(
