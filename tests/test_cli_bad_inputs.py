@@ -248,7 +248,9 @@ CASES = [
     case("ngram-generate-broken-arpa", "ngram generate {bad_arpa}", "bad.arpa"),
     case("eval-broken-arpa", "eval {bad_arpa} --data {text}", "bad.arpa"),
     case("ngram-generate-length-negative", "ngram generate {ngram} --length -2", "--length"),
-    case("ngram-generate-temperature-0", "ngram generate {ngram} --temperature 0", "--temperature"),
+    case(
+        "ngram-generate-temperature-neg", "ngram generate {ngram} --temperature -1", "--temperature"
+    ),
     case("ngram-generate-temperature-nan", "ngram generate {ngram} --temperature nan", "--temp"),
     case("ngram-generate-unknown-prompt", "ngram generate {ngram} --prompt \u0416", "<unk>"),
     case("ngram-export-arpa-to-a-folder", "ngram export-arpa {ngram} {dir}", "is a directory"),

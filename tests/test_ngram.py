@@ -161,6 +161,18 @@ def test_generate_is_repeatable_and_never_draws_pad_or_bos():
     assert set(cold) <= {A, B, EOS}  # near-greedy: the most likely paths only
 
 
+def test_temperature_0_is_greedy_whatever_the_seed():
+    lm = fit(CORPUS * 5, 3, "kn")
+    greedy = lm.generate(30, prefix=[A], temperature=0, seed=1)
+    assert greedy == lm.generate(30, prefix=[A], temperature=0, seed=2)
+    history = [A]
+    for w in greedy:  # each token is the most likely one after the last two (never <bos>)
+        p = lm.distribution(history[-2:])
+        p[BOS] = 0
+        assert w == int(p.argmax())
+        history = [] if w == EOS else history + [w]
+
+
 def test_discount_fallback_warns():
     with pytest.warns(RnnkitWarning, match="cannot be estimated"):
         NGramLM(2, "mkn").fit(np.array([A, B, EOS]), V, EOS, BOS, PAD)
@@ -193,6 +205,6 @@ def test_bad_corpora():
     with pytest.raises(DataError, match="empty text"):
         lm.perplexity(np.array([], dtype=np.int64))
     with pytest.raises(GenerationError, match="temperature"):
-        lm.generate(5, temperature=0)
+        lm.generate(5, temperature=-1)
     with pytest.raises(ConfigError, match="not fitted"):
         NGramLM(2).perplexity(np.array([A]))

@@ -66,6 +66,14 @@ def test_generate_is_repeatable_with_a_seed(ngram_run):
     assert "<pad>" not in a[1] and "<bos>" not in a[1]
 
 
+def test_generate_at_temperature_0_is_greedy(ngram_run):
+    _, out, _ = ngram_run
+    args = ["ngram", "generate", out, "--prompt", "The cat", "--length", "20", "--temperature", "0"]
+    a, b = call_cli([*args, "--seed", "1"]), call_cli([*args, "--seed", "2"])
+    assert a[0] == 0, a[2]
+    assert a[1] == b[1] and a[1].startswith("The cat")
+
+
 def test_export_arpa_writes_a_file(ngram_run, tmp_path):
     _, out, _ = ngram_run
     arpa = tmp_path / "lm.arpa"

@@ -279,7 +279,12 @@ score_command.help = score_command.help.replace("MODEL_HELP", MODEL_HELP)
 @click.argument("model", type=click.Path())
 @click.option("--prompt", default="", help="Text the sample continues; empty: a fresh line.")
 @click.option("--length", default=100, show_default=True, help="Tokens to generate.")
-@click.option("--temperature", default=1.0, show_default=True, help="> 1 flatter, < 1 sharper.")
+@click.option(
+    "--temperature",
+    default=1.0,
+    show_default=True,
+    help="> 1 flatter, < 1 sharper, 0 = greedy (the most likely token each time).",
+)
 @click.option("--seed", default=None, type=int, help="Seed for repeatable output.")
 @FILE_TOKENIZER
 def generate_command(model, prompt, length, temperature, seed, tokenizer):
@@ -293,11 +298,6 @@ def generate_command(model, prompt, length, temperature, seed, tokenizer):
 
     if length < 0:
         raise GenerationError(f"--length must be >= 0, got {length}")
-    if not 0 < temperature < math.inf:
-        raise GenerationError(
-            f"--temperature must be a positive number (1: the model's own distribution), "
-            f"got {temperature}"
-        )
     m = load_model(model, tokenizer)
     tok = m.tokenizer
     vocab = m.vocab if m.vocab is not None else FileVocab(m)

@@ -391,11 +391,12 @@ class NGramLM:
 
         After the boundary token the context starts over from ``<bos>``. ``banned`` ids (and
         ``<pad>``, ``<bos>``) are never drawn. With stupid backoff the scores are normalised.
+        ``temperature`` 0 takes the most likely token each time (greedy).
         """
         if length < 0:
             raise GenerationError(f"length must be >= 0, got {length}")
-        if not (math.isfinite(temperature) and temperature > 0):
-            raise GenerationError(f"temperature must be positive, got {temperature}")
+        if not (math.isfinite(temperature) and temperature >= 0):
+            raise GenerationError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
         mask = np.ones(self.V, bool)
         mask[[self.pad, self.bos, *banned]] = False
         return sample_ids(

@@ -30,14 +30,18 @@ def sample_ids(
     out: list[int] = []
     for _ in range(length):
         p = np.where(mask, distribution(history[len(history) - keep :] if keep else []), 0.0)
-        if temperature != 1.0:
-            with np.errstate(divide="ignore"):
-                logp = np.log(p) / temperature
-            p = np.exp(logp - logp.max())
-        total = p.sum()
-        if not total > 0:
+        if not p.max() > 0:
             raise GenerationError(stuck)
-        w = int(rng.choice(len(p), p=p / total))
+        w = int(p.argmax()) if temperature == 0 else _draw(p, temperature, rng)  # 0: greedy
         out.append(w)
         history = [] if w == end else history + [w]
     return out
+
+
+def _draw(p: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
+    """One id drawn from the probabilities ``p`` (V,) sharpened or flattened by ``temperature``."""
+    if temperature != 1.0:
+        with np.errstate(divide="ignore"):
+            logp = np.log(p) / temperature
+        p = np.exp(logp - logp.max())
+    return int(rng.choice(len(p), p=p / p.sum()))
