@@ -21,11 +21,12 @@ from conftest import call_cli, one_line_error, write_tiny_text
 
 from rnnkit.errors import ExportError
 from rnnkit.export import export_run
-from rnnkit.export.formats import FORMATS, Format
+from rnnkit.export.formats import FORMATS, PROGRAM_FORMATS, Format
 from rnnkit.export.lm import on_torch_layers
 from rnnkit.forecast.pipeline import ForecastRun
 from rnnkit.infer.generate import generate_text
 from rnnkit.models.lm import LMConfig, RNNLanguageModel
+from rnnkit.nn.recurrent import MIN_CELLS
 from rnnkit.train.checkpoint import load_for_inference
 
 # Loading a TorchScript file is what a consumer does; torch 2.13 warns that it is deprecated.
@@ -65,46 +66,61 @@ def _train(root: Path, name: str, *args) -> Path:
 @pytest.fixture(scope="module")
 def lm_runs(tmp_path_factory, trained_run) -> dict[str, Path]:
     """A run of each cell: the shared LSTM (1 layer, 32 units), a 2-layer GRU on the scratch
-    backend (exported through torch.nn.GRU), a 2-layer RNN fed one-hot vectors."""
+    backend (exported through torch.nn.GRU), a 2-layer RNN fed one-hot vectors, a 2-layer
+    minGRU and a minLSTM fed one-hot vectors."""
     root = tmp_path_factory.mktemp("export-lm")
     write_tiny_text(root / "tiny.txt")
     return {
         "lstm": trained_run.dir,
         "gru": _train(root, "gru", "--model", "gru", "--num-layers", "2", "--backend", "scratch"),
         "rnn": _train(root, "rnn", "--model", "rnn", "--num-layers", "2", "--embed-size", "0"),
+        "mingru": _train(root, "mingru", "--model", "mingru", "--num-layers", "2"),
+        "minlstm": _train(root, "minlstm", "--model", "minlstm", "--embed-size", "0"),
     }
 
 
+def _load(path: Path, fmt: str):
+    """The written file as its runtime runs it: ``run(tokens, *state) -> [outputs]``."""
+    if fmt.startswith("onnx"):
+        sess = session(path)
+        names = [i.name for i in sess.get_inputs()]
+        return lambda *xs: sess.run(
+            None, {n: np.asarray(x) for n, x in zip(names, xs, strict=True)}
+        )
+    if fmt == "torchscript":
+        module = torch.jit.load(str(path))
+    else:
+        module = torch.export.load(str(path)).module()
+    return lambda *xs: list(module(*xs))
+
+
 # ---- language models -----------------------------------------------------------------------------
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "mingru", "minlstm"])
 def test_exported_step_matches_rnnkit_over_two_calls(lm_runs, tmp_path, cell):
-    """Batch 2, the state carried from the first call into the second, on each side."""
+    """Batch 2, the state carried from the first call into the second, on each side, in every
+    format that carries the cell (a minRNN's scan: pt2 and onnx)."""
     run = lm_runs[cell]
-    for fmt in FORMATS:
+    formats = PROGRAM_FORMATS if cell in MIN_CELLS else list(FORMATS)
+    for fmt in formats:
         export_run(run, fmt, tmp_path / f"m.{fmt}", check=False)  # compared here instead
     _, _, vocab, model = load_for_inference(run)
-    onnx = session(tmp_path / "m.onnx")
-    scripted = torch.jit.load(str(tmp_path / "m.torchscript"))
-    program = torch.export.load(str(tmp_path / "m.pt2")).module()
-    state_names = [i.name for i in onnx.get_inputs()][1:]
+    runs = {fmt: _load(tmp_path / f"m.{fmt}", fmt) for fmt in formats}
     c = model.config
+    state_names = ["h_0", "c_0"] if c.cell == "lstm" else ["h_0"]
     zeros = [torch.zeros(c.num_layers, 2, c.hidden_size) for _ in state_names]
-    want_state, state_onnx, state_ts, state_pt2 = None, [z.numpy() for z in zeros], zeros, zeros
+    want_state, states = None, dict.fromkeys(formats, zeros)
     gen = torch.Generator().manual_seed(0)
     for call, length in enumerate((6, 3)):
         tokens = torch.randint(0, len(vocab), (2, length), generator=gen)
         with torch.no_grad():
             logits, _, want_state = model(tokens, state=want_state)
-            out_ts = list(scripted(tokens, *state_ts))
-            out_pt2 = list(program(tokens, *state_pt2))
-        feed = {"tokens": tokens.numpy(), **dict(zip(state_names, state_onnx, strict=True))}
-        out_onnx = onnx.run(None, feed)
+            outs = {fmt: run(tokens, *states[fmt]) for fmt, run in runs.items()}
         want = [logits, *(want_state if isinstance(want_state, tuple) else [want_state])]
-        runtimes = (("onnxruntime", out_onnx), ("torchscript", out_ts), ("pt2", out_pt2))
-        for runtime, outs in runtimes:
-            for name, got, w in zip(["logits", *state_names], outs, want, strict=True):
-                assert_close(got, w, f"{cell}, {runtime}, {name}, call {call + 1}")
-        state_onnx, state_ts, state_pt2 = out_onnx[1:], out_ts[1:], out_pt2[1:]
+        for fmt, out in outs.items():
+            assert len(out) == len(want), fmt
+            for name, got, w in zip(["logits", *state_names], out, want, strict=True):
+                assert_close(got, w, f"{cell}, {fmt}, {name}, call {call + 1}")
+            states[fmt] = [torch.as_tensor(o) for o in out[1:]]
 
 
 def _generate_with_onnxruntime(onnx_path: Path, prompt: str, length: int) -> str:
@@ -131,10 +147,11 @@ def _generate_with_onnxruntime(onnx_path: Path, prompt: str, length: int) -> str
     return prompt + meta["tokenizer"]["join"].join(written)
 
 
-def test_greedy_generation_from_the_sidecar_matches_rnnkit(trained_run, tmp_path):
+@pytest.mark.parametrize("cell", ["lstm", "minlstm"])
+def test_greedy_generation_from_the_sidecar_matches_rnnkit(lm_runs, tmp_path, cell):
     out = tmp_path / "lm.onnx"
-    export_run(trained_run.dir, "onnx", out)
-    _, tokenizer, vocab, model = load_for_inference(trained_run.dir)
+    export_run(lm_runs[cell], "onnx", out)
+    _, tokenizer, vocab, model = load_for_inference(lm_runs[cell])
     for prompt in ("The cat", ""):
         want = generate_text(model, tokenizer, vocab, prompt, 20, temperature=0)
         assert _generate_with_onnxruntime(out, prompt, 20) == want
@@ -193,17 +210,18 @@ def test_cli_export_says_how_a_scratch_run_was_exported(cli, lm_runs, tmp_path):
     assert code == 0 and "scratch backend" in stdout and "pip install" in stdout
 
 
-def test_cli_pt2_export_is_checked_at_every_length(cli, lm_runs, tmp_path):
+@pytest.mark.parametrize("cell", ["rnn", "mingru"])  # both 2 layers of 16
+def test_cli_pt2_export_is_checked_at_every_length(cli, lm_runs, tmp_path, cell):
     """The program is run back at lengths 1, 7 and 64 before it is written; one program
     serves a whole prompt and then one token per call."""
-    out = tmp_path / "rnn.pt2"
-    code, stdout, err = cli(["export", lm_runs["rnn"], "--format", "pt2", "--out", out])
+    out = tmp_path / f"{cell}.pt2"
+    code, stdout, err = cli(["export", lm_runs[cell], "--format", "pt2", "--out", out])
     assert code == 0, err
     assert "same outputs as rnnkit" in stdout and "Warning" not in err
     meta = json.loads(Path(f"{out}.json").read_text())
     assert meta["format"] == "pt2" and meta["call"].startswith("torch.export.load(file)")
     program = torch.export.load(str(out)).module()
-    _, _, vocab, model = load_for_inference(lm_runs["rnn"])
+    _, _, vocab, model = load_for_inference(lm_runs[cell])
     tokens = torch.randint(0, len(vocab), (1, 9), generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         want, _, _ = model(tokens)
@@ -283,6 +301,26 @@ def test_bad_export_input_is_one_error_line(cli, tmp_path, trained_run, seq2seq_
     code, stdout, err = cli(["export", *args, "--out", out])
     assert_error(code, err, *needles)
     assert stdout == "" and not out.exists()
+
+
+@pytest.mark.parametrize("fmt", ["onnx-legacy", "torchscript"])
+def test_minrnn_runs_name_the_formats_that_carry_them(cli, lm_runs, tmp_path, fmt):
+    out = tmp_path / "m.onnx"
+    code, stdout, err = cli(["export", lm_runs["mingru"], "--format", fmt, "--out", out])
+    assert_error(code, err, f"--format {fmt}", "use --format pt2 or onnx")
+    assert stdout == "" and not out.exists() and not Path(f"{out}.json").exists()
+
+
+def test_a_minrnn_poem_run_exports_as_a_poem_model(lm_runs, tmp_path):
+    poem = shutil.copytree(lm_runs["minlstm"], tmp_path / "poem")
+    (poem / "poem.json").write_text(json.dumps({"data": "tang-poetry", "form": "jueju"}))
+    report = export_run(poem, "pt2", tmp_path / "poem.pt2")
+    assert report.kind == "lm" and report.max_diff is not None and report.max_diff < ATOL
+    meta = json.loads((tmp_path / "poem.pt2.json").read_text(encoding="utf-8"))
+    assert meta["task"] == "poem" and meta["state"] == [{"input": "h_0", "output": "h_n"}]
+    assert meta["model"]["cell"] == "minlstm" and meta["model"]["embed_size"] == 0
+    assert meta["model"]["exported_layers"] == "rnnkit (scan)"
+    assert [s["name"] for s in meta["inputs"]] == ["tokens", "h_0"]
 
 
 def test_layer_norm_lstm_is_refused():

@@ -301,8 +301,10 @@ def test_cli_train_then_generate(tmp_path):
     assert code == 0, err
     assert out.startswith("The cat") and len(out) == len("The cat") + 30 + 1
     assert call_cli(args)[1] == out  # repeatable with a seed
-    code, _, err = call_cli(["export", run, "--format", "onnx", "--out", tmp_path / "m.onnx"])
-    assert code == 2 and err.startswith("error: the mingru") and err.count("\n") == 1
+    code, out, err = call_cli(["export", run, "--format", "pt2", "--out", tmp_path / "m.pt2"])
+    assert code == 0 and "same outputs as rnnkit" in out, err
+    code, _, err = call_cli(["export", run, "--format", "torchscript", "--out", tmp_path / "m"])
+    assert code == 2 and err.startswith("error: --format torchscript") and err.count("\n") == 1
 
 
 def test_cli_other_tasks_train_with_minlstm(tmp_path):

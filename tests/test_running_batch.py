@@ -108,7 +108,14 @@ def _alone(model, s: Stream) -> list[int]:
 
 @pytest.mark.parametrize(
     "cell,hidden,backend",
-    [("lstm", 13, "torch"), ("gru", 20, "torch"), ("rnn", 7, "scratch"), ("lnlstm", 12, "scratch")],
+    [
+        ("lstm", 13, "torch"),
+        ("gru", 20, "torch"),
+        ("rnn", 7, "scratch"),
+        ("lnlstm", 12, "scratch"),
+        ("mingru", 13, "torch"),
+        ("minlstm", 9, "scratch"),
+    ],
 )
 def test_streams_joining_and_leaving_write_what_they_write_alone(cell, hidden, backend):
     model = _model(cell, hidden, backend)

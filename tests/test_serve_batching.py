@@ -9,6 +9,7 @@ import time
 import warnings
 
 import pytest
+from conftest import TINY_TRAIN_ARGS, call_cli
 
 from rnnkit.infer.generate import generate_text
 from rnnkit.serve import ServeSettings, create_app, load_models
@@ -24,6 +25,17 @@ PROMPT = "The cat"
 @pytest.fixture(scope="module")
 def lm(trained_run):
     (model,) = load_models([trained_run.dir])
+    return model
+
+
+@pytest.fixture(scope="module")
+def mingru_lm(trained_run, tmp_path_factory):
+    """A minGRU trained as the shared run is: no packed step, so its rows step one by one."""
+    out = tmp_path_factory.mktemp("mingru") / "run"  # served as "run", as the shared one
+    args = ["train", "--data", trained_run.text, "--model", "mingru", *TINY_TRAIN_ARGS]
+    code, _, err = call_cli([*args, "--out", out])
+    assert code == 0, err
+    (model,) = load_models([out])
     return model
 
 
@@ -80,7 +92,9 @@ BODIES = [
 ]
 
 
-def test_same_seeded_request_alone_and_in_a_batch_writes_the_same_tokens(lm):
+@pytest.mark.parametrize("served", ["lm", "mingru_lm"])
+def test_same_seeded_request_alone_and_in_a_batch_writes_the_same_tokens(request, served):
+    lm = request.getfixturevalue(served)
     c = client(lm)
     alone = [text_of(c.post("/generate", json=body)) for body in BODIES]
     sizes = batch_sizes(c)

@@ -15,10 +15,12 @@ from rnnkit.errors import ConfigError
 @click.command("grad-flow", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--model",
+    "--cell",
     "models",
     multiple=True,
-    type=click.Choice(["rnn", "lstm", "gru", "lnlstm"]),
-    help="Cell types to compare (repeatable) [default: all three].",
+    type=click.Choice(["rnn", "lstm", "gru", "lnlstm", "mingru", "minlstm"]),
+    help="Cell types to compare (repeatable) [default: rnn, lstm and gru]; mingru and minlstm "
+    "are the minimal cells whose gates read the input alone.",
 )
 @click.option(
     "--run",
@@ -46,7 +48,8 @@ from rnnkit.errors import ConfigError
     "--forget-bias",
     default=0.0,
     show_default=True,
-    help="Initial LSTM forget-gate bias of the fresh models (1.0 keeps memory open).",
+    help="Initial forget-gate bias of the fresh LSTM, lnlstm and minlstm models (1.0 keeps "
+    "memory open).",
 )
 @click.option(
     "--seed", default=0, show_default=True, help="Seed of the weights and of the tokens drawn."
@@ -119,7 +122,7 @@ def grad_flow(
         growth = r["log10_decay_per_step"]  # log10 of the factor from t to t+1
         back = f"shrinks {10**growth:.3f}x per step back" if growth is not None else "n/a"
         click.echo(
-            f"  {r['cell']:<20s} t=1: {r['first']:.3e}  t={seq_len}: {r['last']:.3e}  ({back})"
+            f"  {r['cell']:<24s} t=1: {r['first']:.3e}  t={seq_len}: {r['last']:.3e}  ({back})"
         )
     if clipping:
         b, a = clipping["before"], clipping["after"]

@@ -69,7 +69,9 @@ def export(run_dir, fmt, out, which, opset, check):
     Runs on the scratch backend are exported through the equivalent torch.nn layers with the
     same weights (the scratch layers loop over time in Python and would be fixed to one
     length); the check compares the file with the scratch model itself. The layer-normalised
-    LSTM (lnlstm), minGRU and minLSTM have no such equivalent and cannot be exported.
+    LSTM (lnlstm) has no such equivalent and cannot be exported. minGRU and minLSTM runs
+    (state h alone) export to pt2 and onnx only, each layer's loop over time one scan;
+    TorchScript (onnx-legacy, torchscript) cannot trace it.
 
     pt2 and onnx come from torch.export: a language model is written with its loop over
     time as one scan (an ONNX Scan node), so the file takes any length (torch.export would

@@ -80,7 +80,8 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
     show_default=True,
     help="Generate the sampled /generate requests to one model together (continuous "
     "batching): a request joins the running batch at its next step and leaves it when done; "
-    "each writes what it writes served alone with its seed.",
+    "each writes what it writes served alone with its seed, whatever the cell (minGRU and "
+    "minLSTM included).",
 )
 @click.option(
     "--max-batch",

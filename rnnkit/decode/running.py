@@ -9,8 +9,9 @@ and steps the rows that go on in one batched call. Streams join and leave betwee
 
 Each stream's tokens are those of ``rnnkit.infer.generate.generate_ids`` with the same
 settings and seed, whoever else is in the batch: the step keeps each row's numbers those of a
-batch of one (``rnnkit.decode.rows``), the warpers work row by row, and each row draws from
-its own generator, in the same calls as alone.
+batch of one (``rnnkit.decode.rows``; a cell without a packed step, such as the layer-norm
+LSTM, minGRU or minLSTM, takes the model's own ``step`` one row at a time), the warpers work
+row by row, and each row draws from its own generator, in the same calls as alone.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ For a loss ``L`` placed at the last time step ``T``, the norm ``||dL/dh_t||`` fo
 shows how far back a recurrent network can assign credit. For a plain tanh RNN the product of
 Jacobians ``prod_k dh_{k+1}/dh_k`` shrinks geometrically (vanishing gradients); the LSTM's
 additive cell update ``c_t = f * c_{t-1} + i * g`` and the GRU's interpolation
-``h_t = (1 - z) * n + z * h_{t-1}`` give the gradient a path that need not shrink.
+``h_t = (1 - z) * n + z * h_{t-1}`` give the gradient a path that need not shrink. The gates
+of a minGRU / minLSTM read the input alone, so ``dh_t/dh_{t-1}`` is the diagonal of its keep
+gate ``1 - z_t`` (``f'_t`` for the minLSTM): the gradient shrinks by exactly that per step back.
 
 The model is stepped one time step per call, so the state passed between steps is an ordinary
 tensor whose gradient can be kept; this works for every backend.
@@ -66,7 +68,7 @@ def measure(
 ) -> GradFlow:
     """Gradient flow of a freshly initialised language model on random tokens."""
     torch.manual_seed(seed)
-    fb = forget_bias if cell in ("lstm", "lnlstm") else 0.0
+    fb = forget_bias if cell in ("lstm", "lnlstm", "minlstm") else 0.0
     cfg = LMConfig(vocab_size, cell, hidden_size, num_layers, backend=backend, forget_bias=fb)
     model = RNNLanguageModel(cfg)
     model.double()  # float32 underflows (below 1e-38) long before a tanh RNN's gradient stops

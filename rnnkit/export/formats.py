@@ -36,6 +36,8 @@ MIN_OPSET, MAX_OPSET = 9, 20
 # The dynamo exporter writes opset 18 and up (asked for less, it writes 18 anyway).
 DYNAMO_OPSETS = (18, 23)
 EXTRA = "pip install 'rnnkit[export]'"
+# The formats written from ``Exportable.program`` (torch.export); the others trace ``module``.
+PROGRAM_FORMATS = ("pt2", "onnx")
 
 
 def require(module: str, purpose: str):
@@ -74,14 +76,32 @@ def known_warnings() -> Iterator[None]:
         warnings.filterwarnings(
             "ignore", message=r"Exporting a model to ONNX with a batch_size other than 1"
         )
-        # The dynamo exporter logs that torchvision's operators are not registered.
-        onnx_log = logging.getLogger("torch.onnx")
-        level = onnx_log.level
-        onnx_log.setLevel(logging.ERROR)
+        # The dynamo exporter logs that torchvision's operators are not registered; saving a
+        # program logs that the (temporary) file's name does not end in .pt2, and how it
+        # writes the empty list of extra inputs of a scan that reads no weights (a minRNN's).
+        logs = [
+            logging.getLogger(name)
+            for name in ("torch.onnx", "torch.export.pt2_archive", "torch._export.serde")
+        ]
+        levels = [log.level for log in logs]
+        for log in logs:
+            log.setLevel(logging.ERROR)
         try:
             yield
         finally:
-            onnx_log.setLevel(level)
+            for log, level in zip(logs, levels, strict=True):
+                log.setLevel(level)
+
+
+def _traced(exp: Exportable, fmt: str) -> torch.nn.Module:
+    """The module the TorchScript-based formats trace, or a one-line refusal when the model
+    exists only as a ``torch.export`` program (a scan, which TorchScript cannot trace)."""
+    if exp.module is None:
+        raise ExportError(
+            f"--format {fmt} traces with TorchScript, which cannot carry this model's scan over "
+            f"time; use --format {' or '.join(PROGRAM_FORMATS)}"
+        )
+    return exp.module
 
 
 def _example(exp: Exportable) -> tuple[torch.Tensor, ...]:
@@ -148,9 +168,10 @@ def write_onnx_legacy(exp: Exportable, path: Path, opset: int | None) -> dict:
     if opset is not None and not MIN_OPSET <= opset <= MAX_OPSET:
         raise ConfigError(f"--opset must be in [{MIN_OPSET}, {MAX_OPSET}], got {opset}")
     require("onnx", "ONNX export")
+    module = _traced(exp, "onnx-legacy")
     with exporting(f"the ONNX exporter at opset {opset or 'default'}", "try another --opset"):
         torch.onnx.export(
-            exp.module,
+            module,
             _example(exp),
             str(path),
             dynamo=False,
@@ -197,8 +218,9 @@ def write_torchscript(exp: Exportable, path: Path, opset: int | None) -> dict:
     """Trace ``exp`` and save it to ``path`` for ``torch.jit.load`` (Python or libtorch)."""
     if opset is not None:
         raise ConfigError("--opset is for --format onnx; drop it for torchscript")
+    module = _traced(exp, "torchscript")
     with exporting("TorchScript", "try --format pt2"):
-        torch.jit.save(torch.jit.trace(exp.module, _example(exp)), str(path))
+        torch.jit.save(torch.jit.trace(module, _example(exp)), str(path))
     return {"call": f"module({', '.join(exp.input_names)}) -> ({', '.join(exp.output_names)})"}
 
 
@@ -228,13 +250,15 @@ def write_pt2(exp: Exportable, path: Path, opset: int | None) -> dict:
         program = torch.export.export(
             exp.program or exp.module, _example(exp), dynamic_shapes=_dynamic_shapes(exp)
         )
-    torch.export.save(program, str(path))
+    with known_warnings():
+        torch.export.save(program, str(path))
     names = ", ".join(exp.input_names)
     return {"call": f"torch.export.load(file).module()({names}) -> ({', '.join(exp.output_names)})"}
 
 
 def pt2_runner(path: Path) -> Runner:
-    return module_runner(torch.export.load(str(path)).module())
+    with known_warnings():
+        return module_runner(torch.export.load(str(path)).module())
 
 
 @dataclass(frozen=True)

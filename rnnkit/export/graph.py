@@ -43,7 +43,9 @@ class Exportable:
     Attributes:
         kind: the kind of run it came from (``lm``, ``forecast``).
         module: eval-mode module built from ``torch.nn`` layers, whose ``forward`` takes the
-            ``inputs`` positionally and returns the ``outputs`` as a tuple, in order.
+            ``inputs`` positionally and returns the ``outputs`` as a tuple, in order; what the
+            TorchScript-based formats trace. None: the model exists only as ``program``
+            (a minGRU / minLSTM scan), and those formats refuse it.
         reference: the same computation on the model as rnnkit runs it (its scratch layers, for
             a scratch run); the written file is checked against it.
         inputs, outputs: the graph's tensors.
@@ -53,13 +55,13 @@ class Exportable:
             call (the recurrent state of a language model); empty for one-shot graphs.
         meta: the sidecar fields of this kind (model shape, vocabulary, tokenizer, scaler).
         notes: what the user should know about how it was exported, one line each.
-        program: the module ``torch.export`` writes (``--format pt2``), when ``module`` would
-            not keep its dynamic axes there (a language model's loop over time, written as a
-            scan); None: ``module`` itself.
+        program: the module ``torch.export`` writes (``--format pt2`` and ``onnx``), when
+            ``module`` would not keep its dynamic axes there (a language model's loop over
+            time, written as a scan); None: ``module`` itself.
     """
 
     kind: str
-    module: nn.Module
+    module: nn.Module | None
     reference: nn.Module
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]

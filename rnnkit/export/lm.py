@@ -15,8 +15,9 @@ import torch
 from torch import nn
 
 from rnnkit.errors import ConfigError, ExportError, RunDirError
+from rnnkit.export.formats import PROGRAM_FORMATS
 from rnnkit.export.graph import Exportable, TensorSpec
-from rnnkit.export.scan import ScanStep
+from rnnkit.export.scan import MinScanStep, ScanStep
 from rnnkit.infer.generate import unseen_reserved
 from rnnkit.models.lm import RNNLanguageModel
 from rnnkit.nn.recurrent import MIN_CELLS
@@ -69,13 +70,13 @@ def on_torch_layers(model: RNNLanguageModel) -> RNNLanguageModel:
 
     Raises:
         ExportError: the layer-normalised LSTM, minGRU and minLSTM, which ``torch.nn`` has no
-            equivalent of.
+            equivalent of (a minGRU or minLSTM exports as a scan: ``MinScanStep``).
     """
     c = model.config
     if c.cell in MIN_CELLS:  # checked first: both backends run rnnkit's own layer
         raise ExportError(
-            f"the {c.cell} has no torch.nn equivalent that exports with a dynamic time axis; "
-            "export an lstm, gru or rnn run"
+            f"the {c.cell} has no torch.nn equivalent; it exports as a scan over time, to "
+            f"{' and '.join(PROGRAM_FORMATS)} only"
         )
     if c.backend == "torch":
         return model
@@ -97,7 +98,7 @@ def lm_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
 
     Raises:
         RunDirError: not a complete run, or no last.safetensors for ``which="last"``.
-        ExportError: a cell that cannot be exported (lnlstm, mingru, minlstm).
+        ExportError: a cell that cannot be exported (lnlstm).
     """
     if which not in ("best", "last"):
         raise ConfigError(f"--which must be best or last, got {which!r}")
@@ -106,7 +107,10 @@ def lm_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
         raise RunDirError(f"{run.path} has no {run.last_path.name}; export --which best")
     _, tokenizer, vocab, model = load_for_inference(run_dir, "cpu", which)
     c = model.config
-    exported = on_torch_layers(model)
+    # A minRNN has no torch.nn twin to trace: it exists as its scan program alone, which the
+    # TorchScript-based formats cannot carry.
+    scanned = c.cell in MIN_CELLS
+    exported = model if scanned else on_torch_layers(model)
     lstm = c.cell in ("lstm", "lnlstm")
     state = (("h_0", "h_n"), ("c_0", "c_n")) if lstm else (("h_0", "h_n"),)
     L, H, V = c.num_layers, c.hidden_size, c.vocab_size
@@ -126,7 +130,7 @@ def lm_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
         )
     return Exportable(
         kind="lm",
-        module=StateStep(exported).eval(),
+        module=None if scanned else StateStep(exported).eval(),
         reference=StateStep(model).eval(),
         inputs=inputs,
         outputs=outputs,
@@ -142,12 +146,12 @@ def lm_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
                 "embed_size": c.embed_size if c.embed_size is not None else H,  # 0: one-hot
                 "tie_weights": c.tie_weights,
                 "backend": c.backend,
-                "exported_layers": "torch.nn",
+                "exported_layers": "rnnkit (scan)" if scanned else "torch.nn",
             },
             **_text_meta(tokenizer, vocab),
         },
         notes=notes,
-        program=ScanStep(model).eval(),
+        program=(MinScanStep if scanned else ScanStep)(model).eval(),
     )
 
 

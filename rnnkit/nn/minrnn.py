@@ -134,6 +134,14 @@ def update_gate(gates: torch.Tensor, lstm: bool) -> tuple[torch.Tensor, torch.Te
     return torch.sigmoid(k_z), h_tilde
 
 
+def cell_step(gates: torch.Tensor, h: torch.Tensor, lstm: bool) -> torch.Tensor:
+    """One time step of a minGRU (``lstm=False``) or minLSTM layer: its gate pre-activations
+    ``gates`` (N, G*H) and state ``h`` (N, H) -> the next state (N, H). The step mode runs it,
+    and so does the exported scan (``rnnkit.export.scan``)."""
+    z, h_tilde = update_gate(gates, lstm)
+    return torch.lerp(h, h_tilde, z)  # (1 - z) * h + z * h~
+
+
 def _backward_scan(a: torch.Tensor, g: torch.Tensor, chunked: bool) -> torch.Tensor:
     """``G_t = g_t + a_{t+1} G_{t+1}``, ``G_T = g_T``: the gradient of every ``h_t``."""
     if chunked:  # the same scan on the reversed sequence, with coefficient a_{t+1} at t
@@ -345,8 +353,7 @@ class _MinRNN(TorchStyleLayer):
         masks = None if mask is None else mask.unbind(0)
         outs = []
         for t, x_t in enumerate(x.unbind(0)):
-            z, h_tilde = update_gate(F.linear(x_t, weight, bias), self.gates == 3)  # (N, H)
-            new = torch.lerp(h, h_tilde, z)  # (1 - z) * h + z * h~
+            new = cell_step(F.linear(x_t, weight, bias), h, self.gates == 3)  # (N, H)
             h = new if masks is None else torch.where(masks[t], new, h)
             outs.append(h)
         return torch.stack(outs), h
