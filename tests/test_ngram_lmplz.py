@@ -1,0 +1,141 @@
+"""rnnkit's modified Kneser-Ney against ARPA files written by KenLM's ``lmplz`` (KenLM 0.3.0)
+from the text in ``tests/data/lmplz``, in that folder (see its README.md):
+
+    lmplz -o 3 --discount_fallback -S 100M -T /tmp < train.txt > lmplz-o3.arpa
+    lmplz -o 4 --discount_fallback -S 100M -T /tmp < tiny.txt > lmplz-tiny-o4.arpa
+
+``--bos-style kenlm`` gives ``lmplz``'s file: the same n-grams per order and the same log10
+probabilities and backoffs to 1e-6. ``lmplz`` computes in float32 and prints up to 8
+significant digits, rnnkit computes in float64 and prints 7 decimals; the two differ by at most
+3e-7 on these files. A backoff that ``lmplz`` writes as 0 (an n-gram that is no context, or
+ends with ``</s>``) rnnkit leaves out, which means the same. One line differs on purpose:
+``<s>``, which is never predicted, has log10 probability 0 in ``lmplz``'s file (the 1 it gives
+``<s>`` so a sentence start can be scored explicitly) and -99 in rnnkit's, as SRILM writes it.
+
+``--bos-style padded`` (n-1 ``<s>``, as NLTK pads) is not ``lmplz``'s model; what it shares with
+it is tested below.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import call_cli
+
+from rnnkit.ngram import NGramLM
+from rnnkit.ngram.arpa import arpa_text
+from rnnkit.text.corpus import build_vocab, encode_text
+from rnnkit.text.tokenizers import build_tokenizer
+
+DATA = Path(__file__).parent / "data" / "lmplz"
+ATOL = 1e-6  # log10; see the module docstring
+
+
+def parse_arpa(text: str) -> dict[int, dict[tuple[str, ...], tuple[float, float]]]:
+    """Per order: n-gram -> (log10 p, log10 backoff, 0 when absent)."""
+    grams: dict[int, dict] = {}
+    k = None
+    for line in text.splitlines():
+        if line.startswith("\\") and line.endswith("-grams:"):
+            k = int(line[1:-7])
+            grams[k] = {}
+        elif k is not None and line and not line.startswith("\\"):
+            fields = line.split("\t")
+            backoff = float(fields[2]) if len(fields) > 2 else 0.0
+            grams[k][tuple(fields[1].split(" "))] = (float(fields[0]), backoff)
+    return grams
+
+
+def lmplz_file(name: str):
+    return parse_arpa((DATA / name).read_text())
+
+
+def fit(path: Path, order: int, bos_style: str):
+    tok = build_tokenizer("word")
+    text = path.read_text()
+    vocab = build_vocab(text, tok, 1, None)
+    lm = NGramLM(order, "mkn", bos_style=bos_style)
+    return lm.fit_vocab(encode_text(text, tok, vocab), vocab, tok.boundary), vocab
+
+
+def assert_same_model(got, want):
+    """Same n-grams per order, log10 probabilities and backoffs within ATOL, but ``<s>``."""
+    assert sorted(got) == sorted(want)
+    for k in want:
+        assert set(got[k]) == set(want[k]), f"order {k}"
+        grams = sorted(g for g in want[k] if g != ("<s>",))
+        for column in (0, 1):
+            np.testing.assert_allclose(
+                [got[k][g][column] for g in grams],
+                [want[k][g][column] for g in grams],
+                atol=ATOL,
+                err_msg=f"order {k}, {('log10 probabilities', 'backoffs')[column]}",
+            )
+    # <s> is never predicted: lmplz writes log10 1, rnnkit -99; its backoff is a real one
+    assert want[1][("<s>",)][0] == 0 and got[1][("<s>",)][0] == -99
+    assert got[1][("<s>",)][1] == pytest.approx(want[1][("<s>",)][1], abs=ATOL)
+
+
+def test_cli_kenlm_style_writes_lmplz_file(tmp_path):
+    run, arpa = tmp_path / "run", tmp_path / "rnnkit.arpa"
+    code, _, err = call_cli(
+        ["ngram", "train", "--data", str(DATA), "--tokenizer", "word", "--order", "3",
+         "--smoothing", "mkn", "--bos-style", "kenlm", "--out", str(run)]
+    )  # fmt: skip
+    assert code == 0, err
+    assert "cannot be estimated" not in err  # every discount estimated, as lmplz did
+    code, _, err = call_cli(["ngram", "export-arpa", str(run), str(arpa)])
+    assert code == 0, err
+    assert_same_model(parse_arpa(arpa.read_text()), lmplz_file("lmplz-o3.arpa"))
+
+
+def test_discount_fallback_as_lmplz():
+    # n1, n2, n3 > 0 but no 2-gram with adjusted count 4: D3+ = 3 - 4 y n4 / n3 = 3, which
+    # lmplz keeps; orders 3 and 4 have no n-gram with adjusted count 2 and take the fallback
+    with pytest.warns(Warning, match="cannot be estimated") as caught:
+        lm, vocab = fit(DATA / "tiny.txt", 4, "kenlm")
+    assert sorted(str(w.message).split(":")[0] for w in caught) == ["order 3", "order 4"]
+    assert lm.discounts[1][2] == 3
+    assert lm.discounts[2] == lm.discounts[3] == [0.5, 1.0, 1.5]
+    assert_same_model(parse_arpa(arpa_text(lm, vocab)), lmplz_file("lmplz-tiny-o4.arpa"))
+
+
+def test_padded_style_against_lmplz():
+    """What n-1 ``<s>`` of padding keeps of ``lmplz``'s model and what it changes."""
+    lm, vocab = fit(DATA / "train.txt", 3, "padded")
+    kenlm_style, _ = fit(DATA / "train.txt", 3, "kenlm")
+    got, want = parse_arpa(arpa_text(lm, vocab)), lmplz_file("lmplz-o3.arpa")
+    # the same n-grams, plus the padding contexts <s> <s> and the trigrams they start
+    for k in want:
+        padding = {g for g in got[k] if g[:2] == ("<s>", "<s>")}
+        assert set(got[k]) - padding == set(want[k]), f"order {k}"
+        assert bool(padding) == (k > 1)
+    # unigrams count continuations in both, so their discounts are lmplz's ...
+    assert lm.discounts[0] == kenlm_style.discounts[0]
+    # ... but <s> is an event, so the uniform share gamma / |E| of lmplz's p(<unk>) is spread
+    # over one more event, and higher orders, whose <s>-initial n-grams count differently,
+    # get other discounts
+    assert got[1][("<s>",)][0] > -99
+    events = len(want[1]) - 1  # lmplz's events: every unigram but <s>
+    share = 10 ** want[1][("<unk>",)][0]
+    words = [g for g in want[1] if g != ("<s>",)]
+    expected = [10 ** want[1][g][0] - share + share * events / (events + 1) for g in words]
+    np.testing.assert_allclose([got[1][g][0] for g in words], np.log10(expected), atol=ATOL)
+    assert lm.discounts[1:] != kenlm_style.discounts[1:]
+
+
+def test_lmplz_scores_in_rnnkit_as_its_own_model(tmp_path):
+    """rnnkit reading lmplz's file and rnnkit's kenlm-style model give the same scores."""
+    from rnnkit.ngram.load import load_model
+
+    lm, vocab = fit(DATA / "train.txt", 3, "kenlm")
+    tok = build_tokenizer("word")
+    held = (DATA / "valid.txt").read_text()
+    ours, _ = lm.token_logprobs(encode_text(held, tok, vocab))
+    model = load_model(DATA / "lmplz-o3.arpa")
+    theirs, _ = model.lm.token_logprobs(model.encode(held))
+    assert len(theirs) == len(ours) == len(tok.tokenize(held))
+    np.testing.assert_allclose(theirs / math.log(10), ours / math.log(10), atol=ATOL)
