@@ -18,24 +18,32 @@ it is tested below.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import call_cli
+from test_ngram_kenlm import _fit
 
-from rnnkit.ngram import NGramLM
+from rnnkit.errors import RnnkitWarning
 from rnnkit.ngram.arpa import arpa_text
-from rnnkit.text.corpus import build_vocab, encode_text
-from rnnkit.text.tokenizers import build_tokenizer
+from rnnkit.text.corpus import encode_text
 
 DATA = Path(__file__).parent / "data" / "lmplz"
 ATOL = 1e-6  # log10; see the module docstring
+# D1, D2, D3+ per order, as lmplz printed them (6 significant digits) writing lmplz-o3.arpa
+LMPLZ_O3_DISCOUNTS = [
+    [0.5, 0.666667, 0.75],
+    [0.634383, 1.18076, 1.71172],
+    [0.823712, 1.37351, 1.81019],
+]
 
 
 def parse_arpa(text: str) -> dict[int, dict[tuple[str, ...], tuple[float, float]]]:
-    """Per order: n-gram -> (log10 p, log10 backoff, 0 when absent)."""
+    """Per order: n-gram -> (log10 p, log10 backoff, 0 when absent). Kept apart from rnnkit's
+    readers so that the reference does not go through the code under test."""
     grams: dict[int, dict] = {}
     k = None
     for line in text.splitlines():
@@ -51,14 +59,6 @@ def parse_arpa(text: str) -> dict[int, dict[tuple[str, ...], tuple[float, float]
 
 def lmplz_file(name: str):
     return parse_arpa((DATA / name).read_text())
-
-
-def fit(path: Path, order: int, bos_style: str):
-    tok = build_tokenizer("word")
-    text = path.read_text()
-    vocab = build_vocab(text, tok, 1, None)
-    lm = NGramLM(order, "mkn", bos_style=bos_style)
-    return lm.fit_vocab(encode_text(text, tok, vocab), vocab, tok.boundary), vocab
 
 
 def assert_same_model(got, want):
@@ -87,6 +87,8 @@ def test_cli_kenlm_style_writes_lmplz_file(tmp_path):
     )  # fmt: skip
     assert code == 0, err
     assert "cannot be estimated" not in err  # every discount estimated, as lmplz did
+    discounts = json.loads((run / "run.json").read_text())["fitted"]["discounts"]
+    np.testing.assert_allclose(discounts, LMPLZ_O3_DISCOUNTS, rtol=5e-6)
     code, _, err = call_cli(["ngram", "export-arpa", str(run), str(arpa)])
     assert code == 0, err
     assert_same_model(parse_arpa(arpa.read_text()), lmplz_file("lmplz-o3.arpa"))
@@ -95,8 +97,8 @@ def test_cli_kenlm_style_writes_lmplz_file(tmp_path):
 def test_discount_fallback_as_lmplz():
     # n1, n2, n3 > 0 but no 2-gram with adjusted count 4: D3+ = 3 - 4 y n4 / n3 = 3, which
     # lmplz keeps; orders 3 and 4 have no n-gram with adjusted count 2 and take the fallback
-    with pytest.warns(Warning, match="cannot be estimated") as caught:
-        lm, vocab = fit(DATA / "tiny.txt", 4, "kenlm")
+    with pytest.warns(RnnkitWarning, match="cannot be estimated") as caught:
+        _, vocab, lm = _fit((DATA / "tiny.txt").read_text(), 4, "mkn")
     assert sorted(str(w.message).split(":")[0] for w in caught) == ["order 3", "order 4"]
     assert lm.discounts[1][2] == 3
     assert lm.discounts[2] == lm.discounts[3] == [0.5, 1.0, 1.5]
@@ -105,34 +107,34 @@ def test_discount_fallback_as_lmplz():
 
 def test_padded_style_against_lmplz():
     """What n-1 ``<s>`` of padding keeps of ``lmplz``'s model and what it changes."""
-    lm, vocab = fit(DATA / "train.txt", 3, "padded")
-    kenlm_style, _ = fit(DATA / "train.txt", 3, "kenlm")
+    train = (DATA / "train.txt").read_text()
+    _, vocab, lm = _fit(train, 3, "mkn", bos_style="padded")
+    kenlm_style = _fit(train, 3, "mkn")[2]
     got, want = parse_arpa(arpa_text(lm, vocab)), lmplz_file("lmplz-o3.arpa")
     # the same n-grams, plus the padding contexts <s> <s> and the trigrams they start
     for k in want:
         padding = {g for g in got[k] if g[:2] == ("<s>", "<s>")}
         assert set(got[k]) - padding == set(want[k]), f"order {k}"
         assert bool(padding) == (k > 1)
-    # unigrams count continuations in both, so their discounts are lmplz's ...
-    assert lm.discounts[0] == kenlm_style.discounts[0]
-    # ... but <s> is an event, so the uniform share gamma / |E| of lmplz's p(<unk>) is spread
-    # over one more event, and higher orders, whose <s>-initial n-grams count differently,
-    # get other discounts
+    # unigrams count continuations in both, so their discounts are lmplz's; the higher
+    # orders, whose <s>-initial n-grams count differently, get other discounts
+    np.testing.assert_allclose(lm.discounts[0], LMPLZ_O3_DISCOUNTS[0], rtol=5e-6)
+    assert lm.discounts[1:] != kenlm_style.discounts[1:]
+    # <s> is an event, so the uniform share gamma / |E| (lmplz's p(<unk>)) is spread over one
+    # more event
     assert got[1][("<s>",)][0] > -99
     events = len(want[1]) - 1  # lmplz's events: every unigram but <s>
     share = 10 ** want[1][("<unk>",)][0]
     words = [g for g in want[1] if g != ("<s>",)]
     expected = [10 ** want[1][g][0] - share + share * events / (events + 1) for g in words]
     np.testing.assert_allclose([got[1][g][0] for g in words], np.log10(expected), atol=ATOL)
-    assert lm.discounts[1:] != kenlm_style.discounts[1:]
 
 
-def test_lmplz_scores_in_rnnkit_as_its_own_model(tmp_path):
+def test_lmplz_scores_in_rnnkit_as_its_own_model():
     """rnnkit reading lmplz's file and rnnkit's kenlm-style model give the same scores."""
     from rnnkit.ngram.load import load_model
 
-    lm, vocab = fit(DATA / "train.txt", 3, "kenlm")
-    tok = build_tokenizer("word")
+    tok, vocab, lm = _fit((DATA / "train.txt").read_text(), 3, "mkn")
     held = (DATA / "valid.txt").read_text()
     ours, _ = lm.token_logprobs(encode_text(held, tok, vocab))
     model = load_model(DATA / "lmplz-o3.arpa")
