@@ -3,6 +3,7 @@ from the text in ``tests/data/lmplz``, in that folder (see its README.md):
 
     lmplz -o 3 --discount_fallback -S 100M -T /tmp < train.txt > lmplz-o3.arpa
     lmplz -o 4 --discount_fallback -S 100M -T /tmp < tiny.txt > lmplz-tiny-o4.arpa
+    lmplz -o 2 --discount_fallback -S 100M -T /tmp < last.txt > lmplz-last-o2.arpa
 
 ``--bos-style kenlm`` gives ``lmplz``'s file: the same n-grams per order and the same log10
 probabilities and backoffs to 1e-6. ``lmplz`` computes in float32 and prints up to 8
@@ -11,6 +12,9 @@ significant digits, rnnkit computes in float64 and prints 7 decimals; the two di
 ends with ``</s>``) rnnkit leaves out, which means the same. One line differs on purpose:
 ``<s>``, which is never predicted, has log10 probability 0 in ``lmplz``'s file (the 1 it gives
 ``<s>`` so a sentence start can be scored explicitly) and -99 in rnnkit's, as SRILM writes it.
+Where ``lmplz``'s count-of-counts take one n-gram per order with its raw count instead of
+its adjusted count (``last.txt``; tests/data/lmplz/README.md), rnnkit keeps Chen and Goodman's
+estimate: the files then differ by those discounts alone.
 
 ``--bos-style padded`` (n-1 ``<s>``, as NLTK pads) is not ``lmplz``'s model; what it shares with
 it is tested below.
@@ -28,6 +32,7 @@ from conftest import call_cli
 from test_ngram_kenlm import _fit
 
 from rnnkit.errors import RnnkitWarning
+from rnnkit.ngram import NGramLM
 from rnnkit.ngram.arpa import arpa_text
 from rnnkit.text.corpus import encode_text
 
@@ -103,6 +108,35 @@ def test_discount_fallback_as_lmplz():
     assert lm.discounts[1][2] == 3
     assert lm.discounts[2] == lm.discounts[3] == [0.5, 1.0, 1.5]
     assert_same_model(parse_arpa(arpa_text(lm, vocab)), lmplz_file("lmplz-tiny-o4.arpa"))
+
+
+def test_lmplz_counts_its_last_unigram_raw(monkeypatch):
+    """The one difference in the estimates: ``lmplz`` puts the last n-gram of each lower order
+    (in its suffix order) into the count-of-counts with its raw count. ``last.txt`` ends with a
+    new word, ``zebra``, three times after ``the``: raw count 3, continuation count 1."""
+    text = (DATA / "last.txt").read_text()
+    want = lmplz_file("lmplz-last-o2.arpa")
+    _, vocab, lm = _fit(text, 2, "mkn")
+    got = parse_arpa(arpa_text(lm, vocab))
+    lmplz_unigram_discounts = [0.56, 1.69455, 1.88]  # as lmplz printed them
+    assert all(set(got[k]) == set(want[k]) for k in want)
+    assert not np.allclose(lm.discounts[0], lmplz_unigram_discounts, rtol=1e-3)
+    words = [g for g in want[1] if g != ("<s>",)]
+    assert max(abs(got[1][g][0] - want[1][g][0]) for g in words) > 0.01  # beyond rounding
+    # count zebra as lmplz does, for the unigram discounts only: then the files agree
+    zebra = vocab.token_to_id("zebra")  # order-1 rows are token ids
+    estimate = NGramLM._estimate_discounts
+
+    def as_lmplz(self, k, a):
+        if k == 1:
+            a = a.copy()
+            a[zebra] = self.counts.tables[0].counts[zebra]
+        return estimate(self, k, a)
+
+    monkeypatch.setattr(NGramLM, "_estimate_discounts", as_lmplz)
+    _, vocab, lm = _fit(text, 2, "mkn")
+    np.testing.assert_allclose(lm.discounts[0], lmplz_unigram_discounts, rtol=5e-6)
+    assert_same_model(parse_arpa(arpa_text(lm, vocab)), want)
 
 
 def test_padded_style_against_lmplz():

@@ -1,4 +1,4 @@
-"""Write train.txt, valid.txt and tiny.txt of this folder: short English-like sentences from
+"""Write the text files of this folder: short English-like sentences from
 a small grammar, drawn with a fixed seed (Python's ``random``, stable across versions).
 
     python tests/data/lmplz/make_corpus.py
@@ -80,6 +80,8 @@ def main() -> None:
     (here / "valid.txt").write_text("\n".join(valid) + "\n")
     # too little text to estimate every discount: lmplz needs --discount_fallback
     (here / "tiny.txt").write_text("\n".join(lines[:12]) + "\n")
+    # a new word last, seen three times after the same word: raw count 3, adjusted count 1
+    (here / "last.txt").write_text("\n".join(lines[:12] + ["the zebra"] * 3) + "\n")
 
 
 if __name__ == "__main__":
