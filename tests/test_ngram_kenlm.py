@@ -1,11 +1,12 @@
 """KenLM's sentence-start convention (``bos_style="kenlm"``): values computed by hand with
 ``lmplz``'s rules, both conventions side by side, and ``kenlm.Model`` with its default settings
-on rnnkit's exported ARPA file.
+on rnnkit's exported ARPA file and on ``lmplz``'s.
 
-No ``lmplz`` binary is built here (the ``kenlm`` Python module has only the query side), so the
-reference is KenLM's query code reading rnnkit's file, plus ``lmplz``'s rules worked by hand:
-one ``<s>``, ``<s>``-initial n-grams with plain counts, continuation counts for the others,
-uniform base 1 / |V| with ``<s>`` excluded, ``<s>`` written with log10 probability -99.
+The ``kenlm`` Python module has only KenLM's query side; the files ``lmplz`` wrote for
+``tests/data/lmplz`` are compared with rnnkit's in ``test_ngram_lmplz.py``, and scored here.
+``lmplz``'s rules, worked by hand below: one ``<s>``, ``<s>``-initial n-grams with plain
+counts, continuation counts for the others, uniform base 1 / |V| with ``<s>`` excluded. rnnkit
+writes ``<s>`` with log10 probability -99 (``lmplz``: 0; it is never predicted).
 """
 
 from __future__ import annotations
@@ -120,7 +121,12 @@ def test_kenlm_model_scores_the_exported_file_as_rnnkit(tmp_path, order, smoothi
     write_arpa(lm, vocab, path)
     model = kenlm.Model(str(path))  # default settings: one <s>, </s> scored
     held = _zipf_text(40, 1) + "w0 zzz w3\nzzz\n"
-    want, sentence_of = lm.token_logprobs(encode_text(held, tok, vocab))
+    assert_kenlm_scores(model, tok, held, *lm.token_logprobs(encode_text(held, tok, vocab)))
+
+
+def assert_kenlm_scores(model, tok, held: str, want: np.ndarray, sentence_of: np.ndarray):
+    """``kenlm.Model`` gives every line of ``held`` the natural-log token scores ``want`` (L,)
+    (``sentence_of`` (L,): the line of each), and their sum as the sentence score."""
     for s, line in enumerate(held.splitlines()):
         words = " ".join(escape_token(t) for t in tok.tokenize(line) if t != tok.boundary)
         got = [score for score, _, _ in model.full_scores(words)]
@@ -129,3 +135,20 @@ def test_kenlm_model_scores_the_exported_file_as_rnnkit(tmp_path, order, smoothi
         assert model.score(words) == pytest.approx(
             want[sentence_of == s].sum() / math.log(10), abs=1e-5
         )
+
+
+def test_kenlm_model_scores_lmplz_file_as_rnnkit():
+    """``lmplz``'s own file (tests/data/lmplz, see test_ngram_lmplz.py) in ``kenlm.Model``:
+    the scores of rnnkit reading that file, and of rnnkit's model of the same text."""
+    kenlm = pytest.importorskip("kenlm")
+    from test_ngram_lmplz import DATA
+
+    from rnnkit.ngram.load import load_model
+
+    path = DATA / "lmplz-o3.arpa"
+    model = kenlm.Model(str(path))
+    held = (DATA / "valid.txt").read_text()
+    tok, vocab, lm = _fit((DATA / "train.txt").read_text(), 3, "mkn")
+    assert_kenlm_scores(model, tok, held, *lm.token_logprobs(encode_text(held, tok, vocab)))
+    from_file = load_model(path)
+    assert_kenlm_scores(model, tok, held, *from_file.lm.token_logprobs(from_file.encode(held)))

@@ -33,9 +33,9 @@ stupid, starts a sentence with n-1 ``<bos>`` as NLTK does and counts the padding
 every token has a full-length context.
 
 A context with no counted continuation passes its lower order through unchanged (kn, mkn,
-mle, stupid). When discounts cannot be estimated (tiny or artificial corpora: a count-of-counts
-is 0 or a discount falls outside its range) the default is used, with a warning:
-0.75 for kn, (0.5, 1.0, 1.5) for mkn.
+mle, stupid). When discounts cannot be estimated (tiny or artificial corpora: for kn n1 or n2
+is 0; for mkn, as lmplz tests, n1, n2 or n3 is 0 or a Dj falls outside (0, j], where lmplz
+also takes Dj = 0) the default is used, with a warning: 0.75 for kn, (0.5, 1.0, 1.5) for mkn.
 """
 
 from __future__ import annotations
@@ -183,11 +183,13 @@ class NGramLM:
                 self._warn_default(k, n, KN_DEFAULT)
                 return [KN_DEFAULT]
             return [d]
-        ok = all(n)
+        # lmplz's test: n1, n2, n3 divide (n4 = 0 gives D3+ = 3), and Dj <= j; but Dj > 0,
+        # where lmplz takes 0, so that no context is left without mass for unseen tokens
+        ok = all(n[:3])
         if ok:
             y = n[0] / (n[0] + 2 * n[1])
             ds = [1 - 2 * y * n[1] / n[0], 2 - 3 * y * n[2] / n[1], 3 - 4 * y * n[3] / n[2]]
-            ok = all(0 < d < j for j, d in enumerate(ds, start=1))
+            ok = all(0 < d <= j for j, d in enumerate(ds, start=1))
         if not ok:
             self._warn_default(k, n, MKN_DEFAULT)
             return list(MKN_DEFAULT)
