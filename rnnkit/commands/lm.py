@@ -155,8 +155,8 @@ def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
     default="auto",
     show_default=True,
     help="What computes the model: numpy (starts without torch; rnn, lstm and gru runs, "
-    "sampling or greedy, on the CPU), torch (every run, --beam, --device cuda), or auto: "
-    "numpy where it applies, else torch.",
+    "sampling or greedy, on the CPU, which --device auto then means), torch (every run, "
+    "--beam, --device cuda), or auto: numpy where it applies, else torch.",
 )
 def generate(
     run_dir,
