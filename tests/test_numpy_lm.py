@@ -147,7 +147,7 @@ def test_generate_on_an_eligible_run_imports_no_torch(tmp_path, cli):
     code, numpy_out, err = cli(args)
     assert code == 0 and err == ""
     code, torch_out, _ = cli([*args, "--engine", "torch"])
-    assert code == 0 and torch_out == numpy_out and len(numpy_out) == 30 + 1  # the text and a line end
+    assert code == 0 and torch_out == numpy_out and len(numpy_out) == 30 + 1  # text, line end
 
 
 def test_a_run_the_numpy_engine_cannot_compute_falls_back_to_torch(tmp_path, cli):
