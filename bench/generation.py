@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, save, spread  # noqa: E402
 
-from rnnkit.decode import LanguageModelStepper, sample_steps  # noqa: E402
+from rnnkit.decode import LanguageModelStepper, make_generator, sample_steps  # noqa: E402
 from rnnkit.infer.generate import generate_ids  # noqa: E402
 from rnnkit.models.lm import LMConfig, RNNLanguageModel  # noqa: E402
 
@@ -55,7 +55,7 @@ def ours(model: RNNLanguageModel, batch: int, n: int, seed: int) -> float:
             pass
     else:
         stepper = LanguageModelStepper(model, torch.tensor([PROMPT]).expand(batch, -1))
-        gen = torch.Generator().manual_seed(seed)
+        gen = make_generator(seed)
         for _ in sample_steps(stepper, max_len=n, temperature=1.0, generator=gen):
             pass
     return time.perf_counter() - t0

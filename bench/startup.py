@@ -2,8 +2,9 @@
 run, each in fresh processes, against `python -c "import torch"` in the same run.
 
 Targets: `rnnkit --help` <= 0.3 s (it imports no torch) and `rnnkit generate RUN --length 100`
-on a 2x256 character LSTM <= 1.0 s wall-clock; the torch import is the floor of any command
-that runs a model. The three commands alternate, so a busy machine slows each alike.
+on a 2x256 character LSTM <= 1.0 s wall-clock. The generation is timed as the user runs it
+(the numpy engine, which imports no torch) and with `--engine torch`, whose floor is the torch
+import. The commands alternate, so a busy machine slows each alike.
 
     python bench/startup.py --reps 5            # trains bench/results/startup-run once
 """
@@ -27,6 +28,7 @@ COMMANDS = {
     "import torch": [PY, "-c", "import torch"],
     "rnnkit --help": [PY, "-m", "rnnkit", "--help"],
     "rnnkit generate --length 100": None,  # filled in with the run
+    "rnnkit generate --length 100 --engine torch": None,
 }
 
 
@@ -81,8 +83,9 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5, help="Fresh processes per command.")
     args = ap.parse_args()
     run = small_run(RESULTS)
-    COMMANDS["rnnkit generate --length 100"] = [PY, "-m", "rnnkit", "generate", str(run)]
-    COMMANDS["rnnkit generate --length 100"] += ["--length", "100", "--seed", "0"]
+    generate = [PY, "-m", "rnnkit", "generate", str(run), "--length", "100", "--seed", "0"]
+    COMMANDS["rnnkit generate --length 100"] = generate
+    COMMANDS["rnnkit generate --length 100 --engine torch"] = [*generate, "--engine", "torch"]
     for cmd in COMMANDS.values():
         wall(cmd)  # warm the file cache once
     times = {name: [] for name in COMMANDS}
@@ -90,12 +93,12 @@ def main() -> None:
         for name, cmd in COMMANDS.items():
             times[name].append(wall(cmd))
     torch_median = statistics.median(times["import torch"])
-    print(f"{'command':32} {'median s':>9} {'min-max s':>13} {'/ import torch':>15}")
+    print(f"{'command':44} {'median s':>9} {'min-max s':>13} {'/ import torch':>15}")
     for name, values in times.items():
         s = spread(values)
         ratio = s["median"] / torch_median
         print(
-            f"{name:32} {s['median']:9.3f} {s['min']:6.3f}-{s['max']:.3f} {ratio:15.2f}",
+            f"{name:44} {s['median']:9.3f} {s['min']:6.3f}-{s['max']:.3f} {ratio:15.2f}",
         )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     print(f"load average (1 min) at the end: {load:.2f}" if load is not None else "")

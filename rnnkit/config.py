@@ -169,6 +169,24 @@ class TrainConfig(LoopConfig):
         self._check_choice("sampling", ("random", "sequential"))
         self._check_choice("model", LM_CELLS)
 
+    def model_fields(self, vocab_size: int) -> dict:
+        """The fields of the model's ``rnnkit.models.lm.LMConfig`` (for runs whose run file
+        does not hold the model config)."""
+        return {
+            "vocab_size": vocab_size,
+            "cell": self.model,
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "embed_size": self.embed_size,
+            "dropout": self.dropout,
+            "tie_weights": self.tie_weights,
+            "backend": self.backend,
+            "init_range": self.init_range,
+            "forget_bias": self.forget_bias,
+            "locked_dropout": self.locked_dropout,
+            "weight_drop": self.weight_drop,
+        }
+
 
 # Fields a resumed run may change: how long and on what it trains, never what it is.
 RESUMABLE = frozenset(

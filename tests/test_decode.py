@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 import torch
 from test_poetry_decoding import make_decoder
@@ -23,6 +24,7 @@ from rnnkit.decode import (
     filter_logits,
     greedy,
     length_penalty,
+    make_generator,
     reserved_ids,
     sample,
     search,
@@ -219,7 +221,7 @@ def test_n_best_lists_are_distinct_and_sorted(seed):
 def test_sampling_is_seeded_by_a_local_generator_only():
     model = lm(seed=2)
     stepper = LanguageModelStepper(model, torch.tensor([[1, 2], [3, 4]]))
-    state = torch.get_rng_state()
+    state, np_state = torch.get_rng_state(), np.random.get_state()
 
     def draw(seed):
         return search(stepper, max_len=30, temperature=1.0, seed=seed)
@@ -227,18 +229,19 @@ def test_sampling_is_seeded_by_a_local_generator_only():
     assert draw(7) == draw(7) and draw(7) != draw(8)
     draw(None)
     assert torch.equal(torch.get_rng_state(), state)
+    assert all(np.array_equal(a, b) for a, b in zip(np.random.get_state(), np_state, strict=True))
 
 
 def test_a_forced_step_draws_no_random_number():
     model = lm(seed=4)
     stepper = LanguageModelStepper(model, torch.tensor([[1, 2]] * 3))
-    g = torch.Generator().manual_seed(0)
-    before = g.get_state()
+    g = make_generator(0)
+    before = g.bit_generator.state
     forced = [ForceTokens({0: 5, 1: 2, 2: 3}, 7)]
     assert sample(stepper, max_len=3, processors=forced, generator=g) == [[5, 2, 3]] * 3
-    assert torch.equal(g.get_state(), before)  # forcing does not shift later samples
+    assert g.bit_generator.state == before  # forcing does not shift later samples
     sample(stepper, max_len=1, generator=g)
-    assert not torch.equal(g.get_state(), before)
+    assert g.bit_generator.state != before
 
 
 def test_search_restores_the_model_mode_and_needs_no_grad():

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from rnnkit.bounds import MAX_TEMPERATURE, MIN_TEMPERATURE, MIN_TOP_P
+from rnnkit.decode.sample import make_generator
 from rnnkit.decode.warpers import (
     check_sampling,
     filter_logits,
@@ -36,7 +37,7 @@ def test_top_p_keeps_smallest_nucleus():
 def test_greedy_and_seeded_sampling():
     logits = torch.randn(4, 10)
     assert torch.equal(sample_next(logits, temperature=0), logits.argmax(-1))
-    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    g1, g2 = make_generator(3), make_generator(3)
     assert torch.equal(
         sample_next(logits, 1.0, generator=g1), sample_next(logits, 1.0, generator=g2)
     )
@@ -45,7 +46,7 @@ def test_greedy_and_seeded_sampling():
 
 def test_temperature_sharpens_distribution():
     logits = torch.tensor([[2.0, 1.0, 0.0]])
-    g = torch.Generator().manual_seed(0)
+    g = make_generator(0)
     draws = torch.stack([sample_next(logits.expand(2000, 3), 0.1, generator=g)])
     assert (draws == 0).float().mean() > 0.99
 
@@ -95,7 +96,7 @@ def test_sampling_values_out_of_bounds_are_refused_naming_the_range(
 def test_sampling_at_the_bounds_gives_tokens_not_nan():
     torch.manual_seed(0)
     logits = torch.randn(64, 50) * 30  # sharp logits: largest after dividing by the smallest T
-    g = torch.Generator().manual_seed(0)
+    g = make_generator(0)
     for temperature, top_p in [(MIN_TEMPERATURE, 1.0), (MAX_TEMPERATURE, 1.0), (1.0, MIN_TOP_P)]:
         picked = sample_next(logits, temperature, top_p=top_p, generator=g)
         assert picked.shape == (64,) and ((picked >= 0) & (picked < 50)).all()

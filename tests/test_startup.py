@@ -1,5 +1,6 @@
-"""What a command imports before it does anything: `--help` needs no torch, numpy or YAML, and
-generation imports no plotting, data-frame, metric or web library. (How long start-up takes is
+"""What a command imports before it does anything: `--help` needs no torch, numpy or YAML,
+generation from an LSTM run no torch (the numpy engine), and generation on torch no plotting,
+data-frame, metric or web library. (How long start-up takes is
 measured by bench/startup.py, not here.)"""
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ def test_help_imports_no_torch_numpy_or_yaml(args):
 
 
 def test_generation_imports_only_what_it_uses(trained_run):
-    heavy = imported(["generate", trained_run.dir, "--length", "5", "--seed", "0"])
+    args = ["generate", trained_run.dir, "--length", "5", "--seed", "0"]
+    assert imported(args) == ["numpy"]  # an LSTM run: the numpy engine, no torch
+    heavy = imported([*args, "--engine", "torch"])
     assert "torch" in heavy  # it ran the model
     assert not set(heavy) & {"pandas", "matplotlib", "scipy", "sacrebleu", "fastapi", "yaml"}
 

@@ -28,6 +28,8 @@ class DeviceType(click.ParamType):
         from rnnkit.errors import ConfigError
         from rnnkit.runtime import pick_device
 
+        if value in ("auto", "cpu"):  # always there: no need to import torch to know
+            return value
         try:
             pick_device(value)
         except ConfigError as e:

@@ -134,7 +134,12 @@ def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
     help="Beam search for the most likely continuation of --length tokens; takes no sampling "
     "flag. 1 = sample.",
 )
-@click.option("--seed", default=None, type=int, help="Seed for repeatable output.")
+@click.option(
+    "--seed",
+    default=None,
+    type=int,
+    help="Seed for repeatable output: the same text with either --engine.",
+)
 @click.option("--stop", "stop_token", default=None, help="Stop when this token is produced.")
 @click.option("--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP)
 @click.option(
@@ -144,22 +149,63 @@ def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
     show_default=True,
     help="Weights: best on validation, or the last checkpoint.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", "numpy", "torch"]),
+    default="auto",
+    show_default=True,
+    help="What computes the model: numpy (starts without torch; rnn, lstm and gru runs, "
+    "sampling or greedy, on the CPU, which --device auto then means), torch (every run, "
+    "--beam, --device cuda), or auto: numpy where it applies, else torch.",
+)
 def generate(
-    run_dir, prompt, length, temperature, top_k, top_p, beam, seed, stop_token, device, checkpoint
+    run_dir,
+    prompt,
+    length,
+    temperature,
+    top_k,
+    top_p,
+    beam,
+    seed,
+    stop_token,
+    device,
+    checkpoint,
+    engine,
 ):
-    """Generate text from a trained run, streaming it to stdout (with --beam, once searched)."""
-    from rnnkit.decode import search_settings
-    from rnnkit.infer.generate import generate_text
-    from rnnkit.runtime import pick_device
+    """Generate text from a trained run, streaming it to stdout (with --beam, once searched).
 
-    search_settings(beam, temperature, top_k, top_p)  # bad flags fail before the run loads
-    dev = pick_device(device)
-    _, tokenizer, vocab, model = _load_lm(run_dir, dev, checkpoint)
+    The numpy engine and torch compute the same logits up to float rounding and choose tokens
+    the same way, so a --seed gives the same text whichever runs (barring a draw that falls
+    within rounding of the edge between two tokens, about one in a million).
+    """
+    from rnnkit.infer.settings import search_settings
+
+    beam, sampling = search_settings(beam, temperature, top_k, top_p)  # bad flags fail first
 
     def stream(piece: str) -> None:
         sys.stdout.write(piece)
         sys.stdout.flush()
 
+    loaded = (
+        None if engine == "torch" else _load_numpy_lm(run_dir, checkpoint, device, beam, engine)
+    )
+    if loaded is not None:
+        from rnnkit.infer.lines import write_text
+        from rnnkit.infer.numpy_lm import generate_ids
+
+        tokenizer, vocab, lm = loaded
+
+        def ids(ctx, stop_id, banned):
+            return generate_ids(lm, ctx, length, sampling, seed, stop_id, banned)
+
+        write_text(ids, tokenizer, vocab, prompt, length, stop_token, stream)
+        click.echo()
+        return
+    from rnnkit.infer.generate import generate_text
+    from rnnkit.runtime import pick_device
+
+    dev = pick_device(device)
+    _, tokenizer, vocab, model = _load_lm(run_dir, dev, checkpoint)
     generate_text(
         model,
         tokenizer,
@@ -176,6 +222,21 @@ def generate(
         beam=beam,
     )
     click.echo()
+
+
+def _load_numpy_lm(run_dir, checkpoint: str, device: str, beam: int, engine: str):
+    """``rnnkit.infer.numpy_lm.load``'s ``(tokenizer, vocab, lm)``, or None (auto) when the
+    numpy engine does not run this; with ``--engine numpy`` that is an error naming why."""
+    from rnnkit.infer.numpy_lm import Ineligible, load
+
+    try:
+        return load(run_dir, checkpoint, device, beam)
+    except Ineligible as e:
+        if engine == "numpy":
+            raise ConfigError(
+                f"--engine numpy cannot run this: {e}; use --engine torch (or auto)"
+            ) from e
+        return None
 
 
 def _load_lm(run_dir, device, which: str = "best"):

@@ -3,7 +3,8 @@
 - ``steppers``: what a search drives (a language model after a context, an encoder-decoder).
 - ``processors``: constraints on the next token, ``(history, logits) -> logits``.
 - ``warpers``: temperature, top-k and top-p, and the checks of their ranges.
-- ``sample``: greedy search and sampling from a local ``torch.Generator``.
+- ``sample``: greedy search and sampling from a local generator (the choice of each token is
+  ``rnnkit.infer.draw``'s, shared with the numpy generation engine).
 - ``beam``: batched beam search with a length penalty and distinct n-best lists.
 - ``search``: ``search(stepper, ...)``, the one entry point, in eval mode without grad.
 """

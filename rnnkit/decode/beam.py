@@ -11,7 +11,7 @@ extended and every returned hypothesis keeps the constraints.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -19,8 +19,7 @@ import torch
 from rnnkit.decode.processors import Processor, apply
 from rnnkit.decode.sample import max_lens
 from rnnkit.decode.steppers import Stepper
-from rnnkit.decode.warpers import as_flag
-from rnnkit.errors import GenerationError
+from rnnkit.infer.settings import check_beam
 
 
 @dataclass(frozen=True)
@@ -32,17 +31,6 @@ class Hypothesis:
 def length_penalty(length: int, alpha: float) -> float:
     """GNMT's ``((5 + |Y|) / 6) ** alpha`` (Wu et al. 2016); 1 for ``alpha = 0``."""
     return ((5 + length) / 6) ** alpha
-
-
-def check_beam(beam: int, n_best: int = 1, *, spell: Callable[[str], str] = as_flag) -> None:
-    """Raise ``GenerationError`` unless ``1 <= n_best <= beam``; ``spell`` names the settings
-    (see ``rnnkit.decode.warpers.as_flag``)."""
-    if beam < 1:
-        raise GenerationError(f"{spell('beam')} must be >= 1, got {beam}")
-    if not 1 <= n_best <= beam:
-        raise GenerationError(
-            f"{spell('n_best')} must be between 1 and {spell('beam')} ({beam}), got {n_best}"
-        )
 
 
 class _Finished:

@@ -2,16 +2,18 @@
 writing what it writes alone.
 
 A ``RunningBatch`` holds the streams that are generating now. Each stream has its own context
-(prompt), length, stop token, sampling settings and ``torch.Generator`` seeded with its own
-seed. ``join`` reads a new stream's context on its own and adds its state as one more row;
-``step`` draws one token per row, hands each to its stream, lets the finished streams leave,
-and steps the rows that go on in one batched call. Streams join and leave between steps.
+(prompt), length, stop token, sampling settings and generator seeded with its own seed
+(``make_generator``). ``join`` reads a new stream's context on its own and adds its state as
+one more row; ``step`` draws one token per row, hands each to its stream, lets the finished
+streams leave, and steps the rows that go on in one batched call. Streams join and leave
+between steps.
 
 Each stream's tokens are those of ``rnnkit.infer.generate.generate_ids`` with the same
 settings and seed, whoever else is in the batch: the step keeps each row's numbers those of a
 batch of one (``rnnkit.decode.rows``; a cell without a packed step, such as the layer-norm
-LSTM, minGRU or minLSTM, takes the model's own ``step`` one row at a time), the warpers work
-row by row, and each row draws from its own generator, in the same calls as alone.
+LSTM, minGRU or minLSTM, takes the model's own ``step`` one row at a time), and each row's
+token is chosen from its own logits and generator (``rnnkit.infer.draw.choose``), in the same
+calls as alone.
 """
 
 from __future__ import annotations
@@ -19,14 +21,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from rnnkit.decode.packed import packed_step
 from rnnkit.decode.processors import BanTokens
-from rnnkit.decode.rows import aligned_rows, step_rows
+from rnnkit.decode.rows import step_rows
 from rnnkit.decode.sample import make_generator
-from rnnkit.decode.warpers import check_sampling, warpers
 from rnnkit.errors import GenerationError
+from rnnkit.infer.draw import choose
+from rnnkit.infer.settings import check_sampling
 from rnnkit.nn.recurrent import State, cat_states, select_state
 
 
@@ -50,7 +54,7 @@ class Stream:
     tokens: list[int] = field(default_factory=list)
     error: BaseException | None = None
     cancelled: bool = False
-    generator: torch.Generator | None = field(default=None, repr=False)
+    generator: np.random.Generator | None = field(default=None, repr=False)
 
     def __post_init__(self):
         if not self.context:
@@ -70,7 +74,7 @@ class RunningBatch:
     Args:
         model: an ``RNNLanguageModel``.
         banned: token ids never drawn (as ``generate_ids``'s ``banned``).
-        device: where the generators draw (the model's device).
+        device: the model's device.
     """
 
     def __init__(self, model, banned: Sequence[int] = (), device="cpu"):
@@ -81,7 +85,6 @@ class RunningBatch:
         self.logits: torch.Tensor | None = None  # (N, V): each row's next-token logits
         self.state: State | None = None  # the model's state, one row per stream
         self.fast = None  # the packed step, looked up at each join (weights may have changed)
-        self._warpers: dict[tuple, list] = {}
 
     def __len__(self) -> int:
         return len(self.streams)
@@ -92,7 +95,7 @@ class RunningBatch:
         stream not added) when it asks for no token."""
         if stream.length == 0:
             return False
-        stream.generator = make_generator(stream.seed, self.device)
+        stream.generator = make_generator(stream.seed)
         self.fast = packed_step(self.model)
         ctx = torch.tensor([stream.context], dtype=torch.long, device=self.device)
         logits, _, state = self.model(ctx, None, None)  # (1, C, V), as LanguageModelStepper
@@ -136,37 +139,12 @@ class RunningBatch:
         return left
 
     def _draw(self, logits: torch.Tensor) -> list[int]:
-        """One token per row of (N, V) logits, each as ``rnnkit.decode.sample`` draws it for
-        that row alone: greedy rows (and rows left one token) take the argmax, the others are
-        warped with the settings they share and draw from their own generator."""
-        # A row whose constraints leave one token draws nothing (as in sample._choose).
-        single = (logits.isfinite().sum(-1) == 1).tolist()
-        out: list[int | None] = [None] * len(self.streams)
-        groups: dict[tuple, list[int]] = {}
-        for i, s in enumerate(self.streams):
-            if s.temperature == 0 or single[i]:
-                out[i] = -1
-            else:
-                groups.setdefault(s.settings, []).append(i)
-        if -1 in out:
-            best = logits.argmax(-1).tolist()
-            out = [best[i] if y == -1 else y for i, y in enumerate(out)]
-        for settings, rows in groups.items():
-            part = logits if len(rows) == len(out) else logits[rows]
-            if settings not in self._warpers:
-                self._warpers[settings] = warpers(*settings)
-            for warp in self._warpers[settings]:
-                part = warp(None, part)
-            probs = part.softmax(-1)  # (len(rows), V)
-            # torch.multinomial draws one sample as argmax(p / q) with q ~ Exp(1) drawn from
-            # its generator; drawing q row by row and dividing once gives its tokens without
-            # its checks and calls per row (tested against it).
-            q = aligned_rows(len(rows), probs.size(1), probs)
-            for i, row in zip(rows, q.split(1), strict=True):
-                row.exponential_(generator=self.streams[i].generator)
-            for i, y in zip(rows, (probs / q).argmax(-1).tolist(), strict=True):
-                out[i] = y
-        return out
+        """One token per row of (N, V) logits, each as ``rnnkit.decode.sample`` chooses it for
+        that row alone: from the row's values, settings and generator."""
+        rows = logits.float().cpu().numpy()
+        return [
+            choose(row, *s.settings, s.generator) for row, s in zip(rows, self.streams, strict=True)
+        ]
 
     def _step(self, y: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         fast = self.fast

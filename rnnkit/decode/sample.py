@@ -1,29 +1,29 @@
 """Greedy search and sampling: one token per row and step, chosen after the processors.
 
 Both run every row for at most its ``max_len`` steps and stop a row at ``eos``, which is not
-returned. Randomness comes only from a local ``torch.Generator``: the global RNG is never
-read nor seeded.
+returned. Each token is chosen by ``rnnkit.infer.draw.choose`` (the numpy engine's choice
+too), from a local generator (``make_generator``): the global RNGs are never read nor seeded.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator, Sequence
 
+import numpy as np
 import torch
 
 from rnnkit.decode.processors import Processor, apply
 from rnnkit.decode.steppers import Stepper
-from rnnkit.decode.warpers import warpers
 from rnnkit.errors import GenerationError
+from rnnkit.infer.draw import choose, make_rng
+from rnnkit.infer.settings import check_sampling
 
 
-def make_generator(seed: int | None, device="cpu") -> torch.Generator:
-    """A generator seeded with ``seed``; ``None`` draws a fresh seed from the OS, so that
-    unseeded runs differ without touching the global RNG."""
-    gen = torch.Generator(device=device)
-    gen.manual_seed(secrets.randbits(63) if seed is None else seed)
-    return gen
+def make_generator(seed: int | None, device=None) -> np.random.Generator:
+    """The generator sampling draws from: ``rnnkit.infer.draw.make_rng(seed)`` (``None``: a
+    fresh seed). The draws are made on the CPU from the logits' values, whatever ``device``
+    the model is on (the argument stays for callers that name it)."""
+    return make_rng(seed)
 
 
 def max_lens(max_len: int | Sequence[int], n: int) -> list[int]:
@@ -34,14 +34,15 @@ def max_lens(max_len: int | Sequence[int], n: int) -> list[int]:
     return lens
 
 
-def _choose(logits: torch.Tensor, warp: list, history, generator) -> torch.Tensor:
-    """One token per row, (N, V) -> (N,): the argmax without ``warp`` (greedy), else a draw."""
-    # A step where the constraints leave every row one token (a forced one) draws nothing, so
-    # forcing a token does not shift the random numbers of the steps after it.
-    if not warp or bool((logits.isfinite().sum(-1) == 1).all()):
+def choose_rows(
+    logits: torch.Tensor, settings: tuple[float, int, float], generator: np.random.Generator
+) -> torch.Tensor:
+    """One token per row, (N, V) -> (N,): ``rnnkit.infer.draw.choose`` row by row, with
+    ``settings`` (temperature, top_k, top_p); temperature 0 is the argmax."""
+    if settings[0] == 0:
         return logits.argmax(-1)
-    logits = apply(warp, history, logits)
-    return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
+    rows = logits.detach().float().cpu().numpy()
+    return torch.tensor([choose(row, *settings, generator) for row in rows], device=logits.device)
 
 
 @torch.no_grad()
@@ -54,7 +55,7 @@ def sample_steps(
     temperature: float = 1.0,
     top_k: int = 0,
     top_p: float = 1.0,
-    generator: torch.Generator | None = None,
+    generator: np.random.Generator | None = None,
     prefix: torch.Tensor | None = None,
 ) -> Iterator[torch.Tensor]:
     """Yield the tokens (N,) of each step until every row has met ``eos`` or its max length.
@@ -64,7 +65,10 @@ def sample_steps(
     (N, P) is what the processors see before the first new token (say, a poem's opening).
     The caller's model mode is not changed here: see ``decoding``.
     """
-    warp = warpers(temperature, top_k, top_p)
+    check_sampling(temperature, top_k, top_p)
+    settings = (temperature, top_k, top_p)
+    if generator is None and temperature != 0:
+        generator = make_generator(None)
     lens = max_lens(max_len, stepper.batch)
     longest = max(lens, default=0)
     if longest == 0:
@@ -77,7 +81,7 @@ def sample_steps(
     done = torch.zeros(stepper.batch, dtype=torch.bool, device=device)
     last = torch.tensor(lens, device=device)
     for t in range(longest):
-        y = _choose(apply(processors, history, logits), warp, history, generator)  # (N,)
+        y = choose_rows(apply(processors, history, logits), settings, generator)  # (N,)
         yield y
         done |= t + 1 >= last
         if eos is not None:

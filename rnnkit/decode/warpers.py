@@ -1,47 +1,22 @@
 """Sampling settings: temperature, top-k and top-p (nucleus) as logits processors.
 
-A warper has the processor signature ``(history, logits) -> logits``; ``warpers`` checks the
-settings once and returns the ones that are on, in the order the maths needs them.
+A warper has the processor signature ``(history, logits) -> logits``, to chain with other
+processors or filter logits (``filter_logits``). Sampling itself warps each row as
+``rnnkit.infer.draw.warped_probs`` does (the same rules, in numpy, shared by both generation
+engines).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+import numpy as np
 import torch
 
-from rnnkit.bounds import problem
-from rnnkit.errors import GenerationError
-
-
-def as_flag(name: str) -> str:
-    """A setting as the command line spells it: ``top_k`` -> ``--top-k``."""
-    return "--" + name.replace("_", "-")
-
-
-def as_field(name: str) -> str:
-    """A setting as a JSON request spells it: ``top_k``."""
-    return name
-
-
-def check_sampling(
-    temperature: float, top_k: int, top_p: float, *, spell: Callable[[str], str] = as_flag
-) -> None:
-    """Raise ``GenerationError`` unless the settings are ones the sampler can follow.
-
-    The ranges are ``rnnkit.bounds.BOUNDS``'s, as on the command line: temperature 0 (greedy)
-    or in [``MIN_TEMPERATURE``, ``MAX_TEMPERATURE``], top-k >= 0 (0 = off), top-p in
-    [``MIN_TOP_P``, 1] (1 = off); NaN fails every range. ``spell`` names the settings in the
-    message (``as_flag``, or ``as_field`` for the HTTP API).
-    """
-    for name, value in (("temperature", temperature), ("top_k", top_k), ("top_p", top_p)):
-        why = problem(name, value)
-        if why:
-            raise GenerationError(f"{spell(name)} {why}")
+from rnnkit.decode.sample import choose_rows, make_generator
+from rnnkit.infer.settings import as_field, as_flag, check_sampling  # noqa: F401  (old home)
 
 
 class Temperature:
-    """``logits / temperature``, in float32 (the bounds above are float32's)."""
+    """``logits / temperature``, in float32 (the bounds are float32's)."""
 
     def __init__(self, temperature: float):
         self.temperature = temperature
@@ -81,15 +56,6 @@ class TopP:
         return logits.masked_fill(drop, float("-inf"))
 
 
-def warpers(temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> list:
-    """The checked warpers for these settings; ``[]`` for temperature 0 (greedy: the argmax
-    does not depend on them)."""
-    check_sampling(temperature, top_k, top_p)
-    if temperature == 0:
-        return []
-    return [Temperature(temperature), TopK(top_k), TopP(top_p)]
-
-
 def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
     """Set to -inf every logit outside the top-k and outside the top-p nucleus.
 
@@ -103,11 +69,10 @@ def sample_next(
     temperature: float = 1.0,
     top_k: int = 0,
     top_p: float = 1.0,
-    generator: torch.Generator | None = None,
+    generator: np.random.Generator | None = None,
 ) -> torch.Tensor:
-    """Pick one token per row. Shape: logits (N, V) -> (N,). Temperature 0 is greedy."""
-    if temperature == 0:
-        return logits.argmax(-1)
-    for warp in (Temperature(temperature), TopK(top_k), TopP(top_p)):
-        logits = warp(None, logits)
-    return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
+    """Pick one token per row as sampling does (``rnnkit.decode.sample.choose_rows``), from
+    ``generator`` (``make_generator``; ``None``: a fresh one). Shape: logits (N, V) -> (N,).
+    Temperature 0 is greedy."""
+    check_sampling(temperature, top_k, top_p)
+    return choose_rows(logits, (temperature, top_k, top_p), generator or make_generator(None))

@@ -3,8 +3,7 @@ beam), with ``rnnkit.decode``; and the text helpers around it."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -17,7 +16,12 @@ from rnnkit.decode import (
     search_settings,
 )
 from rnnkit.errors import GenerationError
-from rnnkit.infer.lines import prompt_ids, unseen_reserved  # noqa: F401  (their old home)
+from rnnkit.infer.lines import (  # noqa: F401  (prompt_ids, unseen_reserved: their old home)
+    prompt_ids,
+    text_pieces,
+    unseen_reserved,
+    write_text,
+)
 
 
 def generate_ids(
@@ -85,46 +89,11 @@ def generate_text(
     ``stream`` receives the prompt and then each new piece, once every setting has been checked
     (with a beam, the pieces come once the search is done).
     """
-    if length < 0:
-        raise GenerationError(f"--length must be >= 0, got {length}")
     search_settings(beam, temperature, top_k, top_p)
-    ctx = prompt_ids(prompt, tokenizer, vocab, warn=lambda m: print(m, file=sys.stderr))
-    stop_id = None
-    if stop_token is not None:
-        if stop_token not in vocab:
-            raise GenerationError(
-                f"--stop {stop_token!r} is not in the model's {len(vocab)}-token vocabulary; "
-                "give a token of the training text (one character for a character model)"
-            )
-        stop_id = vocab.id_of(stop_token)
-    pieces: list[str] = [prompt]
-    if stream:
-        stream(prompt)
-    banned = unseen_reserved(vocab)
-    ids = generate_ids(
-        model, ctx, length, temperature, top_k, top_p, seed, stop_id, device, banned, beam
-    )
-    for piece in text_pieces(ids, tokenizer, vocab, prompt):
-        pieces.append(piece)
-        if stream:
-            stream(piece)
-    return "".join(pieces)
 
+    def ids(ctx: list[int], stop_id: int | None, banned: list[int]) -> Iterator[int]:
+        return generate_ids(
+            model, ctx, length, temperature, top_k, top_p, seed, stop_id, device, banned, beam
+        )
 
-def text_pieces(ids: Iterable[int], tokenizer, vocab, prompt: str = "") -> Iterator[str]:
-    """Yield the text each token id adds when it follows ``prompt``.
-
-    Word tokens are separated by single spaces, none at a line start; the ``<eos>`` boundary of
-    the word and chinese-char tokenizers becomes a line end. ``prompt`` followed by the pieces
-    is the generated text.
-    """
-    sep = "" if tokenizer.name in ("char", "chinese-char") else " "
-    at_line_start = not prompt or prompt.endswith("\n")
-    for idx in ids:
-        tok = vocab.id_to_token(idx)
-        if tokenizer.boundary == tok and tokenizer.name != "char":
-            piece, at_line_start = "\n", True
-        else:
-            piece = tok if at_line_start or not sep else sep + tok
-            at_line_start = False
-        yield piece
+    return write_text(ids, tokenizer, vocab, prompt, length, stop_token, stream)

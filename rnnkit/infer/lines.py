@@ -1,10 +1,12 @@
-"""What scoring and generation share without torch: per-line scores and prompt ids, used by
-the neural models and by the n-gram commands (which must start without importing torch)."""
+"""What scoring and generation share without torch: per-line scores, prompt ids and the text
+of generated ids, used by the neural models, the numpy generation engine and the n-gram
+commands (which must start without importing torch)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from rnnkit.errors import GenerationError
@@ -60,3 +62,57 @@ def prompt_ids(prompt: str, tokenizer, vocab, warn: Callable[[str], None] | None
 def unseen_reserved(vocab) -> list[int]:
     """Reserved tokens (``<pad>``, ``<bos>``, ...) that never occurred in the training text."""
     return [vocab.id_of(t) for t in vocab.reserved if vocab.counts[vocab.id_of(t)] == 0]
+
+
+def write_text(
+    generate: Callable[[list[int], int | None, list[int]], Iterable[int]],
+    tokenizer,
+    vocab,
+    prompt: str,
+    length: int,
+    stop_token: str | None = None,
+    stream: Callable[[str], None] | None = None,
+) -> str:
+    """Prompt plus the text of the ids ``generate(context, stop_id, banned)`` yields: the
+    prompt's ids, the id of ``stop_token`` (checked against the vocabulary) and the reserved
+    tokens the training text never had. ``stream`` receives the prompt, then each piece."""
+    if length < 0:
+        raise GenerationError(f"--length must be >= 0, got {length}")
+    ctx = prompt_ids(prompt, tokenizer, vocab, warn=lambda m: print(m, file=sys.stderr))
+    stop_id = None
+    if stop_token is not None:
+        if stop_token not in vocab:
+            raise GenerationError(
+                f"--stop {stop_token!r} is not in the model's {len(vocab)}-token vocabulary; "
+                "give a token of the training text (one character for a character model)"
+            )
+        stop_id = vocab.id_of(stop_token)
+    pieces: list[str] = [prompt]
+    if stream:
+        stream(prompt)
+    for piece in text_pieces(
+        generate(ctx, stop_id, unseen_reserved(vocab)), tokenizer, vocab, prompt
+    ):
+        pieces.append(piece)
+        if stream:
+            stream(piece)
+    return "".join(pieces)
+
+
+def text_pieces(ids: Iterable[int], tokenizer, vocab, prompt: str = "") -> Iterator[str]:
+    """Yield the text each token id adds when it follows ``prompt``.
+
+    Word tokens are separated by single spaces, none at a line start; the ``<eos>`` boundary of
+    the word and chinese-char tokenizers becomes a line end. ``prompt`` followed by the pieces
+    is the generated text.
+    """
+    sep = "" if tokenizer.name in ("char", "chinese-char") else " "
+    at_line_start = not prompt or prompt.endswith("\n")
+    for idx in ids:
+        tok = vocab.id_to_token(idx)
+        if tokenizer.boundary == tok and tokenizer.name != "char":
+            piece, at_line_start = "\n", True
+        else:
+            piece = tok if at_line_start or not sep else sep + tok
+            at_line_start = False
+        yield piece

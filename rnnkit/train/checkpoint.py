@@ -44,20 +44,7 @@ from rnnkit.text.vocab import Vocab
 
 
 def lm_config(config: TrainConfig, vocab_size: int) -> LMConfig:
-    return LMConfig(
-        vocab_size=vocab_size,
-        cell=config.model,
-        hidden_size=config.hidden_size,
-        num_layers=config.num_layers,
-        embed_size=config.embed_size,
-        dropout=config.dropout,
-        tie_weights=config.tie_weights,
-        backend=config.backend,
-        init_range=config.init_range,
-        forget_bias=config.forget_bias,
-        locked_dropout=config.locked_dropout,
-        weight_drop=config.weight_drop,
-    )
+    return LMConfig(**config.model_fields(vocab_size))
 
 
 def save_weights(model: torch.nn.Module, path: Path) -> str:
