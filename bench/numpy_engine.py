@@ -4,9 +4,11 @@ Both write the same tokens (same weights, prompt, settings and seed): the numpy 
 ``rnnkit.infer.numpy_lm.generate_ids`` against ``rnnkit.infer.generate.generate_ids`` (the
 packed step of ``rnnkit.decode.packed``), a 2x256 character LSTM (vocab 65, random weights:
 speed does not depend on training), a 10-token prompt, then sampling at temperature 1 from the
-full softmax, in the same process, alternating.
+full softmax, in the same process, alternating. The plain ``nn.LSTM`` loop of
+``bench/generation.py`` runs beside them as the reference of that benchmark's target.
 
     OMP_NUM_THREADS=1 python bench/numpy_engine.py --tokens 1000 --reps 5
+    OMP_NUM_THREADS=1 python bench/numpy_engine.py --hidden 512    # generation.py's size
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, save, spread  # noqa: E402
+from generation import plain  # noqa: E402
 
 from rnnkit.infer import numpy_lm  # noqa: E402
 from rnnkit.infer.generate import generate_ids  # noqa: E402
@@ -53,8 +56,10 @@ def main() -> None:
     for run in engines.values():
         timed(run(20, 0))  # warm-up
     speed = {name: [] for name in engines}
+    speed["plain loop"] = []
     same = True
     for r in range(args.reps):
+        speed["plain loop"].append(args.tokens / plain(model, 1, args.tokens, r))
         outs = {}
         for name in list(engines) if r % 2 == 0 else list(engines)[::-1]:
             seconds, outs[name] = timed(engines[name](args.tokens, r))
@@ -62,12 +67,19 @@ def main() -> None:
         same &= outs["torch"] == outs["numpy"]
     ratio = spread([b / a for a, b in zip(speed["torch"], speed["numpy"], strict=True)])
     s = {name: spread(v) for name, v in speed.items()}
-    print("| engine | tokens/s | numpy / torch |")
-    print("|---|---|---|")
-    for name in engines:
+    over_plain = {
+        name: spread([b / a for a, b in zip(speed["plain loop"], v, strict=True)])
+        for name, v in speed.items()
+    }
+    print("| engine | tokens/s | / torch path | / plain nn.LSTM loop |")
+    print("|---|---|---|---|")
+    for name in ["plain loop", *engines]:
         v = s[name]
-        r = f"{ratio['median']:.2f}" if name == "numpy" else "1.00"
-        print(f"| {name} | {v['median']:,.0f} ({v['min']:,.0f}-{v['max']:,.0f}) | {r} |")
+        r = f"{ratio['median']:.2f}" if name == "numpy" else "1.00" if name == "torch" else ""
+        print(
+            f"| {name} | {v['median']:,.0f} ({v['min']:,.0f}-{v['max']:,.0f}) | {r} | "
+            f"{over_plain[name]['median']:.2f} |"
+        )
     print(f"same tokens from both engines: {same}")
     result = {
         "machine": machine(),
@@ -75,6 +87,7 @@ def main() -> None:
         "tokens": args.tokens,
         "tokens_per_s": s,
         "ratio": ratio,
+        "over_plain_loop": over_plain,
         "same_tokens": same,
     }
     print("saved", save("numpy-engine", result))
