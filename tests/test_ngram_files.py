@@ -1,5 +1,5 @@
 """ARPA and KenLM files as models: ``BackoffLM`` against ``NGramLM`` (the model the file was
-written from), against ``ArpaLM`` (the simple reference reader) and ``kenlm.Model``; the
+written from), against ``ArpaLM`` (the word-level view, padded) and ``kenlm.Model``; the
 streaming reader's blocks and errors; the commands on files; no torch in n-gram commands."""
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ context that is not listed. A word missing from the file reads as ``<unk>``; a f
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from itertools import repeat
 from pathlib import Path
@@ -23,9 +24,6 @@ import numpy as np
 
 from rnnkit.errors import DataError
 from rnnkit.ngram.arpa import (
-    _COUNT_LINE,
-    _MAX_DIGITS,
-    _SECTION,
     BOS_SYM,
     EOS_SYM,
     UNK_SYM,
@@ -38,6 +36,11 @@ from rnnkit.ngram.sampling import sample_ids
 UNK_MISSING = -100.0  # log10 p(<unk>) when the file has none (KenLM's default)
 _BLOCK_BYTES = 1 << 20  # bytes parsed at a time (whole lines): small temporaries
 KENLM_MAGIC = b"mmap lm "  # the first bytes of a KenLM binary file
+# ASCII digits (\d would take any script's), converted only when few enough: Python refuses
+# int() of more than 4300 digits.
+_COUNT_LINE = re.compile(r"ngram\s+([0-9]+)\s*=\s*([0-9]+)")
+_SECTION = re.compile(r"\\([0-9]+)-grams:")
+_MAX_DIGITS = 18
 
 
 class BackoffLM:
@@ -125,19 +128,24 @@ class BackoffLM:
             context = [self.unk if t == self.bos else t for t in context]
         ctx = [self.bos] * bos_padding(self.order, self.bos_style) + context
         ctx = ctx[max(len(ctx) - (self.order - 1), 0) :] if self.order > 1 else []
-        logp = self.prob[0].astype(np.float64)
-        for k in range(2, len(ctx) + 2):
-            h = ctx[len(ctx) - (k - 1) :]
-            r = self._row(h)
-            if r < 0:
-                break  # an unlisted context: no longer one is listed either
-            lo, hi = np.searchsorted(self.keys[k - 1], [r * self.V, (r + 1) * self.V])
-            logp = logp + self.backoff[k - 2][r]
-            logp[self.keys[k - 1][lo:hi] % self.V] = self.prob[k - 1][lo:hi]
-        p = 10.0**logp
+        p = 10.0 ** self.logprobs10(ctx)
         if self.bos_style == "kenlm":
             p[self.bos] = 0.0  # -99 in a file: never predicted
         return p
+
+    def logprobs10(self, ctx) -> np.ndarray:
+        """log10 p(. | ctx) over every id (V,) by the backoff rule, ``ctx`` (at most n-1 ids)
+        taken as it is: no ``<s>`` added."""
+        ctx = [int(t) for t in ctx]
+        logp = self.prob[0].astype(np.float64)
+        for k in range(2, len(ctx) + 2):
+            r = self._row(ctx[len(ctx) - (k - 1) :])
+            if r < 0:
+                continue  # an unlisted context weighs 1; a longer one may still be listed
+            lo, hi = np.searchsorted(self.keys[k - 1], [r * self.V, (r + 1) * self.V])
+            logp = logp + self.backoff[k - 2][r]
+            logp[self.keys[k - 1][lo:hi] % self.V] = self.prob[k - 1][lo:hi]
+        return logp
 
     def _row(self, gram: list[int]) -> int:
         r = gram[0]
@@ -359,11 +367,17 @@ class _Reader:
             if not text:
                 continue
             m = _COUNT_LINE.fullmatch(text)
-            if m is None or max(len(m.group(1)), len(m.group(2))) > _MAX_DIGITS:
+            if m is None:
                 raise self.fail(self.lineno, f"expected 'ngram K=COUNT', got {text[:40]!r}")
+            if max(len(m.group(1)), len(m.group(2))) > _MAX_DIGITS:
+                raise self.fail(
+                    self.lineno, f"an order or count of over {_MAX_DIGITS} digits in {text[:40]!r}"
+                )
             k = int(m.group(1))
             if k != len(declared) + 1:
-                raise self.fail(self.lineno, f"expected the count of order {len(declared) + 1}")
+                raise self.fail(
+                    self.lineno, f"expected the count of order {len(declared) + 1}, got {k}"
+                )
             declared[k] = int(m.group(2))
         if not declared:
             raise self.fail(self.lineno + 1, "the \\data\\ block lists no n-gram counts")
