@@ -30,7 +30,7 @@ from rnnkit.ngram.arpa import (
     escape_token,
     unescape_token,
 )
-from rnnkit.ngram.counts import bos_padding, lookup_rows, pad_sentences
+from rnnkit.ngram.counts import bos_padding, listed_grams, pad_sentences
 from rnnkit.ngram.sampling import sample_ids
 
 UNK_MISSING = -100.0  # log10 p(<unk>) when the file has none (KenLM's default)
@@ -62,6 +62,11 @@ class BackoffLM:
         self.bos, self.eos, self.unk = int(bos), int(eos), int(unk)
         self.words = words
         self._ids = {w: i for i, w in enumerate(words or [])}
+        # corpus token -> id, for the tokens whose ARPA spelling the file lists
+        self._token_ids = {
+            t: i for w, i in self._ids.items() if escape_token(t := unescape_token(w)) == w
+        }
+        self._encoder: tuple[str | None, dict[str, int]] = (None, {})  # for the last boundary
         self.bos_style = bos_style
 
     @classmethod
@@ -81,14 +86,11 @@ class BackoffLM:
     def encode(self, tokens: list[str], boundary: str) -> np.ndarray:
         """Ids of corpus tokens (L,) for a file's model: ``boundary`` is ``</s>``, a token is
         looked up by its ARPA spelling (``escape_token``), an unknown one is ``<unk>``."""
-        cache: dict[str, int] = {boundary: self.eos}
-        ids = np.empty(len(tokens), dtype=np.int64)
-        for i, t in enumerate(tokens):
-            j = cache.get(t)
-            if j is None:
-                j = cache[t] = self._ids.get(escape_token(t), self.unk)
-            ids[i] = j
-        return ids
+        if self._encoder[0] != boundary:
+            self._encoder = (boundary, {**self._token_ids, boundary: self.eos})
+        # map() with a repeated default runs the lookups in C, no Python frame per token
+        lookup = self._encoder[1].get
+        return np.fromiter(map(lookup, tokens, repeat(self.unk)), np.int64, len(tokens))
 
     def decode(self, ids, boundary: str) -> list[str]:
         """Corpus tokens of ids: ``</s>`` is ``boundary``, other words unescaped."""
@@ -104,22 +106,26 @@ class BackoffLM:
         tokens, predicted, sentence = pad_sentences(
             ids, self.eos, self.bos, self.order, self.bos_style
         )
-        ranks = lookup_rows(self.keys, self.V, tokens, sentence)
+        # Per position of the padded stream: log10 P of the longest listed n-gram ending there
+        # (its order in ``longest``), then the backoffs of the longer contexts before it.
+        P = len(tokens) + 1  # a last slot for what follows the stream
+        logp, bo = np.zeros(P), np.zeros(P)
+        longest = np.zeros(P, np.int8)
+        contexts = []
+        grams = listed_grams(self.keys, self.V, tokens, sentence)
+        for k, (pos, row) in enumerate(grams, start=1):
+            end = pos + k - 1
+            logp[end] = self.prob[k - 1][row]
+            longest[end] = k
+            if k < self.order:
+                contexts.append((end + 1, row))
+        for k, (nxt, row) in enumerate(contexts, start=1):
+            # this k-gram, the context of the token at nxt, backs off when that token's longest
+            # listed n-gram is no longer than k
+            keep = longest[nxt] <= k
+            bo[nxt[keep]] += self.backoff[k - 1][row[keep]]
         ends = np.flatnonzero(predicted)
-        logp = self.prob[0][tokens[ends]].astype(np.float64)
-        bo = np.zeros(len(ends))
-        for k in range(2, self.order + 1):
-            start = ends - k + 1
-            ok = start >= 0
-            s = np.where(ok, start, 0)
-            row = np.where(ok, ranks[k - 1][s], -1)  # the k-gram ending at the token
-            ctx = np.where(ok, ranks[k - 2][s], -1)  # its context, the (k-1)-gram before
-            hit = row >= 0
-            logp[hit] = self.prob[k - 1][row[hit]]
-            bo[hit] = 0.0  # the backoffs of contexts longer than the hit's are added next
-            miss = ~hit & (ctx >= 0)
-            bo[miss] += self.backoff[k - 2][ctx[miss]]
-        return (logp + bo) * math.log(10), sentence[ends]
+        return (logp[ends] + bo[ends]) * math.log(10), sentence[ends]
 
     def distribution(self, context=()) -> np.ndarray:
         """p(. | <s> context) over every id (V,); the last n-1 ids count."""
