@@ -10,16 +10,19 @@ own. ``kenlm``: a mkn model of orders 3 and 5 fitted by rnnkit, saved and export
 scored on the test split by rnnkit (from the run directory and from the ARPA file) and by KenLM's
 Python module (the ARPA file, probing) in this process: perplexity, tokens/s, load time and
 memory. ``--clock cpu`` times scoring in process CPU time instead of wall time (steadier on a
-shared machine: a process waiting for a core is not charged); ``--baseline DIR`` adds the rnnkit
-rows of another checkout (DIR holds its ``rnnkit`` package), scored in the same run, so a change
-is measured against the code before it. Without a subcommand all four run.
+shared machine: a process waiting for a core is not charged). ``--turns`` has each rnnkit
+row's process load KenLM too once its own figures are taken and score in turns with it, ``vs
+KenLM`` then being the median of the per-turn ratios (the steadiest ratio while other jobs
+come and go). ``--baseline DIR`` adds the rnnkit rows of another checkout (DIR holds its
+``rnnkit`` package), scored in the same run, so a change is measured against the code before
+it. Without a subcommand all four run.
 
     RNNKIT_DATA=../shared/data python bench/ngram.py
     python bench/ngram.py table --reps 3
     python bench/ngram.py nltk --reps 3 --nltk-seconds 30
     python bench/ngram.py memory --reps 3
     python bench/ngram.py kenlm --reps 3 --datasets ptb,wikitext-2
-    python bench/ngram.py kenlm --reps 20 --datasets ptb --clock cpu --baseline ../rnnkit-before
+    python bench/ngram.py kenlm --reps 20 --datasets ptb --clock cpu --turns --baseline ../before
 """
 
 from __future__ import annotations
@@ -463,10 +466,14 @@ KENLM_KINDS = {
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
-def kenlm_child(kind: str, path: str, dataset: str, reps: int, clock: str = "wall") -> dict:
+def kenlm_child(
+    kind: str, path: str, dataset: str, reps: int, clock: str = "wall", turns_with: str = ""
+) -> dict:
     """Load one model and score the test split; meant to run alone in its own process, so
     that its peak RSS is its own. The test text and the libraries are loaded first: the
-    baseline that load and scoring are measured from."""
+    baseline that load and scoring are measured from. With ``turns_with`` (an ARPA file), KenLM
+    then loads it too and the two score in turns: ``ratio`` is the median over the turns of
+    KenLM's time over this model's, each pair measured at the same moment."""
     import kenlm
 
     from rnnkit.ngram.arpa import escape_token
@@ -482,18 +489,25 @@ def kenlm_child(kind: str, path: str, dataset: str, reps: int, clock: str = "wal
     model = kenlm.Model(path) if kind == "kenlm" else load_model(path)
     load_s = time.perf_counter() - t0
     loaded = current_rss()
-    times, now = [], CLOCKS[clock]
-    for _ in range(reps):
+    now = CLOCKS[clock]
+
+    def score(model) -> tuple[float, int, float]:
+        """(seconds, tokens, perplexity) of one pass over the test split."""
         t0 = now()
-        if kind == "kenlm":  # one call per line, <s> and </s> as KenLM's defaults add them
+        if isinstance(model, kenlm.Model):  # one call per line, <s> and </s> as KenLM adds them
             logp10 = sum(model.score(line) for line in lines)
             tokens = sum(len(line.split()) + 1 for line in lines)
             ppl = 10 ** (-logp10 / tokens)
         else:  # from the raw text: tokenizing and encoding included
             lp, _ = model.lm.token_logprobs(model.encode(test))
             tokens, ppl = len(lp), math.exp(-float(lp.mean()))
-        times.append(now() - t0)
-    return {
+        return now() - t0, tokens, ppl
+
+    times = []
+    for _ in range(reps):
+        seconds, tokens, ppl = score(model)
+        times.append(seconds)
+    row = {
         "model": KENLM_KINDS[kind],
         "kind": kind,
         "perplexity": ppl,
@@ -505,6 +519,11 @@ def kenlm_child(kind: str, path: str, dataset: str, reps: int, clock: str = "wal
         "peak_over_base_bytes": peak_rss() - base,
         "peak_rss_bytes": peak_rss(),
     }
+    if turns_with:
+        reference = kenlm.Model(turns_with)
+        ratios = [score(reference)[0] / score(model)[0] for _ in range(reps)]
+        row["ratio_in_turns"] = spread(ratios)
+    return row
 
 
 def _kenlm_rows(dataset: str, order: int, args, tmp: Path) -> list[dict]:
@@ -526,7 +545,8 @@ def _kenlm_rows(dataset: str, order: int, args, tmp: Path) -> list[dict]:
     rows = []
     for kind, code in runs:
         cmd = [sys.executable, __file__, "_kenlm_child", kind, str(paths[kind]), dataset]
-        cmd += [str(args.reps), args.clock]
+        turns = args.turns and kind != "kenlm"
+        cmd += [str(args.reps), args.clock, str(paths["arpa"]) if turns else ""]
         env = os.environ | ({"PYTHONPATH": str(Path(code).resolve())} if code else {})
         out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
         if out.returncode != 0:
@@ -571,16 +591,25 @@ def run_kenlm(args) -> None:
             for x in rows
             if (x["dataset"], x["order"], x["kind"]) == (r["dataset"], r["order"], "kenlm")
         )
+        # measured in turns with KenLM in the row's process, or against the KenLM row
+        ratio = r["ratio_in_turns"]["median"] if "ratio_in_turns" in r else None
+        ratio = ratio or r["tokens_per_s"] / ref["tokens_per_s"]
         print(
             f"| {r['dataset']} | {r['order']} | {r['model']} | {r['perplexity']:.4f} | "
-            f"{r['tokens_per_s'] / 1e6:.2f}M | {r['tokens_per_s'] / ref['tokens_per_s']:.2f}x | "
+            f"{r['tokens_per_s'] / 1e6:.2f}M | {ratio:.2f}x | "
             f"{r['load_s']:.2f} s | {fmt_bytes(r['rss_added_by_load_bytes'])} | "
             f"{fmt_bytes(r['peak_over_base_bytes'])} |"
         )
     print(
         f"\nmkn models fitted by rnnkit (KenLM's sentence starts), saved and exported as ARPA; "
         f"each row is a fresh process that loads one model and scores the test split "
-        f"{args.reps} times (median, {args.clock} clock). rnnkit scores from the raw text "
+        f"{args.reps} times (median, {args.clock} clock"
+        + (
+            "; vs KenLM: median ratio of as many turns with KenLM in that process"
+            if args.turns
+            else ""
+        )
+        + "). rnnkit scores from the raw text "
         "(tokenizing included), "
         "KenLM one model.score(line) per line. Memory: RSS added by the load, and peak RSS "
         "(VmHWM, reset after the test text and the libraries are loaded) over that baseline."
@@ -591,8 +620,8 @@ def run_kenlm(args) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_kenlm_child":
-        kind, path, dataset, reps, clock = sys.argv[2:7]
-        print(json.dumps(kenlm_child(kind, path, dataset, int(reps), clock)))
+        kind, path, dataset, reps, clock, turns_with = sys.argv[2:8]
+        print(json.dumps(kenlm_child(kind, path, dataset, int(reps), clock, turns_with)))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "_fit_child":
         cp = argparse.ArgumentParser()
@@ -624,6 +653,11 @@ def main() -> None:
         choices=sorted(CLOCKS),
         default="wall",
         help="kenlm: time scoring in wall time or in process CPU time",
+    )
+    ap.add_argument(
+        "--turns",
+        action="store_true",
+        help="kenlm: each rnnkit row also scores in turns with KenLM; vs KenLM is their ratio",
     )
     ap.add_argument(
         "--baseline",
