@@ -228,7 +228,7 @@ class ArpaLM:
         self.vocab = [unescape_token(w) for w in lm.words]
         # unescaped word -> id; the three symbols always mean themselves
         self._ids = {w: i for i, w in enumerate(self.vocab) if lm.words[i] not in SYMBOLS}
-        self._ids.update({s: lm._ids[s] for s in SYMBOLS})
+        self._ids.update({BOS_SYM: lm.bos, EOS_SYM: lm.eos, UNK_SYM: lm.unk})
 
     def _encode(self, words: Sequence[str]) -> np.ndarray:
         return np.array([self._ids.get(w, self.lm.unk) for w in words], dtype=np.int64)
