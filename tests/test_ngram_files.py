@@ -113,6 +113,13 @@ def test_scores_equal_the_backoff_rule_to_the_last_bit(written):
     np.testing.assert_array_equal(got, _reference_logprobs(model, ids))
 
 
+def test_ids_outside_the_vocabulary_are_refused(written):
+    model = read_backoff(written[3])
+    for bad in ([0, model.V], [-1, 0]):
+        with pytest.raises(DataError, match=f"must lie in \\[0, {model.V}\\)"):
+            model.token_logprobs(np.array(bad))
+
+
 # a 4-gram whose context "<s> a b" is listed while its suffix "a b" is not
 GAPPED = """\\data\\
 ngram 1=5

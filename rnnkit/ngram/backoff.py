@@ -101,6 +101,8 @@ class BackoffLM:
         """Natural-log probability of every token of a stream of ids, each sentence (ending
         with ``</s>``) from one ``<s>``. Returns (logprobs (L,), sentence index (L,))."""
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if len(ids) and (ids.min() < 0 or ids.max() >= self.V):
+            raise DataError(f"token ids must lie in [0, {self.V}); encode the text with the model")
         if self.bos_style == "kenlm":
             ids = np.where(ids == self.bos, self.unk, ids)  # <s> only starts a sentence
         tokens, predicted, sentence = pad_sentences(
