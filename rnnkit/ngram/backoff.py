@@ -112,13 +112,15 @@ class BackoffLM:
         # (its order in ``longest``), then the backoffs of the longer contexts before it.
         P = len(tokens) + 1  # a last slot for what follows the stream
         logp, bo = np.zeros(P), np.zeros(P)
-        longest = np.zeros(P, np.int8)
+        logp[:-1] = self.prob[0][tokens]  # every id is a listed unigram
+        longest = np.ones(P, np.int8)
         contexts = []
         grams = listed_grams(self.keys, self.V, tokens, sentence)
         for k, (pos, row) in enumerate(grams, start=1):
             end = pos + k - 1
-            logp[end] = self.prob[k - 1][row]
-            longest[end] = k
+            if k > 1:
+                logp[end] = self.prob[k - 1][row]
+                longest[end] = k
             if k < self.order:
                 contexts.append((end + 1, row))
         for k, (nxt, row) in enumerate(contexts, start=1):

@@ -98,9 +98,15 @@ def listed_grams(keys: list[np.ndarray], V: int, tokens: np.ndarray, sentence: n
             # sorted: pos is kept in the order of the shorter keys, runs a stable sort exploits
             by_key = _key_order(row, last, V, k)
             pos, key = pos[by_key], row[by_key] * V + last[by_key]
-            row = np.minimum(np.searchsorted(table, key), len(table) - 1)
-            hit = table[row] == key
-            pos, row = pos[hit], row[hit]
+            # sorted, equal keys sit together: each distinct key is searched once
+            first = np.empty(len(key), bool)
+            first[0] = True
+            np.not_equal(key[1:], key[:-1], out=first[1:])
+            distinct = key[first]
+            row = np.minimum(np.searchsorted(table, distinct), len(table) - 1)
+            which = np.cumsum(first) - 1  # the distinct key of each query
+            hit = (table[row] == distinct)[which]
+            pos, row = pos[hit], row[which[hit]]
         else:
             pos, row = pos[:0], row[:0]
         yield pos, row
