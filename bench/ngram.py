@@ -9,13 +9,20 @@ extrapolated; rnnkit scores the whole test set. ``memory``: fit time and memory 
 own. ``kenlm``: a mkn model of orders 3 and 5 fitted by rnnkit, saved and exported as ARPA, then
 scored on the test split by rnnkit (from the run directory and from the ARPA file) and by KenLM's
 Python module (the ARPA file, probing) in this process: perplexity, tokens/s, load time and
-memory. Without a subcommand all four run.
+memory. ``--clock cpu`` times scoring in process CPU time instead of wall time (steadier on a
+shared machine: a process waiting for a core is not charged). ``--turns`` has each rnnkit
+row's process load KenLM too once its own figures are taken and score in turns with it, ``vs
+KenLM`` then being the median of the per-turn ratios (the steadiest ratio while other jobs
+come and go). ``--baseline DIR`` adds the rnnkit rows of another checkout (DIR holds its
+``rnnkit`` package), scored in the same run, so a change is measured against the code before
+it. Without a subcommand all four run.
 
     RNNKIT_DATA=../shared/data python bench/ngram.py
     python bench/ngram.py table --reps 3
     python bench/ngram.py nltk --reps 3 --nltk-seconds 30
     python bench/ngram.py memory --reps 3
     python bench/ngram.py kenlm --reps 3 --datasets ptb,wikitext-2
+    python bench/ngram.py kenlm --reps 20 --datasets ptb --clock cpu --turns --baseline ../before
 """
 
 from __future__ import annotations
@@ -456,10 +463,17 @@ KENLM_KINDS = {
 }
 
 
-def kenlm_child(kind: str, path: str, dataset: str, reps: int) -> dict:
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def kenlm_child(
+    kind: str, path: str, dataset: str, reps: int, clock: str = "wall", turns_with: str = ""
+) -> dict:
     """Load one model and score the test split; meant to run alone in its own process, so
     that its peak RSS is its own. The test text and the libraries are loaded first: the
-    baseline that load and scoring are measured from."""
+    baseline that load and scoring are measured from. With ``turns_with`` (an ARPA file), KenLM
+    then loads it too and the two score in turns: ``ratio`` is the median over the turns of
+    KenLM's time over this model's, each pair measured at the same moment."""
     import kenlm
 
     from rnnkit.ngram.arpa import escape_token
@@ -475,18 +489,25 @@ def kenlm_child(kind: str, path: str, dataset: str, reps: int) -> dict:
     model = kenlm.Model(path) if kind == "kenlm" else load_model(path)
     load_s = time.perf_counter() - t0
     loaded = current_rss()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        if kind == "kenlm":  # one call per line, <s> and </s> as KenLM's defaults add them
+    now = CLOCKS[clock]
+
+    def score(model) -> tuple[float, int, float]:
+        """(seconds, tokens, perplexity) of one pass over the test split."""
+        t0 = now()
+        if isinstance(model, kenlm.Model):  # one call per line, <s> and </s> as KenLM adds them
             logp10 = sum(model.score(line) for line in lines)
             tokens = sum(len(line.split()) + 1 for line in lines)
             ppl = 10 ** (-logp10 / tokens)
         else:  # from the raw text: tokenizing and encoding included
             lp, _ = model.lm.token_logprobs(model.encode(test))
             tokens, ppl = len(lp), math.exp(-float(lp.mean()))
-        times.append(time.perf_counter() - t0)
-    return {
+        return now() - t0, tokens, ppl
+
+    times = []
+    for _ in range(reps):
+        seconds, tokens, ppl = score(model)
+        times.append(seconds)
+    row = {
         "model": KENLM_KINDS[kind],
         "kind": kind,
         "perplexity": ppl,
@@ -498,9 +519,14 @@ def kenlm_child(kind: str, path: str, dataset: str, reps: int) -> dict:
         "peak_over_base_bytes": peak_rss() - base,
         "peak_rss_bytes": peak_rss(),
     }
+    if turns_with:
+        reference = kenlm.Model(turns_with)
+        ratios = [score(reference)[0] / score(model)[0] for _ in range(reps)]
+        row["ratio_in_turns"] = spread(ratios)
+    return row
 
 
-def _kenlm_rows(dataset: str, order: int, reps: int, tmp: Path) -> list[dict]:
+def _kenlm_rows(dataset: str, order: int, args, tmp: Path) -> list[dict]:
     from rnnkit.ngram.arpa import write_arpa
     from rnnkit.ngram.store import NGramMeta, save_ngram
 
@@ -513,16 +539,32 @@ def _kenlm_rows(dataset: str, order: int, reps: int, tmp: Path) -> list[dict]:
     write_arpa(lm, vocab, paths["arpa"])
     paths["kenlm"] = paths["arpa"]
     del lm
+    runs = [(kind, None) for kind in KENLM_KINDS]
+    if args.baseline:  # the other checkout's rnnkit reads the same files
+        runs[2:2] = [(kind, args.baseline) for kind in ("run", "arpa")]
     rows = []
-    for kind in KENLM_KINDS:
-        cmd = [sys.executable, __file__, "_kenlm_child", kind, str(paths[kind]), dataset, str(reps)]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    for kind, code in runs:
+        cmd = [sys.executable, __file__, "_kenlm_child", kind, str(paths[kind]), dataset]
+        turns = args.turns and kind != "kenlm"
+        cmd += [str(args.reps), args.clock, str(paths["arpa"]) if turns else ""]
+        env = os.environ | ({"PYTHONPATH": str(Path(code).resolve())} if code else {})
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
         if out.returncode != 0:
             sys.stderr.write(out.stderr)
             raise SystemExit(f"child failed: {' '.join(cmd)}")
         row = json.loads(out.stdout.strip().splitlines()[-1])
-        rows.append(row | {"dataset": dataset, "order": order, "fit_s": fit_s})
+        if code:
+            row["model"] = f"{row['model']} ({_checkout(code)})"
+        rows.append(row | {"dataset": dataset, "order": order, "fit_s": fit_s, "code": code})
     return rows
+
+
+def _checkout(path: str) -> str:
+    """The commit of a checkout (its folder name when it is not a git work tree)."""
+    out = subprocess.run(
+        ["git", "-C", path, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    return out.stdout.strip() if out.returncode == 0 else Path(path).name
 
 
 def run_kenlm(args) -> None:
@@ -537,7 +579,7 @@ def run_kenlm(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for dataset in args.datasets.split(","):
             for order in (3, 5):
-                rows.extend(_kenlm_rows(dataset, order, args.reps, Path(tmp)))
+                rows.extend(_kenlm_rows(dataset, order, args, Path(tmp)))
     print(
         "| data | order | model | perplexity | scoring, tokens/s | vs KenLM | load | "
         "memory added by the load | peak over the baseline |"
@@ -549,27 +591,37 @@ def run_kenlm(args) -> None:
             for x in rows
             if (x["dataset"], x["order"], x["kind"]) == (r["dataset"], r["order"], "kenlm")
         )
+        # measured in turns with KenLM in the row's process, or against the KenLM row
+        ratio = r["ratio_in_turns"]["median"] if "ratio_in_turns" in r else None
+        ratio = ratio or r["tokens_per_s"] / ref["tokens_per_s"]
         print(
             f"| {r['dataset']} | {r['order']} | {r['model']} | {r['perplexity']:.4f} | "
-            f"{r['tokens_per_s'] / 1e6:.2f}M | {r['tokens_per_s'] / ref['tokens_per_s']:.2f}x | "
+            f"{r['tokens_per_s'] / 1e6:.2f}M | {ratio:.2f}x | "
             f"{r['load_s']:.2f} s | {fmt_bytes(r['rss_added_by_load_bytes'])} | "
             f"{fmt_bytes(r['peak_over_base_bytes'])} |"
         )
     print(
         f"\nmkn models fitted by rnnkit (KenLM's sentence starts), saved and exported as ARPA; "
         f"each row is a fresh process that loads one model and scores the test split "
-        f"{args.reps} times (median). rnnkit scores from the raw text (tokenizing included), "
+        f"{args.reps} times (median, {args.clock} clock"
+        + (
+            "; vs KenLM: median ratio of as many turns with KenLM in that process"
+            if args.turns
+            else ""
+        )
+        + "). rnnkit scores from the raw text "
+        "(tokenizing included), "
         "KenLM one model.score(line) per line. Memory: RSS added by the load, and peak RSS "
         "(VmHWM, reset after the test text and the libraries are loaded) over that baseline."
     )
-    result = {"machine": machine(), "reps": args.reps, "results": rows}
+    result = {"machine": machine(), "reps": args.reps, "clock": args.clock, "results": rows}
     print("saved", save("ngram-kenlm", result))
 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_kenlm_child":
-        kind, path, dataset, reps = sys.argv[2:6]
-        print(json.dumps(kenlm_child(kind, path, dataset, int(reps))))
+        kind, path, dataset, reps, clock, turns_with = sys.argv[2:8]
+        print(json.dumps(kenlm_child(kind, path, dataset, int(reps), clock, turns_with)))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "_fit_child":
         cp = argparse.ArgumentParser()
@@ -596,6 +648,22 @@ def main() -> None:
     )
     ap.add_argument("--dataset", default="wikitext-2", help="memory: the training corpus")
     ap.add_argument("--datasets", default="ptb,wikitext-2", help="kenlm: comma-separated corpora")
+    ap.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="wall",
+        help="kenlm: time scoring in wall time or in process CPU time",
+    )
+    ap.add_argument(
+        "--turns",
+        action="store_true",
+        help="kenlm: each rnnkit row also scores in turns with KenLM; vs KenLM is their ratio",
+    )
+    ap.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="kenlm: another rnnkit checkout whose rows are measured in the same run",
+    )
     args = ap.parse_args()
     if args.what in ("all", "table"):
         run_table(args)

@@ -1,5 +1,5 @@
 """ARPA and KenLM files as models: ``BackoffLM`` against ``NGramLM`` (the model the file was
-written from), against ``ArpaLM`` (the simple reference reader) and ``kenlm.Model``; the
+written from), against ``ArpaLM`` (the word-level view, padded) and ``kenlm.Model``; the
 streaming reader's blocks and errors; the commands on files; no torch in n-gram commands."""
 
 from __future__ import annotations
@@ -82,6 +82,85 @@ def test_scores_match_the_reference_reader_and_kenlm(written):
         for s, _, _ in k.full_scores(" ".join(escape_token(t) for t in line.split()))
     ]
     np.testing.assert_allclose(got / math.log(10), theirs, atol=1e-6)
+
+
+def _reference_logprobs(model, ids) -> list[float]:
+    """The ARPA backoff rule token by token over tuples of ids (one ``<s>``, kenlm style), the
+    backoffs of the contexts longer than the listed n-gram added shortest first."""
+    V, grams = model.V, [{(i,): i for i in range(model.V)}]
+    for keys in model.keys[1:]:
+        rows = {r: g for g, r in grams[-1].items()}
+        grams.append({(*rows[int(key) // V], int(key) % V): r for r, key in enumerate(keys)})
+    out, ctx = [], (model.bos,)
+    for t in ids:
+        t = model.unk if t == model.bos else int(t)
+        m = max(k for k in range(1, len(ctx) + 2) if (*ctx[len(ctx) - k + 1 :], t) in grams[k - 1])
+        bo = 0.0
+        for k in range(m, len(ctx) + 1):  # contexts of k words
+            row = grams[k - 1].get(ctx[len(ctx) - k :])
+            bo += float(model.backoff[k - 1][row]) if row is not None else 0.0
+        gram = (*ctx[len(ctx) - m + 1 :], t)
+        out.append((float(model.prob[m - 1][grams[m - 1][gram]]) + bo) * math.log(10))
+        ctx = (model.bos,) if t == model.eos else (*ctx, t)[-(model.order - 1) :]
+    return out
+
+
+def test_scores_equal_the_backoff_rule_to_the_last_bit(written):
+    tok, _, _, path = written
+    model = read_backoff(path)
+    ids = model.encode(tok.tokenize(HELD), tok.boundary)
+    got, _ = model.token_logprobs(ids)
+    np.testing.assert_array_equal(got, _reference_logprobs(model, ids))
+
+
+def test_ids_outside_the_vocabulary_are_refused(written):
+    model = read_backoff(written[3])
+    for bad in ([0, model.V], [-1, 0]):
+        with pytest.raises(DataError, match=f"must lie in \\[0, {model.V}\\)"):
+            model.token_logprobs(np.array(bad))
+
+
+# a 4-gram whose context "<s> a b" is listed while its suffix "a b" is not
+GAPPED = """\\data\\
+ngram 1=5
+ngram 2=1
+ngram 3=1
+ngram 4=1
+
+\\1-grams:
+-99\t<s>\t-0.5
+-1.0\t</s>
+-2.0\t<unk>
+-0.6\ta\t-0.2
+-0.8\tb\t-0.1
+
+\\2-grams:
+-0.3\t<s> a\t-0.25
+
+\\3-grams:
+-0.2\t<s> a b\t-0.15
+
+\\4-grams:
+-0.05\t<s> a b </s>
+
+\\end\\
+"""
+
+
+def test_an_unlisted_context_between_listed_ones(tmp_path):
+    path = tmp_path / "gapped.arpa"
+    path.write_text(GAPPED, encoding="utf-8")
+    model = read_backoff(path)
+    ids = model.encode(["a", "b", "</s>", "b", "a", "</s>"], "</s>")
+    lp, _ = model.token_logprobs(ids)
+    np.testing.assert_array_equal(lp, _reference_logprobs(model, ids))
+    assert lp[2] / math.log(10) == pytest.approx(-0.05)  # the 4-gram, past the gap
+    for i, w in enumerate(ids):
+        start = 0 if i < 3 else 3
+        assert math.log(model.distribution(ids[start:i])[w]) == pytest.approx(lp[i], abs=1e-9)
+    arpa = read_arpa(path)  # a context shorter than n-1 words is taken whole
+    assert arpa.logprob10("b", ["<s>", "a"]) == pytest.approx(-0.2)
+    assert arpa.logprob10("b", ["a"]) == pytest.approx(-0.2 - 0.8)
 
 
 def test_distribution_sums_to_one_and_agrees_with_scoring(written):

@@ -39,6 +39,16 @@ def test_word_tokenizer_round_trips_normalised_text(lines):
     assert tok.detokenize(tok.tokenize(text)) == text
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", " ", "\n", "\t", "\r", "\x0b", "\x85", "\u2028", EOS])))
+def test_word_tokenizer_cuts_lines_at_newlines_only(pieces):
+    text = "".join(pieces)
+    # every other white space splits words inside a line; only \n ends one
+    lines = text.split("\n")[: -1 if text.endswith("\n") else None] if text else []
+    want = [t for line in lines for t in (*line.split(), EOS)]
+    assert build_tokenizer("word").tokenize(text) == want
+
+
 def test_word_tokenizer_lowercase_option():
     assert build_tokenizer("word", lowercase=True).tokenize("The CAT") == ["the", "cat", EOS]
     assert build_tokenizer("word").tokenize("The") == ["The", EOS]

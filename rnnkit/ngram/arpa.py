@@ -1,4 +1,4 @@
-"""ARPA files: write a Kneser-Ney ``NGramLM``, read any ARPA back into a small scorer.
+"""ARPA files: write a Kneser-Ney ``NGramLM``, query any ARPA file by words.
 
 An ARPA file holds a backoff model: p(w|h) = P(hw) if hw is listed, else b(h) p(w|h'), with
 log10 values and b(h) = 1 when h is not listed or has no backoff field. Interpolated KN and
@@ -15,17 +15,20 @@ symbols is written as ``\\u003c...`` so that it stays a separate word.
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rnnkit.errors import ConfigError, DataError
-from rnnkit.io import atomic_write_text, read_text
+from rnnkit.errors import ConfigError
+from rnnkit.io import atomic_write_text
 from rnnkit.text.vocab import BOS
+
+if TYPE_CHECKING:
+    from rnnkit.ngram.backoff import BackoffLM
 
 BOS_SYM, EOS_SYM, UNK_SYM = "<s>", "</s>", "<unk>"
 SYMBOLS = (BOS_SYM, EOS_SYM, UNK_SYM)
@@ -33,12 +36,6 @@ _ESCAPES = {" ": "\\s", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
 _UNESCAPES = {"\\": "\\", "s": " ", "t": "\t", "n": "\n", "r": "\r"}
 _ESCAPE_START = "\\strnu"  # a backslash before one of these is doubled
 _ESCAPE_SEQ = re.compile(r"\\(?:([\\strn])|u([0-9a-fA-F]{4}))")
-_FIELDS = re.compile(r"[^ \t\r\f\v]+")  # ARPA tools split on ASCII blanks only
-# ASCII digits (\d would take any script's), converted only when few enough: Python refuses
-# int() of more than 4300 digits.
-_COUNT_LINE = re.compile(r"ngram\s+([0-9]+)\s*=\s*([0-9]+)")
-_SECTION = re.compile(r"\\([0-9]+)-grams:")
-_MAX_DIGITS = 18
 _DIGITS = "%.7f"  # log10 to 5e-8: scores round-trip far below 1e-6
 NEVER = -99.0  # the log10 probability lmplz writes for <s>, which is never predicted
 _CHUNK = 100_000  # entries formatted at a time: memory stays bounded, progress moves
@@ -209,63 +206,45 @@ def arpa_text(lm, vocab, done=None) -> str:
 
 # ---------------------------------------------------------------------------------- reading
 class ArpaLM:
-    """A backoff n-gram model read from an ARPA file; a reference scorer, kept simple.
+    """An ARPA file queried by words: a word-level view of the ``BackoffLM`` that
+    ``read_backoff`` reads (the one ARPA parser), with each sentence padded to n-1 ``<s>``.
+
+    A word is looked up by its unescaped spelling; ``<s>``, ``</s>`` and ``<unk>`` always mean
+    the symbols, and any other unknown word reads as ``<unk>`` (log10 -100 when the file has
+    none, as KenLM adds it).
 
     Attributes:
         order: the highest order n.
         vocab: the unigram words in file order, unescaped (``<s>``, ``</s>``, ``<unk>`` as
             they are).
         counts: the number of n-grams per order.
+        lm: the ``BackoffLM`` (``bos_style="padded"``).
     """
 
-    def __init__(self, order: int, grams: list[dict[tuple[str, ...], tuple[float, float]]]):
-        self.order = order
-        self._grams = grams  # per order: tuple of file words -> (log10 p, log10 backoff)
-        self.counts = [len(g) for g in grams]
-        self.vocab = [unescape_token(w) for (w,) in grams[0]]
-        # unescaped word -> its spelling in the file; the three symbols always mean themselves
-        self._spelling = {unescape_token(w): w for (w,) in grams[0] if w not in SYMBOLS}
-        self._spelling.update({s: s for s in SYMBOLS})
+    def __init__(self, lm: BackoffLM):
+        self.lm = lm
+        self.order = lm.order
+        self.counts = lm.counts
+        self.vocab = [unescape_token(w) for w in lm.words]
+        # unescaped word -> id; the three symbols always mean themselves
+        self._ids = {w: i for i, w in enumerate(self.vocab) if lm.words[i] not in SYMBOLS}
+        self._ids.update({BOS_SYM: lm.bos, EOS_SYM: lm.eos, UNK_SYM: lm.unk})
 
-    def _word(self, word: str) -> str:
-        return self._spelling.get(word, UNK_SYM)
-
-    def _logprob10(self, word: str, context: tuple[str, ...]) -> float:
-        backoff = 0.0
-        for i in range(len(context) + 1):
-            h = context[i:]
-            hit = self._grams[len(h)].get((*h, word))
-            if hit is not None:
-                return hit[0] + backoff
-            if h:
-                entry = self._grams[len(h) - 1].get(h)
-                backoff += entry[1] if entry is not None else 0.0
-        return -math.inf  # the word is missing and so is <unk>
+    def _encode(self, words: Sequence[str]) -> np.ndarray:
+        return np.array([self._ids.get(w, self.lm.unk) for w in words], dtype=np.int64)
 
     def logprob10(self, word: str, context: Sequence[str] = ()) -> float:
         """log10 p(word | context) by the ARPA backoff rule; the last n-1 words of ``context``
         count (a shorter one is used as it is). Unknown words read as ``<unk>``."""
-        ctx = tuple(self._word(w) for w in context)
-        ctx = ctx[len(ctx) - (self.order - 1) :] if self.order > 1 else ()
-        return self._logprob10(self._word(word), ctx)
+        ctx = self._encode(context)[max(len(context) - (self.order - 1), 0) :]
+        return float(self.lm.logprobs10(ctx)[self._ids.get(word, self.lm.unk)])
 
     def token_logprobs(self, words: Sequence[str]) -> np.ndarray:
         """Natural-log probability of every word, (len(words),).
 
         Each sentence starts from ``<s>`` * (n-1); after a ``</s>`` the context starts over.
         """
-        n = self.order - 1
-        start = (BOS_SYM,) * n
-        ctx = start
-        out = np.empty(len(words))
-        for i, w in enumerate(words):
-            w = self._word(w)
-            out[i] = self._logprob10(w, ctx)
-            if w == EOS_SYM:
-                ctx = start
-            elif n:
-                ctx = (*ctx[1:], w)
-        return out * math.log(10)
+        return self.lm.token_logprobs(self._encode(words))[0]
 
     def sentence_logprob(self, words: Sequence[str]) -> float:
         """Natural-log probability of a sentence given as words (ending with ``</s>``)."""
@@ -273,100 +252,13 @@ class ArpaLM:
 
 
 def read_arpa(path: str | Path) -> ArpaLM:
-    """Parse an ARPA file. Lines before ``\\data\\`` are ignored (a free-form header).
+    """Read an ARPA file with ``read_backoff`` into an ``ArpaLM``.
 
     Raises:
-        DataError: naming the file and line of the first problem (malformed ``\\data\\``
-            block, unknown or misplaced section, wrong number of fields, a probability that
-            is not a number, a section whose size differs from ``\\data\\``, no ``\\end\\``).
+        DataError: naming the file and line of the first problem (see ``read_backoff``).
     """
-    path = Path(path)
-    lines = read_text(path).split("\n")  # not splitlines: it breaks on more than newlines
-    last = len(lines) - (lines[-1] == "")  # number of the last line, for "ends early" errors
+    from rnnkit.ngram.backoff import read_backoff
 
-    def fail(lineno: int, problem: str) -> DataError:
-        return DataError(f"{path}, line {lineno}: {problem}; fix or rewrite the ARPA file")
-
-    def shown(text: str) -> str:
-        return repr(text if len(text) <= 60 else text[:57] + "...")
-
-    i = 0
-    while i < len(lines) and lines[i].strip() != "\\data\\":
-        i += 1
-    if i == len(lines):
-        raise fail(1, "no \\data\\ line, so this is not an ARPA file")
-    declared: dict[int, int] = {}
-    i += 1
-    while i < len(lines) and not lines[i].strip().startswith("\\"):
-        text = lines[i].strip()
-        if text:
-            m = _COUNT_LINE.fullmatch(text)
-            if m is None:
-                raise fail(
-                    i + 1, f"expected 'ngram K=COUNT' in the \\data\\ block, got {shown(text)}"
-                )
-            if max(len(m.group(1)), len(m.group(2))) > _MAX_DIGITS:
-                raise fail(
-                    i + 1, f"an order or count of over {_MAX_DIGITS} digits in {shown(text)}"
-                )
-            k = int(m.group(1))
-            if k != len(declared) + 1:
-                raise fail(i + 1, f"expected the count of order {len(declared) + 1}, got {k}")
-            declared[k] = int(m.group(2))
-        i += 1
-    if not declared:
-        raise fail(min(i + 1, last), "the \\data\\ block lists no n-gram counts")
-    order = len(declared)
-
-    grams: list[dict[tuple[str, ...], tuple[float, float]]] = []
-    while len(grams) < order:
-        if i == len(lines):
-            raise fail(last, f"the file ends before the \\{len(grams) + 1}-grams: section")
-        text = lines[i].strip()
-        k = len(grams) + 1
-        if not text:
-            i += 1
-            continue
-        m = _SECTION.fullmatch(text)
-        if m is None or len(m.group(1)) > _MAX_DIGITS or int(m.group(1)) != k:
-            raise fail(i + 1, f"expected the section \\{k}-grams:, got {shown(text)}")
-        header_line = i + 1
-        table: dict[tuple[str, ...], tuple[float, float]] = {}
-        i += 1
-        while i < len(lines) and not lines[i].lstrip().startswith("\\"):
-            fields = _FIELDS.findall(lines[i])
-            if fields:
-                if not k + 1 <= len(fields) <= k + 1 + (k < order):
-                    allowed = f"{k + 1} or {k + 2}" if k < order else f"{k + 1}"
-                    raise fail(
-                        i + 1,
-                        f"a {k}-gram line needs {allowed} fields, got {len(fields)}",
-                    )
-                logp = _number(fields[0], i + 1, fail)
-                bo = _number(fields[k + 1], i + 1, fail) if len(fields) == k + 2 else 0.0
-                table[tuple(fields[1 : k + 1])] = (logp, bo)
-            i += 1
-        if len(table) != declared[k]:
-            raise fail(
-                header_line,
-                f"section \\{k}-grams: has {len(table)} distinct entries but \\data\\ "
-                f"declares {declared[k]}",
-            )
-        grams.append(table)
-    while i < len(lines) and not lines[i].strip():
-        i += 1
-    if i == len(lines):
-        raise fail(last, "missing \\end\\ after the last section")
-    if lines[i].strip() != "\\end\\":
-        raise fail(i + 1, f"expected \\end\\ after the last section, got {shown(lines[i].strip())}")
-    return ArpaLM(order, grams)
-
-
-def _number(text: str, lineno: int, fail) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        x = math.nan
-    if math.isnan(x) or "_" in text:
-        raise fail(lineno, f"{text[:40]!r} is not a log10 number")
-    return x
+    lm = read_backoff(path)
+    lm.bos_style = "padded"
+    return ArpaLM(lm)

@@ -15,6 +15,7 @@ context that is not listed. A word missing from the file reads as ``<unk>``; a f
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from itertools import repeat
 from pathlib import Path
@@ -23,21 +24,23 @@ import numpy as np
 
 from rnnkit.errors import DataError
 from rnnkit.ngram.arpa import (
-    _COUNT_LINE,
-    _MAX_DIGITS,
-    _SECTION,
     BOS_SYM,
     EOS_SYM,
     UNK_SYM,
     escape_token,
     unescape_token,
 )
-from rnnkit.ngram.counts import bos_padding, lookup_rows, pad_sentences
+from rnnkit.ngram.counts import bos_padding, listed_grams, pad_sentences
 from rnnkit.ngram.sampling import sample_ids
 
 UNK_MISSING = -100.0  # log10 p(<unk>) when the file has none (KenLM's default)
 _BLOCK_BYTES = 1 << 20  # bytes parsed at a time (whole lines): small temporaries
 KENLM_MAGIC = b"mmap lm "  # the first bytes of a KenLM binary file
+# ASCII digits (\d would take any script's), converted only when few enough: Python refuses
+# int() of more than 4300 digits.
+_COUNT_LINE = re.compile(r"ngram\s+([0-9]+)\s*=\s*([0-9]+)")
+_SECTION = re.compile(r"\\([0-9]+)-grams:")
+_MAX_DIGITS = 18
 
 
 class BackoffLM:
@@ -59,6 +62,11 @@ class BackoffLM:
         self.bos, self.eos, self.unk = int(bos), int(eos), int(unk)
         self.words = words
         self._ids = {w: i for i, w in enumerate(words or [])}
+        # corpus token -> id, for the tokens whose ARPA spelling the file lists
+        self._token_ids = {
+            t: i for w, i in self._ids.items() if escape_token(t := unescape_token(w)) == w
+        }
+        self._encoder: tuple[str | None, dict[str, int]] = (None, {})  # for the last boundary
         self.bos_style = bos_style
 
     @classmethod
@@ -78,14 +86,11 @@ class BackoffLM:
     def encode(self, tokens: list[str], boundary: str) -> np.ndarray:
         """Ids of corpus tokens (L,) for a file's model: ``boundary`` is ``</s>``, a token is
         looked up by its ARPA spelling (``escape_token``), an unknown one is ``<unk>``."""
-        cache: dict[str, int] = {boundary: self.eos}
-        ids = np.empty(len(tokens), dtype=np.int64)
-        for i, t in enumerate(tokens):
-            j = cache.get(t)
-            if j is None:
-                j = cache[t] = self._ids.get(escape_token(t), self.unk)
-            ids[i] = j
-        return ids
+        if self._encoder[0] != boundary:
+            self._encoder = (boundary, {**self._token_ids, boundary: self.eos})
+        # map() with a repeated default runs the lookups in C, no Python frame per token
+        lookup = self._encoder[1].get
+        return np.fromiter(map(lookup, tokens, repeat(self.unk)), np.int64, len(tokens))
 
     def decode(self, ids, boundary: str) -> list[str]:
         """Corpus tokens of ids: ``</s>`` is ``boundary``, other words unescaped."""
@@ -96,27 +101,35 @@ class BackoffLM:
         """Natural-log probability of every token of a stream of ids, each sentence (ending
         with ``</s>``) from one ``<s>``. Returns (logprobs (L,), sentence index (L,))."""
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if len(ids) and (ids.min() < 0 or ids.max() >= self.V):
+            raise DataError(f"token ids must lie in [0, {self.V}); encode the text with the model")
         if self.bos_style == "kenlm":
             ids = np.where(ids == self.bos, self.unk, ids)  # <s> only starts a sentence
         tokens, predicted, sentence = pad_sentences(
             ids, self.eos, self.bos, self.order, self.bos_style
         )
-        ranks = lookup_rows(self.keys, self.V, tokens, sentence)
+        # Per position of the padded stream: log10 P of the longest listed n-gram ending there
+        # (its order in ``longest``), then the backoffs of the longer contexts before it.
+        P = len(tokens) + 1  # a last slot for what follows the stream
+        logp, bo = np.zeros(P), np.zeros(P)
+        logp[:-1] = self.prob[0][tokens]  # every id is a listed unigram
+        longest = np.ones(P, np.int8)
+        contexts = []
+        grams = listed_grams(self.keys, self.V, tokens, sentence)
+        for k, (pos, row) in enumerate(grams, start=1):
+            end = pos + k - 1
+            if k > 1:
+                logp[end] = self.prob[k - 1][row]
+                longest[end] = k
+            if k < self.order:
+                contexts.append((end + 1, row))
+        for k, (nxt, row) in enumerate(contexts, start=1):
+            # this k-gram, the context of the token at nxt, backs off when that token's longest
+            # listed n-gram is no longer than k
+            keep = longest[nxt] <= k
+            bo[nxt[keep]] += self.backoff[k - 1][row[keep]]
         ends = np.flatnonzero(predicted)
-        logp = self.prob[0][tokens[ends]].astype(np.float64)
-        bo = np.zeros(len(ends))
-        for k in range(2, self.order + 1):
-            start = ends - k + 1
-            ok = start >= 0
-            s = np.where(ok, start, 0)
-            row = np.where(ok, ranks[k - 1][s], -1)  # the k-gram ending at the token
-            ctx = np.where(ok, ranks[k - 2][s], -1)  # its context, the (k-1)-gram before
-            hit = row >= 0
-            logp[hit] = self.prob[k - 1][row[hit]]
-            bo[hit] = 0.0  # the backoffs of contexts longer than the hit's are added next
-            miss = ~hit & (ctx >= 0)
-            bo[miss] += self.backoff[k - 2][ctx[miss]]
-        return (logp + bo) * math.log(10), sentence[ends]
+        return (logp[ends] + bo[ends]) * math.log(10), sentence[ends]
 
     def distribution(self, context=()) -> np.ndarray:
         """p(. | <s> context) over every id (V,); the last n-1 ids count."""
@@ -125,19 +138,24 @@ class BackoffLM:
             context = [self.unk if t == self.bos else t for t in context]
         ctx = [self.bos] * bos_padding(self.order, self.bos_style) + context
         ctx = ctx[max(len(ctx) - (self.order - 1), 0) :] if self.order > 1 else []
-        logp = self.prob[0].astype(np.float64)
-        for k in range(2, len(ctx) + 2):
-            h = ctx[len(ctx) - (k - 1) :]
-            r = self._row(h)
-            if r < 0:
-                break  # an unlisted context: no longer one is listed either
-            lo, hi = np.searchsorted(self.keys[k - 1], [r * self.V, (r + 1) * self.V])
-            logp = logp + self.backoff[k - 2][r]
-            logp[self.keys[k - 1][lo:hi] % self.V] = self.prob[k - 1][lo:hi]
-        p = 10.0**logp
+        p = 10.0 ** self.logprobs10(ctx)
         if self.bos_style == "kenlm":
             p[self.bos] = 0.0  # -99 in a file: never predicted
         return p
+
+    def logprobs10(self, ctx) -> np.ndarray:
+        """log10 p(. | ctx) over every id (V,) by the backoff rule, ``ctx`` (at most n-1 ids)
+        taken as it is: no ``<s>`` added."""
+        ctx = [int(t) for t in ctx]
+        logp = self.prob[0].astype(np.float64)
+        for k in range(2, len(ctx) + 2):
+            r = self._row(ctx[len(ctx) - (k - 1) :])
+            if r < 0:
+                continue  # an unlisted context weighs 1; a longer one may still be listed
+            lo, hi = np.searchsorted(self.keys[k - 1], [r * self.V, (r + 1) * self.V])
+            logp = logp + self.backoff[k - 2][r]
+            logp[self.keys[k - 1][lo:hi] % self.V] = self.prob[k - 1][lo:hi]
+        return logp
 
     def _row(self, gram: list[int]) -> int:
         r = gram[0]
@@ -359,11 +377,17 @@ class _Reader:
             if not text:
                 continue
             m = _COUNT_LINE.fullmatch(text)
-            if m is None or max(len(m.group(1)), len(m.group(2))) > _MAX_DIGITS:
+            if m is None:
                 raise self.fail(self.lineno, f"expected 'ngram K=COUNT', got {text[:40]!r}")
+            if max(len(m.group(1)), len(m.group(2))) > _MAX_DIGITS:
+                raise self.fail(
+                    self.lineno, f"an order or count of over {_MAX_DIGITS} digits in {text[:40]!r}"
+                )
             k = int(m.group(1))
             if k != len(declared) + 1:
-                raise self.fail(self.lineno, f"expected the count of order {len(declared) + 1}")
+                raise self.fail(
+                    self.lineno, f"expected the count of order {len(declared) + 1}, got {k}"
+                )
             declared[k] = int(m.group(2))
         if not declared:
             raise self.fail(self.lineno + 1, "the \\data\\ block lists no n-gram counts")

@@ -71,31 +71,63 @@ def _grams(tokens: np.ndarray, sentence: np.ndarray, rank: np.ndarray, k: int, V
     return pos, rank[pos] * V + tokens[pos + k - 1]
 
 
-def lookup_rows(keys: list[np.ndarray], V: int, tokens: np.ndarray, sentence: np.ndarray):
-    """``NGramCounts.lookup`` for any tables keyed the same way: ``keys[k-1]`` (n_k,) sorted
-    keys of order k (order 1: unused, the token id is the row)."""
-    P = len(tokens)
+def listed_grams(keys: list[np.ndarray], V: int, tokens: np.ndarray, sentence: np.ndarray):
+    """The n-grams of a padded stream that tables keyed as the counts are list, order by order.
+
+    Args:
+        keys: ``keys[k-1]`` (n_k,) sorted keys of order k (order 1: unused, the id is the row).
+        tokens, sentence: (P,) from ``pad_sentences``.
+    Yields:
+        per order k = 1, 2, ...: ``(pos, row)``, (M_k,) int64 each: the start of every k-gram
+        that stays within a sentence and is listed, and its row in the table of order k.
+    """
     tokens = np.asarray(tokens, dtype=np.int64)
-    rank = np.where((tokens >= 0) & (tokens < V), tokens, -1)
-    ranks = [rank]
-    pos = np.flatnonzero(rank >= 0)  # where the (k-1)-gram starting there is in its table
+    pos = np.flatnonzero((tokens >= 0) & (tokens < V))
+    row = tokens[pos]
+    yield pos, row
+    # past the end, a sentence no position is in: one test keeps a k-gram within the stream
+    # and within its sentence
+    sentence = np.append(sentence, np.full(len(keys), -1, dtype=np.int64))
     for k in range(2, len(keys) + 1):
         table = keys[k - 1]
-        pos = pos[pos < P - k + 1]
-        pos = pos[sentence[pos] == sentence[pos + k - 1]]
-        key = rank[pos] * V + tokens[pos + k - 1]
-        rank = np.full(P, -1, dtype=np.int64)
-        if len(table) and len(key):
+        ok = sentence[pos] == sentence[pos + k - 1]
+        pos, row = pos[ok], row[ok]
+        last = tokens[pos + k - 1]
+        if len(table) and len(pos):
             # searchsorted narrows its range from one query to the next, so the queries go in
-            # sorted; pos is kept in the order of the shorter keys, runs a stable sort exploits
-            by_key = np.argsort(key, kind="stable")
-            pos, key = pos[by_key], key[by_key]
-            row = np.minimum(np.searchsorted(table, key), len(table) - 1)
-            hit = table[row] == key
-            pos = pos[hit]
-            rank[pos] = row[hit]
+            # sorted: pos is kept in the order of the shorter keys, runs a stable sort exploits
+            by_key = _key_order(row, last, V, k)
+            pos, key = pos[by_key], row[by_key] * V + last[by_key]
+            # sorted, equal keys sit together: each distinct key is searched once
+            first = np.empty(len(key), bool)
+            first[0] = True
+            np.not_equal(key[1:], key[:-1], out=first[1:])
+            distinct = key[first]
+            row = np.minimum(np.searchsorted(table, distinct), len(table) - 1)
+            which = np.cumsum(first) - 1  # the distinct key of each query
+            hit = (table[row] == distinct)[which]
+            pos, row = pos[hit], row[which[hit]]
         else:
-            pos = pos[:0]
+            pos, row = pos[:0], row[:0]
+        yield pos, row
+
+
+def _key_order(context: np.ndarray, last: np.ndarray, V: int, k: int) -> np.ndarray:
+    """The stable order of the keys ``context * V + last``. Bigram contexts are token ids in
+    stream order, not runs: two 16-bit radix passes (numpy's stable sort of uint16) sort them
+    in linear time where a comparison sort of the keys takes several times longer."""
+    if k == 2 and V <= 1 << 16:
+        by_last = np.argsort(last.astype(np.uint16), kind="stable")
+        return by_last[np.argsort(context[by_last].astype(np.uint16), kind="stable")]
+    return np.argsort(context * V + last, kind="stable")
+
+
+def lookup_rows(keys: list[np.ndarray], V: int, tokens: np.ndarray, sentence: np.ndarray):
+    """``NGramCounts.lookup`` for any tables keyed the same way (see ``listed_grams``)."""
+    ranks = []
+    for pos, row in listed_grams(keys, V, tokens, sentence):
+        rank = np.full(len(tokens), -1, dtype=np.int64)
+        rank[pos] = row
         ranks.append(rank)
     return ranks
 

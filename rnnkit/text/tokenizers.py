@@ -62,7 +62,12 @@ class WordTokenizer:
     lossless: bool = False
 
     def tokenize(self, text: str) -> list[str]:
-        return _per_line(text.lower() if self.lowercase else text, str.split)
+        if self.lowercase:
+            text = text.lower()
+        if text and not text.endswith("\n"):
+            text += "\n"
+        # the tokens of _per_line(text, str.split) in one split, without a list per line
+        return text.replace("\n", f" {EOS} ").split()
 
     def detokenize(self, tokens: list[str]) -> str:
         out: list[str] = []
