@@ -24,8 +24,10 @@ from rnnkit.commands.common import CONTEXT
 @click.option(
     "--out",
     required=True,
-    type=click.Path(dir_okay=False),
-    help="Model file to write; the sidecar JSON goes beside it as OUT.json.",
+    type=click.Path(),
+    help="Model file to write; the sidecar JSON goes beside it as OUT.json. A translation "
+    "run writes a directory instead: OUT/encoder.FORMAT, OUT/decoder_step.FORMAT and "
+    "OUT/manifest.json.",
 )
 @click.option(
     "--which",
