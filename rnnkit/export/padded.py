@@ -21,9 +21,10 @@ from torch._higher_order_ops.scan import scan
 
 from rnnkit.errors import ConfigError, ExportError, RunDirError
 from rnnkit.nn.cells import gru_cell, lstm_cell, rnn_cell
+from rnnkit.nn.minrnn import update_gate
 from rnnkit.train.checkpoint import RunDir, build_for_loading, load_weights
 
-SCAN_CELLS = ("rnn", "lstm", "gru")
+SCAN_CELLS = ("rnn", "lstm", "gru", "mingru", "minlstm")
 
 
 def padded_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
@@ -32,12 +33,13 @@ def padded_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
 
 
 class PaddedScan(nn.Module):
-    """``rnn`` (``torch.nn.RNN`` / ``LSTM`` / ``GRU`` or rnnkit's scratch layers of the same
-    names, which share their parameter names and gate order) over a padded batch.
+    """``rnn`` (``torch.nn.RNN`` / ``LSTM`` / ``GRU``, rnnkit's scratch layers of the same
+    names, which share their parameter names and gate order, or rnnkit's ``MinGRU`` /
+    ``MinLSTM``) over a padded batch, one step at a time.
 
     Args:
         rnn: the time-major layer; its parameters stay its own (``self.rnn``).
-        cell: ``rnn``, ``lstm`` or ``gru``.
+        cell: one of ``SCAN_CELLS``.
 
     Inputs: ``x`` (S, N, I), ``hx`` the initial state as the layer takes it (``None``:
     zeros), ``lengths`` (N,) with 1 <= lengths <= S (``None``: every row is S long).
@@ -47,7 +49,7 @@ class PaddedScan(nn.Module):
     at each row's last valid step.
 
     Raises:
-        ExportError: a cell other than ``rnn``, ``lstm`` and ``gru``.
+        ExportError: another cell (the layer-normalised LSTM).
     """
 
     def __init__(self, rnn: nn.Module, cell: str):
@@ -62,6 +64,9 @@ class PaddedScan(nn.Module):
         self.nonlinearity = getattr(rnn, "nonlinearity", "tanh")
 
     def _step(self, g: torch.Tensor, state: tuple, w_hh, b_hh) -> tuple:
+        if w_hh is None:  # minGRU / minLSTM: gates from the input alone
+            z, h_tilde = update_gate(g, self.cell == "minlstm")
+            return (torch.lerp(state[0], h_tilde, z),)  # (1 - z) * h + z * h~
         if self.cell == "lstm":
             return lstm_cell(g, *state, w_hh, b_hh)
         if self.cell == "gru":
@@ -71,8 +76,10 @@ class PaddedScan(nn.Module):
     def _direction(self, x, mask, init: tuple, suffix: str, reverse: bool):
         """One layer one way over ``x`` (S, N, I) from the state ``init`` ((h,) or (h, c), each
         (N, H)): ``(final state tuple, out (S, N, H))``."""
-        w_ih, b_ih = getattr(self.rnn, "weight_ih" + suffix), getattr(self.rnn, "bias_ih" + suffix)
-        w_hh, b_hh = getattr(self.rnn, "weight_hh" + suffix), getattr(self.rnn, "bias_hh" + suffix)
+        w_ih, b_ih, w_hh, b_hh = (
+            getattr(self.rnn, name + suffix, None)  # no bias without one; no W_hh in a min cell
+            for name in ("weight_ih", "bias_ih", "weight_hh", "bias_hh")
+        )
         xp = F.linear(x, w_ih, b_ih)  # (S, N, G*H): every step's input product at once
 
         def body(carry, inputs):  # carry: (h,) or (h, c), each (N, H)

@@ -118,7 +118,8 @@ def export_run(
         raise ConfigError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     kind = identify(run_dir)
     if kind.name not in EXPORTERS:
-        kinds = " and ".join(f"{RUN_KINDS[k].what}s ({RUN_KINDS[k].trained_by})" for k in EXPORTERS)
+        *most, last = (f"{RUN_KINDS[k].what}s ({RUN_KINDS[k].trained_by})" for k in EXPORTERS)
+        kinds = f"{', '.join(most)} and {last}"
         raise RunDirError(
             f"cannot export {run_dir}: rnnkit export writes {kinds}, not {kind.what}s"
         )
