@@ -154,4 +154,6 @@ def scan_twin(model: nn.Module, build: Callable, encoder: str = "") -> nn.Module
     scan_encoder(owner)
     if owner is not twin and hasattr(twin, "rnn"):
         twin.rnn = PaddedScan(twin.rnn, twin.config.cell)
-    return twin.eval()
+    # An inference program: with no parameter that needs a gradient, the loaded program runs
+    # outside torch.no_grad too (autograd through the Viterbi scan's integer outputs fails).
+    return twin.eval().requires_grad_(False)
