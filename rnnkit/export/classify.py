@@ -20,7 +20,7 @@ from rnnkit.classify.data import _EDGE_PUNCT
 from rnnkit.classify.models import SequenceModel
 from rnnkit.classify.train import load_run
 from rnnkit.export.graph import Exportable, TensorSpec
-from rnnkit.export.padded import load_which, padded_mask, scan_twin
+from rnnkit.export.padded import ENCODER_LAYERS, load_which, padded_mask, random_lengths, scan_twin
 from rnnkit.text.vocab import PAD, UNK
 
 MAX_WORD_LEN = 20  # characters kept per word, as the run's data encoding cuts them
@@ -116,7 +116,6 @@ def classify_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
 
     Raises:
         RunDirError: not a complete run, or no last.safetensors for ``which="last"``.
-        ExportError: a cell without a scan form (mingru, minlstm).
     """
     config, vocabs, model = load_run(run_dir)
     load_which(model, run_dir, which)
@@ -127,8 +126,7 @@ def classify_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
     V, K = c.vocab, max(c.chars, 1)
 
     def sample(batch: int, time: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
-        lengths = torch.randint(1, time + 1, (batch,), generator=gen)
-        lengths[0] = time  # one full row, as a padded batch has
+        lengths = random_lengths(batch, time, gen)
         valid = padded_mask(lengths, time)
         feed = {"words": torch.randint(1, V, (batch, time), generator=gen) * valid}
         feed["lengths"] = lengths
@@ -218,7 +216,7 @@ def _meta(config, vocabs: dict, model: SequenceModel) -> dict:
             "pooling": c.pooling if c.num_labels else None,
             "crf": c.crf,
             "backend": c.backend,
-            "exported_layers": "torch.nn cells, one scan over time per layer and direction",
+            "exported_layers": ENCODER_LAYERS,
         },
         "tokenizer": {
             "lowercase": config.lowercase,

@@ -5,7 +5,12 @@ Encoders read a padded batch with its lengths. rnnkit runs them through
 neither with a free length: packing sorts by the lengths' values, and ``nn.LSTM`` / ``nn.GRU``
 are unrolled to the example's length. ``PaddedScan`` runs the same layer as one ``scan`` per
 layer and direction, with the rows past their length keeping their state, so the exported
-program takes any batch and length and gives what packing gives.
+program takes any batch and length and gives what packing gives. A decoder's one step runs
+through it too (a scan of one step): the step then holds the cells' equations, not
+``nn.GRU``'s flattened weights, which ``torch.export`` warns about.
+
+``scan_twin`` makes such a copy of a classifier or an encoder-decoder; ``load_which`` picks
+the run's weights.
 """
 
 from __future__ import annotations
@@ -25,11 +30,21 @@ from rnnkit.nn.minrnn import update_gate
 from rnnkit.train.checkpoint import RunDir, build_for_loading, load_weights
 
 SCAN_CELLS = ("rnn", "lstm", "gru", "mingru", "minlstm")
+# How the sidecar says the recurrent layers were exported.
+ENCODER_LAYERS = "the cells' equations, as one scan over time per layer and direction"
 
 
 def padded_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
     """(N, S) bool, True at each row's first ``lengths[n]`` steps."""
     return torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def random_lengths(batch: int, time: int, gen: torch.Generator) -> torch.Tensor:
+    """(batch,) random lengths in [1, time], the first row full, as a padded batch has: the
+    inputs of the check after writing."""
+    lengths = torch.randint(1, time + 1, (batch,), generator=gen)
+    lengths[0] = time
+    return lengths
 
 
 class PaddedScan(nn.Module):

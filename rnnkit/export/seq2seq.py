@@ -17,7 +17,7 @@ from torch import nn
 
 from rnnkit.decode import reserved_ids
 from rnnkit.export.graph import Bundle, Exportable, TensorSpec
-from rnnkit.export.padded import load_which, padded_mask, scan_twin
+from rnnkit.export.padded import ENCODER_LAYERS, load_which, padded_mask, random_lengths, scan_twin
 from rnnkit.seq2seq.models import Memory, Seq2Seq
 from rnnkit.seq2seq.train import load_run
 from rnnkit.text import vocab as special
@@ -98,33 +98,25 @@ def seq2seq_exportable(run_dir: str | Path, which: str = "best") -> Bundle:
 
     Raises:
         RunDirError: not a complete run, or no last.safetensors for ``which="last"``.
-        ExportError: a cell without a scan form (mingru, minlstm).
     """
     config, src_vocab, tgt_vocab, model = load_run(run_dir)
     load_which(model, run_dir, which)
-    c = model.config
     twin = scan_twin(model, Seq2Seq, "encoder")
-    memory, state = _memory_specs(c), _state_names(c.cell)
-    L, H, C = c.layers, c.hidden, c.context_size
+    parts = {"encoder": _encoder(model, twin), "decoder_step": _decoder_step(model, twin)}
+    return Bundle("seq2seq", parts, _meta(config, model.config, src_vocab, tgt_vocab))
 
-    def src_sample(batch: int, time: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
-        lengths = _lengths(batch, time, gen)
+
+def _encoder(model: Seq2Seq, twin: Seq2Seq) -> Exportable:
+    """The encoder program: ``twin``'s, checked against ``model``'s."""
+    c = model.config
+
+    def sample(batch: int, time: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        lengths = random_lengths(batch, time, gen)
         ids = torch.randint(1, c.src_vocab, (batch, time), generator=gen)
         return {"src": ids * padded_mask(lengths, time), "src_len": lengths}
 
-    def step_sample(batch: int, time: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
-        feed = {"prev_token": torch.randint(0, c.tgt_vocab, (batch,), generator=gen)}
-        for name in state:  # a non-zero state, so that the state path is checked too
-            feed[name] = 0.5 * torch.randn(L, batch, H, generator=gen)
-        if c.attention == "none":
-            return feed | {"context": torch.randn(batch, C, generator=gen)}
-        mask = padded_mask(_lengths(batch, time, gen), time)
-        feed["enc_out"] = torch.randn(batch, time, C, generator=gen) * mask.unsqueeze(-1)
-        feed["enc_keys"] = torch.randn(batch, time, H, generator=gen)
-        return feed | {"src_mask": mask}
-
-    states = tuple(_state_spec(c, n, "the decoder's first state") for n in state)
-    encoder = Exportable(
+    states = [_state_spec(c, n, "the decoder's first state") for n in _state_names(c.cell)]
+    return Exportable(
         kind="seq2seq",
         module=EncoderProgram(twin, checked=False).eval(),
         reference=EncoderProgram(model, checked=True).eval(),
@@ -137,45 +129,49 @@ def seq2seq_exportable(run_dir: str | Path, which: str = "best") -> Bundle:
             ),  # fmt: skip
             TensorSpec("src_len", ("batch",), "int64", "each source's length with its <eos>"),
         ),
-        outputs=(*memory, *states),
-        sample=src_sample,
+        outputs=(*_memory_specs(c), *states),
+        sample=sample,
     )
-    step_class = ContextStep if c.attention == "none" else DecoderStep
-    step_out = [TensorSpec("logits", ("batch", c.tgt_vocab), "float32", "next-token scores")]
-    step_out += [_state_spec(c, n.replace("_0", "_n"), "the state after this step") for n in state]
+
+
+def _decoder_step(model: Seq2Seq, twin: Seq2Seq) -> Exportable:
+    """The decoder-step program: ``twin``'s, checked against ``model``'s."""
+    c = model.config
+    L, H, C = c.layers, c.hidden, c.context_size
+    state = _state_names(c.cell)
+
+    def sample(batch: int, time: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        feed = {"prev_token": torch.randint(0, c.tgt_vocab, (batch,), generator=gen)}
+        for name in state:  # a non-zero state, so that the state path is checked too
+            feed[name] = 0.5 * torch.randn(L, batch, H, generator=gen)
+        if c.attention == "none":
+            return feed | {"context": torch.randn(batch, C, generator=gen)}
+        mask = padded_mask(random_lengths(batch, time, gen), time)
+        feed["enc_out"] = torch.randn(batch, time, C, generator=gen) * mask.unsqueeze(-1)
+        feed["enc_keys"] = torch.randn(batch, time, H, generator=gen)
+        return feed | {"src_mask": mask}
+
+    outputs = [TensorSpec("logits", ("batch", c.tgt_vocab), "float32", "next-token scores")]
+    outputs += [_state_spec(c, n.replace("_0", "_n"), "the state after this step") for n in state]
     if c.attention != "none":
-        step_out.append(
+        outputs.append(
             TensorSpec("attention", ("batch", "src_len"), "float32", "this step's attention")
         )
-    step = Exportable(
+    step_class = ContextStep if c.attention == "none" else DecoderStep
+    return Exportable(
         kind="seq2seq",
         module=step_class(twin).eval(),
         reference=step_class(model).eval(),
         inputs=(
             TensorSpec("prev_token", ("batch",), "int64", "the previous target id (<bos> first)"),
-            _state_spec(c, "h_0", "the state: the encoder's, then the last step's h_n"),
-            *memory,
+            _state_spec(c, "h_0", "the encoder's, then the last step's h_n"),
+            *_memory_specs(c),
             *(_state_spec(c, "c_0", "the encoder's, then the last step's c_n") for _ in state[1:]),
         ),
-        outputs=tuple(step_out),
-        sample=step_sample,
+        outputs=tuple(outputs),
+        sample=sample,
         state=tuple((n, n.replace("_0", "_n")) for n in state),
     )
-    notes = []
-    if c.backend != "torch":
-        notes.append(
-            f"the run uses the {c.backend} backend: exported through torch.nn's "
-            f"{c.cell.upper()} cells with the same weights"
-        )
-    meta = _meta(config, c, src_vocab, tgt_vocab)
-    return Bundle("seq2seq", {"encoder": encoder, "decoder_step": step}, meta, notes)
-
-
-def _lengths(batch: int, time: int, gen: torch.Generator) -> torch.Tensor:
-    """Random lengths in [1, time], the first row full, as a padded batch has."""
-    lengths = torch.randint(1, time + 1, (batch,), generator=gen)
-    lengths[0] = time
-    return lengths
 
 
 def _state_spec(c, name: str, doc: str) -> TensorSpec:
@@ -216,8 +212,7 @@ def _meta(config, c, src_vocab, tgt_vocab) -> dict:
             "bidirectional": c.bidirectional,
             "attention": c.attention,
             "backend": c.backend,
-            "exported_layers": "torch.nn cells; the encoder as one scan over time per layer "
-            "and direction",
+            "exported_layers": ENCODER_LAYERS,
         },
         "tokenizer": {
             "src_lang": config.src_lang,
