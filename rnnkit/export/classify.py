@@ -131,7 +131,7 @@ def classify_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
         feed = {"words": torch.randint(1, V, (batch, time), generator=gen) * valid}
         feed["lengths"] = lengths
         if c.char_embed:  # words of 1 to 6 characters; 0 pads a word
-            width = 1 + time % 6
+            width = 1 + (time - 1) % 6
             chars = torch.randint(1, K, (batch, time, width), generator=gen)
             cut = torch.randint(1, width + 1, (batch, time, 1), generator=gen)
             feed["chars"] = chars * (torch.arange(width) < cut) * valid.unsqueeze(-1)
