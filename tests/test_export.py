@@ -290,7 +290,7 @@ def test_bad_export_input_is_one_error_line(cli, tmp_path, trained_run, seq2seq_
     args, needles = {
         "seq2seq-torchscript": (
             [seq2seq_run[1], "--format", "torchscript"],
-            ["translation run", "pt2 or onnx"],
+            ["--format torchscript", "pt2 or onnx"],
         ),
         "ngram-like": ([ngram, "--format", "onnx"], ["not n-gram runs"]),
         "unknown-format": ([trained_run.dir, "--format", "tflite"], ["tflite", "onnx"]),

@@ -367,11 +367,11 @@ def test_bad_task_export_is_one_error_line(cli, tmp_path, seq2seq_run, joint_run
     args, needles = {
         "s2s-torchscript": (
             [seq2seq_run[1], "--format", "torchscript", "--out", tmp_path / "m"],
-            ["translation run", "pt2 or onnx", "torchscript"],
+            ["--format torchscript", "scan", "pt2 or onnx"],
         ),
         "tag-onnx-legacy": (
             [joint_run[1], "--format", "onnx-legacy", "--out", tmp_path / "m"],
-            ["tagging run", "pt2 or onnx"],
+            ["--format onnx-legacy", "pt2 or onnx"],
         ),
         "s2s-out-file": (
             [seq2seq_run[1], "--format", "pt2", "--out", taken],

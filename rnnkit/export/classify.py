@@ -52,9 +52,7 @@ def viterbi(emissions, mask, start, transitions, end) -> torch.Tensor:
     best, pointers = scan(forward_step, torch.zeros_like(emissions[:, 0]), xs)  # (S, N, T)
 
     def back_step(tag, pointer):  # tag: (N,) at step t; pointer: (N, T)
-        # Each row's pointer picked by comparing tag ids, not by gather: the scan then reads a
-        # tensor besides its own inputs, without which torch.export.save warns on every save.
-        return pointer.masked_fill(keep != tag.unsqueeze(1), 0).sum(1), tag.clone()
+        return pointer.gather(1, tag.unsqueeze(1)).squeeze(1), tag.clone()
 
     _, path = scan(back_step, (best + end).argmax(dim=1), pointers, reverse=True)  # (S, N)
     return path.t().masked_fill(~mask, 0)
@@ -139,7 +137,7 @@ def classify_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
 
     return Exportable(
         kind="classify",
-        module=program.eval(),
+        module=None,  # a scan, which the TorchScript-based formats cannot trace
         reference=Labeller(model, rnnkit_tags(model)).eval(),
         inputs=inputs,
         outputs=outputs,

@@ -26,7 +26,7 @@ from torch._higher_order_ops.scan import scan
 
 from rnnkit.errors import ConfigError, ExportError, RunDirError
 from rnnkit.nn.cells import gru_cell, lstm_cell, rnn_cell
-from rnnkit.nn.minrnn import update_gate
+from rnnkit.nn.minrnn import cell_step
 from rnnkit.train.checkpoint import RunDir, build_for_loading, load_weights
 
 SCAN_CELLS = ("rnn", "lstm", "gru", "mingru", "minlstm")
@@ -80,8 +80,7 @@ class PaddedScan(nn.Module):
 
     def _step(self, g: torch.Tensor, state: tuple, w_hh, b_hh) -> tuple:
         if w_hh is None:  # minGRU / minLSTM: gates from the input alone
-            z, h_tilde = update_gate(g, self.cell == "minlstm")
-            return (torch.lerp(state[0], h_tilde, z),)  # (1 - z) * h + z * h~
+            return (cell_step(g, state[0], self.cell == "minlstm"),)
         if self.cell == "lstm":
             return lstm_cell(g, *state, w_hh, b_hh)
         if self.cell == "gru":

@@ -26,9 +26,6 @@ from rnnkit.registry.runs import RUN_KINDS, identify
 EXPORTERS = {"lm": lm_exportable, "forecast": forecast_exportable}
 EXPORTERS["classify"] = classify_exportable
 EXPORTERS["seq2seq"] = seq2seq_exportable
-# Kinds whose programs hold scans over time, which only torch.export (and the ONNX exporter
-# that starts from its program) can write; the others take every format.
-SCAN_FORMATS = {"classify": ("pt2", "onnx"), "seq2seq": ("pt2", "onnx")}
 MANIFEST = "manifest.json"  # the sidecar of programs exported into one directory
 
 # The check feeds sizes the export never saw (it sees batch 2, length 5), so a size baked into
@@ -122,11 +119,6 @@ def export_run(
         kinds = f"{', '.join(most)} and {last}"
         raise RunDirError(
             f"cannot export {run_dir}: rnnkit export writes {kinds}, not {kind.what}s"
-        )
-    if fmt not in SCAN_FORMATS.get(kind.name, FORMATS):
-        raise ConfigError(
-            f"{kind.a_what} exports to {' or '.join(SCAN_FORMATS[kind.name])}, not {fmt}; "
-            "choose one of those with --format"
         )
     out = Path(out)
     exp = EXPORTERS[kind.name](run_dir, which)

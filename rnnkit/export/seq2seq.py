@@ -118,7 +118,7 @@ def _encoder(model: Seq2Seq, twin: Seq2Seq) -> Exportable:
     states = [_state_spec(c, n, "the decoder's first state") for n in _state_names(c.cell)]
     return Exportable(
         kind="seq2seq",
-        module=EncoderProgram(twin, checked=False).eval(),
+        module=None,  # scans, which the TorchScript-based formats cannot trace
         reference=EncoderProgram(model, checked=True).eval(),
         inputs=(
             TensorSpec(
@@ -131,6 +131,7 @@ def _encoder(model: Seq2Seq, twin: Seq2Seq) -> Exportable:
         ),
         outputs=(*_memory_specs(c), *states),
         sample=sample,
+        program=EncoderProgram(twin, checked=False).eval(),
     )
 
 
@@ -160,7 +161,7 @@ def _decoder_step(model: Seq2Seq, twin: Seq2Seq) -> Exportable:
     step_class = ContextStep if c.attention == "none" else DecoderStep
     return Exportable(
         kind="seq2seq",
-        module=step_class(twin).eval(),
+        module=None,
         reference=step_class(model).eval(),
         inputs=(
             TensorSpec("prev_token", ("batch",), "int64", "the previous target id (<bos> first)"),
@@ -171,6 +172,7 @@ def _decoder_step(model: Seq2Seq, twin: Seq2Seq) -> Exportable:
         outputs=tuple(outputs),
         sample=sample,
         state=tuple((n, n.replace("_0", "_n")) for n in state),
+        program=step_class(twin).eval(),
     )
 
 
