@@ -241,10 +241,12 @@ def _meta(config, c, src_vocab, tgt_vocab) -> dict:
                 "*_n back as the input *_0 and the encoder's other outputs unchanged: rule out "
                 "the never_generated ids in logits, take the argmax as the next token, and stop "
                 "at eos_id (not part of the translation) or after floor(max_len_a * src_len + "
-                "max_len_b) tokens. That is rnnkit's greedy search (--beam 1). Beam search: "
-                "score hypotheses by the sum of log_softmax(logits), divide a finished "
-                "hypothesis' score by ((5 + steps) / 6) ** alpha, and reorder every *_0 input "
-                "and the encoder outputs along the batch axis with the beams."
+                "max_len_b) steps. That is rnnkit's greedy search (--beam 1). Beam search: "
+                "score a hypothesis by the sum of its tokens' log_softmax(logits) (eos "
+                "included, never_generated ids ruled out), divide a finished one's score by "
+                "((5 + steps) / 6) ** alpha with steps counting its eos, and reorder the rows "
+                "of every *_0 input and encoder output with the beams (rnnkit's --beam K also "
+                "keeps the greedy hypothesis in the running)."
             ),
         },
     }
