@@ -20,14 +20,16 @@ from test_export import assert_close, assert_error
 from rnnkit.classify.data import Encoded
 from rnnkit.classify.predict import predict_lines, raw_sentences
 from rnnkit.classify.train import load_run as load_classifier
+from rnnkit.decode import BanTokens, reserved_ids, search
 from rnnkit.errors import ExportError
 from rnnkit.export import export_run
 from rnnkit.export.formats import FORMATS, Format
 from rnnkit.export.padded import PaddedScan
 from rnnkit.export.seq2seq import MAX_LEN_A, MAX_LEN_B
 from rnnkit.nn.layernorm_lstm import LayerNormLSTM
+from rnnkit.seq2seq.data import pad_batch
 from rnnkit.seq2seq.train import load_run as load_translator
-from rnnkit.seq2seq.translate import search_batch, translate_lines
+from rnnkit.seq2seq.translate import search_batch, source_ids, translate_lines
 
 FORMATS_OUT = ("pt2", "onnx")
 
@@ -273,6 +275,55 @@ def test_greedy_translation_from_the_exported_programs_is_rnnkits(
     assert got == want
     if name == "gru":  # the trained run reverses its input in upper case
         assert got[0] == "C B A"
+
+
+class ExportedStepper:
+    """rnnkit's ``Stepper`` over the exported encoder and decoder step: beam search reorders
+    the step's state and encoder inputs by rows, as any consumer's search would."""
+
+    def __init__(self, directory: Path, src: np.ndarray, src_len: np.ndarray):
+        meta = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+        parts = meta["programs"]
+        self.encoder = Program(directory / parts["encoder"]["file"], parts["encoder"])
+        self.decoder = Program(directory / parts["decoder_step"]["file"], parts["decoder_step"])
+        self.pairs = [(s["input"], s["output"]) for s in parts["decoder_step"]["state"]]
+        self.src, self.src_len, self.bos = src, src_len, meta["decoding"]["bos_id"]
+        self.batch, self.model = len(src), torch.nn.Module()  # search() toggles its mode
+
+    def start(self, repeats: int = 1):
+        memory = self.encoder({"src": self.src, "src_len": self.src_len})
+        rows = np.repeat(np.arange(self.batch), repeats)
+        self.memory = {
+            k: v[:, rows] if k in dict(self.pairs) else v[rows] for k, v in memory.items()
+        }
+        state = {k: self.memory[k] for k, _ in self.pairs}
+        return self.step(torch.full((len(rows),), self.bos), state)
+
+    def step(self, y_prev, state):
+        out = self.decoder({**self.memory, **state, "prev_token": y_prev.numpy()})
+        return torch.from_numpy(out["logits"]), {i: out[o] for i, o in self.pairs}
+
+    def select(self, state, index):
+        self.memory = {k: v[:, index] if k in state else v[index] for k, v in self.memory.items()}
+        return {k: v[:, index.numpy()] for k, v in state.items()}
+
+
+@pytest.mark.parametrize("name", ["gru", "lstm"])
+def test_beam_search_over_the_exported_programs_is_rnnkits(seq2seq_runs, seq2seq_dirs, name):
+    """rnnkit's beam search (beam 3, two best) driven by the onnx files gives the model's
+    hypotheses and scores."""
+    _, src_vocab, tgt_vocab, model = load_translator(seq2seq_runs[name])
+    rows = [source_ids(line.split(), src_vocab) for line in SOURCES]
+    src, src_len = pad_batch(rows, src_vocab.id_of("<pad>"))
+    want = search_batch(model, src, src_len, tgt_vocab, beam=3, n_best=2)
+    stepper = ExportedStepper(seq2seq_dirs[name, "onnx"], src.numpy(), src_len.numpy())
+    lens = [math.floor(MAX_LEN_A * n + MAX_LEN_B) for n in src_len.tolist()]
+    eos = tgt_vocab.id_of("<eos>")
+    ban = BanTokens(reserved_ids(tgt_vocab, keep=["<eos>"]))
+    got = search(stepper, max_len=lens, eos=eos, processors=[ban], beam=3, n_best=2)
+    assert [[h.tokens for h in hs] for hs in got] == [[h.tokens for h in hs] for hs in want]
+    for hs_got, hs_want in zip(got, want, strict=True):
+        np.testing.assert_allclose([h.score for h in hs_got], [h.score for h in hs_want], atol=1e-4)
 
 
 def test_decoding_defaults_are_the_translate_commands():
