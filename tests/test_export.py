@@ -274,7 +274,7 @@ def test_exported_forecaster_matches_rnnkit(forecast_run, tmp_path):
 @pytest.mark.parametrize(
     "case",
     [
-        "seq2seq-run",
+        "seq2seq-torchscript",
         "ngram-like",
         "unknown-format",
         "missing-run",
@@ -288,7 +288,10 @@ def test_bad_export_input_is_one_error_line(cli, tmp_path, trained_run, seq2seq_
     ngram.mkdir()
     (ngram / "ngram.json").write_text("{}")
     args, needles = {
-        "seq2seq-run": ([seq2seq_run[1], "--format", "onnx"], ["language-model", "forecasting"]),
+        "seq2seq-torchscript": (
+            [seq2seq_run[1], "--format", "torchscript"],
+            ["--format torchscript", "pt2 or onnx"],
+        ),
         "ngram-like": ([ngram, "--format", "onnx"], ["not n-gram runs"]),
         "unknown-format": ([trained_run.dir, "--format", "tflite"], ["tflite", "onnx"]),
         "missing-run": ([tmp_path / "nowhere", "--format", "onnx"], ["not found"]),

@@ -24,16 +24,18 @@ from rnnkit.commands.common import CONTEXT
 @click.option(
     "--out",
     required=True,
-    type=click.Path(dir_okay=False),
-    help="Model file to write; the sidecar JSON goes beside it as OUT.json.",
+    type=click.Path(),
+    help="Model file to write; the sidecar JSON goes beside it as OUT.json. A translation "
+    "run writes a directory instead: OUT/encoder.FORMAT, OUT/decoder_step.FORMAT and "
+    "OUT/manifest.json.",
 )
 @click.option(
     "--which",
     type=click.Choice(["best", "last"]),
     default="best",
     show_default=True,
-    help="Weights of a language-model run: best on validation (model.safetensors) or the "
-    "last checkpoint (last.safetensors).",
+    help="Weights: best on validation (model.safetensors) or the last checkpoint "
+    "(last.safetensors); a forecasting run keeps only its best.",
 )
 @click.option(
     "--opset",
@@ -65,6 +67,28 @@ def export(run_dir, fmt, out, which, opset, check):
     Forecasting runs (`rnnkit forecast train`, network models) become
       inputs  window (N, tau, F), scaled    outputs forecast (N, horizon), scaled
     with the scaler's statistics, the columns and the strategy in OUT.json.
+
+    \b
+    Classification and tagging runs (`rnnkit classify train`, `rnnkit tag train`; pt2 or onnx)
+    become one program that labels a padded batch:
+      inputs  words (N, S) int64, lengths (N,) int64 [, chars (N, S, W) int64]
+      outputs label_logits (N, C) [classifier]; tag_emissions (N, S, T) and
+              tags (N, S) [tagger: Viterbi under the CRF's scores for a CRF run,
+              else each word's best tag; 0 past each length]
+    OUT.json holds the vocabularies, the tokenizer's rule and the CRF's start,
+    transition and end scores.
+
+    \b
+    Translation runs (`rnnkit seq2seq train`; pt2 or onnx) become two programs in the
+    directory OUT, for greedy or beam search outside rnnkit:
+      OUT/encoder.FORMAT       src (N, S), src_len (N,) -> enc_out, enc_keys, src_mask,
+                               h_0 [, c_0]   (no attention: context, h_0 [, c_0])
+      OUT/decoder_step.FORMAT  prev_token (N,), h_0, enc_out, enc_keys, src_mask [, c_0]
+                               -> logits (N, V), h_n [, c_n], attention (N, S)
+    The encoder's outputs feed the step's inputs of the same names; each *_n is fed
+    back as *_0. OUT/manifest.json holds the vocabularies, the special token ids and
+    the decoding recipe. The encoders of both kinds loop over time as scans, with every
+    cell (rnn, lstm, gru, mingru, minlstm) on either backend.
 
     Runs on the scratch backend are exported through the equivalent torch.nn layers with the
     same weights (the scratch layers loop over time in Python and would be fixed to one

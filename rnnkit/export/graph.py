@@ -82,3 +82,20 @@ class Exportable:
     def dynamic_axes(self) -> dict[str, dict[int, str]]:
         """``torch.onnx.export``'s ``dynamic_axes``: every named axis of every tensor."""
         return {s.name: s.dynamic_axes for s in (*self.inputs, *self.outputs) if s.dynamic_axes}
+
+
+@dataclass
+class Bundle:
+    """Programs that are exported together, each to its own file in one directory, with one
+    sidecar (a translation model's encoder and decoder step).
+
+    Attributes:
+        kind: the kind of run it came from (``seq2seq``).
+        parts: file stem -> program, in the order a consumer calls them.
+        meta, notes: as ``Exportable``'s, for the whole bundle.
+    """
+
+    kind: str
+    parts: dict[str, Exportable]
+    meta: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,14 +14,19 @@ import torch
 
 import rnnkit
 from rnnkit.errors import ConfigError, ExportError, RunDirError
+from rnnkit.export.classify import classify_exportable
 from rnnkit.export.forecast import forecast_exportable
 from rnnkit.export.formats import FORMATS, Runner
-from rnnkit.export.graph import Exportable
+from rnnkit.export.graph import Bundle, Exportable
 from rnnkit.export.lm import lm_exportable
-from rnnkit.io import atomic_write, atomic_write_text
+from rnnkit.export.seq2seq import seq2seq_exportable
+from rnnkit.io import atomic_write, atomic_write_text, storage_error
 from rnnkit.registry.runs import RUN_KINDS, identify
 
 EXPORTERS = {"lm": lm_exportable, "forecast": forecast_exportable}
+EXPORTERS["classify"] = classify_exportable
+EXPORTERS["seq2seq"] = seq2seq_exportable
+MANIFEST = "manifest.json"  # the sidecar of programs exported into one directory
 
 # The check feeds sizes the export never saw (it sees batch 2, length 5), so a size baked into
 # the file shows up: one token, a short prompt and a long one; batch 1 and 3.
@@ -66,7 +74,7 @@ def compare(exp: Exportable, run: Runner, batch: int, time: int, calls: int) -> 
             )
         for spec, r, g in zip(exp.outputs, ref, got, strict=True):
             diff = (g.float() - r.float()).abs() if g.shape == r.shape else None
-            if diff is None or (diff > CHECK_ATOL + CHECK_RTOL * r.abs()).any():
+            if diff is None or (diff > CHECK_ATOL + CHECK_RTOL * r.float().abs()).any():
                 how = f"shape {tuple(g.shape)}" if diff is None else f"{float(diff.max()):.3g}"
                 raise ExportError(
                     f"the exported {spec.name} differs from rnnkit's ({how}, call {call + 1}); "
@@ -107,43 +115,98 @@ def export_run(
         raise ConfigError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     kind = identify(run_dir)
     if kind.name not in EXPORTERS:
-        kinds = " and ".join(f"{RUN_KINDS[k].what}s ({RUN_KINDS[k].trained_by})" for k in EXPORTERS)
+        *most, last = (f"{RUN_KINDS[k].what}s ({RUN_KINDS[k].trained_by})" for k in EXPORTERS)
+        kinds = f"{', '.join(most)} and {last}"
         raise RunDirError(
             f"cannot export {run_dir}: rnnkit export writes {kinds}, not {kind.what}s"
         )
     out = Path(out)
+    exp = EXPORTERS[kind.name](run_dir, which)
+    if isinstance(exp, Bundle):
+        return _export_bundle(exp, run_dir, which, fmt, out, opset, check)
     if out.is_dir():
         raise ConfigError(f"--out {out} is a directory; give a file name such as model.{fmt}")
-    exp = EXPORTERS[kind.name](run_dir, which)
-    form = FORMATS[fmt]
-    details: dict = {}
-    diffs: list[float] = []
-
-    def write(tmp: str) -> None:
-        details.update(form.write(exp, Path(tmp), opset))
-        if check:
-            runner = form.runner(Path(tmp))
-            diffs.extend(compare(exp, runner, batch, time, 2) for batch, time in CHECK_SIZES)
-
-    atomic_write(out, write)
+    written: list = []
+    atomic_write(out, lambda tmp: written.extend(_write_checked(exp, fmt, Path(tmp), opset, check)))
+    details, diffs = written
     sidecar = sidecar_path(out)
     doc = _sidecar(exp, run_dir, which, fmt, out, details)
     atomic_write_text(sidecar, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
     return ExportReport(kind.name, fmt, out, sidecar, max(diffs) if diffs else None, exp.notes)
 
 
+def _write_checked(exp: Exportable, fmt: str, path: Path, opset, check: bool):
+    """Write ``exp`` to ``path`` and, with ``check``, run it back at ``CHECK_SIZES``; return
+    ``(the format's sidecar fields, the largest difference at each size)``."""
+    form = FORMATS[fmt]
+    details = form.write(exp, path, opset)
+    if not check:
+        return details, []
+    runner = form.runner(path)
+    return details, [compare(exp, runner, batch, time, 2) for batch, time in CHECK_SIZES]
+
+
+def _export_bundle(bundle: Bundle, run_dir, which: str, fmt: str, out: Path, opset, check):
+    """``export_run`` for programs exported together: each part to ``out/PART.FMT``, and the
+    sidecar ``out/manifest.json``. Every part is written and checked before any replaces a
+    file in ``out``."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(
+            f"--out {out} is a file; {RUN_KINDS[bundle.kind].a_what} exports "
+            f"{len(bundle.parts)} programs into a directory: give a directory name"
+        )
+    programs, diffs = {}, []
+    made = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out) as tmp:
+            for name, exp in bundle.parts.items():
+                details, found = _write_checked(exp, fmt, Path(tmp) / f"{name}.{fmt}", opset, check)
+                programs[name] = (exp, details)
+                diffs += found
+            for name in bundle.parts:
+                os.replace(Path(tmp) / f"{name}.{fmt}", out / f"{name}.{fmt}")
+    except BaseException as e:
+        if made:  # nothing was written: leave no empty directory behind
+            shutil.rmtree(out, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise storage_error(out, e) from e
+        raise
+    doc = {
+        "format": fmt,
+        "programs": {
+            name: _file_doc(exp, out / f"{name}.{fmt}", details)
+            for name, (exp, details) in programs.items()
+        },
+        **_about(bundle, run_dir, which),
+    }
+    sidecar = out / MANIFEST
+    atomic_write_text(sidecar, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+    return ExportReport(bundle.kind, fmt, out, sidecar, max(diffs) if diffs else None, bundle.notes)
+
+
 def _sidecar(exp: Exportable, run_dir, which: str, fmt: str, out: Path, details: dict) -> dict:
     """Everything a consumer needs besides the model file, in one JSON document."""
+    return {"format": fmt, **_file_doc(exp, out, details), **_about(exp, run_dir, which)}
+
+
+def _file_doc(exp: Exportable, path: Path, details: dict) -> dict:
+    """One written file: its name, checksum, format fields and the tensors in and out."""
     return {
-        "format": fmt,
-        "file": out.name,
-        "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+        "file": path.name,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
         **details,
-        "kind": exp.kind,
-        "run": {"path": str(Path(run_dir).resolve()), "weights": which},
         "inputs": [s.to_dict() for s in exp.inputs],
         "outputs": [s.to_dict() for s in exp.outputs],
         "state": [{"input": i, "output": o} for i, o in exp.state],
+    }
+
+
+def _about(exp: Exportable | Bundle, run_dir, which: str) -> dict:
+    """The run it came from, the kind's own fields (vocabulary, tokenizer, ...) and versions."""
+    return {
+        "kind": exp.kind,
+        "run": {"path": str(Path(run_dir).resolve()), "weights": which},
         **exp.meta,
         "exported_by": {"rnnkit": rnnkit.__version__, "torch": torch.__version__.split("+")[0]},
     }

@@ -311,6 +311,11 @@ class Seq2Seq(nn.Module):
                 f"source lengths must be in [1, {src.size(1)}], got {src_len.tolist()}; "
                 "drop empty sentences"
             )
+        return self.memory(src, src_len)
+
+    def memory(self, src: torch.Tensor, src_len: torch.Tensor) -> Memory:
+        """``encode`` without its checks of the lengths' values, which ``torch.export`` cannot
+        trace (they read the data)."""
         outputs, final = self.encoder(src, src_len)  # (N, S, C)
         steps = torch.arange(src.size(1), device=src.device)
         mask = steps[None, :] < src_len.to(src.device)[:, None]  # (N, S)
