@@ -81,16 +81,20 @@ def classify_runs(tmp_path_factory, joint_run, intent_run) -> dict[str, Path]:
     }
 
 
+def _export_each(root: Path, runs: dict, sep: str) -> dict[tuple[str, str], Path]:
+    """Each run exported to each format as ``root/<name><sep><format>`` (unchecked: the tests
+    here compare)."""
+    out = {}
+    for name, run in runs.items():
+        for fmt in FORMATS_OUT:
+            out[name, fmt] = root / f"{name}{sep}{fmt}"
+            export_run(run, fmt, out[name, fmt], check=False)
+    return out
+
+
 @pytest.fixture(scope="module")
 def classify_files(tmp_path_factory, classify_runs) -> dict[tuple[str, str], Path]:
-    """Each run exported to each format (unchecked: the tests here compare)."""
-    root = tmp_path_factory.mktemp("classify-files")
-    files = {}
-    for name, run in classify_runs.items():
-        for fmt in FORMATS_OUT:
-            files[name, fmt] = root / f"{name}.{fmt}"
-            export_run(run, fmt, files[name, fmt], check=False)
-    return files
+    return _export_each(tmp_path_factory.mktemp("classify-files"), classify_runs, ".")
 
 
 LINES = [
@@ -215,13 +219,7 @@ def seq2seq_runs(tmp_path_factory, seq2seq_run) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def seq2seq_dirs(tmp_path_factory, seq2seq_runs) -> dict[tuple[str, str], Path]:
-    root = tmp_path_factory.mktemp("s2s-files")
-    dirs = {}
-    for name, run in seq2seq_runs.items():
-        for fmt in FORMATS_OUT:
-            dirs[name, fmt] = root / f"{name}-{fmt}"
-            export_run(run, fmt, dirs[name, fmt], check=False)
-    return dirs
+    return _export_each(tmp_path_factory.mktemp("s2s-files"), seq2seq_runs, "-")
 
 
 def translate_with_exported(directory: Path, lines: list[str]) -> list[str]:
