@@ -18,12 +18,9 @@ from rnnkit.errors import GenerationError
 from rnnkit.infer.draw import choose, make_rng
 from rnnkit.infer.settings import check_sampling
 
-
-def make_generator(seed: int | None, device=None) -> np.random.Generator:
-    """The generator sampling draws from: ``rnnkit.infer.draw.make_rng(seed)`` (``None``: a
-    fresh seed). The draws are made on the CPU from the logits' values, whatever ``device``
-    the model is on (the argument stays for callers that name it)."""
-    return make_rng(seed)
+# The generator sampling draws from (``None``: a fresh seed). Draws are made on the CPU from
+# the logits' values, whatever device the model is on.
+make_generator = make_rng
 
 
 def max_lens(max_len: int | Sequence[int], n: int) -> list[int]:

@@ -57,7 +57,7 @@ def generate_ids(
     if beam > 1:
         yield from search(stepper, beam=beam, **settings)[0][0].tokens
         return
-    generator = make_generator(seed, device)
+    generator = make_generator(seed)
     was_training = model.training
     model.eval()
     try:

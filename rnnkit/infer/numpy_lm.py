@@ -181,7 +181,7 @@ def load(run_dir: str | Path, which: str = "best", device: str = "auto", beam: i
 
     from rnnkit.config import TrainConfig
     from rnnkit.integrity import digest_mismatch
-    from rnnkit.registry.runs import read_run
+    from rnnkit.registry.runs import LAST_WEIGHTS, WEIGHTS, read_run
     from rnnkit.text.tokenizers import build_tokenizer
     from rnnkit.text.vocab import Vocab
 
@@ -197,7 +197,7 @@ def load(run_dir: str | Path, which: str = "best", device: str = "auto", beam: i
     why = ineligible(model, device, beam)
     if why:
         raise Ineligible(why)
-    path = run / ("model.safetensors" if which == "best" else "last.safetensors")
+    path = run / (WEIGHTS if which == "best" else LAST_WEIGHTS)
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError) as e:

@@ -33,7 +33,8 @@ from rnnkit.io import atomic_write_text
 
 RUN_FILE = "run.json"
 FORMAT = 1
-WEIGHTS = "model.safetensors"
+WEIGHTS = "model.safetensors"  # the best weights on validation
+LAST_WEIGHTS = "last.safetensors"  # the weights of the last checkpoint
 
 
 @dataclass(frozen=True)

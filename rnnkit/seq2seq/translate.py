@@ -135,7 +135,7 @@ def translate_lines(
 
     check_search(beam, **settings, spell=spell or as_flag)
     if beam == 1 and settings.get("temperature", 0) != 0:
-        settings["generator"] = make_generator(seed, device)
+        settings["generator"] = make_generator(seed)
     for start in range(0, len(lines), batch_size):
         chunk = lines[start : start + batch_size]
         ids = [source_ids(source_tokens(line, config), src_vocab) for line in chunk]

@@ -38,7 +38,15 @@ from rnnkit.errors import RnnkitError, RunDirError
 from rnnkit.integrity import DIGEST_KEY, digest_mismatch, stored_digest, tensors_digest
 from rnnkit.io import atomic_write
 from rnnkit.models.lm import LMConfig, RNNLanguageModel
-from rnnkit.registry.runs import RUN_FILE, RUN_KINDS, RunDoc, read_run, run_file
+from rnnkit.registry.runs import (
+    LAST_WEIGHTS,
+    RUN_FILE,
+    RUN_KINDS,
+    WEIGHTS,
+    RunDoc,
+    read_run,
+    run_file,
+)
 from rnnkit.text.tokenizers import build_tokenizer
 from rnnkit.text.vocab import Vocab
 
@@ -90,8 +98,8 @@ class RunDir:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.vocab_path = self.path / "vocab.json"
-        self.best_path = self.path / "model.safetensors"
-        self.last_path = self.path / "last.safetensors"
+        self.best_path = self.path / WEIGHTS
+        self.last_path = self.path / LAST_WEIGHTS
         self.state_path = self.path / "trainer_state.pt"
         self.metrics_path = self.path / "metrics.jsonl"
         self.curves_path = self.path / "curves.png"
