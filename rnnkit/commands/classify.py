@@ -7,19 +7,25 @@ in what ``predict`` and ``eval`` print. A joint run (``--task joint``) answers b
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import click
 
+from rnnkit.classify.config import ClassifyRunConfig
 from rnnkit.commands.common import (
     CONTEXT,
-    DEVICE,
-    DEVICE_HELP,
+    DEVICE_OPTION,
+    RUN_DIR,
+    choice_option,
+    json_option,
     read_stdin_lines,
+    split_option,
 )
 from rnnkit.commands.options import (
     apply_options,
     backend_option,
+    field_option,
     loop_options,
     run_options,
     size_options,
@@ -27,107 +33,95 @@ from rnnkit.commands.options import (
 )
 from rnnkit.errors import ConfigError, RunDirError
 
+_opt = partial(field_option, ClassifyRunConfig)  # (field, help, type): its default from there
+
 
 def _train_options(default_task: str):
     """The options of ``train``, shared by both groups (only the default task differs)."""
-    options = [
-        click.option(
-            "--data",
-            default="snips",
-            show_default=True,
-            help="snips, a folder with train/valid/test seq.in + label/seq.out, or a file: "
-            "TSV/CSV text<TAB>label or CoNLL token tag columns.",
-        ),
-        click.option("--valid", default=None, type=click.Path(), help="Validation file."),
-        click.option("--test", default=None, type=click.Path(), help="Test file (for eval)."),
-        click.option(
-            "--task",
-            type=click.Choice(["intent", "slots", "joint"]),
-            default=default_task,
-            show_default=True,
-            help="Sentence labels, token tags, or both from one shared encoder.",
-        ),
-        click.option(
-            "--lowercase/--keep-case", default=True, show_default=True, help="Lower-case the text."
-        ),
-        click.option("--min-freq", default=1, show_default=True, help="Rarer words -> <unk>."),
-        click.option(
-            "--max-vocab", default=None, type=int, help="Largest vocabulary [default: any]."
-        ),
-        click.option(
-            "--holdout",
-            default=0.1,
-            show_default=True,
-            help="Share of training sentences kept for validation when there is no valid split.",
-        ),
-        click.option(
-            "--cell",
-            type=click.Choice(["rnn", "lstm", "gru", "mingru", "minlstm"]),
-            default="lstm",
-            show_default=True,
-            help="Recurrent cell; mingru and minlstm take their gates from the input alone and "
-            "train by a parallel scan.",
-        ),
-        click.option(
-            "--bidirectional/--unidirectional",
-            default=True,
-            show_default=True,
-            help="Encoder direction.",
-        ),
-        click.option(
-            "--pooling",
-            type=click.Choice(["last", "mean", "max", "attention"]),
-            default="attention",
-            show_default=True,
-            help="How the classifier summarises the sentence.",
-        ),
-        click.option(
-            "--char-embed",
-            type=int,
-            default=32,
-            show_default=True,
-            help="0 turns the character CNN off.",
-        ),
-        click.option(
-            "--char-filters",
-            type=int,
-            default=64,
-            show_default=True,
-            help="Filters of the character CNN (its word features).",
-        ),
-        click.option("--crf/--no-crf", default=True, show_default=True, help="CRF over the tags."),
-        click.option("--dropout", type=float, default=0.3, show_default=True, help="Dropout."),
-        click.option(
-            "--class-weights",
-            type=click.Choice(["none", "balanced"]),
-            default="none",
-            show_default=True,
-            help="balanced: weigh classes by inverse frequency.",
-        ),
-        click.option(
-            "--word-dropout",
-            default=0.5,
-            show_default=True,
-            help="Chance that a word seen once in training is read as <unk> there, so that "
-            "<unk> learns what a new word looks like (Lample et al., 2016).",
-        ),
-    ]
-
-    from rnnkit.classify.config import ClassifyRunConfig
-
-    options += [backend_option(ClassifyRunConfig), size_options(ClassifyRunConfig)]
-    options += [loop_options(ClassifyRunConfig)]
-    options += [run_options("run"), click.pass_context]
-    return apply_options(options)
+    return apply_options(
+        [
+            _opt(
+                "data",
+                "snips, a folder with train/valid/test seq.in + label/seq.out, or a file: "
+                "TSV/CSV text<TAB>label or CoNLL token tag columns.",
+            ),
+            click.option("--valid", default=None, type=click.Path(), help="Validation file."),
+            click.option("--test", default=None, type=click.Path(), help="Test file (for eval)."),
+            choice_option(
+                "--task",
+                ["intent", "slots", "joint"],
+                default_task,
+                "Sentence labels, token tags, or both from one shared encoder.",
+            ),
+            click.option(
+                "--lowercase/--keep-case",
+                default=True,
+                show_default=True,
+                help="Lower-case the text.",
+            ),
+            _opt("min_freq", "Rarer words -> <unk>.", int),
+            click.option(
+                "--max-vocab", default=None, type=int, help="Largest vocabulary [default: any]."
+            ),
+            _opt(
+                "holdout",
+                "Share of training sentences kept for validation when there is no valid split.",
+                float,
+            ),
+            _opt(
+                "cell",
+                "Recurrent cell; mingru and minlstm take their gates from the input alone and "
+                "train by a parallel scan.",
+                click.Choice(["rnn", "lstm", "gru", "mingru", "minlstm"]),
+            ),
+            click.option(
+                "--bidirectional/--unidirectional",
+                default=True,
+                show_default=True,
+                help="Encoder direction.",
+            ),
+            _opt(
+                "pooling",
+                "How the classifier summarises the sentence.",
+                click.Choice(["last", "mean", "max", "attention"]),
+            ),
+            _opt("char_embed", "0 turns the character CNN off.", int),
+            _opt("char_filters", "Filters of the character CNN (its word features).", int),
+            _opt("crf", "CRF over the tags."),
+            _opt("dropout", "Dropout.", float),
+            _opt(
+                "class_weights",
+                "balanced: weigh classes by inverse frequency.",
+                click.Choice(["none", "balanced"]),
+            ),
+            _opt(
+                "word_dropout",
+                "Chance that a word seen once in training is read as <unk> there, so that "
+                "<unk> learns what a new word looks like (Lample et al., 2016).",
+                float,
+            ),
+            backend_option(ClassifyRunConfig),
+            size_options(ClassifyRunConfig),
+            loop_options(ClassifyRunConfig),
+            run_options("run"),
+            click.pass_context,
+        ]
+    )
 
 
-def _train(ctx, default_task: str, fields: dict) -> None:
+def _train_command(group: click.Group, task: str, doc: str) -> None:
+    """``group``'s ``train``: ``rnnkit train``'s loop on a classification task, ``task``
+    unless --task says otherwise."""
     from rnnkit.classify.task import ClassifyTask
 
-    history = train_task(ctx, ClassifyTask, fields, lambda v: {"task": default_task, **v})
-    if history.get("best") is not None:
-        click.echo(f"best valid score {100 * history['best']:.2f} at epoch {history['best_epoch']}")
-    click.echo(f"saved {ctx.params['out'] or ctx.params['resume']}")
+    @group.command("train", context_settings=CONTEXT, help=doc)
+    @_train_options(task)
+    def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
+        history = train_task(ctx, ClassifyTask, fields, lambda v: {"task": task, **v})
+        if history.get("best") is not None:
+            best, epoch = 100 * history["best"], history["best_epoch"]
+            click.echo(f"best valid score {best:.2f} at epoch {epoch}")
+        click.echo(f"saved {out or resume}")
 
 
 def _load(run_dir, device, need: str):
@@ -181,19 +175,13 @@ def _eval(run_dir, split, data, device, need) -> dict:
 
 _eval_options = apply_options(
     [
-        click.argument("run_dir", type=click.Path()),
-        click.option(
-            "--split",
-            type=click.Choice(["valid", "test"]),
-            default="test",
-            show_default=True,
-            help="Split to evaluate.",
-        ),
+        RUN_DIR,
+        split_option(),
         click.option(
             "--data", default=None, type=click.Path(), help="Evaluate on this file instead."
         ),
-        click.option("--json", "as_json", is_flag=True, help="Print one JSON object."),
-        click.option("--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP),
+        json_option(),
+        DEVICE_OPTION,
     ]
 )
 
@@ -205,18 +193,18 @@ def classify() -> None:
     -> pooling (last, mean, max, attention) -> label. SNIPS intents, or your own TSV/CSV."""
 
 
-@classify.command("train", context_settings=CONTEXT)
-@_train_options("intent")
-def classify_train(ctx, out, resume, config_file, overwrite, quiet, **fields):
-    """Train a classifier (or a joint intent + slot model); keeps the best on validation."""
-    _train(ctx, "intent", fields)
+_train_command(
+    classify,
+    "intent",
+    "Train a classifier (or a joint intent + slot model); keeps the best on validation.",
+)
 
 
 @classify.command("predict", context_settings=CONTEXT)
-@click.argument("run_dir", type=click.Path())
+@RUN_DIR
 @click.option("--top", default=1, show_default=True, help="Labels per line (with --json).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-@click.option("--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP)
+@json_option("One JSON object per line.")
+@DEVICE_OPTION
 def classify_predict(run_dir, top, as_json, device):
     """Label stdin, one sentence per line: prints `label<TAB>probability` per line."""
     if top < 1:
@@ -266,17 +254,17 @@ def tag() -> None:
     RNN -> a tag per token, with an optional CRF (Viterbi). Entity F1 as conlleval counts it."""
 
 
-@tag.command("train", context_settings=CONTEXT)
-@_train_options("slots")
-def tag_train(ctx, out, resume, config_file, overwrite, quiet, **fields):
-    """Train a tagger (or a joint intent + slot model); keeps the best on validation F1."""
-    _train(ctx, "slots", fields)
+_train_command(
+    tag,
+    "slots",
+    "Train a tagger (or a joint intent + slot model); keeps the best on validation F1.",
+)
 
 
 @tag.command("predict", context_settings=CONTEXT)
-@click.argument("run_dir", type=click.Path())
-@click.option("--json", "as_json", is_flag=True, help="Tokens, tags and entities as JSON.")
-@click.option("--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP)
+@RUN_DIR
+@json_option("Tokens, tags and entities as JSON.")
+@DEVICE_OPTION
 def tag_predict(run_dir, as_json, device):
     """Tag stdin, one sentence per line: prints `token/TAG ...` per line."""
 

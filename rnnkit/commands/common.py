@@ -40,6 +40,29 @@ class DeviceType(click.ParamType):
 DEVICE = DeviceType()
 DEVICE_HELP = "Where the model runs: auto (CUDA when present, else CPU), cpu, cuda, cuda:N, mps."
 
+# Arguments and options that many commands take with the same meaning and help.
+RUN_DIR = click.argument("run_dir", type=click.Path())
+DEVICE_OPTION = click.option(
+    "--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP
+)
+
+
+def json_option(help: str = "Print one JSON object."):
+    """``--json`` (the parameter ``as_json``): print a machine-readable result."""
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+def choice_option(flag: str, choices, default: str, help: str):
+    """``flag`` taking one of ``choices``, its default shown in the help."""
+    return click.option(
+        flag, type=click.Choice(choices), default=default, show_default=True, help=help
+    )
+
+
+def split_option(choices=("valid", "test"), default="test", help="Split to evaluate."):
+    """``--split``: the split of the data a command reads."""
+    return choice_option("--split", list(choices), default, help)
+
 
 def read_stdin_lines() -> list[str]:
     """The lines of stdin, read as UTF-8 whatever the locale says (as every text file is)."""

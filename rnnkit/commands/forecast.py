@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from rnnkit.commands.common import CONTEXT
+from rnnkit.commands.common import CONTEXT, RUN_DIR, choice_option, json_option, split_option
 from rnnkit.commands.options import (
     backend_option,
     build_config,
@@ -74,20 +74,18 @@ def _split_list(value: str | None) -> list[str]:
     help="Seasonal period in rows: adds seasonal naive to the tables (reading one period back "
     "before the window when --tau is shorter) and scales MASE by its in-sample error.",
 )
-@click.option(
+@choice_option(
     "--model",
-    type=click.Choice(MODELS),
-    default="lstm",
-    show_default=True,
-    help="The forecaster; mingru and minlstm train by a parallel scan; linear (AR), nlinear, "
+    MODELS,
+    "lstm",
+    "The forecaster; mingru and minlstm train by a parallel scan; linear (AR), nlinear, "
     "dlinear, naive and seasonal-naive are fitted in closed form.",
 )
-@click.option(
+@choice_option(
     "--strategy",
-    type=click.Choice(["direct", "recursive", "one-step"]),
-    default="direct",
-    show_default=True,
-    help="direct: one output per future step; recursive / one-step: a 1-step model.",
+    ["direct", "recursive", "one-step"],
+    "direct",
+    "direct: one output per future step; recursive / one-step: a 1-step model.",
 )
 @click.option("--tau", default=24, show_default=True, help="Input window: past values read.")
 @click.option("--horizon", default=1, show_default=True, help="Steps ahead to forecast.")
@@ -108,12 +106,8 @@ def _split_list(value: str | None) -> list[str]:
     is_flag=True,
     help="With --skip none: forecast the change from the last observed value.",
 )
-@click.option(
-    "--scaler",
-    type=click.Choice(["standard", "robust", "none"]),
-    default="standard",
-    show_default=True,
-    help="Fitted on the train rows only.",
+@choice_option(
+    "--scaler", ["standard", "robust", "none"], "standard", "Fitted on the train rows only."
 )
 @loop_options(ForecastConfig)
 @run_options("forecasting run")
@@ -160,15 +154,9 @@ def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
 
 
 @forecast.command("eval", context_settings=CONTEXT)
-@click.argument("run_dir", type=click.Path())
-@click.option(
-    "--split",
-    type=click.Choice(["valid", "test"]),
-    default="test",
-    show_default=True,
-    help="Split to evaluate.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@RUN_DIR
+@split_option()
+@json_option()
 def eval_command(run_dir, split, as_json):
     """Metrics of a run on a split, next to the naive, seasonal-naive (with a period),
     linear-AR, NLinear and DLinear baselines: MSE
@@ -225,7 +213,7 @@ def _warn_if_beaten(run, result: dict) -> None:
 
 
 @forecast.command("predict", context_settings=CONTEXT)
-@click.argument("run_dir", type=click.Path())
+@RUN_DIR
 @click.option("--horizon", required=True, type=int, help="Steps to forecast past the end.")
 @click.option(
     "--csv",
@@ -281,15 +269,9 @@ def predict_command(run_dir, horizon, csv_path, out_path):
 
 
 @forecast.command("plot", context_settings=CONTEXT)
-@click.argument("run_dir", type=click.Path())
+@RUN_DIR
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="PNG file.")
-@click.option(
-    "--split",
-    type=click.Choice(["valid", "test"]),
-    default="test",
-    show_default=True,
-    help="Split to plot.",
-)
+@split_option(help="Split to plot.")
 @click.option(
     "--last",
     type=int,

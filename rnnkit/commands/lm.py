@@ -12,11 +12,14 @@ import click
 
 from rnnkit.commands.common import (
     CONTEXT,
-    DEVICE,
-    DEVICE_HELP,
+    DEVICE_OPTION,
+    RUN_DIR,
+    choice_option,
     echo_above_progress,
+    json_option,
     language_model_run,
     scored_lines,
+    split_option,
 )
 from rnnkit.commands.ngram import print_eval as ngram_eval
 from rnnkit.commands.ngram import score_ngram_lines
@@ -106,7 +109,7 @@ def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
 
 
 @click.command(context_settings=CONTEXT)
-@click.argument("run_dir", type=click.Path())
+@RUN_DIR
 @click.option(
     "--prompt",
     default="",
@@ -141,20 +144,15 @@ def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
     help="Seed for repeatable output: the same text with either --engine.",
 )
 @click.option("--stop", "stop_token", default=None, help="Stop when this token is produced.")
-@click.option("--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP)
-@click.option(
-    "--checkpoint",
-    type=click.Choice(["best", "last"]),
-    default="best",
-    show_default=True,
-    help="Weights: best on validation, or the last checkpoint.",
+@DEVICE_OPTION
+@choice_option(
+    "--checkpoint", ["best", "last"], "best", "Weights: best on validation, or the last checkpoint."
 )
-@click.option(
+@choice_option(
     "--engine",
-    type=click.Choice(["auto", "numpy", "torch"]),
-    default="auto",
-    show_default=True,
-    help="What computes the model: numpy (starts without torch; rnn, lstm and gru runs, "
+    ["auto", "numpy", "torch"],
+    "auto",
+    "What computes the model: numpy (starts without torch; rnn, lstm and gru runs, "
     "sampling or greedy, on the CPU, which --device auto then means), torch (every run, "
     "--beam, --device cuda), or auto: numpy where it applies, else torch.",
 )
@@ -248,18 +246,12 @@ def _load_lm(run_dir, device, which: str = "best"):
 
 
 @click.command("eval", context_settings=CONTEXT)
-@click.argument("run_dir", type=click.Path())
+@RUN_DIR
 @click.option("--data", default=None, help="Dataset name or path [default: the run's data].")
-@click.option(
-    "--split",
-    type=click.Choice(["train", "valid", "test"]),
-    default="valid",
-    show_default=True,
-    help="Split to evaluate.",
-)
+@split_option(["train", "valid", "test"], "valid")
 @click.option("--batch-size", default=10, show_default=True, help="Evaluation streams.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP)
+@json_option()
+@DEVICE_OPTION
 def eval_command(run_dir, data, split, batch_size, as_json, device):
     """Perplexity of a trained run on a dataset split (exp of mean cross-entropy).
 
@@ -301,10 +293,10 @@ def eval_command(run_dir, data, split, batch_size, as_json, device):
 
 
 @click.command(context_settings=CONTEXT)
-@click.argument("run_dir", type=click.Path())
+@RUN_DIR
 @scored_lines
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP)
+@json_option()
+@DEVICE_OPTION
 def score(run_dir, file, rank, as_json, device):
     """Log-probability (natural log) and perplexity of each line and of the whole file, with
     the tokens the model does not know (read as <unk>); a line whose tokens are mostly unknown

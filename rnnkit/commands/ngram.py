@@ -11,7 +11,14 @@ from pathlib import Path
 
 import click
 
-from rnnkit.commands.common import CONTEXT, refuse_other_run, scored_lines
+from rnnkit.commands.common import (
+    CONTEXT,
+    choice_option,
+    json_option,
+    refuse_other_run,
+    scored_lines,
+    split_option,
+)
 from rnnkit.config import SMOOTHINGS
 from rnnkit.errors import ConfigError, DataError, GenerationError, RunDirError
 from rnnkit.text.tokenizers import TOKENIZERS
@@ -45,12 +52,11 @@ def ngram() -> None:
     show_default=True,
     help="n: 1 unigram, 2 bigram, ...",
 )
-@click.option(
+@choice_option(
     "--smoothing",
-    type=click.Choice(SMOOTHINGS),
-    default="kn",
-    show_default=True,
-    help="mle, add-k, interpolated Kneser-Ney, modified Kneser-Ney (KenLM's), stupid backoff.",
+    SMOOTHINGS,
+    "kn",
+    "mle, add-k, interpolated Kneser-Ney, modified Kneser-Ney (KenLM's), stupid backoff.",
 )
 @click.option(
     "--k",
@@ -169,15 +175,9 @@ FILE_TOKENIZER = click.option(
 @click.option(
     "--data", default=None, help="Dataset name or path [default: the run's; needed for files]."
 )
-@click.option(
-    "--split",
-    type=click.Choice(["train", "valid", "test"]),
-    default="valid",
-    show_default=True,
-    help="Split to evaluate.",
-)
+@split_option(["train", "valid", "test"], "valid")
 @FILE_TOKENIZER
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option()
 def eval_command(model, data, split, tokenizer, as_json):
     """Perplexity of an n-gram model on a dataset split (every token predicted, each sentence
     from its start).
@@ -258,7 +258,7 @@ def score_ngram_lines(path, lines: list[str], tokenizer=None):
 @click.argument("model", type=click.Path())
 @scored_lines
 @FILE_TOKENIZER
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option()
 def score_command(model, file, tokenizer, rank, as_json):
     """Log-probability (natural log) and perplexity of each line and of the whole file, as
     `rnnkit score` prints them.

@@ -8,9 +8,12 @@ import click
 
 from rnnkit.commands.common import (
     CONTEXT,
-    DEVICE,
-    DEVICE_HELP,
+    DEVICE_OPTION,
+    RUN_DIR,
+    choice_option,
+    json_option,
     read_stdin_lines,
+    split_option,
 )
 from rnnkit.commands.options import (
     backend_option,
@@ -63,22 +66,20 @@ def seq2seq() -> None:
 @click.option("--min-freq", default=2, show_default=True, help="Rarer tokens become <unk>.")
 @click.option("--max-vocab", default=None, type=int, help="Largest vocabulary [default: any].")
 @size_options(Seq2SeqRunConfig)
-@click.option(
+@choice_option(
     "--cell",
-    type=click.Choice(["gru", "lstm", "mingru", "minlstm"]),
-    default="gru",
-    show_default=True,
-    help="Cell of the encoder and the decoder; mingru and minlstm train by a parallel scan.",
+    ["gru", "lstm", "mingru", "minlstm"],
+    "gru",
+    "Cell of the encoder and the decoder; mingru and minlstm train by a parallel scan.",
 )
 @click.option(
     "--bidirectional/--unidirectional", default=True, show_default=True, help="Encoder direction."
 )
-@click.option(
+@choice_option(
     "--attention",
-    type=click.Choice(["none", "additive", "dot", "general", "scaled"]),
-    default="additive",
-    show_default=True,
-    help="Decoder attention; none is the plain Cho et al. decoder.",
+    ["none", "additive", "dot", "general", "scaled"],
+    "additive",
+    "Decoder attention; none is the plain Cho et al. decoder.",
 )
 @click.option("--dropout", type=float, default=0.3, show_default=True, help="Dropout.")
 @backend_option(Seq2SeqRunConfig)
@@ -110,18 +111,12 @@ def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
 
 
 @seq2seq.command("eval", context_settings=CONTEXT)
-@click.argument("run_dir", type=click.Path())
-@click.option(
-    "--split",
-    type=click.Choice(["valid", "test"]),
-    default="test",
-    show_default=True,
-    help="Split to translate and score.",
-)
+@RUN_DIR
+@split_option(help="Split to translate and score.")
 @click.option("--beam", default=5, show_default=True, help="1 is greedy.")
 @click.option("--alpha", default=0.6, show_default=True, help="Length normalisation.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP)
+@json_option()
+@DEVICE_OPTION
 def eval_command(run_dir, split, beam, alpha, as_json, device):
     """Corpus BLEU (sacrebleu) and chrF of a run's translations of a split; prints `bleu: X`.
 
@@ -148,7 +143,7 @@ def eval_command(run_dir, split, beam, alpha, as_json, device):
 
 
 @click.command("translate", context_settings=CONTEXT)
-@click.argument("run_dir", type=click.Path())
+@RUN_DIR
 @click.option("--beam", type=int, default=None, help="1 is greedy.  [default: 5; 1 when sampling]")
 @click.option("--alpha", default=0.6, show_default=True, help="Length normalisation.")
 @click.option("--n-best", default=1, show_default=True, help="Hypotheses per line (tab-separated).")
@@ -162,7 +157,7 @@ def eval_command(run_dir, split, beam, alpha, as_json, device):
 @click.option("--top-k", type=int, default=None, help="Sample among the k best; 0 = off.")
 @click.option("--top-p", type=float, default=None, help="Sample within mass p, 1e-06 to 1.")
 @click.option("--seed", type=int, default=None, help="Seed for repeatable sampled translations.")
-@click.option("--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP)
+@DEVICE_OPTION
 def translate(run_dir, beam, alpha, n_best, temperature, top_k, top_p, seed, device):
     """Translate stdin, one sentence per line, to stdout, one line each.
 
@@ -204,7 +199,7 @@ def translate(run_dir, beam, alpha, n_best, temperature, top_k, top_p, seed, dev
 
 
 @seq2seq.command("attention", context_settings=CONTEXT)
-@click.argument("run_dir", type=click.Path())
+@RUN_DIR
 @click.option("--sentence", required=True, help="Source sentence to translate.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="PNG file.")
 def attention_command(run_dir, sentence, out_path):
