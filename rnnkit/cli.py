@@ -14,6 +14,7 @@ import click
 from rnnkit.bounds import bound_all
 from rnnkit.commands.classify import classify as classify_group
 from rnnkit.commands.classify import tag as tag_group
+from rnnkit.commands.common import CONTEXT
 from rnnkit.commands.data import data as data_group
 from rnnkit.commands.diagnostics import grad_flow
 from rnnkit.commands.export import export as export_command
@@ -27,8 +28,6 @@ from rnnkit.commands.seq2seq import translate as translate_command
 from rnnkit.commands.serve import serve as serve_command
 from rnnkit.errors import ConfigError, RnnkitError, RnnkitWarning
 from rnnkit.runtime import tune_allocator
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @click.group(context_settings=CONTEXT)
@@ -47,20 +46,11 @@ def cli() -> None:
     """
 
 
-for command in (train, generate, eval_command, score, demo):
+LANGUAGE_MODELS = (train, generate, eval_command, score, demo, ngram_group, poem_group)
+TASKS = (seq2seq_group, translate_command, classify_group, tag_group, forecast_group)
+TOOLS = (data_group, grad_flow, serve_command, export_command, info_command)
+for command in (*LANGUAGE_MODELS, *TASKS, *TOOLS):
     cli.add_command(command)
-cli.add_command(data_group)
-cli.add_command(grad_flow)
-cli.add_command(ngram_group)
-cli.add_command(forecast_group)
-cli.add_command(seq2seq_group)
-cli.add_command(translate_command)
-cli.add_command(poem_group)
-cli.add_command(classify_group)
-cli.add_command(tag_group)
-cli.add_command(serve_command)
-cli.add_command(export_command)
-cli.add_command(info_command)
 bound_all(cli)  # every numeric option checked against one table as it is parsed
 
 

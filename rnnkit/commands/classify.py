@@ -202,7 +202,7 @@ _train_command(
 
 @classify.command("predict", context_settings=CONTEXT)
 @RUN_DIR
-@click.option("--top", default=1, show_default=True, help="Labels per line (with --json).")
+@click.option("--top", default=1, help="Labels per line (with --json).")
 @json_option("One JSON object per line.")
 @DEVICE_OPTION
 def classify_predict(run_dir, top, as_json, device):

@@ -12,7 +12,8 @@ import click
 
 from rnnkit.errors import DataError, RunDirError
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+# Every command's: -h, a 100-column help, and each option's default shown (unless None).
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100, "show_default": True}
 
 
 class DeviceType(click.ParamType):

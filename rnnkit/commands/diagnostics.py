@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from rnnkit.commands.common import language_model_run
+from rnnkit.commands.common import CONTEXT, language_model_run
 from rnnkit.config import BACKEND_NAMES
 from rnnkit.errors import ConfigError
 
 
-@click.command("grad-flow", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("grad-flow", context_settings=CONTEXT)
 @click.option(
     "--model",
     "--cell",
@@ -29,35 +29,26 @@ from rnnkit.errors import ConfigError
     default=None,
     help="Measure a trained run on its validation text instead of fresh models.",
 )
-@click.option("--seq-len", default=100, show_default=True, help="Time steps back from the loss.")
-@click.option(
-    "--hidden-size", default=128, show_default=True, help="Hidden units of the fresh models."
-)
-@click.option("--num-layers", default=1, show_default=True, help="Layers of the fresh models.")
-@click.option(
-    "--batch-size", default=16, show_default=True, help="Sequences the norms are averaged over."
-)
+@click.option("--seq-len", default=100, help="Time steps back from the loss.")
+@click.option("--hidden-size", default=128, help="Hidden units of the fresh models.")
+@click.option("--num-layers", default=1, help="Layers of the fresh models.")
+@click.option("--batch-size", default=16, help="Sequences the norms are averaged over.")
 @click.option(
     "--backend",
     type=click.Choice(BACKEND_NAMES),
     default="torch",
-    show_default=True,
     help="Recurrent layer implementation of the fresh models.",
 )
 @click.option(
     "--forget-bias",
     default=0.0,
-    show_default=True,
     help="Initial forget-gate bias of the fresh LSTM, lnlstm and minlstm models (1.0 keeps "
     "memory open).",
 )
-@click.option(
-    "--seed", default=0, show_default=True, help="Seed of the weights and of the tokens drawn."
-)
+@click.option("--seed", default=0, help="Seed of the weights and of the tokens drawn.")
 @click.option(
     "--out",
     default="grad-flow.png",
-    show_default=True,
     type=click.Path(dir_okay=False),
     help="PNG of ||dL/dh_t|| against t, log scale.",
 )

@@ -33,7 +33,6 @@ from rnnkit.commands.common import CONTEXT
     "--which",
     type=click.Choice(["best", "last"]),
     default="best",
-    show_default=True,
     help="Weights: best on validation (model.safetensors) or the last checkpoint "
     "(last.safetensors); a forecasting run keeps only its best.",
 )
@@ -46,7 +45,6 @@ from rnnkit.commands.common import CONTEXT
 @click.option(
     "--check/--no-check",
     default=True,
-    show_default=True,
     help="Run the file back (torch.export.load, onnxruntime or torch.jit.load) at lengths 1, 7 "
     "and 64 and batch sizes 1 and 3, carrying the state over two calls, and write it only if "
     "it gives rnnkit's outputs (within 1e-5 + 1e-4 relative).",

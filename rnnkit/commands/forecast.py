@@ -6,11 +6,12 @@ import csv
 import io
 import json
 import sys
+from functools import partial
 from pathlib import Path
 
 import click
 
-from rnnkit.commands.common import CONTEXT, RUN_DIR, choice_option, json_option, split_option
+from rnnkit.commands.common import CONTEXT, RUN_DIR, json_option, split_option
 from rnnkit.commands.options import (
     backend_option,
     build_config,
@@ -24,6 +25,8 @@ from rnnkit.commands.options import (
 )
 from rnnkit.errors import ConfigError
 from rnnkit.forecast.config import DEFAULT_LAST, MODELS, NEURAL, SKIPS, ForecastConfig
+
+_opt = partial(field_option, ForecastConfig)  # (field, help, type): its default from there
 
 
 @click.group("forecast", context_settings=CONTEXT)
@@ -74,26 +77,23 @@ def _split_list(value: str | None) -> list[str]:
     help="Seasonal period in rows: adds seasonal naive to the tables (reading one period back "
     "before the window when --tau is shorter) and scales MASE by its in-sample error.",
 )
-@choice_option(
-    "--model",
-    MODELS,
-    "lstm",
+@_opt(
+    "model",
     "The forecaster; mingru and minlstm train by a parallel scan; linear (AR), nlinear, "
     "dlinear, naive and seasonal-naive are fitted in closed form.",
+    click.Choice(MODELS),
 )
-@choice_option(
-    "--strategy",
-    ["direct", "recursive", "one-step"],
-    "direct",
+@_opt(
+    "strategy",
     "direct: one output per future step; recursive / one-step: a 1-step model.",
+    click.Choice(["direct", "recursive", "one-step"]),
 )
-@click.option("--tau", default=24, show_default=True, help="Input window: past values read.")
-@click.option("--horizon", default=1, show_default=True, help="Steps ahead to forecast.")
+@_opt("tau", "Input window: past values read.", int)
+@_opt("horizon", "Steps ahead to forecast.", int)
 @size_options(ForecastConfig)
 @backend_option(ForecastConfig)
-@click.option("--dropout", type=float, default=0.0, show_default=True, help="Dropout.")
-@field_option(
-    ForecastConfig,
+@_opt("dropout", "Dropout.", float)
+@_opt(
     "skip",
     "The network's linear path, fitted by least squares on train: the network's output starts "
     "at zero, so training starts at that forecast and keeps it unless valid improves. nlinear: "
@@ -106,9 +106,7 @@ def _split_list(value: str | None) -> list[str]:
     is_flag=True,
     help="With --skip none: forecast the change from the last observed value.",
 )
-@choice_option(
-    "--scaler", ["standard", "robust", "none"], "standard", "Fitted on the train rows only."
-)
+@_opt("scaler", "Fitted on the train rows only.", click.Choice(["standard", "robust", "none"]))
 @loop_options(ForecastConfig)
 @run_options("forecasting run")
 @click.pass_context
@@ -276,7 +274,6 @@ def predict_command(run_dir, horizon, csv_path, out_path):
     "--last",
     type=int,
     default=DEFAULT_LAST,
-    show_default=True,
     help="Plot the split's last N rows; 0 = the whole split.",
 )
 @click.option(
@@ -303,9 +300,7 @@ def plot_command(ctx, run_dir, out_path, split, last, start):
 
 @forecast.command("demo", context_settings=CONTEXT)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory.")
-@click.option(
-    "--seed", default=0, show_default=True, help="Seed of the series noise and the weights."
-)
+@click.option("--seed", default=0, help="Seed of the series noise and the weights.")
 def demo_command(out, seed):
     """The textbook experiment: sin(0.01 t) + noise, tau = 4, 600 training pairs, an MLP;
     writes one-step-vs-recursive.png, k-step.png (k = 1, 4, 16, 64) and results.json."""

@@ -113,10 +113,9 @@ def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
 @click.option(
     "--prompt",
     default="",
-    show_default=True,
     help="Text fed through the model first to set its state; empty: a fresh line.",
 )
-@click.option("--length", default=200, show_default=True, help="Tokens to generate.")
+@click.option("--length", default=200, help="Tokens to generate.")
 @click.option(
     "--temperature",
     type=float,
@@ -133,7 +132,6 @@ def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
 @click.option(
     "--beam",
     default=1,
-    show_default=True,
     help="Beam search for the most likely continuation of --length tokens; takes no sampling "
     "flag. 1 = sample.",
 )
@@ -249,7 +247,7 @@ def _load_lm(run_dir, device, which: str = "best"):
 @RUN_DIR
 @click.option("--data", default=None, help="Dataset name or path [default: the run's data].")
 @split_option(["train", "valid", "test"], "valid")
-@click.option("--batch-size", default=10, show_default=True, help="Evaluation streams.")
+@click.option("--batch-size", default=10, help="Evaluation streams.")
 @json_option()
 @DEVICE_OPTION
 def eval_command(run_dir, data, split, batch_size, as_json, device):
@@ -364,13 +362,12 @@ def print_line_scores(scores, rank: bool, as_json: bool) -> None:
 @click.option(
     "--out",
     default="runs/demo",
-    show_default=True,
     type=click.Path(file_okay=False),
     help="Run directory (replaced if it holds an earlier demo).",
 )
-@click.option("--minutes", default=3.0, show_default=True, help="Training time budget.")
-@click.option("--prompt", default="ROMEO:\n", show_default=True, help="Text the sample continues.")
-@click.option("--length", default=500, show_default=True, help="Characters to write.")
+@click.option("--minutes", default=3.0, help="Training time budget.")
+@click.option("--prompt", default="ROMEO:\n", help="Text the sample continues.")
+@click.option("--length", default=500, help="Characters to write.")
 @click.option("--overwrite", is_flag=True, help="Replace a run in --out that is not a demo.")
 def demo(out, minutes, prompt, length, overwrite):
     """Train a character LSTM on tinyshakespeare for a few minutes, then write from a prompt."""

@@ -45,27 +45,14 @@ def ngram() -> None:
     help="Tokenizer [default: the dataset's; char for files].",
 )
 @click.option("--lowercase", is_flag=True, help="Lowercase before tokenizing.")
-@click.option(
-    "--order",
-    type=int,
-    default=3,
-    show_default=True,
-    help="n: 1 unigram, 2 bigram, ...",
-)
+@click.option("--order", type=int, default=3, help="n: 1 unigram, 2 bigram, ...")
 @choice_option(
     "--smoothing",
     SMOOTHINGS,
     "kn",
     "mle, add-k, interpolated Kneser-Ney, modified Kneser-Ney (KenLM's), stupid backoff.",
 )
-@click.option(
-    "--k",
-    "k",
-    type=float,
-    default=1.0,
-    show_default=True,
-    help="Added count of addk (1: Laplace).",
-)
+@click.option("--k", "k", type=float, default=1.0, help="Added count of addk (1: Laplace).")
 @click.option(
     "--discount",
     default=None,
@@ -80,7 +67,7 @@ def ngram() -> None:
     "same in KenLM and equals lmplz's for mkn; padded: n-1 <s> as NLTK pads, every token with "
     "a full context. [default: kenlm for kn and mkn; padded, the only one, for the others]",
 )
-@click.option("--min-freq", default=1, show_default=True, help="Rarer tokens become <unk>.")
+@click.option("--min-freq", default=1, help="Rarer tokens become <unk>.")
 @click.option("--max-vocab", default=None, type=int, help="Keep only the most frequent tokens.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
@@ -277,12 +264,16 @@ score_command.help = score_command.help.replace("MODEL_HELP", MODEL_HELP)
 
 @ngram.command("generate", context_settings=CONTEXT)
 @click.argument("model", type=click.Path())
-@click.option("--prompt", default="", help="Text the sample continues; empty: a fresh line.")
-@click.option("--length", default=100, show_default=True, help="Tokens to generate.")
+@click.option(
+    "--prompt",
+    default="",
+    show_default=False,  # an empty default says nothing
+    help="Text the sample continues; empty: a fresh line.",
+)
+@click.option("--length", default=100, help="Tokens to generate.")
 @click.option(
     "--temperature",
     default=1.0,
-    show_default=True,
     help="> 1 flatter, < 1 sharper, 0 = greedy (the most likely token each time).",
 )
 @click.option("--seed", default=None, type=int, help="Seed for repeatable output.")

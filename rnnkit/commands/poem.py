@@ -128,7 +128,7 @@ def _stage(bar, items: Sequence, desc: str, unit: str) -> Iterator:
 @click.option("--acrostic", default=None, help="藏头诗: each line starts with the next character.")
 @click.option("--style", default=None, help="A poem read first to set the mood; not printed.")
 @click.option("--rhyme", is_flag=True, help="Even lines end in one rhyme group (needs a form).")
-@click.option("--num", default=1, show_default=True, help="Poems to write.")
+@click.option("--num", default=1, help="Poems to write.")
 @click.option(
     "--temperature", type=float, default=None, help="0 (greedy) or 0.001 to 10.  [default: 0.8]"
 )
@@ -137,7 +137,6 @@ def _stage(bar, items: Sequence, desc: str, unit: str) -> Iterator:
 @click.option(
     "--beam",
     default=1,
-    show_default=True,
     help="Beam search for the most likely poems under the same constraints (--num of them, "
     "<= --beam); takes no sampling flag. 1 = sample.",
 )
@@ -146,10 +145,9 @@ def _stage(bar, items: Sequence, desc: str, unit: str) -> Iterator:
     "--script",
     type=click.Choice(["as-trained", "simplified", "traditional"]),
     default="as-trained",
-    show_default=True,
     help="Script of the printed poems.",
 )
-@click.option("--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("--device", type=DEVICE, default="auto", help=DEVICE_HELP)
 def write_command(
     run_dir,
     form,
@@ -221,12 +219,11 @@ def _train_options(f):
 
 
 @poem.command("train", context_settings=CONTEXT)
-@click.option("--data", default="tang-poetry", show_default=True, help="The poem corpus.")
+@click.option("--data", default="tang-poetry", help="The poem corpus.")
 @click.option(
     "--form",
     type=click.Choice(CORPUS_FORMS),
     default="all",
-    show_default=True,
     help="Train on poems of this form only (regular = the four forms, jueju, lvshi, ...).",
 )
 @click.option("--simplified", is_flag=True, help="Convert to simplified characters (OpenCC).")
@@ -234,7 +231,6 @@ def _train_options(f):
     "--preset",
     type=click.Choice(sorted(PRESETS)),
     default="small",
-    show_default=True,
     help="tiny: embedding 64, 1x128 LSTM, batches of 32x32, the 3,000 most frequent "
     "characters, lr 0.005 (lines within minutes); small: 128, 2x256 (the classic recipe); "
     "medium 256, 2x512; large 512, 2x1024.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import click
 
@@ -10,13 +11,13 @@ from rnnkit.commands.common import (
     CONTEXT,
     DEVICE_OPTION,
     RUN_DIR,
-    choice_option,
     json_option,
     read_stdin_lines,
     split_option,
 )
 from rnnkit.commands.options import (
     backend_option,
+    field_option,
     loop_options,
     run_options,
     size_options,
@@ -24,6 +25,8 @@ from rnnkit.commands.options import (
 )
 from rnnkit.errors import ConfigError
 from rnnkit.seq2seq.config import TOKENIZERS, Seq2SeqRunConfig
+
+_opt = partial(field_option, Seq2SeqRunConfig)  # (field, help, type): its default from there
 
 
 @click.group("seq2seq", context_settings=CONTEXT)
@@ -35,8 +38,8 @@ def seq2seq() -> None:
 
 @seq2seq.command("train", context_settings=CONTEXT)
 @click.option("--data", default=None, help="A registered parallel corpus: multi30k [default].")
-@click.option("--src-lang", default="de", show_default=True, help="Source language of --data.")
-@click.option("--tgt-lang", default="en", show_default=True, help="Target language of --data.")
+@_opt("src_lang", "Source language of --data.")
+@_opt("tgt_lang", "Target language of --data.")
 @click.option(
     "--src", "src_file", default=None, type=click.Path(), help="Source file, a line each."
 )
@@ -62,32 +65,28 @@ def seq2seq() -> None:
     "as the registered corpora were made); translate reads its input the same way.  "
     "[default: moses for a registered corpus, else whitespace]",
 )
-@click.option("--max-len", default=50, show_default=True, help="Longer sentences are cut.")
-@click.option("--min-freq", default=2, show_default=True, help="Rarer tokens become <unk>.")
+@_opt("max_len", "Longer sentences are cut.", int)
+@_opt("min_freq", "Rarer tokens become <unk>.", int)
 @click.option("--max-vocab", default=None, type=int, help="Largest vocabulary [default: any].")
 @size_options(Seq2SeqRunConfig)
-@choice_option(
-    "--cell",
-    ["gru", "lstm", "mingru", "minlstm"],
-    "gru",
+@_opt(
+    "cell",
     "Cell of the encoder and the decoder; mingru and minlstm train by a parallel scan.",
+    click.Choice(["gru", "lstm", "mingru", "minlstm"]),
 )
 @click.option(
     "--bidirectional/--unidirectional", default=True, show_default=True, help="Encoder direction."
 )
-@choice_option(
-    "--attention",
-    ["none", "additive", "dot", "general", "scaled"],
-    "additive",
+@_opt(
+    "attention",
     "Decoder attention; none is the plain Cho et al. decoder.",
+    click.Choice(["none", "additive", "dot", "general", "scaled"]),
 )
-@click.option("--dropout", type=float, default=0.3, show_default=True, help="Dropout.")
+@_opt("dropout", "Dropout.", float)
 @backend_option(Seq2SeqRunConfig)
-@click.option("--label-smoothing", default=0.0, show_default=True, help="In [0, 1).")
-@click.option(
-    "--teacher-forcing", default=1.0, show_default=True, help="Share of steps fed the true token."
-)
-@click.option("--eval-beam", default=1, show_default=True, help="Beam for validation BLEU.")
+@_opt("label_smoothing", "In [0, 1).", float)
+@_opt("teacher_forcing", "Share of steps fed the true token.", float)
+@_opt("eval_beam", "Beam for validation BLEU.", int)
 @loop_options(Seq2SeqRunConfig)
 @run_options("translation run")
 @click.pass_context
@@ -113,8 +112,8 @@ def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
 @seq2seq.command("eval", context_settings=CONTEXT)
 @RUN_DIR
 @split_option(help="Split to translate and score.")
-@click.option("--beam", default=5, show_default=True, help="1 is greedy.")
-@click.option("--alpha", default=0.6, show_default=True, help="Length normalisation.")
+@click.option("--beam", default=5, help="1 is greedy.")
+@click.option("--alpha", default=0.6, help="Length normalisation.")
 @json_option()
 @DEVICE_OPTION
 def eval_command(run_dir, split, beam, alpha, as_json, device):
@@ -145,8 +144,8 @@ def eval_command(run_dir, split, beam, alpha, as_json, device):
 @click.command("translate", context_settings=CONTEXT)
 @RUN_DIR
 @click.option("--beam", type=int, default=None, help="1 is greedy.  [default: 5; 1 when sampling]")
-@click.option("--alpha", default=0.6, show_default=True, help="Length normalisation.")
-@click.option("--n-best", default=1, show_default=True, help="Hypotheses per line (tab-separated).")
+@click.option("--alpha", default=0.6, help="Length normalisation.")
+@click.option("--n-best", default=1, help="Hypotheses per line (tab-separated).")
 @click.option(
     "--temperature",
     type=float,

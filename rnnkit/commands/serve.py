@@ -14,16 +14,9 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 @click.option(
     "--host",
     default="127.0.0.1",
-    show_default=True,
     help="Address to listen on; 0.0.0.0 opens the server to the network (then set --token).",
 )
-@click.option(
-    "--port",
-    default=8000,
-    show_default=True,
-    type=int,
-    help="Port to listen on.",
-)
+@click.option("--port", default=8000, type=int, help="Port to listen on.")
 @click.option(
     "--token",
     envvar="RNNKIT_SERVE_TOKEN",
@@ -33,42 +26,31 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
     "at / asks for it) [default: none].",
 )
 @click.option(
-    "--device",
-    type=DEVICE,
-    default="auto",
-    show_default=True,
-    help="auto picks CUDA when present, else CPU.",
+    "--device", type=DEVICE, default="auto", help="auto picks CUDA when present, else CPU."
 )
 @click.option(
     "--max-prompt-chars",
     default=2000,
-    show_default=True,
     help="Longest text of one request, in characters: a /generate prompt, the /score, "
     "/translate or /classify text, a /poem start or style (422 beyond).",
 )
 @click.option(
-    "--max-tokens",
-    default=1000,
-    show_default=True,
-    help="Most tokens one /generate request may ask for (422 beyond).",
+    "--max-tokens", default=1000, help="Most tokens one /generate request may ask for (422 beyond)."
 )
 @click.option(
     "--max-items",
     default=1000,
-    show_default=True,
     help="Most lines in one /translate or /classify request, and values in a /forecast "
     "history (422 beyond).",
 )
 @click.option(
     "--max-body-bytes",
     default=65536,
-    show_default=True,
     help="Largest request body (413 beyond, refused before it is parsed).",
 )
 @click.option(
     "--max-concurrent",
     default=4,
-    show_default=True,
     help="Requests in the models at once on the paths that do not batch (/score, /poem, "
     "/translate, /classify, /forecast, /generate with a beam or --no-batching): each model runs "
     "one at a time and the others wait their turn; one more is answered 503 with Retry-After "
@@ -77,7 +59,6 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 @click.option(
     "--batching/--no-batching",
     default=True,
-    show_default=True,
     help="Generate the sampled /generate requests to one model together (continuous "
     "batching): a request joins the running batch at its next step and leaves it when done; "
     "each writes what it writes served alone with its seed, whatever the cell (minGRU and "
@@ -86,14 +67,12 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 @click.option(
     "--max-batch",
     default=16,
-    show_default=True,
     help="Most /generate requests generated together per model; as many more wait for a "
     "place, one more is answered 503 with Retry-After at once.",
 )
 @click.option(
     "--max-wait",
     default=10.0,
-    show_default=True,
     help="Seconds a batched /generate request may wait for a place in its model's batch "
     "before it is answered 503 with Retry-After.",
 )
