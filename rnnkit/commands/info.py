@@ -39,10 +39,7 @@ def info(run_dir, as_json):
 
 def _lines(s) -> list[tuple[str, str]]:
     """``(label, text)`` rows of the summary, config aside."""
-    rows = [
-        ("run", s.path),
-        ("kind", f"{s.kind} ({s.what}), task {s.task}"),
-    ]
+    rows = [("run", s.path), ("kind", f"{s.kind} ({s.what}), task {s.task}")]
     if s.vocabularies:
         sizes = s.vocabularies
         shown = f"{sizes['tokens']:,} tokens" if list(sizes) == ["tokens"] else _pairs(sizes)
