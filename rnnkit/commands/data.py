@@ -10,13 +10,13 @@ from pathlib import Path
 
 import click
 
-from rnnkit.commands.common import refuse_other_run
+from rnnkit.commands.common import CONTEXT, refuse_other_run
 from rnnkit.commands.options import apply_options
 from rnnkit.registry import datasets as reg
 from rnnkit.text.tokenizers import TOKENIZERS, build_tokenizer
 
 
-@click.group("data")
+@click.group("data", context_settings=CONTEXT)
 def data() -> None:
     """Datasets: list the registered corpora, print statistics of any text, prepare a corpus.
 
@@ -183,7 +183,6 @@ def _text_options(**tokenizer_kind):
             click.option(
                 "--lowercase/--no-lowercase",
                 default=False,
-                show_default=True,
                 help="Lower-case the text first (word tokenizer only).",
             ),
         ]
@@ -194,19 +193,9 @@ def _text_options(**tokenizer_kind):
 @click.argument("name_or_file")
 @_text_options(type=click.Choice(list(TOKENIZERS)))
 @click.option(
-    "--split",
-    type=click.Choice(list(reg.SPLITS)),
-    default="train",
-    show_default=True,
-    help="Which split to describe.",
+    "--split", type=click.Choice(list(reg.SPLITS)), default="train", help="Which split to describe."
 )
-@click.option(
-    "--top",
-    type=int,
-    default=10,
-    show_default=True,
-    help="How many of the most frequent tokens to list.",
-)
+@click.option("--top", type=int, default=10, help="How many of the most frequent tokens to list.")
 @click.option(
     "--plot",
     "plot_path",
@@ -289,11 +278,7 @@ def _print_stats(s: dict) -> None:
 @click.argument("name_or_path")
 @_text_options(metavar="char|word|chinese-char")
 @click.option(
-    "--min-freq",
-    type=int,
-    default=1,
-    show_default=True,
-    help="Tokens seen fewer times in train map to <unk>.",
+    "--min-freq", type=int, default=1, help="Tokens seen fewer times in train map to <unk>."
 )
 @click.option(
     "--max-vocab",
@@ -306,7 +291,6 @@ def _print_stats(s: dict) -> None:
     "--chunk-mb",
     type=int,
     default=16,
-    show_default=True,
     help="MiB of text held at a time (cut at a newline); peak memory grows with it, not with "
     "the corpus.",
 )
