@@ -34,9 +34,6 @@ from rnnkit.commands.options import (
 from rnnkit.config import BACKEND_NAMES, LM_CELLS, TrainConfig
 from rnnkit.errors import ConfigError, RnnkitError, RunDirError
 
-DEFAULTS = TrainConfig()
-
-
 _opt = partial(field_option, TrainConfig)  # (field, help, type): its default from TrainConfig
 
 

@@ -165,7 +165,7 @@ def given_options(ctx: click.Context, names) -> dict:
     return {n: ctx.params[n] for n in names if ctx.get_parameter_source(n) in explicit}
 
 
-def train_task(ctx, task_cls, fields: dict, fill=None):
+def train_task(ctx, task_cls, fields: dict, fill=None, prepare=None):
     """Run the one ``Trainer`` on a task from a training command's options (``run_options``
     are read from ``ctx``).
 
@@ -176,6 +176,8 @@ def train_task(ctx, task_cls, fields: dict, fill=None):
             the ``--config`` file and the config's defaults.
         fill: a function of the given fields returning them completed (e.g. a default data
             source when none was named).
+        prepare: a function of ``(config, dist)`` run on a new run once --out is checked,
+            before training (e.g. to write the corpus it trains on).
 
     Returns: the trainer's history.
     """
@@ -197,6 +199,8 @@ def train_task(ctx, task_cls, fields: dict, fill=None):
             config = build_config(task_cls.config_cls, config_file, given, fill)
             dist = distributed.setup(config.device)
             check_out(Path(out), task_cls, p["overwrite"], clear=dist.is_main)
+            if prepare is not None:
+                prepare(config, dist)
             trainer = Trainer(
                 task_cls(config), out, echo=echo, progress=not quiet, command=ctx.command_path
             )

@@ -10,16 +10,9 @@ from pathlib import Path
 
 import click
 
-from rnnkit.commands.common import (
-    CONTEXT,
-    DEVICE,
-    DEVICE_HELP,
-    echo_above_progress,
-    finish_training,
-)
-from rnnkit.commands.lm import DEFAULTS, TRAIN_OPTIONS
-from rnnkit.commands.options import apply_options, check_out, given_options, run_options
-from rnnkit.config import TrainConfig, load_yaml
+from rnnkit.commands.common import CONTEXT, DEVICE_OPTION
+from rnnkit.commands.lm import TRAIN_OPTIONS
+from rnnkit.commands.options import apply_options, run_options, train_task
 from rnnkit.errors import ConfigError
 from rnnkit.poetry.run import POEM_META, load_poem_run
 
@@ -147,7 +140,7 @@ def _stage(bar, items: Sequence, desc: str, unit: str) -> Iterator:
     default="as-trained",
     help="Script of the printed poems.",
 )
-@click.option("--device", type=DEVICE, default="auto", help=DEVICE_HELP)
+@DEVICE_OPTION
 def write_command(
     run_dir,
     form,
@@ -253,56 +246,34 @@ def poem_train(
     A first try: --preset tiny --max-minutes 5. The real recipe: --preset small, 30-60 minutes.
     """
     from rnnkit.io import atomic_write_text
-    from rnnkit.train import distributed
     from rnnkit.train.lm_task import LMTask
-    from rnnkit.train.trainer import Trainer, resume_trainer
 
-    given = given_options(ctx, fields)
-    echo = None if quiet else echo_above_progress
-    if resume:
-        try:
-            trainer = resume_trainer(
-                resume, given, out=out, echo=echo, progress=not quiet, command="rnnkit poem train"
+    def fill(values: dict) -> dict:
+        """The preset under the --config file and the flags; the corpus it writes as data."""
+        corpus = str((Path(out) / "corpus").resolve())
+        poem_defaults = {"tokenizer": "chinese-char", "min_freq": MIN_FREQ, **PRESETS[preset]}
+        return {**poem_defaults, **values, "data": corpus}
+
+    def write_corpus(config, dist) -> None:
+        with dist.main_first():  # rank 0 writes the corpus; the others read it
+            meta = prepare_corpus(
+                data,
+                Path(out),
+                form,
+                simplified,
+                write=dist.is_main,
+                progress=dist.is_main and not quiet,
             )
-            finish_training(trainer.fit(), trainer, "rnnkit poem train")
-        finally:
-            distributed.teardown()
-        return
-    if out is None:
-        raise ConfigError("--out is required: the run directory to write")
-    out = Path(out)
-    base = load_yaml(config_file) if config_file else {}
-    if not isinstance(base, dict):
-        raise ConfigError(f"{config_file} must be a mapping of field: value")
-    fields = {
-        "tokenizer": "chinese-char",
-        "min_freq": MIN_FREQ,
-        **PRESETS[preset],
-        **base,
-        **given,
-        "data": str((out / "corpus").resolve()),
-    }
-    config = TrainConfig.from_dict(fields, source=config_file or "flags")  # before the slow part
-    dist = distributed.setup(given.get("device", base.get("device", DEFAULTS.device)))
-    check_out(out, LMTask, overwrite, clear=dist.is_main)
-    with dist.main_first():  # rank 0 writes the corpus; the others read it
-        meta = prepare_corpus(
-            data, out, form, simplified, write=dist.is_main, progress=dist.is_main and not quiet
-        )
-    meta["preset"] = preset
-    kept = meta["poems"]
-    if dist.is_main:
-        click.echo(
-            f"{kept['kept']:,} of {kept['total']:,} poems kept ({meta['train_poems']:,} train, "
-            f"{meta['held_out_poems']:,} held out); dropped: "
-            + ", ".join(f"{n:,} {why}" for why, n in kept["dropped"].items() if n),
-            err=True,
-        )
-        atomic_write_text(out / POEM_META, json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
-    try:
-        trainer = Trainer(
-            LMTask(config), out, echo=echo, progress=not quiet, command="rnnkit poem train"
-        )
-        finish_training(trainer.fit(), trainer, "rnnkit poem train")
-    finally:
-        distributed.teardown()
+        meta["preset"] = preset
+        kept = meta["poems"]
+        if dist.is_main:
+            click.echo(
+                f"{kept['kept']:,} of {kept['total']:,} poems kept ({meta['train_poems']:,} train, "
+                f"{meta['held_out_poems']:,} held out); dropped: "
+                + ", ".join(f"{n:,} {why}" for why, n in kept["dropped"].items() if n),
+                err=True,
+            )
+            meta_text = json.dumps(meta, ensure_ascii=False, indent=2) + "\n"
+            atomic_write_text(Path(out) / POEM_META, meta_text)
+
+    train_task(ctx, LMTask, fields, fill, write_corpus)
