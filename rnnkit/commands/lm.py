@@ -151,20 +151,7 @@ def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
     "sampling or greedy, on the CPU, which --device auto then means), torch (every run, "
     "--beam, --device cuda), or auto: numpy where it applies, else torch.",
 )
-def generate(
-    run_dir,
-    prompt,
-    length,
-    temperature,
-    top_k,
-    top_p,
-    beam,
-    seed,
-    stop_token,
-    device,
-    checkpoint,
-    engine,
-):
+def generate(run_dir, prompt, length, beam, seed, stop_token, device, checkpoint, engine, **flags):
     """Generate text from a trained run, streaming it to stdout (with --beam, once searched).
 
     The numpy engine and torch compute the same logits up to float rounding and choose tokens
@@ -173,7 +160,8 @@ def generate(
     """
     from rnnkit.infer.settings import search_settings
 
-    beam, sampling = search_settings(beam, temperature, top_k, top_p)  # bad flags fail first
+    # flags: --temperature, --top-k and --top-p, as search_settings and generate_text name them
+    beam, sampling = search_settings(beam, **flags)  # bad flags fail first
 
     def stream(piece: str) -> None:
         sys.stdout.write(piece)
@@ -205,11 +193,9 @@ def generate(
         vocab,
         prompt,
         length,
-        temperature,
-        top_k,
-        top_p,
-        seed,
-        stop_token,
+        **flags,
+        seed=seed,
+        stop_token=stop_token,
         stream=stream,
         device=dev,
         beam=beam,

@@ -142,20 +142,7 @@ def _stage(bar, items: Sequence, desc: str, unit: str) -> Iterator:
 )
 @DEVICE_OPTION
 def write_command(
-    run_dir,
-    form,
-    start,
-    acrostic,
-    style,
-    rhyme,
-    num,
-    temperature,
-    top_k,
-    top_p,
-    beam,
-    seed,
-    script,
-    device,
+    run_dir, start, num, temperature, top_k, top_p, beam, seed, script, device, **rules
 ):
     """Write poems from a trained poem run (the default: `rnnkit poem RUN_DIR ...`)."""
     from rnnkit.decode import search_settings
@@ -175,19 +162,9 @@ def write_command(
     dev = pick_device(device)
     _, vocab, model = load_poem_run(run_dir, dev)
     decoder = PoemDecoder(model, vocab, device=dev)
-    poems = decoder.generate_each(
-        num,
-        seed=seed,
-        form=form,
-        start=start or "",
-        acrostic=acrostic,
-        style=style,
-        rhyme=rhyme,
-        temperature=temperature,
-        top_k=top_k,
-        top_p=top_p,
-        beam=beam,
-    )
+    sampling = {"temperature": temperature, "top_k": top_k, "top_p": top_p}
+    # rules: --form, --acrostic, --style and --rhyme, named as PoemDecoder takes them
+    poems = decoder.generate_each(num, seed=seed, beam=beam, start=start or "", **sampling, **rules)
     for text in poems:
         click.echo(to_script(text, script))
 
