@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from rnnkit.classify.config import ClassifyRunConfig
+from rnnkit.commands import options
 from rnnkit.commands.common import (
     CONTEXT,
     DEVICE_OPTION,
@@ -22,23 +23,15 @@ from rnnkit.commands.common import (
     read_stdin_lines,
     split_option,
 )
-from rnnkit.commands.options import (
-    apply_options,
-    backend_option,
-    field_option,
-    loop_options,
-    run_options,
-    size_options,
-    train_task,
-)
 from rnnkit.errors import ConfigError, RunDirError
 
-_opt = partial(field_option, ClassifyRunConfig)  # (field, help, type): its default from there
+# _opt(field, help, type): the option of a ClassifyRunConfig field, with its default
+_opt = partial(options.field_option, ClassifyRunConfig)
 
 
 def _train_options(default_task: str):
     """The options of ``train``, shared by both groups (only the default task differs)."""
-    return apply_options(
+    return options.apply_options(
         [
             _opt(
                 "data",
@@ -100,10 +93,10 @@ def _train_options(default_task: str):
                 "<unk> learns what a new word looks like (Lample et al., 2016).",
                 float,
             ),
-            backend_option(ClassifyRunConfig),
-            size_options(ClassifyRunConfig),
-            loop_options(ClassifyRunConfig),
-            run_options("run"),
+            options.backend_option(ClassifyRunConfig),
+            options.size_options(ClassifyRunConfig),
+            options.loop_options(ClassifyRunConfig),
+            options.run_options("run"),
             click.pass_context,
         ]
     )
@@ -117,7 +110,7 @@ def _train_command(group: click.Group, task: str, doc: str) -> None:
     @group.command("train", context_settings=CONTEXT, help=doc)
     @_train_options(task)
     def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
-        history = train_task(ctx, ClassifyTask, fields, lambda v: {"task": task, **v})
+        history = options.train_task(ctx, ClassifyTask, fields, lambda v: {"task": task, **v})
         if history.get("best") is not None:
             best, epoch = 100 * history["best"], history["best_epoch"]
             click.echo(f"best valid score {best:.2f} at epoch {epoch}")
@@ -173,7 +166,7 @@ def _eval(run_dir, split, data, device, need) -> dict:
     return evaluate(model, sentences, vocabs, device=dev)
 
 
-_eval_options = apply_options(
+_eval_options = options.apply_options(
     [
         RUN_DIR,
         split_option(),

@@ -11,22 +11,13 @@ from pathlib import Path
 
 import click
 
+from rnnkit.commands import options
 from rnnkit.commands.common import CONTEXT, RUN_DIR, json_option, split_option
-from rnnkit.commands.options import (
-    backend_option,
-    build_config,
-    check_out,
-    field_option,
-    given_options,
-    loop_options,
-    run_options,
-    size_options,
-    train_task,
-)
 from rnnkit.errors import ConfigError
 from rnnkit.forecast.config import DEFAULT_LAST, MODELS, NEURAL, SKIPS, ForecastConfig
 
-_opt = partial(field_option, ForecastConfig)  # (field, help, type): its default from there
+# _opt(field, help, type): the option of a ForecastConfig field, with its default
+_opt = partial(options.field_option, ForecastConfig)
 
 
 @click.group("forecast", context_settings=CONTEXT)
@@ -90,8 +81,8 @@ def _split_list(value: str | None) -> list[str]:
 )
 @_opt("tau", "Input window: past values read.", int)
 @_opt("horizon", "Steps ahead to forecast.", int)
-@size_options(ForecastConfig)
-@backend_option(ForecastConfig)
+@options.size_options(ForecastConfig)
+@options.backend_option(ForecastConfig)
 @_opt("dropout", "Dropout.", float)
 @_opt(
     "skip",
@@ -107,8 +98,8 @@ def _split_list(value: str | None) -> list[str]:
     help="With --skip none: forecast the change from the last observed value.",
 )
 @_opt("scaler", "Fitted on the train rows only.", click.Choice(["standard", "robust", "none"]))
-@loop_options(ForecastConfig)
-@run_options("forecasting run")
+@options.loop_options(ForecastConfig)
+@options.run_options("forecasting run")
 @click.pass_context
 def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
     """Fit a forecaster on the train split (best weights on valid), report valid and test
@@ -128,17 +119,17 @@ def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
         return values
 
     if resume:
-        train_task(ctx, ForecastTask, fields, fill)
+        options.train_task(ctx, ForecastTask, fields, fill)
         out = out or resume
     else:
         if out is None:
             raise ConfigError("--out is required: the run directory to write")
-        given = given_options(ctx, fields)
-        config = build_config(ForecastConfig, config_file, given, fill)
+        given = options.given_options(ctx, fields)
+        config = options.build_config(ForecastConfig, config_file, given, fill)
         if config.model in NEURAL:
-            train_task(ctx, ForecastTask, fields, fill)
+            options.train_task(ctx, ForecastTask, fields, fill)
         else:
-            check_out(Path(out), ForecastTask, overwrite)
+            options.check_out(Path(out), ForecastTask, overwrite)
             ForecastRun.fit(config).save(out)
     run = ForecastRun.load(out)
     result = None
@@ -290,7 +281,7 @@ def plot_command(ctx, run_dir, out_path, split, last, start):
     from rnnkit.forecast.pipeline import ForecastRun
     from rnnkit.forecast.plots import describe, plot_range, plot_run
 
-    if start is not None and given_options(ctx, ["last"]):
+    if start is not None and options.given_options(ctx, ["last"]):
         raise ConfigError("give --last or --from, not both")
     run = ForecastRun.load(run_dir)
     shown = plot_range(run, split, last, start)

@@ -7,6 +7,7 @@ from functools import partial
 
 import click
 
+from rnnkit.commands import options
 from rnnkit.commands.common import (
     CONTEXT,
     DEVICE_OPTION,
@@ -15,18 +16,11 @@ from rnnkit.commands.common import (
     read_stdin_lines,
     split_option,
 )
-from rnnkit.commands.options import (
-    backend_option,
-    field_option,
-    loop_options,
-    run_options,
-    size_options,
-    train_task,
-)
 from rnnkit.errors import ConfigError
 from rnnkit.seq2seq.config import TOKENIZERS, Seq2SeqRunConfig
 
-_opt = partial(field_option, Seq2SeqRunConfig)  # (field, help, type): its default from there
+# _opt(field, help, type): the option of a Seq2SeqRunConfig field, with its default
+_opt = partial(options.field_option, Seq2SeqRunConfig)
 
 
 @click.group("seq2seq", context_settings=CONTEXT)
@@ -68,7 +62,7 @@ def seq2seq() -> None:
 @_opt("max_len", "Longer sentences are cut.", int)
 @_opt("min_freq", "Rarer tokens become <unk>.", int)
 @click.option("--max-vocab", default=None, type=int, help="Largest vocabulary [default: any].")
-@size_options(Seq2SeqRunConfig)
+@options.size_options(Seq2SeqRunConfig)
 @_opt(
     "cell",
     "Cell of the encoder and the decoder; mingru and minlstm train by a parallel scan.",
@@ -83,12 +77,12 @@ def seq2seq() -> None:
     click.Choice(["none", "additive", "dot", "general", "scaled"]),
 )
 @_opt("dropout", "Dropout.", float)
-@backend_option(Seq2SeqRunConfig)
+@options.backend_option(Seq2SeqRunConfig)
 @_opt("label_smoothing", "In [0, 1).", float)
 @_opt("teacher_forcing", "Share of steps fed the true token.", float)
 @_opt("eval_beam", "Beam for validation BLEU.", int)
-@loop_options(Seq2SeqRunConfig)
-@run_options("translation run")
+@options.loop_options(Seq2SeqRunConfig)
+@options.run_options("translation run")
 @click.pass_context
 def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
     """Train a translation model; keeps the best model on validation BLEU.
@@ -103,7 +97,7 @@ def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
             return {"data": None, **values}
         return values
 
-    history = train_task(ctx, Seq2SeqTask, fields, fill)
+    history = options.train_task(ctx, Seq2SeqTask, fields, fill)
     if history.get("best") is not None:
         click.echo(f"best valid BLEU {history['best']:.2f} at epoch {history['best_epoch']}")
     click.echo(f"saved {out or resume}")
