@@ -200,8 +200,6 @@ _train_command(
 @DEVICE_OPTION
 def classify_predict(run_dir, top, as_json, device):
     """Label stdin, one sentence per line: prints `label<TAB>probability` per line."""
-    if top < 1:
-        raise ConfigError(f"--top must be >= 1, got {top}")
 
     def text(pred) -> str:
         label, probability = pred.ranked[0]

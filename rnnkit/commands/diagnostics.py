@@ -9,7 +9,6 @@ import click
 
 from rnnkit.commands.common import CONTEXT, language_model_run
 from rnnkit.config import BACKEND_NAMES
-from rnnkit.errors import ConfigError
 
 
 @click.command("grad-flow", context_settings=CONTEXT)
@@ -79,14 +78,6 @@ def grad_flow(
     """
     from rnnkit.diagnostics.grad_flow import clipping_summary, measure, plot, run_flow, summary
 
-    for name, value in (
-        ("--seq-len", seq_len),
-        ("--hidden-size", hidden_size),
-        ("--num-layers", num_layers),
-        ("--batch-size", batch_size),
-    ):
-        if value <= 0:
-            raise ConfigError(f"{name} must be positive, got {value}")
     if run_dir:
         with language_model_run(run_dir):
             flows = [run_flow(run_dir, seq_len, batch_size, seed)]

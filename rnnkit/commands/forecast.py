@@ -224,8 +224,6 @@ def predict_command(run_dir, horizon, csv_path, out_path):
     from rnnkit.forecast.pipeline import ForecastRun, future_times
     from rnnkit.io import atomic_write_text
 
-    if horizon <= 0:
-        raise ConfigError(f"--horizon must be a positive integer, got {horizon}")
     run = ForecastRun.load(run_dir)
     c = run.config
     series = run.prep.series

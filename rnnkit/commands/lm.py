@@ -248,8 +248,6 @@ def eval_command(run_dir, data, split, batch_size, as_json, device):
     from rnnkit.runtime import pick_device
     from rnnkit.train.data import encode_split
 
-    if batch_size <= 0:
-        raise ConfigError(f"--batch-size must be positive, got {batch_size}")
     dev = pick_device(device)
     config, tokenizer, vocab, model = _load_lm(run_dir, dev)
     data = data or config.data
@@ -359,10 +357,6 @@ def demo(out, minutes, prompt, length, overwrite):
     from rnnkit.train.lm_task import LMTask
     from rnnkit.train.trainer import Trainer
 
-    if not minutes > 0:
-        raise ConfigError(f"--minutes must be positive, got {minutes}")
-    if length < 0:
-        raise ConfigError(f"--length must be >= 0, got {length}")
     config = TrainConfig(
         data="tinyshakespeare",
         tokenizer="char",

@@ -20,7 +20,7 @@ from rnnkit.commands.common import (
     split_option,
 )
 from rnnkit.config import SMOOTHINGS
-from rnnkit.errors import ConfigError, DataError, GenerationError, RunDirError
+from rnnkit.errors import ConfigError, DataError, RunDirError
 from rnnkit.text.tokenizers import TOKENIZERS
 
 
@@ -98,10 +98,6 @@ def train_command(
         raise RunDirError(f"{out} already holds an n-gram run; pick another --out or --overwrite")
     if out.exists() and not out.is_dir():
         raise RunDirError(f"--out {out} is a file; give a directory")
-    if min_freq < 1:
-        raise ConfigError(f"--min-freq must be >= 1, got {min_freq}")
-    if max_vocab is not None and max_vocab < 1:
-        raise ConfigError(f"--max-vocab must be >= 1, got {max_vocab}")
     lm = NGramLM(order, smoothing, k, discount, bos_style)  # checks the settings first
     tok_name = tokenizer or default_tokenizer(data)
     tok = build_tokenizer(tok_name, lowercase)
@@ -287,8 +283,6 @@ def generate_command(model, prompt, length, temperature, seed, tokenizer):
     from rnnkit.infer.lines import prompt_ids, unseen_reserved
     from rnnkit.ngram.load import FileVocab, load_model
 
-    if length < 0:
-        raise GenerationError(f"--length must be >= 0, got {length}")
     m = load_model(model, tokenizer)
     tok = m.tokenizer
     vocab = m.vocab if m.vocab is not None else FileVocab(m)

@@ -150,8 +150,6 @@ def write_command(
     from rnnkit.poetry.decoding import PoemDecoder
     from rnnkit.runtime import pick_device
 
-    if num < 1:
-        raise ConfigError(f"--num must be >= 1, got {num}")
     if start is not None and not start.strip():
         raise ConfigError("--start is empty; give the first characters of the poem")
     if beam == 1 and temperature is None:
