@@ -97,7 +97,6 @@ def _train_options(default_task: str):
             options.size_options(ClassifyRunConfig),
             options.loop_options(ClassifyRunConfig),
             options.run_options("run"),
-            click.pass_context,
         ]
     )
 

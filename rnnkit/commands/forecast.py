@@ -100,7 +100,6 @@ def _split_list(value: str | None) -> list[str]:
 @_opt("scaler", "Fitted on the train rows only.", click.Choice(["standard", "robust", "none"]))
 @options.loop_options(ForecastConfig)
 @options.run_options("forecasting run")
-@click.pass_context
 def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
     """Fit a forecaster on the train split (best weights on valid), report valid and test
     metrics next to the baselines, and save the run.

@@ -90,7 +90,6 @@ TRAIN_OPTIONS = [
 @click.command(context_settings=CONTEXT)
 @apply_options(TRAIN_OPTIONS)
 @run_options("run")
-@click.pass_context
 def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
     """Train a recurrent language model (truncated BPTT, clipping, checkpoints).
 

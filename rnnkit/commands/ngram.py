@@ -7,6 +7,7 @@ import math
 import sys
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -313,17 +314,14 @@ def export_command(run_dir, file):
     click.echo(f"wrote {file}: {', '.join(f'{n:,}' for n in entries)} entries by order")
 
 
-class _warnings_as_lines:
+@contextmanager
+def _warnings_as_lines():
     """Show an ``RnnkitWarning`` as one ``warning: ...`` line on stderr, not a traceback-like
     block with a source line."""
-
-    def __enter__(self):
-        self._cm = warnings.catch_warnings(record=True)
-        self._caught = self._cm.__enter__()
+    with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-
-    def __exit__(self, *exc):
-        self._cm.__exit__(*exc)
-        for w in self._caught:
-            click.echo(f"warning: {w.message}", err=True)
-        return False
+        try:
+            yield
+        finally:
+            for w in caught:
+                click.echo(f"warning: {w.message}", err=True)

@@ -122,7 +122,8 @@ def _refused(old: str, new: str):
 
 
 def run_options(what: str):
-    """--out, --resume, --config, --overwrite and --quiet of a training command."""
+    """--out, --resume, --config, --overwrite and --quiet of a training command, which is
+    passed its context (``train_task`` reads them from there)."""
     return apply_options(
         [
             click.option(
@@ -146,6 +147,7 @@ def run_options(what: str):
             ),
             click.option("--overwrite", is_flag=True, help="Replace a run already in --out."),
             click.option("--quiet", is_flag=True, help="No progress bar or evaluation lines."),
+            click.pass_context,
         ]
     )
 

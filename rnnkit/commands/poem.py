@@ -205,7 +205,6 @@ def _train_options(f):
 )
 @_train_options
 @run_options("poem run")
-@click.pass_context
 def poem_train(
     ctx, data, form, simplified, preset, out, resume, config_file, overwrite, quiet, **fields
 ):

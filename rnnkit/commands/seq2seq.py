@@ -83,7 +83,6 @@ def seq2seq() -> None:
 @_opt("eval_beam", "Beam for validation BLEU.", int)
 @options.loop_options(Seq2SeqRunConfig)
 @options.run_options("translation run")
-@click.pass_context
 def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
     """Train a translation model; keeps the best model on validation BLEU.
 

@@ -5,8 +5,49 @@ from __future__ import annotations
 import click
 
 from rnnkit.commands.common import CONTEXT, DEVICE
+from rnnkit.commands.options import apply_options
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# flag -> (default, help) of the ServeSettings fields; the defaults are written again here, as
+# reading them from ServeSettings would load the server (FastAPI) to print --help.
+LIMITS = {
+    "--max-prompt-chars": (
+        2000,
+        "Longest text of one request, in characters: a /generate prompt, the /score, "
+        "/translate or /classify text, a /poem start or style (422 beyond).",
+    ),
+    "--max-tokens": (1000, "Most tokens one /generate request may ask for (422 beyond)."),
+    "--max-items": (
+        1000,
+        "Most lines in one /translate or /classify request, and values in a /forecast "
+        "history (422 beyond).",
+    ),
+    "--max-body-bytes": (65536, "Largest request body (413 beyond, refused before it is parsed)."),
+    "--max-concurrent": (
+        4,
+        "Requests in the models at once on the paths that do not batch (/score, /poem, "
+        "/translate, /classify, /forecast, /generate with a beam or --no-batching): each model "
+        "runs one at a time and the others wait their turn; one more is answered 503 with "
+        "Retry-After at once.",
+    ),
+    "--batching/--no-batching": (
+        True,
+        "Generate the sampled /generate requests to one model together (continuous "
+        "batching): a request joins the running batch at its next step and leaves it when "
+        "done; each writes what it writes served alone with its seed, whatever the cell "
+        "(minGRU and minLSTM included).",
+    ),
+    "--max-batch": (
+        16,
+        "Most /generate requests generated together per model; as many more wait for a "
+        "place, one more is answered 503 with Retry-After at once.",
+    ),
+    "--max-wait": (
+        10.0,
+        "Seconds a batched /generate request may wait for a place in its model's batch "
+        "before it is answered 503 with Retry-After.",
+    ),
+}
 
 
 @click.command("serve", context_settings=CONTEXT)
@@ -28,54 +69,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 @click.option(
     "--device", type=DEVICE, default="auto", help="auto picks CUDA when present, else CPU."
 )
-@click.option(
-    "--max-prompt-chars",
-    default=2000,
-    help="Longest text of one request, in characters: a /generate prompt, the /score, "
-    "/translate or /classify text, a /poem start or style (422 beyond).",
-)
-@click.option(
-    "--max-tokens", default=1000, help="Most tokens one /generate request may ask for (422 beyond)."
-)
-@click.option(
-    "--max-items",
-    default=1000,
-    help="Most lines in one /translate or /classify request, and values in a /forecast "
-    "history (422 beyond).",
-)
-@click.option(
-    "--max-body-bytes",
-    default=65536,
-    help="Largest request body (413 beyond, refused before it is parsed).",
-)
-@click.option(
-    "--max-concurrent",
-    default=4,
-    help="Requests in the models at once on the paths that do not batch (/score, /poem, "
-    "/translate, /classify, /forecast, /generate with a beam or --no-batching): each model runs "
-    "one at a time and the others wait their turn; one more is answered 503 with Retry-After "
-    "at once.",
-)
-@click.option(
-    "--batching/--no-batching",
-    default=True,
-    help="Generate the sampled /generate requests to one model together (continuous "
-    "batching): a request joins the running batch at its next step and leaves it when done; "
-    "each writes what it writes served alone with its seed, whatever the cell (minGRU and "
-    "minLSTM included).",
-)
-@click.option(
-    "--max-batch",
-    default=16,
-    help="Most /generate requests generated together per model; as many more wait for a "
-    "place, one more is answered 503 with Retry-After at once.",
-)
-@click.option(
-    "--max-wait",
-    default=10.0,
-    help="Seconds a batched /generate request may wait for a place in its model's batch "
-    "before it is answered 503 with Retry-After.",
-)
+@apply_options([click.option(flag, default=d, help=text) for flag, (d, text) in LIMITS.items()])
 def serve(run_dirs, host, port, token, device, **limits):
     """Serve trained runs over HTTP until Ctrl-C.
 
