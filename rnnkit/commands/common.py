@@ -39,12 +39,14 @@ class DeviceType(click.ParamType):
 
 
 DEVICE = DeviceType()
-DEVICE_HELP = "Where the model runs: auto (CUDA when present, else CPU), cpu, cuda, cuda:N, mps."
 
 # Arguments and options that many commands take with the same meaning and help.
 RUN_DIR = click.argument("run_dir", type=click.Path())
 DEVICE_OPTION = click.option(
-    "--device", type=DEVICE, default="auto", show_default=True, help=DEVICE_HELP
+    "--device",
+    type=DEVICE,
+    default="auto",
+    help="Where the model runs: auto (CUDA when present, else CPU), cpu, cuda, cuda:N, mps.",
 )
 
 
@@ -53,7 +55,7 @@ def json_option(help: str = "Print one JSON object."):
     return click.option("--json", "as_json", is_flag=True, help=help)
 
 
-def choice_option(flag: str, choices, default: str, help: str):
+def choice_option(flag: str, choices, default: str | None, help: str):
     """``flag`` taking one of ``choices``, its default shown in the help."""
     return click.option(
         flag, type=click.Choice(choices), default=default, show_default=True, help=help
@@ -89,27 +91,21 @@ _COMMANDS = {
 }
 
 
-def refuse_other_kind(run_dir: str | Path, error: RunDirError) -> None:
-    """Re-raise ``error`` (a language-model run failed to load) as one that names the kind of
-    run ``run_dir`` holds instead, and the commands for it; do nothing if it holds no run."""
-    from rnnkit.registry.runs import RUN_KINDS, run_kind
-
-    kind = run_kind(run_dir)
-    if kind in _COMMANDS:
-        k = RUN_KINDS[kind]
-        raise RunDirError(
-            f"{run_dir} is {k.a_what} ({k.trained_by}), not a language model; use {_COMMANDS[kind]}"
-        ) from error
-
-
 @contextmanager
 def language_model_run(run_dir: str | Path):
     """Load a language-model run inside: a ``RunDirError`` from a run of another kind is
-    raised again as ``refuse_other_kind`` names it."""
+    raised again as one that names the kind of run ``run_dir`` holds, and the commands for it."""
     try:
         yield
     except RunDirError as e:
-        refuse_other_kind(run_dir, e)
+        from rnnkit.registry.runs import RUN_KINDS, run_kind
+
+        kind = run_kind(run_dir)
+        if kind in _COMMANDS:
+            k, use = RUN_KINDS[kind], _COMMANDS[kind]
+            raise RunDirError(
+                f"{run_dir} is {k.a_what} ({k.trained_by}), not a language model; use {use}"
+            ) from e
         raise
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from rnnkit.commands.common import CONTEXT, language_model_run
+from rnnkit.commands.common import CONTEXT, choice_option, language_model_run
 from rnnkit.config import BACKEND_NAMES
 
 
@@ -32,11 +32,8 @@ from rnnkit.config import BACKEND_NAMES
 @click.option("--hidden-size", default=128, help="Hidden units of the fresh models.")
 @click.option("--num-layers", default=1, help="Layers of the fresh models.")
 @click.option("--batch-size", default=16, help="Sequences the norms are averaged over.")
-@click.option(
-    "--backend",
-    type=click.Choice(BACKEND_NAMES),
-    default="torch",
-    help="Recurrent layer implementation of the fresh models.",
+@choice_option(
+    "--backend", BACKEND_NAMES, "torch", "Recurrent layer implementation of the fresh models."
 )
 @click.option(
     "--forget-bias",

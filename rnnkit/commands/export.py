@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from rnnkit.commands.common import CONTEXT
+from rnnkit.commands.common import CONTEXT, choice_option
 
 
 @click.command("export", context_settings=CONTEXT)
@@ -29,11 +29,11 @@ from rnnkit.commands.common import CONTEXT
     "run writes a directory instead: OUT/encoder.FORMAT, OUT/decoder_step.FORMAT and "
     "OUT/manifest.json.",
 )
-@click.option(
+@choice_option(
     "--which",
-    type=click.Choice(["best", "last"]),
-    default="best",
-    help="Weights: best on validation (model.safetensors) or the last checkpoint "
+    ["best", "last"],
+    "best",
+    "Weights: best on validation (model.safetensors) or the last checkpoint "
     "(last.safetensors); a forecasting run keeps only its best.",
 )
 @click.option(

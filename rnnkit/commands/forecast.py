@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from rnnkit.commands import options
-from rnnkit.commands.common import CONTEXT, RUN_DIR, json_option, split_option
+from rnnkit.commands.common import CONTEXT, RUN_DIR, choice_option, json_option, split_option
 from rnnkit.errors import ConfigError
 from rnnkit.forecast.config import DEFAULT_LAST, MODELS, NEURAL, SKIPS, ForecastConfig
 
@@ -43,11 +43,11 @@ def _split_list(value: str | None) -> list[str]:
 @click.option("--time-col", default=None, help="CSV time column [default: the first].")
 @click.option("--target", default=None, help="Column to forecast.")
 @click.option("--features", default=None, help="Exogenous columns, comma-separated.")
-@click.option(
+@choice_option(
     "--fill",
-    type=click.Choice(["ffill", "interpolate", "drop"]),
-    default=None,
-    help="What to do with missing cells [default: refuse them].",
+    ["ffill", "interpolate", "drop"],
+    None,
+    "What to do with missing cells [default: refuse them].",
 )
 @click.option(
     "--split",

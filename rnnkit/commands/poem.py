@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from rnnkit.commands.common import CONTEXT, DEVICE_OPTION
+from rnnkit.commands.common import CONTEXT, DEVICE_OPTION, choice_option
 from rnnkit.commands.lm import TRAIN_OPTIONS
 from rnnkit.commands.options import apply_options, run_options, train_task
 from rnnkit.errors import ConfigError
@@ -111,11 +111,11 @@ def _stage(bar, items: Sequence, desc: str, unit: str) -> Iterator:
 
 @poem.command("write", context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path())
-@click.option(
+@choice_option(
     "--form",
-    type=click.Choice(POEM_FORMS),
-    default=None,
-    help="五言/七言 绝句 or 律诗: lines, characters and marks enforced while decoding.",
+    POEM_FORMS,
+    None,
+    "五言/七言 绝句 or 律诗: lines, characters and marks enforced while decoding.",
 )
 @click.option("--start", default=None, help="The poem's first characters (a line or any prefix).")
 @click.option("--acrostic", default=None, help="藏头诗: each line starts with the next character.")
@@ -134,11 +134,11 @@ def _stage(bar, items: Sequence, desc: str, unit: str) -> Iterator:
     "<= --beam); takes no sampling flag. 1 = sample.",
 )
 @click.option("--seed", default=None, type=int, help="Seed for repeatable poems.")
-@click.option(
+@choice_option(
     "--script",
-    type=click.Choice(["as-trained", "simplified", "traditional"]),
-    default="as-trained",
-    help="Script of the printed poems.",
+    ["as-trained", "simplified", "traditional"],
+    "as-trained",
+    "Script of the printed poems.",
 )
 @DEVICE_OPTION
 def write_command(
