@@ -31,10 +31,6 @@ def forecast() -> None:
     """
 
 
-def _split_list(value: str | None) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else []
-
-
 @forecast.command("train", context_settings=CONTEXT)
 @click.option(
     "--data", default=None, help="airline-passengers, daily-min-temperatures, ETTh1, sine."
@@ -113,16 +109,14 @@ def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
     from rnnkit.forecast.task import ForecastTask
 
     def fill(values: dict) -> dict:
-        if isinstance(values.get("features"), str):
-            return {**values, "features": _split_list(values["features"])}
+        features = values.get("features")
+        if isinstance(features, str):  # --features: comma-separated
+            return {**values, "features": [f.strip() for f in features.split(",") if f.strip()]}
         return values
 
-    if resume:
+    if resume or out is None:  # train_task resumes the run, or says --out is missing
         options.train_task(ctx, ForecastTask, fields, fill)
-        out = out or resume
     else:
-        if out is None:
-            raise ConfigError("--out is required: the run directory to write")
         given = options.given_options(ctx, fields)
         config = options.build_config(ForecastConfig, config_file, given, fill)
         if config.model in NEURAL:
@@ -130,6 +124,7 @@ def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
         else:
             options.check_out(Path(out), ForecastTask, overwrite)
             ForecastRun.fit(config).save(out)
+    out = out or resume
     run = ForecastRun.load(out)
     result = None
     for split in ("valid", "test"):
