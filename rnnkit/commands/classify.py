@@ -104,11 +104,12 @@ def _train_options(default_task: str):
 def _train_command(group: click.Group, task: str, doc: str) -> None:
     """``group``'s ``train``: ``rnnkit train``'s loop on a classification task, ``task``
     unless --task says otherwise."""
-    from rnnkit.classify.task import ClassifyTask
 
     @group.command("train", context_settings=CONTEXT, help=doc)
     @_train_options(task)
     def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
+        from rnnkit.classify.task import ClassifyTask
+
         history = options.train_task(ctx, ClassifyTask, fields, lambda v: {"task": task, **v})
         if history.get("best") is not None:
             best, epoch = 100 * history["best"], history["best_epoch"]
