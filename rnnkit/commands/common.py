@@ -1,5 +1,6 @@
-"""What several commands share: the help settings, the ``--device`` option type, reading stdin,
-and refusing a run directory of the wrong kind (to read from, or to write into)."""
+"""What several commands share: the help settings, the options many take (RUN_DIR, --device,
+--json, --split), reading stdin, and refusing a run directory of the wrong kind (to read from,
+or to write into)."""
 
 from __future__ import annotations
 
