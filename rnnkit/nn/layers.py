@@ -31,11 +31,62 @@ States = tuple[torch.Tensor, ...]  # (h,) or, for LSTM, (h, c)
 
 
 class TorchStyleLayer(nn.Module):
-    """What every recurrent layer here shares with ``torch.nn``'s: its initialisation
-    U(-1/sqrt(H), 1/sqrt(H)), ``flatten_parameters`` and a repr naming what is not default."""
+    """What every recurrent layer here shares with ``torch.nn``'s: its argument checks, the
+    parameters ``weight_ih_l{k}``, ``bias_ih_l{k}`` (and ``weight_hh_l{k}``, ``bias_hh_l{k}``)
+    with ``_reverse`` for the backward direction, initialisation U(-1/sqrt(H), 1/sqrt(H)),
+    ``forward(input, hx=None)``'s input and state handling and messages,
+    ``flatten_parameters`` and a repr naming what is not default.
+
+    A subclass writes ``_stack(x, states, mask)``: all layers over time-major ``x`` (T, N, I)
+    from ``states`` ((h_0,) or, for an LSTM, (h_0, c_0), each (D*num_layers, N, H)), with
+    ``mask`` (T, N, 1) True where step t is inside sequence n (None: every step is), returning
+    ``(out (T, N, D*H), states)``.
+    """
 
     REPR_DEFAULTS = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0}
     REPR_DEFAULTS["bidirectional"] = False
+    gates = 1  # G: gate blocks stacked in weight_ih_l{k} (G*H, I_k) and weight_hh_l{k} (G*H, H)
+
+    def __init__(
+        self, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, level
+    ):
+        super().__init__()
+        # level: the dropout warning's stacklevel as seen from the subclass's constructor
+        _check_args(input_size, hidden_size, num_layers, bias, batch_first, dropout, level + 1)
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+
+    def _add_weights(self, device, dtype, recurrent: bool) -> None:
+        """Register every layer's parameters (``weight_hh`` and ``bias_hh`` if ``recurrent``)
+        and draw them."""
+        factory = {"device": device, "dtype": dtype}
+        G, H, D = self.gates, self.hidden_size, self.num_directions
+        for layer in range(self.num_layers):
+            layer_input = self.input_size if layer == 0 else D * H
+            for suffix in self._suffixes(layer):
+                shapes = {"weight_ih": (G * H, layer_input)}
+                if recurrent:
+                    shapes["weight_hh"] = (G * H, H)
+                if self.bias:
+                    shapes["bias_ih"] = (G * H,)
+                    if recurrent:
+                        shapes["bias_hh"] = (G * H,)
+                for name, shape in shapes.items():
+                    param = nn.Parameter(torch.empty(shape, **factory))
+                    self.register_parameter(name + suffix, param)
+        self.reset_parameters()
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    def _suffixes(self, layer: int) -> list[str]:
+        return [f"_l{layer}", f"_l{layer}_reverse"][: self.num_directions]
 
     def reset_parameters(self) -> None:
         bound = 1.0 / math.sqrt(self.hidden_size)
@@ -51,66 +102,6 @@ class TorchStyleLayer(nn.Module):
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)}"
         return s
-
-
-class _Recurrent(TorchStyleLayer):
-    """What RNN, LSTM and GRU share.
-
-    A subclass sets ``gates`` and writes ``_step(x_proj, state, weight_hh, bias_hh)`` (one time
-    step through the cell, differentiated by autograd) and ``_sequence(xp, state, weight_hh,
-    bias_hh, mask)`` (a whole sequence through the hand-written BPTT of ``bptt.py``).
-
-    ``bptt`` picks the backward pass: ``"manual"`` (default, the fast path) or ``"autograd"``
-    (autograd through the Python loop over cells). Both give the same numbers.
-    """
-
-    gates = 1  # G: gate blocks stacked in weight_ih_l{k} (G*H, I_k) and weight_hh_l{k} (G*H, H)
-    bptt = "manual"
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        device=None,
-        dtype=None,
-    ):
-        super().__init__()
-        # The dropout warning points at the caller: one frame fewer where a subclass (GRU)
-        # takes this constructor as its own.
-        level = 3 if type(self).__init__ is _Recurrent.__init__ else 4
-        _check_args(input_size, hidden_size, num_layers, bias, batch_first, dropout, level)
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.bias = bias
-        self.batch_first = batch_first
-        self.dropout = float(dropout)
-        self.bidirectional = bidirectional
-        self.proj_size = 0
-        factory = {"device": device, "dtype": dtype}
-        G, H, D = self.gates, hidden_size, self.num_directions
-        for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else D * H
-            for suffix in self._suffixes(layer):
-                shapes = {"weight_ih": (G * H, layer_input), "weight_hh": (G * H, H)}
-                if bias:
-                    shapes.update(bias_ih=(G * H,), bias_hh=(G * H,))
-                for name, shape in shapes.items():
-                    param = nn.Parameter(torch.empty(shape, **factory))
-                    self.register_parameter(name + suffix, param)
-        self.reset_parameters()
-
-    @property
-    def num_directions(self) -> int:
-        return 2 if self.bidirectional else 1
-
-    def _suffixes(self, layer: int) -> list[str]:
-        return [f"_l{layer}", f"_l{layer}_reverse"][: self.num_directions]
 
     def forward(self, input, hx=None, *, lengths: torch.Tensor | None = None):
         """Run the stack over a sequence; see the class docstring for shapes."""
@@ -137,6 +128,7 @@ class _Recurrent(TorchStyleLayer):
                 f"Expected {self.input_size}, got {x.size(-1)}"
             )
         states = self._initial_states(x, hx, batched)
+        mask = None
         if lengths is not None:
             lengths = torch.as_tensor(lengths, device=x.device).reshape(-1)
             if lengths.numel() != x.size(1) or lengths.max() > x.size(0) or lengths.min() < 0:
@@ -144,21 +136,23 @@ class _Recurrent(TorchStyleLayer):
                     f"lengths must hold one length in [0, {x.size(0)}] per sequence "
                     f"({x.size(1)}), got {lengths.tolist()}"
                 )
+            steps = torch.arange(x.size(0), device=x.device)
+            mask = (steps[:, None] < lengths[None, :]).unsqueeze(-1)  # (T, N, 1)
         if torch.is_autocast_enabled(x.device.type):
-            # The kernels here are float32 ones (oneDNN's packed products on CPU): under
-            # autocast the layer keeps float32 rather than casting at every time step.
+            # The kernels here are float32 ones (oneDNN's packed products on CPU, the scan):
+            # under autocast the layer keeps float32 rather than casting at every time step.
             with torch.autocast(x.device.type, enabled=False):
                 x, states = x.float(), tuple(s.float() for s in states)
-                out, states = self._stack(x, states, lengths)
+                out, states = self._stack(x, states, mask)
         else:
-            out, states = self._stack(x, states, lengths)  # (T, N, D*H); (h_n,) or (h_n, c_n)
+            out, states = self._stack(x, states, mask)  # (T, N, D*H); (h_n,) or (h_n, c_n)
         if packed:
             out = _pack_like(out, lengths, input)
         elif not batched:
             out, states = out.squeeze(1), tuple(s.squeeze(1) for s in states)
         elif self.batch_first:
             out = out.transpose(0, 1).contiguous()  # contiguous, as torch returns it
-        return out, states if self.gates == 4 else states[0]
+        return out, states if self.gates == 4 else states[0]  # an LSTM's state: (h_n, c_n)
 
     def _initial_states(self, x: torch.Tensor, hx, batched: bool) -> States:
         """``hx`` as a tuple of (D*num_layers, N, H) tensors, zeros when ``None``, checked."""
@@ -184,12 +178,43 @@ class _Recurrent(TorchStyleLayer):
                 raise RuntimeError(f"Expected {which} size {shape}, got {list(s.shape)}")
         return states
 
-    def _stack(self, x: torch.Tensor, states: States, lengths: torch.Tensor | None):
+
+class _Recurrent(TorchStyleLayer):
+    """What RNN, LSTM and GRU share.
+
+    A subclass sets ``gates`` and writes ``_step(x_proj, state, weight_hh, bias_hh)`` (one time
+    step through the cell, differentiated by autograd) and ``_sequence(xp, state, weight_hh,
+    bias_hh, mask)`` (a whole sequence through the hand-written BPTT of ``bptt.py``).
+
+    ``bptt`` picks the backward pass: ``"manual"`` (default, the fast path) or ``"autograd"``
+    (autograd through the Python loop over cells). Both give the same numbers.
+    """
+
+    bptt = "manual"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+    ):
+        # The dropout warning points at the caller: one frame fewer where a subclass (GRU)
+        # takes this constructor as its own.
+        level = 3 if type(self).__init__ is _Recurrent.__init__ else 4
+        super().__init__(
+            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, level
+        )
+        self.proj_size = 0
+        self._add_weights(device, dtype, recurrent=True)
+
+    def _stack(self, x: torch.Tensor, states: States, mask: torch.Tensor | None):
         """All layers over time-major ``x`` (T, N, I); returns ``(out (T, N, D*H), states)``."""
-        mask = None
-        if lengths is not None:  # (T, N, 1): True where step t is inside sequence n
-            steps = torch.arange(x.size(0), device=x.device)
-            mask = (steps[:, None] < lengths[None, :]).unsqueeze(-1)
         finals = []  # one state tuple per layer and direction, in h_n's order
         for layer in range(self.num_layers):
             outs = []

@@ -72,13 +72,11 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.autograd.function import once_differentiable
-from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from rnnkit.errors import ConfigError
 from rnnkit.nn.bptt import Linear
-from rnnkit.nn.layers import TorchStyleLayer, _check_args, _pack_like
+from rnnkit.nn.layers import TorchStyleLayer
 
 MODES = ("parallel", "step")
 # Below this many channels per step (N*H) the chunked scan beats the step loop (see above).
@@ -217,31 +215,11 @@ class _MinRNN(TorchStyleLayer):
         device=None,
         dtype=None,
     ):
-        super().__init__()
-        _check_args(input_size, hidden_size, num_layers, bias, batch_first, dropout, 4)
-        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
-        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
-        self.bidirectional = bool(bidirectional)
+        super().__init__(
+            input_size, hidden_size, num_layers, bias, batch_first, dropout, bool(bidirectional), 4
+        )
         self.mode = mode
-        factory = {"device": device, "dtype": dtype}
-        G, H, D = self.gates, hidden_size, self.num_directions
-        for k in range(num_layers):
-            layer_input = input_size if k == 0 else D * H
-            for suffix in self._suffixes(k):
-                weight = nn.Parameter(torch.empty(G * H, layer_input, **factory))
-                self.register_parameter("weight_ih" + suffix, weight)
-                if bias:
-                    self.register_parameter(
-                        "bias_ih" + suffix, nn.Parameter(torch.empty(G * H, **factory))
-                    )
-        self.reset_parameters()
-
-    @property
-    def num_directions(self) -> int:
-        return 2 if self.bidirectional else 1
-
-    def _suffixes(self, layer: int) -> list[str]:
-        return [f"_l{layer}", f"_l{layer}_reverse"][: self.num_directions]
+        self._add_weights(device, dtype, recurrent=False)
 
     @property
     def mode(self) -> str:
@@ -253,70 +231,9 @@ class _MinRNN(TorchStyleLayer):
             raise ConfigError(f"unknown mode {value!r}: choose one of {', '.join(MODES)}")
         self._mode = value
 
-    def forward(self, input, hx=None, *, lengths: torch.Tensor | None = None):
-        """Run the stack over a sequence; see the class docstring for shapes."""
-        packed = isinstance(input, PackedSequence)
-        if packed:
-            if lengths is not None:
-                raise ValueError("lengths= is for padded input; a PackedSequence has its own")
-            x, lengths = pad_packed_sequence(input)  # (T, N, I)
-            batched = True
-        else:
-            if input.dim() not in (2, 3):
-                raise ValueError(
-                    f"{type(self).__name__}: Expected input to be 2D or 3D, got "
-                    f"{input.dim()}D instead"
-                )
-            batched = input.dim() == 3
-            x = input.unsqueeze(1) if not batched else input
-            if batched and self.batch_first:
-                x = x.transpose(0, 1)
-        if x.size(-1) != self.input_size:
-            raise RuntimeError(
-                "input.size(-1) must be equal to input_size. "
-                f"Expected {self.input_size}, got {x.size(-1)}"
-            )
-        h0 = self._initial_state(x, hx, batched)
-        mask = None
-        if lengths is not None:
-            lengths = torch.as_tensor(lengths, device=x.device).reshape(-1)
-            if lengths.numel() != x.size(1) or lengths.max() > x.size(0) or lengths.min() < 0:
-                raise ValueError(
-                    f"lengths must hold one length in [0, {x.size(0)}] per sequence "
-                    f"({x.size(1)}), got {lengths.tolist()}"
-                )
-            steps = torch.arange(x.size(0), device=x.device)
-            mask = (steps[:, None] < lengths[None, :]).unsqueeze(-1)  # (T, N, 1)
-        if torch.is_autocast_enabled(x.device.type):
-            with torch.autocast(x.device.type, enabled=False):  # the scan wants float32
-                out, h_n = self._stack(x.float(), h0.float(), mask)
-        else:
-            out, h_n = self._stack(x, h0, mask)  # (T, N, D*H), (D*num_layers, N, H)
-        if packed:
-            out = _pack_like(out, lengths, input)
-        elif not batched:
-            out, h_n = out.squeeze(1), h_n.squeeze(1)
-        elif self.batch_first:
-            out = out.transpose(0, 1).contiguous()
-        return out, h_n
-
-    def _initial_state(self, x: torch.Tensor, hx, batched: bool) -> torch.Tensor:
-        shape = (self.num_directions * self.num_layers, x.size(1), self.hidden_size)
-        if hx is None:
-            return x.new_zeros(shape)
-        dims = 3 if batched else 2
-        if hx.dim() != dims:
-            kind = "batched 3-D" if batched else "unbatched 2-D"
-            raise RuntimeError(
-                f"For {kind} input, hx should also be {dims}-D but got {hx.dim()}-D tensor"
-            )
-        hx = hx if batched else hx.unsqueeze(1)
-        if hx.shape != shape:
-            raise RuntimeError(f"Expected hidden size {shape}, got {list(hx.shape)}")
-        return hx
-
-    def _stack(self, x: torch.Tensor, h0: torch.Tensor, mask: torch.Tensor | None):
-        """All layers over time-major ``x`` (T, N, I) from ``h0`` (D*L, N, H)."""
+    def _stack(self, x: torch.Tensor, states: tuple[torch.Tensor], mask: torch.Tensor | None):
+        """All layers over time-major ``x`` (T, N, I) from ``states`` ((D*L, N, H),)."""
+        (h0,) = states
         finals = []  # in h_n's order: l0, l0_reverse, l1, ...
         step = self.mode == "step" or x.size(0) == 1
         order = None
@@ -334,7 +251,7 @@ class _MinRNN(TorchStyleLayer):
                 x = F.dropout(x, self.dropout, training=True)
         if mask is not None:
             x = x.masked_fill(~mask, 0.0)
-        return x, torch.stack(finals)
+        return x, (torch.stack(finals),)
 
     def _layer(self, suffix: str, x, h0, mask, step: bool):
         """One layer and direction over ``x`` (T, N, I_k) from ``h0`` (N, H) ->
