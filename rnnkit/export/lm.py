@@ -8,6 +8,7 @@ the tokenizer's rules.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from torch import nn
 from rnnkit.errors import ConfigError, ExportError, RunDirError
 from rnnkit.export.formats import PROGRAM_FORMATS
 from rnnkit.export.graph import Exportable, TensorSpec
-from rnnkit.export.scan import MinScanStep, ScanStep
+from rnnkit.export.padded import PaddedScan
+from rnnkit.export.scan import ScanStep
 from rnnkit.infer.generate import unseen_reserved
 from rnnkit.models.lm import RNNLanguageModel
 from rnnkit.nn.recurrent import MIN_CELLS
@@ -54,10 +56,18 @@ class StateStep(nn.Module):
         self.model = model
         self.lstm = model.config.cell in ("lstm", "lnlstm")
 
-    def forward(self, tokens: torch.Tensor, *state: torch.Tensor):
+    def forward(self, tokens: torch.Tensor, h_0: torch.Tensor, c_0: torch.Tensor | None = None):
         # An LSTM's state is the pair (h, c); the other cells' is h alone.
-        logits, _, out = self.model(tokens, state=state if self.lstm else state[0])
+        logits, _, out = self.model(tokens, state=(h_0, c_0) if self.lstm else h_0)
         return (logits, *out) if self.lstm else (logits, out)
+
+
+def min_scan_step(model: RNNLanguageModel) -> StateStep:
+    """``StateStep`` of a minGRU / minLSTM model, on a copy whose layers run as one
+    ``PaddedScan`` over time each, for ``torch.export``; the same weights, in eval mode."""
+    twin = copy.deepcopy(model).eval()  # the run's own model keeps its layers
+    twin.rnn = PaddedScan(twin.rnn, model.config.cell)
+    return StateStep(twin)
 
 
 def on_torch_layers(model: RNNLanguageModel) -> RNNLanguageModel:
@@ -70,7 +80,7 @@ def on_torch_layers(model: RNNLanguageModel) -> RNNLanguageModel:
 
     Raises:
         ExportError: the layer-normalised LSTM, minGRU and minLSTM, which ``torch.nn`` has no
-            equivalent of (a minGRU or minLSTM exports as a scan: ``MinScanStep``).
+            equivalent of (a minGRU or minLSTM exports as a scan: ``min_scan_step``).
     """
     c = model.config
     if c.cell in MIN_CELLS:  # checked first: both backends run rnnkit's own layer
@@ -151,7 +161,7 @@ def lm_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
             **_text_meta(tokenizer, vocab),
         },
         notes=notes,
-        program=(MinScanStep if scanned else ScanStep)(model).eval(),
+        program=(min_scan_step(model) if scanned else ScanStep(model)).eval(),
     )
 
 

@@ -9,23 +9,19 @@ The per-step arithmetic is the generation fast path's (``rnnkit.decode.packed.Pa
 the first layer's input product as a table lookup, weights transposed once), with the packed
 tensors held as buffers so that the exported program carries them.
 
-A minGRU / minLSTM (``MinScanStep``) is scanned layer by layer instead: its gates read the input
-alone, so, as in its parallel mode, the gates of every step are one product per layer before
-the loop, and the loop carries only the state, stepped by the layer's own ``cell_step``.
+A minGRU / minLSTM exports through ``min_scan_step`` instead: its layers run as the
+``PaddedScan`` of ``padded.py``, one scan per layer over the gates of every step, computed
+before the loop in one product, as in the layer's parallel mode.
 """
 
 from __future__ import annotations
 
-import copy
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch._higher_order_ops.scan import scan
 
 from rnnkit.decode.packed import FAST_CELLS, PackedStep
 from rnnkit.errors import ExportError
-from rnnkit.nn.minrnn import _MinRNN, cell_step
 
 
 class ScanStep(nn.Module):
@@ -65,50 +61,3 @@ class ScanStep(nn.Module):
         final, top = scan(body, (h_0, c_0) if self.lstm else (h_0,), gi)  # top: (T, N, H)
         logits = top.transpose(0, 1) @ p.w_out + p.b_out  # (N, T, V)
         return (logits, *final)
-
-
-class MinScan(nn.Module):
-    """A one-way minGRU / minLSTM stack (``rnnkit.nn.minrnn``) with each layer's loop over time
-    as one scan; the same weights, in eval mode.
-
-    Inputs: ``x`` (T, N, I), ``hx`` (L, N, H). Outputs: ``(out (T, N, H), h_n (L, N, H))``, the
-    layer's own contract.
-    """
-
-    def __init__(self, rnn: _MinRNN):
-        super().__init__()
-        if rnn.bidirectional:
-            raise ExportError("a bidirectional minRNN has no scan form: it also reads backwards")
-        self.rnn = rnn
-
-    def forward(self, x: torch.Tensor, hx: torch.Tensor):
-        r, finals = self.rnn, []
-        lstm = r.gates == 3
-        for k in range(r.num_layers):
-            bias = getattr(r, f"bias_ih_l{k}") if r.bias else None
-            gates = F.linear(x, getattr(r, f"weight_ih_l{k}"), bias)  # (T, N, G*H): all steps
-
-            def body(h, g):  # h: (N, H), g: (N, G*H)
-                h = cell_step(g, h, lstm)
-                return h, h.clone()  # scan's outputs may not alias its carry
-
-            h_n, x = scan(body, hx[k], gates)  # x: (T, N, H), the next layer's input
-            finals.append(h_n)
-        return x, torch.stack(finals)
-
-
-class MinScanStep(nn.Module):
-    """``StateStep`` of a minGRU / minLSTM language model, its layers scanned (``MinScan``).
-
-    Inputs: ``tokens`` (N, T) int64, ``h_0`` (L, N, H). Outputs: ``logits`` (N, T, V), ``h_n``
-    (L, N, H).
-    """
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = copy.deepcopy(model).eval()  # the run's own model keeps its layers
-        self.model.rnn = MinScan(self.model.rnn)
-
-    def forward(self, tokens: torch.Tensor, h_0: torch.Tensor):
-        logits, _, h_n = self.model(tokens, state=h_0)
-        return logits, h_n
