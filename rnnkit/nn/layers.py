@@ -306,10 +306,11 @@ _DOC = """
         input_size: I, features of the input.
         hidden_size: H, features of the hidden state.
         num_layers: stacked layers; layer k > 0 reads layer k-1's output.
-        {extra}bias: if ``False``, no ``b_ih`` / ``b_hh``.
+        {extra}bias: if ``False``, no {biases}.
         batch_first: input and output are (N, L, ...) instead of (L, N, ...); not the state.
         dropout: dropout on the output of every layer but the last, in training mode only.
-        bidirectional: run a second stack backwards in time; outputs are concatenated.
+        bidirectional: run a second stack backwards in time, each sequence from its own last
+            valid step; outputs are concatenated.{more}
 
     Inputs: ``input``, ``hx=None``, ``lengths=None`` (keyword)
         - **input**: (L, N, I), (N, L, I) with ``batch_first``, (L, I) unbatched, or a
@@ -321,9 +322,13 @@ _DOC = """
     Outputs: ``(output, {state_name})``
         - **output**: (L, N, D*H) (batch_first: (N, L, D*H); unbatched: (L, D*H)), or a
           ``PackedSequence`` for packed input; D = 2 if bidirectional else 1.
-        - **{state_name}**: the state after each sequence's last valid step, {state_out}.
+        - **{state_name}**: the state after each sequence's last valid step (the reverse
+          direction's: after its first), {state_out}.
 """
 _H = "(D*num_layers, N, H) whatever ``batch_first`` says ((D*num_layers, H) unbatched)"
+# _DOC's fields for a layer whose state is h alone and whose biases are torch.nn's
+_H_FIELDS = {"state_in": "h_0 " + _H, "state_name": "h_n", "state_out": _H}
+_H_FIELDS["biases"] = "``b_ih`` / ``b_hh``"
 
 
 class RNN(_Recurrent):
@@ -332,10 +337,7 @@ class RNN(_Recurrent):
     .. math::
         h_t = \tanh(x_t W_{ih}^T + b_{ih} + h_{t-1} W_{hh}^T + b_{hh})
     """ + _DOC.format(
-        extra='nonlinearity: ``"tanh"`` or ``"relu"``.\n        ',
-        state_in="h_0 " + _H,
-        state_name="h_n",
-        state_out=_H,
+        extra='nonlinearity: ``"tanh"`` or ``"relu"``.\n        ', more="", **_H_FIELDS
     )
 
     def __init__(
@@ -383,6 +385,8 @@ class LSTM(_Recurrent):
     """
         + _DOC.format(
             extra="",
+            biases=_H_FIELDS["biases"],
+            more="",
             state_in="``(h_0, c_0)``, each " + _H,
             state_name="(h_n, c_n)",
             state_out="each " + _H,
@@ -429,7 +433,7 @@ class GRU(_Recurrent):
         + """
     Gates are stacked ``r|z|n`` in the weights.
     """
-        + _DOC.format(extra="", state_in="h_0 " + _H, state_name="h_n", state_out=_H)
+        + _DOC.format(extra="", more="", **_H_FIELDS)
     )
 
     gates = 3  # its constructor is _Recurrent's, torch.nn.GRU's arguments

@@ -76,7 +76,7 @@ from torch.autograd.function import once_differentiable
 
 from rnnkit.errors import ConfigError
 from rnnkit.nn.bptt import Linear
-from rnnkit.nn.layers import TorchStyleLayer
+from rnnkit.nn.layers import _DOC, _H_FIELDS, TorchStyleLayer
 
 MODES = ("parallel", "step")
 # Below this many channels per step (N*H) the chunked scan beats the step loop (see above).
@@ -135,7 +135,7 @@ def update_gate(gates: torch.Tensor, lstm: bool) -> tuple[torch.Tensor, torch.Te
 def cell_step(gates: torch.Tensor, h: torch.Tensor, lstm: bool) -> torch.Tensor:
     """One time step of a minGRU (``lstm=False``) or minLSTM layer: its gate pre-activations
     ``gates`` (N, G*H) and state ``h`` (N, H) -> the next state (N, H). The step mode runs it,
-    and so does the exported scan (``rnnkit.export.scan``)."""
+    and so does the exported scan (``rnnkit.export.padded``)."""
     z, h_tilde = update_gate(gates, lstm)
     return torch.lerp(h, h_tilde, z)  # (1 - z) * h + z * h~
 
@@ -291,35 +291,16 @@ def _take(x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
     return x.gather(0, order.expand(-1, x.size(1), x.size(2)))
 
 
-_DOC = """
-    Args:
-        input_size: I, features of the input.
-        hidden_size: H, features of the hidden state.
-        num_layers: stacked layers; layer k > 0 reads layer k-1's output.
-        bias: if ``False``, no ``bias_ih_l{k}``.
-        batch_first: input and output are (N, L, ...) instead of (L, N, ...); not the state.
-        dropout: dropout on the output of every layer but the last, in training mode only.
-        bidirectional: run a second stack backwards in time (each sequence from its own last
-            valid step); outputs are concatenated, D = 2.
+_MIN_DOC = _DOC.format(
+    extra="",
+    more="""
         mode: ``"parallel"`` (gates of all steps in one product, then the scan) or ``"step"``
             (one step after another); the same numbers either way. Settable later.
 
     Parameters: ``weight_ih_l{k}`` (G*H, I_k) and ``bias_ih_l{k}`` (G*H), ``_reverse`` for
-    the backward direction; no ``weight_hh``.
-
-    Inputs: ``input``, ``hx=None``, ``lengths=None`` (keyword)
-        - **input**: (L, N, I), (N, L, I) with ``batch_first``, (L, I) unbatched, or a
-          ``PackedSequence``.
-        - **hx**: h_0 (D*num_layers, N, H) whatever ``batch_first`` says; ``None``: zeros.
-        - **lengths**: (N) valid steps per padded sequence; steps past them leave the state
-          alone and give zero outputs.
-
-    Outputs: ``(output, h_n)``
-        - **output**: (L, N, D*H) (batch_first: (N, L, D*H); unbatched: (L, D*H)), or a
-          ``PackedSequence`` for packed input.
-        - **h_n**: (D*num_layers, N, H), the state after each sequence's last valid step
-          (the reverse direction's: after its first).
-"""
+    the backward direction; no ``weight_hh``.""",
+    **{**_H_FIELDS, "biases": "``bias_ih_l{k}``"},
+)
 
 
 class MinGRU(_MinRNN):
@@ -327,7 +308,7 @@ class MinGRU(_MinRNN):
         "A stack of minGRU layers (Feng et al. 2024), torch.nn.GRU's signature.\n\n"
         "    h_t = (1 - z_t) * h_{t-1} + z_t * h~_t, with z_t = sigmoid(W_z x_t + b_z) and\n"
         "    h~_t = W_h x_t + b_h; gates stacked ``z|h~`` (G = 2). See the module docstring.\n"
-        + _DOC
+        + _MIN_DOC
     )
 
     gates = 2
@@ -339,7 +320,7 @@ class MinLSTM(_MinRNN):
         "    state, so the state is h alone.\n\n"
         "    h_t = f'_t * h_{t-1} + i'_t * h~_t, with f', i' the forget and input gates\n"
         "    normalised to sum to 1; gates stacked ``i|f|h~`` (G = 3). See the module docstring.\n"
-        + _DOC
+        + _MIN_DOC
     )
 
     gates = 3
