@@ -15,17 +15,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from rnnkit.errors import ConfigError, ExportError, RunDirError
+from rnnkit.errors import ExportError
 from rnnkit.export.formats import PROGRAM_FORMATS
 from rnnkit.export.graph import Exportable, TensorSpec
-from rnnkit.export.padded import PaddedScan
+from rnnkit.export.padded import PaddedScan, check_which
 from rnnkit.export.scan import ScanStep
 from rnnkit.infer.generate import unseen_reserved
 from rnnkit.models.lm import RNNLanguageModel
 from rnnkit.nn.recurrent import MIN_CELLS
 from rnnkit.poetry.run import is_poem_run
 from rnnkit.text.tokenizers import _CJK_TOKEN
-from rnnkit.train.checkpoint import RunDir, load_for_inference
+from rnnkit.train.checkpoint import load_for_inference
 
 # How each tokenizer cuts text, in words a consumer can implement; "join" rebuilds text.
 SPLIT_RULES = {
@@ -110,11 +110,7 @@ def lm_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
         RunDirError: not a complete run, or no last.safetensors for ``which="last"``.
         ExportError: a cell that cannot be exported (lnlstm).
     """
-    if which not in ("best", "last"):
-        raise ConfigError(f"--which must be best or last, got {which!r}")
-    run = RunDir(run_dir)
-    if which == "last" and not run.last_path.exists():
-        raise RunDirError(f"{run.path} has no {run.last_path.name}; export --which best")
+    check_which(run_dir, which)
     _, tokenizer, vocab, model = load_for_inference(run_dir, "cpu", which)
     c = model.config
     # A minRNN has no torch.nn twin to trace: it exists as its scan program alone, which the

@@ -138,9 +138,9 @@ def scan_encoder(owner: nn.Module) -> None:
     owner.config = replace(owner.config, backend="scratch")
 
 
-def load_which(model: nn.Module, run_dir: str | Path, which: str) -> None:
-    """Load the run's ``which`` weights into ``model``, built and loaded with the best ones:
-    ``best`` (model.safetensors, nothing to do) or ``last`` (last.safetensors).
+def check_which(run_dir: str | Path, which: str) -> None:
+    """Check that the run has its ``which`` weights: ``best`` (model.safetensors) or ``last``
+    (last.safetensors).
 
     Raises:
         ConfigError: another ``which``. RunDirError: no last.safetensors.
@@ -148,10 +148,16 @@ def load_which(model: nn.Module, run_dir: str | Path, which: str) -> None:
     if which not in ("best", "last"):
         raise ConfigError(f"--which must be best or last, got {which!r}")
     path = RunDir(run_dir).last_path
+    if which == "last" and not path.exists():
+        raise RunDirError(f"{path.parent} has no {path.name}; export --which best")
+
+
+def load_which(model: nn.Module, run_dir: str | Path, which: str) -> None:
+    """Load the run's ``which`` weights (``check_which``) into ``model``, built and loaded with
+    the best ones."""
+    check_which(run_dir, which)
     if which == "last":
-        if not path.exists():
-            raise RunDirError(f"{path.parent} has no {path.name}; export --which best")
-        load_weights(model, path)
+        load_weights(model, RunDir(run_dir).last_path)
 
 
 def scan_twin(model: nn.Module, build: Callable, encoder: str = "") -> nn.Module:
