@@ -37,10 +37,10 @@ class TorchStyleLayer(nn.Module):
     ``forward(input, hx=None)``'s input and state handling and messages,
     ``flatten_parameters`` and a repr naming what is not default.
 
-    A subclass writes ``_stack(x, states, mask)``: all layers over time-major ``x`` (T, N, I)
-    from ``states`` ((h_0,) or, for an LSTM, (h_0, c_0), each (D*num_layers, N, H)), with
-    ``mask`` (T, N, 1) True where step t is inside sequence n (None: every step is), returning
-    ``(out (T, N, D*H), states)``.
+    A subclass writes ``_scan(x, state, suffix, mask, reverse)``: one layer (parameters named
+    ``*suffix``) in one direction over time-major ``x`` (T, N, I_k) from ``state`` ((h_0,) or,
+    for an LSTM, (h_0, c_0), each (N, H)), with ``mask`` (T, N, 1) True where step t is inside
+    sequence n (None: every step is), returning ``(out (T, N, H), state)``.
     """
 
     REPR_DEFAULTS = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0}
@@ -178,6 +178,23 @@ class TorchStyleLayer(nn.Module):
                 raise RuntimeError(f"Expected {which} size {shape}, got {list(s.shape)}")
         return states
 
+    def _stack(self, x: torch.Tensor, states: States, mask: torch.Tensor | None):
+        """All layers over time-major ``x`` (T, N, I); returns ``(out (T, N, D*H), states)``."""
+        finals = []  # one state tuple per layer and direction, in h_n's order
+        for layer in range(self.num_layers):
+            outs = []
+            for direction, suffix in enumerate(self._suffixes(layer)):
+                k = layer * self.num_directions + direction
+                out, final = self._scan(x, tuple(s[k] for s in states), suffix, mask, direction)
+                outs.append(out)
+                finals.append(final)
+            x = torch.cat(outs, -1) if len(outs) > 1 else outs[0]  # (T, N, D*H)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, training=True)
+        if mask is not None:
+            x = x.masked_fill(~mask, 0.0)  # as pad_packed_sequence pads
+        return x, tuple(torch.stack(s) for s in zip(*finals, strict=True))
+
 
 class _Recurrent(TorchStyleLayer):
     """What RNN, LSTM and GRU share.
@@ -212,23 +229,6 @@ class _Recurrent(TorchStyleLayer):
         )
         self.proj_size = 0
         self._add_weights(device, dtype, recurrent=True)
-
-    def _stack(self, x: torch.Tensor, states: States, mask: torch.Tensor | None):
-        """All layers over time-major ``x`` (T, N, I); returns ``(out (T, N, D*H), states)``."""
-        finals = []  # one state tuple per layer and direction, in h_n's order
-        for layer in range(self.num_layers):
-            outs = []
-            for direction, suffix in enumerate(self._suffixes(layer)):
-                k = layer * self.num_directions + direction
-                out, final = self._scan(x, tuple(s[k] for s in states), suffix, mask, direction)
-                outs.append(out)
-                finals.append(final)
-            x = torch.cat(outs, -1) if len(outs) > 1 else outs[0]  # (T, N, D*H)
-            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                x = F.dropout(x, self.dropout, training=True)
-        if mask is not None:
-            x = x.masked_fill(~mask, 0.0)  # as pad_packed_sequence pads
-        return x, tuple(torch.stack(s) for s in zip(*finals, strict=True))
 
     def _scan(self, x, state: States, suffix: str, mask, reverse: int):
         """One layer in one direction over ``x`` (T, N, I_k); returns ``(out (T, N, H), state)``.

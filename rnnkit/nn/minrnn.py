@@ -231,27 +231,13 @@ class _MinRNN(TorchStyleLayer):
             raise ConfigError(f"unknown mode {value!r}: choose one of {', '.join(MODES)}")
         self._mode = value
 
-    def _stack(self, x: torch.Tensor, states: tuple[torch.Tensor], mask: torch.Tensor | None):
-        """All layers over time-major ``x`` (T, N, I) from ``states`` ((D*L, N, H),)."""
-        (h0,) = states
-        finals = []  # in h_n's order: l0, l0_reverse, l1, ...
+    def _scan(self, x, state: tuple[torch.Tensor], suffix: str, mask, reverse: int):
+        """One layer in one direction; backwards, each row's valid steps are reversed in
+        place and the padding kept, and the reversal of the output undoes itself."""
         step = self.mode == "step" or x.size(0) == 1
-        order = None
-        if self.bidirectional:  # each row's valid steps reversed in place, the padding kept
-            order = _reversal(x.size(0), mask)
-        for k in range(self.num_layers):
-            outs = []
-            for d, suffix in enumerate(self._suffixes(k)):
-                x_d = x if d == 0 else _take(x, order)
-                out, h = self._layer(suffix, x_d, h0[k * self.num_directions + d], mask, step)
-                outs.append(out if d == 0 else _take(out, order))  # the reversal undoes itself
-                finals.append(h)
-            x = torch.cat(outs, -1) if len(outs) > 1 else outs[0]  # (T, N, D*H)
-            if self.dropout > 0 and self.training and k < self.num_layers - 1:
-                x = F.dropout(x, self.dropout, training=True)
-        if mask is not None:
-            x = x.masked_fill(~mask, 0.0)
-        return x, (torch.stack(finals),)
+        order = _reversal(x.size(0), mask) if reverse else None
+        out, h = self._layer(suffix, _take(x, order) if reverse else x, state[0], mask, step)
+        return (_take(out, order) if reverse else out), (h,)
 
     def _layer(self, suffix: str, x, h0, mask, step: bool):
         """One layer and direction over ``x`` (T, N, I_k) from ``h0`` (N, H) ->
