@@ -4,6 +4,16 @@ One call reads ``tokens`` (N, T) and the state, and returns the logits at every 
 state after the last token. Feeding a prompt in one call and then one token per call is all
 generation needs, so it can run outside Python; the sidecar JSON carries the vocabulary and
 the tokenizer's rules.
+
+``torch.export`` (``--format pt2`` and ``onnx``) traces ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN``
+into one cell per time step of the example, which fixes the length. Written with ``torch``'s
+``scan`` operator (``ScanStep``), the loop over time stays one node of the program, and the
+same program takes a whole prompt in one call and then one token per call. Its arithmetic is
+the generation fast path's (``rnnkit.decode.packed.PackedStep``: the first layer's input
+product as a table lookup, weights transposed once), with the packed tensors held as buffers
+so that the program carries them. A minGRU / minLSTM runs its layers as ``PaddedScan`` s of
+``padded.py`` instead (``min_scan_step``), each over the gates of every step, computed before
+the loop in one product.
 """
 
 from __future__ import annotations
@@ -14,12 +24,13 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch._higher_order_ops.scan import scan
 
+from rnnkit.decode.packed import FAST_CELLS, PackedStep
 from rnnkit.errors import ExportError
 from rnnkit.export.formats import PROGRAM_FORMATS
 from rnnkit.export.graph import Exportable, TensorSpec
 from rnnkit.export.padded import PaddedScan, check_which
-from rnnkit.export.scan import ScanStep
 from rnnkit.infer.generate import unseen_reserved
 from rnnkit.models.lm import RNNLanguageModel
 from rnnkit.nn.recurrent import MIN_CELLS
@@ -60,6 +71,42 @@ class StateStep(nn.Module):
         # An LSTM's state is the pair (h, c); the other cells' is h alone.
         logits, _, out = self.model(tokens, state=(h_0, c_0) if self.lstm else h_0)
         return (logits, *out) if self.lstm else (logits, out)
+
+
+class ScanStep(nn.Module):
+    """``StateStep``'s computation, inputs and outputs, with one scan over time.
+
+    Raises:
+        ExportError: a cell without a packed step (the layer-normalised LSTM).
+    """
+
+    def __init__(self, model):
+        super().__init__()
+        if model.config.cell not in FAST_CELLS:
+            raise ExportError(
+                f"a {model.config.cell} model has no scan form for torch.export; export an "
+                f"{', '.join(FAST_CELLS)} run, or use --format onnx"
+            )
+        with torch.no_grad():
+            self.packed = PackedStep(model)
+        self.names = list(self.packed.tensors())
+        for name, tensor in self.packed.tensors().items():
+            self.register_buffer(name, tensor.detach().clone())
+        self.lstm = self.packed.cell == "lstm"
+
+    def forward(self, tokens: torch.Tensor, h_0: torch.Tensor, c_0: torch.Tensor | None = None):
+        # The step reads this module's buffers, which the exporter traces as the program's.
+        p = self.packed.bind({name: getattr(self, name) for name in self.names})
+        gi = p.table[tokens].transpose(0, 1)  # (T, N, G): each token's first input product
+
+        def body(carry, g):  # carry: (h,) or (h, c), each (L, N, H); g: (N, G)
+            hs, cs = p.layers_step(g, carry[0], carry[1] if self.lstm else None)
+            nxt = (torch.stack(hs), torch.stack(cs)) if self.lstm else (torch.stack(hs),)
+            return nxt, hs[-1].clone()  # scan's outputs may not alias its carry
+
+        final, top = scan(body, (h_0, c_0) if self.lstm else (h_0,), gi)  # top: (T, N, H)
+        logits = top.transpose(0, 1) @ p.w_out + p.b_out  # (N, T, V)
+        return (logits, *final)
 
 
 def min_scan_step(model: RNNLanguageModel) -> StateStep:
