@@ -68,7 +68,7 @@ class TorchStyleLayer(nn.Module):
         G, H, D = self.gates, self.hidden_size, self.num_directions
         for layer in range(self.num_layers):
             layer_input = self.input_size if layer == 0 else D * H
-            for suffix in self._suffixes(layer):
+            for suffix in [f"_l{layer}", f"_l{layer}_reverse"][:D]:
                 shapes = {"weight_ih": (G * H, layer_input)}
                 if recurrent:
                     shapes["weight_hh"] = (G * H, H)
@@ -84,9 +84,6 @@ class TorchStyleLayer(nn.Module):
     @property
     def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
-
-    def _suffixes(self, layer: int) -> list[str]:
-        return [f"_l{layer}", f"_l{layer}_reverse"][: self.num_directions]
 
     def reset_parameters(self) -> None:
         bound = 1.0 / math.sqrt(self.hidden_size)
@@ -180,20 +177,34 @@ class TorchStyleLayer(nn.Module):
 
     def _stack(self, x: torch.Tensor, states: States, mask: torch.Tensor | None):
         """All layers over time-major ``x`` (T, N, I); returns ``(out (T, N, D*H), states)``."""
-        finals = []  # one state tuple per layer and direction, in h_n's order
-        for layer in range(self.num_layers):
-            outs = []
-            for direction, suffix in enumerate(self._suffixes(layer)):
-                k = layer * self.num_directions + direction
-                out, final = self._scan(x, tuple(s[k] for s in states), suffix, mask, direction)
-                outs.append(out)
-                finals.append(final)
-            x = torch.cat(outs, -1) if len(outs) > 1 else outs[0]  # (T, N, D*H)
-            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                x = F.dropout(x, self.dropout, training=True)
-        if mask is not None:
-            x = x.masked_fill(~mask, 0.0)  # as pad_packed_sequence pads
-        return x, tuple(torch.stack(s) for s in zip(*finals, strict=True))
+        dropout = self.dropout if self.training else 0.0
+        return stack_layers(
+            self._scan, x, states, mask, self.num_layers, self.num_directions, dropout
+        )
+
+
+def stack_layers(scan, x, states: States, mask, num_layers: int, directions: int, dropout=0.0):
+    """``num_layers`` layers of ``directions`` directions over time-major ``x`` (T, N, I), from
+    ``states``, tuples of (D*num_layers, N, H); ``dropout`` between layers. ``scan(x, state,
+    suffix, mask, reverse)`` runs one layer (its parameters ``*suffix``) one way from ``state``,
+    a tuple of (N, H), and returns ``(out (T, N, H), state)``.
+
+    Returns ``(out (T, N, D*H), states)``, the output zero where ``mask`` (T, N, 1) is False.
+    """
+    finals = []  # one state tuple per layer and direction, in h_n's order
+    for layer in range(num_layers):
+        outs = []
+        for direction, suffix in enumerate([f"_l{layer}", f"_l{layer}_reverse"][:directions]):
+            k = layer * directions + direction
+            out, final = scan(x, tuple(s[k] for s in states), suffix, mask, direction)
+            outs.append(out)
+            finals.append(final)
+        x = torch.cat(outs, -1) if len(outs) > 1 else outs[0]  # (T, N, D*H)
+        if dropout > 0 and layer < num_layers - 1:
+            x = F.dropout(x, dropout, training=True)
+    if mask is not None:
+        x = x.masked_fill(~mask, 0.0)  # as pad_packed_sequence pads
+    return x, tuple(torch.stack(s) for s in zip(*finals, strict=True))
 
 
 class _Recurrent(TorchStyleLayer):
