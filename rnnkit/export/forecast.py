@@ -77,24 +77,6 @@ def forecast_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
         )
     tau, H, F = config.tau, config.model_horizon, len(doc["columns"])
     columns = doc["columns"]
-    inputs = (
-        TensorSpec(
-            "window",
-            ("batch", tau, F),
-            "float32",
-            f"the last {tau} rows of the columns ({', '.join(columns)}), oldest first, each "
-            "scaled as (value - scaler.center[j]) / scaler.scale[j]",
-        ),
-    )
-    outputs = (
-        TensorSpec(
-            "forecast",
-            ("batch", H),
-            "float32",
-            f"the next {H} value(s) of {columns[0]}, scaled: value = forecast * "
-            "scaler.scale[0] + scaler.center[0]",
-        ),
-    )
 
     def sample(batch: int, time: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
         return {"window": torch.randn(batch, tau, F, generator=gen)}
@@ -123,8 +105,24 @@ def forecast_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
         kind="forecast",
         module=exported,
         reference=model,
-        inputs=inputs,
-        outputs=outputs,
+        inputs=(
+            TensorSpec(
+                "window",
+                ("batch", tau, F),
+                "float32",
+                f"the last {tau} rows of the columns ({', '.join(columns)}), oldest first, each "
+                "scaled as (value - scaler.center[j]) / scaler.scale[j]",
+            ),
+        ),
+        outputs=(
+            TensorSpec(
+                "forecast",
+                ("batch", H),
+                "float32",
+                f"the next {H} value(s) of {columns[0]}, scaled: value = forecast * "
+                "scaler.scale[0] + scaler.center[0]",
+            ),
+        ),
         sample=sample,
         meta=meta,
         notes=notes,

@@ -3,7 +3,7 @@
 ``pt2`` is ``torch.export``'s program, and ``onnx`` comes from the supported (dynamo) ONNX
 exporter, which starts from the same program. ``torch.export`` unrolls ``nn.LSTM``,
 ``nn.GRU`` and ``nn.RNN`` over time, fixing the length to the example's, so a language model
-goes there as a scan over time (``rnnkit.export.scan``; an ONNX ``Scan`` node) and its length
+goes there as a scan over time (``rnnkit.export.lm``; an ONNX ``Scan`` node) and its length
 stays free. Its GRU is written out gate by gate, so the exporter's ``linear_before_reset``
 mapping of ``nn.GRU`` never comes into play.
 

@@ -4,26 +4,39 @@ One call reads ``tokens`` (N, T) and the state, and returns the logits at every 
 state after the last token. Feeding a prompt in one call and then one token per call is all
 generation needs, so it can run outside Python; the sidecar JSON carries the vocabulary and
 the tokenizer's rules.
+
+``torch.export`` (``--format pt2`` and ``onnx``) traces ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN``
+into one cell per time step of the example, which fixes the length. Written with ``torch``'s
+``scan`` operator (``ScanStep``), the loop over time stays one node of the program, and the
+same program takes a whole prompt in one call and then one token per call. Its arithmetic is
+the generation fast path's (``rnnkit.decode.packed.PackedStep``: the first layer's input
+product as a table lookup, weights transposed once), with the packed tensors held as buffers
+so that the program carries them. A minGRU / minLSTM runs its layers as ``PaddedScan`` s of
+``padded.py`` instead (``min_scan_step``), each over the gates of every step, computed before
+the loop in one product.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 from torch import nn
+from torch._higher_order_ops.scan import scan
 
-from rnnkit.errors import ConfigError, ExportError, RunDirError
+from rnnkit.decode.packed import FAST_CELLS, PackedStep
+from rnnkit.errors import ExportError
 from rnnkit.export.formats import PROGRAM_FORMATS
 from rnnkit.export.graph import Exportable, TensorSpec
-from rnnkit.export.scan import MinScanStep, ScanStep
+from rnnkit.export.padded import PaddedScan, check_which
 from rnnkit.infer.generate import unseen_reserved
 from rnnkit.models.lm import RNNLanguageModel
 from rnnkit.nn.recurrent import MIN_CELLS
 from rnnkit.poetry.run import is_poem_run
 from rnnkit.text.tokenizers import _CJK_TOKEN
-from rnnkit.train.checkpoint import RunDir, load_for_inference
+from rnnkit.train.checkpoint import load_for_inference
 
 # How each tokenizer cuts text, in words a consumer can implement; "join" rebuilds text.
 SPLIT_RULES = {
@@ -54,10 +67,54 @@ class StateStep(nn.Module):
         self.model = model
         self.lstm = model.config.cell in ("lstm", "lnlstm")
 
-    def forward(self, tokens: torch.Tensor, *state: torch.Tensor):
+    def forward(self, tokens: torch.Tensor, h_0: torch.Tensor, c_0: torch.Tensor | None = None):
         # An LSTM's state is the pair (h, c); the other cells' is h alone.
-        logits, _, out = self.model(tokens, state=state if self.lstm else state[0])
+        logits, _, out = self.model(tokens, state=(h_0, c_0) if self.lstm else h_0)
         return (logits, *out) if self.lstm else (logits, out)
+
+
+class ScanStep(nn.Module):
+    """``StateStep``'s computation, inputs and outputs, with one scan over time.
+
+    Raises:
+        ExportError: a cell without a packed step (the layer-normalised LSTM).
+    """
+
+    def __init__(self, model):
+        super().__init__()
+        if model.config.cell not in FAST_CELLS:
+            raise ExportError(
+                f"a {model.config.cell} model has no scan form for torch.export; export an "
+                f"{', '.join(FAST_CELLS)} run, or use --format onnx"
+            )
+        with torch.no_grad():
+            self.packed = PackedStep(model)
+        self.names = list(self.packed.tensors())
+        for name, tensor in self.packed.tensors().items():
+            self.register_buffer(name, tensor.detach().clone())
+        self.lstm = self.packed.cell == "lstm"
+
+    def forward(self, tokens: torch.Tensor, h_0: torch.Tensor, c_0: torch.Tensor | None = None):
+        # The step reads this module's buffers, which the exporter traces as the program's.
+        p = self.packed.bind({name: getattr(self, name) for name in self.names})
+        gi = p.table[tokens].transpose(0, 1)  # (T, N, G): each token's first input product
+
+        def body(carry, g):  # carry: (h,) or (h, c), each (L, N, H); g: (N, G)
+            hs, cs = p.layers_step(g, carry[0], carry[1] if self.lstm else None)
+            nxt = (torch.stack(hs), torch.stack(cs)) if self.lstm else (torch.stack(hs),)
+            return nxt, hs[-1].clone()  # scan's outputs may not alias its carry
+
+        final, top = scan(body, (h_0, c_0) if self.lstm else (h_0,), gi)  # top: (T, N, H)
+        logits = top.transpose(0, 1) @ p.w_out + p.b_out  # (N, T, V)
+        return (logits, *final)
+
+
+def min_scan_step(model: RNNLanguageModel) -> StateStep:
+    """``StateStep`` of a minGRU / minLSTM model, on a copy whose layers run as one
+    ``PaddedScan`` over time each, for ``torch.export``; the same weights, in eval mode."""
+    twin = copy.deepcopy(model).eval()  # the run's own model keeps its layers
+    twin.rnn = PaddedScan(twin.rnn, model.config.cell)
+    return StateStep(twin)
 
 
 def on_torch_layers(model: RNNLanguageModel) -> RNNLanguageModel:
@@ -70,7 +127,7 @@ def on_torch_layers(model: RNNLanguageModel) -> RNNLanguageModel:
 
     Raises:
         ExportError: the layer-normalised LSTM, minGRU and minLSTM, which ``torch.nn`` has no
-            equivalent of (a minGRU or minLSTM exports as a scan: ``MinScanStep``).
+            equivalent of (a minGRU or minLSTM exports as a scan: ``min_scan_step``).
     """
     c = model.config
     if c.cell in MIN_CELLS:  # checked first: both backends run rnnkit's own layer
@@ -100,11 +157,7 @@ def lm_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
         RunDirError: not a complete run, or no last.safetensors for ``which="last"``.
         ExportError: a cell that cannot be exported (lnlstm).
     """
-    if which not in ("best", "last"):
-        raise ConfigError(f"--which must be best or last, got {which!r}")
-    run = RunDir(run_dir)
-    if which == "last" and not run.last_path.exists():
-        raise RunDirError(f"{run.path} has no {run.last_path.name}; export --which best")
+    check_which(run_dir, which)
     _, tokenizer, vocab, model = load_for_inference(run_dir, "cpu", which)
     c = model.config
     # A minRNN has no torch.nn twin to trace: it exists as its scan program alone, which the
@@ -151,7 +204,7 @@ def lm_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
             **_text_meta(tokenizer, vocab),
         },
         notes=notes,
-        program=(MinScanStep if scanned else ScanStep)(model).eval(),
+        program=(min_scan_step(model) if scanned else ScanStep(model)).eval(),
     )
 
 

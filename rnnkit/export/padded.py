@@ -26,6 +26,7 @@ from torch._higher_order_ops.scan import scan
 
 from rnnkit.errors import ConfigError, ExportError, RunDirError
 from rnnkit.nn.cells import gru_cell, lstm_cell, rnn_cell
+from rnnkit.nn.layers import stack_layers
 from rnnkit.nn.minrnn import cell_step
 from rnnkit.train.checkpoint import RunDir, build_for_loading, load_weights
 
@@ -87,9 +88,9 @@ class PaddedScan(nn.Module):
             return (gru_cell(g, state[0], w_hh, b_hh),)
         return (rnn_cell(g, state[0], w_hh, b_hh, self.nonlinearity),)
 
-    def _direction(self, x, mask, init: tuple, suffix: str, reverse: bool):
+    def _direction(self, x, init: tuple, suffix: str, mask, reverse: int):
         """One layer one way over ``x`` (S, N, I) from the state ``init`` ((h,) or (h, c), each
-        (N, H)): ``(final state tuple, out (S, N, H))``."""
+        (N, H)): ``(out (S, N, H), final state tuple)``."""
         w_ih, b_ih, w_hh, b_hh = (
             getattr(self.rnn, name + suffix, None)  # no bias without one; no W_hh in a min cell
             for name in ("weight_ih", "bias_ih", "weight_hh", "bias_hh")
@@ -104,7 +105,8 @@ class PaddedScan(nn.Module):
             new = tuple(torch.where(valid, n, c) for n, c in zip(new, carry, strict=True))
             return new, new[0].clone()  # scan's outputs may not alias its carry
 
-        return scan(body, init, (xp, mask), reverse=reverse)
+        final, out = scan(body, init, (xp, mask), reverse=bool(reverse))
+        return out, final
 
     def forward(self, x: torch.Tensor, hx=None, lengths: torch.Tensor | None = None):
         S, N = x.shape[:2]
@@ -115,18 +117,10 @@ class PaddedScan(nn.Module):
             h0 = x.new_zeros(self.directions * self.rnn.num_layers, N, self.rnn.hidden_size)
             hx = (h0, torch.zeros_like(h0)) if self.cell == "lstm" else h0
         hx = hx if isinstance(hx, tuple) else (hx,)
-        finals = []  # per layer and direction, in h_n's order
-        for layer in range(self.rnn.num_layers):
-            outs = []
-            for d in range(self.directions):
-                init = tuple(s[layer * self.directions + d] for s in hx)
-                suffix = f"_l{layer}" + "_reverse" * d
-                final, out = self._direction(x, mask, init, suffix, bool(d))
-                outs.append(out)
-                finals.append(final)
-            x = torch.cat(outs, -1) if len(outs) > 1 else outs[0]  # (S, N, D*H)
-        final = tuple(torch.stack(s) for s in zip(*finals, strict=True))
-        return x.masked_fill(~mask, 0.0), final if self.cell == "lstm" else final[0]
+        out, final = stack_layers(
+            self._direction, x, hx, mask, self.rnn.num_layers, self.directions
+        )
+        return out, final if self.cell == "lstm" else final[0]
 
 
 def scan_encoder(owner: nn.Module) -> None:
@@ -138,9 +132,9 @@ def scan_encoder(owner: nn.Module) -> None:
     owner.config = replace(owner.config, backend="scratch")
 
 
-def load_which(model: nn.Module, run_dir: str | Path, which: str) -> None:
-    """Load the run's ``which`` weights into ``model``, built and loaded with the best ones:
-    ``best`` (model.safetensors, nothing to do) or ``last`` (last.safetensors).
+def check_which(run_dir: str | Path, which: str) -> None:
+    """Check that the run has its ``which`` weights: ``best`` (model.safetensors) or ``last``
+    (last.safetensors).
 
     Raises:
         ConfigError: another ``which``. RunDirError: no last.safetensors.
@@ -148,10 +142,16 @@ def load_which(model: nn.Module, run_dir: str | Path, which: str) -> None:
     if which not in ("best", "last"):
         raise ConfigError(f"--which must be best or last, got {which!r}")
     path = RunDir(run_dir).last_path
+    if which == "last" and not path.exists():
+        raise RunDirError(f"{path.parent} has no {path.name}; export --which best")
+
+
+def load_which(model: nn.Module, run_dir: str | Path, which: str) -> None:
+    """Load the run's ``which`` weights (``check_which``) into ``model``, built and loaded with
+    the best ones."""
+    check_which(run_dir, which)
     if which == "last":
-        if not path.exists():
-            raise RunDirError(f"{path.parent} has no {path.name}; export --which best")
-        load_weights(model, path)
+        load_weights(model, RunDir(run_dir).last_path)
 
 
 def scan_twin(model: nn.Module, build: Callable, encoder: str = "") -> nn.Module:

@@ -129,10 +129,8 @@ def export_run(
     written: list = []
     atomic_write(out, lambda tmp: written.extend(_write_checked(exp, fmt, Path(tmp), opset, check)))
     details, diffs = written
-    sidecar = sidecar_path(out)
-    doc = _sidecar(exp, run_dir, which, fmt, out, details)
-    atomic_write_text(sidecar, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
-    return ExportReport(kind.name, fmt, out, sidecar, max(diffs) if diffs else None, exp.notes)
+    doc = _file_doc(exp, out, details)
+    return _finish(exp, run_dir, which, fmt, out, sidecar_path(out), doc, diffs)
 
 
 def _write_checked(exp: Exportable, fmt: str, path: Path, opset, check: bool):
@@ -173,21 +171,20 @@ def _export_bundle(bundle: Bundle, run_dir, which: str, fmt: str, out: Path, ops
             raise storage_error(out, e) from e
         raise
     doc = {
-        "format": fmt,
         "programs": {
             name: _file_doc(exp, out / f"{name}.{fmt}", details)
             for name, (exp, details) in programs.items()
-        },
-        **_about(bundle, run_dir, which),
+        }
     }
-    sidecar = out / MANIFEST
+    return _finish(bundle, run_dir, which, fmt, out, out / MANIFEST, doc, diffs)
+
+
+def _finish(exp: Exportable | Bundle, run_dir, which, fmt, out, sidecar: Path, files: dict, diffs):
+    """Write the sidecar: everything a consumer needs besides the model files (``files``, their
+    ``_file_doc``), in one JSON document; return the ``ExportReport``."""
+    doc = {"format": fmt, **files, **_about(exp, run_dir, which)}
     atomic_write_text(sidecar, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
-    return ExportReport(bundle.kind, fmt, out, sidecar, max(diffs) if diffs else None, bundle.notes)
-
-
-def _sidecar(exp: Exportable, run_dir, which: str, fmt: str, out: Path, details: dict) -> dict:
-    """Everything a consumer needs besides the model file, in one JSON document."""
-    return {"format": fmt, **_file_doc(exp, out, details), **_about(exp, run_dir, which)}
+    return ExportReport(exp.kind, fmt, out, sidecar, max(diffs) if diffs else None, exp.notes)
 
 
 def _file_doc(exp: Exportable, path: Path, details: dict) -> dict:

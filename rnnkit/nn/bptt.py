@@ -154,6 +154,15 @@ def _masked(mask, t, new, old):
     return new if mask is None else torch.where(mask[t], new, old)
 
 
+def _split_padded(mask, t, grad):
+    """``(grad in the rows inside their sequence at step t, grad in the padded rows)``: a
+    padded step passes its part straight to step t-1. Without a mask: ``(grad, None)``."""
+    if mask is None:
+        return grad, None
+    m = mask[t].to(grad.dtype)
+    return grad * m, grad * (1 - m)
+
+
 class LSTMSequence(torch.autograd.Function):
     """One LSTM layer, one direction.
 
@@ -210,10 +219,8 @@ class LSTMSequence(torch.autograd.Function):
         for t in reversed(range(T)):
             dh.add_(d_out[t])  # dh and dc are this loop's own buffers: update in place
             i, f, g, o = acts[t].split(H, dim=-1)
-            if mask is not None:  # a padded step passes gradient straight to step t-1
-                m = mask[t].to(dh.dtype)
-                dh_keep, dc_keep = dh * (1 - m), dc * (1 - m)
-                dh, dc = dh * m, dc * m
+            dh, dh_keep = _split_padded(mask, t, dh)
+            dc, dc_keep = _split_padded(mask, t, dc)
             dc.addcmul_(dh * o, dtanh_c[t])  # through h_t = o tanh(c_t)
             da_i, da_f, da_g, da_o = da[t].split(H, dim=-1)
             torch.mul(dc, g, out=da_i)  # dL/di
@@ -269,9 +276,7 @@ class GRUSequence(torch.autograd.Function):
         dh = d_hT.clone()
         for t in reversed(range(T)):
             dh = dh + d_out[t]
-            if mask is not None:
-                m = mask[t].to(dh.dtype)
-                dh_keep, dh = dh * (1 - m), dh * m
+            dh, dh_keep = _split_padded(mask, t, dh)
             r, z, n = rzn[t].split(H, dim=-1)
             dn = dh * (1 - z)
             dz = dh * (hs[t] - n)
@@ -319,9 +324,7 @@ class RNNSequence(torch.autograd.Function):
         dh = d_hT.clone()
         for t in reversed(range(T)):
             dh = dh + d_out[t]
-            if mask is not None:
-                m = mask[t].to(dh.dtype)
-                dh_keep, dh = dh * (1 - m), dh * m
+            dh, dh_keep = _split_padded(mask, t, dh)
             h = hs[t + 1]  # stale in padded rows, where dh is 0
             da[t] = dh * ((h > 0).to(dh.dtype) if ctx.relu else (1 - h * h))
             dh = by_w(da[t])

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnkit.errors import ConfigError
-from rnnkit.nn.layers import _check_args
+from rnnkit.nn.layers import TorchStyleLayer
 from rnnkit.nn.minrnn import MinGRU, MinLSTM, _MinRNN
 
 
@@ -71,9 +71,10 @@ class _DeepMinRNN(_MinRNN):
         device=None,
         dtype=None,
     ):
-        nn.Module.__init__(self)
         # Dropout here acts inside every block, so no warning for one block: checked alone.
-        _check_args(input_size, hidden_size, num_layers, bias, batch_first, 0.0, 4)
+        TorchStyleLayer.__init__(
+            self, input_size, hidden_size, num_layers, bias, batch_first, 0.0, False, 4
+        )
         if isinstance(dropout, bool) or not isinstance(dropout, int | float):
             raise TypeError(f"dropout should be a number, got: {type(dropout).__name__}")
         if not 0 <= dropout <= 1:
@@ -82,9 +83,7 @@ class _DeepMinRNN(_MinRNN):
             raise ConfigError(f"{type(self).__name__} is unidirectional; drop bidirectional")
         if not isinstance(expansion, int) or expansion < 1:
             raise ConfigError(f"expansion must be a whole number >= 1, got {expansion!r}")
-        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
-        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
-        self.bidirectional, self.expansion = False, expansion
+        self.dropout, self.expansion = float(dropout), expansion
         factory = {"device": device, "dtype": dtype}
         H = hidden_size
         self.proj_in = (
@@ -107,7 +106,8 @@ class _DeepMinRNN(_MinRNN):
         s = super().extra_repr()
         return s if self.expansion == 2 else s + f", expansion={self.expansion}"
 
-    def _stack(self, x: torch.Tensor, h0: torch.Tensor, mask: torch.Tensor | None):
+    def _stack(self, x: torch.Tensor, states: tuple[torch.Tensor], mask: torch.Tensor | None):
+        (h0,) = states
         step = self.mode == "step" or x.size(0) == 1
         x = self.proj_in(x)
         finals = []
@@ -117,7 +117,7 @@ class _DeepMinRNN(_MinRNN):
         x = self.norm(x)
         if mask is not None:
             x = x.masked_fill(~mask, 0.0)
-        return x, torch.stack(finals)
+        return x, (torch.stack(finals),)
 
 
 class DeepMinGRU(_DeepMinRNN):

@@ -31,11 +31,59 @@ States = tuple[torch.Tensor, ...]  # (h,) or, for LSTM, (h, c)
 
 
 class TorchStyleLayer(nn.Module):
-    """What every recurrent layer here shares with ``torch.nn``'s: its initialisation
-    U(-1/sqrt(H), 1/sqrt(H)), ``flatten_parameters`` and a repr naming what is not default."""
+    """What every recurrent layer here shares with ``torch.nn``'s: its argument checks, the
+    parameters ``weight_ih_l{k}``, ``bias_ih_l{k}`` (and ``weight_hh_l{k}``, ``bias_hh_l{k}``)
+    with ``_reverse`` for the backward direction, initialisation U(-1/sqrt(H), 1/sqrt(H)),
+    ``forward(input, hx=None)``'s input and state handling and messages,
+    ``flatten_parameters`` and a repr naming what is not default.
+
+    A subclass writes ``_scan(x, state, suffix, mask, reverse)``: one layer (parameters named
+    ``*suffix``) in one direction over time-major ``x`` (T, N, I_k) from ``state`` ((h_0,) or,
+    for an LSTM, (h_0, c_0), each (N, H)), with ``mask`` (T, N, 1) True where step t is inside
+    sequence n (None: every step is), returning ``(out (T, N, H), state)``.
+    """
 
     REPR_DEFAULTS = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0}
     REPR_DEFAULTS["bidirectional"] = False
+    gates = 1  # G: gate blocks stacked in weight_ih_l{k} (G*H, I_k) and weight_hh_l{k} (G*H, H)
+
+    def __init__(
+        self, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, level
+    ):
+        super().__init__()
+        # level: the dropout warning's stacklevel as seen from the subclass's constructor
+        _check_args(input_size, hidden_size, num_layers, bias, batch_first, dropout, level + 1)
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+
+    def _add_weights(self, device, dtype, recurrent: bool) -> None:
+        """Register every layer's parameters (``weight_hh`` and ``bias_hh`` if ``recurrent``)
+        and draw them."""
+        factory = {"device": device, "dtype": dtype}
+        G, H, D = self.gates, self.hidden_size, self.num_directions
+        for layer in range(self.num_layers):
+            layer_input = self.input_size if layer == 0 else D * H
+            for suffix in [f"_l{layer}", f"_l{layer}_reverse"][:D]:
+                shapes = {"weight_ih": (G * H, layer_input)}
+                if recurrent:
+                    shapes["weight_hh"] = (G * H, H)
+                if self.bias:
+                    shapes["bias_ih"] = (G * H,)
+                    if recurrent:
+                        shapes["bias_hh"] = (G * H,)
+                for name, shape in shapes.items():
+                    param = nn.Parameter(torch.empty(shape, **factory))
+                    self.register_parameter(name + suffix, param)
+        self.reset_parameters()
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
 
     def reset_parameters(self) -> None:
         bound = 1.0 / math.sqrt(self.hidden_size)
@@ -51,66 +99,6 @@ class TorchStyleLayer(nn.Module):
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)}"
         return s
-
-
-class _Recurrent(TorchStyleLayer):
-    """What RNN, LSTM and GRU share.
-
-    A subclass sets ``gates`` and writes ``_step(x_proj, state, weight_hh, bias_hh)`` (one time
-    step through the cell, differentiated by autograd) and ``_sequence(xp, state, weight_hh,
-    bias_hh, mask)`` (a whole sequence through the hand-written BPTT of ``bptt.py``).
-
-    ``bptt`` picks the backward pass: ``"manual"`` (default, the fast path) or ``"autograd"``
-    (autograd through the Python loop over cells). Both give the same numbers.
-    """
-
-    gates = 1  # G: gate blocks stacked in weight_ih_l{k} (G*H, I_k) and weight_hh_l{k} (G*H, H)
-    bptt = "manual"
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        device=None,
-        dtype=None,
-    ):
-        super().__init__()
-        # The dropout warning points at the caller: one frame fewer where a subclass (GRU)
-        # takes this constructor as its own.
-        level = 3 if type(self).__init__ is _Recurrent.__init__ else 4
-        _check_args(input_size, hidden_size, num_layers, bias, batch_first, dropout, level)
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.bias = bias
-        self.batch_first = batch_first
-        self.dropout = float(dropout)
-        self.bidirectional = bidirectional
-        self.proj_size = 0
-        factory = {"device": device, "dtype": dtype}
-        G, H, D = self.gates, hidden_size, self.num_directions
-        for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else D * H
-            for suffix in self._suffixes(layer):
-                shapes = {"weight_ih": (G * H, layer_input), "weight_hh": (G * H, H)}
-                if bias:
-                    shapes.update(bias_ih=(G * H,), bias_hh=(G * H,))
-                for name, shape in shapes.items():
-                    param = nn.Parameter(torch.empty(shape, **factory))
-                    self.register_parameter(name + suffix, param)
-        self.reset_parameters()
-
-    @property
-    def num_directions(self) -> int:
-        return 2 if self.bidirectional else 1
-
-    def _suffixes(self, layer: int) -> list[str]:
-        return [f"_l{layer}", f"_l{layer}_reverse"][: self.num_directions]
 
     def forward(self, input, hx=None, *, lengths: torch.Tensor | None = None):
         """Run the stack over a sequence; see the class docstring for shapes."""
@@ -137,6 +125,7 @@ class _Recurrent(TorchStyleLayer):
                 f"Expected {self.input_size}, got {x.size(-1)}"
             )
         states = self._initial_states(x, hx, batched)
+        mask = None
         if lengths is not None:
             lengths = torch.as_tensor(lengths, device=x.device).reshape(-1)
             if lengths.numel() != x.size(1) or lengths.max() > x.size(0) or lengths.min() < 0:
@@ -144,21 +133,23 @@ class _Recurrent(TorchStyleLayer):
                     f"lengths must hold one length in [0, {x.size(0)}] per sequence "
                     f"({x.size(1)}), got {lengths.tolist()}"
                 )
+            steps = torch.arange(x.size(0), device=x.device)
+            mask = (steps[:, None] < lengths[None, :]).unsqueeze(-1)  # (T, N, 1)
         if torch.is_autocast_enabled(x.device.type):
-            # The kernels here are float32 ones (oneDNN's packed products on CPU): under
-            # autocast the layer keeps float32 rather than casting at every time step.
+            # The kernels here are float32 ones (oneDNN's packed products on CPU, the scan):
+            # under autocast the layer keeps float32 rather than casting at every time step.
             with torch.autocast(x.device.type, enabled=False):
                 x, states = x.float(), tuple(s.float() for s in states)
-                out, states = self._stack(x, states, lengths)
+                out, states = self._stack(x, states, mask)
         else:
-            out, states = self._stack(x, states, lengths)  # (T, N, D*H); (h_n,) or (h_n, c_n)
+            out, states = self._stack(x, states, mask)  # (T, N, D*H); (h_n,) or (h_n, c_n)
         if packed:
             out = _pack_like(out, lengths, input)
         elif not batched:
             out, states = out.squeeze(1), tuple(s.squeeze(1) for s in states)
         elif self.batch_first:
             out = out.transpose(0, 1).contiguous()  # contiguous, as torch returns it
-        return out, states if self.gates == 4 else states[0]
+        return out, states if self.gates == 4 else states[0]  # an LSTM's state: (h_n, c_n)
 
     def _initial_states(self, x: torch.Tensor, hx, batched: bool) -> States:
         """``hx`` as a tuple of (D*num_layers, N, H) tensors, zeros when ``None``, checked."""
@@ -184,26 +175,71 @@ class _Recurrent(TorchStyleLayer):
                 raise RuntimeError(f"Expected {which} size {shape}, got {list(s.shape)}")
         return states
 
-    def _stack(self, x: torch.Tensor, states: States, lengths: torch.Tensor | None):
+    def _stack(self, x: torch.Tensor, states: States, mask: torch.Tensor | None):
         """All layers over time-major ``x`` (T, N, I); returns ``(out (T, N, D*H), states)``."""
-        mask = None
-        if lengths is not None:  # (T, N, 1): True where step t is inside sequence n
-            steps = torch.arange(x.size(0), device=x.device)
-            mask = (steps[:, None] < lengths[None, :]).unsqueeze(-1)
-        finals = []  # one state tuple per layer and direction, in h_n's order
-        for layer in range(self.num_layers):
-            outs = []
-            for direction, suffix in enumerate(self._suffixes(layer)):
-                k = layer * self.num_directions + direction
-                out, final = self._scan(x, tuple(s[k] for s in states), suffix, mask, direction)
-                outs.append(out)
-                finals.append(final)
-            x = torch.cat(outs, -1) if len(outs) > 1 else outs[0]  # (T, N, D*H)
-            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                x = F.dropout(x, self.dropout, training=True)
-        if mask is not None:
-            x = x.masked_fill(~mask, 0.0)  # as pad_packed_sequence pads
-        return x, tuple(torch.stack(s) for s in zip(*finals, strict=True))
+        dropout = self.dropout if self.training else 0.0
+        return stack_layers(
+            self._scan, x, states, mask, self.num_layers, self.num_directions, dropout
+        )
+
+
+def stack_layers(scan, x, states: States, mask, num_layers: int, directions: int, dropout=0.0):
+    """``num_layers`` layers of ``directions`` directions over time-major ``x`` (T, N, I), from
+    ``states``, tuples of (D*num_layers, N, H); ``dropout`` between layers. ``scan(x, state,
+    suffix, mask, reverse)`` runs one layer (its parameters ``*suffix``) one way from ``state``,
+    a tuple of (N, H), and returns ``(out (T, N, H), state)``.
+
+    Returns ``(out (T, N, D*H), states)``, the output zero where ``mask`` (T, N, 1) is False.
+    """
+    finals = []  # one state tuple per layer and direction, in h_n's order
+    for layer in range(num_layers):
+        outs = []
+        for direction, suffix in enumerate([f"_l{layer}", f"_l{layer}_reverse"][:directions]):
+            k = layer * directions + direction
+            out, final = scan(x, tuple(s[k] for s in states), suffix, mask, direction)
+            outs.append(out)
+            finals.append(final)
+        x = torch.cat(outs, -1) if len(outs) > 1 else outs[0]  # (T, N, D*H)
+        if dropout > 0 and layer < num_layers - 1:
+            x = F.dropout(x, dropout, training=True)
+    if mask is not None:
+        x = x.masked_fill(~mask, 0.0)  # as pad_packed_sequence pads
+    return x, tuple(torch.stack(s) for s in zip(*finals, strict=True))
+
+
+class _Recurrent(TorchStyleLayer):
+    """What RNN, LSTM and GRU share.
+
+    A subclass sets ``gates`` and writes ``_step(x_proj, state, weight_hh, bias_hh)`` (one time
+    step through the cell, differentiated by autograd) and ``_sequence(xp, state, weight_hh,
+    bias_hh, mask)`` (a whole sequence through the hand-written BPTT of ``bptt.py``).
+
+    ``bptt`` picks the backward pass: ``"manual"`` (default, the fast path) or ``"autograd"``
+    (autograd through the Python loop over cells). Both give the same numbers.
+    """
+
+    bptt = "manual"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+    ):
+        # The dropout warning points at the caller: one frame fewer where a subclass (GRU)
+        # takes this constructor as its own.
+        level = 3 if type(self).__init__ is _Recurrent.__init__ else 4
+        super().__init__(
+            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, level
+        )
+        self.proj_size = 0
+        self._add_weights(device, dtype, recurrent=True)
 
     def _scan(self, x, state: States, suffix: str, mask, reverse: int):
         """One layer in one direction over ``x`` (T, N, I_k); returns ``(out (T, N, H), state)``.
@@ -281,10 +317,11 @@ _DOC = """
         input_size: I, features of the input.
         hidden_size: H, features of the hidden state.
         num_layers: stacked layers; layer k > 0 reads layer k-1's output.
-        {extra}bias: if ``False``, no ``b_ih`` / ``b_hh``.
+        {extra}bias: if ``False``, no {biases}.
         batch_first: input and output are (N, L, ...) instead of (L, N, ...); not the state.
         dropout: dropout on the output of every layer but the last, in training mode only.
-        bidirectional: run a second stack backwards in time; outputs are concatenated.
+        bidirectional: run a second stack backwards in time, each sequence from its own last
+            valid step; outputs are concatenated.{more}
 
     Inputs: ``input``, ``hx=None``, ``lengths=None`` (keyword)
         - **input**: (L, N, I), (N, L, I) with ``batch_first``, (L, I) unbatched, or a
@@ -296,9 +333,13 @@ _DOC = """
     Outputs: ``(output, {state_name})``
         - **output**: (L, N, D*H) (batch_first: (N, L, D*H); unbatched: (L, D*H)), or a
           ``PackedSequence`` for packed input; D = 2 if bidirectional else 1.
-        - **{state_name}**: the state after each sequence's last valid step, {state_out}.
+        - **{state_name}**: the state after each sequence's last valid step (the reverse
+          direction's: after its first), {state_out}.
 """
 _H = "(D*num_layers, N, H) whatever ``batch_first`` says ((D*num_layers, H) unbatched)"
+# _DOC's fields for a layer whose state is h alone and whose biases are torch.nn's
+_H_FIELDS = {"state_in": "h_0 " + _H, "state_name": "h_n", "state_out": _H}
+_H_FIELDS["biases"] = "``b_ih`` / ``b_hh``"
 
 
 class RNN(_Recurrent):
@@ -307,10 +348,7 @@ class RNN(_Recurrent):
     .. math::
         h_t = \tanh(x_t W_{ih}^T + b_{ih} + h_{t-1} W_{hh}^T + b_{hh})
     """ + _DOC.format(
-        extra='nonlinearity: ``"tanh"`` or ``"relu"``.\n        ',
-        state_in="h_0 " + _H,
-        state_name="h_n",
-        state_out=_H,
+        extra='nonlinearity: ``"tanh"`` or ``"relu"``.\n        ', more="", **_H_FIELDS
     )
 
     def __init__(
@@ -358,6 +396,8 @@ class LSTM(_Recurrent):
     """
         + _DOC.format(
             extra="",
+            biases=_H_FIELDS["biases"],
+            more="",
             state_in="``(h_0, c_0)``, each " + _H,
             state_name="(h_n, c_n)",
             state_out="each " + _H,
@@ -404,7 +444,7 @@ class GRU(_Recurrent):
         + """
     Gates are stacked ``r|z|n`` in the weights.
     """
-        + _DOC.format(extra="", state_in="h_0 " + _H, state_name="h_n", state_out=_H)
+        + _DOC.format(extra="", more="", **_H_FIELDS)
     )
 
     gates = 3  # its constructor is _Recurrent's, torch.nn.GRU's arguments

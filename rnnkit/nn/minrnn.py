@@ -72,13 +72,11 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.autograd.function import once_differentiable
-from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from rnnkit.errors import ConfigError
 from rnnkit.nn.bptt import Linear
-from rnnkit.nn.layers import TorchStyleLayer, _check_args, _pack_like
+from rnnkit.nn.layers import _DOC, _H_FIELDS, TorchStyleLayer
 
 MODES = ("parallel", "step")
 # Below this many channels per step (N*H) the chunked scan beats the step loop (see above).
@@ -137,7 +135,7 @@ def update_gate(gates: torch.Tensor, lstm: bool) -> tuple[torch.Tensor, torch.Te
 def cell_step(gates: torch.Tensor, h: torch.Tensor, lstm: bool) -> torch.Tensor:
     """One time step of a minGRU (``lstm=False``) or minLSTM layer: its gate pre-activations
     ``gates`` (N, G*H) and state ``h`` (N, H) -> the next state (N, H). The step mode runs it,
-    and so does the exported scan (``rnnkit.export.scan``)."""
+    and so does the exported scan (``rnnkit.export.padded``)."""
     z, h_tilde = update_gate(gates, lstm)
     return torch.lerp(h, h_tilde, z)  # (1 - z) * h + z * h~
 
@@ -217,31 +215,11 @@ class _MinRNN(TorchStyleLayer):
         device=None,
         dtype=None,
     ):
-        super().__init__()
-        _check_args(input_size, hidden_size, num_layers, bias, batch_first, dropout, 4)
-        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
-        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
-        self.bidirectional = bool(bidirectional)
+        super().__init__(
+            input_size, hidden_size, num_layers, bias, batch_first, dropout, bool(bidirectional), 4
+        )
         self.mode = mode
-        factory = {"device": device, "dtype": dtype}
-        G, H, D = self.gates, hidden_size, self.num_directions
-        for k in range(num_layers):
-            layer_input = input_size if k == 0 else D * H
-            for suffix in self._suffixes(k):
-                weight = nn.Parameter(torch.empty(G * H, layer_input, **factory))
-                self.register_parameter("weight_ih" + suffix, weight)
-                if bias:
-                    self.register_parameter(
-                        "bias_ih" + suffix, nn.Parameter(torch.empty(G * H, **factory))
-                    )
-        self.reset_parameters()
-
-    @property
-    def num_directions(self) -> int:
-        return 2 if self.bidirectional else 1
-
-    def _suffixes(self, layer: int) -> list[str]:
-        return [f"_l{layer}", f"_l{layer}_reverse"][: self.num_directions]
+        self._add_weights(device, dtype, recurrent=False)
 
     @property
     def mode(self) -> str:
@@ -253,88 +231,13 @@ class _MinRNN(TorchStyleLayer):
             raise ConfigError(f"unknown mode {value!r}: choose one of {', '.join(MODES)}")
         self._mode = value
 
-    def forward(self, input, hx=None, *, lengths: torch.Tensor | None = None):
-        """Run the stack over a sequence; see the class docstring for shapes."""
-        packed = isinstance(input, PackedSequence)
-        if packed:
-            if lengths is not None:
-                raise ValueError("lengths= is for padded input; a PackedSequence has its own")
-            x, lengths = pad_packed_sequence(input)  # (T, N, I)
-            batched = True
-        else:
-            if input.dim() not in (2, 3):
-                raise ValueError(
-                    f"{type(self).__name__}: Expected input to be 2D or 3D, got "
-                    f"{input.dim()}D instead"
-                )
-            batched = input.dim() == 3
-            x = input.unsqueeze(1) if not batched else input
-            if batched and self.batch_first:
-                x = x.transpose(0, 1)
-        if x.size(-1) != self.input_size:
-            raise RuntimeError(
-                "input.size(-1) must be equal to input_size. "
-                f"Expected {self.input_size}, got {x.size(-1)}"
-            )
-        h0 = self._initial_state(x, hx, batched)
-        mask = None
-        if lengths is not None:
-            lengths = torch.as_tensor(lengths, device=x.device).reshape(-1)
-            if lengths.numel() != x.size(1) or lengths.max() > x.size(0) or lengths.min() < 0:
-                raise ValueError(
-                    f"lengths must hold one length in [0, {x.size(0)}] per sequence "
-                    f"({x.size(1)}), got {lengths.tolist()}"
-                )
-            steps = torch.arange(x.size(0), device=x.device)
-            mask = (steps[:, None] < lengths[None, :]).unsqueeze(-1)  # (T, N, 1)
-        if torch.is_autocast_enabled(x.device.type):
-            with torch.autocast(x.device.type, enabled=False):  # the scan wants float32
-                out, h_n = self._stack(x.float(), h0.float(), mask)
-        else:
-            out, h_n = self._stack(x, h0, mask)  # (T, N, D*H), (D*num_layers, N, H)
-        if packed:
-            out = _pack_like(out, lengths, input)
-        elif not batched:
-            out, h_n = out.squeeze(1), h_n.squeeze(1)
-        elif self.batch_first:
-            out = out.transpose(0, 1).contiguous()
-        return out, h_n
-
-    def _initial_state(self, x: torch.Tensor, hx, batched: bool) -> torch.Tensor:
-        shape = (self.num_directions * self.num_layers, x.size(1), self.hidden_size)
-        if hx is None:
-            return x.new_zeros(shape)
-        dims = 3 if batched else 2
-        if hx.dim() != dims:
-            kind = "batched 3-D" if batched else "unbatched 2-D"
-            raise RuntimeError(
-                f"For {kind} input, hx should also be {dims}-D but got {hx.dim()}-D tensor"
-            )
-        hx = hx if batched else hx.unsqueeze(1)
-        if hx.shape != shape:
-            raise RuntimeError(f"Expected hidden size {shape}, got {list(hx.shape)}")
-        return hx
-
-    def _stack(self, x: torch.Tensor, h0: torch.Tensor, mask: torch.Tensor | None):
-        """All layers over time-major ``x`` (T, N, I) from ``h0`` (D*L, N, H)."""
-        finals = []  # in h_n's order: l0, l0_reverse, l1, ...
+    def _scan(self, x, state: tuple[torch.Tensor], suffix: str, mask, reverse: int):
+        """One layer in one direction; backwards, each row's valid steps are reversed in
+        place and the padding kept, and the reversal of the output undoes itself."""
         step = self.mode == "step" or x.size(0) == 1
-        order = None
-        if self.bidirectional:  # each row's valid steps reversed in place, the padding kept
-            order = _reversal(x.size(0), mask)
-        for k in range(self.num_layers):
-            outs = []
-            for d, suffix in enumerate(self._suffixes(k)):
-                x_d = x if d == 0 else _take(x, order)
-                out, h = self._layer(suffix, x_d, h0[k * self.num_directions + d], mask, step)
-                outs.append(out if d == 0 else _take(out, order))  # the reversal undoes itself
-                finals.append(h)
-            x = torch.cat(outs, -1) if len(outs) > 1 else outs[0]  # (T, N, D*H)
-            if self.dropout > 0 and self.training and k < self.num_layers - 1:
-                x = F.dropout(x, self.dropout, training=True)
-        if mask is not None:
-            x = x.masked_fill(~mask, 0.0)
-        return x, torch.stack(finals)
+        order = _reversal(x.size(0), mask) if reverse else None
+        out, h = self._layer(suffix, _take(x, order) if reverse else x, state[0], mask, step)
+        return (_take(out, order) if reverse else out), (h,)
 
     def _layer(self, suffix: str, x, h0, mask, step: bool):
         """One layer and direction over ``x`` (T, N, I_k) from ``h0`` (N, H) ->
@@ -374,35 +277,16 @@ def _take(x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
     return x.gather(0, order.expand(-1, x.size(1), x.size(2)))
 
 
-_DOC = """
-    Args:
-        input_size: I, features of the input.
-        hidden_size: H, features of the hidden state.
-        num_layers: stacked layers; layer k > 0 reads layer k-1's output.
-        bias: if ``False``, no ``bias_ih_l{k}``.
-        batch_first: input and output are (N, L, ...) instead of (L, N, ...); not the state.
-        dropout: dropout on the output of every layer but the last, in training mode only.
-        bidirectional: run a second stack backwards in time (each sequence from its own last
-            valid step); outputs are concatenated, D = 2.
+_MIN_DOC = _DOC.format(
+    extra="",
+    more="""
         mode: ``"parallel"`` (gates of all steps in one product, then the scan) or ``"step"``
             (one step after another); the same numbers either way. Settable later.
 
     Parameters: ``weight_ih_l{k}`` (G*H, I_k) and ``bias_ih_l{k}`` (G*H), ``_reverse`` for
-    the backward direction; no ``weight_hh``.
-
-    Inputs: ``input``, ``hx=None``, ``lengths=None`` (keyword)
-        - **input**: (L, N, I), (N, L, I) with ``batch_first``, (L, I) unbatched, or a
-          ``PackedSequence``.
-        - **hx**: h_0 (D*num_layers, N, H) whatever ``batch_first`` says; ``None``: zeros.
-        - **lengths**: (N) valid steps per padded sequence; steps past them leave the state
-          alone and give zero outputs.
-
-    Outputs: ``(output, h_n)``
-        - **output**: (L, N, D*H) (batch_first: (N, L, D*H); unbatched: (L, D*H)), or a
-          ``PackedSequence`` for packed input.
-        - **h_n**: (D*num_layers, N, H), the state after each sequence's last valid step
-          (the reverse direction's: after its first).
-"""
+    the backward direction; no ``weight_hh``.""",
+    **{**_H_FIELDS, "biases": "``bias_ih_l{k}``"},
+)
 
 
 class MinGRU(_MinRNN):
@@ -410,7 +294,7 @@ class MinGRU(_MinRNN):
         "A stack of minGRU layers (Feng et al. 2024), torch.nn.GRU's signature.\n\n"
         "    h_t = (1 - z_t) * h_{t-1} + z_t * h~_t, with z_t = sigmoid(W_z x_t + b_z) and\n"
         "    h~_t = W_h x_t + b_h; gates stacked ``z|h~`` (G = 2). See the module docstring.\n"
-        + _DOC
+        + _MIN_DOC
     )
 
     gates = 2
@@ -422,7 +306,7 @@ class MinLSTM(_MinRNN):
         "    state, so the state is h alone.\n\n"
         "    h_t = f'_t * h_{t-1} + i'_t * h~_t, with f', i' the forget and input gates\n"
         "    normalised to sum to 1; gates stacked ``i|f|h~`` (G = 3). See the module docstring.\n"
-        + _DOC
+        + _MIN_DOC
     )
 
     gates = 3
