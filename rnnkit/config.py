@@ -135,6 +135,11 @@ class LoopConfig:
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
+    def pick(self, *names: str) -> dict:
+        """The values of fields ``names`` by a model config's names: ``embed``, ``hidden`` and
+        ``layers`` are the fields ``embed_size``, ``hidden_size`` and ``num_layers``."""
+        return {name: getattr(self, _RENAMED.get(name, name)) for name in names}
+
 
 @dataclass(frozen=True)
 class TrainConfig(LoopConfig):

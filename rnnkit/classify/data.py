@@ -359,17 +359,8 @@ class Batch:
     index: np.ndarray
 
     def to(self, device) -> Batch:
-        def move(t):
-            return None if t is None else t.to(device)
-
-        return Batch(
-            self.words.to(device),
-            self.lengths.to(device),
-            move(self.chars),
-            move(self.labels),
-            move(self.tags),
-            self.index,
-        )
+        """The same batch with every tensor on ``device``."""
+        return Batch(*(x.to(device) if torch.is_tensor(x) else x for x in vars(self).values()))
 
 
 class Encoded:

@@ -414,6 +414,11 @@ def _read_series(
 
 
 # ---- public loaders ----------------------------------------------------------------------------
+def check_positive(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
 def _check_period(period: int | None) -> None:
     if period is not None and (
         isinstance(period, bool) or not isinstance(period, int | np.integer) or period < 1
@@ -579,8 +584,7 @@ def sine_series(
         A ``Series`` named ``sine`` with times ``1..n`` (float64), values (n, 1), period 628
         (2 pi / 0.01 rounded), and bounds ``(split[0], split[1], n)``.
     """
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ConfigError(f"n must be a positive integer, got {n!r}")
+    check_positive("n", n)
     if not noise >= 0:
         raise ConfigError(f"noise must be >= 0, got {noise!r}")
     train_end, valid_end = (int(s) for s in split)
@@ -738,9 +742,8 @@ def make_windows(
         ConfigError: ``tau`` or ``horizon`` not a positive integer, or bad ``start``/``end``.
         DataError: no window fits.
     """
-    for name, v in (("tau", tau), ("horizon", horizon)):
-        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v <= 0:
-            raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+    check_positive("tau", tau)
+    check_positive("horizon", horizon)
     x = _as_2d(values, "make_windows")
     n = len(x)
     if not 0 <= start <= end <= n:

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from rnnkit.errors import ConfigError
+from rnnkit.forecast.data import check_positive
 from rnnkit.nn.recurrent import BACKENDS, build_recurrent
 
 MODELS = ("mlp", "rnn", "lstm", "gru", "mingru", "minlstm")
@@ -303,7 +304,7 @@ def forecast(model: nn.Module, x, steps: int, strategy: str = "direct"):
     """
     if strategy not in STRATEGIES:
         raise ConfigError(f"unknown strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
-    _check_steps(steps)
+    check_positive("steps", steps)
     if strategy == "recursive":
         return recursive_forecast(model, x, steps)
     if strategy == "one-step" and steps != 1:
@@ -329,7 +330,7 @@ def recursive_forecast(model: nn.Module, x, steps: int):
     Inputs: ``x`` (N, tau, 1) windows of the target alone (a tensor or an array).
     Outputs: (N, steps); column k - 1 is the k-step-ahead forecast.
     """
-    _check_steps(steps)
+    check_positive("steps", steps)
     with _inference(model, x) as (window, back):
         if window.dim() != 3:
             raise ConfigError(f"forecasting takes windows (N, tau, F), got {tuple(window.shape)}")
@@ -351,11 +352,6 @@ def recursive_forecast(model: nn.Module, x, steps: int):
             # Slide: drop the oldest value, append the prediction as the newest one.
             window = torch.cat([window[:, 1:], y[:, :, None]], dim=1)  # (N, tau, 1)
         return back(torch.cat(preds, dim=1))  # (N, steps)
-
-
-def _check_steps(steps: int) -> None:
-    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
-        raise ConfigError(f"steps must be a positive integer, got {steps!r}")
 
 
 @contextmanager

@@ -95,9 +95,5 @@ def predict(
     finally:
         model.train(was_training)
     if not out:
-        return np.zeros((0, _horizon(model) or 0), dtype=np.float32)
+        return np.zeros((0, getattr(model, "horizon", None) or 0), dtype=np.float32)
     return torch.cat(out).numpy()
-
-
-def _horizon(model: nn.Module) -> int | None:
-    return getattr(model, "horizon", None)

@@ -335,13 +335,7 @@ class Batch:
 
     def to(self, device: torch.device | str) -> Batch:
         """The same batch with every tensor on ``device``."""
-        return Batch(
-            self.src.to(device),
-            self.src_len.to(device),
-            self.tgt.to(device),
-            self.tgt_len.to(device),
-            self.index.to(device),
-        )
+        return Batch(*(x.to(device) for x in vars(self).values()))
 
 
 class BucketBatches:
