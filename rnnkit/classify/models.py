@@ -75,11 +75,7 @@ class SequenceModelConfig:
             raise ConfigError("a character encoder needs a character vocabulary (chars >= 3)")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        for name, choices in (
-            ("cell", CELLS),
-            ("pooling", POOLINGS),
-            ("backend", tuple(BACKENDS)),
-        ):
+        for name, choices in (("cell", CELLS), ("pooling", POOLINGS), ("backend", tuple(BACKENDS))):
             if getattr(self, name) not in choices:
                 raise ConfigError(
                     f"unknown {name} {getattr(self, name)!r}: choose one of {', '.join(choices)}"

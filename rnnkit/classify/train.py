@@ -1,11 +1,6 @@
-"""Training and evaluating classifiers and taggers; the run directory.
-
-A run directory holds ``classify.json`` (the config, the model's shape and the training
-history), ``vocabs.json`` (words, characters, labels, tags), ``model.safetensors`` (the best
-model on the validation score) and ``metrics.jsonl`` (one line per epoch).
-
-The validation score is the intent accuracy for ``task="intent"``, the slot F1 for
-``"slots"``, and their mean for ``"joint"``.
+"""Reading, scoring and reloading classification / tagging runs: the splits of a run's data,
+batched prediction, intent accuracy and slot F1, ``train_run`` (the one ``Trainer`` on
+``rnnkit.classify.task.ClassifyTask``) and the run directory (``rnnkit.registry.runs``).
 """
 
 from __future__ import annotations

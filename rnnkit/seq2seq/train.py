@@ -1,9 +1,7 @@
-"""Training an encoder-decoder: masked cross-entropy with teacher forcing, clipping, label
-smoothing, validation BLEU every epoch, the best model kept, early stopping.
-
-A run directory holds ``run.json`` (``rnnkit.registry.runs``), ``src_vocab.json``,
-``tgt_vocab.json``, ``model.safetensors`` (best validation BLEU), and what the ``Trainer`` keeps
-for every task (``last.safetensors``, ``trainer_state.pt``, ``metrics.jsonl``, ``curves.png``).
+"""Reading, scoring and reloading translation runs: the splits of a run's data, greedy or beam
+translation of id arrays, corpus BLEU / chrF and the teacher-forced loss, ``train_run`` (the
+one ``Trainer`` on ``rnnkit.seq2seq.task.Seq2SeqTask``) and the run directory
+(``rnnkit.registry.runs``).
 """
 
 from __future__ import annotations
