@@ -165,11 +165,7 @@ class ForecastRun:
                     "or train with --strategy recursive"
                 )
             return predict(self.model, X)[:, :steps]
-        with torch.no_grad():
-            out = forecast(
-                self.model, torch.from_numpy(np.ascontiguousarray(X)), steps, "recursive"
-            )
-        return out.numpy()
+        return forecast(self.model, X, steps, "recursive")  # an array in, an array out
 
     def forecast_after(self, values: np.ndarray, steps: int) -> np.ndarray:
         """The next ``steps`` target values after ``values``, on the original scale.

@@ -69,8 +69,7 @@ def translate_ids(
     a bar of the sentences translated (a beam search over a test set takes minutes on a CPU).
     """
     from rnnkit.progress import progress_bar
-    from rnnkit.seq2seq.data import pad_batch
-    from rnnkit.seq2seq.translate import search_batch
+    from rnnkit.seq2seq.translate import search_ids
 
     order = np.argsort([len(s) for s in src_ids], kind="stable")  # similar lengths together
     results: dict[int, list[int]] = {}
@@ -78,10 +77,8 @@ def translate_ids(
     with progress_bar(len(order), enabled=progress, unit="sent", desc=what) as bar:
         for i in range(0, len(order), batch_size):
             idx = order[i : i + batch_size]
-            src, src_len = pad_batch([src_ids[j] for j in idx], src_vocab.id_of(special.PAD))
-            hyps = search_batch(
-                model, src.to(device), src_len.to(device), tgt_vocab, beam=beam, alpha=alpha
-            )
+            batch = [src_ids[j] for j in idx]
+            hyps = search_ids(model, batch, src_vocab, tgt_vocab, device, beam=beam, alpha=alpha)
             for j, h in zip(idx, hyps, strict=True):
                 results[int(j)] = h[0].tokens
             bar.update(len(idx))
