@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from rnnkit.errors import ConfigError, DataError
+from rnnkit.errors import DataError, check_choice
 from rnnkit.io import read_text
 from rnnkit.registry.datasets import SPLITS, DataFile, fetch
 from rnnkit.text.lines import read_lines
@@ -266,8 +266,7 @@ def _looks_conll(path: Path) -> bool:
 def load_sentences(data: str, split: str = "train", lowercase: bool = True) -> Sentences:
     """The sentences of ``split`` of ``data``: ``snips``, a SNIPS-layout folder, or a file
     (files hold one split: read them through ``read_file``)."""
-    if split not in SPLITS:
-        raise ConfigError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)}")
+    check_choice("split", split, SPLITS)
     if data in CORPORA:
         return _snips_split(split, lowercase)
     path = Path(data)

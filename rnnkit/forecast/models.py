@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnkit.errors import ConfigError
+from rnnkit.errors import ConfigError, check_choice
 from rnnkit.forecast.data import check_positive
 from rnnkit.nn.recurrent import BACKENDS, build_recurrent
 
@@ -68,8 +68,7 @@ class ForecasterConfig:
     dropout: float = 0.0
 
     def __post_init__(self):
-        if self.model not in MODELS:
-            raise ConfigError(f"unknown model {self.model!r}: choose one of {', '.join(MODELS)}")
+        check_choice("model", self.model, MODELS)
         if self.hidden is None:
             object.__setattr__(self, "hidden", DEFAULT_HIDDEN[self.model])
         if self.model == "mlp" and self.tau is None:
@@ -80,10 +79,7 @@ class ForecasterConfig:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        if self.backend not in BACKENDS:
-            raise ConfigError(
-                f"unknown backend {self.backend!r}: choose one of {', '.join(BACKENDS)}"
-            )
+        check_choice("backend", self.backend, BACKENDS)
         dropout = self.dropout
         if isinstance(dropout, bool) or not isinstance(dropout, int | float):
             raise ConfigError(f"dropout must be a number in [0, 1), got {dropout!r}")
@@ -302,8 +298,7 @@ def forecast(model: nn.Module, x, steps: int, strategy: str = "direct"):
 
     Outputs: (N, steps), of the same kind (tensor on ``x``'s device, or array) as ``x``.
     """
-    if strategy not in STRATEGIES:
-        raise ConfigError(f"unknown strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
+    check_choice("strategy", strategy, STRATEGIES)
     check_positive("steps", steps)
     if strategy == "recursive":
         return recursive_forecast(model, x, steps)
