@@ -361,7 +361,7 @@ def _read_series(
     target: str | None,
     features: Sequence[str],
     fill: str | None,
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
+) -> tuple[np.ndarray, np.ndarray, list[str], str]:
     """Parse a CSV into ((T,) times, (T, F) values, columns, the time column's name)."""
     header, rows, lines = _read_csv(path)
     t_idx = 0 if time_col is None else _select(header, time_col, "time", where)
@@ -567,11 +567,9 @@ def load_series(
         )
     where = str(path)
     times, values, columns, time_name = _read_series(path, where, time_col, target, features, fill)
+    bounds = _fraction_bounds(len(values), split, where)  # the fractions must make sense
     if test_from is not None:
-        _fraction_bounds(len(values), split, where)  # the fractions must still make sense
         bounds = _test_from_bounds(times, test_from, split, where)
-    else:
-        bounds = _fraction_bounds(len(values), split, where)
     return Series(path.stem, times, values, columns, period, bounds, time_name)
 
 
