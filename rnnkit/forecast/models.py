@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rnnkit.decode import decoding
 from rnnkit.errors import ConfigError, check_choice
 from rnnkit.forecast.data import check_positive
 from rnnkit.nn.recurrent import BACKENDS, build_recurrent
@@ -364,10 +365,5 @@ def _inference(model: nn.Module, x):
     def back(out: torch.Tensor):
         return out.cpu().numpy() if as_array else out.to(in_device)
 
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield x.to(device=device, dtype=dtype), back
-    finally:
-        model.train(was_training)
+    with decoding(model):
+        yield x.to(device=device, dtype=dtype), back

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rnnkit.decode import decoding
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.runtime import pick_device
 
@@ -85,15 +86,8 @@ def predict(
     Xt = torch.as_tensor(np.asarray(X, dtype=np.float32))
     if Xt.dim() != 3:
         raise DataError(f"predict takes windows (N, tau, F), got shape {tuple(Xt.shape)}")
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = [
-                model(Xt[i : i + batch_size].to(dev)).cpu() for i in range(0, len(Xt), batch_size)
-            ]
-    finally:
-        model.train(was_training)
+    with decoding(model):
+        out = [model(Xt[i : i + batch_size].to(dev)).cpu() for i in range(0, len(Xt), batch_size)]
     if not out:
         return np.zeros((0, getattr(model, "horizon", None) or 0), dtype=np.float32)
     return torch.cat(out).numpy()
