@@ -47,9 +47,8 @@ def fit_forecaster(
         max_steps, max_minutes, patience: budgets and early stopping; None or 0 is off.
         log: called with one line per evaluation.
 
-    Returns: the history (``rnnkit.train.task.summary_history``): ``epochs`` (one row per
-    evaluation, with ``train_loss`` and ``valid_mse``), ``metric`` (``valid_mse``), ``best``,
-    ``best_epoch``, ``best_step``, ``steps``, ``seconds``, ``stop``.
+    Returns: the history (``rnnkit.train.task.summary_history``) of the metric ``valid_mse``,
+    each row with ``train_loss``.
     """
     from rnnkit.config import LoopConfig
     from rnnkit.forecast.task import ForecastTask, fit

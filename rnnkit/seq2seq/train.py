@@ -72,7 +72,7 @@ def translate_ids(
     from rnnkit.seq2seq.translate import search_ids
 
     order = np.argsort([len(s) for s in src_ids], kind="stable")  # similar lengths together
-    results: dict[int, list[int]] = {}
+    results: list = [None] * len(src_ids)
     what = "greedy" if beam == 1 else f"beam {beam}"
     with progress_bar(len(order), enabled=progress, unit="sent", desc=what) as bar:
         for i in range(0, len(order), batch_size):
@@ -82,7 +82,7 @@ def translate_ids(
             for j, h in zip(idx, hyps, strict=True):
                 results[int(j)] = h[0].tokens
             bar.update(len(idx))
-    return [results[i] for i in range(len(src_ids))]
+    return results
 
 
 def detok(ids: list[int], vocab: Vocab) -> str:
