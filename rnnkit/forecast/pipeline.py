@@ -62,10 +62,7 @@ def prepare(config: ForecastConfig, series: Series, scaler: Scaler | None = None
     scaled = scaler.transform(series.values)
     H = config.horizon
     windows = {"train": make_windows(scaled, config.tau, config.model_horizon, 0, train_end)}
-    for split, (start, end) in {
-        "valid": (train_end, valid_end),
-        "test": (valid_end, test_end),
-    }.items():
+    for split, start, end in (("valid", train_end, valid_end), ("test", valid_end, test_end)):
         if end - start >= H and start >= config.tau:
             windows[split] = make_windows(scaled, config.tau, H, start, end)
     return Prepared(series, scaler, scaled, windows)
