@@ -136,8 +136,8 @@ class LoopConfig:
         return dataclasses.replace(self, **changes)
 
     def pick(self, *names: str) -> dict:
-        """The values of fields ``names`` by a model config's names: ``embed``, ``hidden`` and
-        ``layers`` are the fields ``embed_size``, ``hidden_size`` and ``num_layers``."""
+        """``{name: value}`` of fields ``names`` for a model config, whose short names
+        ``embed``, ``hidden``, ``layers`` read ``embed_size``, ``hidden_size``, ``num_layers``."""
         return {name: getattr(self, _RENAMED.get(name, name)) for name in names}
 
 

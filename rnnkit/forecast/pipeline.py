@@ -139,7 +139,7 @@ class ForecastRun:
             from rnnkit.forecast.task import ForecastTask, fit
 
             model, history = fit(ForecastTask(config), out, log, progress)
-            model = model.cpu()
+            model = model.cpu()  # a run predicts, saves and serves on the CPU
         elif config.model in LINEAR:
             linear = LINEAR[config.model](config.tau, config.model_horizon).fit(X, Y)
         return cls(config, prep, model, linear, history)
