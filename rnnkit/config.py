@@ -135,6 +135,11 @@ class LoopConfig:
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
+    def pick(self, *names: str) -> dict:
+        """``{name: value}`` of fields ``names`` for a model config, whose short names
+        ``embed``, ``hidden``, ``layers`` read ``embed_size``, ``hidden_size``, ``num_layers``."""
+        return {name: getattr(self, _RENAMED.get(name, name)) for name in names}
+
 
 @dataclass(frozen=True)
 class TrainConfig(LoopConfig):

@@ -20,6 +20,12 @@ class ConfigError(RnnkitError):
     """A configuration value is out of range or of the wrong type."""
 
 
+def check_choice(name: str, value, choices) -> None:
+    """Raise ``ConfigError`` unless ``value`` is one of ``choices`` (strings)."""
+    if value not in choices:
+        raise ConfigError(f"unknown {name} {value!r}: choose one of {', '.join(choices)}")
+
+
 class VocabError(RnnkitError):
     """A vocabulary file is malformed or does not match what it is used with."""
 

@@ -47,8 +47,7 @@ class ClassifyRunConfig(LoopConfig):
         super().__post_init__()
         if self.embed_size == 0:  # the bounds allow it for language models' one-hot input
             raise ConfigError("--embed-size must be > 0: classification models embed their tokens")
-        if self.task not in TASKS:
-            raise ConfigError(f"unknown task {self.task!r}: choose one of {', '.join(TASKS)}")
+        self._check_choice("task", TASKS)
         if self.class_weights not in ("none", "balanced"):
             raise ConfigError(
                 f"--class-weights must be none or balanced, got {self.class_weights!r}"

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from rnnkit.errors import ConfigError, DataError
+from rnnkit.errors import DataError, check_choice
 from rnnkit.io import read_text
 from rnnkit.registry.datasets import SPLITS, DataFile, fetch
 from rnnkit.text.lines import read_lines
@@ -266,8 +266,7 @@ def _looks_conll(path: Path) -> bool:
 def load_sentences(data: str, split: str = "train", lowercase: bool = True) -> Sentences:
     """The sentences of ``split`` of ``data``: ``snips``, a SNIPS-layout folder, or a file
     (files hold one split: read them through ``read_file``)."""
-    if split not in SPLITS:
-        raise ConfigError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)}")
+    check_choice("split", split, SPLITS)
     if data in CORPORA:
         return _snips_split(split, lowercase)
     path = Path(data)
@@ -359,17 +358,8 @@ class Batch:
     index: np.ndarray
 
     def to(self, device) -> Batch:
-        def move(t):
-            return None if t is None else t.to(device)
-
-        return Batch(
-            self.words.to(device),
-            self.lengths.to(device),
-            move(self.chars),
-            move(self.labels),
-            move(self.tags),
-            self.index,
-        )
+        """The same batch with every tensor on ``device``."""
+        return Batch(*(x.to(device) if torch.is_tensor(x) else x for x in vars(self).values()))
 
 
 class Encoded:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from rnnkit.classify.crf import CRF, bio_constraints
-from rnnkit.errors import ConfigError, DataError
+from rnnkit.errors import ConfigError, DataError, check_choice
 from rnnkit.nn.recurrent import BACKENDS, build_recurrent, run_padded
 from rnnkit.text.vocab import PAD, UNK
 
@@ -75,15 +75,9 @@ class SequenceModelConfig:
             raise ConfigError("a character encoder needs a character vocabulary (chars >= 3)")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        for name, choices in (
-            ("cell", CELLS),
-            ("pooling", POOLINGS),
-            ("backend", tuple(BACKENDS)),
-        ):
-            if getattr(self, name) not in choices:
-                raise ConfigError(
-                    f"unknown {name} {getattr(self, name)!r}: choose one of {', '.join(choices)}"
-                )
+        check_choice("cell", self.cell, CELLS)
+        check_choice("pooling", self.pooling, POOLINGS)
+        check_choice("backend", self.backend, tuple(BACKENDS))
 
     @property
     def output_size(self) -> int:

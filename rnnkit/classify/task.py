@@ -7,27 +7,24 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rnnkit.classify.data import Encoded, build_vocabs, check_known
-from rnnkit.classify.models import SequenceModel
-from rnnkit.classify.train import (
-    VOCABS,
-    ClassifyRunConfig,
-    _class_weights,
-    _describe,
-    _summary,
-    _train_valid,
-    evaluate,
-    model_config,
-    read_saved,
-    score_of,
-)
+from rnnkit.classify.data import Encoded, Sentences, build_vocabs, check_known, hold_out
+from rnnkit.classify.models import SequenceModel, SequenceModelConfig
+from rnnkit.classify.train import VOCABS, ClassifyRunConfig, evaluate, load_split, read_saved
 from rnnkit.errors import DataError
 from rnnkit.io import atomic_write_text
 from rnnkit.train.checkpoint import RunDir
 from rnnkit.train.task import Task, rank_rows, resumed_config
+
+# The figures of an evaluation row, as one line shows them.
+_SHOWN = (
+    ("intent_accuracy", "intent accuracy {:.2f}%"),
+    ("slot_f1", "slot F1 {:.2f}"),
+    ("sentence_accuracy", "sentence accuracy {:.2f}%"),
+)
 
 
 class ClassifyTask(Task):
@@ -143,19 +140,26 @@ class ClassifyTask(Task):
     def evaluate(self, model, dist, autocast) -> dict[str, float]:
         device = next(model.parameters()).device
         result = evaluate(model, self.valid, self.vocabs, device=device, encoded=self.valid_enc)
-        return {"valid_score": score_of(result, self.config.task), **_summary(result)}
+        row = {}
+        if "intent" in result:
+            row["intent_accuracy"] = result["intent"]["accuracy"]
+            row["intent_macro_f1"] = result["intent"]["macro_f1"]
+        if "slots" in result:
+            row["slot_f1"] = result["slots"]["f1"]
+        if "sentence_accuracy" in result:
+            row["sentence_accuracy"] = result["sentence_accuracy"]
+        # The one number validation early-stops on (higher is better): joint takes the mean.
+        task = self.config.task
+        if task == "joint":
+            score = (row["intent_accuracy"] + row["slot_f1"]) / 2
+        else:
+            score = row["intent_accuracy" if task == "intent" else "slot_f1"]
+        return {"valid_score": score, **row}
 
     def describe(self, result: dict[str, float]) -> str:
         if "intent_accuracy" not in result and "slot_f1" not in result:
             return f"valid score {100 * result['valid_score']:.2f}"
-        parts = {}
-        if "intent_accuracy" in result:
-            parts["intent"] = {"accuracy": result["intent_accuracy"]}
-        if "slot_f1" in result:
-            parts["slots"] = {"f1": result["slot_f1"]}
-        if "sentence_accuracy" in result:
-            parts["sentence_accuracy"] = result["sentence_accuracy"]
-        return "valid " + _describe(parts)
+        return "valid " + ", ".join(f.format(100 * result[k]) for k, f in _SHOWN if k in result)
 
     def write_files(self, run: Path) -> None:
         atomic_write_text(
@@ -170,6 +174,43 @@ class ClassifyTask(Task):
 
     def model_config(self) -> dict:
         return self.mcfg.to_dict()
+
+
+def _train_valid(config: ClassifyRunConfig, log) -> tuple[Sentences, Sentences]:
+    train = load_split(config, "train")
+    valid = None
+    try:
+        valid = load_split(config, "valid")
+    except DataError as e:
+        if "no valid" not in str(e):
+            raise
+    if valid is None:
+        train, valid = hold_out(train, config.holdout, config.seed)
+        log(f"no validation split: {len(valid):,} training sentences held out (--holdout)")
+    for name, s in (("train", train), ("valid", valid)):
+        if s.skipped_empty:
+            log(f"warning: {s.skipped_empty} empty {name} lines were skipped")
+    return train, valid
+
+
+def _class_weights(train: Encoded, num_labels: int, how: str) -> torch.Tensor | None:
+    if how == "none":
+        return None
+    counts = np.bincount(train.labels, minlength=num_labels).astype(np.float64)
+    weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / (counts > 0).sum(), 0.0)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def model_config(config: ClassifyRunConfig, vocabs: dict) -> SequenceModelConfig:
+    return SequenceModelConfig(
+        vocab=len(vocabs["words"]),
+        num_labels=len(vocabs["labels"]) if config.wants_labels else 0,
+        tags=tuple(vocabs["tags"].itos) if config.wants_tags else (),
+        chars=len(vocabs["chars"]),
+        crf=config.crf and config.wants_tags,
+        **config.pick("embed", "hidden", "layers", "cell", "bidirectional", "pooling"),
+        **config.pick("char_embed", "char_filters", "dropout", "backend"),
+    )
 
 
 def model_of(model):

@@ -1,11 +1,6 @@
-"""Training and evaluating classifiers and taggers; the run directory.
-
-A run directory holds ``classify.json`` (the config, the model's shape and the training
-history), ``vocabs.json`` (words, characters, labels, tags), ``model.safetensors`` (the best
-model on the validation score) and ``metrics.jsonl`` (one line per epoch).
-
-The validation score is the intent accuracy for ``task="intent"``, the slot F1 for
-``"slots"``, and their mean for ``"joint"``.
+"""Reading, scoring and reloading classification / tagging runs: the splits of a run's data,
+batched prediction, intent accuracy and slot F1, ``train_run`` (the one ``Trainer`` on
+``rnnkit.classify.task.ClassifyTask``) and the run directory (``rnnkit.registry.runs``).
 """
 
 from __future__ import annotations
@@ -19,14 +14,7 @@ import numpy as np
 import torch
 
 from rnnkit.classify.config import ClassifyRunConfig
-from rnnkit.classify.data import (
-    Encoded,
-    Sentences,
-    check_known,
-    hold_out,
-    load_sentences,
-    read_file,
-)
+from rnnkit.classify.data import Encoded, Sentences, check_known, load_sentences, read_file
 from rnnkit.classify.metrics import accuracy, confusion_matrix, entity_prf, precision_recall_f1
 from rnnkit.classify.models import SequenceModel, SequenceModelConfig
 from rnnkit.errors import DataError, RnnkitError, RunDirError
@@ -64,23 +52,6 @@ def _check_task(data: Sentences, config: ClassifyRunConfig, split: str) -> None:
             f"task {config.task} needs tags per token but {split} data has none; "
             "use --task intent or tagged data (CoNLL or seq.out)"
         )
-
-
-def _train_valid(config: ClassifyRunConfig, log) -> tuple[Sentences, Sentences]:
-    train = load_split(config, "train")
-    valid = None
-    try:
-        valid = load_split(config, "valid")
-    except DataError as e:
-        if "no valid" not in str(e):
-            raise
-    if valid is None:
-        train, valid = hold_out(train, config.holdout, config.seed)
-        log(f"no validation split: {len(valid):,} training sentences held out (--holdout)")
-    for name, s in (("train", train), ("valid", valid)):
-        if s.skipped_empty:
-            log(f"warning: {s.skipped_empty} empty {name} lines were skipped")
-    return train, valid
 
 
 # ---- prediction and evaluation ---------------------------------------------------------------
@@ -155,44 +126,7 @@ def evaluate(model, sentences: Sentences, vocabs: dict, *, device="cpu", encoded
     return out
 
 
-def score_of(result: dict, task: str) -> float:
-    """The one number validation early-stops on (higher is better)."""
-    if task == "intent":
-        return result["intent"]["accuracy"]
-    if task == "slots":
-        return result["slots"]["f1"]
-    return (result["intent"]["accuracy"] + result["slots"]["f1"]) / 2
-
-
 # ---- training --------------------------------------------------------------------------------
-def _class_weights(train: Encoded, num_labels: int, how: str) -> torch.Tensor | None:
-    if how == "none":
-        return None
-    counts = np.bincount(train.labels, minlength=num_labels).astype(np.float64)
-    weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / (counts > 0).sum(), 0.0)
-    return torch.tensor(weights, dtype=torch.float32)
-
-
-def model_config(config: ClassifyRunConfig, vocabs: dict) -> SequenceModelConfig:
-    return SequenceModelConfig(
-        vocab=len(vocabs["words"]),
-        num_labels=len(vocabs["labels"]) if config.wants_labels else 0,
-        tags=tuple(vocabs["tags"].itos) if config.wants_tags else (),
-        chars=len(vocabs["chars"]),
-        embed=config.embed_size,
-        hidden=config.hidden_size,
-        layers=config.num_layers,
-        cell=config.cell,
-        bidirectional=config.bidirectional,
-        pooling=config.pooling,
-        char_embed=config.char_embed,
-        char_filters=config.char_filters,
-        crf=config.crf and config.wants_tags,
-        dropout=config.dropout,
-        backend=config.backend,
-    )
-
-
 def train_run(config: ClassifyRunConfig, out, log: Callable[[str], None] | None = None) -> dict:
     """Train with the one ``Trainer``, keeping the best model on the validation score in
     ``out``; return the history saved in ``run.json``."""
@@ -201,29 +135,6 @@ def train_run(config: ClassifyRunConfig, out, log: Callable[[str], None] | None 
 
     fit_or_stop(Trainer(ClassifyTask(config), out, echo=log, progress=False))
     return read_run(out, "classify").history
-
-
-def _summary(result: dict) -> dict:
-    row = {}
-    if "intent" in result:
-        row["intent_accuracy"] = result["intent"]["accuracy"]
-        row["intent_macro_f1"] = result["intent"]["macro_f1"]
-    if "slots" in result:
-        row["slot_f1"] = result["slots"]["f1"]
-    if "sentence_accuracy" in result:
-        row["sentence_accuracy"] = result["sentence_accuracy"]
-    return row
-
-
-def _describe(result: dict) -> str:
-    parts = []
-    if "intent" in result:
-        parts.append(f"intent accuracy {100 * result['intent']['accuracy']:.2f}%")
-    if "slots" in result:
-        parts.append(f"slot F1 {100 * result['slots']['f1']:.2f}")
-    if "sentence_accuracy" in result:
-        parts.append(f"sentence accuracy {100 * result['sentence_accuracy']:.2f}%")
-    return ", ".join(parts)
 
 
 # ---- the run directory -----------------------------------------------------------------------

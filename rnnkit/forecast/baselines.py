@@ -19,12 +19,13 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.errors import ConfigError
+from rnnkit.forecast.data import check_positive
 
 
 def naive(X: np.ndarray, H: int) -> np.ndarray:
     """The last observed target value, repeated: (N, tau, F) -> (N, H)."""
     X = _windows(X)
-    _positive("H", H)
+    check_positive("H", H)
     return np.repeat(X[:, -1, :1], H, axis=1)
 
 
@@ -35,8 +36,8 @@ def seasonal_naive(X: np.ndarray, H: int, period: int) -> np.ndarray:
     x_{t+h-period*ceil((h+1)/period)}: the latest observed value in the same phase of the season.
     """
     X = _windows(X)
-    _positive("H", H)
-    _positive("period", period)
+    check_positive("H", H)
+    check_positive("period", period)
     tau = X.shape[1]
     if tau < period:
         raise ConfigError(
@@ -65,8 +66,8 @@ class LinearAR:
     kind = "linear"
 
     def __init__(self, tau: int, horizon: int = 1, ridge: float = 1e-6):
-        _positive("tau", tau)
-        _positive("horizon", horizon)
+        check_positive("tau", tau)
+        check_positive("horizon", horizon)
         if not ridge >= 0:
             raise ConfigError(f"ridge must be >= 0, got {ridge}")
         self.tau, self.horizon, self.ridge = tau, horizon, float(ridge)
@@ -199,7 +200,7 @@ class DLinear(LinearAR):
 
     def __init__(self, tau: int, horizon: int = 1, ridge: float = 1e-6, kernel: int = 25):
         super().__init__(tau, horizon, ridge)
-        _positive("kernel", kernel)
+        check_positive("kernel", kernel)
         if kernel % 2 == 0:
             raise ConfigError(f"the moving-average kernel must be odd, got {kernel}")
         self.kernel = kernel
@@ -243,8 +244,3 @@ def _windows(X) -> np.ndarray:
     if X.ndim != 3 or X.shape[1] == 0 or X.shape[2] == 0:
         raise ConfigError(f"baselines take windows (N, tau, F), got shape {X.shape}")
     return X
-
-
-def _positive(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")

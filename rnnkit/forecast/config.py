@@ -61,19 +61,14 @@ class ForecastConfig(LoopConfig):
         super().__post_init__()
         if (self.data is None) == (self.csv is None):
             raise ConfigError("give exactly one of --data NAME and --csv FILE")
-        if self.model not in MODELS:
-            raise ConfigError(f"unknown model {self.model!r}: choose one of {', '.join(MODELS)}")
-        if self.strategy not in STRATEGIES:
-            raise ConfigError(
-                f"unknown strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}"
-            )
+        self._check_choice("model", MODELS)
+        self._check_choice("strategy", STRATEGIES)
         if self.strategy == "one-step" and self.horizon != 1:
             raise ConfigError(
                 "one-step-ahead forecasts have horizon 1; use --strategy recursive or direct "
                 f"for --horizon {self.horizon}"
             )
-        if self.skip not in SKIPS:
-            raise ConfigError(f"unknown skip {self.skip!r}: choose one of {', '.join(SKIPS)}")
+        self._check_choice("skip", SKIPS)
         if self.residual and self.skip != "none" and self.model in NEURAL:
             raise ConfigError(
                 f"--residual is for --skip none (the {self.skip} skip path already carries the "

@@ -361,7 +361,7 @@ def _read_series(
     target: str | None,
     features: Sequence[str],
     fill: str | None,
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
+) -> tuple[np.ndarray, np.ndarray, list[str], str]:
     """Parse a CSV into ((T,) times, (T, F) values, columns, the time column's name)."""
     header, rows, lines = _read_csv(path)
     t_idx = 0 if time_col is None else _select(header, time_col, "time", where)
@@ -414,6 +414,11 @@ def _read_series(
 
 
 # ---- public loaders ----------------------------------------------------------------------------
+def check_positive(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
 def _check_period(period: int | None) -> None:
     if period is not None and (
         isinstance(period, bool) or not isinstance(period, int | np.integer) or period < 1
@@ -562,11 +567,9 @@ def load_series(
         )
     where = str(path)
     times, values, columns, time_name = _read_series(path, where, time_col, target, features, fill)
+    bounds = _fraction_bounds(len(values), split, where)  # the fractions must make sense
     if test_from is not None:
-        _fraction_bounds(len(values), split, where)  # the fractions must still make sense
         bounds = _test_from_bounds(times, test_from, split, where)
-    else:
-        bounds = _fraction_bounds(len(values), split, where)
     return Series(path.stem, times, values, columns, period, bounds, time_name)
 
 
@@ -579,8 +582,7 @@ def sine_series(
         A ``Series`` named ``sine`` with times ``1..n`` (float64), values (n, 1), period 628
         (2 pi / 0.01 rounded), and bounds ``(split[0], split[1], n)``.
     """
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ConfigError(f"n must be a positive integer, got {n!r}")
+    check_positive("n", n)
     if not noise >= 0:
         raise ConfigError(f"noise must be >= 0, got {noise!r}")
     train_end, valid_end = (int(s) for s in split)
@@ -738,9 +740,8 @@ def make_windows(
         ConfigError: ``tau`` or ``horizon`` not a positive integer, or bad ``start``/``end``.
         DataError: no window fits.
     """
-    for name, v in (("tau", tau), ("horizon", horizon)):
-        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v <= 0:
-            raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+    check_positive("tau", tau)
+    check_positive("horizon", horizon)
     x = _as_2d(values, "make_windows")
     n = len(x)
     if not 0 <= start <= end <= n:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from rnnkit.forecast.data import make_windows, sine_series
-from rnnkit.forecast.models import ARMLP
+from rnnkit.forecast.models import ARMLP, recursive_forecast
 from rnnkit.forecast.train import fit_forecaster, predict
 from rnnkit.io import atomic_write_text
 
@@ -30,13 +30,9 @@ def k_step_predictions(model, x: np.ndarray, k: int, start: int) -> np.ndarray:
     feeding the model's own predictions for the k - 1 steps between.
 
     Returns (T - start - k + 1,)."""
-    T = len(x)
-    first = np.arange(start - TAU, T - TAU - k + 1)  # where each observed window begins
+    first = np.arange(start - TAU, len(x) - TAU - k + 1)  # where each observed window begins
     window = x[first[:, None] + np.arange(TAU)].astype(np.float32)  # (M, tau)
-    for _ in range(k):
-        nxt = predict(model, window[:, :, None])[:, 0]
-        window = np.concatenate([window[:, 1:], nxt[:, None]], axis=1)
-    return window[:, -1]
+    return recursive_forecast(model, window[:, :, None], k)[:, -1]
 
 
 def run_demo(out: str | Path, seed: int = 0, epochs: int = 5) -> dict:
@@ -54,7 +50,9 @@ def run_demo(out: str | Path, seed: int = 0, epochs: int = 5) -> dict:
     Xall, Yall, t_all = make_windows(series.values, TAU, 1, TAU, T)
     one_step = predict(model, Xall)[:, 0]
     start = TAU + N_TRAIN
-    recursive = _recursive_path(model, x, start)
+    # From the observed x_{start-tau} .. x_{start-1}, predict x_start .. x_{T-1} feeding back.
+    window = x[None, start - TAU : start, None].astype(np.float32)  # (1, tau, 1)
+    recursive = recursive_forecast(model, window, T - start)[0]
     per_k = {}
     k_preds = {}
     first_t = TAU + max(KS) - 1  # the same targets for every k
@@ -82,17 +80,6 @@ def run_demo(out: str | Path, seed: int = 0, epochs: int = 5) -> dict:
     _plot_k(out / "k-step.png", times, x, first_t, k_preds, per_k)
     atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
     return results
-
-
-def _recursive_path(model, x: np.ndarray, start: int) -> np.ndarray:
-    """From the observed x_{start-tau} .. x_{start-1}, predict x_start .. x_{T-1} feeding back."""
-    window = x[start - TAU : start].astype(np.float32)[None, :]
-    out = []
-    for _ in range(len(x) - start):
-        nxt = predict(model, window[:, :, None])[:, 0]
-        out.append(float(nxt[0]))
-        window = np.concatenate([window[:, 1:], nxt[:, None]], axis=1)
-    return np.array(out)
 
 
 def _figure(width=9, height=3.6):

@@ -31,7 +31,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnkit.errors import ConfigError
+from rnnkit.decode import decoding
+from rnnkit.errors import ConfigError, check_choice
+from rnnkit.forecast.data import check_positive
 from rnnkit.nn.recurrent import BACKENDS, build_recurrent
 
 MODELS = ("mlp", "rnn", "lstm", "gru", "mingru", "minlstm")
@@ -67,8 +69,7 @@ class ForecasterConfig:
     dropout: float = 0.0
 
     def __post_init__(self):
-        if self.model not in MODELS:
-            raise ConfigError(f"unknown model {self.model!r}: choose one of {', '.join(MODELS)}")
+        check_choice("model", self.model, MODELS)
         if self.hidden is None:
             object.__setattr__(self, "hidden", DEFAULT_HIDDEN[self.model])
         if self.model == "mlp" and self.tau is None:
@@ -79,10 +80,7 @@ class ForecasterConfig:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        if self.backend not in BACKENDS:
-            raise ConfigError(
-                f"unknown backend {self.backend!r}: choose one of {', '.join(BACKENDS)}"
-            )
+        check_choice("backend", self.backend, BACKENDS)
         dropout = self.dropout
         if isinstance(dropout, bool) or not isinstance(dropout, int | float):
             raise ConfigError(f"dropout must be a number in [0, 1), got {dropout!r}")
@@ -301,9 +299,8 @@ def forecast(model: nn.Module, x, steps: int, strategy: str = "direct"):
 
     Outputs: (N, steps), of the same kind (tensor on ``x``'s device, or array) as ``x``.
     """
-    if strategy not in STRATEGIES:
-        raise ConfigError(f"unknown strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
-    _check_steps(steps)
+    check_choice("strategy", strategy, STRATEGIES)
+    check_positive("steps", steps)
     if strategy == "recursive":
         return recursive_forecast(model, x, steps)
     if strategy == "one-step" and steps != 1:
@@ -329,7 +326,7 @@ def recursive_forecast(model: nn.Module, x, steps: int):
     Inputs: ``x`` (N, tau, 1) windows of the target alone (a tensor or an array).
     Outputs: (N, steps); column k - 1 is the k-step-ahead forecast.
     """
-    _check_steps(steps)
+    check_positive("steps", steps)
     with _inference(model, x) as (window, back):
         if window.dim() != 3:
             raise ConfigError(f"forecasting takes windows (N, tau, F), got {tuple(window.shape)}")
@@ -353,11 +350,6 @@ def recursive_forecast(model: nn.Module, x, steps: int):
         return back(torch.cat(preds, dim=1))  # (N, steps)
 
 
-def _check_steps(steps: int) -> None:
-    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
-        raise ConfigError(f"steps must be a positive integer, got {steps!r}")
-
-
 @contextmanager
 def _inference(model: nn.Module, x):
     """``with _inference(model, x) as (xt, back)``: ``xt`` is ``x`` as a tensor on the model's
@@ -373,10 +365,5 @@ def _inference(model: nn.Module, x):
     def back(out: torch.Tensor):
         return out.cpu().numpy() if as_array else out.to(in_device)
 
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield x.to(device=device, dtype=dtype), back
-    finally:
-        model.train(was_training)
+    with decoding(model):
+        yield x.to(device=device, dtype=dtype), back

@@ -32,7 +32,7 @@ from rnnkit.registry.runs import WEIGHTS, RunDoc, read_run, write_run
 def load(config: ForecastConfig) -> Series:
     if config.data == "sine":
         return sine_series(seed=config.seed)
-    series = load_series(
+    return load_series(
         config.data or config.csv,
         time_col=config.time_col,
         target=config.target,
@@ -42,7 +42,6 @@ def load(config: ForecastConfig) -> Series:
         split=config.split_fractions,
         test_from=config.test_from,
     )
-    return series
 
 
 @dataclass
@@ -63,10 +62,7 @@ def prepare(config: ForecastConfig, series: Series, scaler: Scaler | None = None
     scaled = scaler.transform(series.values)
     H = config.horizon
     windows = {"train": make_windows(scaled, config.tau, config.model_horizon, 0, train_end)}
-    for split, (start, end) in {
-        "valid": (train_end, valid_end),
-        "test": (valid_end, test_end),
-    }.items():
+    for split, start, end in (("valid", train_end, valid_end), ("test", valid_end, test_end)):
         if end - start >= H and start >= config.tau:
             windows[split] = make_windows(scaled, config.tau, H, start, end)
     return Prepared(series, scaler, scaled, windows)
@@ -76,16 +72,11 @@ def model_config(config: ForecastConfig, num_features: int) -> dict:
     """The config of ``config``'s network (``ForecasterConfig`` fields, ``residual`` and
     ``skip``)."""
     return {
-        "model": config.model,
-        "tau": config.tau,
+        **config.pick("model", "tau"),
         "num_features": num_features,
-        "hidden": config.hidden_size,
-        "num_layers": config.num_layers,
-        "backend": config.backend,
+        **config.pick("hidden", "num_layers", "backend"),
         "horizon": config.model_horizon,
-        "dropout": config.dropout,
-        "residual": config.residual,
-        "skip": config.skip,
+        **config.pick("dropout", "residual", "skip"),
     }
 
 
@@ -145,7 +136,10 @@ class ForecastRun:
         model = linear = None
         history: dict = {}
         if config.model in NEURAL:
-            model, history = _train_neural(config, out, log, progress)
+            from rnnkit.forecast.task import ForecastTask, fit
+
+            model, history = fit(ForecastTask(config), out, log, progress)
+            model = model.cpu()  # a run predicts, saves and serves on the CPU
         elif config.model in LINEAR:
             linear = LINEAR[config.model](config.tau, config.model_horizon).fit(X, Y)
         return cls(config, prep, model, linear, history)
@@ -168,11 +162,7 @@ class ForecastRun:
                     "or train with --strategy recursive"
                 )
             return predict(self.model, X)[:, :steps]
-        with torch.no_grad():
-            out = forecast(
-                self.model, torch.from_numpy(np.ascontiguousarray(X)), steps, "recursive"
-            )
-        return out.numpy()
+        return forecast(self.model, X, steps, "recursive")  # an array in, an array out
 
     def forecast_after(self, values: np.ndarray, steps: int) -> np.ndarray:
         """The next ``steps`` target values after ``values``, on the original scale.
@@ -314,15 +304,6 @@ class ForecastRun:
             except (KeyError, TypeError, ValueError) as e:
                 raise RunDirError(f"{doc.source} is damaged ({e}); train the run again") from e
         return cls(config, prep, model, linear, doc.history)
-
-
-def _train_neural(config: ForecastConfig, out, log, progress):
-    """``(model on its best weights, on the CPU, in eval mode, history)`` after training with
-    the one ``Trainer`` into ``out`` (or a temporary folder)."""
-    from rnnkit.forecast.task import ForecastTask, fit
-
-    model, history = fit(ForecastTask(config), out, log, progress)
-    return model.cpu(), history
 
 
 def seasonal_naive_rows(values: np.ndarray, t0: np.ndarray, H: int, period: int) -> np.ndarray:

@@ -21,12 +21,11 @@ from rnnkit.forecast.pipeline import (
     prepare,
     valid_for_training,
 )
+from rnnkit.forecast.train import Split
 from rnnkit.registry.runs import read_run
 from rnnkit.train.checkpoint import RunDir, load_weights
 from rnnkit.train.task import Task, rank_rows, resumed_config, summary_history
 from rnnkit.train.trainer import Trainer, fit_or_stop
-
-Split = tuple[np.ndarray, np.ndarray]  # X (N, tau, F), Y (N, H)
 
 
 class ForecastTask(Task):

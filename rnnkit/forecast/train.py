@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rnnkit.decode import decoding
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.runtime import pick_device
 
@@ -46,9 +47,8 @@ def fit_forecaster(
         max_steps, max_minutes, patience: budgets and early stopping; None or 0 is off.
         log: called with one line per evaluation.
 
-    Returns: the history (``rnnkit.train.task.summary_history``): ``epochs`` (one row per
-    evaluation, with ``train_loss`` and ``valid_mse``), ``metric`` (``valid_mse``), ``best``,
-    ``best_epoch``, ``best_step``, ``steps``, ``seconds``, ``stop``.
+    Returns: the history (``rnnkit.train.task.summary_history``) of the metric ``valid_mse``,
+    each row with ``train_loss``.
     """
     from rnnkit.config import LoopConfig
     from rnnkit.forecast.task import ForecastTask, fit
@@ -85,19 +85,8 @@ def predict(
     Xt = torch.as_tensor(np.asarray(X, dtype=np.float32))
     if Xt.dim() != 3:
         raise DataError(f"predict takes windows (N, tau, F), got shape {tuple(Xt.shape)}")
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = [
-                model(Xt[i : i + batch_size].to(dev)).cpu() for i in range(0, len(Xt), batch_size)
-            ]
-    finally:
-        model.train(was_training)
+    with decoding(model):
+        out = [model(Xt[i : i + batch_size].to(dev)).cpu() for i in range(0, len(Xt), batch_size)]
     if not out:
-        return np.zeros((0, _horizon(model) or 0), dtype=np.float32)
+        return np.zeros((0, getattr(model, "horizon", None) or 0), dtype=np.float32)
     return torch.cat(out).numpy()
-
-
-def _horizon(model: nn.Module) -> int | None:
-    return getattr(model, "horizon", None)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnkit.errors import ConfigError
+from rnnkit.errors import ConfigError, check_choice
 from rnnkit.nn.recurrent import CELLS, MIN_CELLS, State, build_recurrent, init_state, select_state
 
 
@@ -53,8 +53,7 @@ class LMConfig:
     weight_drop: float = 0.0
 
     def __post_init__(self):
-        if self.cell not in CELLS:
-            raise ConfigError(f"unknown model {self.cell!r}: choose one of {', '.join(CELLS)}")
+        check_choice("model", self.cell, CELLS)
         for name in ("vocab_size", "hidden_size", "num_layers"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")

@@ -68,15 +68,7 @@ class Seq2SeqRunConfig(LoopConfig):
             raise ConfigError("--src and --tgt go together: give both aligned files")
 
     def model_config(self, src_vocab: int, tgt_vocab: int) -> dict:
-        return {
-            "src_vocab": src_vocab,
-            "tgt_vocab": tgt_vocab,
-            "embed": self.embed_size,
-            "hidden": self.hidden_size,
-            "layers": self.num_layers,
-            "cell": self.cell,
-            "bidirectional": self.bidirectional,
-            "attention": self.attention,
-            "dropout": self.dropout,
-            "backend": self.backend,
-        }
+        shape = self.pick(
+            "embed", "hidden", "layers", "cell", "bidirectional", "attention", "dropout", "backend"
+        )
+        return {"src_vocab": src_vocab, "tgt_vocab": tgt_vocab, **shape}

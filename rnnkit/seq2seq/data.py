@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnnkit.errors import ConfigError, DataError
+from rnnkit.errors import ConfigError, DataError, check_choice
 from rnnkit.registry.datasets import SPLITS, DataFile, fetch
 from rnnkit.seq2seq.config import TOKENIZERS
 from rnnkit.text.lines import read_lines
@@ -210,8 +210,7 @@ def load_pairs(
         )
     if max_len is not None and max_len < 1:
         raise ConfigError(f"max_len must be >= 1 (or None for no limit), got {max_len}")
-    if tokenize not in TOKENIZERS:
-        raise ConfigError(f"unknown tokenize {tokenize!r}: choose one of {', '.join(TOKENIZERS)}")
+    check_choice("tokenize", tokenize, TOKENIZERS)
     if data is not None:
         src_lines, tgt_lines = _corpus_lines(data, split, src_lang, tgt_lang)
         where = f"{data} {split} ({src_lang}-{tgt_lang})"
@@ -335,13 +334,7 @@ class Batch:
 
     def to(self, device: torch.device | str) -> Batch:
         """The same batch with every tensor on ``device``."""
-        return Batch(
-            self.src.to(device),
-            self.src_len.to(device),
-            self.tgt.to(device),
-            self.tgt_len.to(device),
-            self.index.to(device),
-        )
+        return Batch(*(x.to(device) for x in vars(self).values()))
 
 
 class BucketBatches:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 import torch
 from torch import nn
 
-from rnnkit.errors import ConfigError, DataError
+from rnnkit.errors import ConfigError, DataError, check_choice
 from rnnkit.nn.recurrent import BACKENDS, State, build_recurrent, run_padded, select_state
 
 CELLS = ("gru", "lstm", "mingru", "minlstm")
@@ -72,16 +72,9 @@ class Seq2SeqConfig:
                 raise ConfigError(f"seq2seq {name} must be positive, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"seq2seq dropout must be in [0, 1), got {self.dropout}")
-        for name, choices in (
-            ("cell", CELLS),
-            ("attention", ATTENTIONS),
-            ("backend", tuple(BACKENDS)),
-        ):
-            if getattr(self, name) not in choices:
-                raise ConfigError(
-                    f"unknown seq2seq {name} {getattr(self, name)!r}: "
-                    f"choose one of {', '.join(choices)}"
-                )
+        check_choice("seq2seq cell", self.cell, CELLS)
+        check_choice("seq2seq attention", self.attention, ATTENTIONS)
+        check_choice("seq2seq backend", self.backend, tuple(BACKENDS))
 
     @property
     def context_size(self) -> int:
@@ -164,8 +157,7 @@ class DotAttention(nn.Module):
 
     def __init__(self, query_size: int, key_size: int, kind: str = "dot"):
         super().__init__()
-        if kind not in ("dot", "general", "scaled"):
-            raise ConfigError(f"unknown dot attention {kind!r}: choose one of dot, general, scaled")
+        check_choice("dot attention", kind, ("dot", "general", "scaled"))
         if kind == "dot" and key_size % query_size:
             raise ConfigError(
                 f"dot attention needs a key size that is a multiple of the query size "

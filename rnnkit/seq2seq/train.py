@@ -1,9 +1,7 @@
-"""Training an encoder-decoder: masked cross-entropy with teacher forcing, clipping, label
-smoothing, validation BLEU every epoch, the best model kept, early stopping.
-
-A run directory holds ``run.json`` (``rnnkit.registry.runs``), ``src_vocab.json``,
-``tgt_vocab.json``, ``model.safetensors`` (best validation BLEU), and what the ``Trainer`` keeps
-for every task (``last.safetensors``, ``trainer_state.pt``, ``metrics.jsonl``, ``curves.png``).
+"""Reading, scoring and reloading translation runs: the splits of a run's data, greedy or beam
+translation of id arrays, corpus BLEU / chrF and the teacher-forced loss, ``train_run`` (the
+one ``Trainer`` on ``rnnkit.seq2seq.task.Seq2SeqTask``) and the run directory
+(``rnnkit.registry.runs``).
 """
 
 from __future__ import annotations
@@ -71,23 +69,20 @@ def translate_ids(
     a bar of the sentences translated (a beam search over a test set takes minutes on a CPU).
     """
     from rnnkit.progress import progress_bar
-    from rnnkit.seq2seq.data import pad_batch
-    from rnnkit.seq2seq.translate import search_batch
+    from rnnkit.seq2seq.translate import search_ids
 
     order = np.argsort([len(s) for s in src_ids], kind="stable")  # similar lengths together
-    results: dict[int, list[int]] = {}
+    results: list = [None] * len(src_ids)
     what = "greedy" if beam == 1 else f"beam {beam}"
     with progress_bar(len(order), enabled=progress, unit="sent", desc=what) as bar:
         for i in range(0, len(order), batch_size):
             idx = order[i : i + batch_size]
-            src, src_len = pad_batch([src_ids[j] for j in idx], src_vocab.id_of(special.PAD))
-            hyps = search_batch(
-                model, src.to(device), src_len.to(device), tgt_vocab, beam=beam, alpha=alpha
-            )
+            batch = [src_ids[j] for j in idx]
+            hyps = search_ids(model, batch, src_vocab, tgt_vocab, device, beam=beam, alpha=alpha)
             for j, h in zip(idx, hyps, strict=True):
                 results[int(j)] = h[0].tokens
             bar.update(len(idx))
-    return [results[i] for i in range(len(src_ids))]
+    return results
 
 
 def detok(ids: list[int], vocab: Vocab) -> str:

@@ -58,6 +58,12 @@ def search_batch(
     )
 
 
+def search_ids(model, ids: list[np.ndarray], src_vocab: Vocab, tgt_vocab: Vocab, device, **search):
+    """``search_batch`` on source id arrays, padded into one batch on ``device``."""
+    src, src_len = pad_batch(ids, src_vocab.id_of(special.PAD))
+    return search_batch(model, src.to(device), src_len.to(device), tgt_vocab, **search)
+
+
 def attention_weights(model, src, src_len, tokens: list[list[int]], bos: int) -> list:
     """Where the decoder looks while it writes ``tokens``: per sentence (L_i, S_i), row ``j``
     the attention of the step that produced ``tokens[i][j]`` (fed the tokens before it)."""
@@ -139,15 +145,8 @@ def translate_lines(
     for start in range(0, len(lines), batch_size):
         chunk = lines[start : start + batch_size]
         ids = [source_ids(source_tokens(line, config), src_vocab) for line in chunk]
-        src, src_len = pad_batch(ids, src_vocab.id_of(special.PAD))
-        hyps = search_batch(
-            model,
-            src.to(device),
-            src_len.to(device),
-            tgt_vocab,
-            beam=beam,
-            alpha=alpha,
-            **settings,
+        hyps = search_ids(
+            model, ids, src_vocab, tgt_vocab, device, beam=beam, alpha=alpha, **settings
         )
         for line, h in zip(chunk, hyps, strict=True):
             # A blank line is searched too (the batch stays as given) but says nothing.
