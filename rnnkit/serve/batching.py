@@ -23,10 +23,9 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
 
-from fastapi import HTTPException
-
 from rnnkit.decode.running import RunningBatch, Stream
 from rnnkit.infer.generate import text_pieces
+from rnnkit.serve.limits import busy
 from rnnkit.serve.lm import Generation, GenerationPlan, LanguageModel
 from rnnkit.serve.sse import sse_frame
 
@@ -88,10 +87,6 @@ class Job:
         else:
             seconds = time.perf_counter() - self.started
             self.done.set_result(Generation("".join(self.text), len(self.text), seconds))
-
-
-def busy(retry_after: int, detail: str) -> HTTPException:
-    return HTTPException(503, detail, headers={"Retry-After": str(retry_after)})
 
 
 class Batcher:
