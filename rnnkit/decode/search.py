@@ -16,7 +16,7 @@ from rnnkit.decode.beam import Hypothesis, beam_search
 from rnnkit.decode.processors import Processor
 from rnnkit.decode.sample import make_generator, sample
 from rnnkit.decode.steppers import Stepper
-from rnnkit.infer.settings import check_search, search_settings  # noqa: F401  (their old home)
+from rnnkit.infer.settings import check_search
 
 
 @contextmanager
