@@ -2,7 +2,7 @@
 
 - ``steppers``: what a search drives (a language model after a context, an encoder-decoder).
 - ``processors``: constraints on the next token, ``(history, logits) -> logits``.
-- ``warpers``: temperature, top-k and top-p, and the checks of their ranges.
+- ``warpers``: temperature, top-k and top-p as processors (ranges: ``rnnkit.infer.settings``).
 - ``sample``: greedy search and sampling from a local generator (the choice of each token is
   ``rnnkit.infer.draw``'s, shared with the numpy generation engine).
 - ``beam``: batched beam search with a length penalty and distinct n-best lists.
@@ -20,17 +20,15 @@ from rnnkit.decode.processors import (
     reserved_ids,
 )
 from rnnkit.decode.sample import greedy, make_generator, sample, sample_steps
-from rnnkit.decode.search import check_search, decoding, search, search_settings
+from rnnkit.decode.search import decoding, search
 from rnnkit.decode.steppers import LanguageModelStepper, Seq2SeqStepper, Stepper
-from rnnkit.decode.warpers import (
-    Temperature,
-    TopK,
-    TopP,
+from rnnkit.decode.warpers import Temperature, TopK, TopP, filter_logits, sample_next
+from rnnkit.infer.settings import (
     as_field,
     as_flag,
     check_sampling,
-    filter_logits,
-    sample_next,
+    check_search,
+    search_settings,
 )
 
 __all__ = [

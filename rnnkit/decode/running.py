@@ -27,9 +27,9 @@ import torch
 from rnnkit.decode.packed import packed_step
 from rnnkit.decode.processors import BanTokens
 from rnnkit.decode.rows import step_rows
-from rnnkit.decode.sample import make_generator
+from rnnkit.decode.sample import choose_each, make_generator
+from rnnkit.decode.steppers import LanguageModelStepper
 from rnnkit.errors import GenerationError
-from rnnkit.infer.draw import choose
 from rnnkit.infer.settings import check_sampling
 from rnnkit.nn.recurrent import State, cat_states, select_state
 
@@ -98,8 +98,7 @@ class RunningBatch:
         stream.generator = make_generator(stream.seed)
         self.fast = packed_step(self.model)
         ctx = torch.tensor([stream.context], dtype=torch.long, device=self.device)
-        logits, _, state = self.model(ctx, None, None)  # (1, C, V), as LanguageModelStepper
-        logits = logits[:, -1]  # (1, V)
+        logits, state = LanguageModelStepper(self.model, ctx).start()  # (1, V)
         if self.streams:
             logits = torch.cat([self.logits, logits])
             state = cat_states([self.state, state])
@@ -113,7 +112,9 @@ class RunningBatch:
         streams that left (done, stopped, cancelled or failed in ``on_token``)."""
         if not self.streams:
             return []
-        tokens = self._draw(self.ban(None, self.logits))
+        settings = [s.settings for s in self.streams]
+        generators = [s.generator for s in self.streams]
+        tokens = choose_each(self.ban(None, self.logits), settings, generators)
         going, left = [], []
         for i, (s, y) in enumerate(zip(self.streams, tokens, strict=True)):
             if not s.cancelled and y != s.stop:
@@ -137,14 +138,6 @@ class RunningBatch:
         self.streams = [self.streams[i] for i in going]
         self.logits, self.state = self._step(y, state)
         return left
-
-    def _draw(self, logits: torch.Tensor) -> list[int]:
-        """One token per row of (N, V) logits, each as ``rnnkit.decode.sample`` chooses it for
-        that row alone: from the row's values, settings and generator."""
-        rows = logits.float().cpu().numpy()
-        return [
-            choose(row, *s.settings, s.generator) for row, s in zip(rows, self.streams, strict=True)
-        ]
 
     def _step(self, y: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         fast = self.fast

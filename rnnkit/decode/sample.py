@@ -38,8 +38,19 @@ def choose_rows(
     ``settings`` (temperature, top_k, top_p); temperature 0 is the argmax."""
     if settings[0] == 0:
         return logits.argmax(-1)
+    n = logits.size(0)
+    return torch.tensor(choose_each(logits, [settings] * n, [generator] * n), device=logits.device)
+
+
+def choose_each(
+    logits: torch.Tensor,
+    settings: Sequence[tuple[float, int, float]],
+    generators: Sequence[np.random.Generator | None],
+) -> list[int]:
+    """One token per row of (N, V) logits, row ``i`` chosen by ``rnnkit.infer.draw.choose``
+    from its values alone, with ``settings[i]`` and ``generators[i]``."""
     rows = logits.detach().float().cpu().numpy()
-    return torch.tensor([choose(row, *settings, generator) for row in rows], device=logits.device)
+    return [choose(row, *s, g) for row, s, g in zip(rows, settings, generators, strict=True)]
 
 
 @torch.no_grad()

@@ -16,7 +16,7 @@ from rnnkit.decode.beam import Hypothesis, beam_search
 from rnnkit.decode.processors import Processor
 from rnnkit.decode.sample import make_generator, sample
 from rnnkit.decode.steppers import Stepper
-from rnnkit.infer.settings import check_search, search_settings  # noqa: F401  (their old home)
+from rnnkit.infer.settings import check_search
 
 
 @contextmanager
@@ -54,8 +54,7 @@ def search(
     ``rnnkit.decode.beam.beam_search``); otherwise ``temperature`` 0 is greedy
     search and above 0 sampling with ``top_k`` / ``top_p``, from ``generator`` (a numpy
     ``Generator``, see ``make_generator``) or, without one, a generator seeded with ``seed``
-    (``None``: a fresh seed; the global RNGs are never
-    used).
+    (``None``: a fresh seed; the global RNGs are never used).
 
     Outputs: per item up to ``n_best`` ``Hypothesis(tokens, score)``, best first; sampled
     and greedy outputs have one, with score ``None`` (it is not computed).

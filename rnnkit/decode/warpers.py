@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from rnnkit.decode.sample import choose_rows, make_generator
-from rnnkit.infer.settings import as_field, as_flag, check_sampling  # noqa: F401  (old home)
+from rnnkit.infer.settings import check_sampling
 
 
 class Temperature:

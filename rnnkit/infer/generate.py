@@ -18,7 +18,6 @@ from rnnkit.decode import (
 from rnnkit.errors import GenerationError
 from rnnkit.infer.lines import (  # noqa: F401  (prompt_ids, unseen_reserved: their old home)
     prompt_ids,
-    text_pieces,
     unseen_reserved,
     write_text,
 )

@@ -28,11 +28,9 @@ from rnnkit.decode import (
     search_settings,
 )
 from rnnkit.errors import ConfigError, GenerationError
+from rnnkit.poetry.data import FORMS, to_simplified, to_traditional
 from rnnkit.text.tokenizers import ChineseCharTokenizer
 from rnnkit.text.vocab import EOS
-
-FORMS = {"wujue": (4, 5), "qijue": (4, 7), "wulv": (8, 5), "qilv": (8, 7)}
-"""Form name -> (lines, characters per line): five/seven-character quatrains and regulated verse."""
 
 COMMA, PERIOD = "，", "。"
 ACROSTIC_LINE_CHARS = 5
@@ -153,16 +151,9 @@ def rhymes(text: str, form: str) -> bool:
     return len(groups) == 1 and None not in groups
 
 
-@functools.cache
-def _converter(config: str):
-    from opencc import OpenCC
-
-    return OpenCC(config)
-
-
 def _scripts(text: str) -> list[str]:
     """``text`` in simplified and in traditional script (OpenCC, phrase-aware)."""
-    return [_converter("t2s").convert(text), _converter("s2t").convert(text)]
+    return [to_simplified(text), to_traditional(text)]
 
 
 class PoemDecoder:
@@ -286,9 +277,7 @@ class PoemDecoder:
         placed: list[str] = []
         for tok in tokens:
             line, pos = divmod(len(placed), n + 1)
-            if line >= lines:
-                raise GenerationError(f"--start goes past the end of {what}: drop {tok!r}")
-            if pos == n:
+            if pos == n and line < lines:
                 mark = _mark_after(line, lines)
                 if tok == mark:
                     placed.append(tok)
@@ -299,8 +288,8 @@ class PoemDecoder:
                     )
                 placed.append(mark)  # the mark was left out: the next line begins
                 line, pos = line + 1, 0
-                if line >= lines:
-                    raise GenerationError(f"--start goes past the end of {what}: drop {tok!r}")
+            if line >= lines:
+                raise GenerationError(f"--start goes past the end of {what}: drop {tok!r}")
             if not is_han(tok):
                 raise GenerationError(
                     f"--start: line {line + 1} of {what} has {n} Chinese characters before its "
@@ -331,7 +320,7 @@ class PoemDecoder:
             rhyme: the even lines end in characters of one rhyme group (``rhyme_group``), the
                 group of the first even line's last character, with no rhyme character used
                 twice while the group offers another. Needs a form or an acrostic.
-            temperature, top_k, top_p: sampling settings (``rnnkit.decode.warpers``);
+            temperature, top_k, top_p: sampling settings (``rnnkit.infer.settings``);
                 temperature 0 is greedy; ``None``: temperature 1, top-k and top-p off.
             beam: above 1, beam search for the most likely poem under the same constraints
                 (no sampling settings then).

@@ -19,17 +19,9 @@ from rnnkit.serve.settings import ServeSettings
 def create_app(models: Iterable[ServedModel], settings: ServeSettings | None = None) -> FastAPI:
     """The HTTP app serving ``models`` (see ``load_models``) within ``settings``' limits.
 
-    Error answers carry ``{"detail": ...}``: 401 without the token, 404 for an unknown model
-    (or none that answers the endpoint), 413 for a body over the limit, 422 for a request that
-    cannot be served as sent (FastAPI's field list, or one line from an ``RnnkitError``, such as
-    a model that does not answer the endpoint), 400 for a body that is not UTF-8 or a
-    Content-Length that is not a number, 503 with ``Retry-After`` when ``max_concurrent``
-    requests are already in the models (running, or waiting for their model's turn), or, for
-    a batched ``/generate``, when its model's queue is full or it found no place in the batch
-    within ``max_wait`` seconds (see ``rnnkit.serve.batching``).
-
-    ``GET /`` is the web page (``rnnkit/serve/static``); like ``/health`` it needs no token, and
-    it sends the token the user types with each API call.
+    Error answers carry ``{"detail": ...}``, with the status codes of
+    ``rnnkit.serve.schemas.MODEL_ERRORS`` (and for a batched ``/generate`` those of
+    ``rnnkit.serve.batching``). ``GET /`` is the web page (``rnnkit.serve.routes.page``).
     """
     settings = settings or ServeSettings()
     app = FastAPI(

@@ -23,12 +23,11 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
 
-from fastapi import HTTPException
-
 from rnnkit.decode.running import RunningBatch, Stream
-from rnnkit.infer.generate import text_pieces
+from rnnkit.infer.lines import text_pieces
+from rnnkit.serve.limits import busy
 from rnnkit.serve.lm import Generation, GenerationPlan, LanguageModel
-from rnnkit.serve.sse import sse_frame
+from rnnkit.serve.sse import queue_frames
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +87,6 @@ class Job:
         else:
             seconds = time.perf_counter() - self.started
             self.done.set_result(Generation("".join(self.text), len(self.text), seconds))
-
-
-def busy(retry_after: int, detail: str) -> HTTPException:
-    return HTTPException(503, detail, headers={"Retry-After": str(retry_after)})
 
 
 class Batcher:
@@ -204,10 +199,21 @@ async def stream(batcher: Batcher, plan: GenerationPlan, totals: dict) -> AsyncI
     A reader that goes away cancels the request: it leaves the batch at the next step.
     """
     loop = asyncio.get_running_loop()
-    events: asyncio.Queue[dict | None] = asyncio.Queue()
+    events: asyncio.Queue[dict] = asyncio.Queue()
 
-    def put(event: dict | None) -> None:  # in the worker thread; a closed loop stops the job
+    def put(event: dict) -> None:  # in the worker thread; a closed loop stops the job
         loop.call_soon_threadsafe(events.put_nowait, event)
+
+    def last(done: Future[Generation]) -> None:
+        error = done.exception()
+        if error is None:
+            gen = done.result()
+            event = {**totals, "tokens": gen.tokens, "seconds": gen.seconds}
+        else:
+            log.error("streamed generation failed: %r", error)
+            event = {"error": f"internal error ({type(error).__name__})"}
+        with contextlib.suppress(RuntimeError):  # the event loop closed: no one reads any more
+            put({"done": True, **event})
 
     job = batcher.submit(plan, on_piece=lambda piece: put({"text": piece}))
     try:
@@ -215,26 +221,6 @@ async def stream(batcher: Batcher, plan: GenerationPlan, totals: dict) -> AsyncI
     except BaseException:
         job.stream.cancelled = True
         raise
-    job.done.add_done_callback(lambda _: _quietly(put, None))
-    return _frames(job, events, totals)
-
-
-def _quietly(fn, *args) -> None:
-    with contextlib.suppress(RuntimeError):  # the event loop closed: no one reads any more
-        fn(*args)
-
-
-async def _frames(job: Job, events: asyncio.Queue, totals: dict) -> AsyncIterator[bytes]:
-    try:
-        while (event := await events.get()) is not None:
-            yield sse_frame(event)
-        error = job.done.exception()
-        if error is None:
-            done = job.done.result()
-            last = {**totals, "tokens": done.tokens, "seconds": done.seconds}
-        else:
-            log.error("streamed generation failed: %r", error)
-            last = {"error": f"internal error ({type(error).__name__})"}
-        yield sse_frame({"done": True, **last})
-    finally:
-        job.stream.cancelled = True  # no-op once it is done
+    job.done.add_done_callback(last)
+    # Closing marks the request cancelled, a no-op once it is done.
+    return queue_frames(events, lambda: setattr(job.stream, "cancelled", True))

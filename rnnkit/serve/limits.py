@@ -14,6 +14,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 T = TypeVar("T")
 
 
+def busy(retry_after: int, detail: str) -> HTTPException:
+    """A 503 refusal telling the client to retry after ``retry_after`` seconds."""
+    return HTTPException(503, detail, headers={"Retry-After": str(retry_after)})
+
+
 class BodyLimit:
     """ASGI middleware: answer 413 to a request body over ``max_bytes`` before it is parsed.
 
@@ -93,10 +98,9 @@ class Slots:
             if self.taken < self.n:
                 self.taken += 1
                 return
-        raise HTTPException(
-            503,
+        raise busy(
+            self.retry_after,
             f"all {self.n} model slots are busy (--max-concurrent); retry in {self.retry_after} s",
-            headers={"Retry-After": str(self.retry_after)},
         )
 
     def give_back(self) -> None:

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.decode import as_field, search_settings
-from rnnkit.infer.generate import generate_ids, prompt_ids, text_pieces, unseen_reserved
+from rnnkit.infer.generate import generate_ids
+from rnnkit.infer.lines import prompt_ids, text_pieces, unseen_reserved
 from rnnkit.infer.scoring import LineScore, score_lines
 from rnnkit.poetry.run import is_poem_run
 from rnnkit.serve.registry import ServedModel, register_kind

@@ -139,6 +139,10 @@ BEAM_OR_SAMPLING = {
 }
 
 
+def seed_field(description: str) -> Any:
+    return Field(None, ge=0, le=MAX_SEED, description=description)
+
+
 def sampling_fields(body: BaseModel) -> dict[str, Any]:
     """The sampling fields of a request with a ``beam``: all of them (defaults included) for
     beam 1; with a beam only those sent, so that beam search refuses them by name."""
@@ -190,11 +194,8 @@ class GenerateRequest(Request):
     top_k: TopK = 0
     top_p: TopP = 1.0
     beam: Beam = 1
-    seed: int | None = Field(
-        None,
-        ge=0,
-        le=MAX_SEED,
-        description="Seed for repeatable output; drawn at random (and returned) when left out.",
+    seed: int | None = seed_field(
+        "Seed for repeatable output; drawn at random (and returned) when left out."
     )
     stream: bool = Field(
         False,
@@ -275,12 +276,9 @@ class PoemRequest(Request):
     top_k: TopK = 0
     top_p: TopP = 1.0
     beam: Beam = 1
-    seed: int | None = Field(
-        None,
-        ge=0,
-        le=MAX_SEED,
-        description="Poem i is written with seed + i, as `rnnkit poem --num N --seed SEED`; "
-        "drawn at random (and returned) when left out.",
+    seed: int | None = seed_field(
+        "Poem i is written with seed + i, as `rnnkit poem --num N --seed SEED`; drawn at random "
+        "(and returned) when left out."
     )
     num: int = Field(
         1, ge=1, le=MAX_POEMS, description="Poems to write; with a beam, its best ones (<= beam)."

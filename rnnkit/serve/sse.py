@@ -71,13 +71,21 @@ class ThreadEvents:
         with contextlib.suppress(ReaderGone):
             self._emit(last)
 
-    async def frames(self) -> AsyncIterator[bytes]:
+    def frames(self) -> AsyncIterator[bytes]:
         """The SSE frames, up to and including the final ``done`` event."""
-        try:
-            while True:
-                event = await self._queue.get()
-                yield sse_frame(event)
-                if event.get("done"):
-                    return
-        finally:
-            self._gone.set()
+        return queue_frames(self._queue, self._gone.set)
+
+
+async def queue_frames(
+    queue: asyncio.Queue[dict[str, Any]], on_close: Callable[[], None]
+) -> AsyncIterator[bytes]:
+    """The SSE frames of the events put in ``queue``, up to and including the ``done`` one;
+    ``on_close()`` runs once reading stops, at the end or when the reader goes away."""
+    try:
+        while True:
+            event = await queue.get()
+            yield sse_frame(event)
+            if event.get("done"):
+                return
+    finally:
+        on_close()

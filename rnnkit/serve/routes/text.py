@@ -5,13 +5,12 @@ from __future__ import annotations
 import math
 
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from rnnkit.errors import DataError
 from rnnkit.serve import batching
 from rnnkit.serve.deps import Batchers, Models, ModelSlots, Settings, too_long
+from rnnkit.serve.limits import Slots
 from rnnkit.serve.lm import LanguageModel
-from rnnkit.serve.registry import ModelSet
 from rnnkit.serve.routes.base import model_router
 from rnnkit.serve.schemas import (
     GenerateRequest,
@@ -59,37 +58,38 @@ async def generate(
         raise too_long("prompt", body.prompt, settings.max_prompt_chars, "--max-prompt-chars")
     if body.length > settings.max_tokens:
         raise too_long("length", body.length, settings.max_tokens, "--max-tokens")
-    lm = _language_model(models, body.model, "/generate")
+    lm: LanguageModel = models.pick(body.model, "/generate", "language model")
     plan = lm.plan(
         body.prompt, body.length, seed=body.seed, beam=body.beam, **sampling_fields(body)
     )
     totals = {"model": lm.name, "seed": plan.seed, "warnings": plan.warnings}
     batcher = batchers.get(lm.name) if plan.search["beam"] == 1 else None
-    if batcher is not None:
-        if body.stream:
-            frames = await batching.stream(batcher, plan, totals)
-            return StreamingResponse(frames, media_type="text/event-stream", headers=NO_BUFFER)
-        done = await batching.generate(batcher, plan)
-        return GenerateResponse(text=done.text, tokens=done.tokens, seconds=done.seconds, **totals)
-    slots.take()
     if body.stream:
-
-        def work(emit) -> dict:
-            done = lm.generate(plan, emit=lambda piece: emit({"text": piece}))
-            return {**totals, "tokens": done.tokens, "seconds": done.seconds}
-
-        try:
-            events = ThreadEvents(work, on_exit=slots.give_back)
-        except BaseException:
-            slots.give_back()
-            raise
-        frames = events.frames()
+        if batcher is not None:
+            frames = await batching.stream(batcher, plan, totals)
+        else:
+            frames = _stream_alone(lm, plan, totals, slots)
         return StreamingResponse(frames, media_type="text/event-stream", headers=NO_BUFFER)
-    try:
-        done = await run_in_threadpool(lm.generate, plan)
-    finally:
-        slots.give_back()
+    if batcher is not None:
+        done = await batching.generate(batcher, plan)
+    else:
+        done = await slots.run(lm.generate, plan)
     return GenerateResponse(text=done.text, tokens=done.tokens, seconds=done.seconds, **totals)
+
+
+def _stream_alone(lm: LanguageModel, plan, totals: dict, slots: Slots):
+    """The SSE frames of a generation run in its own thread, holding a slot until it ends."""
+
+    def work(emit) -> dict:
+        done = lm.generate(plan, emit=lambda piece: emit({"text": piece}))
+        return {**totals, "tokens": done.tokens, "seconds": done.seconds}
+
+    slots.take()
+    try:
+        return ThreadEvents(work, on_exit=slots.give_back).frames()
+    except BaseException:
+        slots.give_back()
+        raise
 
 
 @router.post("/score", response_model=ScoreResponse)
@@ -106,12 +106,8 @@ async def score(
     lines = [ln for ln in body.text.splitlines() if ln.strip()]
     if not lines:
         raise DataError("text has only blank lines; send at least one line to score")
-    lm = _language_model(models, body.model, "/score")
-    slots.take()
-    try:
-        scores = await run_in_threadpool(lm.score, lines)
-    finally:
-        slots.give_back()
+    lm: LanguageModel = models.pick(body.model, "/score", "language model")
+    scores = await slots.run(lm.score, lines)
     tokens = sum(s.num_tokens for s in scores)
     logprob = sum(s.logprob for s in scores)
     return ScoreResponse(
@@ -130,7 +126,3 @@ async def score(
         logprob=logprob,
         perplexity=math.exp(-logprob / tokens),
     )
-
-
-def _language_model(models: ModelSet, name: str | None, endpoint: str) -> LanguageModel:
-    return models.pick(name, endpoint, "language model")
