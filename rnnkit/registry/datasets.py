@@ -188,32 +188,19 @@ register(
         ),
     )
 )
-register(
-    DatasetSpec(
-        name="ptb",
-        description="Penn Treebank, Mikolov LM version: 10k-word vocabulary (word-level LM)",
-        default_tokenizer="word",
-        files=_split_files("ptb/ptb.{split}.txt", _PTB_WORD, _PTB_FILES),
-    )
-)
-# The char files are space-separated characters with "_" between words, so the whitespace
+# The ptb-char files are space-separated characters with "_" between words, so the whitespace
 # ("word") tokenizer yields one token per character plus <eos> per line.
-register(
-    DatasetSpec(
-        name="ptb-char",
-        description="Penn Treebank as characters, '_' between words (char-level LM)",
-        default_tokenizer="word",
-        files=_split_files("ptb/ptb.char.{split}.txt", _PTB_CHAR, _PTB_CHAR_FILES),
-    )
-)
-register(
-    DatasetSpec(
-        name="wikitext-2",
-        description="WikiText-2 v1, tokenized Wikipedia articles, 33k vocabulary (word-level LM)",
-        default_tokenizer="word",
-        files=_split_files("wikitext-2/{split}.txt", _WIKITEXT2, _WIKITEXT2_FILES),
-    )
-)
+_SPLIT_FILES = {  # name -> (file path with a {split} field, download folder, its table above)
+    "ptb": ("ptb/ptb.{split}.txt", _PTB_WORD, _PTB_FILES),
+    "ptb-char": ("ptb/ptb.char.{split}.txt", _PTB_CHAR, _PTB_CHAR_FILES),
+    "wikitext-2": ("wikitext-2/{split}.txt", _WIKITEXT2, _WIKITEXT2_FILES),
+}
+for name, description in (
+    ("ptb", "Penn Treebank, Mikolov LM version: 10k-word vocabulary (word-level LM)"),
+    ("ptb-char", "Penn Treebank as characters, '_' between words (char-level LM)"),
+    ("wikitext-2", "WikiText-2 v1, tokenized Wikipedia articles, 33k vocabulary (word-level LM)"),
+):
+    register(DatasetSpec(name, description, "word", _split_files(*_SPLIT_FILES[name])))
 
 
 # ---- locations -------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from rnnkit.bounds import flag
 from rnnkit.errors import ConfigError
 
 BUDGETS = ("epochs", "max_steps", "max_minutes")
@@ -40,7 +41,7 @@ def resumed_budgets(config, given, step: int, epoch: int) -> Resumed:
         limit = getattr(config, name)
         if name in given and limit and limit <= done:
             raise ConfigError(
-                f"{_flag(name)} {limit} counts the whole run, which has done {_count(name, done)}; "
+                f"{flag(name)} {limit} counts the whole run, which has done {_count(name, done)}; "
                 f"give more than {done}"
             )
     if config.max_minutes and "max_minutes" not in given:
@@ -115,7 +116,3 @@ def _count(name: str, done: int) -> str:
 
 def _minutes(m: float) -> str:
     return f"{m:g} minute" + ("" if m == 1 else "s")
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")

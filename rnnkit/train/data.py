@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnnkit.bounds import flag
 from rnnkit.config import TrainConfig
 from rnnkit.data.prepared import PreparedCorpus, is_prepared, open_prepared
 from rnnkit.errors import ConfigError, VocabError
@@ -60,10 +61,9 @@ def _prepared_config(config: TrainConfig, corpus: PreparedCorpus) -> TrainConfig
     for name, value in wanted.items():
         have = getattr(config, name)
         if have != value and have != getattr(_DEFAULTS, name):
-            flag = "--" + name.replace("_", "-")
             raise ConfigError(
-                f"{flag} {have} conflicts with the prepared corpus {config.data} "
-                f"({name} {value}); drop {flag}, or prepare the corpus again with it"
+                f"{flag(name)} {have} conflicts with the prepared corpus {config.data} "
+                f"({name} {value}); drop {flag(name)}, or prepare the corpus again with it"
             )
     return config.replace(**wanted)
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from rnnkit.bounds import flag
 from rnnkit.config import RESUMABLE, LoopConfig
 from rnnkit.errors import RunDirError
 from rnnkit.registry.runs import RunDoc
@@ -137,13 +138,13 @@ def resumed_config(saved, overrides: dict, resumable: frozenset = RESUMABLE - {"
     change (only a language model checks that new data gives its vocabulary)."""
     foreign = sorted(k for k in overrides if not hasattr(saved, k))
     if foreign:
-        shown = ", ".join("--" + k.replace("_", "-") for k in foreign)
+        shown = ", ".join(flag(k) for k in foreign)
         raise RunDirError(
             f"{shown} is not a setting of this run; resume it with its own training command"
         )
     changed = {k: v for k, v in overrides.items() if getattr(saved, k) != v}
     fixed = sorted(set(changed) - resumable)
     if fixed:
-        shown = ", ".join(f"--{k.replace('_', '-')} (run has {getattr(saved, k)!r})" for k in fixed)
+        shown = ", ".join(f"{flag(k)} (run has {getattr(saved, k)!r})" for k in fixed)
         raise RunDirError(f"cannot change {shown} when resuming; start a new run with --out")
     return saved.replace(**changed), changed

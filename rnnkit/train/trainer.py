@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from rnnkit.config import LoopConfig
-from rnnkit.errors import RnnkitWarning, RunDirError, TrainingError
+from rnnkit.errors import RnnkitWarning, RunDirError, TrainingError, first_line
 from rnnkit.integrity import stored_digest
 from rnnkit.io import storage_error
 from rnnkit.nn.recurrent import detach_state
@@ -185,9 +185,8 @@ class Trainer:
                 stop = self._loop(bar)
         except Exception as e:
             if self.config.compile and _compile_error(e):
-                first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
                 raise TrainingError(
-                    f"torch.compile failed here ({first}); train without --compile"
+                    f"torch.compile failed here ({first_line(e)}); train without --compile"
                 ) from e
             raise
         finally:
