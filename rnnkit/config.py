@@ -82,7 +82,7 @@ class LoopConfig:
             # int of thousands of bits has no float() nor repr()).
             if isinstance(value, int) and value.bit_length() > 64:
                 raise ConfigError(f"{opt} is out of range ({_show(value)}); give a smaller number")
-            allowed = _allowed_types(hint)
+            allowed = allowed_types(hint)
             if isinstance(value, bool) and bool not in allowed:
                 ok = False
             else:
@@ -236,7 +236,8 @@ def _show(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _allowed_types(hint) -> tuple[type, ...]:
+def allowed_types(hint) -> tuple[type, ...]:
+    """The classes a field's type hint admits (``int | None``: int and NoneType)."""
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         return tuple(typing.get_origin(a) or a for a in typing.get_args(hint))
     return (typing.get_origin(hint) or hint,)
