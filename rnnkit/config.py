@@ -82,17 +82,9 @@ class LoopConfig:
             # int of thousands of bits has no float() nor repr()).
             if isinstance(value, int) and value.bit_length() > 64:
                 raise ConfigError(f"{opt} is out of range ({_show(value)}); give a smaller number")
-            allowed = allowed_types(hint)
-            if isinstance(value, bool) and bool not in allowed:
-                ok = False
-            else:
-                ok = isinstance(value, allowed)
-            if (
-                not ok
-                and float in allowed
-                and isinstance(value, int)
-                and not isinstance(value, bool)
-            ):
+            allowed, is_bool = allowed_types(hint), isinstance(value, bool)
+            ok = isinstance(value, allowed) and (bool in allowed or not is_bool)
+            if not ok and float in allowed and isinstance(value, int) and not is_bool:
                 object.__setattr__(self, f.name, float(value))
                 ok = True
             if not ok:

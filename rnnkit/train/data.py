@@ -68,10 +68,6 @@ def _prepared_config(config: TrainConfig, corpus: PreparedCorpus) -> TrainConfig
     return config.replace(**wanted)
 
 
-def resolve_tokenizer_name(config: TrainConfig) -> str:
-    return resolve_data_config(config).tokenizer
-
-
 def load_lm_data(
     config: TrainConfig, vocab: Vocab | None = None, same_vocab: bool = False
 ) -> LMData:
@@ -84,7 +80,7 @@ def load_lm_data(
     corpus = prepared_source(config.data)
     if corpus is not None:
         return _load_prepared(config, corpus, vocab)
-    tokenizer = build_tokenizer(resolve_tokenizer_name(config), config.lowercase)
+    tokenizer = build_tokenizer(resolve_data_config(config).tokenizer, config.lowercase)
     train_text = load_split_text(config.data, "train")
     if vocab is None or same_vocab:
         built = build_vocab(train_text, tokenizer, config.min_freq, config.max_vocab)
