@@ -22,6 +22,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 _ZERO_IS_OFF = ("max_steps", "max_minutes", "patience")
 _RENAMED = {"embed": "embed_size", "hidden": "hidden_size", "layers": "num_layers"}
 SCHEDULES = ("plateau", "exponential", "constant")
+PRECISIONS = ("fp32", "bf16", "fp16")  # ``rnnkit.train.precision``
 # Choices the command line offers, named here so that it needs neither torch nor numpy:
 BACKEND_NAMES = ("scratch", "torch")  # recurrent layers, ``rnnkit.nn.recurrent.BACKENDS``
 LM_CELLS = ("rnn", "lstm", "gru", "lnlstm", "mingru", "minlstm")  # ``rnnkit.nn.recurrent.CELLS``
@@ -65,7 +66,7 @@ class LoopConfig:
         check_fields(self)
         self._check_choice("optimizer", OPTIMIZERS)
         self._check_choice("lr_schedule", SCHEDULES)
-        self._check_choice("precision", ("fp32", "bf16", "fp16"))
+        self._check_choice("precision", PRECISIONS)
 
     def _check_choice(self, name: str, choices: tuple[str, ...]) -> None:
         if getattr(self, name) not in choices:

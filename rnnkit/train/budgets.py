@@ -37,11 +37,11 @@ def resumed_budgets(config, given, step: int, epoch: int) -> Resumed:
     """
     given = set(given) & set(BUDGETS)
     changes, notes = {}, []
-    for name, done in (("max_steps", step), ("epochs", epoch)):
+    for name, done, unit in (("max_steps", step, "steps"), ("epochs", epoch, "epochs")):
         limit = getattr(config, name)
         if name in given and limit and limit <= done:
             raise ConfigError(
-                f"{flag(name)} {limit} counts the whole run, which has done {_count(name, done)}; "
+                f"{flag(name)} {limit} counts the whole run, which has done {done} {unit}; "
                 f"give more than {done}"
             )
     if config.max_minutes and "max_minutes" not in given:
@@ -108,10 +108,6 @@ def stop_message(reason: str, step: int, config, run, command: str, best: str = 
         what = f"stopped after {config.epochs} epochs (--epochs {config.epochs}) at step {step}"
         more = f"{resume} --epochs N (N > {config.epochs})"
     return f"{what}{best}; run saved in {run}; continue with `{more}`"
-
-
-def _count(name: str, done: int) -> str:
-    return f"{done} steps" if name == "max_steps" else f"{done} epochs"
 
 
 def _minutes(m: float) -> str:
