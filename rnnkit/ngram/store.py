@@ -170,13 +170,8 @@ def load_ngram(run_dir: str | Path):
             f"{run / COUNTS}: the table of order {bad} is damaged (ids out of range, keys out "
             "of order or negative counts); train the run again"
         )
-    lm.boundary, lm.bos, lm.pad, lm.V = (
-        vocab.token_to_id(meta.boundary),
-        vocab.id_of(BOS),
-        vocab.id_of(PAD),
-        V,
-    )
-    lm.unk = vocab.unk_id
+    lm.V, lm.unk, lm.bos, lm.pad = V, vocab.unk_id, vocab.id_of(BOS), vocab.id_of(PAD)
+    lm.boundary = vocab.token_to_id(meta.boundary)
     lm.counts = NGramCounts(meta.order, V, tables)
     with warnings.catch_warnings():  # the fallback was reported when the run was trained
         warnings.simplefilter("ignore", RnnkitWarning)

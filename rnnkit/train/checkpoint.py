@@ -177,9 +177,7 @@ class RunDir:
             digest = stored_digest(nxt)
         except (SafetensorError, OSError):
             digest = None
-        want = None
-        if self.state_path.exists():
-            want = self.load_state().get("weights_sha256")
+        want = self.load_state().get("weights_sha256") if self.state_path.exists() else None
         if digest is not None and digest == want:
             os.replace(nxt, self.last_path)
         else:
