@@ -118,10 +118,8 @@ def _find_newline(file: SourceFile, start: int, block: int) -> int:
 
 
 def fraction_cut(file: SourceFile, train_fraction: float, chunk_bytes: int = CHUNK_BYTES) -> int:
-    """The byte offset where ``split_text`` cuts ``file``'s text into train and valid.
-
-    The same rule, streamed: the cut sits at ``train_fraction`` of the characters, moved to just
-    after the next newline when one exists and leaves non-blank text for valid.
+    """The byte offset where ``split_text`` cuts ``file``'s text into train and valid: the same
+    rule, streamed.
 
     Raises:
         DataError: the text is too short to give both parts (``split_text``'s message).

@@ -295,11 +295,8 @@ def _marker_ok(path: Path, sha256: str) -> bool:
 
 
 def verified_cache_file(file: DataFile) -> Path | None:
-    """The cached copy of ``file`` if present with the right sha256, else None.
-
-    The hash is computed once; the marker (size + mtime + expected hash) skips it afterwards.
-    An edited or replaced file changes size or mtime, so it is checked again.
-    """
+    """The cached copy of ``file`` if present with the right sha256, else None; hashed once,
+    then again only when the marker's size or mtime no longer match (see the module docstring)."""
     path = cache_path(file)
     if not path.is_file():
         return None
@@ -334,10 +331,8 @@ def _stream_to(url: str, out, timeout: float) -> str:
 
 
 def download(file: DataFile, timeout: float = DOWNLOAD_TIMEOUT) -> Path:
-    """Download ``file`` into the cache, check its sha256, move it into place.
-
-    The bytes go to a temp file in the target folder and are renamed over the target only after
-    the hash matches, so an interrupted or corrupted download never looks like a cached file.
+    """Download ``file`` into the cache, check its sha256, move it into place (a temp file in
+    the target folder is renamed only after the hash matches: see the module docstring).
 
     Raises:
         DownloadError: network failure or sha256 mismatch (the temp file is removed).
