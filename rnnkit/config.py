@@ -14,7 +14,7 @@ import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from rnnkit.bounds import check_fields
+from rnnkit.bounds import check_fields, flag
 from rnnkit.errors import ConfigError
 from rnnkit.io import atomic_write_text
 
@@ -22,6 +22,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 _ZERO_IS_OFF = ("max_steps", "max_minutes", "patience")
 _RENAMED = {"embed": "embed_size", "hidden": "hidden_size", "layers": "num_layers"}
 SCHEDULES = ("plateau", "exponential", "constant")
+PRECISIONS = ("fp32", "bf16", "fp16")  # ``rnnkit.train.precision``
 # Choices the command line offers, named here so that it needs neither torch nor numpy:
 BACKEND_NAMES = ("scratch", "torch")  # recurrent layers, ``rnnkit.nn.recurrent.BACKENDS``
 LM_CELLS = ("rnn", "lstm", "gru", "lnlstm", "mingru", "minlstm")  # ``rnnkit.nn.recurrent.CELLS``
@@ -65,7 +66,7 @@ class LoopConfig:
         check_fields(self)
         self._check_choice("optimizer", OPTIMIZERS)
         self._check_choice("lr_schedule", SCHEDULES)
-        self._check_choice("precision", ("fp32", "bf16", "fp16"))
+        self._check_choice("precision", PRECISIONS)
 
     def _check_choice(self, name: str, choices: tuple[str, ...]) -> None:
         if getattr(self, name) not in choices:
@@ -77,29 +78,21 @@ class LoopConfig:
         hints = typing.get_type_hints(type(self))
         for f in fields(self):
             value, hint = getattr(self, f.name), hints[f.name]
-            flag = _flag(f.name)
+            opt = flag(f.name)
             # YAML reads integers of any size, .nan and .inf: none is a usable setting (and an
             # int of thousands of bits has no float() nor repr()).
             if isinstance(value, int) and value.bit_length() > 64:
-                raise ConfigError(f"{flag} is out of range ({_show(value)}); give a smaller number")
-            allowed = _allowed_types(hint)
-            if isinstance(value, bool) and bool not in allowed:
-                ok = False
-            else:
-                ok = isinstance(value, allowed)
-            if (
-                not ok
-                and float in allowed
-                and isinstance(value, int)
-                and not isinstance(value, bool)
-            ):
+                raise ConfigError(f"{opt} is out of range ({_show(value)}); give a smaller number")
+            allowed, is_bool = allowed_types(hint), isinstance(value, bool)
+            ok = isinstance(value, allowed) and (bool in allowed or not is_bool)
+            if not ok and float in allowed and isinstance(value, int) and not is_bool:
                 object.__setattr__(self, f.name, float(value))
                 ok = True
             if not ok:
                 names = "/".join(t.__name__ for t in allowed if t is not type(None))
                 raise ConfigError(f"config field {f.name} must be {names}, got {_show(value)}")
             if isinstance(value, float) and not math.isfinite(value):
-                raise ConfigError(f"{flag} must be a finite number, got {value}")
+                raise ConfigError(f"{opt} must be a finite number, got {value}")
 
     # ---- construction and persistence ---------------------------------------------------------
     @classmethod
@@ -177,21 +170,16 @@ class TrainConfig(LoopConfig):
     def model_fields(self, vocab_size: int) -> dict:
         """The fields of the model's ``rnnkit.models.lm.LMConfig`` (for runs whose run file
         does not hold the model config)."""
-        return {
-            "vocab_size": vocab_size,
-            "cell": self.model,
-            "hidden_size": self.hidden_size,
-            "num_layers": self.num_layers,
-            "embed_size": self.embed_size,
-            "dropout": self.dropout,
-            "tie_weights": self.tie_weights,
-            "backend": self.backend,
-            "init_range": self.init_range,
-            "forget_bias": self.forget_bias,
-            "locked_dropout": self.locked_dropout,
-            "weight_drop": self.weight_drop,
+        return {"vocab_size": vocab_size, "cell": self.model} | {
+            name: getattr(self, name) for name in _MODEL_FIELDS
         }
 
+
+# TrainConfig fields that LMConfig takes under the same name, in LMConfig's order
+_MODEL_FIELDS = (
+    "hidden_size", "num_layers", "embed_size", "dropout", "tie_weights", "backend",
+    "init_range", "forget_bias", "locked_dropout", "weight_drop",
+)  # fmt: skip
 
 # Fields a resumed run may change: how long and on what it trains, never what it is.
 RESUMABLE = frozenset(
@@ -246,11 +234,8 @@ def _show(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _allowed_types(hint) -> tuple[type, ...]:
+def allowed_types(hint) -> tuple[type, ...]:
+    """The classes a field's type hint admits (``int | None``: int and NoneType)."""
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         return tuple(typing.get_origin(a) or a for a in typing.get_args(hint))
     return (typing.get_origin(hint) or hint,)
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")

@@ -52,3 +52,9 @@ class ExportError(RnnkitError):
 
 class RnnkitWarning(UserWarning):
     """Something worked, but not the way asked (a fallback was used); the CLI prints one line."""
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of ``e``'s message, cut to 200 characters (its type's name when empty),
+    for a one-line message about an error from elsewhere."""
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]

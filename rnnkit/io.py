@@ -78,10 +78,15 @@ def read_text(path: str | Path) -> str:
         ) from e
     if not raw.strip():
         raise DataError(f"{path} is empty; give a text file with some content")
+    return decode_utf8(raw, 0, path)
+
+
+def decode_utf8(data: bytes, offset: int, path: str | Path) -> str:
+    """UTF-8 ``data`` read at byte ``offset`` of ``path``; bad bytes raise ``DataError``."""
     try:
-        return raw.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise DataError(
-            f"{path} is not UTF-8 (bad byte at offset {e.start}); convert it, "
-            f"e.g. iconv -f latin1 -t utf-8"
+            f"{path} is not UTF-8 (bad byte at offset {offset + e.start}); convert it, "
+            "e.g. iconv -f latin1 -t utf-8"
         ) from e

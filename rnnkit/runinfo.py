@@ -13,7 +13,7 @@ from pathlib import Path
 
 from safetensors import SafetensorError, safe_open
 
-from rnnkit.errors import RnnkitError, RunDirError
+from rnnkit.errors import RnnkitError, RunDirError, first_line
 from rnnkit.poetry.run import POEM_META, is_poem_run
 from rnnkit.registry.runs import RUN_KINDS, WEIGHTS, read_run
 from rnnkit.text.vocab import Vocab
@@ -81,8 +81,7 @@ def run_info(run_dir: str | Path) -> RunInfo:
     except RunDirError:
         raise
     except (OSError, ValueError, KeyError, TypeError, RnnkitError) as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise RunDirError(f"{path} cannot be read ({first}); the run is damaged") from e
+        raise RunDirError(f"{path} cannot be read ({first_line(e)}); the run is damaged") from e
     return RunInfo(
         path=str(path),
         kind=kind.name,

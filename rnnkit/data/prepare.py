@@ -118,10 +118,8 @@ def _find_newline(file: SourceFile, start: int, block: int) -> int:
 
 
 def fraction_cut(file: SourceFile, train_fraction: float, chunk_bytes: int = CHUNK_BYTES) -> int:
-    """The byte offset where ``split_text`` cuts ``file``'s text into train and valid.
-
-    The same rule, streamed: the cut sits at ``train_fraction`` of the characters, moved to just
-    after the next newline when one exists and leaves non-blank text for valid.
+    """The byte offset where ``split_text`` cuts ``file``'s text into train and valid: the same
+    rule, streamed.
 
     Raises:
         DataError: the text is too short to give both parts (``split_text``'s message).
@@ -287,32 +285,17 @@ def prepare_corpus(
     for stale in set(reg.SPLITS) - set(tokens):
         split_file(out, stale).unlink(missing_ok=True)
     vocab.save(out / VOCAB)
-    meta = _metadata(name_or_path, tok.to_dict(), min_freq, max_vocab, vocab, splits, tokens)
-    atomic_write_text(out / PREPARED, json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
-    return open_prepared(out)
-
-
-def _metadata(
-    name_or_path: str,
-    tokenizer: dict,
-    min_freq: int,
-    max_vocab: int | None,
-    vocab: Vocab,
-    splits: list[SplitSource],
-    tokens: dict[str, int],
-) -> dict:
-    """The content of prepared.json (``open_prepared`` reads it back)."""
     source = name_or_path
     if name_or_path not in reg.DATASETS:
         source = str(Path(name_or_path).expanduser().resolve())
-    return {
+    meta = {  # what open_prepared reads back
         "format": FORMAT,
         "source": source,
-        "tokenizer": tokenizer,
+        "tokenizer": tok.to_dict(),
         "min_freq": min_freq,
         "max_vocab": max_vocab,
         "vocab_size": len(vocab),
-        "dtype": smallest_uint(len(vocab)).name,
+        "dtype": dtype.name,
         "splits": {
             s.split: {
                 "file": f"{s.split}.bin",
@@ -322,3 +305,5 @@ def _metadata(
             for s in splits
         },
     }
+    atomic_write_text(out / PREPARED, json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
+    return open_prepared(out)

@@ -30,7 +30,7 @@ from rnnkit.ngram.arpa import (
     escape_token,
     unescape_token,
 )
-from rnnkit.ngram.counts import bos_padding, listed_grams, pad_sentences
+from rnnkit.ngram.counts import listed_grams, pad_sentences, row_of, sentence_context
 from rnnkit.ngram.sampling import sample_ids
 
 UNK_MISSING = -100.0  # log10 p(<unk>) when the file has none (KenLM's default)
@@ -61,18 +61,12 @@ class BackoffLM:
         self.order = len(prob)
         self.bos, self.eos, self.unk = int(bos), int(eos), int(unk)
         self.words = words
-        self._ids = {w: i for i, w in enumerate(words or [])}
         # corpus token -> id, for the tokens whose ARPA spelling the file lists
         self._token_ids = {
-            t: i for w, i in self._ids.items() if escape_token(t := unescape_token(w)) == w
+            t: i for i, w in enumerate(words or []) if escape_token(t := unescape_token(w)) == w
         }
         self._encoder: tuple[str | None, dict[str, int]] = (None, {})  # for the last boundary
         self.bos_style = bos_style
-
-    @classmethod
-    def from_words(cls, words: list[str], keys, prob, backoff) -> BackoffLM:
-        ids = {w: i for i, w in enumerate(words)}
-        return cls(keys, prob, backoff, ids[BOS_SYM], ids[EOS_SYM], ids[UNK_SYM], words)
 
     @property
     def counts(self) -> list[int]:
@@ -133,11 +127,7 @@ class BackoffLM:
 
     def distribution(self, context=()) -> np.ndarray:
         """p(. | <s> context) over every id (V,); the last n-1 ids count."""
-        context = [int(t) for t in context]
-        if self.bos_style == "kenlm":
-            context = [self.unk if t == self.bos else t for t in context]
-        ctx = [self.bos] * bos_padding(self.order, self.bos_style) + context
-        ctx = ctx[max(len(ctx) - (self.order - 1), 0) :] if self.order > 1 else []
+        ctx = sentence_context(context, self.order, self.bos, self.unk, self.bos_style)
         p = 10.0 ** self.logprobs10(ctx)
         if self.bos_style == "kenlm":
             p[self.bos] = 0.0  # -99 in a file: never predicted
@@ -149,23 +139,13 @@ class BackoffLM:
         ctx = [int(t) for t in ctx]
         logp = self.prob[0].astype(np.float64)
         for k in range(2, len(ctx) + 2):
-            r = self._row(ctx[len(ctx) - (k - 1) :])
+            r = row_of(self.keys, self.V, ctx[len(ctx) - (k - 1) :])
             if r < 0:
                 continue  # an unlisted context weighs 1; a longer one may still be listed
             lo, hi = np.searchsorted(self.keys[k - 1], [r * self.V, (r + 1) * self.V])
             logp = logp + self.backoff[k - 2][r]
             logp[self.keys[k - 1][lo:hi] % self.V] = self.prob[k - 1][lo:hi]
         return logp
-
-    def _row(self, gram: list[int]) -> int:
-        r = gram[0]
-        for k, w in enumerate(gram[1:], start=2):
-            keys = self.keys[k - 1]
-            i = int(np.searchsorted(keys, r * self.V + w))
-            if i == len(keys) or keys[i] != r * self.V + w:
-                return -1
-            r = i
-        return r
 
     def generate(self, length, prefix=(), seed=None, temperature=1.0, banned=()) -> list[int]:
         """Sample ``length`` ids after ``prefix`` (which follows ``<s>``); after ``</s>`` the
@@ -233,14 +213,6 @@ def map_safetensors(path: str | Path) -> dict[str, np.ndarray]:
 
 
 # ------------------------------------------------------------------------------------ reading
-def is_kenlm_binary(path: str | Path) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(len(KENLM_MAGIC)) == KENLM_MAGIC
-    except OSError:
-        return False
-
-
 def read_backoff(path: str | Path) -> BackoffLM:
     """Read an ARPA file into a ``BackoffLM``, a block of bytes at a time.
 
@@ -319,6 +291,13 @@ class _Reader:
         self.lineno += 1
         return line.decode("utf-8")
 
+    def next_text(self, at_end: str) -> str:
+        """The next line that is not blank, stripped; ``at_end`` is the problem when none is."""
+        while (line := self.next_line()) is not None:
+            if line.strip():
+                return line.strip()
+        raise self.fail(self.lineno, at_end)
+
     def push_back(self, line: str | None) -> None:
         """Read ``line`` again next (a section header met while reading the one before)."""
         if line is not None:
@@ -358,7 +337,8 @@ class _Reader:
             prob.append(p)
             backoff.append(b if k < order else np.zeros(0, np.float32))
         self._end()
-        return BackoffLM.from_words(words, keys, prob, backoff)
+        bos, eos, unk = (words.index(s) for s in (BOS_SYM, EOS_SYM, UNK_SYM))
+        return BackoffLM(keys, prob, backoff, bos, eos, unk, words)
 
     def _header(self) -> dict[int, int]:
         while True:
@@ -394,13 +374,7 @@ class _Reader:
         return declared
 
     def _section_header(self, k: int) -> int:
-        while True:
-            line = self.next_line()
-            if line is None:
-                raise self.fail(self.lineno, f"the file ends before the \\{k}-grams: section")
-            text = line.strip()
-            if text:
-                break
+        text = self.next_text(f"the file ends before the \\{k}-grams: section")
         m = _SECTION.fullmatch(text)
         if m is None or len(m.group(1)) > _MAX_DIGITS or int(m.group(1)) != k:
             raise self.fail(self.lineno, f"expected the section \\{k}-grams:, got {text[:40]!r}")
@@ -516,15 +490,10 @@ class _Reader:
         return p, b
 
     def _end(self) -> None:
-        while True:
-            line = self.next_line()
-            if line is None:
-                raise self.fail(self.lineno, "missing \\end\\ after the last section")
-            if line.strip():
-                break
-        if line.strip() != "\\end\\":
+        text = self.next_text("missing \\end\\ after the last section")
+        if text != "\\end\\":
             raise self.fail(
-                self.lineno, f"expected \\end\\ after the last section, got {line.strip()[:40]!r}"
+                self.lineno, f"expected \\end\\ after the last section, got {text[:40]!r}"
             )
 
 

@@ -62,6 +62,31 @@ def pad_sentences(ids: np.ndarray, boundary: int, bos: int, order: int, bos_styl
     return tokens, predicted, sentence
 
 
+def sentence_context(context, order: int, bos: int, unk: int, bos_style: str) -> list[int]:
+    """The last n-1 ids a next token is predicted from after ``<bos>`` padding and ``context``
+    (kenlm style: a ``<bos>`` inside the sentence reads as ``unk``)."""
+    context = [int(t) for t in context]
+    if bos_style == "kenlm":
+        context = [unk if t == bos else t for t in context]
+    ctx = [bos] * bos_padding(order, bos_style) + context
+    return ctx[max(len(ctx) - (order - 1), 0) :] if order > 1 else []
+
+
+def row_of(keys: list[np.ndarray], V: int, gram) -> int:
+    """Row of the n-gram ``gram`` (ids) in ``keys[len(gram) - 1]`` of tables keyed as the counts
+    are, or -1."""
+    if not gram or len(gram) > len(keys):
+        return -1
+    r = gram[0] if 0 <= gram[0] < V else -1
+    for k, w in enumerate(gram[1:], start=2):
+        if r < 0:
+            return -1
+        table, key = keys[k - 1], r * V + w
+        i = int(np.searchsorted(table, key))
+        r = i if i < len(table) and table[i] == key else -1
+    return r
+
+
 def _grams(tokens: np.ndarray, sentence: np.ndarray, rank: np.ndarray, k: int, V: int):
     """``(pos, keys)``, (M,) each: the start and key of every k-gram of the padded stream that
     stays within a sentence and whose first k-1 tokens have a row in ``rank`` (P,) (-1: none)."""
@@ -211,17 +236,7 @@ class NGramCounts:
 
     def row_of(self, gram: list[int] | tuple[int, ...]) -> int:
         """Row of one n-gram in the table of its order, or -1."""
-        if not gram or len(gram) > self.order:
-            return -1
-        r = gram[0] if 0 <= gram[0] < self.V else -1
-        for k, w in enumerate(gram[1:], start=2):
-            if r < 0:
-                return -1
-            keys = self.tables[k - 1].keys
-            key = r * self.V + w
-            i = int(np.searchsorted(keys, key))
-            r = i if i < len(keys) and keys[i] == key else -1
-        return r
+        return row_of([t.keys for t in self.tables], self.V, gram)
 
     def continuations(self, k: int, context_row: int) -> slice:
         """Rows of the table of order k whose first k-1 tokens are ``context_row``."""

@@ -15,7 +15,7 @@ import numpy as np
 
 from rnnkit.errors import ConfigError, DataError, GenerationError
 from rnnkit.ngram.arpa import EOS_SYM, SYMBOLS, UNK_SYM, escape_token, unescape_token
-from rnnkit.ngram.backoff import KENLM_MAGIC, read_backoff
+from rnnkit.ngram.backoff import KENLM_MAGIC, BackoffLM, read_backoff
 from rnnkit.text.tokenizers import build_tokenizer
 
 _SNIFF = 1 << 16  # bytes read to tell an ARPA file from other files
@@ -151,8 +151,7 @@ class KenlmBinary:
             out[i] = j
         return out
 
-    def decode(self, ids, boundary: str) -> list[str]:
-        return [boundary if i == self.eos else unescape_token(self.words[i]) for i in ids]
+    decode = BackoffLM.decode
 
     def token_logprobs(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ids = np.asarray(ids, dtype=np.int64)

@@ -48,7 +48,7 @@ import numpy as np
 
 from rnnkit.config import SMOOTHINGS
 from rnnkit.errors import ConfigError, DataError, GenerationError, RnnkitWarning
-from rnnkit.ngram.counts import BOS_STYLES, NGramCounts, bos_padding, pad_sentences
+from rnnkit.ngram.counts import BOS_STYLES, NGramCounts, pad_sentences, sentence_context
 from rnnkit.ngram.sampling import sample_ids
 from rnnkit.text.vocab import BOS, PAD
 
@@ -338,11 +338,7 @@ class NGramLM:
         """
         self._check_fitted()
         n = self.order
-        context = [int(t) for t in context]
-        if self.bos_style == "kenlm":
-            context = [self.unk if t == self.bos else t for t in context]
-        ctx = [self.bos] * bos_padding(n, self.bos_style) + context
-        ctx = ctx[max(len(ctx) - (n - 1), 0) :] if n > 1 else []
+        ctx = sentence_context(context, n, self.bos, self.unk, self.bos_style)
         if self.smoothing == "addk":
             return self._addk_distribution(ctx)
         p = self._unigram.copy()

@@ -11,7 +11,6 @@ directory is executable: JSON and safetensors.
 
 from __future__ import annotations
 
-import types
 import typing
 import warnings
 from dataclasses import asdict, dataclass, field, fields
@@ -21,6 +20,7 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
+from rnnkit.config import allowed_types
 from rnnkit.errors import RnnkitError, RnnkitWarning, RunDirError
 from rnnkit.integrity import DIGEST_KEY, digest_mismatch, tensors_digest
 from rnnkit.io import atomic_write
@@ -125,20 +125,20 @@ def load_lean(run_dir: str | Path):
     sizes_ok = all(len(p) == len(k) for p, k in zip(prob, keys, strict=True)) and all(
         len(b) == len(p) for b, p in zip(backoff[:-1], prob[:-1], strict=True)
     )
-    if problem or not sizes_ok or _bad_keys(keys, V):
+    keys_ok = all(_keys_ok(keys[k], V, len(keys[k - 1])) for k in range(1, n))
+    if problem or not sizes_ok or not keys_ok:
         why = problem or "tables of the wrong size or keys out of order"
         raise RunDirError(f"{path} is damaged ({why}); train the run again")
     ids = (vocab.id_of(BOS), vocab.token_to_id(meta.boundary), vocab.unk_id)
     return meta, tokenizer, vocab, BackoffLM(keys, prob, backoff, *ids, bos_style=meta.bos_style)
 
 
-def _bad_keys(keys: list[np.ndarray], V: int) -> bool:
-    below = V
-    for k in keys[1:]:
-        if len(k) and not (k[0] >= 0 and k[-1] // V < below and (np.diff(k) > 0).all()):
-            return True
-        below = len(k)
-    return False
+def _keys_ok(keys: np.ndarray, V: int, below: int) -> bool:
+    """Whether ``keys`` are sorted, unique and ``context_row * V + token`` with the context a row
+    of a table of ``below`` rows."""
+    return not len(keys) or bool(
+        keys[0] >= 0 and keys[-1] // V < below and (np.diff(keys) > 0).all()
+    )
 
 
 def load_ngram(run_dir: str | Path):
@@ -170,13 +170,8 @@ def load_ngram(run_dir: str | Path):
             f"{run / COUNTS}: the table of order {bad} is damaged (ids out of range, keys out "
             "of order or negative counts); train the run again"
         )
-    lm.boundary, lm.bos, lm.pad, lm.V = (
-        vocab.token_to_id(meta.boundary),
-        vocab.id_of(BOS),
-        vocab.id_of(PAD),
-        V,
-    )
-    lm.unk = vocab.unk_id
+    lm.V, lm.unk, lm.bos, lm.pad = V, vocab.unk_id, vocab.id_of(BOS), vocab.id_of(PAD)
+    lm.boundary = vocab.token_to_id(meta.boundary)
     lm.counts = NGramCounts(meta.order, V, tables)
     with warnings.catch_warnings():  # the fallback was reported when the run was trained
         warnings.simplefilter("ignore", RnnkitWarning)
@@ -189,8 +184,7 @@ def _check_types(meta: NGramMeta) -> None:
     hints = typing.get_type_hints(NGramMeta)
     for f in fields(meta):
         hint, value = hints[f.name], getattr(meta, f.name)
-        options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-        allowed = tuple(typing.get_origin(t) or t for t in options)
+        allowed = allowed_types(hint)
         if float in allowed:
             allowed += (int,)
         if isinstance(value, bool) and bool not in allowed or not isinstance(value, allowed):
@@ -211,13 +205,7 @@ def _bad_table(tables: list[Table], V: int) -> int | None:
         if ok and k == 1:
             ok = np.array_equal(t.keys, np.arange(V)) and bool((t.suffix == -1).all())
         elif ok and len(t.keys):
-            ok = bool(
-                (np.diff(t.keys) > 0).all()
-                and t.keys[0] >= 0
-                and t.keys[-1] // V < below
-                and t.suffix.min() >= 0
-                and t.suffix.max() < below
-            )
+            ok = _keys_ok(t.keys, V, below) and t.suffix.min() >= 0 and t.suffix.max() < below
         if not (ok and (t.counts >= 0).all()):
             return k
         below = len(t.keys)

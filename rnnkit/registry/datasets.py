@@ -188,32 +188,19 @@ register(
         ),
     )
 )
-register(
-    DatasetSpec(
-        name="ptb",
-        description="Penn Treebank, Mikolov LM version: 10k-word vocabulary (word-level LM)",
-        default_tokenizer="word",
-        files=_split_files("ptb/ptb.{split}.txt", _PTB_WORD, _PTB_FILES),
-    )
-)
-# The char files are space-separated characters with "_" between words, so the whitespace
+# The ptb-char files are space-separated characters with "_" between words, so the whitespace
 # ("word") tokenizer yields one token per character plus <eos> per line.
-register(
-    DatasetSpec(
-        name="ptb-char",
-        description="Penn Treebank as characters, '_' between words (char-level LM)",
-        default_tokenizer="word",
-        files=_split_files("ptb/ptb.char.{split}.txt", _PTB_CHAR, _PTB_CHAR_FILES),
-    )
-)
-register(
-    DatasetSpec(
-        name="wikitext-2",
-        description="WikiText-2 v1, tokenized Wikipedia articles, 33k vocabulary (word-level LM)",
-        default_tokenizer="word",
-        files=_split_files("wikitext-2/{split}.txt", _WIKITEXT2, _WIKITEXT2_FILES),
-    )
-)
+_SPLIT_FILES = {  # name -> (file path with a {split} field, download folder, its table above)
+    "ptb": ("ptb/ptb.{split}.txt", _PTB_WORD, _PTB_FILES),
+    "ptb-char": ("ptb/ptb.char.{split}.txt", _PTB_CHAR, _PTB_CHAR_FILES),
+    "wikitext-2": ("wikitext-2/{split}.txt", _WIKITEXT2, _WIKITEXT2_FILES),
+}
+for name, description in (
+    ("ptb", "Penn Treebank, Mikolov LM version: 10k-word vocabulary (word-level LM)"),
+    ("ptb-char", "Penn Treebank as characters, '_' between words (char-level LM)"),
+    ("wikitext-2", "WikiText-2 v1, tokenized Wikipedia articles, 33k vocabulary (word-level LM)"),
+):
+    register(DatasetSpec(name, description, "word", _split_files(*_SPLIT_FILES[name])))
 
 
 # ---- locations -------------------------------------------------------------------------------
@@ -308,11 +295,8 @@ def _marker_ok(path: Path, sha256: str) -> bool:
 
 
 def verified_cache_file(file: DataFile) -> Path | None:
-    """The cached copy of ``file`` if present with the right sha256, else None.
-
-    The hash is computed once; the marker (size + mtime + expected hash) skips it afterwards.
-    An edited or replaced file changes size or mtime, so it is checked again.
-    """
+    """The cached copy of ``file`` if present with the right sha256, else None; hashed once,
+    then again only when the marker's size or mtime no longer match (see the module docstring)."""
     path = cache_path(file)
     if not path.is_file():
         return None
@@ -347,10 +331,8 @@ def _stream_to(url: str, out, timeout: float) -> str:
 
 
 def download(file: DataFile, timeout: float = DOWNLOAD_TIMEOUT) -> Path:
-    """Download ``file`` into the cache, check its sha256, move it into place.
-
-    The bytes go to a temp file in the target folder and are renamed over the target only after
-    the hash matches, so an interrupted or corrupted download never looks like a cached file.
+    """Download ``file`` into the cache, check its sha256, move it into place (a temp file in
+    the target folder is renamed only after the hash matches: see the module docstring).
 
     Raises:
         DownloadError: network failure or sha256 mismatch (the temp file is removed).

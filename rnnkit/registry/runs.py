@@ -28,7 +28,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnkit.errors import RnnkitError, RunDirError
+from rnnkit.errors import RnnkitError, RunDirError, first_line
 from rnnkit.io import atomic_write_text
 
 RUN_FILE = "run.json"
@@ -171,8 +171,8 @@ def read_run(run_dir: str | Path, kind: str | None = None) -> RunDoc:
     except RecursionError as e:  # json gives up on arrays nested thousands deep
         raise RunDirError(f"{path} is damaged (nested too deeply); train the run again") from e
     except (ValueError, KeyError, TypeError, AttributeError, OSError, RnnkitError) as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise RunDirError(f"{path} is damaged ({first}); restore it or train the run again") from e
+        why = first_line(e)
+        raise RunDirError(f"{path} is damaged ({why}); restore it or train the run again") from e
     if want is not None:
         if doc.kind != kind:
             other = RUN_KINDS[doc.kind]

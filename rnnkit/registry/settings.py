@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from rnnkit.errors import ConfigError
+from rnnkit.errors import ConfigError, first_line
 from rnnkit.io import atomic_write_text
 
 KEYS = ("data",)  # the settings there are
@@ -41,9 +41,8 @@ def read_settings() -> dict:
         if not all(isinstance(v, str) for v in doc.values()):
             raise ValueError("a setting that is not text")
     except (ValueError, OSError, RecursionError) as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise ConfigError(
-            f"{path} is damaged ({first}); reset it with `rnnkit data use --clear`"
+            f"{path} is damaged ({first_line(e)}); reset it with `rnnkit data use --clear`"
         ) from e
     return doc
 

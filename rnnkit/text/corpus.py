@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit.text.streaming import code_points
 from rnnkit.text.tokenizers import CharTokenizer, Tokenizer
 from rnnkit.text.vocab import Vocab
 
@@ -42,8 +43,7 @@ def encode_text(text: str, tokenizer: Tokenizer, vocab: Vocab) -> np.ndarray:
 
 
 def _encode_chars(text: str, vocab: Vocab) -> np.ndarray:
-    # surrogatepass: a lone surrogate (a Python str may hold one) is a code point like any other
-    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    codes = code_points(text)
     singles = [(ord(t), i) for i, t in enumerate(vocab.itos) if len(t) == 1]
     if not singles:
         return np.full(codes.shape, vocab.unk_id, dtype=np.int32)

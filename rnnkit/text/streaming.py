@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit.errors import DataError
+from rnnkit.io import decode_utf8
 from rnnkit.text.tokenizers import CharTokenizer, Tokenizer
 from rnnkit.text.vocab import Vocab
 
@@ -79,23 +80,12 @@ def iter_chunks(
         yield at, b"".join(parts)
 
 
-def decode(data: bytes, offset: int, path: str | Path) -> str:
-    """UTF-8 ``data`` read at byte ``offset`` of ``path``; bad bytes raise ``DataError``."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(
-            f"{path} is not UTF-8 (bad byte at offset {offset + e.start}); convert it, "
-            "e.g. iconv -f latin1 -t utf-8"
-        ) from e
-
-
 def iter_text(
     path: str | Path, start: int = 0, end: int | None = None, chunk_bytes: int = CHUNK_BYTES
 ) -> Iterator[tuple[int, str]]:
     """Yield ``(num_bytes, text)`` for newline-aligned pieces of ``path[start:end]`` (bytes)."""
     for offset, data in iter_chunks(path, start, end, chunk_bytes):
-        num_bytes, text = len(data), decode(data, offset, path)
+        num_bytes, text = len(data), decode_utf8(data, offset, path)
         del data  # only the text is held while the caller works on it...
         yield num_bytes, text
         del text  # ...and not while the next piece is read and decoded

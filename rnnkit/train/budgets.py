@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from rnnkit.bounds import flag
 from rnnkit.errors import ConfigError
 
 BUDGETS = ("epochs", "max_steps", "max_minutes")
@@ -36,11 +37,11 @@ def resumed_budgets(config, given, step: int, epoch: int) -> Resumed:
     """
     given = set(given) & set(BUDGETS)
     changes, notes = {}, []
-    for name, done in (("max_steps", step), ("epochs", epoch)):
+    for name, done, unit in (("max_steps", step, "steps"), ("epochs", epoch, "epochs")):
         limit = getattr(config, name)
         if name in given and limit and limit <= done:
             raise ConfigError(
-                f"{_flag(name)} {limit} counts the whole run, which has done {_count(name, done)}; "
+                f"{flag(name)} {limit} counts the whole run, which has done {done} {unit}; "
                 f"give more than {done}"
             )
     if config.max_minutes and "max_minutes" not in given:
@@ -109,13 +110,5 @@ def stop_message(reason: str, step: int, config, run, command: str, best: str = 
     return f"{what}{best}; run saved in {run}; continue with `{more}`"
 
 
-def _count(name: str, done: int) -> str:
-    return f"{done} steps" if name == "max_steps" else f"{done} epochs"
-
-
 def _minutes(m: float) -> str:
     return f"{m:g} minute" + ("" if m == 1 else "s")
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")

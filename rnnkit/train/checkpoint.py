@@ -34,7 +34,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
 from rnnkit.config import TrainConfig
-from rnnkit.errors import RnnkitError, RunDirError
+from rnnkit.errors import RnnkitError, RunDirError, first_line
 from rnnkit.integrity import DIGEST_KEY, digest_mismatch, stored_digest, tensors_digest
 from rnnkit.io import atomic_write
 from rnnkit.models.lm import LMConfig, RNNLanguageModel
@@ -68,10 +68,9 @@ def load_weights(model: torch.nn.Module, path: Path, device="cpu") -> None:
     try:
         load_model(model, str(path), strict=True, device=str(device))
     except (RuntimeError, SafetensorError, OSError) as e:
-        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise RunDirError(
-            f"{path} does not fit the run's config ({first}); the run directory is damaged or "
-            "mixed from different runs"
+            f"{path} does not fit the run's config ({first_line(e)}); the run directory is "
+            "damaged or mixed from different runs"
         ) from e
     problem = digest_mismatch(path, model.state_dict())
     if problem:
@@ -178,9 +177,7 @@ class RunDir:
             digest = stored_digest(nxt)
         except (SafetensorError, OSError):
             digest = None
-        want = None
-        if self.state_path.exists():
-            want = self.load_state().get("weights_sha256")
+        want = self.load_state().get("weights_sha256") if self.state_path.exists() else None
         if digest is not None and digest == want:
             os.replace(nxt, self.last_path)
         else:

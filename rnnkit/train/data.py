@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnnkit.bounds import flag
 from rnnkit.config import TrainConfig
 from rnnkit.data.prepared import PreparedCorpus, is_prepared, open_prepared
 from rnnkit.errors import ConfigError, VocabError
@@ -60,16 +61,11 @@ def _prepared_config(config: TrainConfig, corpus: PreparedCorpus) -> TrainConfig
     for name, value in wanted.items():
         have = getattr(config, name)
         if have != value and have != getattr(_DEFAULTS, name):
-            flag = "--" + name.replace("_", "-")
             raise ConfigError(
-                f"{flag} {have} conflicts with the prepared corpus {config.data} "
-                f"({name} {value}); drop {flag}, or prepare the corpus again with it"
+                f"{flag(name)} {have} conflicts with the prepared corpus {config.data} "
+                f"({name} {value}); drop {flag(name)}, or prepare the corpus again with it"
             )
     return config.replace(**wanted)
-
-
-def resolve_tokenizer_name(config: TrainConfig) -> str:
-    return resolve_data_config(config).tokenizer
 
 
 def load_lm_data(
@@ -84,7 +80,7 @@ def load_lm_data(
     corpus = prepared_source(config.data)
     if corpus is not None:
         return _load_prepared(config, corpus, vocab)
-    tokenizer = build_tokenizer(resolve_tokenizer_name(config), config.lowercase)
+    tokenizer = build_tokenizer(resolve_data_config(config).tokenizer, config.lowercase)
     train_text = load_split_text(config.data, "train")
     if vocab is None or same_vocab:
         built = build_vocab(train_text, tokenizer, config.min_freq, config.max_vocab)

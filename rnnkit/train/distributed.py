@@ -27,6 +27,13 @@ from rnnkit.runtime import pick_device
 State = torch.Tensor | tuple[torch.Tensor, ...]
 
 
+def map_state(fn, state: State | None) -> State | None:
+    """``fn`` applied to the hidden state, tensor by tensor (an LSTM's is a tuple)."""
+    if state is None:
+        return None
+    return tuple(fn(s) for s in state) if isinstance(state, tuple) else fn(state)
+
+
 @dataclass(frozen=True)
 class Dist:
     """This process's place among the training processes."""
@@ -83,23 +90,16 @@ class Dist:
 
     def gather_rows(self, state: State | None) -> State | None:
         """The global hidden state from every rank's (layers, rows, hidden) piece, in rank order."""
-        if not self.enabled or state is None:
+        if not self.enabled:
             return state
-        if isinstance(state, tuple):
-            return tuple(self._gather(s) for s in state)
-        return self._gather(state)
-
-    def _gather(self, t: torch.Tensor) -> torch.Tensor:
-        return torch.cat(self.stack(t).unbind(0), dim=1)
+        return map_state(lambda t: torch.cat(self.stack(t).unbind(0), dim=1), state)
 
     def own_rows(self, state: State | None, batch_size: int) -> State | None:
         """This rank's rows of a global (layers, batch_size, hidden) state."""
-        if state is None or not self.enabled:
+        if not self.enabled:
             return state
         rows = self.rows(batch_size)
-        if isinstance(state, tuple):
-            return tuple(s[:, rows].contiguous() for s in state)
-        return state[:, rows].contiguous()
+        return map_state(lambda s: s[:, rows].contiguous(), state)
 
 
 _CURRENT = Dist()

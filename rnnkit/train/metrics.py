@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from rnnkit.io import atomic_write, storage_error
+from rnnkit.io import atomic_write, atomic_write_text, storage_error
 
 
 class MetricsLog:
@@ -32,11 +32,7 @@ class MetricsLog:
                     keep.append(line + "\n")
             except json.JSONDecodeError:
                 continue
-
-        def write(tmp: str) -> None:
-            Path(tmp).write_text("".join(keep), encoding="utf-8")
-
-        atomic_write(self.path, write)
+        atomic_write_text(self.path, "".join(keep))
 
 
 def plot_curves(rows: list[dict], path: Path, title: str = "", metric: str = "valid_loss") -> None:

@@ -20,9 +20,9 @@ import contextlib
 
 import torch
 
+from rnnkit.config import PRECISIONS
 from rnnkit.errors import ConfigError
 
-PRECISIONS = ("fp32", "bf16", "fp16")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 

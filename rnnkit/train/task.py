@@ -18,15 +18,18 @@ resume exactly, metrics, curves, signals). A task owns its data and what its num
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from rnnkit.bounds import flag
 from rnnkit.config import RESUMABLE, LoopConfig
 from rnnkit.errors import RunDirError
-from rnnkit.registry.runs import RunDoc
+from rnnkit.registry.runs import RUN_KINDS, RunDoc, run_kind
+from rnnkit.train.checkpoint import RunDir
 
 
 class Task:
@@ -137,13 +140,35 @@ def resumed_config(saved, overrides: dict, resumable: frozenset = RESUMABLE - {"
     change (only a language model checks that new data gives its vocabulary)."""
     foreign = sorted(k for k in overrides if not hasattr(saved, k))
     if foreign:
-        shown = ", ".join("--" + k.replace("_", "-") for k in foreign)
+        shown = ", ".join(flag(k) for k in foreign)
         raise RunDirError(
             f"{shown} is not a setting of this run; resume it with its own training command"
         )
     changed = {k: v for k, v in overrides.items() if getattr(saved, k) != v}
     fixed = sorted(set(changed) - resumable)
     if fixed:
-        shown = ", ".join(f"--{k.replace('_', '-')} (run has {getattr(saved, k)!r})" for k in fixed)
+        shown = ", ".join(f"{flag(k)} (run has {getattr(saved, k)!r})" for k in fixed)
         raise RunDirError(f"cannot change {shown} when resuming; start a new run with --out")
     return saved.replace(**changed), changed
+
+
+# kind -> the module whose ``resumed_task`` rebuilds its task
+TASKS = {
+    "lm": "rnnkit.train.lm_task",
+    "seq2seq": "rnnkit.seq2seq.task",
+    "classify": "rnnkit.classify.task",
+    "forecast": "rnnkit.forecast.task",
+}
+
+
+def resumed_task(run: RunDir, overrides: dict) -> Task:
+    """The task of the run in ``run`` (the kind its run file names), its saved config updated
+    with ``overrides`` (only the fields a resumed run may change) and its vocabularies read
+    back."""
+    kind = run_kind(run.path) or "lm"  # no run (or a damaged one): the LM task says why
+    if kind not in TASKS:
+        raise RunDirError(
+            f"{run.path} is an {RUN_KINDS[kind].what}, counted in one pass: there is nothing to "
+            "resume; train it again with --out"
+        )
+    return importlib.import_module(TASKS[kind]).resumed_task(run, overrides)

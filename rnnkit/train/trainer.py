@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from rnnkit.config import LoopConfig
-from rnnkit.errors import RnnkitWarning, RunDirError, TrainingError
+from rnnkit.errors import RnnkitWarning, RunDirError, TrainingError, first_line
 from rnnkit.integrity import stored_digest
 from rnnkit.io import storage_error
 from rnnkit.nn.recurrent import detach_state
@@ -31,7 +31,7 @@ from rnnkit.train.budgets import bar_total, describe_limits, resumed_budgets, st
 from rnnkit.train.checkpoint import RunDir, load_weights, save_state, save_weights
 from rnnkit.train.metrics import MetricsLog, plot_curves
 from rnnkit.train.precision import Precision
-from rnnkit.train.task import Task, summary_history
+from rnnkit.train.task import Task, resumed_task, summary_history
 
 
 def build_optimizer(config: LoopConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -132,7 +132,7 @@ class Trainer:
                 weight = items * self.dist.world_size / max(total, 1)
                 loss, value = loss * weight, value * weight
         norm = self.precision.backward_and_step(loss, self.model, self.optimizer, self.config.clip)
-        return value, norm, total, _float_state(detach_state(state))
+        return value, norm, total, distributed.map_state(torch.Tensor.float, detach_state(state))
 
     def _wrap_model(self) -> None:
         """DDP across ranks (gradients averaged in backward), then torch.compile if asked."""
@@ -185,9 +185,8 @@ class Trainer:
                 stop = self._loop(bar)
         except Exception as e:
             if self.config.compile and _compile_error(e):
-                first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
                 raise TrainingError(
-                    f"torch.compile failed here ({first}); train without --compile"
+                    f"torch.compile failed here ({first_line(e)}); train without --compile"
                 ) from e
             raise
         finally:
@@ -448,11 +447,8 @@ class Trainer:
         self.precision.load_state_dict(s.get("grad_scaler") or {})
         self.task.load_state_dict(s.get("task") or {})
         self._load_rng(s)
-        hidden = s["hidden"]
-        if isinstance(hidden, list):
-            hidden = tuple(h.to(self.device) for h in hidden)
-        elif hidden is not None:
-            hidden = hidden.to(self.device)
+        hidden = tuple(s["hidden"]) if isinstance(s["hidden"], list) else s["hidden"]
+        hidden = distributed.map_state(lambda h: h.to(self.device), hidden)
         # Saved whole (all ranks' rows), so any number of ranks takes its own rows back.
         self.state = self.dist.own_rows(hidden, self.config.batch_size)
         if self.dist.is_main:
@@ -519,17 +515,15 @@ def resume_trainer(
 ) -> Trainer:
     """A trainer that continues ``run_dir`` exactly where its last checkpoint left it.
 
-    The run's kind picks its task (``rnnkit.train.tasks``), which reads the saved config and
-    vocabularies back. The budgets are those of ``rnnkit.train.budgets.resumed_budgets``; the
-    first line echoed says them.
+    The run's kind picks its task (``rnnkit.train.task.resumed_task``), which reads the saved
+    config and vocabularies back. The budgets are those of
+    ``rnnkit.train.budgets.resumed_budgets``; the first line echoed says them.
 
     Args:
         overrides: config fields given on the command line; only ``RESUMABLE`` ones may differ.
         out: where to keep writing (default: ``run_dir`` itself).
         command: the training command (see ``Trainer``).
     """
-    from rnnkit.train.tasks import resumed_task
-
     run = RunDir(run_dir)
     if not run.path.is_dir():
         run.check(resumable=True)  # says the folder is missing
@@ -570,15 +564,6 @@ def resume_trainer(
         f"{describe_limits(trainer.config)}{notes}"
     )
     return trainer
-
-
-def _float_state(state):
-    """``state`` in float32 (autocast may hand back lower-precision hidden states)."""
-    if state is None:
-        return None
-    if isinstance(state, tuple):
-        return tuple(s.float() for s in state)
-    return state.float()
 
 
 def _compile_error(e: Exception) -> bool:
