@@ -17,10 +17,11 @@ import click
 
 from rnnkit.errors import ConfigError
 
-# Sampling (``rnnkit.decode.warpers``) runs in float32. Logits divided by a temperature below
-# about 1e-38 overflow to inf (then inf - inf is NaN in the softmax), one above float32's largest
-# becomes inf, and a top-p that rounds to 0 drops every token. Well inside float32's range: below
-# a temperature of 1e-3 sampling is greedy in all but name, above 10 it is close to uniform, and
+# Sampling (``rnnkit.infer.draw``) runs in float64, the torch warpers (``rnnkit.decode.warpers``)
+# in float32. Logits divided by a temperature below about 1e-38 overflow to inf (then inf - inf
+# is NaN in the softmax), one above float32's largest becomes inf, and a top-p that rounds to 0
+# drops every token. These bounds sit well inside float32's range, so both agree: below a
+# temperature of 1e-3 sampling is greedy in all but name, above 10 it is close to uniform, and
 # any top-p below the best token's probability keeps that token alone.
 MIN_TEMPERATURE = 1e-3
 MAX_TEMPERATURE = 10.0

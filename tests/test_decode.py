@@ -116,7 +116,7 @@ def test_reserved_ids_come_from_the_vocab():
     assert reserved_ids(vocab, keep=[EOS]) == [0, 2]
 
 
-def test_warpers_are_the_sampling_maths():
+def test_torch_warpers_match_filter_logits():
     logits = torch.randn(4, 20) * 3
     warped = TopP(0.8)(None, TopK(5)(None, Temperature(0.7)(None, logits)))
     torch.testing.assert_close(warped, filter_logits(logits.float() / 0.7, 5, 0.8))
