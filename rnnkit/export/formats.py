@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from rnnkit.errors import ConfigError, ExportError
+from rnnkit.errors import ConfigError, ExportError, first_line
 from rnnkit.export.graph import Exportable, Inputs
 
 Runner = Callable[[Inputs], list[torch.Tensor]]
@@ -128,12 +128,7 @@ def exporting(exporter: str, fix: str) -> Iterator[None]:
         with known_warnings(), torch.no_grad():
             yield
     except Exception as e:  # the exporters raise many types; each means this model fails
-        raise ExportError(f"{exporter} cannot write this model ({_first_line(e)}); {fix}") from e
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0][:200] if text else type(e).__name__
+        raise ExportError(f"{exporter} cannot write this model ({first_line(e)}); {fix}") from e
 
 
 # ---- ONNX ----------------------------------------------------------------------------------------
@@ -198,7 +193,7 @@ def onnx_runner(path: Path) -> Runner:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own types, one per failure
         raise ExportError(
-            f"onnxruntime cannot load the exported file ({_first_line(e)}); try another --opset"
+            f"onnxruntime cannot load the exported file ({first_line(e)}); try another --opset"
         ) from e
 
     def run(feed: Inputs) -> list[torch.Tensor]:
@@ -206,7 +201,7 @@ def onnx_runner(path: Path) -> Runner:
             out = session.run(None, {k: v.numpy() for k, v in feed.items()})
         except Exception as e:
             raise ExportError(
-                f"onnxruntime cannot run the exported file ({_first_line(e)}); try another --opset"
+                f"onnxruntime cannot run the exported file ({first_line(e)}); try another --opset"
             ) from e
         return [torch.from_numpy(o) for o in out]
 
