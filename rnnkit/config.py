@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from rnnkit.bounds import check_fields, flag
-from rnnkit.errors import ConfigError
+from rnnkit.errors import ConfigError, check_choice, show_value
 from rnnkit.io import atomic_write_text
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -69,10 +69,7 @@ class LoopConfig:
         self._check_choice("precision", PRECISIONS)
 
     def _check_choice(self, name: str, choices: tuple[str, ...]) -> None:
-        if getattr(self, name) not in choices:
-            raise ConfigError(
-                f"unknown {name} {_show(getattr(self, name))}: choose one of {', '.join(choices)}"
-            )
+        check_choice(name, getattr(self, name), choices)
 
     def _check_types(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -82,7 +79,9 @@ class LoopConfig:
             # YAML reads integers of any size, .nan and .inf: none is a usable setting (and an
             # int of thousands of bits has no float() nor repr()).
             if isinstance(value, int) and value.bit_length() > 64:
-                raise ConfigError(f"{opt} is out of range ({_show(value)}); give a smaller number")
+                raise ConfigError(
+                    f"{opt} is out of range ({show_value(value)}); give a smaller number"
+                )
             allowed, is_bool = allowed_types(hint), isinstance(value, bool)
             ok = isinstance(value, allowed) and (bool in allowed or not is_bool)
             if not ok and float in allowed and isinstance(value, int) and not is_bool:
@@ -90,7 +89,7 @@ class LoopConfig:
                 ok = True
             if not ok:
                 names = "/".join(t.__name__ for t in allowed if t is not type(None))
-                raise ConfigError(f"config field {f.name} must be {names}, got {_show(value)}")
+                raise ConfigError(f"config field {f.name} must be {names}, got {show_value(value)}")
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(f"{opt} must be a finite number, got {value}")
 
@@ -219,19 +218,7 @@ def _yaml_problem(e: Exception) -> str:
 
 
 def _shown(key) -> str:
-    return key if isinstance(key, str) and key.isprintable() and len(key) <= 60 else _show(key)
-
-
-def _show(value) -> str:
-    """``repr(value)`` for a one-line message, cut to 60 characters. Python refuses the str()
-    of an int of over 4300 digits, so a huge integer is shown by its size."""
-    if isinstance(value, int) and value.bit_length() > 64:
-        return f"a {value.bit_length()}-bit integer"
-    try:
-        text = repr(value)
-    except ValueError:
-        text = f"a {type(value).__name__} holding a huge integer"
-    return text if len(text) <= 60 else text[:57] + "..."
+    return key if isinstance(key, str) and key.isprintable() and len(key) <= 60 else show_value(key)
 
 
 def allowed_types(hint) -> tuple[type, ...]:

@@ -23,7 +23,7 @@ class ConfigError(RnnkitError):
 def check_choice(name: str, value, choices) -> None:
     """Raise ``ConfigError`` unless ``value`` is one of ``choices`` (strings)."""
     if value not in choices:
-        raise ConfigError(f"unknown {name} {value!r}: choose one of {', '.join(choices)}")
+        raise ConfigError(f"unknown {name} {show_value(value)}: choose one of {', '.join(choices)}")
 
 
 class VocabError(RnnkitError):
@@ -58,3 +58,15 @@ def first_line(e: BaseException) -> str:
     """The first line of ``e``'s message, cut to 200 characters (its type's name when empty),
     for a one-line message about an error from elsewhere."""
     return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+
+
+def show_value(value) -> str:
+    """``repr(value)`` for a one-line message, cut to 60 characters. Python refuses the str()
+    of an int of over 4300 digits, so a huge integer is shown by its size."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"a {value.bit_length()}-bit integer"
+    try:
+        text = repr(value)
+    except ValueError:
+        text = f"a {type(value).__name__} holding a huge integer"
+    return text if len(text) <= 60 else text[:57] + "..."
