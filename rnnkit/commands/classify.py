@@ -46,16 +46,9 @@ def _train_options(default_task: str):
                 default_task,
                 "Sentence labels, token tags, or both from one shared encoder.",
             ),
-            click.option(
-                "--lowercase/--keep-case",
-                default=True,
-                show_default=True,
-                help="Lower-case the text.",
-            ),
+            _opt("lowercase", "Lower-case the text.", off="--keep-case"),
             _opt("min_freq", "Rarer words -> <unk>.", int),
-            click.option(
-                "--max-vocab", default=None, type=int, help="Largest vocabulary [default: any]."
-            ),
+            _opt("max_vocab", "Largest vocabulary [default: any].", int),
             _opt(
                 "holdout",
                 "Share of training sentences kept for validation when there is no valid split.",
@@ -67,12 +60,7 @@ def _train_options(default_task: str):
                 "train by a parallel scan.",
                 click.Choice(["rnn", "lstm", "gru", "mingru", "minlstm"]),
             ),
-            click.option(
-                "--bidirectional/--unidirectional",
-                default=True,
-                show_default=True,
-                help="Encoder direction.",
-            ),
+            _opt("bidirectional", "Encoder direction.", off="--unidirectional"),
             _opt(
                 "pooling",
                 "How the classifier summarises the sentence.",

@@ -61,16 +61,14 @@ def seq2seq() -> None:
 )
 @_opt("max_len", "Longer sentences are cut.", int)
 @_opt("min_freq", "Rarer tokens become <unk>.", int)
-@click.option("--max-vocab", default=None, type=int, help="Largest vocabulary [default: any].")
+@_opt("max_vocab", "Largest vocabulary [default: any].", int)
 @options.size_options(Seq2SeqRunConfig)
 @_opt(
     "cell",
     "Cell of the encoder and the decoder; mingru and minlstm train by a parallel scan.",
     click.Choice(["gru", "lstm", "mingru", "minlstm"]),
 )
-@click.option(
-    "--bidirectional/--unidirectional", default=True, show_default=True, help="Encoder direction."
-)
+@_opt("bidirectional", "Encoder direction.", off="--unidirectional")
 @_opt(
     "attention",
     "Decoder attention; none is the plain Cho et al. decoder.",
