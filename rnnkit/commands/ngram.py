@@ -14,6 +14,7 @@ import click
 
 from rnnkit.commands.common import (
     CONTEXT,
+    RUN_DIR,
     choice_option,
     json_option,
     refuse_other_run,
@@ -299,7 +300,7 @@ def generate_command(model, prompt, length, temperature, seed, tokenizer):
 
 
 @ngram.command("export-arpa", context_settings=CONTEXT)
-@click.argument("run_dir", type=click.Path())
+@RUN_DIR
 @click.argument("file", type=click.Path(dir_okay=False))
 def export_command(run_dir, file):
     """Write a kn or mkn run as an ARPA file (KenLM, SRILM and others read it).

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from rnnkit.commands.common import CONTEXT, DEVICE_OPTION, choice_option
+from rnnkit.commands.common import CONTEXT, DEVICE_OPTION, RUN_DIR, choice_option
 from rnnkit.commands.lm import TRAIN_OPTIONS
 from rnnkit.commands.options import apply_options, run_options, train_task
 from rnnkit.errors import ConfigError
@@ -110,7 +110,7 @@ def _stage(bar, items: Sequence, desc: str, unit: str) -> Iterator:
 
 
 @poem.command("write", context_settings=CONTEXT)
-@click.argument("run_dir", type=click.Path())
+@RUN_DIR
 @choice_option(
     "--form",
     POEM_FORMS,
