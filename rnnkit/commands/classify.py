@@ -93,7 +93,7 @@ def _train_command(group: click.Group, task: str, doc: str) -> None:
     """``group``'s ``train``: ``rnnkit train``'s loop on a classification task, ``task``
     unless --task says otherwise."""
 
-    @group.command("train", context_settings=CONTEXT, help=doc)
+    @group.command("train", help=doc)
     @_train_options(task)
     def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
         from rnnkit.classify.task import ClassifyTask
@@ -181,7 +181,7 @@ _train_command(
 )
 
 
-@classify.command("predict", context_settings=CONTEXT)
+@classify.command("predict")
 @RUN_DIR
 @click.option("--top", default=1, help="Labels per line (with --json).")
 @json_option("One JSON object per line.")
@@ -196,7 +196,7 @@ def classify_predict(run_dir, top, as_json, device):
     _predict_stdin(run_dir, device, "labels", as_json, lambda p: p.label_doc(), text, top)
 
 
-@classify.command("eval", context_settings=CONTEXT)
+@classify.command("eval")
 @_eval_options
 @click.option("--confusion", default=None, type=click.Path(dir_okay=False), help="PNG path.")
 def classify_eval(run_dir, split, data, as_json, device, confusion):
@@ -240,7 +240,7 @@ _train_command(
 )
 
 
-@tag.command("predict", context_settings=CONTEXT)
+@tag.command("predict")
 @RUN_DIR
 @json_option("Tokens, tags and entities as JSON.")
 @DEVICE_OPTION
@@ -253,7 +253,7 @@ def tag_predict(run_dir, as_json, device):
     _predict_stdin(run_dir, device, "tags", as_json, lambda p: p.tag_doc(), text)
 
 
-@tag.command("eval", context_settings=CONTEXT)
+@tag.command("eval")
 @_eval_options
 def tag_eval(run_dir, split, data, as_json, device):
     """Entity-level precision, recall and F1 (conlleval's definition); prints `f1: X`."""

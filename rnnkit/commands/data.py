@@ -204,14 +204,7 @@ def _text_options(**tokenizer_kind):
     show_default="zipf-<name>.png in the current directory",
     help="Where to write the rank-frequency (Zipf) plot.",
 )
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    default=False,
-    show_default="off",
-    help="Print one JSON object instead of text.",
-)
+@json_option("Print one JSON object instead of text.", default=False, show_default="off")
 def stats_command(name_or_file, tokenizer, lowercase, split, top, plot_path, as_json):
     """Print corpus statistics of NAME_OR_FILE and write a Zipf plot.
 

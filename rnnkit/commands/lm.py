@@ -166,9 +166,7 @@ def generate(run_dir, prompt, length, beam, seed, stop_token, device, checkpoint
         sys.stdout.write(piece)
         sys.stdout.flush()
 
-    loaded = (
-        None if engine == "torch" else _load_numpy_lm(run_dir, checkpoint, device, beam, engine)
-    )
+    loaded = _load_numpy_lm(run_dir, checkpoint, device, beam, engine)
     if loaded is not None:
         from rnnkit.infer.lines import write_text
         from rnnkit.infer.numpy_lm import generate_ids
@@ -201,8 +199,10 @@ def generate(run_dir, prompt, length, beam, seed, stop_token, device, checkpoint
 
 
 def _load_numpy_lm(run_dir, checkpoint: str, device: str, beam: int, engine: str):
-    """``rnnkit.infer.numpy_lm.load``'s ``(tokenizer, vocab, lm)``, or None (auto) when the
-    numpy engine does not run this; with ``--engine numpy`` that is an error naming why."""
+    """``rnnkit.infer.numpy_lm.load``'s ``(tokenizer, vocab, lm)``, or None (torch, or auto when
+    the numpy engine does not run this); with ``--engine numpy`` that is an error naming why."""
+    if engine == "torch":
+        return None
     from rnnkit.infer.numpy_lm import Ineligible, load
 
     try:

@@ -109,7 +109,7 @@ def _stage(bar, items: Sequence, desc: str, unit: str) -> Iterator:
         bar.update()
 
 
-@poem.command("write", context_settings=CONTEXT)
+@poem.command("write")
 @RUN_DIR
 @choice_option(
     "--form",
@@ -186,7 +186,7 @@ def _train_options(f):
     return f
 
 
-@poem.command("train", context_settings=CONTEXT)
+@poem.command("train")
 @click.option("--data", default="tang-poetry", help="The poem corpus.")
 @click.option(
     "--form",

@@ -30,7 +30,7 @@ def seq2seq() -> None:
     greedy and beam search, BLEU and chrF with sacrebleu."""
 
 
-@seq2seq.command("train", context_settings=CONTEXT)
+@seq2seq.command("train")
 @click.option("--data", default=None, help="A registered parallel corpus: multi30k [default].")
 @_opt("src_lang", "Source language of --data.")
 @_opt("tgt_lang", "Target language of --data.")
@@ -100,7 +100,7 @@ def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
     click.echo(f"saved {out or resume}")
 
 
-@seq2seq.command("eval", context_settings=CONTEXT)
+@seq2seq.command("eval")
 @RUN_DIR
 @split_option(help="Split to translate and score.")
 @click.option("--beam", default=5, help="1 is greedy.")
@@ -188,7 +188,7 @@ def translate(run_dir, beam, alpha, n_best, temperature, top_k, top_p, seed, dev
         click.echo("\t".join(hyps))
 
 
-@seq2seq.command("attention", context_settings=CONTEXT)
+@seq2seq.command("attention")
 @RUN_DIR
 @click.option("--sentence", required=True, help="Source sentence to translate.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="PNG file.")
