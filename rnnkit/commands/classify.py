@@ -20,6 +20,7 @@ from rnnkit.commands.common import (
     RUN_DIR,
     choice_option,
     json_option,
+    load_on_device,
     read_stdin_lines,
     split_option,
 )
@@ -107,10 +108,8 @@ def _train_command(group: click.Group, task: str, doc: str) -> None:
 
 def _load(run_dir, device, need: str):
     from rnnkit.classify.train import load_run
-    from rnnkit.runtime import pick_device
 
-    dev = pick_device(device)
-    config, vocabs, model = load_run(run_dir, dev)
+    dev, config, vocabs, model = load_on_device(device, load_run, run_dir)
     if need == "labels" and model.classifier is None:
         raise RunDirError(f"{run_dir} is a tagging run (--task slots); use `rnnkit tag`")
     if need == "tags" and model.tagger is None:

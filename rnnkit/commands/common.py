@@ -69,6 +69,15 @@ def split_option(choices=("valid", "test"), default="test", help="Split to evalu
     return choice_option("--split", list(choices), default, help)
 
 
+def load_on_device(device: str, load, run_dir, *args):
+    """``(dev, *load(run_dir, dev, *args))``: the device ``--device`` names (picked first, so a
+    wrong one fails before the run is read) and what ``load`` reads from ``run_dir`` onto it."""
+    from rnnkit.runtime import pick_device
+
+    dev = pick_device(device)
+    return dev, *load(run_dir, dev, *args)
+
+
 def read_stdin_lines() -> list[str]:
     """The lines of stdin, read as UTF-8 whatever the locale says (as every text file is)."""
     stream = getattr(sys.stdin, "buffer", None)

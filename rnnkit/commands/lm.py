@@ -18,6 +18,7 @@ from rnnkit.commands.common import (
     echo_above_progress,
     json_option,
     language_model_run,
+    load_on_device,
     scored_lines,
     split_option,
 )
@@ -216,14 +217,12 @@ def _load_numpy_lm(run_dir, checkpoint: str, device: str, beam: int, engine: str
 
 
 def _load_lm(run_dir, device: str, which: str = "best"):
-    """The device ``device`` names, and ``load_for_inference``'s ``(config, tokenizer, vocab,
-    model)`` there; a run of another kind is named as such, with its commands."""
-    from rnnkit.runtime import pick_device
+    """``load_on_device`` of ``load_for_inference``: ``(dev, config, tokenizer, vocab, model)``;
+    a run of another kind is named as such, with its commands."""
     from rnnkit.train.checkpoint import load_for_inference
 
-    dev = pick_device(device)
     with language_model_run(run_dir):
-        return dev, *load_for_inference(run_dir, dev, which)
+        return load_on_device(device, load_for_inference, run_dir, which)
 
 
 @click.command("eval", context_settings=CONTEXT)

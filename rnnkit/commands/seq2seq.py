@@ -13,6 +13,7 @@ from rnnkit.commands.common import (
     DEVICE_OPTION,
     RUN_DIR,
     json_option,
+    load_on_device,
     read_stdin_lines,
     split_option,
 )
@@ -112,11 +113,9 @@ def eval_command(run_dir, split, beam, alpha, as_json, device):
 
     A progress bar on stderr counts the sentences translated (when stderr is a terminal).
     """
-    from rnnkit.runtime import pick_device
     from rnnkit.seq2seq.train import evaluate, load_run, load_split
 
-    dev = pick_device(device)
-    config, src_vocab, tgt_vocab, model = load_run(run_dir, dev)
+    dev, config, src_vocab, tgt_vocab, model = load_on_device(device, load_run, run_dir)
     pairs = load_split(config, split)
     result = evaluate(
         model, pairs, src_vocab, tgt_vocab, beam=beam, alpha=alpha, device=dev, progress=True
@@ -155,7 +154,6 @@ def translate(run_dir, beam, alpha, n_best, temperature, top_k, top_p, seed, dev
     the run records (Moses tokens for Multi30k: "Zwei Hunde." is read as "zwei hunde ."). A
     line whose tokens are mostly unknown to the model gets a warning on stderr."""
     from rnnkit.decode import search_settings
-    from rnnkit.runtime import pick_device
     from rnnkit.seq2seq.train import load_run
     from rnnkit.seq2seq.translate import translate_lines, unknown_warning
 
@@ -164,8 +162,7 @@ def translate(run_dir, beam, alpha, n_best, temperature, top_k, top_p, seed, dev
     )
     if n_best < 1 or n_best > beam:
         raise ConfigError(f"--n-best must be between 1 and --beam ({beam}), got {n_best}")
-    dev = pick_device(device)
-    config, src_vocab, tgt_vocab, model = load_run(run_dir, dev)
+    dev, config, src_vocab, tgt_vocab, model = load_on_device(device, load_run, run_dir)
     lines = read_stdin_lines()
     for number, line in enumerate(lines, start=1):
         warning = unknown_warning(number, line, config, src_vocab)
