@@ -116,7 +116,7 @@ def _load(run_dir, device, need: str):
         raise RunDirError(
             f"{run_dir} is a classification run (--task intent); use `rnnkit classify`"
         )
-    return config, vocabs, model, dev
+    return dev, config, vocabs, model
 
 
 def _predict_stdin(run_dir, device, need: str, as_json: bool, doc, text, top=1) -> None:
@@ -124,7 +124,7 @@ def _predict_stdin(run_dir, device, need: str, as_json: bool, doc, text, top=1) 
     each: ``doc(pred)`` as JSON with ``as_json``, else ``text(pred)``; empty lines stay empty."""
     from rnnkit.classify.predict import predict_lines
 
-    config, vocabs, model, dev = _load(run_dir, device, need)
+    dev, config, vocabs, model = _load(run_dir, device, need)
     lines = read_stdin_lines()
     preds = predict_lines(model, vocabs, lines, lowercase=config.lowercase, top=top, device=dev)
     empty = sum(not p.tokens for p in preds)
@@ -143,7 +143,7 @@ def _eval(run_dir, split, data, device, need) -> dict:
     from rnnkit.classify.data import read_file
     from rnnkit.classify.train import evaluate, load_split
 
-    config, vocabs, model, dev = _load(run_dir, device, need)
+    dev, config, vocabs, model = _load(run_dir, device, need)
     if data:
         sentences = read_file(data, config.lowercase)
     else:
