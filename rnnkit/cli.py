@@ -124,8 +124,9 @@ def main(argv: list[str] | None = None) -> None:
     tune_allocator()
     warnings.formatwarning = _format_warning
     previous = _stop_on_sigterm()
+    args = sys.argv[1:] if argv is None else argv
     try:
-        _check_launch(sys.argv[1:] if argv is None else argv)
+        _check_launch(args)
         cli.main(args=argv, prog_name="rnnkit", standalone_mode=False)
     except click.exceptions.Abort as e:  # click turns Ctrl-C (and so SIGTERM) into Abort
         if isinstance(e.__cause__ or e.__context__, _Terminated):
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.UsageError as e:
-        click.echo(f"error: {_usage_line(e, sys.argv[1:] if argv is None else argv)}", err=True)
+        click.echo(f"error: {_usage_line(e, args)}", err=True)
         sys.exit(2)
     except click.ClickException as e:
         e.show()

@@ -20,6 +20,7 @@ from rnnkit.commands.common import (
     RUN_DIR,
     choice_option,
     json_option,
+    load_on_device,
     read_stdin_lines,
     split_option,
 )
@@ -46,16 +47,9 @@ def _train_options(default_task: str):
                 default_task,
                 "Sentence labels, token tags, or both from one shared encoder.",
             ),
-            click.option(
-                "--lowercase/--keep-case",
-                default=True,
-                show_default=True,
-                help="Lower-case the text.",
-            ),
+            _opt("lowercase", "Lower-case the text.", off="--keep-case"),
             _opt("min_freq", "Rarer words -> <unk>.", int),
-            click.option(
-                "--max-vocab", default=None, type=int, help="Largest vocabulary [default: any]."
-            ),
+            _opt("max_vocab", "Largest vocabulary [default: any].", int),
             _opt(
                 "holdout",
                 "Share of training sentences kept for validation when there is no valid split.",
@@ -67,12 +61,7 @@ def _train_options(default_task: str):
                 "train by a parallel scan.",
                 click.Choice(["rnn", "lstm", "gru", "mingru", "minlstm"]),
             ),
-            click.option(
-                "--bidirectional/--unidirectional",
-                default=True,
-                show_default=True,
-                help="Encoder direction.",
-            ),
+            _opt("bidirectional", "Encoder direction.", off="--unidirectional"),
             _opt(
                 "pooling",
                 "How the classifier summarises the sentence.",
@@ -105,7 +94,7 @@ def _train_command(group: click.Group, task: str, doc: str) -> None:
     """``group``'s ``train``: ``rnnkit train``'s loop on a classification task, ``task``
     unless --task says otherwise."""
 
-    @group.command("train", context_settings=CONTEXT, help=doc)
+    @group.command("train", help=doc)
     @_train_options(task)
     def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
         from rnnkit.classify.task import ClassifyTask
@@ -119,17 +108,15 @@ def _train_command(group: click.Group, task: str, doc: str) -> None:
 
 def _load(run_dir, device, need: str):
     from rnnkit.classify.train import load_run
-    from rnnkit.runtime import pick_device
 
-    dev = pick_device(device)
-    config, vocabs, model = load_run(run_dir, dev)
+    dev, config, vocabs, model = load_on_device(device, load_run, run_dir)
     if need == "labels" and model.classifier is None:
         raise RunDirError(f"{run_dir} is a tagging run (--task slots); use `rnnkit tag`")
     if need == "tags" and model.tagger is None:
         raise RunDirError(
             f"{run_dir} is a classification run (--task intent); use `rnnkit classify`"
         )
-    return config, vocabs, model, dev
+    return dev, config, vocabs, model
 
 
 def _predict_stdin(run_dir, device, need: str, as_json: bool, doc, text, top=1) -> None:
@@ -137,7 +124,7 @@ def _predict_stdin(run_dir, device, need: str, as_json: bool, doc, text, top=1) 
     each: ``doc(pred)`` as JSON with ``as_json``, else ``text(pred)``; empty lines stay empty."""
     from rnnkit.classify.predict import predict_lines
 
-    config, vocabs, model, dev = _load(run_dir, device, need)
+    dev, config, vocabs, model = _load(run_dir, device, need)
     lines = read_stdin_lines()
     preds = predict_lines(model, vocabs, lines, lowercase=config.lowercase, top=top, device=dev)
     empty = sum(not p.tokens for p in preds)
@@ -156,7 +143,7 @@ def _eval(run_dir, split, data, device, need) -> dict:
     from rnnkit.classify.data import read_file
     from rnnkit.classify.train import evaluate, load_split
 
-    config, vocabs, model, dev = _load(run_dir, device, need)
+    dev, config, vocabs, model = _load(run_dir, device, need)
     if data:
         sentences = read_file(data, config.lowercase)
     else:
@@ -193,7 +180,7 @@ _train_command(
 )
 
 
-@classify.command("predict", context_settings=CONTEXT)
+@classify.command("predict")
 @RUN_DIR
 @click.option("--top", default=1, help="Labels per line (with --json).")
 @json_option("One JSON object per line.")
@@ -208,7 +195,7 @@ def classify_predict(run_dir, top, as_json, device):
     _predict_stdin(run_dir, device, "labels", as_json, lambda p: p.label_doc(), text, top)
 
 
-@classify.command("eval", context_settings=CONTEXT)
+@classify.command("eval")
 @_eval_options
 @click.option("--confusion", default=None, type=click.Path(dir_okay=False), help="PNG path.")
 def classify_eval(run_dir, split, data, as_json, device, confusion):
@@ -252,7 +239,7 @@ _train_command(
 )
 
 
-@tag.command("predict", context_settings=CONTEXT)
+@tag.command("predict")
 @RUN_DIR
 @json_option("Tokens, tags and entities as JSON.")
 @DEVICE_OPTION
@@ -265,7 +252,7 @@ def tag_predict(run_dir, as_json, device):
     _predict_stdin(run_dir, device, "tags", as_json, lambda p: p.tag_doc(), text)
 
 
-@tag.command("eval", context_settings=CONTEXT)
+@tag.command("eval")
 @_eval_options
 def tag_eval(run_dir, split, data, as_json, device):
     """Entity-level precision, recall and F1 (conlleval's definition); prints `f1: X`."""

@@ -13,7 +13,8 @@ import click
 
 from rnnkit.errors import DataError, RunDirError
 
-# Every command's: -h, a 100-column help, and each option's default shown (unless None).
+# Every command's: -h, a 100-column help, and each option's default shown (unless None). The
+# commands `rnnkit` adds take it; their subcommands inherit it from their group's context.
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100, "show_default": True}
 
 
@@ -51,9 +52,9 @@ DEVICE_OPTION = click.option(
 )
 
 
-def json_option(help: str = "Print one JSON object."):
+def json_option(help: str = "Print one JSON object.", **attrs):
     """``--json`` (the parameter ``as_json``): print a machine-readable result."""
-    return click.option("--json", "as_json", is_flag=True, help=help)
+    return click.option("--json", "as_json", is_flag=True, help=help, **attrs)
 
 
 def choice_option(flag: str, choices, default: str | None, help: str):
@@ -66,6 +67,15 @@ def choice_option(flag: str, choices, default: str | None, help: str):
 def split_option(choices=("valid", "test"), default="test", help="Split to evaluate."):
     """``--split``: the split of the data a command reads."""
     return choice_option("--split", list(choices), default, help)
+
+
+def load_on_device(device: str, load, run_dir, *args):
+    """``(dev, *load(run_dir, dev, *args))``: the device ``--device`` names (picked first, so a
+    wrong one fails before the run is read) and what ``load`` reads from ``run_dir`` onto it."""
+    from rnnkit.runtime import pick_device
+
+    dev = pick_device(device)
+    return dev, *load(run_dir, dev, *args)
 
 
 def read_stdin_lines() -> list[str]:

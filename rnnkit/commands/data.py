@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from rnnkit.commands.common import CONTEXT, refuse_other_run
+from rnnkit.commands.common import CONTEXT, json_option, refuse_other_run
 from rnnkit.commands.options import apply_options
 from rnnkit.registry import datasets as reg
 from rnnkit.text.tokenizers import TOKENIZERS, build_tokenizer
@@ -204,23 +204,8 @@ def _text_options(**tokenizer_kind):
     show_default="zipf-<name>.png in the current directory",
     help="Where to write the rank-frequency (Zipf) plot.",
 )
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    default=False,
-    show_default="off",
-    help="Print one JSON object instead of text.",
-)
-def stats_command(
-    name_or_file: str,
-    tokenizer: str | None,
-    lowercase: bool,
-    split: str,
-    top: int,
-    plot_path: Path | None,
-    as_json: bool,
-) -> None:
+@json_option("Print one JSON object instead of text.", default=False, show_default="off")
+def stats_command(name_or_file, tokenizer, lowercase, split, top, plot_path, as_json):
     """Print corpus statistics of NAME_OR_FILE and write a Zipf plot.
 
     NAME_OR_FILE is a registered dataset (see `rnnkit data list`), a UTF-8 text file (cut 90/10
@@ -302,7 +287,7 @@ def _print_stats(s: dict) -> None:
 )
 @click.option("--overwrite", is_flag=True, help="Replace a prepared corpus already in --out.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@json_option("Print one JSON object instead of text.")
 def prepare_command(
     name_or_path: str,
     tokenizer: str | None,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from rnnkit.commands.common import CONTEXT, choice_option, language_model_run
+from rnnkit.commands.common import CONTEXT, choice_option, json_option, language_model_run
 from rnnkit.config import BACKEND_NAMES
 
 
@@ -48,12 +48,7 @@ from rnnkit.config import BACKEND_NAMES
     type=click.Path(dir_okay=False),
     help="PNG of ||dL/dh_t|| against t, log scale.",
 )
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the norms as one JSON object; its plot field is the PNG's absolute path.",
-)
+@json_option("Print the norms as one JSON object; its plot field is the PNG's absolute path.")
 def grad_flow(
     models,
     run_dir,

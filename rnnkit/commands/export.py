@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import click
 
-from rnnkit.commands.common import CONTEXT, choice_option
+from rnnkit.commands.common import CONTEXT, RUN_DIR, choice_option
 
 
 @click.command("export", context_settings=CONTEXT)
-@click.argument("run_dir", type=click.Path())
+@RUN_DIR
 @click.option(
     "--format",
     "fmt",

@@ -31,7 +31,7 @@ def forecast() -> None:
     """
 
 
-@forecast.command("train", context_settings=CONTEXT)
+@forecast.command("train")
 @click.option(
     "--data", default=None, help="airline-passengers, daily-min-temperatures, ETTh1, sine."
 )
@@ -136,7 +136,7 @@ def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
         _warn_if_beaten(run, result)
 
 
-@forecast.command("eval", context_settings=CONTEXT)
+@forecast.command("eval")
 @RUN_DIR
 @split_option()
 @json_option()
@@ -195,7 +195,7 @@ def _warn_if_beaten(run, result: dict) -> None:
     )
 
 
-@forecast.command("predict", context_settings=CONTEXT)
+@forecast.command("predict")
 @RUN_DIR
 @click.option("--horizon", required=True, type=int, help="Steps to forecast past the end.")
 @click.option(
@@ -249,7 +249,7 @@ def predict_command(run_dir, horizon, csv_path, out_path):
         sys.stdout.write(buf.getvalue())
 
 
-@forecast.command("plot", context_settings=CONTEXT)
+@forecast.command("plot")
 @RUN_DIR
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="PNG file.")
 @split_option(help="Split to plot.")
@@ -281,7 +281,7 @@ def plot_command(ctx, run_dir, out_path, split, last, start):
     click.echo(f"wrote {out_path}: {describe(run, split, shown)}")
 
 
-@forecast.command("demo", context_settings=CONTEXT)
+@forecast.command("demo")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--seed", default=0, help="Seed of the series noise and the weights.")
 def demo_command(out, seed):

@@ -6,12 +6,12 @@ import json
 
 import click
 
-from rnnkit.commands.common import CONTEXT
+from rnnkit.commands.common import CONTEXT, RUN_DIR, json_option
 
 
 @click.command("info", context_settings=CONTEXT)
-@click.argument("run_dir", type=click.Path())
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@RUN_DIR
+@json_option()
 def info(run_dir, as_json):
     """Describe a run directory: its kind, config, vocabulary size, parameter count, weights
     file sizes and training summary (steps, epochs, time, best validation result and when).

@@ -18,6 +18,7 @@ from rnnkit.commands.common import (
     echo_above_progress,
     json_option,
     language_model_run,
+    load_on_device,
     scored_lines,
     split_option,
 )
@@ -166,9 +167,7 @@ def generate(run_dir, prompt, length, beam, seed, stop_token, device, checkpoint
         sys.stdout.write(piece)
         sys.stdout.flush()
 
-    loaded = (
-        None if engine == "torch" else _load_numpy_lm(run_dir, checkpoint, device, beam, engine)
-    )
+    loaded = _load_numpy_lm(run_dir, checkpoint, device, beam, engine)
     if loaded is not None:
         from rnnkit.infer.lines import write_text
         from rnnkit.infer.numpy_lm import generate_ids
@@ -182,10 +181,8 @@ def generate(run_dir, prompt, length, beam, seed, stop_token, device, checkpoint
         click.echo()
         return
     from rnnkit.infer.generate import generate_text
-    from rnnkit.runtime import pick_device
 
-    dev = pick_device(device)
-    _, tokenizer, vocab, model = _load_lm(run_dir, dev, checkpoint)
+    dev, _, tokenizer, vocab, model = _load_lm(run_dir, device, checkpoint)
     generate_text(
         model,
         tokenizer,
@@ -203,8 +200,10 @@ def generate(run_dir, prompt, length, beam, seed, stop_token, device, checkpoint
 
 
 def _load_numpy_lm(run_dir, checkpoint: str, device: str, beam: int, engine: str):
-    """``rnnkit.infer.numpy_lm.load``'s ``(tokenizer, vocab, lm)``, or None (auto) when the
-    numpy engine does not run this; with ``--engine numpy`` that is an error naming why."""
+    """``rnnkit.infer.numpy_lm.load``'s ``(tokenizer, vocab, lm)``, or None (torch, or auto when
+    the numpy engine does not run this); with ``--engine numpy`` that is an error naming why."""
+    if engine == "torch":
+        return None
     from rnnkit.infer.numpy_lm import Ineligible, load
 
     try:
@@ -217,12 +216,13 @@ def _load_numpy_lm(run_dir, checkpoint: str, device: str, beam: int, engine: str
         return None
 
 
-def _load_lm(run_dir, device, which: str = "best"):
-    """``load_for_inference``; a run of another kind is named as such, with its commands."""
+def _load_lm(run_dir, device: str, which: str = "best"):
+    """``load_on_device`` of ``load_for_inference``: ``(dev, config, tokenizer, vocab, model)``;
+    a run of another kind is named as such, with its commands."""
     from rnnkit.train.checkpoint import load_for_inference
 
     with language_model_run(run_dir):
-        return load_for_inference(run_dir, device, which)
+        return load_on_device(device, load_for_inference, run_dir, which)
 
 
 @click.command("eval", context_settings=CONTEXT)
@@ -244,28 +244,17 @@ def eval_command(run_dir, data, split, batch_size, as_json, device):
     if model_kind(run_dir):
         return ngram_eval(run_dir, data, split, as_json)
     from rnnkit.infer.scoring import evaluate_loss
-    from rnnkit.runtime import pick_device
     from rnnkit.train.data import encode_split
 
-    dev = pick_device(device)
-    config, tokenizer, vocab, model = _load_lm(run_dir, dev)
+    dev, config, tokenizer, vocab, model = _load_lm(run_dir, device)
     data = data or config.data
     ids = encode_split(data, split, tokenizer, vocab)
     loss = evaluate_loss(model, ids, batch_size, config.seq_len, dev, progress=True)
     ppl = math.exp(loss)
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "data": data,
-                    "split": split,
-                    "tokens": int(len(ids) - 1),
-                    "loss": loss,
-                    "perplexity": ppl,
-                    "unk_rate": float((ids == vocab.unk_id).mean()),
-                }
-            )
-        )
+        row = {"data": data, "split": split, "tokens": int(len(ids) - 1), "loss": loss}
+        row |= {"perplexity": ppl, "unk_rate": float((ids == vocab.unk_id).mean())}
+        click.echo(json.dumps(row))
     else:
         click.echo(f"perplexity: {ppl:.4f}")
 
@@ -290,10 +279,8 @@ def score(run_dir, file, rank, as_json, device):
         scores = score_ngram_lines(run_dir, lines)
     else:
         from rnnkit.infer.scoring import score_lines
-        from rnnkit.runtime import pick_device
 
-        dev = pick_device(device)
-        _, tokenizer, vocab, model = _load_lm(run_dir, dev)
+        dev, _, tokenizer, vocab, model = _load_lm(run_dir, device)
         scores = score_lines(model, tokenizer, vocab, lines, dev)
     print_line_scores(scores, rank, as_json)
 
@@ -316,17 +303,9 @@ def print_line_scores(scores, rank: bool, as_json: bool) -> None:
                 err=True,
             )
     if as_json:
-        rows = [
-            {
-                "text": s.text,
-                "tokens": s.num_tokens,
-                "logprob": s.logprob,
-                "perplexity": s.perplexity,
-                "unknown": s.unknown,
-                "unknown_rate": s.unknown_rate,
-            }
-            for s in order
-        ]
+        # LineScore's fields, num_tokens printed as "tokens"
+        shown = ("text", "num_tokens", "logprob", "perplexity", "unknown", "unknown_rate")
+        rows = [{k.removeprefix("num_"): getattr(s, k) for k in shown} for s in order]
         click.echo(json.dumps({"lines": rows, "total": total}, ensure_ascii=False))
         return
     click.echo("logprob\tperplexity\ttokens\tunknown\tline")

@@ -14,6 +14,7 @@ import click
 
 from rnnkit.commands.common import (
     CONTEXT,
+    RUN_DIR,
     choice_option,
     json_option,
     refuse_other_run,
@@ -37,7 +38,7 @@ def ngram() -> None:
     """
 
 
-@ngram.command("train", context_settings=CONTEXT)
+@ngram.command("train")
 @click.option("--data", required=True, help="Dataset name (see `rnnkit data list`) or text path.")
 @click.option(
     "--tokenizer",
@@ -154,7 +155,7 @@ FILE_TOKENIZER = click.option(
 )
 
 
-@ngram.command("eval", context_settings=CONTEXT)
+@ngram.command("eval")
 @click.argument("model", type=click.Path())
 @click.option(
     "--data", default=None, help="Dataset name or path [default: the run's; needed for files]."
@@ -238,7 +239,7 @@ def score_ngram_lines(path, lines: list[str], tokenizer=None):
     return scores
 
 
-@ngram.command("score", context_settings=CONTEXT)
+@ngram.command("score")
 @click.argument("model", type=click.Path())
 @scored_lines
 @FILE_TOKENIZER
@@ -259,7 +260,7 @@ def score_command(model, file, tokenizer, rank, as_json):
 score_command.help = score_command.help.replace("MODEL_HELP", MODEL_HELP)
 
 
-@ngram.command("generate", context_settings=CONTEXT)
+@ngram.command("generate")
 @click.argument("model", type=click.Path())
 @click.option(
     "--prompt",
@@ -298,8 +299,8 @@ def generate_command(model, prompt, length, temperature, seed, tokenizer):
         sys.stdout.write("\n")
 
 
-@ngram.command("export-arpa", context_settings=CONTEXT)
-@click.argument("run_dir", type=click.Path())
+@ngram.command("export-arpa")
+@RUN_DIR
 @click.argument("file", type=click.Path(dir_okay=False))
 def export_command(run_dir, file):
     """Write a kn or mkn run as an ARPA file (KenLM, SRILM and others read it).

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
+from rnnkit.bounds import flag
 from rnnkit.commands.common import DEVICE, echo_above_progress, finish_training, refuse_other_run
 from rnnkit.config import BACKEND_NAMES, OPTIMIZERS, SCHEDULES, LoopConfig, load_yaml
 from rnnkit.errors import ConfigError, RunDirError
@@ -58,15 +59,14 @@ def default_of(config_cls: type[LoopConfig], name: str):
     return f.default if f.default is not MISSING else f.default_factory()
 
 
-def field_option(config_cls: type[LoopConfig], name: str, text: str, kind=None):
+def field_option(config_cls: type[LoopConfig], name: str, text: str, kind=None, off=None):
     """A click option for the field ``name`` of ``config_cls``, its default read from there
-    (a boolean field becomes a ``--name/--no-name`` pair)."""
+    (a boolean field becomes a ``--name/--no-name`` pair, or ``--name/OFF`` given ``off``)."""
     default = default_of(config_cls, name)
-    flag = "--" + name.replace("_", "-")
+    opt = flag(name)
     if isinstance(default, bool):
-        flag = f"{flag}/--no-{name.replace('_', '-')}"
-        kind = None
-    return click.option(flag, name, type=kind, default=default, show_default=True, help=text)
+        opt, kind = f"{opt}/{off or '--no-' + opt[2:]}", None
+    return click.option(opt, name, type=kind, default=default, show_default=True, help=text)
 
 
 def loop_options(config_cls: type[LoopConfig]):
@@ -76,12 +76,12 @@ def loop_options(config_cls: type[LoopConfig]):
     )
 
 
-SIZE_HELP = {
-    "embed_size": "Embedding size.",
-    "hidden_size": "Hidden units per layer (and direction).",
-    "num_layers": "Stacked recurrent layers.",
+# field -> (help, the flag's older name, now refused)
+SIZES = {
+    "embed_size": ("Embedding size.", "--embed"),
+    "hidden_size": ("Hidden units per layer (and direction).", "--hidden"),
+    "num_layers": ("Stacked recurrent layers.", "--layers"),
 }
-RENAMED_FLAGS = {"--embed": "--embed-size", "--hidden": "--hidden-size", "--layers": "--num-layers"}
 
 
 def backend_option(config_cls: type[LoopConfig]):
@@ -94,12 +94,9 @@ def size_options(config_cls: type[LoopConfig]):
     """``--embed-size``, ``--hidden-size`` and ``--num-layers`` (those ``config_cls`` has), as
     torch.nn names them, defaults from ``config_cls``; the older short names are refused."""
     names = {f.name for f in fields(config_cls)}
-    sizes = [name for name in SIZE_HELP if name in names]
-    options = [field_option(config_cls, n, SIZE_HELP[n], int) for n in sizes]
-    for old, new in RENAMED_FLAGS.items():
-        if new.removeprefix("--").replace("-", "_") in names:
-            options.append(_refused(old, new))
-    return apply_options(options)
+    sizes = [name for name in SIZES if name in names]
+    options = [field_option(config_cls, n, SIZES[n][0], int) for n in sizes]
+    return apply_options(options + [_refused(SIZES[n][1], flag(n)) for n in sizes])
 
 
 def _refused(old: str, new: str):

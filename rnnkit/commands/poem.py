@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from rnnkit.commands.common import CONTEXT, DEVICE_OPTION, choice_option
+from rnnkit.commands.common import CONTEXT, DEVICE_OPTION, RUN_DIR, choice_option, load_on_device
 from rnnkit.commands.lm import TRAIN_OPTIONS
 from rnnkit.commands.options import apply_options, run_options, train_task
 from rnnkit.errors import ConfigError
@@ -109,8 +109,8 @@ def _stage(bar, items: Sequence, desc: str, unit: str) -> Iterator:
         bar.update()
 
 
-@poem.command("write", context_settings=CONTEXT)
-@click.argument("run_dir", type=click.Path())
+@poem.command("write")
+@RUN_DIR
 @choice_option(
     "--form",
     POEM_FORMS,
@@ -148,7 +148,6 @@ def write_command(
     from rnnkit.decode import search_settings
     from rnnkit.poetry.data import to_script
     from rnnkit.poetry.decoding import PoemDecoder
-    from rnnkit.runtime import pick_device
 
     if start is not None and not start.strip():
         raise ConfigError("--start is empty; give the first characters of the poem")
@@ -157,8 +156,7 @@ def write_command(
     search_settings(beam, temperature, top_k, top_p)  # bad flags fail before the run loads
     if beam > 1 and num > beam:
         raise ConfigError(f"--num {num} asks for more poems than --beam {beam} keeps; lower --num")
-    dev = pick_device(device)
-    _, vocab, model = load_poem_run(run_dir, dev)
+    dev, _, vocab, model = load_on_device(device, load_poem_run, run_dir)
     decoder = PoemDecoder(model, vocab, device=dev)
     sampling = {"temperature": temperature, "top_k": top_k, "top_p": top_p}
     # rules: --form, --acrostic, --style and --rhyme, named as PoemDecoder takes them
@@ -186,7 +184,7 @@ def _train_options(f):
     return f
 
 
-@poem.command("train", context_settings=CONTEXT)
+@poem.command("train")
 @click.option("--data", default="tang-poetry", help="The poem corpus.")
 @click.option(
     "--form",

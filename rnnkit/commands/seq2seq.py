@@ -13,6 +13,7 @@ from rnnkit.commands.common import (
     DEVICE_OPTION,
     RUN_DIR,
     json_option,
+    load_on_device,
     read_stdin_lines,
     split_option,
 )
@@ -30,7 +31,7 @@ def seq2seq() -> None:
     greedy and beam search, BLEU and chrF with sacrebleu."""
 
 
-@seq2seq.command("train", context_settings=CONTEXT)
+@seq2seq.command("train")
 @click.option("--data", default=None, help="A registered parallel corpus: multi30k [default].")
 @_opt("src_lang", "Source language of --data.")
 @_opt("tgt_lang", "Target language of --data.")
@@ -61,16 +62,14 @@ def seq2seq() -> None:
 )
 @_opt("max_len", "Longer sentences are cut.", int)
 @_opt("min_freq", "Rarer tokens become <unk>.", int)
-@click.option("--max-vocab", default=None, type=int, help="Largest vocabulary [default: any].")
+@_opt("max_vocab", "Largest vocabulary [default: any].", int)
 @options.size_options(Seq2SeqRunConfig)
 @_opt(
     "cell",
     "Cell of the encoder and the decoder; mingru and minlstm train by a parallel scan.",
     click.Choice(["gru", "lstm", "mingru", "minlstm"]),
 )
-@click.option(
-    "--bidirectional/--unidirectional", default=True, show_default=True, help="Encoder direction."
-)
+@_opt("bidirectional", "Encoder direction.", off="--unidirectional")
 @_opt(
     "attention",
     "Decoder attention; none is the plain Cho et al. decoder.",
@@ -102,7 +101,7 @@ def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
     click.echo(f"saved {out or resume}")
 
 
-@seq2seq.command("eval", context_settings=CONTEXT)
+@seq2seq.command("eval")
 @RUN_DIR
 @split_option(help="Split to translate and score.")
 @click.option("--beam", default=5, help="1 is greedy.")
@@ -114,11 +113,9 @@ def eval_command(run_dir, split, beam, alpha, as_json, device):
 
     A progress bar on stderr counts the sentences translated (when stderr is a terminal).
     """
-    from rnnkit.runtime import pick_device
     from rnnkit.seq2seq.train import evaluate, load_run, load_split
 
-    dev = pick_device(device)
-    config, src_vocab, tgt_vocab, model = load_run(run_dir, dev)
+    dev, config, src_vocab, tgt_vocab, model = load_on_device(device, load_run, run_dir)
     pairs = load_split(config, split)
     result = evaluate(
         model, pairs, src_vocab, tgt_vocab, beam=beam, alpha=alpha, device=dev, progress=True
@@ -157,7 +154,6 @@ def translate(run_dir, beam, alpha, n_best, temperature, top_k, top_p, seed, dev
     the run records (Moses tokens for Multi30k: "Zwei Hunde." is read as "zwei hunde ."). A
     line whose tokens are mostly unknown to the model gets a warning on stderr."""
     from rnnkit.decode import search_settings
-    from rnnkit.runtime import pick_device
     from rnnkit.seq2seq.train import load_run
     from rnnkit.seq2seq.translate import translate_lines, unknown_warning
 
@@ -166,8 +162,7 @@ def translate(run_dir, beam, alpha, n_best, temperature, top_k, top_p, seed, dev
     )
     if n_best < 1 or n_best > beam:
         raise ConfigError(f"--n-best must be between 1 and --beam ({beam}), got {n_best}")
-    dev = pick_device(device)
-    config, src_vocab, tgt_vocab, model = load_run(run_dir, dev)
+    dev, config, src_vocab, tgt_vocab, model = load_on_device(device, load_run, run_dir)
     lines = read_stdin_lines()
     for number, line in enumerate(lines, start=1):
         warning = unknown_warning(number, line, config, src_vocab)
@@ -190,7 +185,7 @@ def translate(run_dir, beam, alpha, n_best, temperature, top_k, top_p, seed, dev
         click.echo("\t".join(hyps))
 
 
-@seq2seq.command("attention", context_settings=CONTEXT)
+@seq2seq.command("attention")
 @RUN_DIR
 @click.option("--sentence", required=True, help="Source sentence to translate.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="PNG file.")
