@@ -44,9 +44,24 @@ def seasonal_naive(X: np.ndarray, H: int, period: int) -> np.ndarray:
             f"seasonal naive needs a window of at least one period (tau={tau} < period={period}); "
             f"use --tau {period} or more"
         )
+    return X[:, tau + _seasonal_lags(H, period), 0]
+
+
+def seasonal_naive_rows(values: np.ndarray, t0: np.ndarray, H: int, period: int) -> np.ndarray:
+    """Seasonal naive from the series itself, for a window shorter than a period: step h of the
+    window with first target row t is ``values[t + h - period * ceil((h + 1) / period), 0]``,
+    which may lie before the window.
+
+    Inputs: ``values`` (T, F), ``t0`` (N,) first target rows, each at least ``period``.
+    Outputs: (N, H).
+    """
+    return values[t0[:, None] + _seasonal_lags(H, period)[None, :], 0]
+
+
+def _seasonal_lags(H: int, period: int) -> np.ndarray:
+    """(H,) offsets from the first target row to the latest observed row of each step's phase."""
     h = np.arange(H)
-    index = tau + h - period * ((h + period) // period)  # window index of the same phase
-    return X[:, index, 0]
+    return h - period * ((h + period) // period)  # one or more periods back
 
 
 class LinearAR:

@@ -39,11 +39,10 @@ Bounds = tuple[int, int, int]
 @dataclass(frozen=True)
 class YearSplit:
     """Cut a dated series by calendar year: valid from Jan 1 of ``valid_from``, test from Jan 1
-    of ``test_from`` up to Jan 1 of ``test_until`` (or the end when None)."""
+    of ``test_from`` to the end."""
 
     valid_from: int
     test_from: int
-    test_until: int | None = None
 
     def __call__(self, times: np.ndarray) -> Bounds:
         if not np.issubdtype(times.dtype, np.datetime64):
@@ -52,13 +51,10 @@ class YearSplit:
                 "give a time column of dates (e.g. 1981-01-01)"
             )
         years = times.astype("datetime64[Y]").astype(np.int64) + 1970
-        end = (
-            len(times) if self.test_until is None else int(np.searchsorted(years, self.test_until))
-        )
         return (
             int(np.searchsorted(years, self.valid_from)),
             int(np.searchsorted(years, self.test_from)),
-            end,
+            len(times),
         )
 
 
@@ -268,9 +264,7 @@ def _parse_times(cells: list[str], lines: list[int], col: str, where: str) -> np
         return np.array(numbers, dtype=np.float64)
     if dates[0] or numbers[0] is not None:
         # It looks like times but some cells are not: report the first bad one.
-        bad = next(
-            i for i in range(len(cells)) if (not dates[i] if dates[0] else numbers[i] is None)
-        )
+        bad = dates.index(False) if dates[0] else numbers.index(None)
         kind = "a date like 1981-01-01" if dates[0] else "a number"
         raise DataError(
             f"{where}: time column {col!r} has {cells[bad]!r} at line {lines[bad]}, not {kind} "
@@ -414,16 +408,12 @@ def _read_series(
 
 
 # ---- public loaders ----------------------------------------------------------------------------
-def check_positive(name: str, value) -> None:
+def check_positive(name: str, value, none_ok: bool = False) -> None:
+    if none_ok and value is None:
+        return
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _check_period(period: int | None) -> None:
-    if period is not None and (
-        isinstance(period, bool) or not isinstance(period, int | np.integer) or period < 1
-    ):
-        raise ConfigError(f"period must be a positive integer or None, got {period!r}")
+        also = " or None" if none_ok else ""
+        raise ConfigError(f"{name} must be a positive integer{also}, got {value!r}")
 
 
 def _fraction_bounds(n: int, split: Sequence[float], where: str) -> Bounds:
@@ -535,7 +525,7 @@ def load_series(
     """
     if fill is not None and fill not in FILLS:
         raise ConfigError(f"unknown fill {fill!r}; choose one of {', '.join(FILLS)}")
-    _check_period(period)
+    check_positive("period", period, none_ok=True)
     if isinstance(features, str):
         features = [f.strip() for f in features.split(",") if f.strip()]
     features = list(features)
@@ -634,16 +624,22 @@ class Scaler:
         self.scale = np.where(flat, 1.0, scale).astype(np.float64)
         return self
 
-    def _fitted(self) -> tuple[np.ndarray, np.ndarray]:
+    def _fitted(self, values, whole_rows: bool = True):
+        """``(x, center, scale)``: ``values`` as float64, (..., F) when ``whole_rows``, and the
+        fitted statistics."""
         if self.center is None or self.scale is None:
             raise ConfigError("the Scaler is not fitted; call fit(train_values) first")
-        return self.center, self.scale
+        x = np.asarray(values, dtype=np.float64)
+        if whole_rows and (x.ndim == 0 or x.shape[-1] != len(self.scale)):
+            raise DataError(
+                f"values of shape {x.shape} do not match the scaler's {len(self.scale)} columns; "
+                "give (..., F) arrays with the columns it was fitted on"
+            )
+        return x, self.center, self.scale
 
     def transform(self, values: np.ndarray) -> np.ndarray:
         """Scale (..., F) ``values``; returns float64 of the same shape."""
-        center, scale = self._fitted()
-        x = np.asarray(values, dtype=np.float64)
-        self._check_width(x)
+        x, center, scale = self._fitted(values)
         return (x - center) / scale
 
     def inverse(self, values: np.ndarray, column: int | None = None) -> np.ndarray:
@@ -654,10 +650,8 @@ class Scaler:
                 (N, H) target forecasts, all in the units of that one column.
             column: invert with this column's statistics only (0 is the target).
         """
-        center, scale = self._fitted()
-        x = np.asarray(values, dtype=np.float64)
+        x, center, scale = self._fitted(values, whole_rows=column is None)
         if column is None:
-            self._check_width(x)
             return x * scale + center
         if not -len(scale) <= column < len(scale):
             raise ConfigError(
@@ -665,13 +659,6 @@ class Scaler:
                 f"use 0..{len(scale) - 1}"
             )
         return x * scale[column] + center[column]
-
-    def _check_width(self, x: np.ndarray) -> None:
-        if x.ndim == 0 or x.shape[-1] != len(self.scale):
-            raise DataError(
-                f"values of shape {x.shape} do not match the scaler's {len(self.scale)} columns; "
-                "give (..., F) arrays with the columns it was fitted on"
-            )
 
     def to_dict(self) -> dict:
         """JSON-able state: ``{"kind", "center", "scale"}`` (lists, or None before fit)."""

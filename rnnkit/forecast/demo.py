@@ -19,6 +19,7 @@ import torch
 
 from rnnkit.forecast.data import make_windows, sine_series
 from rnnkit.forecast.models import ARMLP, recursive_forecast
+from rnnkit.forecast.plots import new_figure
 from rnnkit.forecast.train import fit_forecaster, predict
 from rnnkit.io import atomic_write_text
 
@@ -82,17 +83,8 @@ def run_demo(out: str | Path, seed: int = 0, epochs: int = 5) -> dict:
     return results
 
 
-def _figure(width=9, height=3.6):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height))
-    FigureCanvasAgg(fig)
-    return fig, fig.add_subplot(1, 1, 1)
-
-
 def _plot_paths(path, times, x, t_pred, one_step, start, recursive) -> None:
-    fig, ax = _figure()
+    fig, ax = new_figure(9, 3.6)
     ax.plot(times, x, lw=0.8, color="0.6", label="data")
     ax.plot(t_pred, one_step, lw=1, label="1-step predictions")
     ax.plot(times[start:], recursive, lw=1.2, label=f"recursive from t = {start + 1}")
@@ -104,7 +96,7 @@ def _plot_paths(path, times, x, t_pred, one_step, start, recursive) -> None:
 
 
 def _plot_k(path, times, x, first_t, k_preds, per_k) -> None:
-    fig, ax = _figure()
+    fig, ax = new_figure(9, 3.6)
     ax.plot(times[first_t:], x[first_t:], lw=0.8, color="0.6", label="data")
     for k, pred in k_preds.items():
         ax.plot(times[first_t:], pred, lw=1, label=f"{k}-step (MSE {per_k[k]:.3f})")

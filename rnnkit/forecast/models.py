@@ -33,12 +33,11 @@ from torch import nn
 
 from rnnkit.decode import decoding
 from rnnkit.errors import ConfigError, check_choice
+from rnnkit.forecast.config import NEURAL
 from rnnkit.forecast.data import check_positive
 from rnnkit.nn.recurrent import BACKENDS, build_recurrent
 
-MODELS = ("mlp", "rnn", "lstm", "gru", "mingru", "minlstm")
 STRATEGIES = ("one-step", "recursive", "direct")
-DEFAULT_HIDDEN = {"mlp": 10, "rnn": 64, "lstm": 64, "gru": 64, "mingru": 64, "minlstm": 64}
 
 
 @dataclass(frozen=True)
@@ -69,9 +68,9 @@ class ForecasterConfig:
     dropout: float = 0.0
 
     def __post_init__(self):
-        check_choice("model", self.model, MODELS)
+        check_choice("model", self.model, NEURAL)
         if self.hidden is None:
-            object.__setattr__(self, "hidden", DEFAULT_HIDDEN[self.model])
+            object.__setattr__(self, "hidden", 10 if self.model == "mlp" else 64)
         if self.model == "mlp" and self.tau is None:
             raise ConfigError("the mlp forecaster needs the window length; set tau (--tau)")
         for name in ("num_features", "tau", "hidden", "num_layers", "horizon"):
@@ -223,9 +222,15 @@ class LastValueResidual(nn.Module):
         self.horizon = inner.horizon
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        last = x[:, -1:, :1]  # (N, 1, 1)
-        shift = torch.cat([last, torch.zeros_like(x[:, -1:, 1:])], dim=-1)  # target column only
-        return self.inner(x - shift) + last[:, :, 0]  # (N, H)
+        x, last = _minus_last(x)
+        return self.inner(x) + last[:, :, 0]  # (N, H)
+
+
+def _minus_last(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Windows (N, tau, F) with the last target value taken off the target column only, and
+    that value (N, 1, 1)."""
+    last = x[:, -1:, :1]
+    return x - torch.cat([last, torch.zeros_like(x[:, -1:, 1:])], dim=-1), last
 
 
 class SkipForecaster(nn.Module):
@@ -282,8 +287,7 @@ class SkipForecaster(nn.Module):
             )
         linear = self.skip(x[:, :, 0])  # (N, H)
         if self.kind == "nlinear":
-            last = x[:, -1:, :1]  # (N, 1, 1)
-            x = x - torch.cat([last, torch.zeros_like(x[:, -1:, 1:])], dim=-1)
+            x, _ = _minus_last(x)
         return linear + self.inner(x)
 
 

@@ -8,6 +8,7 @@ period) and, for neural models, ``model.safetensors``.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 
 from rnnkit.errors import ConfigError, RnnkitError, RunDirError
-from rnnkit.forecast.baselines import LINEAR, DLinear, LinearAR, NLinear, naive, seasonal_naive
+from rnnkit.forecast.baselines import LINEAR, naive, seasonal_naive, seasonal_naive_rows
 from rnnkit.forecast.config import NEURAL, ForecastConfig
 from rnnkit.forecast.data import Scaler, Series, load_series, make_windows, sine_series
 from rnnkit.forecast.metrics import mae, mse, original_scale_metrics, per_horizon_mse
@@ -93,26 +94,26 @@ def build_model(config: ForecastConfig | dict, num_features: int | None = None) 
     return LastValueResidual(model) if residual else model
 
 
+@contextmanager
+def _damaged(doc: RunDoc, *errors: type[Exception]):
+    """Raise ``errors`` met while reading ``doc``'s run as a ``RunDirError``: the run is
+    damaged."""
+    try:
+        yield
+    except errors as e:
+        raise RunDirError(f"{doc.source} is damaged ({e}); train the run again") from e
+
+
 def load_network(run_dir: str | Path, doc: RunDoc, config: ForecastConfig) -> torch.nn.Module:
     """The fitted network of a neural forecasting run, on the CPU (runs written before the run
     file derive its config)."""
     from rnnkit.train.checkpoint import build_for_loading, load_weights
 
-    try:
+    with _damaged(doc, KeyError, TypeError, RnnkitError):
         mcfg = doc.model or model_config(config, len(doc.fitted["columns"]))
         model = build_for_loading(build_model, mcfg)
-    except (KeyError, TypeError, RnnkitError) as e:
-        raise RunDirError(f"{doc.source} is damaged ({e}); train the run again") from e
     load_weights(model, Path(run_dir) / WEIGHTS)
     return model
-
-
-def valid_for_training(config: ForecastConfig, prep: Prepared):
-    """Valid windows with the model's own horizon (1 for recursive / one-step)."""
-    if "valid" not in prep.windows:
-        return None
-    X, Y, _ = prep.windows["valid"]
-    return X, Y[:, : config.model_horizon]
 
 
 class ForecastRun:
@@ -130,9 +131,7 @@ class ForecastRun:
         """Fit ``config``'s model: a neural one with the one ``Trainer``, writing its
         checkpoints to ``out`` (a temporary folder when None) and ending on its best
         weights; a baseline in closed form."""
-        series = load(config)
-        prep = prepare(config, series)
-        X, Y, _ = prep.windows["train"]
+        prep = prepare(config, load(config))
         model = linear = None
         history: dict = {}
         if config.model in NEURAL:
@@ -141,6 +140,7 @@ class ForecastRun:
             model, history = fit(ForecastTask(config), out, log, progress)
             model = model.cpu()  # a run predicts, saves and serves on the CPU
         elif config.model in LINEAR:
+            X, Y, _ = prep.windows["train"]
             linear = LINEAR[config.model](config.tau, config.model_horizon).fit(X, Y)
         return cls(config, prep, model, linear, history)
 
@@ -230,7 +230,7 @@ class ForecastRun:
                     f"than one period ({period})"
                 )
         Xtr, Ytr, _ = make_windows(self.prep.scaled, tau, H, 0, self.prep.series.bounds[0])
-        for name, fit in (("linear", LinearAR), ("nlinear", NLinear), ("dlinear", DLinear)):
+        for name, fit in LINEAR.items():
             if name != self.name:  # a closed-form run is its own row
                 rows[name] = fit(tau, H).fit(Xtr[:, :, :1], Ytr).predict(X[:, :, :1])
         train_target = self.prep.series.values[: self.prep.series.bounds[0], 0]
@@ -289,33 +289,16 @@ class ForecastRun:
     def load(cls, run_dir: str | Path, series: Series | None = None) -> ForecastRun:
         doc = read_run(run_dir, "forecast")
         config = doc.run_config(ForecastConfig)
-        try:
+        with _damaged(doc, ValueError, KeyError, TypeError, RnnkitError):
             scaler = Scaler.from_dict(doc.fitted["scaler"])
-        except (ValueError, KeyError, TypeError, RnnkitError) as e:
-            raise RunDirError(f"{doc.source} is damaged ({e}); train the run again") from e
-        series = series or load(config)
-        prep = prepare(config, series, scaler)
+        prep = prepare(config, series or load(config), scaler)
         model = linear = None
         if config.model in NEURAL:
             model = load_network(run_dir, doc, config)
         elif config.model in LINEAR:
-            try:
+            with _damaged(doc, KeyError, TypeError, ValueError):
                 linear = LINEAR[config.model].from_dict(doc.fitted["linear"])
-            except (KeyError, TypeError, ValueError) as e:
-                raise RunDirError(f"{doc.source} is damaged ({e}); train the run again") from e
         return cls(config, prep, model, linear, doc.history)
-
-
-def seasonal_naive_rows(values: np.ndarray, t0: np.ndarray, H: int, period: int) -> np.ndarray:
-    """Seasonal naive from the series itself: for the window with first target row t, step h
-    is ``values[t + h - period * ceil((h + 1) / period), 0]``, which may lie before the window.
-
-    Inputs: ``values`` (T, F), ``t0`` (N,) first target rows, each at least ``period``.
-    Outputs: (N, H).
-    """
-    h = np.arange(H)
-    back = period * ((h + period) // period)  # (H,) the same phase, one or more periods back
-    return values[t0[:, None] + h[None, :] - back[None, :], 0]
 
 
 def future_times(times: np.ndarray, steps: int) -> list[str]:

@@ -62,18 +62,13 @@ def plot_run(run, split: str, path: str | Path, shown: PlotRange) -> None:
 
 def figure(run, split: str, shown: PlotRange):
     """The matplotlib ``Figure`` that ``plot_run`` saves."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     X, _, t0 = run.prep.windows[split]
     H = run.config.horizon
     series = run.prep.series
     inside = t0 >= shown.lo
     pred = run.prep.scaler.inverse(run.predict_scaled(X[inside], H), column=0)  # (N, H)
     times = series.times
-    fig = Figure(figsize=(10, 4))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
+    fig, ax = new_figure(10, 4)
     rows = slice(shown.lo, shown.hi)
     ax.plot(times[rows], series.values[rows, 0], lw=0.9, color="0.45", label=series.columns[0])
     ax.plot(times[t0[inside]], pred[:, 0], lw=1, alpha=0.8, label=f"{run.name}: 1 step ahead")
@@ -101,6 +96,16 @@ def figure(run, split: str, shown: PlotRange):
     return fig
 
 
+def new_figure(width: float, height: float):
+    """``(fig, ax)``: a matplotlib ``Figure`` of one plot, drawn off screen (no pyplot)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot(1, 1, 1)
+
+
 def describe(run, split: str, shown: PlotRange) -> str:
     """What a plot shows, in words, e.g. ``the last 200 of 2,857 test rows (... to ...), with
     the 24-step forecast from 2018-06-25T12:00:00``."""
@@ -117,14 +122,11 @@ def describe(run, split: str, shown: PlotRange) -> str:
 def _time(run, text: str):
     """``text`` as a time of the run's series: a date for dated series, else a number."""
     times = run.prep.series.times
+    dated = np.issubdtype(times.dtype, np.datetime64)
     try:
-        if np.issubdtype(times.dtype, np.datetime64):
-            return np.datetime64(text.strip()).astype(times.dtype)
-        return float(text)
+        return np.datetime64(text.strip()).astype(times.dtype) if dated else float(text)
     except ValueError:
-        kind = (
-            "a date such as 2018-01-31" if np.issubdtype(times.dtype, np.datetime64) else "a number"
-        )
+        kind = "a date such as 2018-01-31" if dated else "a number"
         raise ConfigError(f"--from {text!r} is not a time of this series; give {kind}") from None
 
 

@@ -19,7 +19,6 @@ from rnnkit.forecast.pipeline import (
     build_model,
     load,
     prepare,
-    valid_for_training,
 )
 from rnnkit.forecast.train import Split
 from rnnkit.registry.runs import read_run
@@ -57,8 +56,9 @@ class ForecastTask(Task):
     def load(self, echo) -> None:
         if self.arrays is None:
             self.prep = prepare(self.config, load(self.config))
-            X, Y, _ = self.prep.windows["train"]
-            train, valid = (X, Y), valid_for_training(self.config, self.prep)
+            train, valid = self.prep.windows["train"][:2], self.prep.windows.get("valid")
+            if valid is not None:  # scored at the model's own horizon (1 for step by step)
+                valid = valid[0], valid[1][:, : self.config.model_horizon]
         else:
             train, valid = self.arrays
         self.X, self.Y = _tensors(train, "train")
