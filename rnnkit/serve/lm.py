@@ -71,9 +71,6 @@ class LanguageModel(ServedModel):
         config, tokenizer, vocab, model = load_for_inference(path, device)
         return cls(name, path, config, tokenizer, vocab, model, device)
 
-    def config_dict(self) -> dict[str, Any]:
-        return self.config.to_dict()
-
     def describe(self) -> dict[str, Any]:
         return {
             **super().describe(),
