@@ -61,7 +61,7 @@ async def generate(
         body.prompt, body.length, seed=body.seed, beam=body.beam, **sampling_fields(body)
     )
     totals = {"model": lm.name, "seed": plan.seed, "warnings": plan.warnings}
-    batcher = batchers.get(lm.name) if plan.search["beam"] == 1 else None
+    batcher = batchers.get(lm.name) if plan.beam == 1 else None
     if body.stream:
         if batcher is not None:
             frames = await batching.stream(batcher, plan, totals)
