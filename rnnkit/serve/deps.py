@@ -60,13 +60,16 @@ def field_error(field: str, kind: str, msg: str, **ctx) -> RequestValidationErro
     return RequestValidationError([{"type": kind, "loc": ("body", field), "msg": msg, "ctx": ctx}])
 
 
-def check_limit(field: str, value: str | int | None, settings: ServeSettings, limit: str) -> None:
-    """Raise a 422 error, in the format of FastAPI's own checks, if ``value`` (a text's length,
-    or a number) is over the server's limit ``limit`` (a ``ServeSettings`` field)."""
+def check_limit(field: str, value: str | list | int | None, settings: ServeSettings, limit: str):
+    """Raise a 422 error, in the format of FastAPI's own checks, if ``value`` (a text, a list
+    or a number) is over the server's ``limit`` (a ``ServeSettings`` field)."""
     most = getattr(settings, limit)
     if isinstance(value, str) and len(value) > most:
         msg = f"String should have at most {most} characters (the server's {flag(limit)})"
         raise field_error(field, "string_too_long", msg, max_length=most)
+    if isinstance(value, list) and len(value) > most:
+        msg = f"List should have at most {most} items (the server's {flag(limit)})"
+        raise field_error(field, "too_long", msg, max_length=most)
     if isinstance(value, int) and value > most:
         msg = f"Input should be less than or equal to {most} (the server's {flag(limit)})"
         raise field_error(field, "less_than_equal", msg, le=most)
