@@ -6,13 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rnnkit.bounds import problem
+from rnnkit.bounds import flag, problem
 from rnnkit.errors import GenerationError
 
-
-def as_flag(name: str) -> str:
-    """A setting as the command line spells it: ``top_k`` -> ``--top-k``."""
-    return "--" + name.replace("_", "-")
+as_flag = flag  # a setting as the command line spells it: ``top_k`` -> ``--top-k``
 
 
 def as_field(name: str) -> str:

@@ -58,15 +58,8 @@ class Job:
         self.pieces = Pieces(lm, plan.prompt)
         self.text: list[str] = []
         self.on_piece = on_piece
-        search = plan.search
         self.stream = Stream(
-            plan.context,
-            plan.length,
-            search["temperature"],
-            search["top_k"],
-            search["top_p"],
-            seed=plan.seed,
-            on_token=self._token,
+            plan.context, plan.length, **plan.sampling, seed=plan.seed, on_token=self._token
         )
         self.queued = time.monotonic()
         self.started = 0.0

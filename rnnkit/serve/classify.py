@@ -7,7 +7,6 @@ so each sentence's label, probabilities, tags and entities are the command line'
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +37,6 @@ class Classifier(ServedModel):
     @classmethod
     def load(cls, path: Path, name: str, device) -> Classifier:
         return cls(name, path, *load_run(path, device), device)
-
-    def config_dict(self) -> dict[str, Any]:
-        return asdict(self.config)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "vocab_size": len(self.vocabs["words"])}

@@ -9,6 +9,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from rnnkit.bounds import flag
 from rnnkit.errors import DataError
 from rnnkit.serve.batching import Batcher
 from rnnkit.serve.limits import Slots
@@ -21,33 +22,26 @@ _bearer = HTTPBearer(
 )
 
 
-def get_models(request: Request) -> ModelSet:
-    return request.app.state.models
+def _app_state(name: str):
+    """A dependency giving ``request.app.state.<name>``, which ``create_app`` sets."""
 
+    def get(request: Request):
+        return getattr(request.app.state, name)
 
-def get_settings(request: Request) -> ServeSettings:
-    return request.app.state.settings
-
-
-def get_slots(request: Request) -> Slots:
-    return request.app.state.slots
-
-
-def get_batchers(request: Request) -> dict[str, Batcher]:
-    return request.app.state.batchers
+    return Depends(get)
 
 
 # Handler parameters of these types are filled in by FastAPI.
-Models = Annotated[ModelSet, Depends(get_models)]
-Settings = Annotated[ServeSettings, Depends(get_settings)]
-ModelSlots = Annotated[Slots, Depends(get_slots)]
-Batchers = Annotated[dict[str, Batcher], Depends(get_batchers)]  # by model name; {} unbatched
+Models = Annotated[ModelSet, _app_state("models")]
+Settings = Annotated[ServeSettings, _app_state("settings")]
+ModelSlots = Annotated[Slots, _app_state("slots")]
+Batchers = Annotated[dict[str, Batcher], _app_state("batchers")]  # by model name; {} unbatched
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 def require_token(request: Request, credentials: Credentials) -> None:
     """Refuse with 401 unless the server has no token or the request carries it."""
-    token = get_settings(request).token
+    token = request.app.state.settings.token
     if token is None:
         return
     # Constant-time comparison: response timing must not reveal how much of a guess was right.
@@ -66,13 +60,19 @@ def field_error(field: str, kind: str, msg: str, **ctx) -> RequestValidationErro
     return RequestValidationError([{"type": kind, "loc": ("body", field), "msg": msg, "ctx": ctx}])
 
 
-def too_long(field: str, value: str | int, limit: int, setting: str) -> RequestValidationError:
-    """A 422 error for a value over a server limit, in the format of FastAPI's own checks."""
-    if isinstance(value, str):
-        msg = f"String should have at most {limit} characters (the server's {setting})"
-        return field_error(field, "string_too_long", msg, max_length=limit)
-    msg = f"Input should be less than or equal to {limit} (the server's {setting})"
-    return field_error(field, "less_than_equal", msg, le=limit)
+def check_limit(field: str, value: str | list | int | None, settings: ServeSettings, limit: str):
+    """Raise a 422 error, in the format of FastAPI's own checks, if ``value`` (a text, a list
+    or a number) is over the server's ``limit`` (a ``ServeSettings`` field)."""
+    most = getattr(settings, limit)
+    if isinstance(value, str) and len(value) > most:
+        msg = f"String should have at most {most} characters (the server's {flag(limit)})"
+        raise field_error(field, "string_too_long", msg, max_length=most)
+    if isinstance(value, list) and len(value) > most:
+        msg = f"List should have at most {most} items (the server's {flag(limit)})"
+        raise field_error(field, "too_long", msg, max_length=most)
+    if isinstance(value, int) and value > most:
+        msg = f"Input should be less than or equal to {most} (the server's {flag(limit)})"
+        raise field_error(field, "less_than_equal", msg, le=most)
 
 
 def text_lines(text: str | list[str], settings: ServeSettings) -> list[str]:

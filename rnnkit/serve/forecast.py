@@ -6,9 +6,8 @@ run's own series is the command line's. Forecasters are small and run on the CPU
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -35,16 +34,13 @@ class Forecaster(ServedModel):
 
     def __init__(self, name: str, path: Path, run: ForecastRun):
         super().__init__(name, path)
-        self.run = run
+        self.run, self.config = run, run.config
         self.tau = run.config.tau
         self.columns = run.prep.series.columns  # the target first, then the features
 
     @classmethod
     def load(cls, path: Path, name: str, device) -> Forecaster:
         return cls(name, path, ForecastRun.load(path))
-
-    def config_dict(self) -> dict[str, Any]:
-        return asdict(self.run.config)
 
     def check_history(self) -> None:
         """Raise ``ConfigError`` if the model reads more than the target column, so that a

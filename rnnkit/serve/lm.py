@@ -28,13 +28,14 @@ SEED_RANGE = 2**31  # seeds drawn for requests without one; small enough for any
 
 @dataclass(frozen=True)
 class GenerationPlan:
-    """A checked ``/generate`` request: the context ids and the search settings (``beam`` and,
-    with beam 1, ``temperature``, ``top_k`` and ``top_p``: keywords of ``generate_ids``)."""
+    """A checked ``/generate`` request: the context ids, the beam and, with beam 1, the sampling
+    settings (``temperature``, ``top_k``, ``top_p``: keywords of ``generate_ids``)."""
 
     prompt: str
     context: list[int]
     length: int
-    search: dict[str, Any]
+    beam: int
+    sampling: dict[str, Any]
     seed: int
     warnings: list[str] = field(default_factory=list)
 
@@ -71,9 +72,6 @@ class LanguageModel(ServedModel):
         config, tokenizer, vocab, model = load_for_inference(path, device)
         return cls(name, path, config, tokenizer, vocab, model, device)
 
-    def config_dict(self) -> dict[str, Any]:
-        return self.config.to_dict()
-
     def describe(self) -> dict[str, Any]:
         return {
             **super().describe(),
@@ -107,8 +105,8 @@ class LanguageModel(ServedModel):
             warn=lambda m: warnings.append(m.removeprefix("warning: ")),
         )
         seed = random.randrange(SEED_RANGE) if seed is None else seed
-        search = {"beam": beam, **(sampling if beam == 1 else {})}  # a beam takes no sampling
-        return GenerationPlan(prompt, context, length, search, seed, warnings)
+        sampling = sampling if beam == 1 else {}  # a beam takes no sampling setting
+        return GenerationPlan(prompt, context, length, beam, sampling, seed, warnings)
 
     def generate(self, plan: GenerationPlan, emit: Callable[[str], None] | None = None):
         """Sample ``plan.length`` tokens (or search them with ``plan.beam``); ``emit`` gets each
@@ -125,7 +123,8 @@ class LanguageModel(ServedModel):
                 seed=plan.seed,
                 device=self.device,
                 banned=self.banned,
-                **plan.search,
+                beam=plan.beam,
+                **plan.sampling,
             )
             pieces = []
             for piece in text_pieces(ids, self.tokenizer, self.vocab, plan.prompt):

@@ -1,10 +1,9 @@
 """Served models: one adapter class per kind of run directory, loaded once, shared by requests.
 
 An adapter says how to ``load`` a run directory and is made known with ``@register_kind`` under
-its ``kind``, the name ``rnnkit.registry.runs`` gives that kind of run; by default it
-``recognises`` exactly the directories of its kind. ``load_models`` gives each run directory to
-the first adapter that recognises it, so a new kind of model is one more entry in
-``rnnkit.registry.runs.RUN_KINDS``, one more adapter module, imported in
+its ``kind``, the name ``rnnkit.registry.runs`` gives that kind of run. ``load_models`` gives
+each run directory to the adapter of the kind its run file names, so a new kind of model is one
+more entry in ``rnnkit.registry.runs.RUN_KINDS``, one more adapter module, imported in
 ``rnnkit/serve/__init__.py``, and one more router. A model lists the ``endpoints`` it answers;
 an endpoint picks its model among those that list it.
 """
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from rnnkit.errors import ConfigError, RnnkitError, RunDirError
-from rnnkit.registry.runs import has_run, read_run, run_kind
+from rnnkit.registry.runs import has_run, read_run
 from rnnkit.serve.limits import FairLock
 
 KINDS: dict[str, type[ServedModel]] = {}
@@ -49,6 +48,8 @@ class ServedModel(ABC):
         endpoints: the paths that can use this model; it may depend on the task (a poem
             language model also answers ``/poem``).
         name: how requests refer to it (the run directory's folder name, made unique).
+        config: the run's training config (a ``rnnkit.config.LoopConfig``), as saved in its
+            run directory.
     """
 
     kind: ClassVar[str]
@@ -62,18 +63,9 @@ class ServedModel(ABC):
         self.lock = FairLock()  # taken in turn: a batching worker takes it once per step
 
     @classmethod
-    def recognises(cls, path: Path) -> bool:
-        """Whether ``path`` holds a run of this adapter's kind (see ``rnnkit.registry.runs``)."""
-        return run_kind(path) == cls.kind
-
-    @classmethod
     @abstractmethod
     def load(cls, path: Path, name: str, device) -> ServedModel:
         """The model of the run directory ``path``, on ``device``, served as ``name``."""
-
-    @abstractmethod
-    def config_dict(self) -> dict[str, Any]:
-        """The run's training config, as saved in its run directory."""
 
     def describe(self) -> dict[str, Any]:
         """The ``GET /models`` entry. ``vocab_size`` and ``tokenizer`` are ``None`` here; the
@@ -85,7 +77,7 @@ class ServedModel(ABC):
             "endpoints": list(self.endpoints),
             "vocab_size": None,
             "tokenizer": None,
-            "config": self.config_dict(),
+            "config": self.config.to_dict(),
         }
 
 
@@ -142,9 +134,6 @@ class ModelSet:
     def __iter__(self):
         return iter(self.by_name.values())
 
-    def answering(self, endpoint: str) -> list[ServedModel]:
-        return [m for m in self if endpoint in m.endpoints]
-
     def pick(self, name: str | None, endpoint: str, what: str) -> ServedModel:
         """The model a request names, or the only one that answers ``endpoint`` when it names
         none.
@@ -158,7 +147,7 @@ class ModelSet:
             ConfigError: the name is missing but several fit, or it names a model that does not
                 answer ``endpoint``.
         """
-        fitting = self.answering(endpoint)
+        fitting = [m for m in self if endpoint in m.endpoints]
         if name is None:
             if len(fitting) == 1:
                 return fitting[0]

@@ -21,9 +21,9 @@ from pydantic import (
     field_validator,
 )
 
-from rnnkit.bounds import MAX_TEMPERATURE, MIN_TEMPERATURE, MIN_TOP_P
+from rnnkit.bounds import BOUNDS, MAX_TEMPERATURE, MIN_TEMPERATURE, MIN_TOP_P
 
-MAX_SEED = 2**63 - 1
+MAX_SEED = BOUNDS["seed"].high  # as --seed
 MAX_BEAM = 10
 MAX_POEMS = 20
 MAX_HORIZON = 1000

@@ -6,9 +6,7 @@ so its translations and attention weights are the command line's.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from rnnkit.decode import as_field
 from rnnkit.seq2seq.train import load_run
@@ -39,9 +37,6 @@ class Translator(ServedModel):
     @classmethod
     def load(cls, path: Path, name: str, device) -> Translator:
         return cls(name, path, *load_run(path, device), device)
-
-    def config_dict(self) -> dict[str, Any]:
-        return asdict(self.config)
 
     def translate(self, lines: list[str], beam: int, alpha: float, n_best: int) -> list[list[str]]:
         """The ``n_best`` translations of each line, best first (``[]`` for a blank line), as

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rnnkit.serve.deps import Models, ModelSlots, Settings, field_error
+from rnnkit.serve.deps import Models, ModelSlots, Settings, check_limit, field_error
 from rnnkit.serve.forecast import Forecaster
 from rnnkit.serve.routes.base import model_router
 from rnnkit.serve.schemas import ForecastRequest, ForecastResponse
@@ -17,10 +17,7 @@ async def forecast(
     """Forecast the next `horizon` values after the run's own series (as
     `rnnkit forecast predict`) or after a history sent in the request."""
     history = body.history
-    if history is not None and len(history) > settings.max_items:
-        limit = settings.max_items
-        msg = f"List should have at most {limit} items (the server's --max-items)"
-        raise field_error("history", "too_long", msg, max_length=limit)
+    check_limit("history", history, settings, "max_items")
     model: Forecaster = models.pick(body.model, "/forecast", "forecasting model")
     if history is not None:
         model.check_history()

@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from rnnkit.serve.deps import Models, require_token
-from rnnkit.serve.schemas import ErrorDetail, Health, ModelInfo
+from rnnkit.serve.schemas import MODEL_ERRORS, Health, ModelInfo
 
 open_router = APIRouter(tags=["server"])
 router = APIRouter(
     tags=["server"],
     dependencies=[Depends(require_token)],
-    responses={401: {"model": ErrorDetail, "description": "Token missing or wrong."}},
+    responses={401: MODEL_ERRORS[401]},
 )
 
 

@@ -6,7 +6,7 @@ import random
 
 from rnnkit.decode import as_field, search_settings
 from rnnkit.errors import GenerationError
-from rnnkit.serve.deps import Models, ModelSlots, Settings, too_long
+from rnnkit.serve.deps import Models, ModelSlots, Settings, check_limit
 from rnnkit.serve.lm import SEED_RANGE, LanguageModel
 from rnnkit.serve.routes.base import model_router
 from rnnkit.serve.schemas import PoemRequest, PoemResponse, sampling_fields
@@ -21,9 +21,7 @@ async def poem(
     """Write poems with form, acrostic, rhyme, start and style, as `rnnkit poem RUN_DIR`: the
     same seed gives the same poems."""
     for field in ("start", "style"):
-        text = getattr(body, field)
-        if text is not None and len(text) > settings.max_prompt_chars:
-            raise too_long(field, text, settings.max_prompt_chars, "--max-prompt-chars")
+        check_limit(field, getattr(body, field), settings, "max_prompt_chars")
     lm: LanguageModel = models.pick(body.model, "/poem", "poem model")
     # Checked here so that a refusal names the request's fields, not the command's flags.
     search_settings(body.beam, **sampling_fields(body), spell=as_field)

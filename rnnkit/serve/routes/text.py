@@ -8,7 +8,7 @@ from fastapi.responses import StreamingResponse
 
 from rnnkit.errors import DataError
 from rnnkit.serve import batching
-from rnnkit.serve.deps import Batchers, Models, ModelSlots, Settings, too_long
+from rnnkit.serve.deps import Batchers, Models, ModelSlots, Settings, check_limit
 from rnnkit.serve.limits import Slots
 from rnnkit.serve.lm import LanguageModel
 from rnnkit.serve.routes.base import model_router
@@ -54,16 +54,14 @@ async def generate(
 
     Sampled requests to one model are stepped together (continuous batching) unless the
     server runs with --no-batching; a beam search runs on its own."""
-    if len(body.prompt) > settings.max_prompt_chars:
-        raise too_long("prompt", body.prompt, settings.max_prompt_chars, "--max-prompt-chars")
-    if body.length > settings.max_tokens:
-        raise too_long("length", body.length, settings.max_tokens, "--max-tokens")
+    check_limit("prompt", body.prompt, settings, "max_prompt_chars")
+    check_limit("length", body.length, settings, "max_tokens")
     lm: LanguageModel = models.pick(body.model, "/generate", "language model")
     plan = lm.plan(
         body.prompt, body.length, seed=body.seed, beam=body.beam, **sampling_fields(body)
     )
     totals = {"model": lm.name, "seed": plan.seed, "warnings": plan.warnings}
-    batcher = batchers.get(lm.name) if plan.search["beam"] == 1 else None
+    batcher = batchers.get(lm.name) if plan.beam == 1 else None
     if body.stream:
         if batcher is not None:
             frames = await batching.stream(batcher, plan, totals)
@@ -101,8 +99,7 @@ async def score(
 ) -> ScoreResponse:
     """Log-probability (natural log) and perplexity of each line and of all of them together,
     as `rnnkit score`."""
-    if len(body.text) > settings.max_prompt_chars:
-        raise too_long("text", body.text, settings.max_prompt_chars, "--max-prompt-chars")
+    check_limit("text", body.text, settings, "max_prompt_chars")
     lines = [ln for ln in body.text.splitlines() if ln.strip()]
     if not lines:
         raise DataError("text has only blank lines; send at least one line to score")
