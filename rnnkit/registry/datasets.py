@@ -11,8 +11,7 @@ finds a file in this order:
 3. Download from the file's URL into the cache, with the sha256 checked before the file is moved
    into place, so the cache never holds a partial or wrong file.
 
-``load_split_text`` also takes a path: a single text file (split 90/10 into train and valid) or a
-directory holding ``train.txt`` and optionally ``valid.txt`` and ``test.txt``.
+``load_split_text`` also takes a text file or a dataset folder.
 """
 
 from __future__ import annotations
