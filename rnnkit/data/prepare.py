@@ -5,10 +5,8 @@ again and encoded, chunk by chunk, onto the end of a raw ``.bin`` file (``rnnkit
 describes the folder). Chunks end at newlines (``rnnkit.text.streaming``), so memory is bounded
 by the chunk size, plus the vocabulary and its counts, whatever the size of the corpus.
 
-The splits are the ones ``load_split_text`` gives: a registered dataset's own files, or its
-fraction cut; a single file cut 90/10 by the rule of ``split_text``; a folder's ``train.txt``,
-``valid.txt`` (else carved from train) and ``test.txt``. A split is a byte range of a file, so
-a cut costs no copy.
+The splits are the ones ``load_split_text`` gives, each a byte range of a file, so a cut (the
+rule of ``split_text``) costs no copy.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from rnnkit.export.graph import Bundle, Exportable
 from rnnkit.export.lm import lm_exportable
 from rnnkit.export.seq2seq import seq2seq_exportable
 from rnnkit.io import atomic_write, atomic_write_text, storage_error
-from rnnkit.registry.runs import RUN_KINDS, identify
+from rnnkit.registry.runs import RUN_KINDS, read_run
 
 EXPORTERS = {"lm": lm_exportable, "forecast": forecast_exportable}
 EXPORTERS["classify"] = classify_exportable
@@ -113,7 +113,7 @@ def export_run(
     """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    kind = identify(run_dir)
+    kind = RUN_KINDS[read_run(run_dir).kind]
     if kind.name not in EXPORTERS:
         *most, last = (f"{RUN_KINDS[k].what}s ({RUN_KINDS[k].trained_by})" for k in EXPORTERS)
         kinds = f"{', '.join(most)} and {last}"

@@ -147,16 +147,6 @@ def _key_order(context: np.ndarray, last: np.ndarray, V: int, k: int) -> np.ndar
     return np.argsort(context * V + last, kind="stable")
 
 
-def lookup_rows(keys: list[np.ndarray], V: int, tokens: np.ndarray, sentence: np.ndarray):
-    """``NGramCounts.lookup`` for any tables keyed the same way (see ``listed_grams``)."""
-    ranks = []
-    for pos, row in listed_grams(keys, V, tokens, sentence):
-        rank = np.full(len(tokens), -1, dtype=np.int64)
-        rank[pos] = row
-        ranks.append(rank)
-    return ranks
-
-
 @dataclass
 class Table:
     """The n-grams of one order k.
@@ -225,7 +215,12 @@ class NGramCounts:
         Returns a list of (P,) int64 arrays; -1 where that k-gram is not in the table (or
         would cross a sentence end).
         """
-        return lookup_rows([t.keys for t in self.tables], self.V, tokens, sentence)
+        ranks = []
+        for pos, row in listed_grams([t.keys for t in self.tables], self.V, tokens, sentence):
+            rank = np.full(len(tokens), -1, dtype=np.int64)
+            rank[pos] = row
+            ranks.append(rank)
+        return ranks
 
     def first_tokens(self) -> list[np.ndarray]:
         """Per order k (index k-1): (n_k,) the first token of every row."""

@@ -16,6 +16,7 @@ import numpy as np
 from rnnkit.errors import ConfigError, DataError, GenerationError
 from rnnkit.ngram.arpa import EOS_SYM, SYMBOLS, UNK_SYM, escape_token, unescape_token
 from rnnkit.ngram.backoff import KENLM_MAGIC, BackoffLM, read_backoff
+from rnnkit.ngram.counts import pad_sentences
 from rnnkit.text.tokenizers import build_tokenizer
 
 _SNIFF = 1 << 16  # bytes read to tell an ARPA file from other files
@@ -155,20 +156,12 @@ class KenlmBinary:
 
     def token_logprobs(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ids = np.asarray(ids, dtype=np.int64)
-        ends = np.flatnonzero(ids == self.eos)
-        if len(ends) == 0 or ends[-1] != len(ids) - 1:
-            ends = np.append(ends, len(ids) - 1)
-        out, start = [], 0
-        for end in ends:
-            words = [self.words[i] for i in ids[start:end]]
-            scores = [s for s, _, _ in self.model.full_scores(" ".join(words))]
-            if ids[end] != self.eos:  # a last sentence without its end: no </s> to score
-                words.append(self.words[ids[end]])
-                scores = [s for s, _, _ in self.model.full_scores(" ".join(words), eos=False)]
-            out.extend(scores)
-            start = end + 1
-        lengths = np.diff(np.concatenate([[-1], ends]))
-        sentence = np.repeat(np.arange(len(ends)), lengths)
+        _, _, sentence = pad_sentences(ids, self.eos, self.bos, 1)
+        out = []
+        for words in np.split(ids, np.flatnonzero(np.diff(sentence)) + 1):
+            ended = words[-1] == self.eos  # a last sentence without its end: no </s> to score
+            text = " ".join(self.words[i] for i in (words[:-1] if ended else words))
+            out.extend(s for s, _, _ in self.model.full_scores(text, eos=ended))
         return np.array(out) * np.log(10), sentence
 
     def generate(self, *args, **kwargs):

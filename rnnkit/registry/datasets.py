@@ -11,8 +11,7 @@ finds a file in this order:
 3. Download from the file's URL into the cache, with the sha256 checked before the file is moved
    into place, so the cache never holds a partial or wrong file.
 
-``load_split_text`` also takes a path: a single text file (split 90/10 into train and valid) or a
-directory holding ``train.txt`` and optionally ``valid.txt`` and ``test.txt``.
+``load_split_text`` also takes a text file or a dataset folder.
 """
 
 from __future__ import annotations
@@ -233,13 +232,6 @@ def cache_path(file: DataFile) -> Path:
     return cache_dir() / "datasets" / file.path
 
 
-def get_spec(name: str) -> DatasetSpec:
-    """The registered dataset called ``name``; unknown names raise ``DataError``."""
-    if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}: registered datasets are {', '.join(DATASETS)}")
-    return DATASETS[name]
-
-
 def _local_copy(file: DataFile) -> Path | None:
     root = data_root()
     if root is None:
@@ -401,7 +393,9 @@ def resolve_file(name: str, split: str) -> Path:
     Raises:
         DataError: unknown dataset or split. DownloadError: the file cannot be fetched.
     """
-    return fetch(get_spec(name).file_for(split))
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}: registered datasets are {', '.join(DATASETS)}")
+    return fetch(DATASETS[name].file_for(split))
 
 
 # ---- splitting and loading ---------------------------------------------------------------------
@@ -478,8 +472,7 @@ def _load_dir(folder: Path, split: str) -> str:
     if (folder / "valid.txt").is_file():
         return read_text(folder / f"{split}.txt")
     # No valid.txt: carve it from the end of train.txt, like a single file.
-    train, valid = split_text(read_text(folder / "train.txt"))
-    return train if split == "train" else valid
+    return _pick(*split_text(read_text(folder / "train.txt")), split, f"folder {folder}")
 
 
 def load_split_text(name_or_path: str, split: str) -> str:

@@ -198,15 +198,6 @@ def run_kind(path: str | Path) -> str | None:
         return None
 
 
-def identify(path: str | Path) -> RunKind:
-    """The kind of run in ``path``.
-
-    Raises:
-        RunDirError: ``path`` is missing, holds no run, or its run file is damaged.
-    """
-    return RUN_KINDS[read_run(path).kind]
-
-
 # ---- reading today's and earlier layouts -----------------------------------------------------
 def run_file(run: Path) -> Path | None:
     """The run file in ``run``: ``run.json``, or the file an earlier layout kept the config

@@ -149,7 +149,7 @@ class TokenCounter:
 
 
 class ChunkEncoder:
-    """Text -> ids in ``dtype``, equal to ``encode_text`` piece by piece.
+    """Text -> ids in ``dtype``, a slice at a time: the ids of the whole text, less memory.
 
     Characters go through a lookup table indexed by code point (one gather per character);
     other tokens through the vocabulary's dict.
@@ -157,7 +157,7 @@ class ChunkEncoder:
     Args:
         tokenizer: how to split the text.
         vocab: token -> id; unknown tokens map to ``<unk>``.
-        dtype: an unsigned dtype that holds ``len(vocab)`` ids (see ``smallest_uint``).
+        dtype: an integer dtype that holds ``len(vocab)`` ids (see ``smallest_uint``).
     """
 
     def __init__(self, tokenizer: Tokenizer, vocab: Vocab, dtype: np.dtype):

@@ -16,22 +16,12 @@ the context that comes before a fresh line.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from rnnkit.errors import ConfigError
 from rnnkit.text.lines import split_lines
 
 EOS = "<eos>"
-
-
-def _per_line(text: str, split: Callable[[str], list[str]]) -> list[str]:
-    """The tokens ``split`` finds in each line of ``text``, every line closed by ``<eos>``."""
-    tokens: list[str] = []
-    for line in split_lines(text):
-        tokens.extend(split(line))
-        tokens.append(EOS)
-    return tokens
 
 
 @dataclass(frozen=True)
@@ -66,7 +56,7 @@ class WordTokenizer:
             text = text.lower()
         if text and not text.endswith("\n"):
             text += "\n"
-        # the tokens of _per_line(text, str.split) in one split, without a list per line
+        # every line's tokens and its <eos> in one split, without a list per line
         return text.replace("\n", f" {EOS} ").split()
 
     def detokenize(self, tokens: list[str]) -> str:
@@ -98,7 +88,11 @@ class ChineseCharTokenizer:
     lossless: bool = False
 
     def tokenize(self, text: str) -> list[str]:
-        return _per_line(text, _CJK_TOKEN.findall)
+        tokens: list[str] = []
+        for line in split_lines(text):
+            tokens.extend(_CJK_TOKEN.findall(line))
+            tokens.append(EOS)
+        return tokens
 
     def detokenize(self, tokens: list[str]) -> str:
         return "".join("\n" if t == EOS else t for t in tokens)
