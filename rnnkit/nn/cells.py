@@ -36,9 +36,10 @@ GRU_MATH = r"""    .. math::
         h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}
         \end{array}
 """
-_GATED_CELL_DOC = """
+# The cells' Args to Attributes; G is the number of gate blocks ("" for the RNN's one).
+_CELL_DOC = """
     Args:
-        input_size: I; hidden_size: H; bias: if ``False``, no ``b_ih`` / ``b_hh``.
+        input_size: I; hidden_size: H; bias: if ``False``, no ``b_ih`` / ``b_hh``.{args}
 
     Inputs: ``input``, ``hx=None``
         - **input**: (N, I) or (I).
@@ -47,7 +48,7 @@ _GATED_CELL_DOC = """
     Outputs: {out}.
 
     Attributes:
-        weight_ih: ({G}H, I) and weight_hh: ({G}H, H), gates stacked ``{order}``;
+        weight_ih: ({G}H, I) and weight_hh: ({G}H, H){order};
         bias_ih, bias_hh: ({G}H); all drawn from U(-1/sqrt(H), 1/sqrt(H)).
     """
 
@@ -97,8 +98,28 @@ def gru_cell(
     return (1 - z) * n + z * h
 
 
-class _CellBase(nn.Module):
-    """Parameters, initialisation and input checks shared by the three cells."""
+class TorchStyleParams(nn.Module):
+    """What the cells and layers here share with ``torch.nn``'s recurrent modules: every
+    parameter drawn from U(-1/sqrt(H), 1/sqrt(H)), and a repr naming the sizes and each
+    argument of ``REPR_DEFAULTS`` that is not its default."""
+
+    REPR_DEFAULTS = {"bias": True}
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
+        for weight in self.parameters():
+            nn.init.uniform_(weight, -bound, bound)
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        for name, default in self.REPR_DEFAULTS.items():
+            if getattr(self, name) != default:
+                s += f", {name}={getattr(self, name)}"
+        return s
+
+
+class _CellBase(TorchStyleParams):
+    """Parameters and input checks shared by the three cells."""
 
     gates = 1  # G: gate blocks stacked in weight_ih (G*H, I) and weight_hh (G*H, H)
 
@@ -120,19 +141,6 @@ class _CellBase(nn.Module):
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
         self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        bound = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
-        for weight in self.parameters():
-            nn.init.uniform_(weight, -bound, bound)
-
-    def extra_repr(self) -> str:
-        s = f"{self.input_size}, {self.hidden_size}"
-        if not self.bias:
-            s += ", bias=False"
-        if getattr(self, "nonlinearity", "tanh") != "tanh":
-            s += f", nonlinearity={self.nonlinearity}"
-        return s
 
     def _batch(self, input: torch.Tensor, hx: tuple[torch.Tensor, ...] | None):
         """``(x (N, I), hx as (N, H) tensors, batched)``: unbatched input gains N = 1, a
@@ -173,29 +181,21 @@ class _CellBase(nn.Module):
 
 
 class RNNCell(_CellBase):
-    r"""An Elman RNN cell, a drop-in for ``torch.nn.RNNCell``.
+    __doc__ = r"""An Elman RNN cell, a drop-in for ``torch.nn.RNNCell``.
 
     .. math::
         h_t = \tanh(x_t W_{ih}^T + b_{ih} + h_{t-1} W_{hh}^T + b_{hh})
 
     (``relu`` in place of ``tanh`` with ``nonlinearity="relu"``).
+    """ + _CELL_DOC.format(
+        args='\n        nonlinearity: ``"tanh"`` or ``"relu"``.',
+        state="(N, H) or (H)",
+        out="``h'`` (N, H) or (H)",
+        G="",
+        order="",
+    )
 
-    Args:
-        input_size: I, features of ``x``.
-        hidden_size: H, features of ``h``.
-        bias: if ``False``, no ``b_ih`` / ``b_hh``.
-        nonlinearity: ``"tanh"`` or ``"relu"``.
-
-    Inputs: ``input``, ``hx=None``
-        - **input**: (N, I) or (I).
-        - **hx**: (N, H) or (H); ``None`` means zeros.
-
-    Outputs: ``h'`` (N, H) or (H).
-
-    Attributes:
-        weight_ih: (H, I); weight_hh: (H, H); bias_ih, bias_hh: (H), all drawn from
-        U(-1/sqrt(H), 1/sqrt(H)).
-    """
+    REPR_DEFAULTS = {"bias": True, "nonlinearity": "tanh"}
 
     def __init__(
         self,
@@ -221,11 +221,12 @@ class LSTMCell(_CellBase):
     __doc__ = (
         "A long short-term memory cell, a drop-in for ``torch.nn.LSTMCell``.\n\n"
         + LSTM_MATH
-        + _GATED_CELL_DOC.format(
+        + _CELL_DOC.format(
+            args="",
             state="``(h, c)``, each (N, H) or (H)",
             out="``(h', c')``, each (N, H) or (H)",
             G=4,
-            order="i|f|g|o",
+            order=", gates stacked ``i|f|g|o``",
         )
     )
 
@@ -241,8 +242,12 @@ class GRUCell(_CellBase):
     __doc__ = (
         "A gated recurrent unit cell, a drop-in for ``torch.nn.GRUCell``.\n\n"
         + GRU_MATH
-        + _GATED_CELL_DOC.format(
-            state="(N, H) or (H)", out="``h'`` (N, H) or (H)", G=3, order="r|z|n"
+        + _CELL_DOC.format(
+            args="",
+            state="(N, H) or (H)",
+            out="``h'`` (N, H) or (H)",
+            G=3,
+            order=", gates stacked ``r|z|n``",
         )
     )
 

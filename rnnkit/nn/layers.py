@@ -14,7 +14,6 @@ padded outputs are zeros.
 
 from __future__ import annotations
 
-import math
 import numbers
 import warnings
 
@@ -25,17 +24,17 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnkit.errors import ConfigError
 from rnnkit.nn.bptt import GRUSequence, Linear, LSTMSequence, RNNSequence
-from rnnkit.nn.cells import GRU_MATH, LSTM_MATH, gru_cell, lstm_cell, rnn_cell
+from rnnkit.nn.cells import GRU_MATH, LSTM_MATH, TorchStyleParams, gru_cell, lstm_cell, rnn_cell
 
 States = tuple[torch.Tensor, ...]  # (h,) or, for LSTM, (h, c)
 
 
-class TorchStyleLayer(nn.Module):
+class TorchStyleLayer(TorchStyleParams):
     """What every recurrent layer here shares with ``torch.nn``'s: its argument checks, the
     parameters ``weight_ih_l{k}``, ``bias_ih_l{k}`` (and ``weight_hh_l{k}``, ``bias_hh_l{k}``)
-    with ``_reverse`` for the backward direction, initialisation U(-1/sqrt(H), 1/sqrt(H)),
-    ``forward(input, hx=None)``'s input and state handling and messages,
-    ``flatten_parameters`` and a repr naming what is not default.
+    with ``_reverse`` for the backward direction, ``forward(input, hx=None)``'s input and state
+    handling and messages, and ``flatten_parameters``; the initialisation and the repr of
+    ``TorchStyleParams``.
 
     A subclass writes ``_scan(x, state, suffix, mask, reverse)``: one layer (parameters named
     ``*suffix``) in one direction over time-major ``x`` (T, N, I_k) from ``state`` ((h_0,) or,
@@ -85,20 +84,8 @@ class TorchStyleLayer(nn.Module):
     def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
 
-    def reset_parameters(self) -> None:
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for weight in self.parameters():
-            nn.init.uniform_(weight, -bound, bound)
-
     def flatten_parameters(self) -> None:
         """Does nothing: kept so code written for ``torch.nn`` layers runs unchanged."""
-
-    def extra_repr(self) -> str:
-        s = f"{self.input_size}, {self.hidden_size}"
-        for name, default in self.REPR_DEFAULTS.items():
-            if getattr(self, name) != default:
-                s += f", {name}={getattr(self, name)}"
-        return s
 
     def forward(self, input, hx=None, *, lengths: torch.Tensor | None = None):
         """Run the stack over a sequence; see the class docstring for shapes."""
@@ -351,6 +338,8 @@ class RNN(_Recurrent):
         extra='nonlinearity: ``"tanh"`` or ``"relu"``.\n        ', more="", **_H_FIELDS
     )
 
+    REPR_DEFAULTS = {**TorchStyleLayer.REPR_DEFAULTS, "nonlinearity": "tanh"}
+
     def __init__(
         self,
         input_size: int,
@@ -373,10 +362,6 @@ class RNN(_Recurrent):
             device, dtype,
         )  # fmt: skip
         self.nonlinearity = nonlinearity
-
-    def extra_repr(self) -> str:
-        s = super().extra_repr()
-        return s if self.nonlinearity == "tanh" else s + f", nonlinearity={self.nonlinearity}"
 
     def _step(self, x_proj, state, weight_hh, bias_hh):
         return (rnn_cell(x_proj, state[0], weight_hh, bias_hh, self.nonlinearity),)
