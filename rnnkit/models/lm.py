@@ -154,11 +154,8 @@ class RNNLanguageModel(nn.Module):
         logits, _, state = self(y_prev[:, None], None, state)  # (N, 1, V)
         return logits[:, 0], state
 
-    @staticmethod
-    def select_state(state: State, index: torch.Tensor) -> State:
-        """Rows ``index`` (N',) of a state, in that order: beam search reorders its hypotheses
-        with it."""
-        return select_state(state, index)
+    # Rows ``index`` (N',) of a state, in that order: beam search reorders its hypotheses.
+    select_state = staticmethod(select_state)
 
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None, state: State | None = None
