@@ -104,6 +104,22 @@ class TorchStyleParams(nn.Module):
     argument of ``REPR_DEFAULTS`` that is not its default."""
 
     REPR_DEFAULTS = {"bias": True}
+    gates = 1  # G: gate blocks stacked in weight_ih (G*H, I) and weight_hh (G*H, H)
+
+    def _add_parameters(self, suffix: str, input_size: int, recurrent: bool, factory) -> None:
+        """Register ``weight_ih`` (G*H, ``input_size``) and, if ``recurrent``, ``weight_hh``
+        (G*H, H), then ``bias_ih`` (and ``bias_hh``) (G*H), None without ``bias``; every name
+        ends in ``suffix``. The values are drawn by ``reset_parameters``."""
+        G, H = self.gates, self.hidden_size
+        kinds = ("ih", "hh") if recurrent else ("ih",)
+        for kind in kinds:
+            shape = (G * H, input_size if kind == "ih" else H)
+            self.register_parameter(
+                f"weight_{kind}{suffix}", nn.Parameter(torch.empty(shape, **factory))
+            )
+        for kind in kinds:
+            bias = nn.Parameter(torch.empty(G * H, **factory)) if self.bias else None
+            self.register_parameter(f"bias_{kind}{suffix}", bias)
 
     def reset_parameters(self) -> None:
         bound = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
@@ -121,25 +137,14 @@ class TorchStyleParams(nn.Module):
 class _CellBase(TorchStyleParams):
     """Parameters and input checks shared by the three cells."""
 
-    gates = 1  # G: gate blocks stacked in weight_ih (G*H, I) and weight_hh (G*H, H)
-
     def __init__(
         self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None
     ):
         super().__init__()
-        factory = {"device": device, "dtype": dtype}
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias
-        G, H = self.gates, hidden_size
-        self.weight_ih = nn.Parameter(torch.empty(G * H, input_size, **factory))
-        self.weight_hh = nn.Parameter(torch.empty(G * H, H, **factory))
-        if bias:
-            self.bias_ih = nn.Parameter(torch.empty(G * H, **factory))
-            self.bias_hh = nn.Parameter(torch.empty(G * H, **factory))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
+        self._add_parameters("", input_size, True, {"device": device, "dtype": dtype})
         self.reset_parameters()
 
     def _batch(self, input: torch.Tensor, hx: tuple[torch.Tensor, ...] | None):

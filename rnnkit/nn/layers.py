@@ -19,7 +19,6 @@ import warnings
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.errors import ConfigError
@@ -44,7 +43,6 @@ class TorchStyleLayer(TorchStyleParams):
 
     REPR_DEFAULTS = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0}
     REPR_DEFAULTS["bidirectional"] = False
-    gates = 1  # G: gate blocks stacked in weight_ih_l{k} (G*H, I_k) and weight_hh_l{k} (G*H, H)
 
     def __init__(
         self, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, level
@@ -64,20 +62,11 @@ class TorchStyleLayer(TorchStyleParams):
         """Register every layer's parameters (``weight_hh`` and ``bias_hh`` if ``recurrent``)
         and draw them."""
         factory = {"device": device, "dtype": dtype}
-        G, H, D = self.gates, self.hidden_size, self.num_directions
+        D = self.num_directions
         for layer in range(self.num_layers):
-            layer_input = self.input_size if layer == 0 else D * H
+            layer_input = self.input_size if layer == 0 else D * self.hidden_size
             for suffix in [f"_l{layer}", f"_l{layer}_reverse"][:D]:
-                shapes = {"weight_ih": (G * H, layer_input)}
-                if recurrent:
-                    shapes["weight_hh"] = (G * H, H)
-                if self.bias:
-                    shapes["bias_ih"] = (G * H,)
-                    if recurrent:
-                        shapes["bias_hh"] = (G * H,)
-                for name, shape in shapes.items():
-                    param = nn.Parameter(torch.empty(shape, **factory))
-                    self.register_parameter(name + suffix, param)
+                self._add_parameters(suffix, layer_input, recurrent, factory)
         self.reset_parameters()
 
     @property
