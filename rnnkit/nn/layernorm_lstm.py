@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnkit.errors import ConfigError
-from rnnkit.nn.layers import stack_layers
+from rnnkit.nn.layers import masked_steps, stack_layers
 
 
 class LayerNormLSTMCell(nn.Module):
@@ -103,9 +103,5 @@ class LayerNormLSTM(nn.Module):
         """``stack_layers``' scan: layer k (``suffix`` is ``_l{k}``) over ``x`` (T, N, I_k) from
         ``state`` ``(h, c)``, each (N, H); one-way, no mask. Returns ``(out (T, N, H), (h, c))``."""
         cell = self.cells[int(suffix.removeprefix("_l"))]
-        h, c = state
-        outs = []
-        for x_proj in cell.ln_ih(F.linear(x, cell.weight_ih)).unbind(0):  # all steps at once
-            h, c = cell.step(x_proj, h, c)
-            outs.append(h)
-        return torch.stack(outs), (h, c)
+        x_proj = cell.ln_ih(F.linear(x, cell.weight_ih))  # (T, N, 4H): all steps at once
+        return masked_steps(lambda x_t, s: cell.step(x_t, *s), x_proj, state, mask)

@@ -14,6 +14,7 @@ padded outputs are zeros.
 
 from __future__ import annotations
 
+import functools
 import numbers
 import warnings
 
@@ -234,20 +235,29 @@ class _Recurrent(TorchStyleLayer):
                 xp, mask = xp.flip(0), (None if mask is None else mask.flip(0))
             out, state = self._sequence(xp, state, weight_hh, bias_hh, mask)
             return (out.flip(0) if reverse else out), state
-        # unbind, not x_proj[t]: indexing a tensor that needs grad costs a full-size zero
-        # gradient per step in backward.
-        x_proj = F.linear(x, getattr(self, "weight_ih" + suffix), bias_ih).unbind(0)
-        masks = None if mask is None else mask.unbind(0)
-        T = len(x_proj)
-        outputs = [None] * T
-        for t in reversed(range(T)) if reverse else range(T):
-            new = self._step(x_proj[t], state, weight_hh, bias_hh)
-            if masks is None:
-                state = new
-            else:  # rows past their length keep their state
-                state = tuple(torch.where(masks[t], n, s) for n, s in zip(new, state, strict=True))
-            outputs[t] = state[0]
-        return torch.stack(outputs), state
+        x_proj = F.linear(x, getattr(self, "weight_ih" + suffix), bias_ih)  # (T, N, G*H)
+        step = functools.partial(self._step, weight_hh=weight_hh, bias_hh=bias_hh)
+        return masked_steps(step, x_proj, state, mask, reverse)
+
+
+def masked_steps(step, x: torch.Tensor, state: States, mask, reverse: int = 0):
+    """``state = step(x[t], state)`` for every step t of ``x`` (T, N, ...), backwards in time
+    if ``reverse``; a row where ``mask`` (T, N, 1) is False keeps its state.
+
+    Returns ``(state[0] after every step, stacked (T, N, H), the last state)``.
+    """
+    # unbind, not x[t]: indexing a tensor that needs grad costs a full-size zero gradient per
+    # step in backward.
+    xs, masks = x.unbind(0), (None if mask is None else mask.unbind(0))
+    outputs = [None] * len(xs)
+    for t in reversed(range(len(xs))) if reverse else range(len(xs)):
+        new = step(xs[t], state)
+        if masks is None:
+            state = new
+        else:  # rows past their length keep their state
+            state = tuple(torch.where(masks[t], n, s) for n, s in zip(new, state, strict=True))
+        outputs[t] = state[0]
+    return torch.stack(outputs), state
 
 
 def _check_args(
