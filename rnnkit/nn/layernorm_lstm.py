@@ -100,8 +100,7 @@ class LayerNormLSTM(nn.Module):
         return (out.transpose(0, 1) if self.batch_first else out), state
 
     def _scan(self, x: torch.Tensor, state, suffix: str, mask, reverse: int):
-        """``stack_layers``' scan: layer k (``suffix`` is ``_l{k}``) over ``x`` (T, N, I_k) from
-        ``state`` ``(h, c)``, each (N, H); one-way, no mask. Returns ``(out (T, N, H), (h, c))``."""
+        """``stack_layers``' scan of layer k (``suffix`` ``_l{k}``): one-way, without a mask."""
         cell = self.cells[int(suffix.removeprefix("_l"))]
         x_proj = cell.ln_ih(F.linear(x, cell.weight_ih))  # (T, N, 4H): all steps at once
         return masked_steps(lambda x_t, s: cell.step(x_t, *s), x_proj, state, mask)

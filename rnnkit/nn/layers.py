@@ -36,10 +36,7 @@ class TorchStyleLayer(TorchStyleParams):
     handling and messages, and ``flatten_parameters``; the initialisation and the repr of
     ``TorchStyleParams``.
 
-    A subclass writes ``_scan(x, state, suffix, mask, reverse)``: one layer (parameters named
-    ``*suffix``) in one direction over time-major ``x`` (T, N, I_k) from ``state`` ((h_0,) or,
-    for an LSTM, (h_0, c_0), each (N, H)), with ``mask`` (T, N, 1) True where step t is inside
-    sequence n (None: every step is), returning ``(out (T, N, H), state)``.
+    A subclass writes ``_scan``, one layer in one direction: the ``scan`` of ``stack_layers``.
     """
 
     REPR_DEFAULTS = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0}
@@ -162,11 +159,14 @@ class TorchStyleLayer(TorchStyleParams):
 
 def stack_layers(scan, x, states: States, mask, num_layers: int, directions: int, dropout=0.0):
     """``num_layers`` layers of ``directions`` directions over time-major ``x`` (T, N, I), from
-    ``states``, tuples of (D*num_layers, N, H); ``dropout`` between layers. ``scan(x, state,
-    suffix, mask, reverse)`` runs one layer (its parameters ``*suffix``) one way from ``state``,
-    a tuple of (N, H), and returns ``(out (T, N, H), state)``.
+    ``states``, tuples of (D*num_layers, N, H); ``dropout`` between layers.
 
-    Returns ``(out (T, N, D*H), states)``, the output zero where ``mask`` (T, N, 1) is False.
+    ``scan(x, state, suffix, mask, reverse)`` runs one layer (its parameters named ``*suffix``)
+    one way over ``x`` (T, N, I_k) from ``state`` ((h_0,) or, for an LSTM, (h_0, c_0), each
+    (N, H)), with ``mask`` (T, N, 1) True where step t is inside sequence n (None: every step
+    is), and returns ``(out (T, N, H), state)``.
+
+    Returns ``(out (T, N, D*H), states)``, the output zero where ``mask`` is False.
     """
     finals = []  # one state tuple per layer and direction, in h_n's order
     for layer in range(num_layers):

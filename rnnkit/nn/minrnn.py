@@ -119,12 +119,8 @@ def scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, chunked: bool = Fal
 
 
 def update_gate(gates: torch.Tensor, lstm: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """``gates`` (..., G*H) -> ``(z, h~)`` (..., H), so that ``h_t = (1 - z) h_{t-1} + z h~``.
-
-    A minLSTM is a minGRU whose update gate is ``i' = i / (f + i)``: its ``z`` is
-    ``sigmoid(logsigmoid(a_i) - logsigmoid(a_f))`` (the same quotient, no 0/0 when both
-    gates saturate).
-    """
+    """``gates`` (..., G*H) -> ``(z, h~)`` (..., H), so that ``h_t = (1 - z) h_{t-1} + z h~``;
+    a minLSTM's ``z`` is ``i'`` (module docstring)."""
     if lstm:
         k_i, k_f, h_tilde = gates.chunk(3, -1)
         return torch.sigmoid(F.logsigmoid(k_i) - F.logsigmoid(k_f)), h_tilde
