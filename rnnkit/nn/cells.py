@@ -99,9 +99,9 @@ def gru_cell(
 
 
 class TorchStyleParams(nn.Module):
-    """What the cells and layers here share with ``torch.nn``'s recurrent modules: every
-    parameter drawn from U(-1/sqrt(H), 1/sqrt(H)), and a repr naming the sizes and each
-    argument of ``REPR_DEFAULTS`` that is not its default."""
+    """What the cells and layers here share with ``torch.nn``'s recurrent modules: their
+    parameters' names and shapes, each drawn from U(-1/sqrt(H), 1/sqrt(H)), and a repr naming
+    the sizes and each argument of ``REPR_DEFAULTS`` that is not its default."""
 
     REPR_DEFAULTS = {"bias": True}
     gates = 1  # G: gate blocks stacked in weight_ih (G*H, I) and weight_hh (G*H, H)
