@@ -1,9 +1,11 @@
-"""Exporting trained models to ONNX and TorchScript, with a sidecar JSON for consumers.
+"""Exporting trained models to ``torch.export`` programs, ONNX and TorchScript, with a sidecar
+JSON for consumers.
 
-``export_run(run_dir, "onnx", "model.onnx")`` writes the model of a language-model run as a step
-function with its recurrent state in and out (``lm.py``), or a forecaster's window-to-forecast
-function (``forecast.py``), in a format of ``formats.py``, checked against rnnkit before it is
-written; ``model.onnx.json`` beside it says how to feed it: names, shapes, vocabulary,
+``export_run(run_dir, "onnx", "model.onnx")`` writes a run's model in a format of
+``formats.py``, checked against rnnkit before it is written: a language model as a step function
+with its recurrent state in and out (``lm.py``), a forecaster (``forecast.py``), a classifier or
+tagger (``classify.py``), or a translation model's encoder and decoder step, into a directory
+(``seq2seq.py``). ``model.onnx.json`` beside it says how to feed it: names, shapes, vocabulary,
 tokenizer, scaler.
 """
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from rnnkit.errors import ConfigError, ExportError
-from rnnkit.export.graph import Exportable, TensorSpec
+from rnnkit.export.graph import Exportable, TensorSpec, torch_layers_note
 from rnnkit.forecast.pipeline import NEURAL, ForecastConfig, build_model, load_network
 from rnnkit.nn.recurrent import MIN_CELLS
 from rnnkit.registry.runs import read_run
@@ -71,10 +71,7 @@ def forecast_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
         exported = build_model(replace(config, backend="torch"), len(doc["columns"]))
         exported.load_state_dict(model.state_dict())
         exported.eval()
-        notes.append(
-            f"the run uses the {config.backend} backend: exported through the equivalent "
-            f"torch.nn {config.model.upper()} with the same weights"
-        )
+        notes.append(torch_layers_note(config.backend, config.model))
     tau, H, F = config.tau, config.model_horizon, len(doc["columns"])
     columns = doc["columns"]
 

@@ -36,6 +36,14 @@ class TensorSpec:
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "doc": self.doc}
 
 
+def torch_layers_note(backend: str, cell: str) -> str:
+    """``Exportable.notes``' line for a run whose layers export as ``torch.nn``'s twins."""
+    return (
+        f"the run uses the {backend} backend: exported through the equivalent torch.nn "
+        f"{cell.upper()} with the same weights"
+    )
+
+
 @dataclass
 class Exportable:
     """A trained model made ready to export, with what is needed to check the file.

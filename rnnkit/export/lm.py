@@ -29,7 +29,7 @@ from torch._higher_order_ops.scan import scan
 from rnnkit.decode.packed import FAST_CELLS, PackedStep
 from rnnkit.errors import ExportError
 from rnnkit.export.formats import PROGRAM_FORMATS
-from rnnkit.export.graph import Exportable, TensorSpec
+from rnnkit.export.graph import Exportable, TensorSpec, torch_layers_note
 from rnnkit.export.padded import PaddedScan, check_which
 from rnnkit.infer.generate import unseen_reserved
 from rnnkit.models.lm import RNNLanguageModel
@@ -175,12 +175,7 @@ def lm_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
         return feed
 
     inputs, outputs = _tensors(L, H, V, state)
-    notes = []
-    if exported is not model:
-        notes.append(
-            f"the run uses the {c.backend} backend: exported through the equivalent torch.nn "
-            f"{c.cell.upper()} with the same weights"
-        )
+    notes = [] if exported is model else [torch_layers_note(c.backend, c.cell)]
     return Exportable(
         kind="lm",
         module=None if scanned else StateStep(exported).eval(),

@@ -123,15 +123,6 @@ class PaddedScan(nn.Module):
         return out, final if self.cell == "lstm" else final[0]
 
 
-def scan_encoder(owner: nn.Module) -> None:
-    """Run ``owner.rnn`` as a ``PaddedScan``, in place; ``owner`` calls it through
-    ``run_padded(owner.rnn, x, lengths, owner.config.backend)``."""
-    owner.rnn = PaddedScan(owner.rnn, owner.config.cell)
-    # run_padded packs the batch for the torch backend and passes the lengths to the layer for
-    # the others; PaddedScan takes the lengths.
-    owner.config = replace(owner.config, backend="scratch")
-
-
 def check_which(run_dir: str | Path, which: str) -> None:
     """Check that the run has its ``which`` weights: ``best`` (model.safetensors) or ``last``
     (last.safetensors).
@@ -156,16 +147,19 @@ def load_which(model: nn.Module, run_dir: str | Path, which: str) -> None:
 
 def scan_twin(model: nn.Module, build: Callable, encoder: str = "") -> nn.Module:
     """A copy of ``model`` (built by ``build(config)``) with the same weights, its ``encoder``
-    submodule (``""``: the model itself) run by ``scan_encoder`` and any other ``rnn`` of
-    ``model`` (a decoder's) by ``PaddedScan``: scans over ``torch.nn``'s cell equations, which
-    ``torch.export`` keeps free of the example's sizes.
+    submodule (``""``: the model itself) and any other ``rnn`` of ``model`` (a decoder's) run
+    by ``PaddedScan``: scans over ``torch.nn``'s cell equations, which ``torch.export`` keeps
+    free of the example's sizes.
 
     The scratch layers share ``torch.nn``'s parameter names, so the weights move as they are.
     """
     twin = build_for_loading(build, replace(model.config, backend="torch"))
     twin.load_state_dict(model.state_dict())
     owner = twin.get_submodule(encoder)
-    scan_encoder(owner)
+    owner.rnn = PaddedScan(owner.rnn, owner.config.cell)
+    # owner runs it through run_padded, which packs the batch for the torch backend and passes
+    # the lengths to the layer for the others; PaddedScan takes the lengths.
+    owner.config = replace(owner.config, backend="scratch")
     if owner is not twin and hasattr(twin, "rnn"):
         twin.rnn = PaddedScan(twin.rnn, twin.config.cell)
     # An inference program: with no parameter that needs a gradient, the loaded program runs

@@ -98,12 +98,13 @@ def export_run(
     opset: int | None = None,
     check: bool = True,
 ) -> ExportReport:
-    """Export the model of a language-model or forecasting run to ``out``.
+    """Export the model of a run of a kind in ``EXPORTERS`` to ``out`` (for a ``Bundle``, a
+    directory: ``_export_bundle``).
 
     ``out`` and its sidecar ``out + ".json"`` are each written atomically; with ``check``, the
-    file is first run back (``torch.export.load``, onnxruntime or ``torch.jit.load``) at
-    lengths 1, 7 and 64 (batch sizes 1, 3 and 1), over two calls with the state carried, and
-    must give rnnkit's outputs, or nothing is written.
+    file is first run back (``torch.export.load``, onnxruntime or ``torch.jit.load``) at each
+    of ``CHECK_SIZES``, over two calls with the state carried, and must give rnnkit's outputs,
+    or nothing is written.
 
     Raises:
         RunDirError: not a run, or a kind of run that has no export.

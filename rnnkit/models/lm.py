@@ -59,10 +59,9 @@ class LMConfig:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if self.embed_size is not None and self.embed_size < 0:
             raise ConfigError(f"embed_size must be >= 0 (0 = one-hot), got {self.embed_size}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        if not 0.0 <= self.weight_drop < 1.0:
-            raise ConfigError(f"weight_drop must be in [0, 1), got {self.weight_drop}")
+        for name in ("dropout", "weight_drop"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.forget_bias and self.cell not in ("lstm", "lnlstm", "minlstm"):
             raise ConfigError(f"forget_bias is for LSTMs; the {self.cell} has no forget gate")
         if self.weight_drop and self.cell in MIN_CELLS:
@@ -154,11 +153,8 @@ class RNNLanguageModel(nn.Module):
         logits, _, state = self(y_prev[:, None], None, state)  # (N, 1, V)
         return logits[:, 0], state
 
-    @staticmethod
-    def select_state(state: State, index: torch.Tensor) -> State:
-        """Rows ``index`` (N',) of a state, in that order: beam search reorders its hypotheses
-        with it."""
-        return select_state(state, index)
+    # Rows ``index`` (N',) of a state, in that order: beam search reorders its hypotheses.
+    select_state = staticmethod(select_state)
 
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None, state: State | None = None

@@ -135,18 +135,16 @@ class Linear(torch.autograd.Function):
     def backward(ctx, dy):
         x, weight = ctx.saved_tensors
         dy2 = dy.reshape(-1, dy.size(-1))
-        x2 = x.reshape(-1, x.size(-1))
         dx = matmul(dy2, weight).reshape(x.shape) if ctx.needs_input_grad[0] else None
-        dw = matmul(dy2.t(), x2)
-        db = dy2.sum(0) if ctx.has_bias else None
-        return dx, dw, db
+        return dx, *_weight_grads(dy2, x, ctx.has_bias)
 
 
-def _recurrent_grads(da: torch.Tensor, h_prev: torch.Tensor, has_bias: bool):
-    """dW_hh and db_hh for all steps at once. da: (T, N, G*H), h_prev: (T, N, H)."""
-    gh = da.size(-1)
-    dw = matmul(da.reshape(-1, gh).t(), h_prev.reshape(-1, h_prev.size(-1)))  # (G*H, H)
-    db = da.reshape(-1, gh).sum(0) if has_bias else None
+def _weight_grads(dy: torch.Tensor, x: torch.Tensor, has_bias: bool):
+    """dW (O, I) and db (O,) (None without a bias) of ``y = x W^T + b`` from ``dy`` (..., O)
+    and ``x`` (..., I), over every leading position at once (all time steps of a layer)."""
+    dy2 = dy.reshape(-1, dy.size(-1))
+    dw = matmul(dy2.t(), x.reshape(-1, x.size(-1)))
+    db = dy2.sum(0) if has_bias else None
     return dw, db
 
 
@@ -232,7 +230,7 @@ class LSTMSequence(torch.autograd.Function):
             dh = by_w(da[t])
             if mask is not None:
                 dh, dc = dh + dh_keep, dc + dc_keep
-        dw, db = _recurrent_grads(da, hs[:-1], ctx.has_bias)
+        dw, db = _weight_grads(da, hs[:-1], ctx.has_bias)
         return da, dh, dc, dw, db, None
 
 
@@ -288,7 +286,7 @@ class GRUSequence(torch.autograd.Function):
             dh = dh * z + by_w(dgh[t])
             if mask is not None:
                 dh = dh + dh_keep
-        dw, db = _recurrent_grads(dgh, hs[:-1], ctx.has_bias)
+        dw, db = _weight_grads(dgh, hs[:-1], ctx.has_bias)
         return dxp, dh, dw, db, None
 
 
@@ -330,5 +328,5 @@ class RNNSequence(torch.autograd.Function):
             dh = by_w(da[t])
             if mask is not None:
                 dh = dh + dh_keep
-        dw, db = _recurrent_grads(da, hs[:-1], ctx.has_bias)
+        dw, db = _weight_grads(da, hs[:-1], ctx.has_bias)
         return da, dh, dw, db, None, None

@@ -36,9 +36,10 @@ GRU_MATH = r"""    .. math::
         h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}
         \end{array}
 """
-_GATED_CELL_DOC = """
+# The cells' Args to Attributes; G is the number of gate blocks ("" for the RNN's one).
+_CELL_DOC = """
     Args:
-        input_size: I; hidden_size: H; bias: if ``False``, no ``b_ih`` / ``b_hh``.
+        input_size: I; hidden_size: H; bias: if ``False``, no ``b_ih`` / ``b_hh``.{args}
 
     Inputs: ``input``, ``hx=None``
         - **input**: (N, I) or (I).
@@ -47,7 +48,7 @@ _GATED_CELL_DOC = """
     Outputs: {out}.
 
     Attributes:
-        weight_ih: ({G}H, I) and weight_hh: ({G}H, H), gates stacked ``{order}``;
+        weight_ih: ({G}H, I) and weight_hh: ({G}H, H){order};
         bias_ih, bias_hh: ({G}H); all drawn from U(-1/sqrt(H), 1/sqrt(H)).
     """
 
@@ -97,29 +98,28 @@ def gru_cell(
     return (1 - z) * n + z * h
 
 
-class _CellBase(nn.Module):
-    """Parameters, initialisation and input checks shared by the three cells."""
+class TorchStyleParams(nn.Module):
+    """What the cells and layers here share with ``torch.nn``'s recurrent modules: their
+    parameters' names and shapes, each drawn from U(-1/sqrt(H), 1/sqrt(H)), and a repr naming
+    the sizes and each argument of ``REPR_DEFAULTS`` that is not its default."""
 
+    REPR_DEFAULTS = {"bias": True}
     gates = 1  # G: gate blocks stacked in weight_ih (G*H, I) and weight_hh (G*H, H)
 
-    def __init__(
-        self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None
-    ):
-        super().__init__()
-        factory = {"device": device, "dtype": dtype}
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.bias = bias
-        G, H = self.gates, hidden_size
-        self.weight_ih = nn.Parameter(torch.empty(G * H, input_size, **factory))
-        self.weight_hh = nn.Parameter(torch.empty(G * H, H, **factory))
-        if bias:
-            self.bias_ih = nn.Parameter(torch.empty(G * H, **factory))
-            self.bias_hh = nn.Parameter(torch.empty(G * H, **factory))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
-        self.reset_parameters()
+    def _add_parameters(self, suffix: str, input_size: int, recurrent: bool, factory) -> None:
+        """Register ``weight_ih`` (G*H, ``input_size``) and, if ``recurrent``, ``weight_hh``
+        (G*H, H), then ``bias_ih`` (and ``bias_hh``) (G*H), None without ``bias``; every name
+        ends in ``suffix``. The values are drawn by ``reset_parameters``."""
+        G, H = self.gates, self.hidden_size
+        kinds = ("ih", "hh") if recurrent else ("ih",)
+        for kind in kinds:
+            shape = (G * H, input_size if kind == "ih" else H)
+            self.register_parameter(
+                f"weight_{kind}{suffix}", nn.Parameter(torch.empty(shape, **factory))
+            )
+        for kind in kinds:
+            bias = nn.Parameter(torch.empty(G * H, **factory)) if self.bias else None
+            self.register_parameter(f"bias_{kind}{suffix}", bias)
 
     def reset_parameters(self) -> None:
         bound = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
@@ -128,11 +128,24 @@ class _CellBase(nn.Module):
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
-        if not self.bias:
-            s += ", bias=False"
-        if getattr(self, "nonlinearity", "tanh") != "tanh":
-            s += f", nonlinearity={self.nonlinearity}"
+        for name, default in self.REPR_DEFAULTS.items():
+            if getattr(self, name) != default:
+                s += f", {name}={getattr(self, name)}"
         return s
+
+
+class _CellBase(TorchStyleParams):
+    """Parameters and input checks shared by the three cells."""
+
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None
+    ):
+        super().__init__()
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.bias = bias
+        self._add_parameters("", input_size, True, {"device": device, "dtype": dtype})
+        self.reset_parameters()
 
     def _batch(self, input: torch.Tensor, hx: tuple[torch.Tensor, ...] | None):
         """``(x (N, I), hx as (N, H) tensors, batched)``: unbatched input gains N = 1, a
@@ -173,29 +186,21 @@ class _CellBase(nn.Module):
 
 
 class RNNCell(_CellBase):
-    r"""An Elman RNN cell, a drop-in for ``torch.nn.RNNCell``.
+    __doc__ = r"""An Elman RNN cell, a drop-in for ``torch.nn.RNNCell``.
 
     .. math::
         h_t = \tanh(x_t W_{ih}^T + b_{ih} + h_{t-1} W_{hh}^T + b_{hh})
 
     (``relu`` in place of ``tanh`` with ``nonlinearity="relu"``).
+    """ + _CELL_DOC.format(
+        args='\n        nonlinearity: ``"tanh"`` or ``"relu"``.',
+        state="(N, H) or (H)",
+        out="``h'`` (N, H) or (H)",
+        G="",
+        order="",
+    )
 
-    Args:
-        input_size: I, features of ``x``.
-        hidden_size: H, features of ``h``.
-        bias: if ``False``, no ``b_ih`` / ``b_hh``.
-        nonlinearity: ``"tanh"`` or ``"relu"``.
-
-    Inputs: ``input``, ``hx=None``
-        - **input**: (N, I) or (I).
-        - **hx**: (N, H) or (H); ``None`` means zeros.
-
-    Outputs: ``h'`` (N, H) or (H).
-
-    Attributes:
-        weight_ih: (H, I); weight_hh: (H, H); bias_ih, bias_hh: (H), all drawn from
-        U(-1/sqrt(H), 1/sqrt(H)).
-    """
+    REPR_DEFAULTS = {"bias": True, "nonlinearity": "tanh"}
 
     def __init__(
         self,
@@ -221,11 +226,12 @@ class LSTMCell(_CellBase):
     __doc__ = (
         "A long short-term memory cell, a drop-in for ``torch.nn.LSTMCell``.\n\n"
         + LSTM_MATH
-        + _GATED_CELL_DOC.format(
+        + _CELL_DOC.format(
+            args="",
             state="``(h, c)``, each (N, H) or (H)",
             out="``(h', c')``, each (N, H) or (H)",
             G=4,
-            order="i|f|g|o",
+            order=", gates stacked ``i|f|g|o``",
         )
     )
 
@@ -241,8 +247,12 @@ class GRUCell(_CellBase):
     __doc__ = (
         "A gated recurrent unit cell, a drop-in for ``torch.nn.GRUCell``.\n\n"
         + GRU_MATH
-        + _GATED_CELL_DOC.format(
-            state="(N, H) or (H)", out="``h'`` (N, H) or (H)", G=3, order="r|z|n"
+        + _CELL_DOC.format(
+            args="",
+            state="(N, H) or (H)",
+            out="``h'`` (N, H) or (H)",
+            G=3,
+            order=", gates stacked ``r|z|n``",
         )
     )
 

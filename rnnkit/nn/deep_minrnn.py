@@ -56,6 +56,7 @@ class _DeepMinRNN(_MinRNN):
     """What DeepMinGRU and DeepMinLSTM share; ``layer_class`` is the minRNN of each block."""
 
     layer_class: type[_MinRNN] = MinGRU
+    REPR_DEFAULTS = {**_MinRNN.REPR_DEFAULTS, "expansion": 2}
 
     def __init__(
         self,
@@ -101,10 +102,6 @@ class _DeepMinRNN(_MinRNN):
     def reset_parameters(self) -> None:
         for block in self.blocks:
             block.rnn.reset_parameters()
-
-    def extra_repr(self) -> str:
-        s = super().extra_repr()
-        return s if self.expansion == 2 else s + f", expansion={self.expansion}"
 
     def _stack(self, x: torch.Tensor, states: tuple[torch.Tensor], mask: torch.Tensor | None):
         (h0,) = states

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnkit.errors import ConfigError
+from rnnkit.nn.layers import masked_steps, stack_layers
 
 
 class LayerNormLSTMCell(nn.Module):
@@ -91,22 +92,15 @@ class LayerNormLSTM(nn.Module):
 
     def forward(self, input: torch.Tensor, hx=None):
         x = input.transpose(0, 1) if self.batch_first else input
-        T, N, _ = x.shape
         if hx is None:
-            z = x.new_zeros(self.num_layers, N, self.hidden_size)
+            z = x.new_zeros(self.num_layers, x.size(1), self.hidden_size)
             hx = (z, z)
-        hs, cs = [], []
-        for k, cell in enumerate(self.cells):
-            h, c = hx[0][k], hx[1][k]
-            proj = cell.ln_ih(F.linear(x, cell.weight_ih)).unbind(0)  # all steps at once
-            outs = []
-            for t in range(T):
-                h, c = cell.step(proj[t], h, c)
-                outs.append(h)
-            x = torch.stack(outs)
-            if self.dropout and self.training and k < self.num_layers - 1:
-                x = F.dropout(x, self.dropout, training=True)
-            hs.append(h)
-            cs.append(c)
-        out = x.transpose(0, 1) if self.batch_first else x
-        return out, (torch.stack(hs), torch.stack(cs))
+        dropout = self.dropout if self.training else 0.0
+        out, state = stack_layers(self._scan, x, tuple(hx), None, self.num_layers, 1, dropout)
+        return (out.transpose(0, 1) if self.batch_first else out), state
+
+    def _scan(self, x: torch.Tensor, state, suffix: str, mask, reverse: int):
+        """``stack_layers``' scan of layer k (``suffix`` ``_l{k}``): one-way, without a mask."""
+        cell = self.cells[int(suffix.removeprefix("_l"))]
+        x_proj = cell.ln_ih(F.linear(x, cell.weight_ih))  # (T, N, 4H): all steps at once
+        return masked_steps(lambda x_t, s: cell.step(x_t, *s), x_proj, state, mask)

@@ -14,38 +14,33 @@ padded outputs are zeros.
 
 from __future__ import annotations
 
-import math
+import functools
 import numbers
 import warnings
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.errors import ConfigError
 from rnnkit.nn.bptt import GRUSequence, Linear, LSTMSequence, RNNSequence
-from rnnkit.nn.cells import GRU_MATH, LSTM_MATH, gru_cell, lstm_cell, rnn_cell
+from rnnkit.nn.cells import GRU_MATH, LSTM_MATH, TorchStyleParams, gru_cell, lstm_cell, rnn_cell
 
 States = tuple[torch.Tensor, ...]  # (h,) or, for LSTM, (h, c)
 
 
-class TorchStyleLayer(nn.Module):
+class TorchStyleLayer(TorchStyleParams):
     """What every recurrent layer here shares with ``torch.nn``'s: its argument checks, the
     parameters ``weight_ih_l{k}``, ``bias_ih_l{k}`` (and ``weight_hh_l{k}``, ``bias_hh_l{k}``)
-    with ``_reverse`` for the backward direction, initialisation U(-1/sqrt(H), 1/sqrt(H)),
-    ``forward(input, hx=None)``'s input and state handling and messages,
-    ``flatten_parameters`` and a repr naming what is not default.
+    with ``_reverse`` for the backward direction, ``forward(input, hx=None)``'s input and state
+    handling and messages, and ``flatten_parameters``; the initialisation and the repr of
+    ``TorchStyleParams``.
 
-    A subclass writes ``_scan(x, state, suffix, mask, reverse)``: one layer (parameters named
-    ``*suffix``) in one direction over time-major ``x`` (T, N, I_k) from ``state`` ((h_0,) or,
-    for an LSTM, (h_0, c_0), each (N, H)), with ``mask`` (T, N, 1) True where step t is inside
-    sequence n (None: every step is), returning ``(out (T, N, H), state)``.
+    A subclass writes ``_scan``, one layer in one direction: the ``scan`` of ``stack_layers``.
     """
 
     REPR_DEFAULTS = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0}
     REPR_DEFAULTS["bidirectional"] = False
-    gates = 1  # G: gate blocks stacked in weight_ih_l{k} (G*H, I_k) and weight_hh_l{k} (G*H, H)
 
     def __init__(
         self, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, level
@@ -65,40 +60,19 @@ class TorchStyleLayer(nn.Module):
         """Register every layer's parameters (``weight_hh`` and ``bias_hh`` if ``recurrent``)
         and draw them."""
         factory = {"device": device, "dtype": dtype}
-        G, H, D = self.gates, self.hidden_size, self.num_directions
+        D = self.num_directions
         for layer in range(self.num_layers):
-            layer_input = self.input_size if layer == 0 else D * H
+            layer_input = self.input_size if layer == 0 else D * self.hidden_size
             for suffix in [f"_l{layer}", f"_l{layer}_reverse"][:D]:
-                shapes = {"weight_ih": (G * H, layer_input)}
-                if recurrent:
-                    shapes["weight_hh"] = (G * H, H)
-                if self.bias:
-                    shapes["bias_ih"] = (G * H,)
-                    if recurrent:
-                        shapes["bias_hh"] = (G * H,)
-                for name, shape in shapes.items():
-                    param = nn.Parameter(torch.empty(shape, **factory))
-                    self.register_parameter(name + suffix, param)
+                self._add_parameters(suffix, layer_input, recurrent, factory)
         self.reset_parameters()
 
     @property
     def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
 
-    def reset_parameters(self) -> None:
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for weight in self.parameters():
-            nn.init.uniform_(weight, -bound, bound)
-
     def flatten_parameters(self) -> None:
         """Does nothing: kept so code written for ``torch.nn`` layers runs unchanged."""
-
-    def extra_repr(self) -> str:
-        s = f"{self.input_size}, {self.hidden_size}"
-        for name, default in self.REPR_DEFAULTS.items():
-            if getattr(self, name) != default:
-                s += f", {name}={getattr(self, name)}"
-        return s
 
     def forward(self, input, hx=None, *, lengths: torch.Tensor | None = None):
         """Run the stack over a sequence; see the class docstring for shapes."""
@@ -185,11 +159,14 @@ class TorchStyleLayer(nn.Module):
 
 def stack_layers(scan, x, states: States, mask, num_layers: int, directions: int, dropout=0.0):
     """``num_layers`` layers of ``directions`` directions over time-major ``x`` (T, N, I), from
-    ``states``, tuples of (D*num_layers, N, H); ``dropout`` between layers. ``scan(x, state,
-    suffix, mask, reverse)`` runs one layer (its parameters ``*suffix``) one way from ``state``,
-    a tuple of (N, H), and returns ``(out (T, N, H), state)``.
+    ``states``, tuples of (D*num_layers, N, H); ``dropout`` between layers.
 
-    Returns ``(out (T, N, D*H), states)``, the output zero where ``mask`` (T, N, 1) is False.
+    ``scan(x, state, suffix, mask, reverse)`` runs one layer (its parameters named ``*suffix``)
+    one way over ``x`` (T, N, I_k) from ``state`` ((h_0,) or, for an LSTM, (h_0, c_0), each
+    (N, H)), with ``mask`` (T, N, 1) True where step t is inside sequence n (None: every step
+    is), and returns ``(out (T, N, H), state)``.
+
+    Returns ``(out (T, N, D*H), states)``, the output zero where ``mask`` is False.
     """
     finals = []  # one state tuple per layer and direction, in h_n's order
     for layer in range(num_layers):
@@ -258,20 +235,29 @@ class _Recurrent(TorchStyleLayer):
                 xp, mask = xp.flip(0), (None if mask is None else mask.flip(0))
             out, state = self._sequence(xp, state, weight_hh, bias_hh, mask)
             return (out.flip(0) if reverse else out), state
-        # unbind, not x_proj[t]: indexing a tensor that needs grad costs a full-size zero
-        # gradient per step in backward.
-        x_proj = F.linear(x, getattr(self, "weight_ih" + suffix), bias_ih).unbind(0)
-        masks = None if mask is None else mask.unbind(0)
-        T = len(x_proj)
-        outputs = [None] * T
-        for t in reversed(range(T)) if reverse else range(T):
-            new = self._step(x_proj[t], state, weight_hh, bias_hh)
-            if masks is None:
-                state = new
-            else:  # rows past their length keep their state
-                state = tuple(torch.where(masks[t], n, s) for n, s in zip(new, state, strict=True))
-            outputs[t] = state[0]
-        return torch.stack(outputs), state
+        x_proj = F.linear(x, getattr(self, "weight_ih" + suffix), bias_ih)  # (T, N, G*H)
+        step = functools.partial(self._step, weight_hh=weight_hh, bias_hh=bias_hh)
+        return masked_steps(step, x_proj, state, mask, reverse)
+
+
+def masked_steps(step, x: torch.Tensor, state: States, mask, reverse: int = 0):
+    """``state = step(x[t], state)`` for every step t of ``x`` (T, N, ...), backwards in time
+    if ``reverse``; a row where ``mask`` (T, N, 1) is False keeps its state.
+
+    Returns ``(state[0] after every step, stacked (T, N, H), the last state)``.
+    """
+    # unbind, not x[t]: indexing a tensor that needs grad costs a full-size zero gradient per
+    # step in backward.
+    xs, masks = x.unbind(0), (None if mask is None else mask.unbind(0))
+    outputs = [None] * len(xs)
+    for t in reversed(range(len(xs))) if reverse else range(len(xs)):
+        new = step(xs[t], state)
+        if masks is None:
+            state = new
+        else:  # rows past their length keep their state
+            state = tuple(torch.where(masks[t], n, s) for n, s in zip(new, state, strict=True))
+        outputs[t] = state[0]
+    return torch.stack(outputs), state
 
 
 def _check_args(
@@ -351,6 +337,8 @@ class RNN(_Recurrent):
         extra='nonlinearity: ``"tanh"`` or ``"relu"``.\n        ', more="", **_H_FIELDS
     )
 
+    REPR_DEFAULTS = {**TorchStyleLayer.REPR_DEFAULTS, "nonlinearity": "tanh"}
+
     def __init__(
         self,
         input_size: int,
@@ -373,10 +361,6 @@ class RNN(_Recurrent):
             device, dtype,
         )  # fmt: skip
         self.nonlinearity = nonlinearity
-
-    def extra_repr(self) -> str:
-        s = super().extra_repr()
-        return s if self.nonlinearity == "tanh" else s + f", nonlinearity={self.nonlinearity}"
 
     def _step(self, x_proj, state, weight_hh, bias_hh):
         return (rnn_cell(x_proj, state[0], weight_hh, bias_hh, self.nonlinearity),)

@@ -76,7 +76,7 @@ from torch.autograd.function import once_differentiable
 
 from rnnkit.errors import ConfigError
 from rnnkit.nn.bptt import Linear
-from rnnkit.nn.layers import _DOC, _H_FIELDS, TorchStyleLayer
+from rnnkit.nn.layers import _DOC, _H_FIELDS, TorchStyleLayer, masked_steps
 
 MODES = ("parallel", "step")
 # Below this many channels per step (N*H) the chunked scan beats the step loop (see above).
@@ -119,12 +119,8 @@ def scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, chunked: bool = Fal
 
 
 def update_gate(gates: torch.Tensor, lstm: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """``gates`` (..., G*H) -> ``(z, h~)`` (..., H), so that ``h_t = (1 - z) h_{t-1} + z h~``.
-
-    A minLSTM is a minGRU whose update gate is ``i' = i / (f + i)``: its ``z`` is
-    ``sigmoid(logsigmoid(a_i) - logsigmoid(a_f))`` (the same quotient, no 0/0 when both
-    gates saturate).
-    """
+    """``gates`` (..., G*H) -> ``(z, h~)`` (..., H), so that ``h_t = (1 - z) h_{t-1} + z h~``;
+    a minLSTM's ``z`` is ``i'`` (module docstring)."""
     if lstm:
         k_i, k_f, h_tilde = gates.chunk(3, -1)
         return torch.sigmoid(F.logsigmoid(k_i) - F.logsigmoid(k_f)), h_tilde
@@ -253,13 +249,11 @@ class _MinRNN(TorchStyleLayer):
         return out, out[-1]  # a padded step keeps the state: the last is each one's own
 
     def _step_layer(self, x, h, weight, bias, mask):
-        masks = None if mask is None else mask.unbind(0)
-        outs = []
-        for t, x_t in enumerate(x.unbind(0)):
-            new = cell_step(F.linear(x_t, weight, bias), h, self.gates == 3)  # (N, H)
-            h = new if masks is None else torch.where(masks[t], new, h)
-            outs.append(h)
-        return torch.stack(outs), h
+        def step(x_t, state):  # (N, I_k), (h,) -> (h',)
+            return (cell_step(F.linear(x_t, weight, bias), state[0], self.gates == 3),)
+
+        out, (h,) = masked_steps(step, x, (h,), mask)
+        return out, h
 
 
 def _reversal(T: int, mask: torch.Tensor | None) -> torch.Tensor:

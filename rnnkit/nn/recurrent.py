@@ -16,6 +16,7 @@ from rnnkit.errors import ConfigError
 from rnnkit.nn import layers
 from rnnkit.nn.layernorm_lstm import LayerNormLSTM
 from rnnkit.nn.minrnn import MinGRU, MinLSTM
+from rnnkit.train.distributed import map_state
 
 CELLS = ("rnn", "lstm", "gru", "lnlstm", "mingru", "minlstm")
 # Gates that read the input alone (parallel scan); torch.nn has no such layer, so both backends
@@ -88,9 +89,7 @@ def init_state(
 
 def select_state(state: State, index: torch.Tensor) -> State:
     """Rows ``index`` (N',) of a state ((L, N, H), or a pair of them for LSTM), in that order."""
-    if isinstance(state, tuple):
-        return tuple(s.index_select(1, index) for s in state)
-    return state.index_select(1, index)
+    return map_state(lambda s: s.index_select(1, index), state)
 
 
 def cat_states(states: Sequence[State]) -> State:
@@ -102,8 +101,4 @@ def cat_states(states: Sequence[State]) -> State:
 
 def detach_state(state: State | None) -> State | None:
     """Cut the graph behind ``state`` (truncated BPTT) without copying its values."""
-    if state is None:
-        return None
-    if isinstance(state, tuple):
-        return tuple(s.detach() for s in state)
-    return state.detach()
+    return map_state(torch.Tensor.detach, state)
