@@ -283,12 +283,16 @@ def encode_pairs(
             f"pairs are not aligned: {len(pairs.src)} sources and {len(pairs.tgt)} targets; "
             "build them with load_pairs"
         )
-    src_eos = np.array([src_vocab.id_of(EOS)], dtype=np.int64)
     tgt_bos = np.array([tgt_vocab.id_of(BOS)], dtype=np.int64)
     tgt_eos = np.array([tgt_vocab.id_of(EOS)], dtype=np.int64)
-    src_ids = [np.concatenate([src_vocab.encode(s), src_eos]) for s in pairs.src]
+    src_ids = [source_ids(s, src_vocab) for s in pairs.src]
     tgt_ids = [np.concatenate([tgt_bos, tgt_vocab.encode(t), tgt_eos]) for t in pairs.tgt]
     return src_ids, tgt_ids
+
+
+def source_ids(tokens: list[str], src_vocab: Vocab) -> np.ndarray:
+    """Source ids closed by ``<eos>``, as the encoder reads them."""
+    return np.append(src_vocab.encode(tokens), src_vocab.id_of(EOS)).astype(np.int64)
 
 
 def pad_batch(seqs: Sequence[np.ndarray], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
