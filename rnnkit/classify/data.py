@@ -220,25 +220,21 @@ def read_conll(path: str | Path, lowercase: bool = True) -> Sentences:
 
 
 # ---- one entry point -------------------------------------------------------------------------
+_COLUMNS = ("seq.in", "label", "seq.out")  # the tokens, then what read_columns aligns to them
+
+
 def _snips_split(split: str, lowercase: bool) -> Sentences:
-    files = {name: fetch(SNIPS[(split, name)]) for name in ("seq.in", "label", "seq.out")}
-    return read_columns(files["seq.in"], files["label"], files["seq.out"], lowercase)
+    return read_columns(*(fetch(SNIPS[(split, name)]) for name in _COLUMNS), lowercase)
 
 
 def _folder_split(folder: Path, split: str, lowercase: bool) -> Sentences:
-    sub = folder / split
-    if not (sub / "seq.in").exists():
+    if not (folder / split / "seq.in").exists():
         have = [s for s in SPLITS if (folder / s / "seq.in").exists()]
         raise DataError(
             f"{folder} has no {split}/seq.in; splits found: {', '.join(have) or 'none'}"
         )
-    label, tags = sub / "label", sub / "seq.out"
-    return read_columns(
-        sub / "seq.in",
-        label if label.exists() else None,
-        tags if tags.exists() else None,
-        lowercase,
-    )
+    files = [folder / split / name for name in _COLUMNS]
+    return read_columns(*(f if f.exists() else None for f in files), lowercase)
 
 
 def read_file(path: str | Path, lowercase: bool = True) -> Sentences:
