@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn.utils.rnn import pad_sequence
 
 from rnnkit.errors import DataError, check_choice
 from rnnkit.io import read_text
 from rnnkit.registry.datasets import SPLITS, DataFile, fetch
+from rnnkit.seq2seq.data import pad_batch
 from rnnkit.text.lines import read_lines
 from rnnkit.text.vocab import PAD, UNK, Vocab
 
@@ -384,10 +384,9 @@ class Encoded:
 
     def batch(self, index) -> Batch:
         index = np.asarray(index)
-        lengths = torch.tensor([len(self.words[i]) for i in index], dtype=torch.int64)
-        words = _padded([self.words[i] for i in index])
+        words, lengths = pad_batch([self.words[i] for i in index])
         S = words.size(1)
-        tags = None if self.tags is None else _padded([self.tags[i] for i in index])
+        tags = None if self.tags is None else pad_batch([self.tags[i] for i in index])[0]
         chars = None
         if self.chars is not None:
             W = max(len(w) for i in index for w in self.chars[i])
@@ -424,8 +423,3 @@ class Encoded:
         if shuffle:
             rng.shuffle(groups)
         return groups
-
-
-def _padded(rows: list[np.ndarray]) -> torch.Tensor:
-    """int64 id arrays -> (N, max length) int64, 0 (``<pad>``) after each row."""
-    return pad_sequence([torch.from_numpy(r) for r in rows], batch_first=True)
