@@ -32,9 +32,12 @@ from rnnkit.text.moses import moses_tokenize
 from rnnkit.text.vocab import BOS, EOS, Vocab
 
 
-def split_words(line: str, tokenize: str = "whitespace", lang: str = "en") -> list[str]:
-    """The tokens of one line: whitespace-split, or Moses tokens (``rnnkit.text.moses``) in
-    language ``lang``."""
+def split_words(
+    line: str, tokenize: str = "whitespace", lang: str = "en", lowercase: bool = False
+) -> list[str]:
+    """The tokens of one line, lower-cased first if ``lowercase``: whitespace-split, or Moses
+    tokens (``rnnkit.text.moses``) in language ``lang``."""
+    line = line.lower() if lowercase else line
     return moses_tokenize(line, lang) if tokenize == "moses" else line.split()
 
 
@@ -228,10 +231,8 @@ def load_pairs(
 
     pairs = Pairs()
     for s_line, t_line in zip(src_lines, tgt_lines, strict=True):
-        if lowercase:
-            s_line, t_line = s_line.lower(), t_line.lower()
-        s = split_words(s_line, tokenize, src_lang)
-        t = split_words(t_line, tokenize, tgt_lang)
+        s = split_words(s_line, tokenize, src_lang, lowercase)
+        t = split_words(t_line, tokenize, tgt_lang, lowercase)
         if not s or not t:
             pairs.skipped_empty += 1
             continue

@@ -79,8 +79,7 @@ def source_tokens(text: str, config: Seq2SeqRunConfig) -> list[str]:
     """The tokens of one raw source sentence as training read its data: lower-cased when the
     run was, split as its data was (``config.tokenize``: whitespace, or Moses tokens in the
     source language), cut to ``max_len``."""
-    text = text.lower() if config.lowercase else text
-    return split_words(text, config.tokenize, config.src_lang)[: config.max_len]
+    return split_words(text, config.tokenize, config.src_lang, config.lowercase)[: config.max_len]
 
 
 def unknown_warning(
