@@ -10,8 +10,6 @@ per-token tags (BIO slots). Sources:
 - a TSV (``text<TAB>label``) or CSV file (``text,label``; a ``text,label`` header is skipped);
 - a CoNLL-style file: one ``token tag`` per line (whitespace-separated, the tag last), a blank
   line between sentences, and an optional ``# label: X`` line giving the sentence's label.
-
-Batches are batch-first, padded with ``<pad>`` (id 0), with a length per sentence.
 """
 
 from __future__ import annotations

@@ -8,10 +8,6 @@ of the other), or from a TSV file of ``source<TAB>target`` lines. Tokens are the
 words of each line (``tokenize="whitespace"``) or its Moses tokens (``"moses"``,
 ``rnnkit.text.moses``); the registered corpora are already Moses-tokenized and lowercased, and
 say so (``CORPORA[name]["tokenize"]``, ``["lowercase"]``), so raw input can be read the same way.
-
-Batches are batch-first and padded with ``<pad>`` (id 0): ``src`` is the tokens + ``<eos>``,
-``tgt`` is ``<bos>`` + tokens + ``<eos>``, so a decoder reads ``tgt[:, :-1]`` and predicts
-``tgt[:, 1:]``.
 """
 
 from __future__ import annotations
