@@ -41,9 +41,7 @@ class Seq2SeqTask(Task):
     unit = "tokens"
 
     def __init__(self, config: Seq2SeqRunConfig, vocabs: tuple[Vocab, Vocab] | None = None):
-        self.config = config
-        self.vocabs = vocabs
-        self.valid = None
+        self.config, self.vocabs, self.valid = config, vocabs, None
 
     def load(self, echo) -> None:
         c = self.config
