@@ -10,8 +10,6 @@ per-token tags (BIO slots). Sources:
 - a TSV (``text<TAB>label``) or CSV file (``text,label``; a ``text,label`` header is skipped);
 - a CoNLL-style file: one ``token tag`` per line (whitespace-separated, the tag last), a blank
   line between sentences, and an optional ``# label: X`` line giving the sentence's label.
-
-Batches are batch-first, padded with ``<pad>`` (id 0), with a length per sentence.
 """
 
 from __future__ import annotations
@@ -25,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn.utils.rnn import pad_sequence
 
 from rnnkit.errors import DataError, check_choice
 from rnnkit.io import read_text
 from rnnkit.registry.datasets import SPLITS, DataFile, fetch
+from rnnkit.seq2seq.data import pad_batch
 from rnnkit.text.lines import read_lines
 from rnnkit.text.vocab import PAD, UNK, Vocab
 
@@ -220,25 +218,21 @@ def read_conll(path: str | Path, lowercase: bool = True) -> Sentences:
 
 
 # ---- one entry point -------------------------------------------------------------------------
+_COLUMNS = ("seq.in", "label", "seq.out")  # the tokens, then what read_columns aligns to them
+
+
 def _snips_split(split: str, lowercase: bool) -> Sentences:
-    files = {name: fetch(SNIPS[(split, name)]) for name in ("seq.in", "label", "seq.out")}
-    return read_columns(files["seq.in"], files["label"], files["seq.out"], lowercase)
+    return read_columns(*(fetch(SNIPS[(split, name)]) for name in _COLUMNS), lowercase)
 
 
 def _folder_split(folder: Path, split: str, lowercase: bool) -> Sentences:
-    sub = folder / split
-    if not (sub / "seq.in").exists():
+    if not (folder / split / "seq.in").exists():
         have = [s for s in SPLITS if (folder / s / "seq.in").exists()]
         raise DataError(
             f"{folder} has no {split}/seq.in; splits found: {', '.join(have) or 'none'}"
         )
-    label, tags = sub / "label", sub / "seq.out"
-    return read_columns(
-        sub / "seq.in",
-        label if label.exists() else None,
-        tags if tags.exists() else None,
-        lowercase,
-    )
+    files = [folder / split / name for name in _COLUMNS]
+    return read_columns(*(f if f.exists() else None for f in files), lowercase)
 
 
 def read_file(path: str | Path, lowercase: bool = True) -> Sentences:
@@ -388,10 +382,9 @@ class Encoded:
 
     def batch(self, index) -> Batch:
         index = np.asarray(index)
-        lengths = torch.tensor([len(self.words[i]) for i in index], dtype=torch.int64)
-        words = _padded([self.words[i] for i in index])
+        words, lengths = pad_batch([self.words[i] for i in index])
         S = words.size(1)
-        tags = None if self.tags is None else _padded([self.tags[i] for i in index])
+        tags = None if self.tags is None else pad_batch([self.tags[i] for i in index])[0]
         chars = None
         if self.chars is not None:
             W = max(len(w) for i in index for w in self.chars[i])
@@ -428,8 +421,3 @@ class Encoded:
         if shuffle:
             rng.shuffle(groups)
         return groups
-
-
-def _padded(rows: list[np.ndarray]) -> torch.Tensor:
-    """int64 id arrays -> (N, max length) int64, 0 (``<pad>``) after each row."""
-    return pad_sequence([torch.from_numpy(r) for r in rows], batch_first=True)

@@ -99,17 +99,13 @@ class ClassifyTask(Task):
     def build_model(self) -> SequenceModel:
         return SequenceModel(self.mcfg)
 
-    def _groups(self, epoch: int):
-        # Seeded as the epochs were counted from 1.
-        return self.train.groups(
-            self.config.batch_size, shuffle=True, seed=self.config.seed + epoch + 1
-        )
-
     def num_batches(self, epoch: int) -> int:
         return -(-len(self.train) // self.config.batch_size)
 
     def batches(self, epoch: int, start: int, rank: int, world: int):
-        for idx in self._groups(epoch)[start:]:
+        c = self.config  # the shuffles are seeded as if the epochs were counted from 1
+        groups = self.train.groups(c.batch_size, shuffle=True, seed=c.seed + epoch + 1)
+        for idx in groups[start:]:
             yield self.train.batch(rank_rows(idx, rank, world))
 
     def loss(self, model, batch, state):

@@ -209,17 +209,13 @@ def _parse_file(path: Path, file: DataFile) -> list[Poem]:
         if not isinstance(entry, dict):
             raise DataError(f"{path}: poem {i} is not a JSON object; {hint}")
         title, author, paragraphs = (entry.get(k) for k in ("title", "author", "paragraphs"))
-        for key, value, ok in (
-            ("title", title, isinstance(title, str)),
-            ("author", author, isinstance(author, str)),
-            (
-                "paragraphs",
-                paragraphs,
-                isinstance(paragraphs, list) and all(isinstance(p, str) for p in paragraphs),
-            ),
+        strings = isinstance(paragraphs, list) and all(isinstance(p, str) for p in paragraphs)
+        for key, value, ok, what in (
+            ("title", title, isinstance(title, str), "a string"),
+            ("author", author, isinstance(author, str), "a string"),
+            ("paragraphs", paragraphs, strings, "a list of strings"),
         ):
             if not ok:
-                what = "a list of strings" if key == "paragraphs" else "a string"
                 got = "missing" if value is None else f"a {type(value).__name__}"
                 raise DataError(f"{path}: poem {i} has no {key!r} ({got}, not {what}); {hint}")
         poems.append(Poem(title, author, "".join(paragraphs), tuple(paragraphs)))
@@ -488,8 +484,5 @@ def to_script(text: str, script: str) -> str:
     """``text`` in ``script`` (one of ``SCRIPTS``); ``as-trained`` leaves it as it is."""
     if script not in SCRIPTS:
         raise ConfigError(f"unknown script {script!r}: choose one of {', '.join(SCRIPTS)}")
-    if script == "simplified":
-        return to_simplified(text)
-    if script == "traditional":
-        return to_traditional(text)
-    return text
+    convert = {"simplified": to_simplified, "traditional": to_traditional}.get(script)
+    return text if convert is None else convert(text)

@@ -5,10 +5,8 @@ characters closed by ``<eos>``, so ``<eos>`` both ends a poem and opens the next
 starts from the context ``[<eos>]``.
 
 ``PoemDecoder`` samples one character at a time (or searches with a beam, through
-``rnnkit.decode``) and can enforce a form (the number of lines,
-the characters per line, "，" after odd lines and "。" after even ones), an acrostic (each line
-opens with a given character), a rhyme (the even lines end in one rhyme group), an opening
-(``start``, printed) and a mood (``style``, a poem read first to set the state, not printed).
+``rnnkit.decode``) under a form, an acrostic, a rhyme, an opening and a mood (see
+``PoemDecoder.generate``).
 """
 
 from __future__ import annotations

@@ -8,10 +8,6 @@ of the other), or from a TSV file of ``source<TAB>target`` lines. Tokens are the
 words of each line (``tokenize="whitespace"``) or its Moses tokens (``"moses"``,
 ``rnnkit.text.moses``); the registered corpora are already Moses-tokenized and lowercased, and
 say so (``CORPORA[name]["tokenize"]``, ``["lowercase"]``), so raw input can be read the same way.
-
-Batches are batch-first and padded with ``<pad>`` (id 0): ``src`` is the tokens + ``<eos>``,
-``tgt`` is ``<bos>`` + tokens + ``<eos>``, so a decoder reads ``tgt[:, :-1]`` and predicts
-``tgt[:, 1:]``.
 """
 
 from __future__ import annotations
@@ -32,9 +28,12 @@ from rnnkit.text.moses import moses_tokenize
 from rnnkit.text.vocab import BOS, EOS, Vocab
 
 
-def split_words(line: str, tokenize: str = "whitespace", lang: str = "en") -> list[str]:
-    """The tokens of one line: whitespace-split, or Moses tokens (``rnnkit.text.moses``) in
-    language ``lang``."""
+def split_words(
+    line: str, tokenize: str = "whitespace", lang: str = "en", lowercase: bool = False
+) -> list[str]:
+    """The tokens of one line, lower-cased first if ``lowercase``: whitespace-split, or Moses
+    tokens (``rnnkit.text.moses``) in language ``lang``."""
+    line = line.lower() if lowercase else line
     return moses_tokenize(line, lang) if tokenize == "moses" else line.split()
 
 
@@ -228,10 +227,8 @@ def load_pairs(
 
     pairs = Pairs()
     for s_line, t_line in zip(src_lines, tgt_lines, strict=True):
-        if lowercase:
-            s_line, t_line = s_line.lower(), t_line.lower()
-        s = split_words(s_line, tokenize, src_lang)
-        t = split_words(t_line, tokenize, tgt_lang)
+        s = split_words(s_line, tokenize, src_lang, lowercase)
+        t = split_words(t_line, tokenize, tgt_lang, lowercase)
         if not s or not t:
             pairs.skipped_empty += 1
             continue
@@ -283,12 +280,16 @@ def encode_pairs(
             f"pairs are not aligned: {len(pairs.src)} sources and {len(pairs.tgt)} targets; "
             "build them with load_pairs"
         )
-    src_eos = np.array([src_vocab.id_of(EOS)], dtype=np.int64)
     tgt_bos = np.array([tgt_vocab.id_of(BOS)], dtype=np.int64)
     tgt_eos = np.array([tgt_vocab.id_of(EOS)], dtype=np.int64)
-    src_ids = [np.concatenate([src_vocab.encode(s), src_eos]) for s in pairs.src]
+    src_ids = [source_ids(s, src_vocab) for s in pairs.src]
     tgt_ids = [np.concatenate([tgt_bos, tgt_vocab.encode(t), tgt_eos]) for t in pairs.tgt]
     return src_ids, tgt_ids
+
+
+def source_ids(tokens: list[str], src_vocab: Vocab) -> np.ndarray:
+    """Source ids closed by ``<eos>``, as the encoder reads them."""
+    return np.append(src_vocab.encode(tokens), src_vocab.id_of(EOS)).astype(np.int64)
 
 
 def pad_batch(seqs: Sequence[np.ndarray], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

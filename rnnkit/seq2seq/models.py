@@ -248,16 +248,9 @@ class Memory:
     def select(self, index: torch.Tensor) -> Memory:
         """The memory of sentences ``index`` (N',), in that order (repeats allowed)."""
 
-        def pick(t):
-            return None if t is None else t.index_select(0, index)
-
-        return Memory(
-            pick(self.outputs),
-            pick(self.mask),
-            pick(self.proj_keys),
-            pick(self.context),
-            select_state(self.state, index),
-        )
+        rows = (self.outputs, self.mask, self.proj_keys, self.context)
+        picked = (None if t is None else t.index_select(0, index) for t in rows)
+        return Memory(*picked, select_state(self.state, index))
 
 
 class Seq2Seq(nn.Module):

@@ -6,8 +6,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import torch.nn.functional as F
-
 from rnnkit.errors import ConfigError
 from rnnkit.seq2seq.data import BucketBatches, build_vocabs, encode_pairs
 from rnnkit.seq2seq.models import build_seq2seq
@@ -17,6 +15,7 @@ from rnnkit.seq2seq.train import (
     Seq2SeqRunConfig,
     evaluate,
     load_split,
+    next_token_loss,
     read_saved,
 )
 from rnnkit.text import vocab as special
@@ -42,9 +41,7 @@ class Seq2SeqTask(Task):
     unit = "tokens"
 
     def __init__(self, config: Seq2SeqRunConfig, vocabs: tuple[Vocab, Vocab] | None = None):
-        self.config = config
-        self.vocabs = vocabs
-        self.valid = None
+        self.config, self.vocabs, self.valid = config, vocabs, None
 
     def load(self, echo) -> None:
         c = self.config
@@ -86,15 +83,9 @@ class Seq2SeqTask(Task):
             yield self.buckets.batch(rank_rows(idx, rank, world))
 
     def loss(self, model, batch, state):
-        gold = batch.tgt[:, 1:]  # (N, T-1)
-        logits, _ = model(batch.src, batch.src_len, batch.tgt[:, :-1], self.config.teacher_forcing)
-        loss = F.cross_entropy(
-            logits.reshape(-1, logits.size(-1)),
-            gold.reshape(-1),
-            ignore_index=self.pad,  # padding never counts
-            label_smoothing=self.config.label_smoothing,
-        )
-        return loss, int((gold != self.pad).sum()), None
+        c = self.config
+        loss, tokens = next_token_loss(model, batch, self.pad, c.teacher_forcing, c.label_smoothing)
+        return loss, tokens, None
 
     def has_valid(self) -> bool:
         return self.valid is not None

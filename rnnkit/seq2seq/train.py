@@ -19,7 +19,7 @@ from rnnkit.errors import ConfigError, RnnkitError, RunDirError
 from rnnkit.registry.runs import RUN_KINDS, WEIGHTS, read_run
 from rnnkit.seq2seq.bleu import corpus_chrf, signed_corpus_bleu
 from rnnkit.seq2seq.config import Seq2SeqRunConfig
-from rnnkit.seq2seq.data import BucketBatches, Pairs, encode_pairs, load_pairs
+from rnnkit.seq2seq.data import Batch, BucketBatches, Pairs, encode_pairs, load_pairs
 from rnnkit.seq2seq.models import Seq2Seq, build_seq2seq
 from rnnkit.text import vocab as special
 from rnnkit.text.vocab import Vocab
@@ -139,17 +139,27 @@ def teacher_forced_loss(
     batches = BucketBatches(src_ids, tgt_ids, batch_size, shuffle=False, pad_id=pad)
     with torch.no_grad():
         for b in batches.epoch(0):
-            src, src_len, tgt = b.src.to(device), b.src_len.to(device), b.tgt.to(device)
-            logits, _ = model(src, src_len, tgt[:, :-1])
-            gold = tgt[:, 1:]
-            total += F.cross_entropy(
-                logits.reshape(-1, logits.size(-1)),
-                gold.reshape(-1),
-                ignore_index=pad,
-                reduction="sum",
-            ).item()
-            count += int((gold != pad).sum())
+            loss, tokens = next_token_loss(model, b.to(device), pad, reduction="sum")
+            total += loss.item()
+            count += tokens
     return total / max(count, 1)
+
+
+def next_token_loss(
+    model, batch: Batch, pad: int, teacher_forcing=1.0, label_smoothing=0.0, reduction="mean"
+) -> tuple[torch.Tensor, int]:
+    """``(cross-entropy, target tokens)`` of a batch: the decoder reads ``tgt[:, :-1]`` and
+    predicts ``tgt[:, 1:]``; padding (id ``pad``) never counts."""
+    gold = batch.tgt[:, 1:]  # (N, T-1)
+    logits, _ = model(batch.src, batch.src_len, batch.tgt[:, :-1], teacher_forcing)
+    loss = F.cross_entropy(
+        logits.reshape(-1, logits.size(-1)),
+        gold.reshape(-1),
+        ignore_index=pad,
+        reduction=reduction,
+        label_smoothing=label_smoothing,
+    )
+    return loss, int((gold != pad).sum())
 
 
 # ---- training --------------------------------------------------------------------------------

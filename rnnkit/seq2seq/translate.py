@@ -15,7 +15,7 @@ import torch
 
 from rnnkit.decode import BanTokens, Hypothesis, Seq2SeqStepper, decoding, reserved_ids, search
 from rnnkit.errors import ConfigError
-from rnnkit.seq2seq.data import pad_batch, split_words
+from rnnkit.seq2seq.data import pad_batch, source_ids, split_words
 from rnnkit.seq2seq.train import Seq2SeqRunConfig, detok
 from rnnkit.text import vocab as special
 from rnnkit.text.vocab import Vocab, mostly_unknown
@@ -79,8 +79,7 @@ def source_tokens(text: str, config: Seq2SeqRunConfig) -> list[str]:
     """The tokens of one raw source sentence as training read its data: lower-cased when the
     run was, split as its data was (``config.tokenize``: whitespace, or Moses tokens in the
     source language), cut to ``max_len``."""
-    text = text.lower() if config.lowercase else text
-    return split_words(text, config.tokenize, config.src_lang)[: config.max_len]
+    return split_words(text, config.tokenize, config.src_lang, config.lowercase)[: config.max_len]
 
 
 def unknown_warning(
@@ -97,11 +96,6 @@ def unknown_warning(
         f"line {number}: {len(unknown)} of {len(tokens)} source tokens are unknown to the model "
         f"({shown}); its translation is unreliable"
     )
-
-
-def source_ids(tokens: list[str], src_vocab: Vocab) -> np.ndarray:
-    """Source ids closed by ``<eos>``, as the encoder was trained on them."""
-    return np.append(src_vocab.encode(tokens), src_vocab.id_of(special.EOS)).astype(np.int64)
 
 
 def translate_lines(
