@@ -185,11 +185,9 @@ def _history(run: RunDir, doc) -> History | None:
         if not run.state_path.exists():
             return None  # counted or fitted in one pass, or no checkpoint yet
         state = run.load_state()
-        evals = [r for r in run.read_metrics() if r.get("kind") == "eval"]
-        best = state["best_valid"] if math.isfinite(state["best_valid"]) else None
-        row = next((r for r in evals if best is not None and r.get(h.get("metric")) == best), {})
-        h = {**h, "best": best, "best_epoch": row.get("epoch"), "best_step": row.get("step")}
-        h |= {"steps": state["step"], "seconds": state["elapsed"], "epochs": evals}
+        found = run.best_evaluation(h.get("metric"), state["best_valid"])
+        evals = found.pop("evaluations")
+        h = {**h, **found, "steps": state["step"], "seconds": state["elapsed"], "epochs": evals}
     metric, value = h.get("metric"), h.get("best")
     shown = _shown(metric, value)
     if metric == "valid_loss":  # a language model: shown as perplexity

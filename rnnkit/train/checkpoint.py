@@ -26,6 +26,7 @@ the old pair, or the new state with its weights still under the ``next`` name, w
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -198,6 +199,20 @@ class RunDir:
                 f"{self.state_path} is not an rnnkit trainer state; the run is damaged"
             )
         return state
+
+    def best_evaluation(self, metric: str, best: float) -> dict:
+        """``best``, the run's best ``metric`` (None while not finite: no evaluation yet), with
+        the step and epoch of the evaluation that reached it, and ``evaluations``: every
+        evaluation row of metrics.jsonl (a resumed run's earlier ones too)."""
+        evals = [r for r in self.read_metrics() if r.get("kind") == "eval"]
+        best = best if math.isfinite(best) else None
+        row = next((r for r in evals if best is not None and r.get(metric) == best), {})
+        return {
+            "best": best,
+            "best_step": row.get("step"),
+            "best_epoch": row.get("epoch"),
+            "evaluations": evals,
+        }
 
     def read_metrics(self) -> list[dict]:
         if not self.metrics_path.exists():

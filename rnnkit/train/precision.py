@@ -21,7 +21,7 @@ import contextlib
 import torch
 
 from rnnkit.config import PRECISIONS
-from rnnkit.errors import ConfigError
+from rnnkit.errors import ConfigError, check_choice
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -35,8 +35,7 @@ class Precision:
     """
 
     def __init__(self, name: str, device: torch.device):
-        if name not in PRECISIONS:
-            raise ConfigError(f"unknown precision {name!r}: choose one of {', '.join(PRECISIONS)}")
+        check_choice("precision", name, PRECISIONS)
         if name == "fp16" and device.type != "cuda":
             raise ConfigError(
                 "--precision fp16 needs a CUDA device (float16 recurrent kernels and loss "

@@ -30,6 +30,7 @@ from rnnkit.config import RESUMABLE, LoopConfig
 from rnnkit.errors import RunDirError
 from rnnkit.registry.runs import RUN_KINDS, RunDoc, run_kind
 from rnnkit.train.checkpoint import RunDir
+from rnnkit.train.distributed import map_state
 
 
 class Task:
@@ -63,9 +64,7 @@ class Task:
 
     def to_device(self, batch: Any, device: torch.device) -> Any:
         """``batch`` moved to ``device``: a tensor, a tuple of them, or anything with ``.to``."""
-        if isinstance(batch, tuple):
-            return tuple(t.to(device, non_blocking=True) for t in batch)
-        return batch.to(device)
+        return map_state(lambda t: t.to(device), batch)
 
     def loss(self, model, batch: Any, state) -> tuple[torch.Tensor, int, Any]:
         """``(mean loss over the batch's items, number of items, next state)``."""

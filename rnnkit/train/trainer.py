@@ -33,6 +33,9 @@ from rnnkit.train.metrics import MetricsLog, plot_curves
 from rnnkit.train.precision import Precision
 from rnnkit.train.task import Task, resumed_task, summary_history
 
+# Where the trainer is in its run, kept under these names in trainer_state.pt (with best_valid).
+_POSITION = ("step", "epoch", "batch_in_epoch", "bad_evals", "last_eval_step", "elapsed")
+
 
 def build_optimizer(config: LoopConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
     params, lr, wd = model.parameters(), config.lr, config.weight_decay
@@ -82,7 +85,7 @@ class Trainer:
         if dist.rank > 0:
             # Same initial weights on every rank (same seed), then dropout masks of their own.
             torch.manual_seed(config.seed + 7919 * dist.rank)
-        self._forward = None  # the model as trained: DDP-wrapped and/or compiled, made by fit()
+        self._forward = self.model  # the model as trained: fit() wraps it in DDP, compiles it
         self.optimizer = build_optimizer(config, self.model)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer,
@@ -114,10 +117,9 @@ class Trainer:
         The returned state is detached and float32 whatever the precision, so it can be
         carried, saved and resumed in any mode.
         """
-        forward = self._forward if self._forward is not None else self.model
         self.optimizer.zero_grad(set_to_none=True)
         with self.precision.autocast():
-            loss, items, state = self.task.loss(forward, batch, state)
+            loss, items, state = self.task.loss(self._forward, batch, state)
         value = loss.item()  # the step's one host sync: checked here, logged by the loop
         total = items
         if not self.dist.enabled and not math.isfinite(value):
@@ -191,19 +193,17 @@ class Trainer:
             raise
         finally:
             bar.close()  # so an error message starts on a line of its own
-        if stop == "interrupted":
-            self._save_checkpoint()  # no final evaluation: the user asked to stop
-            history = self.history(stop)
-            self._write_run(summary_history(history))
-            history["signal"] = self._signal or signal.SIGTERM
-            return history
-        if self.last_eval_step != self.step:
+        reason = stop or "epochs"
+        # No final evaluation nor plot when the user asked to stop.
+        if reason != "interrupted" and self.last_eval_step != self.step:
             self._evaluate(scheduled=False)
         self._save_checkpoint()
-        self._plot()
-        reason = stop or "epochs"
         history = self.history(reason)
         self._write_run(summary_history(history))
+        if reason == "interrupted":
+            history["signal"] = self._signal or signal.SIGTERM
+            return history
+        self._plot()
         best = ""
         if history["best"] is not None:
             best = f"; best {self.task.describe({self.task.metric: history['best']})}"
@@ -213,17 +213,9 @@ class Trainer:
     def history(self, stop: str) -> dict:
         """What the run did: every evaluation (from metrics.jsonl, so a resumed run's too), the
         best value of the task's metric and where it was reached, steps, time, why it stopped."""
-        evals = [r for r in self.run.read_metrics() if r.get("kind") == "eval"]
-        key = self.task.metric
-        best_row = None
-        if math.isfinite(self.best):
-            best_row = next((r for r in evals if r.get(key) == self.best), None)
         return {
-            "metric": key,
-            "best": self.best if math.isfinite(self.best) else None,
-            "best_step": best_row["step"] if best_row else None,
-            "best_epoch": best_row["epoch"] if best_row else None,
-            "evaluations": evals,
+            "metric": self.task.metric,
+            **self.run.best_evaluation(self.task.metric, self.best),
             "steps": self.step,
             "epochs": self.epoch,
             "seconds": self.elapsed,
@@ -305,15 +297,13 @@ class Trainer:
                 window_t0 = time.perf_counter()
             if c.lr_schedule == "exponential":
                 # Epoch e (0-based) runs at lr * decay ** max(0, e + 1 - decay_start).
-                self._set_lr(c.lr * c.lr_decay ** max(0, self.epoch + 1 - c.decay_start))
+                for g in self.optimizer.param_groups:
+                    g["lr"] = c.lr * c.lr_decay ** max(0, self.epoch + 1 - c.decay_start)
             if stop:
                 break
         return stop
 
     # ---- evaluation and checkpoints ----------------------------------------------------------
-    def _better(self, value: float) -> bool:
-        return value > self.best if self.task.higher_is_better else value < self.best
-
     def _evaluate(self, scheduled: bool) -> str | None:
         """Evaluate on valid; save best/last. Only scheduled evaluations drive the plateau
         schedule and early stopping, so a run stopped and resumed matches one run straight."""
@@ -326,7 +316,7 @@ class Trainer:
             value = result[self.task.metric]
             if not math.isfinite(value):
                 self._nonfinite(value)
-            improved = self._better(value)
+            improved = value > self.best if self.task.higher_is_better else value < self.best
         if improved:
             self.best = value
             if self.dist.is_main:
@@ -414,13 +404,8 @@ class Trainer:
             state = list(state)
         rngs = self.dist.stack(torch.get_rng_state())  # (ranks, bytes)
         return {
-            "step": self.step,
-            "epoch": self.epoch,
-            "batch_in_epoch": self.batch_in_epoch,
+            **{name: getattr(self, name) for name in _POSITION},
             "best_valid": self.best,
-            "bad_evals": self.bad_evals,
-            "last_eval_step": self.last_eval_step,
-            "elapsed": self.elapsed,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "rng_torch_ranks": [r.clone() for r in rngs],
@@ -439,9 +424,9 @@ class Trainer:
                     f"trainer_state.pt does not match the run's files ({key} {s.get(key)!r}, "
                     f"expected {value!r}); the run is damaged"
                 )
-        self.step, self.epoch, self.batch_in_epoch = s["step"], s["epoch"], s["batch_in_epoch"]
-        self.best, self.bad_evals = s["best_valid"], s["bad_evals"]
-        self.last_eval_step, self.elapsed = s["last_eval_step"], s["elapsed"]
+        for name in _POSITION:
+            setattr(self, name, s[name])
+        self.best = s["best_valid"]
         self.optimizer.load_state_dict(s["optimizer"])
         self.scheduler.load_state_dict(s["scheduler"])
         self.precision.load_state_dict(s.get("grad_scaler") or {})
@@ -478,10 +463,6 @@ class Trainer:
 
     def _lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
-
-    def _set_lr(self, lr: float) -> None:
-        for g in self.optimizer.param_groups:
-            g["lr"] = lr
 
     def _nonfinite(self, value: float) -> None:
         kept = (
