@@ -1,9 +1,5 @@
-"""The one trainer: every task trains here (truncated BPTT for language models, clipping,
-schedules, budgets, early stopping, checkpoints that resume exactly, data parallelism).
-
-A task (``rnnkit.train.task.Task``) brings its model, batches, loss and evaluation; the loop
-below does not know which task it runs.
-"""
+"""The one trainer: every task trains here, and the loop does not know which task it runs
+(``rnnkit.train.task`` says what a task brings and what the trainer owns)."""
 
 from __future__ import annotations
 
@@ -99,11 +95,9 @@ class Trainer:
         self.bad_evals = 0
         self.last_eval_step = -1
         self.elapsed = 0.0  # training seconds of the whole run (all invocations)
-        self._elapsed_before = 0.0  # ... before this invocation: --max-minutes counts from here
         self.state = None  # this rank's rows of the hidden state carried between batches
         self.metrics = MetricsLog(self.run.metrics_path)
         self._last_plot = -math.inf
-        self._step_limit = 0  # the step epochs and --max-steps end the run at
         self._signal = 0  # SIGINT or SIGTERM received: checkpoint and stop after this step
         self._items = 0  # items trained on since the last evaluation (all ranks)
         self._loss_sum, self._loss_n = 0.0, 0  # training loss since the last evaluation
@@ -180,11 +174,10 @@ class Trainer:
         total = c.epochs * self.task.num_batches(self.epoch)
         if c.max_steps:
             total = min(total, c.max_steps)
-        self._step_limit = total
         bar = progress_bar(total, initial=min(self.step, total), enabled=self.progress, unit="step")
         try:
             with self._catch_signals():
-                stop = self._loop(bar)
+                stop = self._loop(bar, total)
         except Exception as e:
             if self.config.compile and _compile_error(e):
                 raise TrainingError(
@@ -222,11 +215,13 @@ class Trainer:
             "stop": stop,
         }
 
-    def _loop(self, bar) -> str | None:
-        """The epochs and steps; returns why training stopped early, or None."""
+    def _loop(self, bar, step_limit: int) -> str | None:
+        """The epochs and steps up to ``step_limit`` (set by the epochs and --max-steps);
+        returns why training stopped early, or None."""
         c, task, dist = self.config, self.task, self.dist
         start_time = time.perf_counter() - self.elapsed
-        self._elapsed_before, first_step = self.elapsed, self.step
+        # --max-minutes counts the training time of this invocation, from here.
+        elapsed_before, first_step = self.elapsed, self.step
         self._eval_done = time.perf_counter()
         window_loss, window_n, window_items, window_t0 = 0.0, 0, 0, time.perf_counter()
         stop = None
@@ -250,14 +245,10 @@ class Trainer:
                 window_items += items
                 self._items += items
                 bar.update(1)
+                seconds = self.elapsed - elapsed_before  # training time of this invocation
                 if c.max_minutes:  # count to the step the time budget will end at
-                    bar.total = bar_total(
-                        self._step_limit,
-                        c,
-                        self.step,
-                        self.step - first_step,
-                        self.elapsed - self._elapsed_before,
-                    )
+                    done = self.step - first_step
+                    bar.total = bar_total(step_limit, c, self.step, done, seconds)
                 if not math.isfinite(window_loss):
                     self._nonfinite(loss_value)
                 if self.step % c.log_every == 0:
@@ -282,7 +273,7 @@ class Trainer:
                     window_t0 = time.perf_counter()  # items/s counts training time only
                 if c.max_steps and self.step >= c.max_steps:
                     stop = stop or "max_steps"
-                if c.max_minutes and self.elapsed - self._elapsed_before >= 60 * c.max_minutes:
+                if c.max_minutes and seconds >= 60 * c.max_minutes:
                     stop = stop or "time budget"
                 if signalled:
                     stop = "interrupted"
