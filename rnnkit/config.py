@@ -163,9 +163,7 @@ class TrainConfig(LoopConfig):
     def model_fields(self, vocab_size: int) -> dict:
         """The fields of the model's ``rnnkit.models.lm.LMConfig`` (for runs whose run file
         does not hold the model config)."""
-        return {"vocab_size": vocab_size, "cell": self.model} | {
-            name: getattr(self, name) for name in _MODEL_FIELDS
-        }
+        return {"vocab_size": vocab_size, "cell": self.model, **self.pick(*_MODEL_FIELDS)}
 
 
 # TrainConfig fields that LMConfig takes under the same name, in LMConfig's order

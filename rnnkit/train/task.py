@@ -85,14 +85,10 @@ class Task:
     def model_config(self) -> dict | None:
         """The JSON-able config the model is built from, kept in ``run.json``."""
 
-    def fitted(self) -> dict:
-        """What the task fitted to its data besides weights (a scaler), kept in ``run.json``."""
-        return {}
-
     def run_doc(self, history: dict) -> RunDoc | None:
         """The run file of this task with ``history`` (``summary_history``); ``None`` writes
         none."""
-        return RunDoc(self.kind, self.config.to_dict(), self.model_config(), history, self.fitted())
+        return RunDoc(self.kind, self.config.to_dict(), self.model_config(), history)
 
     def signature(self) -> dict:
         """Values a checkpoint must agree with (e.g. vocabulary sizes) to be resumed."""
