@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shutil
 import signal
 import threading
 import time
@@ -134,10 +135,8 @@ class Trainer:
         """DDP across ranks (gradients averaged in backward), then torch.compile if asked."""
         forward = self.model
         if self.dist.enabled:
-            from torch.nn.parallel import DistributedDataParallel
-
             ids = [self.device.index] if self.device.type == "cuda" else None
-            forward = DistributedDataParallel(self.model, device_ids=ids)
+            forward = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         if self.config.compile:
             if getattr(self.config, "backend", "torch") == "scratch":
                 warnings.warn(
@@ -446,11 +445,9 @@ class Trainer:
 
     def _plot(self) -> None:
         self._last_plot = time.perf_counter()
-        if not self.dist.is_main:
-            return
-        plot_curves(
-            self.run.read_metrics(), self.run.curves_path, self.task.title(), self.task.metric
-        )
+        if self.dist.is_main:
+            run, task = self.run, self.task
+            plot_curves(run.read_metrics(), run.curves_path, task.title(), task.metric)
 
     def _lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
@@ -512,8 +509,6 @@ def resume_trainer(
         )
     target = Path(out) if out else run.path
     if target != run.path and dist.is_main:
-        import shutil
-
         target.mkdir(parents=True, exist_ok=True)
         for p in (run.metrics_path, run.best_path):
             if p.exists():
