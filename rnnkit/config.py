@@ -1,8 +1,8 @@
-"""Training configuration: one frozen dataclass, validated once, saved as ``config.yaml``.
+"""Training configuration: one frozen dataclass, validated once, kept in the run file.
 
 Precedence when a run is set up: defaults < ``--config FILE.yaml`` < flags given on the command
-line. A resumed run starts from its saved ``config.yaml`` and only the fields in
-``RESUMABLE`` may change.
+line. A resumed run starts from its saved config and only the fields in ``RESUMABLE`` may
+change.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from pathlib import Path
 
 from rnnkit.bounds import check_fields, flag
 from rnnkit.errors import ConfigError, check_choice, show_value
-from rnnkit.io import atomic_write_text
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 _ZERO_IS_OFF = ("max_steps", "max_minutes", "patience")
@@ -119,11 +118,6 @@ class LoopConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def save(self, path: str | Path) -> None:
-        import yaml
-
-        atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
-
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
@@ -169,9 +163,7 @@ class TrainConfig(LoopConfig):
     def model_fields(self, vocab_size: int) -> dict:
         """The fields of the model's ``rnnkit.models.lm.LMConfig`` (for runs whose run file
         does not hold the model config)."""
-        return {"vocab_size": vocab_size, "cell": self.model} | {
-            name: getattr(self, name) for name in _MODEL_FIELDS
-        }
+        return {"vocab_size": vocab_size, "cell": self.model, **self.pick(*_MODEL_FIELDS)}
 
 
 # TrainConfig fields that LMConfig takes under the same name, in LMConfig's order

@@ -160,7 +160,7 @@ CLASSIFY_METRICS = {
 
 # A task's figure as its training printed it (the tasks' ``describe``): name, scale, format.
 SHOWN = {
-    "valid_loss": ("perplexity ", 1, ".3f", ""),  # the value is the loss; shown as exp(loss)
+    "valid_ppl": ("perplexity ", 1, ".3f", ""),
     "bleu": ("BLEU ", 1, ".2f", ""),
     "valid_score": ("", 100, ".2f", "%"),
     "valid_mse": ("MSE ", 1, ".5g", ""),
@@ -171,8 +171,6 @@ def _shown(metric: str | None, value: float | None) -> str | None:
     if value is None or metric not in SHOWN:
         return None
     name, scale, fmt, unit = SHOWN[metric]
-    if metric == "valid_loss":
-        value = math.exp(min(value, 700))
     return f"{name}{scale * value:{fmt}}{unit}"
 
 
@@ -185,16 +183,14 @@ def _history(run: RunDir, doc) -> History | None:
         if not run.state_path.exists():
             return None  # counted or fitted in one pass, or no checkpoint yet
         state = run.load_state()
-        evals = [r for r in run.read_metrics() if r.get("kind") == "eval"]
-        best = state["best_valid"] if math.isfinite(state["best_valid"]) else None
-        row = next((r for r in evals if best is not None and r.get(h.get("metric")) == best), {})
-        h = {**h, "best": best, "best_epoch": row.get("epoch"), "best_step": row.get("step")}
-        h |= {"steps": state["step"], "seconds": state["elapsed"], "epochs": evals}
+        found = run.best_evaluation(h.get("metric"), state["best_valid"])
+        evals = found.pop("evaluations")
+        h = {**h, **found, "steps": state["step"], "seconds": state["elapsed"], "epochs": evals}
     metric, value = h.get("metric"), h.get("best")
-    shown = _shown(metric, value)
     if metric == "valid_loss":  # a language model: shown as perplexity
         metric, value = "valid_ppl", math.exp(min(value, 700)) if value is not None else None
-    elif metric == "valid_score":
+    shown = _shown(metric, value)
+    if metric == "valid_score":
         metric = CLASSIFY_METRICS[doc.config["task"]]
     elif metric is not None and not metric.startswith("valid"):
         metric = f"valid_{metric}"

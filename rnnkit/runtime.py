@@ -37,9 +37,8 @@ def tune_allocator() -> bool:
     Returns whether the setting was applied. Called by the ``rnnkit`` command; API users who
     train on CPU can call it once at start-up.
     """
-    if os.environ.get("RNNKIT_ALLOCATOR", "").lower() == "system" or not sys.platform.startswith(
-        "linux"
-    ):
+    asked_system = os.environ.get("RNNKIT_ALLOCATOR", "").lower() == "system"
+    if asked_system or not sys.platform.startswith("linux"):
         return False
     try:
         libc = _libc()

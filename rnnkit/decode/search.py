@@ -69,14 +69,12 @@ def search(
             return beam_search(
                 stepper, beam=beam, alpha=alpha, n_best=n_best, keep_greedy=keep_greedy, **common
             )
-        if generator is None and temperature != 0:
-            generator = make_generator(seed)
         rows = sample(
             stepper,
             temperature=temperature,
             top_k=top_k,
             top_p=top_p,
-            generator=generator,
+            generator=make_generator(seed) if generator is None else generator,
             **common,
         )
     return [[Hypothesis(tokens, None)] for tokens in rows]

@@ -32,10 +32,6 @@ class Stepper(Protocol):
     def select(self, state: Any, index: torch.Tensor) -> Any: ...
 
 
-def _repeat_rows(n: int, repeats: int, device) -> torch.Tensor:
-    return torch.arange(n, device=device).repeat_interleave(repeats)  # (n * repeats,)
-
-
 class LanguageModelStepper:
     """An ``RNNLanguageModel`` (``forward`` / ``step`` / ``select_state``) after a context.
 
@@ -49,24 +45,19 @@ class LanguageModelStepper:
         self.model, self.context, self.batch = model, context, context.size(0)
         self.fast = False  # unknown until the first step: the grad mode is the caller's
 
-    def _step_fn(self):
-        """The packed one-token step where it applies (``rnnkit.decode.packed``), else the
-        model's own."""
-        if self.fast is False:
-            fast = packed_step(self.model)
-            self.fast = fast.step if fast is not None else self.model.step
-        return self.fast
-
     def start(self, repeats: int = 1):
         logits, _, state = self.model(self.context, None, None)  # (N, C, V)
         logits = logits[:, -1]  # (N, V)
         if repeats > 1:  # the context is read once, its result copied
-            rows = _repeat_rows(self.batch, repeats, logits.device)
+            rows = torch.arange(self.batch, device=logits.device).repeat_interleave(repeats)
             logits, state = logits.index_select(0, rows), self.model.select_state(state, rows)
         return logits, state
 
     def step(self, y_prev, state):
-        return self._step_fn()(y_prev, state)
+        if self.fast is False:  # the packed step where it applies (rnnkit.decode.packed)
+            fast = packed_step(self.model)
+            self.fast = fast.step if fast is not None else self.model.step
+        return self.fast(y_prev, state)
 
     def select(self, state, index):
         return self.model.select_state(state, index)

@@ -25,7 +25,7 @@ the old pair, or the new state with its weights still under the ``next`` name, w
 
 from __future__ import annotations
 
-import json
+import math
 import os
 from pathlib import Path
 
@@ -49,6 +49,7 @@ from rnnkit.registry.runs import (
 )
 from rnnkit.text.tokenizers import build_tokenizer
 from rnnkit.text.vocab import Vocab
+from rnnkit.train.metrics import MetricsLog
 
 
 def lm_config(config: TrainConfig, vocab_size: int) -> LMConfig:
@@ -99,6 +100,7 @@ class RunDir:
         self.vocab_path = self.path / "vocab.json"
         self.best_path = self.path / WEIGHTS
         self.last_path = self.path / LAST_WEIGHTS
+        self.next_path = self.path / "last.next.safetensors"  # until their state is written
         self.state_path = self.path / "trainer_state.pt"
         self.metrics_path = self.path / "metrics.jsonl"
         self.curves_path = self.path / "curves.png"
@@ -156,11 +158,6 @@ class RunDir:
         load_weights(model, path, device)
         return model.to(device)
 
-    @property
-    def next_path(self) -> Path:
-        """Where a checkpoint's weights wait until its trainer state is written."""
-        return self.path / "last.next.safetensors"
-
     def recover(self) -> None:
         """Finish or undo a checkpoint a crash cut short (see the module docstring).
 
@@ -199,16 +196,22 @@ class RunDir:
             )
         return state
 
+    def best_evaluation(self, metric: str, best: float) -> dict:
+        """``best``, the run's best ``metric`` (None while not finite: no evaluation yet), with
+        the step and epoch of the evaluation that reached it, and ``evaluations``: every
+        evaluation row of metrics.jsonl (a resumed run's earlier ones too)."""
+        evals = [r for r in self.read_metrics() if r.get("kind") == "eval"]
+        best = best if math.isfinite(best) else None
+        row = next((r for r in evals if best is not None and r.get(metric) == best), {})
+        return {
+            "best": best,
+            "best_step": row.get("step"),
+            "best_epoch": row.get("epoch"),
+            "evaluations": evals,
+        }
+
     def read_metrics(self) -> list[dict]:
-        if not self.metrics_path.exists():
-            return []
-        rows = []
-        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line cut by a crash
-        return rows
+        return [row for _, row in MetricsLog(self.metrics_path).lines()]
 
 
 def load_for_inference(run_dir: str | Path, device="cpu", which: str = "best"):

@@ -127,8 +127,7 @@ def resumed_task(run: RunDir, overrides: dict) -> LMTask:
     """The task of the language-model run in ``run`` with ``overrides`` applied."""
     if run_file(run.path) is None:
         run.check(resumable=True)  # says what is missing
-    saved = run.load_config()
-    config, changed = resumed_config(saved, overrides, RESUMABLE)
+    config, changed = resumed_config(run.load_config(), overrides, RESUMABLE)
     if not run.vocab_path.exists():
         run.check(resumable=True)
     return LMTask(config, vocab=run.load_vocab(), same_vocab="data" in changed)

@@ -22,17 +22,22 @@ class MetricsLog:
         except OSError as e:
             raise storage_error(self.path, e) from e
 
-    def truncate_after(self, step: int) -> None:
+    def lines(self) -> list[tuple[str, dict]]:
+        """Every line with its row (none without a log), but a line cut by a crash."""
         if not self.path.exists():
-            return
-        keep = []
+            return []
+        out = []
         for line in self.path.read_text(encoding="utf-8").splitlines():
             try:
-                if json.loads(line).get("step", 0) <= step:
-                    keep.append(line + "\n")
+                out.append((line, json.loads(line)))
             except json.JSONDecodeError:
                 continue
-        atomic_write_text(self.path, "".join(keep))
+        return out
+
+    def truncate_after(self, step: int) -> None:
+        if self.path.exists():
+            kept = [line + "\n" for line, row in self.lines() if row.get("step", 0) <= step]
+            atomic_write_text(self.path, "".join(kept))
 
 
 def plot_curves(rows: list[dict], path: Path, title: str = "", metric: str = "valid_loss") -> None:

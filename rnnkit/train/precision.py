@@ -21,7 +21,7 @@ import contextlib
 import torch
 
 from rnnkit.config import PRECISIONS
-from rnnkit.errors import ConfigError
+from rnnkit.errors import ConfigError, check_choice
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -35,8 +35,7 @@ class Precision:
     """
 
     def __init__(self, name: str, device: torch.device):
-        if name not in PRECISIONS:
-            raise ConfigError(f"unknown precision {name!r}: choose one of {', '.join(PRECISIONS)}")
+        check_choice("precision", name, PRECISIONS)
         if name == "fp16" and device.type != "cuda":
             raise ConfigError(
                 "--precision fp16 needs a CUDA device (float16 recurrent kernels and loss "
@@ -49,7 +48,8 @@ class Precision:
             )
         self.name, self.device = name, device
         self.dtype = _DTYPES.get(name)
-        self.scaler = torch.amp.GradScaler("cuda") if name == "fp16" else None
+        # Disabled (every call a plain backward or step) but for fp16.
+        self.scaler = torch.amp.GradScaler("cuda", enabled=name == "fp16")
 
     def autocast(self):
         if self.dtype is None:
@@ -59,27 +59,21 @@ class Precision:
     def backward_and_step(self, loss, model, optimizer, clip: float) -> torch.Tensor:
         """Backward, clip the global gradient norm (0: measure only), step; the norm."""
         params = [p for p in model.parameters() if p.requires_grad]
-        if self.scaler is not None:
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-        else:
-            loss.backward()
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
         if clip > 0:
             norm = torch.nn.utils.clip_grad_norm_(params, clip)
         else:
             norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
-        if self.scaler is not None:
-            self.scaler.step(optimizer)  # skipped when the scaled gradients overflowed
-            self.scaler.update()
-        else:
-            optimizer.step()
+        self.scaler.step(optimizer)  # skipped when the scaled gradients overflowed
+        self.scaler.update()
         return norm
 
     def state_dict(self) -> dict:
-        return self.scaler.state_dict() if self.scaler is not None else {}
+        return self.scaler.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
-        if self.scaler is not None and state:
+        if state:  # empty from a run in another precision
             self.scaler.load_state_dict(state)
 
 

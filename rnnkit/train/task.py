@@ -30,6 +30,7 @@ from rnnkit.config import RESUMABLE, LoopConfig
 from rnnkit.errors import RunDirError
 from rnnkit.registry.runs import RUN_KINDS, RunDoc, run_kind
 from rnnkit.train.checkpoint import RunDir
+from rnnkit.train.distributed import map_state
 
 
 class Task:
@@ -63,9 +64,7 @@ class Task:
 
     def to_device(self, batch: Any, device: torch.device) -> Any:
         """``batch`` moved to ``device``: a tensor, a tuple of them, or anything with ``.to``."""
-        if isinstance(batch, tuple):
-            return tuple(t.to(device, non_blocking=True) for t in batch)
-        return batch.to(device)
+        return map_state(lambda t: t.to(device), batch)
 
     def loss(self, model, batch: Any, state) -> tuple[torch.Tensor, int, Any]:
         """``(mean loss over the batch's items, number of items, next state)``."""
@@ -86,14 +85,10 @@ class Task:
     def model_config(self) -> dict | None:
         """The JSON-able config the model is built from, kept in ``run.json``."""
 
-    def fitted(self) -> dict:
-        """What the task fitted to its data besides weights (a scaler), kept in ``run.json``."""
-        return {}
-
     def run_doc(self, history: dict) -> RunDoc | None:
         """The run file of this task with ``history`` (``summary_history``); ``None`` writes
         none."""
-        return RunDoc(self.kind, self.config.to_dict(), self.model_config(), history, self.fitted())
+        return RunDoc(self.kind, self.config.to_dict(), self.model_config(), history)
 
     def signature(self) -> dict:
         """Values a checkpoint must agree with (e.g. vocabulary sizes) to be resumed."""

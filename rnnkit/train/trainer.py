@@ -1,15 +1,12 @@
-"""The one trainer: every task trains here (truncated BPTT for language models, clipping,
-schedules, budgets, early stopping, checkpoints that resume exactly, data parallelism).
-
-A task (``rnnkit.train.task.Task``) brings its model, batches, loss and evaluation; the loop
-below does not know which task it runs.
-"""
+"""The one trainer: every task trains here, and the loop does not know which task it runs
+(``rnnkit.train.task`` says what a task brings and what the trainer owns)."""
 
 from __future__ import annotations
 
 import contextlib
 import math
 import os
+import shutil
 import signal
 import threading
 import time
@@ -32,6 +29,9 @@ from rnnkit.train.checkpoint import RunDir, load_weights, save_state, save_weigh
 from rnnkit.train.metrics import MetricsLog, plot_curves
 from rnnkit.train.precision import Precision
 from rnnkit.train.task import Task, resumed_task, summary_history
+
+# Where the trainer is in its run, kept under these names in trainer_state.pt (with best_valid).
+_POSITION = ("step", "epoch", "batch_in_epoch", "bad_evals", "last_eval_step", "elapsed")
 
 
 def build_optimizer(config: LoopConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -82,7 +82,7 @@ class Trainer:
         if dist.rank > 0:
             # Same initial weights on every rank (same seed), then dropout masks of their own.
             torch.manual_seed(config.seed + 7919 * dist.rank)
-        self._forward = None  # the model as trained: DDP-wrapped and/or compiled, made by fit()
+        self._forward = self.model  # the model as trained: fit() wraps it in DDP, compiles it
         self.optimizer = build_optimizer(config, self.model)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer,
@@ -96,11 +96,9 @@ class Trainer:
         self.bad_evals = 0
         self.last_eval_step = -1
         self.elapsed = 0.0  # training seconds of the whole run (all invocations)
-        self._elapsed_before = 0.0  # ... before this invocation: --max-minutes counts from here
         self.state = None  # this rank's rows of the hidden state carried between batches
         self.metrics = MetricsLog(self.run.metrics_path)
         self._last_plot = -math.inf
-        self._step_limit = 0  # the step epochs and --max-steps end the run at
         self._signal = 0  # SIGINT or SIGTERM received: checkpoint and stop after this step
         self._items = 0  # items trained on since the last evaluation (all ranks)
         self._loss_sum, self._loss_n = 0.0, 0  # training loss since the last evaluation
@@ -114,10 +112,9 @@ class Trainer:
         The returned state is detached and float32 whatever the precision, so it can be
         carried, saved and resumed in any mode.
         """
-        forward = self._forward if self._forward is not None else self.model
         self.optimizer.zero_grad(set_to_none=True)
         with self.precision.autocast():
-            loss, items, state = self.task.loss(forward, batch, state)
+            loss, items, state = self.task.loss(self._forward, batch, state)
         value = loss.item()  # the step's one host sync: checked here, logged by the loop
         total = items
         if not self.dist.enabled and not math.isfinite(value):
@@ -138,10 +135,8 @@ class Trainer:
         """DDP across ranks (gradients averaged in backward), then torch.compile if asked."""
         forward = self.model
         if self.dist.enabled:
-            from torch.nn.parallel import DistributedDataParallel
-
             ids = [self.device.index] if self.device.type == "cuda" else None
-            forward = DistributedDataParallel(self.model, device_ids=ids)
+            forward = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         if self.config.compile:
             if getattr(self.config, "backend", "torch") == "scratch":
                 warnings.warn(
@@ -178,11 +173,10 @@ class Trainer:
         total = c.epochs * self.task.num_batches(self.epoch)
         if c.max_steps:
             total = min(total, c.max_steps)
-        self._step_limit = total
         bar = progress_bar(total, initial=min(self.step, total), enabled=self.progress, unit="step")
         try:
             with self._catch_signals():
-                stop = self._loop(bar)
+                stop = self._loop(bar, total)
         except Exception as e:
             if self.config.compile and _compile_error(e):
                 raise TrainingError(
@@ -191,19 +185,17 @@ class Trainer:
             raise
         finally:
             bar.close()  # so an error message starts on a line of its own
-        if stop == "interrupted":
-            self._save_checkpoint()  # no final evaluation: the user asked to stop
-            history = self.history(stop)
-            self._write_run(summary_history(history))
-            history["signal"] = self._signal or signal.SIGTERM
-            return history
-        if self.last_eval_step != self.step:
+        reason = stop or "epochs"
+        # No final evaluation nor plot when the user asked to stop.
+        if reason != "interrupted" and self.last_eval_step != self.step:
             self._evaluate(scheduled=False)
         self._save_checkpoint()
-        self._plot()
-        reason = stop or "epochs"
         history = self.history(reason)
         self._write_run(summary_history(history))
+        if reason == "interrupted":
+            history["signal"] = self._signal or signal.SIGTERM
+            return history
+        self._plot()
         best = ""
         if history["best"] is not None:
             best = f"; best {self.task.describe({self.task.metric: history['best']})}"
@@ -213,28 +205,22 @@ class Trainer:
     def history(self, stop: str) -> dict:
         """What the run did: every evaluation (from metrics.jsonl, so a resumed run's too), the
         best value of the task's metric and where it was reached, steps, time, why it stopped."""
-        evals = [r for r in self.run.read_metrics() if r.get("kind") == "eval"]
-        key = self.task.metric
-        best_row = None
-        if math.isfinite(self.best):
-            best_row = next((r for r in evals if r.get(key) == self.best), None)
         return {
-            "metric": key,
-            "best": self.best if math.isfinite(self.best) else None,
-            "best_step": best_row["step"] if best_row else None,
-            "best_epoch": best_row["epoch"] if best_row else None,
-            "evaluations": evals,
+            "metric": self.task.metric,
+            **self.run.best_evaluation(self.task.metric, self.best),
             "steps": self.step,
             "epochs": self.epoch,
             "seconds": self.elapsed,
             "stop": stop,
         }
 
-    def _loop(self, bar) -> str | None:
-        """The epochs and steps; returns why training stopped early, or None."""
+    def _loop(self, bar, step_limit: int) -> str | None:
+        """The epochs and steps up to ``step_limit`` (set by the epochs and --max-steps);
+        returns why training stopped early, or None."""
         c, task, dist = self.config, self.task, self.dist
         start_time = time.perf_counter() - self.elapsed
-        self._elapsed_before, first_step = self.elapsed, self.step
+        # --max-minutes counts the training time of this invocation, from here.
+        elapsed_before, first_step = self.elapsed, self.step
         self._eval_done = time.perf_counter()
         window_loss, window_n, window_items, window_t0 = 0.0, 0, 0, time.perf_counter()
         stop = None
@@ -258,14 +244,10 @@ class Trainer:
                 window_items += items
                 self._items += items
                 bar.update(1)
+                seconds = self.elapsed - elapsed_before  # training time of this invocation
                 if c.max_minutes:  # count to the step the time budget will end at
-                    bar.total = bar_total(
-                        self._step_limit,
-                        c,
-                        self.step,
-                        self.step - first_step,
-                        self.elapsed - self._elapsed_before,
-                    )
+                    done = self.step - first_step
+                    bar.total = bar_total(step_limit, c, self.step, done, seconds)
                 if not math.isfinite(window_loss):
                     self._nonfinite(loss_value)
                 if self.step % c.log_every == 0:
@@ -290,7 +272,7 @@ class Trainer:
                     window_t0 = time.perf_counter()  # items/s counts training time only
                 if c.max_steps and self.step >= c.max_steps:
                     stop = stop or "max_steps"
-                if c.max_minutes and self.elapsed - self._elapsed_before >= 60 * c.max_minutes:
+                if c.max_minutes and seconds >= 60 * c.max_minutes:
                     stop = stop or "time budget"
                 if signalled:
                     stop = "interrupted"
@@ -305,15 +287,13 @@ class Trainer:
                 window_t0 = time.perf_counter()
             if c.lr_schedule == "exponential":
                 # Epoch e (0-based) runs at lr * decay ** max(0, e + 1 - decay_start).
-                self._set_lr(c.lr * c.lr_decay ** max(0, self.epoch + 1 - c.decay_start))
+                for g in self.optimizer.param_groups:
+                    g["lr"] = c.lr * c.lr_decay ** max(0, self.epoch + 1 - c.decay_start)
             if stop:
                 break
         return stop
 
     # ---- evaluation and checkpoints ----------------------------------------------------------
-    def _better(self, value: float) -> bool:
-        return value > self.best if self.task.higher_is_better else value < self.best
-
     def _evaluate(self, scheduled: bool) -> str | None:
         """Evaluate on valid; save best/last. Only scheduled evaluations drive the plateau
         schedule and early stopping, so a run stopped and resumed matches one run straight."""
@@ -326,7 +306,7 @@ class Trainer:
             value = result[self.task.metric]
             if not math.isfinite(value):
                 self._nonfinite(value)
-            improved = self._better(value)
+            improved = value > self.best if self.task.higher_is_better else value < self.best
         if improved:
             self.best = value
             if self.dist.is_main:
@@ -414,13 +394,8 @@ class Trainer:
             state = list(state)
         rngs = self.dist.stack(torch.get_rng_state())  # (ranks, bytes)
         return {
-            "step": self.step,
-            "epoch": self.epoch,
-            "batch_in_epoch": self.batch_in_epoch,
+            **{name: getattr(self, name) for name in _POSITION},
             "best_valid": self.best,
-            "bad_evals": self.bad_evals,
-            "last_eval_step": self.last_eval_step,
-            "elapsed": self.elapsed,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "rng_torch_ranks": [r.clone() for r in rngs],
@@ -439,9 +414,9 @@ class Trainer:
                     f"trainer_state.pt does not match the run's files ({key} {s.get(key)!r}, "
                     f"expected {value!r}); the run is damaged"
                 )
-        self.step, self.epoch, self.batch_in_epoch = s["step"], s["epoch"], s["batch_in_epoch"]
-        self.best, self.bad_evals = s["best_valid"], s["bad_evals"]
-        self.last_eval_step, self.elapsed = s["last_eval_step"], s["elapsed"]
+        for name in _POSITION:
+            setattr(self, name, s[name])
+        self.best = s["best_valid"]
         self.optimizer.load_state_dict(s["optimizer"])
         self.scheduler.load_state_dict(s["scheduler"])
         self.precision.load_state_dict(s.get("grad_scaler") or {})
@@ -470,18 +445,12 @@ class Trainer:
 
     def _plot(self) -> None:
         self._last_plot = time.perf_counter()
-        if not self.dist.is_main:
-            return
-        plot_curves(
-            self.run.read_metrics(), self.run.curves_path, self.task.title(), self.task.metric
-        )
+        if self.dist.is_main:
+            run, task = self.run, self.task
+            plot_curves(run.read_metrics(), run.curves_path, task.title(), task.metric)
 
     def _lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
-
-    def _set_lr(self, lr: float) -> None:
-        for g in self.optimizer.param_groups:
-            g["lr"] = lr
 
     def _nonfinite(self, value: float) -> None:
         kept = (
@@ -540,8 +509,6 @@ def resume_trainer(
         )
     target = Path(out) if out else run.path
     if target != run.path and dist.is_main:
-        import shutil
-
         target.mkdir(parents=True, exist_ok=True)
         for p in (run.metrics_path, run.best_path):
             if p.exists():
