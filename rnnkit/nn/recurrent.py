@@ -16,7 +16,6 @@ from rnnkit.errors import ConfigError
 from rnnkit.nn import layers
 from rnnkit.nn.layernorm_lstm import LayerNormLSTM
 from rnnkit.nn.minrnn import MinGRU, MinLSTM
-from rnnkit.train.distributed import map_state
 
 CELLS = ("rnn", "lstm", "gru", "lnlstm", "mingru", "minlstm")
 # Gates that read the input alone (parallel scan); torch.nn has no such layer, so both backends
@@ -35,6 +34,13 @@ BACKENDS: dict[str, dict[str, type[nn.Module]]] = {
 }
 
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+
+
+def map_state(fn, state: State | None) -> State | None:
+    """``fn`` applied to the hidden state, tensor by tensor (an LSTM's is a tuple)."""
+    if state is None:
+        return None
+    return tuple(fn(s) for s in state) if isinstance(state, tuple) else fn(state)
 
 
 def build_recurrent(

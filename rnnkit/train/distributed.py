@@ -22,16 +22,8 @@ import torch
 import torch.distributed as dist
 
 from rnnkit.errors import ConfigError
+from rnnkit.nn.recurrent import State, map_state
 from rnnkit.runtime import pick_device
-
-State = torch.Tensor | tuple[torch.Tensor, ...]
-
-
-def map_state(fn, state: State | None) -> State | None:
-    """``fn`` applied to the hidden state, tensor by tensor (an LSTM's is a tuple)."""
-    if state is None:
-        return None
-    return tuple(fn(s) for s in state) if isinstance(state, tuple) else fn(state)
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,9 @@ import torch
 from rnnkit.bounds import flag
 from rnnkit.config import RESUMABLE, LoopConfig
 from rnnkit.errors import RunDirError
+from rnnkit.nn.recurrent import map_state
 from rnnkit.registry.runs import RUN_KINDS, RunDoc, run_kind
 from rnnkit.train.checkpoint import RunDir
-from rnnkit.train.distributed import map_state
 
 
 class Task:

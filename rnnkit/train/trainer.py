@@ -20,7 +20,7 @@ from rnnkit.config import LoopConfig
 from rnnkit.errors import RnnkitWarning, RunDirError, TrainingError, first_line
 from rnnkit.integrity import stored_digest
 from rnnkit.io import storage_error
-from rnnkit.nn.recurrent import detach_state
+from rnnkit.nn.recurrent import detach_state, map_state
 from rnnkit.progress import progress_bar
 from rnnkit.registry.runs import RUN_KINDS, write_run
 from rnnkit.train import distributed
@@ -129,7 +129,7 @@ class Trainer:
                 weight = items * self.dist.world_size / max(total, 1)
                 loss, value = loss * weight, value * weight
         norm = self.precision.backward_and_step(loss, self.model, self.optimizer, self.config.clip)
-        return value, norm, total, distributed.map_state(torch.Tensor.float, detach_state(state))
+        return value, norm, total, map_state(torch.Tensor.float, detach_state(state))
 
     def _wrap_model(self) -> None:
         """DDP across ranks (gradients averaged in backward), then torch.compile if asked."""
@@ -423,7 +423,7 @@ class Trainer:
         self.task.load_state_dict(s.get("task") or {})
         self._load_rng(s)
         hidden = tuple(s["hidden"]) if isinstance(s["hidden"], list) else s["hidden"]
-        hidden = distributed.map_state(lambda h: h.to(self.device), hidden)
+        hidden = map_state(lambda h: h.to(self.device), hidden)
         # Saved whole (all ranks' rows), so any number of ranks takes its own rows back.
         self.state = self.dist.own_rows(hidden, self.config.batch_size)
         if self.dist.is_main:
