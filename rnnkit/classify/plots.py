@@ -10,17 +10,12 @@ import numpy as np
 def confusion_png(matrix, labels: list[str], path: str | Path, title: str = "") -> None:
     """Rows: true label, columns: predicted; each cell shows its count, the colour its share
     of the row (so classes of different sizes read the same)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from rnnkit.io import atomic_write
+    from rnnkit.figures import new_figure, save_figure
 
     m = np.asarray(matrix, dtype=np.int64)
     share = m / np.maximum(m.sum(1, keepdims=True), 1)
     size = max(4.0, 0.6 * len(labels) + 2)
-    fig = Figure(figsize=(size + 1, size))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
+    fig, ax = new_figure(size + 1, size)
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
     ax.set_yticks(range(len(labels)), labels)
@@ -34,5 +29,4 @@ def confusion_png(matrix, labels: list[str], path: str | Path, title: str = "") 
     fig.colorbar(im, ax=ax, fraction=0.046, label="share of the row")
     if title:
         ax.set_title(title)
-    fig.tight_layout()
-    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    save_figure(fig, path, dpi=120)

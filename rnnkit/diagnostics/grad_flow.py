@@ -125,14 +125,9 @@ def clipping_summary(run_dir) -> dict | None:
 
 def plot(flows: list[GradFlow], path, title: str = "") -> None:
     """``||dL/dh_t||`` against ``t`` on a log scale, one line per cell type."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from rnnkit.figures import new_figure, save_figure
 
-    from rnnkit.io import atomic_write
-
-    fig = Figure(figsize=(7, 4.2))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
+    fig, ax = new_figure(7, 4.2)
     for f in flows:
         ts = range(1, len(f.norms) + 1)
         ax.plot(ts, [max(n, 1e-300) for n in f.norms], label=f.cell, lw=1.6)
@@ -142,8 +137,7 @@ def plot(flows: list[GradFlow], path, title: str = "") -> None:
     ax.set_title(title or "gradient flow through time")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    save_figure(fig, path, dpi=100)
 
 
 def summary(flow: GradFlow) -> dict:

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rnnkit.figures import new_figure, save_figure
 from rnnkit.forecast.data import make_windows, sine_series
 from rnnkit.forecast.models import ARMLP, recursive_forecast
-from rnnkit.forecast.plots import new_figure
 from rnnkit.forecast.train import fit_forecaster, predict
 from rnnkit.io import atomic_write_text
 
@@ -91,8 +91,7 @@ def _plot_paths(path, times, x, t_pred, one_step, start, recursive) -> None:
     ax.axvline(start + 0.5, color="0.3", ls=":", lw=0.8)
     ax.set(xlabel="time", ylabel="x", title="MLP on the last 4 values: one-step vs recursive")
     ax.legend(loc="lower left", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
 
 
 def _plot_k(path, times, x, first_t, k_preds, per_k) -> None:
@@ -102,5 +101,4 @@ def _plot_k(path, times, x, first_t, k_preds, per_k) -> None:
         ax.plot(times[first_t:], pred, lw=1, label=f"{k}-step (MSE {per_k[k]:.3f})")
     ax.set(xlabel="time", ylabel="x", title="k-step-ahead predictions: errors accumulate")
     ax.legend(loc="lower left", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)

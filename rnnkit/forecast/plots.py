@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit.errors import ConfigError
+from rnnkit.figures import new_figure, save_figure
 from rnnkit.forecast.config import DEFAULT_LAST
 
 # Rows drawn by default: ETTh1's test split has 2,857, and at that width a 24-step forecast is
@@ -57,7 +58,7 @@ def plot_run(run, split: str, path: str | Path, shown: PlotRange) -> None:
     """Draw the target over ``shown``'s rows, the first step of every forecast made in them,
     and the full-horizon forecast from ``shown.origin`` (the split's last window), on the
     original scale, against the time column (dates when it holds dates)."""
-    figure(run, split, shown).savefig(path, dpi=110)
+    save_figure(figure(run, split, shown), path, dpi=110)
 
 
 def figure(run, split: str, shown: PlotRange):
@@ -94,16 +95,6 @@ def figure(run, split: str, shown: PlotRange):
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
-
-
-def new_figure(width: float, height: float):
-    """``(fig, ax)``: a matplotlib ``Figure`` of one plot, drawn off screen (no pyplot)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height))
-    FigureCanvasAgg(fig)
-    return fig, fig.add_subplot(1, 1, 1)
 
 
 def describe(run, split: str, shown: PlotRange) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkit.io import atomic_write
+from rnnkit.figures import new_figure, save_figure
 from rnnkit.text.vocab import Vocab
 
 _INT64_MAX = np.iinfo(np.int64).max
@@ -149,12 +149,7 @@ def plot_zipf(
     Returns:
         ``path`` as a ``Path``.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 5), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
+    fig, ax = new_figure(7, 5)
     for n in range(1, max_n + 1):
         freqs = ngram_frequencies(ids, n, vocab_size)
         if freqs.size == 0:
@@ -169,7 +164,5 @@ def plot_zipf(
     ax.grid(True, which="major", alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend()
-    fig.tight_layout()
-    path = Path(path)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
-    return path
+    save_figure(fig, path)
+    return Path(path)
