@@ -7,7 +7,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnkit.errors import ConfigError
 from rnnkit.models.lm import LMConfig, RNNLanguageModel
-from rnnkit.nn import GRU, LSTM, RNN
+from rnnkit.nn import GRU, LSTM, RNN, MinGRU, MinLSTM
 from rnnkit.nn.recurrent import build_recurrent
 
 I, H, N, T = 3, 4, 3, 5
@@ -169,6 +169,11 @@ def test_dropout_between_layers(kind):
 def test_dropout_with_one_layer_warns_like_torch():
     with pytest.warns(UserWarning, match="num_layers greater than 1"):
         GRU(I, H, 1, dropout=0.2)
+    # The warning names the line that built the layer, as torch's does.
+    for cls in (RNN, LSTM, GRU, MinGRU, MinLSTM):
+        with pytest.warns(UserWarning, match="num_layers greater than 1") as caught:
+            cls(I, H, 1, dropout=0.2)
+        assert [w.filename for w in caught] == [__file__], cls.__name__
     with pytest.raises(ValueError, match="dropout should be a number in range"):
         GRU(I, H, 2, dropout=1.5)
 

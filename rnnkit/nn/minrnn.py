@@ -211,8 +211,11 @@ class _MinRNN(TorchStyleLayer):
         device=None,
         dtype=None,
     ):
+        # The dropout warning points at the caller, as in layers._Recurrent.
+        level = 3 if type(self).__init__ is _MinRNN.__init__ else 4
+        bidirectional = bool(bidirectional)
         super().__init__(
-            input_size, hidden_size, num_layers, bias, batch_first, dropout, bool(bidirectional), 4
+            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, level
         )
         self.mode = mode
         self._add_weights(device, dtype, recurrent=False)
