@@ -20,6 +20,7 @@ from test_export import assert_close, assert_error
 from rnnkit.classify.data import Encoded
 from rnnkit.classify.predict import predict_lines, raw_sentences
 from rnnkit.classify.train import load_run as load_classifier
+from rnnkit.data.padding import pad_batch
 from rnnkit.decode import BanTokens, reserved_ids, search
 from rnnkit.errors import ExportError
 from rnnkit.export import export_run
@@ -27,7 +28,6 @@ from rnnkit.export.formats import FORMATS, Format
 from rnnkit.export.padded import PaddedScan
 from rnnkit.export.seq2seq import MAX_LEN_A, MAX_LEN_B
 from rnnkit.nn.layernorm_lstm import LayerNormLSTM
-from rnnkit.seq2seq.data import pad_batch
 from rnnkit.seq2seq.train import load_run as load_translator
 from rnnkit.seq2seq.translate import search_batch, source_ids, translate_lines
 

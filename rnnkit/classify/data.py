@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rnnkit.data.padding import pad_batch
 from rnnkit.errors import DataError, check_choice
 from rnnkit.io import read_text
 from rnnkit.registry.datasets import SPLITS, DataFile, fetch
-from rnnkit.seq2seq.data import pad_batch
 from rnnkit.text.lines import read_lines
 from rnnkit.text.vocab import PAD, UNK, Vocab
 

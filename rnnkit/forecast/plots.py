@@ -93,8 +93,7 @@ def figure(run, split: str, shown: PlotRange):
     )
     ax.legend(loc="best", fontsize=8)
     fig.autofmt_xdate()
-    fig.tight_layout()
-    return fig
+    return fig  # laid out when saved (save_figure)
 
 
 def describe(run, split: str, shown: PlotRange) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rnnkit.data.padding import pad_batch
 from rnnkit.errors import ConfigError, DataError, check_choice
 from rnnkit.registry.datasets import SPLITS, DataFile, fetch
 from rnnkit.seq2seq.config import TOKENIZERS
@@ -290,25 +291,6 @@ def encode_pairs(
 def source_ids(tokens: list[str], src_vocab: Vocab) -> np.ndarray:
     """Source ids closed by ``<eos>``, as the encoder reads them."""
     return np.append(src_vocab.encode(tokens), src_vocab.id_of(EOS)).astype(np.int64)
-
-
-def pad_batch(seqs: Sequence[np.ndarray], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack id arrays of different lengths into one batch-first padded tensor.
-
-    Args:
-        seqs: N one-dimensional integer arrays.
-        pad_id: the id written after the end of each shorter sequence.
-
-    Returns:
-        ``(ids, valid_len)``: ids (N, T_max) int64, valid_len (N,) int64.
-    """
-    if len(seqs) == 0:
-        raise ConfigError("pad_batch got no sequences; give at least one")
-    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
-    out = np.full((len(seqs), int(lengths.max())), pad_id, dtype=np.int64)
-    for row, s in zip(out, seqs, strict=True):
-        row[: len(s)] = s
-    return torch.from_numpy(out), torch.from_numpy(lengths)
 
 
 # ---- batches -----------------------------------------------------------------------------------

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from rnnkit.data.padding import pad_batch
 from rnnkit.decode import BanTokens, Hypothesis, Seq2SeqStepper, decoding, reserved_ids, search
 from rnnkit.errors import ConfigError
-from rnnkit.seq2seq.data import pad_batch, source_ids, split_words
+from rnnkit.seq2seq.data import source_ids, split_words
 from rnnkit.seq2seq.train import Seq2SeqRunConfig, detok
 from rnnkit.text import vocab as special
 from rnnkit.text.vocab import Vocab, mostly_unknown
