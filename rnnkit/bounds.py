@@ -165,12 +165,23 @@ def problem(name: str, value) -> str | None:
     return None if bound.holds(value) else f"{bound.rule()}, got {value}"
 
 
+def check(name: str, value, *, label: str | None = None, integer: bool = False, error=ConfigError):
+    """Raise ``error`` (``ConfigError`` unless told) when ``value`` breaks the rule of ``name``
+    in ``BOUNDS``, or with ``integer`` is no int: ``<label> must be > 0, got 0``. ``label``
+    names the setting in the message (``name`` unless told). Returns ``value``."""
+    label = label or name
+    if integer and (isinstance(value, bool) or not isinstance(value, int)):
+        raise error(f"{label} must be an integer, got {value!r}")
+    why = problem(name, value)
+    if why:
+        raise error(f"{label} {why}")
+    return value
+
+
 def check_fields(config) -> None:
     """Raise ``ConfigError`` for the first field of the dataclass ``config`` out of range."""
     for f in fields(config):
-        why = problem(f.name, getattr(config, f.name))
-        if why:
-            raise ConfigError(f"{flag(f.name)} {why}")
+        check(f.name, getattr(config, f.name), label=flag(f.name))
 
 
 def numeric(param: click.Parameter) -> bool:

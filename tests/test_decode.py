@@ -255,7 +255,7 @@ def test_search_restores_the_model_mode_and_needs_no_grad():
 @pytest.mark.parametrize(
     "beam, given, message",
     [
-        (0, {}, "--beam must be >= 1"),
+        (0, {}, "--beam must be > 0"),
         (3, {"temperature": 0.7}, "drop --temperature"),
         (3, {"top_k": 5, "top_p": 0.9}, "drop --top-k and --top-p"),
         (1, {"top_p": 0.0}, "--top-p"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rnnkit.bounds import flag, problem
+from rnnkit.bounds import check, flag
 from rnnkit.errors import GenerationError
 
 as_flag = flag  # a setting as the command line spells it: ``top_k`` -> ``--top-k``
@@ -28,16 +28,13 @@ def check_sampling(
     message (``as_flag``, or ``as_field`` for the HTTP API).
     """
     for name, value in (("temperature", temperature), ("top_k", top_k), ("top_p", top_p)):
-        why = problem(name, value)
-        if why:
-            raise GenerationError(f"{spell(name)} {why}")
+        check(name, value, label=spell(name), error=GenerationError)
 
 
 def check_beam(beam: int, n_best: int = 1, *, spell: Callable[[str], str] = as_flag) -> None:
     """Raise ``GenerationError`` unless ``1 <= n_best <= beam``; ``spell`` names the settings
     (see ``as_flag``)."""
-    if beam < 1:
-        raise GenerationError(f"{spell('beam')} must be >= 1, got {beam}")
+    check("beam", beam, label=spell("beam"), error=GenerationError)
     if not 1 <= n_best <= beam:
         raise GenerationError(
             f"{spell('n_best')} must be between 1 and {spell('beam')} ({beam}), got {n_best}"
