@@ -45,13 +45,8 @@ def storage_error(path: str | Path, e: OSError) -> StorageError:
     )
 
 
-def _umask() -> int:
-    mask = os.umask(0)  # the only way to read it is to set it; done once, at import
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _umask()
+_UMASK = os.umask(0)  # the only way to read it is to set it; done once, at import
+os.umask(_UMASK)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

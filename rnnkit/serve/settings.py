@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from rnnkit.bounds import check_fields, flag
+from rnnkit.bounds import check, flag
 from rnnkit.errors import ConfigError
 
 
@@ -48,16 +48,13 @@ class ServeSettings:
 
     def __post_init__(self):
         for f in fields(self):  # YAML or JSON may give 2.5 for a count, "yes" for a switch
-            value = getattr(self, f.name)
-            if f.type == "int" and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ConfigError(f"{flag(f.name)} must be an integer, got {value!r}")
-            if f.type == "float" and (
-                isinstance(value, bool) or not isinstance(value, int | float)
-            ):
-                raise ConfigError(f"{flag(f.name)} must be a number, got {value!r}")
+            value, label = getattr(self, f.name), flag(f.name)
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if f.type == "float" and not number:
+                raise ConfigError(f"{label} must be a number, got {value!r}")
             if f.type == "bool" and not isinstance(value, bool):
-                raise ConfigError(f"--{f.name} must be true or false, got {value!r}")
-        check_fields(self)
+                raise ConfigError(f"{label} must be true or false, got {value!r}")
+            check(f.name, value, label=label, integer=f.type == "int")
         if self.token is not None and (not self.token or self.token != self.token.strip()):
             raise ConfigError(
                 "--token must be a non-empty string without surrounding white space; "
