@@ -1,11 +1,12 @@
-"""What handlers get from the app: the served models, the settings, the slots, the token check."""
+"""What handlers get from the app: the served models, the settings, the slots, the token check,
+and the routers of model endpoints, which check the token and document the errors."""
 
 from __future__ import annotations
 
 import secrets
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -14,6 +15,7 @@ from rnnkit.errors import DataError
 from rnnkit.serve.batching import Batcher
 from rnnkit.serve.limits import Slots
 from rnnkit.serve.registry import ModelSet
+from rnnkit.serve.schemas import MODEL_ERRORS
 from rnnkit.serve.settings import ServeSettings
 
 _bearer = HTTPBearer(
@@ -53,6 +55,12 @@ def require_token(request: Request, credentials: Credentials) -> None:
             "missing or wrong token; send the header `Authorization: Bearer TOKEN`",
             headers={"WWW-Authenticate": "Bearer"},
         )
+
+
+def model_router(tag: str, responses: dict = MODEL_ERRORS) -> APIRouter:
+    """A router for endpoints that need the token, listed under ``tag`` in /docs, with the
+    error answers ``responses`` documented."""
+    return APIRouter(tags=[tag], dependencies=[Depends(require_token)], responses=responses)
 
 
 def field_error(field: str, kind: str, msg: str, **ctx) -> RequestValidationError:

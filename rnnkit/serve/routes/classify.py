@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from rnnkit.classify.predict import LinePrediction
 from rnnkit.serve.classify import Classifier
-from rnnkit.serve.deps import Models, ModelSlots, Settings, text_lines
-from rnnkit.serve.routes.base import model_router
+from rnnkit.serve.deps import Models, ModelSlots, Settings, model_router, text_lines
 from rnnkit.serve.schemas import ClassifyRequest, ClassifyResponse, SentenceOut
 
 router = model_router("classification")

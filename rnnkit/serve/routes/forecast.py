@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from rnnkit.serve.deps import Models, ModelSlots, Settings, check_limit, field_error
+from rnnkit.serve.deps import Models, ModelSlots, Settings, check_limit, field_error, model_router
 from rnnkit.serve.forecast import Forecaster
-from rnnkit.serve.routes.base import model_router
 from rnnkit.serve.schemas import ForecastRequest, ForecastResponse
 
 router = model_router("forecasting")

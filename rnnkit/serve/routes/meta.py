@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
-from rnnkit.serve.deps import Models, require_token
+from rnnkit.serve.deps import Models, model_router
 from rnnkit.serve.schemas import MODEL_ERRORS, Health, ModelInfo
 
 open_router = APIRouter(tags=["server"])
-router = APIRouter(
-    tags=["server"],
-    dependencies=[Depends(require_token)],
-    responses={401: MODEL_ERRORS[401]},
-)
+router = model_router("server", {401: MODEL_ERRORS[401]})
 
 
 @open_router.get("/health", response_model=Health)

@@ -6,9 +6,8 @@ import random
 
 from rnnkit.decode import as_field, search_settings
 from rnnkit.errors import GenerationError
-from rnnkit.serve.deps import Models, ModelSlots, Settings, check_limit
+from rnnkit.serve.deps import Models, ModelSlots, Settings, check_limit, model_router
 from rnnkit.serve.lm import SEED_RANGE, LanguageModel
-from rnnkit.serve.routes.base import model_router
 from rnnkit.serve.schemas import PoemRequest, PoemResponse, sampling_fields
 
 router = model_router("poems")

@@ -8,10 +8,9 @@ from fastapi.responses import StreamingResponse
 
 from rnnkit.errors import DataError
 from rnnkit.serve import batching
-from rnnkit.serve.deps import Batchers, Models, ModelSlots, Settings, check_limit
+from rnnkit.serve.deps import Batchers, Models, ModelSlots, Settings, check_limit, model_router
 from rnnkit.serve.limits import Slots
 from rnnkit.serve.lm import LanguageModel
-from rnnkit.serve.routes.base import model_router
 from rnnkit.serve.schemas import (
     GenerateRequest,
     GenerateResponse,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from rnnkit.errors import ConfigError
 from rnnkit.seq2seq.translate import check_attention
-from rnnkit.serve.deps import Models, ModelSlots, Settings, text_lines
-from rnnkit.serve.routes.base import model_router
+from rnnkit.serve.deps import Models, ModelSlots, Settings, model_router, text_lines
 from rnnkit.serve.schemas import AttentionOut, TranslateRequest, TranslateResponse
 from rnnkit.serve.seq2seq import Translator
 
