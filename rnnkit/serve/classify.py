@@ -28,15 +28,12 @@ class Classifier(ServedModel):
         "classification and tagging runs (written by `rnnkit classify train` or `rnnkit tag train`)"
     )
     endpoints = ("/classify",)
+    read = staticmethod(load_run)  # config, vocabs, model
 
     def __init__(self, name: str, path: Path, config, vocabs: dict, model, device):
         super().__init__(name, path)
         self.config, self.vocabs, self.model, self.device = config, vocabs, model, device
         self.task = config.task
-
-    @classmethod
-    def load(cls, path: Path, name: str, device) -> Classifier:
-        return cls(name, path, *load_run(path, device), device)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "vocab_size": len(self.vocabs["words"])}

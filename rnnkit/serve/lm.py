@@ -57,6 +57,7 @@ class LanguageModel(ServedModel):
 
     kind = "lm"
     runs = "language-model runs (written by `rnnkit train` or `rnnkit poem train`)"
+    read = staticmethod(load_for_inference)  # config, tokenizer, vocab, model
 
     def __init__(self, name: str, path: Path, config, tokenizer, vocab, model, device):
         super().__init__(name, path)
@@ -66,11 +67,6 @@ class LanguageModel(ServedModel):
         self.task = "poem" if is_poem_run(path) else "text"
         self.endpoints = ("/generate", "/score") + (("/poem",) if self.task == "poem" else ())
         self._poem_decoder = None  # built on the first /poem request
-
-    @classmethod
-    def load(cls, path: Path, name: str, device) -> LanguageModel:
-        config, tokenizer, vocab, model = load_for_inference(path, device)
-        return cls(name, path, config, tokenizer, vocab, model, device)
 
     def describe(self) -> dict[str, Any]:
         return {

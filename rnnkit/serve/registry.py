@@ -10,7 +10,6 @@ an endpoint picks its model among those that list it.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -34,7 +33,7 @@ def register_kind(cls: type[ServedModel]) -> type[ServedModel]:
     return cls
 
 
-class ServedModel(ABC):
+class ServedModel:
     """Base of the adapters. One instance per served run directory.
 
     The model object is shared by every request, so calls into it hold ``self.lock`` (taken in
@@ -44,6 +43,7 @@ class ServedModel(ABC):
         kind: the adapter's registry key, a kind of ``rnnkit.registry.runs`` (``lm``, ``seq2seq``,
             ``classify``, ``forecast``).
         runs: the run directories it loads, in words, for the message that refuses others.
+        read: the task's loader of a run directory, ``read(path, device)``.
         task: what this run was trained for (``text``, ``poem``, ``translation``, ...).
         endpoints: the paths that can use this model; it may depend on the task (a poem
             language model also answers ``/poem``).
@@ -63,9 +63,10 @@ class ServedModel(ABC):
         self.lock = FairLock()  # taken in turn: a batching worker takes it once per step
 
     @classmethod
-    @abstractmethod
     def load(cls, path: Path, name: str, device) -> ServedModel:
-        """The model of the run directory ``path``, on ``device``, served as ``name``."""
+        """The model of the run directory ``path``, on ``device``, served as ``name``: unless
+        an adapter says otherwise, its ``__init__`` takes what its ``read`` gives."""
+        return cls(name, path, *cls.read(path, device), device)
 
     def describe(self) -> dict[str, Any]:
         """The ``GET /models`` entry. ``vocab_size`` and ``tokenizer`` are ``None`` here; the

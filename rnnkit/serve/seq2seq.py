@@ -28,15 +28,12 @@ class Translator(ServedModel):
     runs = "translation runs (written by `rnnkit seq2seq train`)"
     task = "translation"
     endpoints = ("/translate",)
+    read = staticmethod(load_run)  # config, src_vocab, tgt_vocab, model
 
     def __init__(self, name: str, path: Path, config, src_vocab, tgt_vocab, model, device):
         super().__init__(name, path)
         self.config, self.model, self.device = config, model, device
         self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
-
-    @classmethod
-    def load(cls, path: Path, name: str, device) -> Translator:
-        return cls(name, path, *load_run(path, device), device)
 
     def translate(self, lines: list[str], beam: int, alpha: float, n_best: int) -> list[list[str]]:
         """The ``n_best`` translations of each line, best first (``[]`` for a blank line), as
