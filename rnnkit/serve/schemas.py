@@ -59,27 +59,21 @@ class FieldErrors(BaseModel):
     detail: list[FieldError] = Field(description="One entry per refused field.")
 
 
-# The error answers every model endpoint documents.
+# The error answers every model endpoint documents: one line, or with 422 field errors too.
 MODEL_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {
-        "model": ErrorDetail,
-        "description": "A body that is not UTF-8, or a Content-Length that is not a number.",
-    },
-    401: {"model": ErrorDetail, "description": "Token missing or wrong."},
-    404: {"model": ErrorDetail, "description": "No served model has that name."},
-    413: {"model": ErrorDetail, "description": "Request body over --max-body-bytes."},
-    422: {
-        "model": FieldErrors | ErrorDetail,
-        "description": "The request cannot be served as sent: a list of field errors (invalid "
-        "JSON, a field of the wrong type, out of range or over a server limit), or one line "
-        "naming the problem and the fix (such as a model that does not answer the endpoint, "
-        "or a prompt with no token the model knows).",
-    },
-    503: {
-        "model": ErrorDetail,
-        "description": "--max-concurrent requests are already in the models (running or "
-        "waiting for their model); retry after `Retry-After` seconds.",
-    },
+    code: {"model": FieldErrors | ErrorDetail if code == 422 else ErrorDetail, "description": d}
+    for code, d in {
+        400: "A body that is not UTF-8, or a Content-Length that is not a number.",
+        401: "Token missing or wrong.",
+        404: "No served model has that name.",
+        413: "Request body over --max-body-bytes.",
+        422: "The request cannot be served as sent: a list of field errors (invalid JSON, a "
+        "field of the wrong type, out of range or over a server limit), or one line naming the "
+        "problem and the fix (such as a model that does not answer the endpoint, or a prompt "
+        "with no token the model knows).",
+        503: "--max-concurrent requests are already in the models (running or waiting for "
+        "their model); retry after `Retry-After` seconds.",
+    }.items()
 }
 
 
@@ -295,15 +289,11 @@ class PoemResponse(BaseModel):
 
 
 # ---- /translate and /classify -------------------------------------------------------------------
-def _lines_kind(value: Any) -> str:
-    return "string" if isinstance(value, str) else "list"
-
-
 # Tagged by the value's type, so a bad value is reported against the one form it was meant as.
 Lines = Annotated[
     Annotated[str, Field(min_length=1), Tag("string")]
     | Annotated[list[str], Field(min_length=1), Tag("list")],
-    Discriminator(_lines_kind),
+    Discriminator(lambda value: "string" if isinstance(value, str) else "list"),
 ]
 TEXT_DOC = (
     "Lines of text: one string (split at line ends) or a list with one sentence per item. At "
