@@ -256,10 +256,18 @@ def locate(file: DataFile) -> str:
 # ---- sha256 check with a marker ----------------------------------------------------------------
 def sha256_file(path: str | Path) -> str:
     """Hex sha256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
+        return _copy_hashed(f)
+
+
+def _copy_hashed(src, out=None) -> str:
+    """Read the binary stream ``src`` to its end (writing it to ``out`` when given); return
+    the hex sha256 of what was read."""
+    h = hashlib.sha256()
+    while chunk := src.read(_CHUNK):
+        h.update(chunk)
+        if out is not None:
+            out.write(chunk)
     return h.hexdigest()
 
 
@@ -310,18 +318,6 @@ def _network_hint(file: DataFile) -> str:
     )
 
 
-def _stream_to(url: str, out, timeout: float) -> str:
-    """Copy ``url`` into the open binary file ``out``; return the sha256 of what was read."""
-    import urllib.request  # here: the network stack costs every command ~0.1 s to import
-
-    h = hashlib.sha256()
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
-        while chunk := resp.read(_CHUNK):
-            h.update(chunk)
-            out.write(chunk)
-    return h.hexdigest()
-
-
 def download(file: DataFile, timeout: float = DOWNLOAD_TIMEOUT) -> Path:
     """Download ``file`` into the cache, check its sha256, move it into place (a temp file in
     the target folder is renamed only after the hash matches: see the module docstring).
@@ -330,8 +326,9 @@ def download(file: DataFile, timeout: float = DOWNLOAD_TIMEOUT) -> Path:
         DownloadError: network failure or sha256 mismatch (the temp file is removed).
         DataError: the cache folder cannot be written.
     """
-    import http.client
+    import http.client  # here: the network stack costs every command ~0.1 s to import
     import urllib.error
+    import urllib.request
 
     target = cache_path(file)
     try:
@@ -347,8 +344,8 @@ def download(file: DataFile, timeout: float = DOWNLOAD_TIMEOUT) -> Path:
         file=sys.stderr,
     )
     try:
-        with os.fdopen(fd, "wb") as out:
-            got = _stream_to(file.url, out, timeout)
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(file.url, timeout=timeout) as src:
+            got = _copy_hashed(src, out)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; a shared cache should stay readable.
         if got != file.sha256:
             raise DownloadError(
