@@ -32,22 +32,6 @@ from rnnkit.serve.sse import queue_frames
 log = logging.getLogger(__name__)
 
 
-class Pieces:
-    """``text_pieces`` fed one token id at a time: the text each new id adds."""
-
-    def __init__(self, lm: LanguageModel, prompt: str):
-        self._id = 0
-        self._pieces = text_pieces(self._ids(), lm.tokenizer, lm.vocab, prompt)
-
-    def _ids(self):
-        while True:  # text_pieces reads one id for each piece it yields
-            yield self._id
-
-    def __call__(self, token: int) -> str:
-        self._id = token
-        return next(self._pieces)
-
-
 class Job:
     """One ``/generate`` request in a ``Batcher``: its stream, and two futures the request
     awaits: ``admitted`` (it has joined the batch; or 503 after ``max_wait``) and ``done``
@@ -55,7 +39,11 @@ class Job:
 
     def __init__(self, lm: LanguageModel, plan: GenerationPlan, on_piece=None):
         self.plan = plan
-        self.pieces = Pieces(lm, plan.prompt)
+        # text_pieces reads one id for each piece it yields: fed the last token, it gives the
+        # text that token adds.
+        self.last = 0
+        ids = iter(lambda: self.last, None)
+        self.pieces = text_pieces(ids, lm.tokenizer, lm.vocab, plan.prompt)
         self.text: list[str] = []
         self.on_piece = on_piece
         self.stream = Stream(
@@ -67,7 +55,8 @@ class Job:
         self.done: Future[Generation] = Future()
 
     def _token(self, token: int) -> None:
-        piece = self.pieces(token)
+        self.last = token
+        piece = next(self.pieces)
         self.text.append(piece)
         if self.on_piece is not None:
             self.on_piece(piece)
