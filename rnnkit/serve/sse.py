@@ -21,10 +21,6 @@ log = logging.getLogger(__name__)
 Emit = Callable[[dict[str, Any]], None]
 
 
-def sse_frame(event: dict[str, Any]) -> bytes:
-    return f"data: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
-
-
 class ReaderGone(Exception):
     """Raised in the worker by ``emit`` once no one reads the events any more."""
 
@@ -84,7 +80,7 @@ async def queue_frames(
     try:
         while True:
             event = await queue.get()
-            yield sse_frame(event)
+            yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
             if event.get("done"):
                 return
     finally:
