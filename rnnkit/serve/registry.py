@@ -84,15 +84,13 @@ class ServedModel:
 
 def unique_names(paths: Iterable[Path]) -> list[str]:
     """Folder names, with ``-2``, ``-3``, ... added to repeats so that every name is unique."""
-    taken: set[str] = set()
-    names = []
+    names: list[str] = []
     for path in paths:
         base = path.resolve().name or "model"
         name, n = base, 1
-        while name in taken:
+        while name in names:
             n += 1
             name = f"{base}-{n}"
-        taken.add(name)
         names.append(name)
     return names
 
