@@ -29,8 +29,8 @@ class BodyLimit:
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int):
-        self.app = app
-        self.max_bytes = max_bytes
+        self.app, self.max_bytes = app, max_bytes
+        self.too_large = f"request body over {max_bytes} bytes; send at most {max_bytes}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -42,7 +42,7 @@ class BodyLimit:
                 await self._refuse(scope, receive, send, 400, "Content-Length is not a number")
                 return
             if int(declared) > self.max_bytes:
-                await self._refuse(scope, receive, send, 413, self._too_large())
+                await self._refuse(scope, receive, send, 413, self.too_large)
                 return
         body = bytearray()
         while True:
@@ -51,7 +51,7 @@ class BodyLimit:
                 return  # the client left before sending its body
             body += message.get("body", b"")
             if len(body) > self.max_bytes:
-                await self._refuse(scope, receive, send, 413, self._too_large())
+                await self._refuse(scope, receive, send, 413, self.too_large)
                 return
             if not message.get("more_body", False):
                 break
@@ -65,9 +65,6 @@ class BodyLimit:
             return {"type": "http.request", "body": bytes(body), "more_body": False}
 
         await self.app(scope, replay, send)
-
-    def _too_large(self) -> str:
-        return f"request body over {self.max_bytes} bytes; send at most {self.max_bytes}"
 
     @staticmethod
     async def _refuse(scope, receive, send, status: int, detail: str) -> None:
