@@ -294,20 +294,6 @@ def _marker_ok(path: Path, sha256: str) -> bool:
         return False
 
 
-def verified_cache_file(file: DataFile) -> Path | None:
-    """The cached copy of ``file`` if present with the right sha256, else None; hashed once,
-    then again only when the marker's size or mtime no longer match (see the module docstring)."""
-    path = cache_path(file)
-    if not path.is_file():
-        return None
-    if _marker_ok(path, file.sha256):
-        return path
-    if sha256_file(path) != file.sha256:
-        return None
-    _write_marker(path, file.sha256)
-    return path
-
-
 # ---- download ----------------------------------------------------------------------------------
 def _network_hint(file: DataFile) -> str:
     root = data_root()
@@ -368,13 +354,19 @@ def download(file: DataFile, timeout: float = DOWNLOAD_TIMEOUT) -> Path:
 
 
 def fetch(file: DataFile) -> Path:
-    """The local path of ``file``: $RNNKIT_DATA, then a verified cache copy, then download."""
+    """The local path of ``file``: $RNNKIT_DATA, then the cache copy if its sha256 is right
+    (hashed once, then again only when the marker's size or mtime no longer match: see the
+    module docstring), then a download."""
     local = _local_copy(file)
     if local is not None:
         return local
-    cached = verified_cache_file(file)
-    if cached is not None:
-        return cached
+    path = cache_path(file)
+    if path.is_file():
+        if _marker_ok(path, file.sha256):
+            return path
+        if sha256_file(path) == file.sha256:
+            _write_marker(path, file.sha256)
+            return path
     return download(file)
 
 
