@@ -295,15 +295,6 @@ def _marker_ok(path: Path, sha256: str) -> bool:
 
 
 # ---- download ----------------------------------------------------------------------------------
-def _network_hint(file: DataFile) -> str:
-    root = data_root()
-    where = f" (now {root})" if root is not None else ""
-    return (
-        f"run `rnnkit data use DIR` (or set RNNKIT_DATA) with a folder holding {file.path}{where}, "
-        f"or put the file at {cache_path(file)}"
-    )
-
-
 def download(file: DataFile, timeout: float = DOWNLOAD_TIMEOUT) -> Path:
     """Download ``file`` into the cache, check its sha256, move it into place (a temp file in
     the target folder is renamed only after the hash matches: see the module docstring).
@@ -342,9 +333,12 @@ def download(file: DataFile, timeout: float = DOWNLOAD_TIMEOUT) -> Path:
     except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as e:
         # HTTPError's str has the status code; a plain URLError's reason is the socket error.
         plain = isinstance(e, urllib.error.URLError) and not isinstance(e, urllib.error.HTTPError)
-        reason = e.reason if plain else e
+        root = data_root()
+        where = f" (now {root})" if root is not None else ""
         raise DownloadError(
-            f"could not download {file.url} ({reason}); {_network_hint(file)}"
+            f"could not download {file.url} ({e.reason if plain else e}); run `rnnkit data use "
+            f"DIR` (or set RNNKIT_DATA) with a folder holding {file.path}{where}, or put the "
+            f"file at {cache_path(file)}"
         ) from e
     finally:
         if os.path.exists(tmp):
