@@ -124,11 +124,12 @@ Beam = Annotated[
 ]
 
 
+SAMPLING = ("temperature", "top_k", "top_p")
 # A beam above 1 takes no sampling field: written into the schema, so that clients see it.
 BEAM_OR_SAMPLING = {
     "anyOf": [
         {"properties": {"beam": {"const": 1}}},
-        {"not": {"anyOf": [{"required": [f]} for f in ("temperature", "top_k", "top_p")]}},
+        {"not": {"anyOf": [{"required": [f]} for f in SAMPLING]}},
     ]
 }
 
@@ -140,9 +141,7 @@ def seed_field(description: str) -> Any:
 def sampling_fields(body: BaseModel) -> dict[str, Any]:
     """The sampling fields of a request with a ``beam``: all of them (defaults included) for
     beam 1; with a beam only those sent, so that beam search refuses them by name."""
-    sent = body.model_fields_set
-    names = ("temperature", "top_k", "top_p")
-    return {n: getattr(body, n) for n in names if body.beam == 1 or n in sent}
+    return {n: getattr(body, n) for n in SAMPLING if body.beam == 1 or n in body.model_fields_set}
 
 
 class Health(BaseModel):
