@@ -34,7 +34,6 @@ SPLITS = ("train", "valid", "test")
 DOWNLOAD_TIMEOUT = 30.0
 TRAIN_FRACTION = 0.9
 _CHUNK = 1 << 20
-_MARKER_SUFFIX = ".sha256-ok"
 
 LOC_DATA = "$RNNKIT_DATA"
 LOC_CACHE = "cache"
@@ -272,7 +271,7 @@ def _copy_hashed(src, out=None) -> str:
 
 
 def _marker_path(path: Path) -> Path:
-    return path.with_name(path.name + _MARKER_SUFFIX)
+    return path.with_name(path.name + ".sha256-ok")
 
 
 def _stat_key(path: Path, sha256: str) -> dict:
