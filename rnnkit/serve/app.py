@@ -38,18 +38,14 @@ def create_app(models: Iterable[ServedModel], settings: ServeSettings | None = N
     app.state.settings = settings
     app.state.slots = Slots(settings.max_concurrent, settings.retry_after)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_exception_handler(ModelNotFound, _status(404))
-    app.add_exception_handler(RnnkitError, _status(422))
+    app.add_exception_handler(RnnkitError, _refused)
     for router in ROUTERS:
         app.include_router(router)
     return app
 
 
-def _status(code: int):
-    async def handler(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, code)
-
-    return handler
+async def _refused(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, 404 if isinstance(exc, ModelNotFound) else 422)
 
 
 def _description(settings: ServeSettings) -> str:
