@@ -181,10 +181,10 @@ def test_discount_fallback_warns():
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        ({"order": 0}, "order must be an integer >= 1"),
+        ({"order": 0}, "order must be > 0, got 0"),
         ({"order": 2.5}, "order must be an integer"),
         ({"smoothing": "witten-bell"}, "unknown smoothing"),
-        ({"smoothing": "addk", "k": 0}, "k must be a positive number"),
+        ({"smoothing": "addk", "k": 0}, "k must be > 0, got 0"),
         ({"smoothing": "mkn", "discount": 0.5}, "kn only"),
         ({"smoothing": "kn", "discount": 1.5}, r"in \[0, 1\)"),
     ],

@@ -150,11 +150,9 @@ class BackoffLM:
     def generate(self, length, prefix=(), seed=None, temperature=1.0, banned=()) -> list[int]:
         """Sample ``length`` ids after ``prefix`` (which follows ``<s>``); after ``</s>`` the
         context starts over. ``banned`` ids (and ``<s>``) are never drawn."""
-        mask = np.ones(self.V, bool)
-        mask[[self.bos, *banned]] = False
         return sample_ids(
-            self.distribution, mask, prefix, length, end=self.eos, keep=max(self.order - 1, 0),
-            temperature=temperature, rng=np.random.default_rng(seed),
+            self.distribution, self.V, [self.bos, *banned], prefix, length, end=self.eos,
+            keep=max(self.order - 1, 0), temperature=temperature, seed=seed,
             stuck="no word has probability here; the model cannot go on",
         )  # fmt: skip
 

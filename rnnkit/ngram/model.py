@@ -46,8 +46,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rnnkit.bounds import check
 from rnnkit.config import SMOOTHINGS
-from rnnkit.errors import ConfigError, DataError, GenerationError, RnnkitWarning
+from rnnkit.errors import ConfigError, DataError, RnnkitWarning
 from rnnkit.ngram.counts import BOS_STYLES, NGramCounts, pad_sentences, sentence_context
 from rnnkit.ngram.sampling import sample_ids
 from rnnkit.text.vocab import BOS, PAD
@@ -78,14 +79,12 @@ class NGramLM:
         discount: float | Sequence[float] | None = None,
         bos_style: str | None = None,
     ):
-        if not isinstance(order, int) or isinstance(order, bool) or order < 1:
-            raise ConfigError(f"order must be an integer >= 1, got {order!r}")
+        check("order", order, integer=True)
         if smoothing not in SMOOTHINGS:
             raise ConfigError(
                 f"unknown smoothing {smoothing!r}; use one of {', '.join(SMOOTHINGS)}"
             )
-        if not (isinstance(k, (int, float)) and math.isfinite(k) and k > 0):
-            raise ConfigError(f"k must be a positive number, got {k!r}")
+        check("k", k)
         if discount is not None:
             if smoothing != "kn":
                 raise ConfigError("a fixed discount applies to --smoothing kn only")
@@ -391,15 +390,9 @@ class NGramLM:
         ``<pad>``, ``<bos>``) are never drawn. With stupid backoff the scores are normalised.
         ``temperature`` 0 takes the most likely token each time (greedy).
         """
-        if length < 0:
-            raise GenerationError(f"length must be >= 0, got {length}")
-        if not (math.isfinite(temperature) and temperature >= 0):
-            raise GenerationError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
-        mask = np.ones(self.V, bool)
-        mask[[self.pad, self.bos, *banned]] = False
         return sample_ids(
-            self.distribution, mask, prefix, length, end=self.boundary, keep=self.order - 1,
-            temperature=temperature, rng=np.random.default_rng(seed),
+            self.distribution, self.V, [self.pad, self.bos, *banned], prefix, length,
+            end=self.boundary, keep=self.order - 1, temperature=temperature, seed=seed,
             stuck="no token has probability here; use a smoothed model",
         )  # fmt: skip
 
