@@ -67,17 +67,11 @@ def save_ngram(run_dir: str | Path, lm: NGramLM, vocab: Vocab, meta: NGramMeta) 
     ``run.json`` is complete."""
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
-    tensors = {}
-    for k, t in enumerate(lm.counts.tables, start=1):
-        tensors[f"keys.{k}"] = np.ascontiguousarray(t.keys, dtype=np.int64)
-        tensors[f"counts.{k}"] = np.ascontiguousarray(t.counts, dtype=np.int64)
-        tensors[f"suffix.{k}"] = np.ascontiguousarray(t.suffix, dtype=np.int64)
-    digest = {DIGEST_KEY: tensors_digest(tensors)}  # checked on load, as for weights
-    atomic_write(run / COUNTS, lambda tmp: save_file(tensors, tmp, metadata=digest))
+    tables = enumerate(lm.counts.tables, start=1)
+    names = ("keys", "counts", "suffix")
+    _save_tensors(run / COUNTS, {f"{n}.{k}": getattr(t, n) for k, t in tables for n in names})
     if lm.smoothing in ("kn", "mkn"):
-        lean = lean_arrays(lm)
-        digest = {DIGEST_KEY: tensors_digest(lean)}
-        atomic_write(run / BACKOFF, lambda tmp: save_file(lean, tmp, metadata=digest))
+        _save_tensors(run / BACKOFF, lean_arrays(lm))
     elif (run / BACKOFF).exists():  # an --overwrite of a kn run by another smoothing
         (run / BACKOFF).unlink()
     vocab.save(run / VOCAB)
@@ -85,6 +79,12 @@ def save_ngram(run_dir: str | Path, lm: NGramLM, vocab: Vocab, meta: NGramMeta) 
     settings = asdict(meta)
     fitted = {k: settings.pop(k) for k in FITTED}
     write_run(run, RunDoc("ngram", settings, fitted=fitted))
+
+
+def _save_tensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
+    tensors = {name: np.ascontiguousarray(a) for name, a in tensors.items()}
+    digest = {DIGEST_KEY: tensors_digest(tensors)}  # checked on load, as for weights
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=digest))
 
 
 def _read_meta(run: Path):
