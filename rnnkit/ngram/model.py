@@ -48,7 +48,7 @@ import numpy as np
 
 from rnnkit.bounds import check
 from rnnkit.config import SMOOTHINGS
-from rnnkit.errors import ConfigError, DataError, RnnkitWarning
+from rnnkit.errors import ConfigError, DataError, RnnkitWarning, check_choice
 from rnnkit.ngram.counts import BOS_STYLES, NGramCounts, pad_sentences, sentence_context
 from rnnkit.ngram.sampling import sample_ids
 from rnnkit.text.vocab import BOS, PAD
@@ -80,10 +80,7 @@ class NGramLM:
         bos_style: str | None = None,
     ):
         check("order", order, integer=True)
-        if smoothing not in SMOOTHINGS:
-            raise ConfigError(
-                f"unknown smoothing {smoothing!r}; use one of {', '.join(SMOOTHINGS)}"
-            )
+        check_choice("smoothing", smoothing, SMOOTHINGS)
         check("k", k)
         if discount is not None:
             if smoothing != "kn":
@@ -97,10 +94,7 @@ class NGramLM:
         backoff = smoothing in ("kn", "mkn")
         if bos_style is None:
             bos_style = "kenlm" if backoff else "padded"
-        if bos_style not in BOS_STYLES:
-            raise ConfigError(
-                f"unknown bos_style {bos_style!r}; use one of {', '.join(BOS_STYLES)}"
-            )
+        check_choice("bos_style", bos_style, BOS_STYLES)
         if bos_style == "kenlm" and not backoff:
             raise ConfigError(
                 f"bos style kenlm applies to --smoothing kn and mkn; {smoothing} is padded only"
@@ -408,6 +402,5 @@ class NGramLM:
 
     def nbytes(self) -> int:
         """Bytes held by the counts and the derived per-n-gram and per-context arrays."""
-        derived = sum(a.nbytes for a in self.alpha) + sum(g.nbytes for g in self.gamma)
-        derived += sum(t.nbytes for t in self.totals) + sum(h.nbytes for h in self.has_context)
-        return self.counts.nbytes() + derived
+        derived = (self.alpha, self.gamma, self.totals, self.has_context)
+        return self.counts.nbytes() + sum(a.nbytes for arrays in derived for a in arrays)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rnnkit.errors import ConfigError
+from rnnkit.errors import check_choice
 from rnnkit.text.lines import split_lines
 
 EOS = "<eos>"
@@ -108,9 +108,7 @@ Tokenizer = CharTokenizer | WordTokenizer | ChineseCharTokenizer
 
 def build_tokenizer(name: str, lowercase: bool = False) -> Tokenizer:
     """Build a tokenizer by name (``char``, ``word`` or ``chinese-char``)."""
-    if name not in TOKENIZERS:
-        choices = ", ".join(TOKENIZERS)
-        raise ConfigError(f"unknown tokenizer {name!r}: choose one of {choices}")
+    check_choice("tokenizer", name, TOKENIZERS)
     if name == "word":
         return WordTokenizer(lowercase=lowercase)
     return TOKENIZERS[name]()
