@@ -199,14 +199,10 @@ def map_safetensors(path: str | Path) -> dict[str, np.ndarray]:
         (n,) = spec["shape"]
         if stop - start != n * dtype.itemsize:
             raise ValueError(f"{name}: its size does not match its shape")
+        offset = 8 + size + start
+        mapped = np.memmap(path, dtype, "r", offset, (n,)) if n else np.zeros(0, dtype)
         # a plain ndarray view of the map: indexing skips np.memmap's Python-level overhead
-        out[name] = (
-            np.memmap(path, dtype=dtype, mode="r", offset=8 + size + start, shape=(n,)).view(
-                np.ndarray
-            )
-            if n
-            else np.zeros(0, dtype)
-        )
+        out[name] = mapped.view(np.ndarray)
     return out
 
 
@@ -278,10 +274,8 @@ class _Reader:
     def next_line(self) -> str | None:
         """One line, decoded; None at the end of the file."""
         if self.rest:
-            i = self.rest.find(b"\n")
-            line, self.rest = (
-                (self.rest, b"") if i < 0 else (self.rest[: i + 1], self.rest[i + 1 :])
-            )
+            i = self.rest.find(b"\n") + 1 or len(self.rest)
+            line, self.rest = self.rest[:i], self.rest[i:]
         else:
             line = self.f.readline()
             if not line:
@@ -339,18 +333,12 @@ class _Reader:
         return BackoffLM(keys, prob, backoff, bos, eos, unk, words)
 
     def _header(self) -> dict[int, int]:
-        while True:
-            line = self.next_line()
-            if line is None:
+        line = ""
+        while line.strip() != "\\data\\":
+            if (line := self.next_line()) is None:
                 raise self.fail(1, "no \\data\\ line, so this is not an ARPA file")
-            if line.strip() == "\\data\\":
-                break
         declared: dict[int, int] = {}
-        while True:
-            line = self.next_line()
-            if line is None or line.lstrip().startswith("\\"):
-                self.push_back(line)
-                break
+        while (line := self.next_line()) is not None and not line.lstrip().startswith("\\"):
             text = line.strip()
             if not text:
                 continue
@@ -367,6 +355,7 @@ class _Reader:
                     self.lineno, f"expected the count of order {len(declared) + 1}, got {k}"
                 )
             declared[k] = int(m.group(2))
+        self.push_back(line)  # a section header, or None at the end of the file
         if not declared:
             raise self.fail(self.lineno + 1, "the \\data\\ block lists no n-gram counts")
         return declared
@@ -380,7 +369,8 @@ class _Reader:
 
     def _section(self, k, order, words, keys, header):
         """Parse the lines of one section: (words or keys, log10 p, log10 b)."""
-        got_w, got_p, got_b = [], [], []
+        empty = np.zeros(0, np.float32)
+        parts = [(np.zeros(0, np.int64), empty, empty)]  # (words or keys, log10 p, log10 b)
         ids = {w: i for i, w in enumerate(words)}
         while True:
             data = self.next_block()
@@ -397,20 +387,17 @@ class _Reader:
             first = self.lineno + 1
             self.lineno += data.count(b"\n")
             if len(block.starts):
-                w, p, b = self._block(k, order, block, first, ids, keys)
-                got_w.append(w)
-                got_p.append(p)
-                got_b.append(b)
+                parts.append(self._block(k, order, block, first, ids, keys))
             if len(stop):
                 break
-        p = np.concatenate(got_p) if got_p else np.zeros(0, np.float32)
-        b = np.concatenate(got_b) if got_b else np.zeros(0, np.float32)
+        got_w, got_p, got_b = zip(*parts, strict=True)
+        p, b = np.concatenate(got_p), np.concatenate(got_b)
         if k == 1:
             w = [x for part in got_w for x in part]
             if len(set(w)) != len(w):
                 raise self.fail(header, "a word is listed twice in \\1-grams:")
             return w, p, b
-        w = np.concatenate(got_w) if got_w else np.zeros(0, np.int64)
+        w = np.concatenate(got_w)
         by_key = np.argsort(w, kind="stable")
         w, p, b = w[by_key], p[by_key], b[by_key]
         if len(w) > 1 and not (np.diff(w) > 0).all():
