@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from rnnkit.bounds import check
 from rnnkit.data.prepared import FORMAT, PREPARED, VOCAB, PreparedCorpus, open_prepared, split_file
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.io import atomic_write, atomic_write_text
+from rnnkit.progress import progress_bar
 from rnnkit.registry import datasets as reg
 from rnnkit.text.streaming import (
     CHUNK_BYTES,
@@ -175,10 +177,8 @@ def plan_splits(name_or_path: str, chunk_bytes: int = CHUNK_BYTES) -> list[Split
 def _check_options(
     out: Path, min_freq: int, max_vocab: int | None, chunk_bytes: int, overwrite: bool
 ) -> None:
-    if min_freq < 1:
-        raise ConfigError(f"--min-freq must be positive, got {min_freq}")
-    if max_vocab is not None and max_vocab <= 4:
-        raise ConfigError(f"--max-vocab must be > 4 (room for reserved tokens), got {max_vocab}")
+    check("min_freq", min_freq, label="--min-freq")
+    check("max_vocab", max_vocab, label="--max-vocab")
     if chunk_bytes < 1:
         raise ConfigError(f"the chunk size must be positive, got {chunk_bytes} bytes")
     if out.exists() and not out.is_dir():
@@ -190,21 +190,12 @@ def _check_options(
         )
 
 
-def _bar(progress: bool, split: SplitSource, what: str) -> tqdm:
-    return tqdm(
-        total=split.end - split.start,
-        desc=f"{what} {split.split}",
-        unit="B",
-        unit_scale=True,
-        disable=not progress,
-        dynamic_ncols=True,
-    )
-
-
-def _count(train: SplitSource, counter: TokenCounter, chunk_bytes: int, progress: bool) -> None:
-    with _bar(progress, train, "count") as bar:
-        for num_bytes, text in iter_text(train.file.path, train.start, train.end, chunk_bytes):
-            counter.update(text)
+def _texts(split: SplitSource, what: str, chunk_bytes: int, progress: bool) -> Iterator[str]:
+    """The text of ``split`` a chunk at a time, under a bar of its bytes named ``what``."""
+    size, desc = split.end - split.start, f"{what} {split.split}"
+    with progress_bar(size, enabled=progress, desc=desc, unit="B", unit_scale=True) as bar:
+        for num_bytes, text in iter_text(split.file.path, split.start, split.end, chunk_bytes):
+            yield text
             bar.update(num_bytes)
 
 
@@ -216,12 +207,11 @@ def _encode(
 
     def write(tmp: str) -> None:
         nonlocal written
-        with open(tmp, "wb") as f, _bar(progress, split, "encode") as bar:
-            for num_bytes, text in iter_text(split.file.path, split.start, split.end, chunk_bytes):
+        with open(tmp, "wb") as f:
+            for text in _texts(split, "encode", chunk_bytes, progress):
                 for ids in encoder.pieces(text):
                     ids.tofile(f)
                     written += len(ids)
-                bar.update(num_bytes)
 
     atomic_write(dest, write)
     return written
@@ -270,7 +260,8 @@ def prepare_corpus(
     # so a run stopped half-way never leaves new .bin files described by old metadata.
     (out / PREPARED).unlink(missing_ok=True)
     counter = TokenCounter(tok)
-    _count(splits[0], counter, chunk_bytes, progress)
+    for text in _texts(splits[0], "count", chunk_bytes, progress):
+        counter.update(text)
     vocab = Vocab.build(counter.counts(), min_freq=min_freq, max_size=max_vocab)
     del counter  # a word corpus's counts can be large; the encoder needs only the vocab
     dtype = smallest_uint(len(vocab))
