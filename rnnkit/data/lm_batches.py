@@ -26,6 +26,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from rnnkit.bounds import check
 from rnnkit.errors import DataError
 
 SAMPLINGS = ("random", "sequential")
@@ -58,11 +59,8 @@ class LMBatches:
     ):
         if sampling not in SAMPLINGS:
             raise DataError(f"unknown sampling {sampling!r}: choose random or sequential")
-        if batch_size <= 0 or seq_len <= 0:
-            raise DataError(
-                f"batch size and sequence length must be positive, got {batch_size} and "
-                f"{seq_len}; give --batch-size and --seq-len of at least 1"
-            )
+        check("batch_size", batch_size, label="--batch-size", error=DataError)
+        check("seq_len", seq_len, label="--seq-len", error=DataError)
         if batch_size % world_size:
             raise DataError(
                 f"--batch-size {batch_size} does not split evenly over {world_size} processes; "
@@ -131,10 +129,8 @@ def eval_batches(
     rank may get none); the shares of all ranks cover the same tokens as one process.
     """
     ids = _as_ids(ids)
-    if batch_size <= 0 or seq_len <= 0:
-        raise DataError(
-            f"batch size and sequence length must be positive, got {batch_size} and {seq_len}"
-        )
+    check("batch_size", batch_size, error=DataError)
+    check("seq_len", seq_len, error=DataError)
     B = max(1, min(batch_size, (len(ids) - 1)))
     width = (len(ids) - 1) // B
     if width < 1:
