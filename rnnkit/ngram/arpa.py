@@ -120,15 +120,6 @@ def _check_writable(lm, vocab) -> None:
         )
 
 
-def _symbols(lm, vocab) -> np.ndarray:
-    """ARPA spelling of every id, (V,) object array."""
-    sym = np.array([escape_token(t) for t in vocab.itos], dtype=object)
-    sym[lm.bos] = BOS_SYM
-    sym[lm.boundary] = EOS_SYM
-    sym[vocab.unk_id] = UNK_SYM
-    return sym
-
-
 def _listed(lm) -> list[np.ndarray]:
     """Per order k (index k-1): (n_k,) bool, the table rows written to the file."""
     V, N, tables = lm.V, lm.order, lm.counts.tables
@@ -149,6 +140,24 @@ def _row_probs(lm) -> list[np.ndarray]:
         g = np.where(lm.has_context[k - 1], lm.gamma[k - 1], 1.0)  # unseen context: pass p
         probs.append(lm.alpha[k - 1] + g[table.keys // lm.V] * probs[-1][table.suffix])
     return probs
+
+
+def lean_arrays(lm) -> dict[str, np.ndarray]:
+    """The ``BackoffLM`` arrays of a fitted kn or mkn ``NGramLM``: every row of its tables with
+    its interpolated probability and, as a context, its backoff (log10, float32), keyed as the
+    counts are. Exact: a row's stored value is what ``NGramLM`` computes for it, and a k-gram
+    without a row backs off as ``NGramLM`` interpolates (an unseen context weighs 1)."""
+    probs = _row_probs(lm)
+    out = {}
+    for k in range(1, lm.order + 1):
+        with np.errstate(divide="ignore"):
+            out[f"prob.{k}"] = np.log10(probs[k - 1]).astype(np.float32)
+            if k < lm.order:
+                gamma = np.where(lm.has_context[k], lm.gamma[k], 1.0)
+                out[f"backoff.{k}"] = np.log10(gamma).astype(np.float32)
+        if k > 1:
+            out[f"keys.{k}"] = np.ascontiguousarray(lm.counts.tables[k - 1].keys, dtype=np.int64)
+    return out
 
 
 def _token_columns(lm, k: int, rows: np.ndarray) -> list[np.ndarray]:
@@ -176,7 +185,8 @@ def arpa_text(lm, vocab, done=None) -> str:
     """The ARPA file of ``lm`` as one string (see ``write_arpa``); ``done(n)`` is called as
     each chunk of ``n`` entries is formatted."""
     _check_writable(lm, vocab)
-    sym = _symbols(lm, vocab)
+    sym = np.array([escape_token(t) for t in vocab.itos], dtype=object)  # (V,) ARPA spellings
+    sym[[lm.bos, lm.boundary, vocab.unk_id]] = SYMBOLS
     listed = _listed(lm)
     probs = _row_probs(lm)
     N = lm.order

@@ -157,27 +157,6 @@ class BackoffLM:
         )  # fmt: skip
 
 
-# ------------------------------------------------------------------------------------ lean store
-def lean_arrays(lm) -> dict[str, np.ndarray]:
-    """The ``BackoffLM`` arrays of a fitted kn or mkn ``NGramLM``: every row of its tables with
-    its interpolated probability and, as a context, its backoff (log10, float32), keyed as the
-    counts are. Exact: a row's stored value is what ``NGramLM`` computes for it, and a k-gram
-    without a row backs off as ``NGramLM`` interpolates (an unseen context weighs 1)."""
-    from rnnkit.ngram.arpa import _row_probs
-
-    probs = _row_probs(lm)
-    out = {}
-    for k in range(1, lm.order + 1):
-        with np.errstate(divide="ignore"):
-            out[f"prob.{k}"] = np.log10(probs[k - 1]).astype(np.float32)
-            if k < lm.order:
-                gamma = np.where(lm.has_context[k], lm.gamma[k], 1.0)
-                out[f"backoff.{k}"] = np.log10(gamma).astype(np.float32)
-        if k > 1:
-            out[f"keys.{k}"] = np.ascontiguousarray(lm.counts.tables[k - 1].keys, dtype=np.int64)
-    return out
-
-
 def map_safetensors(path: str | Path) -> dict[str, np.ndarray]:
     """The tensors of a safetensors file as read-only memory maps: pages are read when used.
 

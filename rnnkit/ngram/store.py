@@ -24,7 +24,8 @@ from rnnkit.config import allowed_types
 from rnnkit.errors import RnnkitError, RnnkitWarning, RunDirError
 from rnnkit.integrity import DIGEST_KEY, digest_mismatch, tensors_digest
 from rnnkit.io import atomic_write
-from rnnkit.ngram.backoff import BackoffLM, lean_arrays, map_safetensors
+from rnnkit.ngram.arpa import lean_arrays
+from rnnkit.ngram.backoff import BackoffLM, map_safetensors
 from rnnkit.ngram.counts import NGramCounts, Table
 from rnnkit.ngram.model import NGramLM
 from rnnkit.registry.runs import RUN_KINDS, RunDoc, read_run, run_kind, write_run
