@@ -233,13 +233,9 @@ class NGramLM:
         self._unigram = self._unigram_probs()
 
     def _unigram_probs(self) -> np.ndarray:
-        """p_1(w) over all ids (V,), 0 for ``<pad>``."""
+        """p_1(w) over all ids (V,), 0 for ``<pad>`` (and a kenlm-style ``<bos>``)."""
         E = self.num_events
         counts = self.counts.tables[0].counts.astype(np.float64)
-        mask = np.ones(self.V, bool)
-        mask[self.pad] = False
-        if self.bos_style == "kenlm":
-            mask[self.bos] = False
         if self.smoothing in ("kn", "mkn"):
             p = self.alpha[0] + self.gamma[0][0] / E
         elif self.smoothing == "mle":
@@ -248,7 +244,10 @@ class NGramLM:
             p = (counts + self.k) / (counts.sum() + self.k * E)
         else:  # stupid: add-one at the bottom so every token has a score
             p = (counts + 1) / (counts.sum() + E)
-        return np.where(mask, p, 0.0)
+        p[self.pad] = 0.0
+        if self.bos_style == "kenlm":
+            p[self.bos] = 0.0
+        return p
 
     # ------------------------------------------------------------------ scoring
     def _probs(self, ranks: list[np.ndarray], targets: np.ndarray, ends: np.ndarray):
