@@ -160,7 +160,14 @@ def open_prepared(path: str | Path) -> PreparedCorpus:
         ) from e
     _check_meta(corpus, meta_path)
     for split, n in corpus.tokens.items():
-        _check_size(corpus, split, n)
+        path, want = split_file(folder, split), n * corpus.dtype.itemsize
+        have = path.stat().st_size if path.is_file() else None
+        if have != want:
+            found = "is missing" if have is None else f"holds {have:,} bytes"
+            raise DataError(
+                f"{path} {found} but {PREPARED} says {n:,} {corpus.dtype.name} tokens "
+                f"({want:,} bytes); {corpus._fix()}"
+            )
     return corpus
 
 
@@ -182,15 +189,3 @@ def _check_meta(corpus: PreparedCorpus, meta_path: Path) -> None:
         problem = f"max_vocab {corpus.max_vocab!r}, not an integer or null"
     if problem is not None:
         raise DataError(f"{meta_path} is malformed ({problem}); prepare the corpus again")
-
-
-def _check_size(corpus: PreparedCorpus, split: str, n: int) -> None:
-    path = split_file(corpus.path, split)
-    want = n * corpus.dtype.itemsize
-    have = path.stat().st_size if path.is_file() else None
-    if have != want:
-        found = "is missing" if have is None else f"holds {have:,} bytes"
-        raise DataError(
-            f"{path} {found} but {PREPARED} says {n:,} {corpus.dtype.name} tokens "
-            f"({want:,} bytes); {corpus._fix()}"
-        )
