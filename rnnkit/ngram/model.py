@@ -198,11 +198,8 @@ class NGramLM:
 
     def _estimate(self) -> None:
         """Per order k: alpha for every k-gram and (gamma, total) for every context."""
-        self.alpha: list[np.ndarray] = []
-        self.gamma: list[np.ndarray] = []  # per context row of order k-1 (order 1: one value)
-        self.has_context: list[np.ndarray] = []
-        self.totals: list[np.ndarray] = []
-        self.discounts = []
+        # gamma and totals: per context row of order k-1 (order 1: one value)
+        self.alpha, self.gamma, self.totals, self.discounts = [], [], [], []
         for k in range(1, self.order + 1):
             table = self.counts.tables[k - 1]
             a = self._adjusted(k)
@@ -210,6 +207,7 @@ class NGramLM:
             n_ctx = len(self.counts.tables[k - 2].keys) if k > 1 else 1
             total = np.bincount(ctx, weights=a, minlength=n_ctx)
             safe = np.where(total > 0, total, 1.0)
+            gamma = np.zeros(n_ctx)  # only kn and mkn pass mass to the lower order
             if self.smoothing in ("kn", "mkn"):
                 ds = self._estimate_discounts(k, a)
                 self.discounts.append(ds)
@@ -220,16 +218,12 @@ class NGramLM:
                 d = np.minimum(d, a)
                 alpha = (a - d) / safe[ctx]
                 gamma = np.bincount(ctx, weights=d, minlength=n_ctx) / safe
-            elif self.smoothing == "addk":
-                alpha = a  # used as counts; see _probs
-                gamma = np.zeros(n_ctx)
-            else:  # mle, stupid: relative frequency
-                alpha = a / safe[ctx]
-                gamma = np.zeros(n_ctx)
+            else:  # addk keeps the counts (see _addk_probs); mle, stupid: relative frequency
+                alpha = a if self.smoothing == "addk" else a / safe[ctx]
             self.alpha.append(alpha)
             self.gamma.append(gamma)
             self.totals.append(total)
-            self.has_context.append(total > 0)
+        self.has_context = [t > 0 for t in self.totals]
         self._unigram = self._unigram_probs()
 
     def _unigram_probs(self) -> np.ndarray:
@@ -257,8 +251,8 @@ class NGramLM:
         """
         w = targets
         p = self._unigram[w]
-        if self.smoothing == "addk":
-            return self._addk_probs(ranks, ends, w)
+        if self.smoothing == "addk":  # the top order alone (a unigram model is p)
+            return self._addk_probs(ranks, ends, w) if self.order > 1 else p
         for k in range(2, self.order + 1):
             start = ends - k + 1
             ok = start >= 0
@@ -283,8 +277,6 @@ class NGramLM:
 
     def _addk_probs(self, ranks, ends, w):
         n, E = self.order, self.num_events
-        if n == 1:
-            return self._unigram[w]
         start = ends - n + 1
         ctx = ranks[n - 2][start]
         row = ranks[n - 1][start]
@@ -331,7 +323,7 @@ class NGramLM:
         self._check_fitted()
         n = self.order
         ctx = sentence_context(context, n, self.bos, self.unk, self.bos_style)
-        if self.smoothing == "addk":
+        if self.smoothing == "addk" and n > 1:  # the top order alone; unigrams as below
             return self._addk_distribution(ctx)
         p = self._unigram.copy()
         for k in range(2, min(n, len(ctx) + 1) + 1):
@@ -355,8 +347,6 @@ class NGramLM:
 
     def _addk_distribution(self, ctx: list[int]) -> np.ndarray:
         n, E = self.order, self.num_events
-        if n == 1:
-            return self._unigram.copy()
         c = np.zeros(self.V)
         total = 0.0
         r = self.counts.row_of(ctx)
