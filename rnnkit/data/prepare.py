@@ -129,9 +129,7 @@ def fraction_cut(file: SourceFile, train_fraction: float, chunk_bytes: int = CHU
     newline = _find_newline(file, cut, block)
     if newline != -1 and not _is_blank(file.path, newline + 1, file.size, chunk_bytes):
         cut = newline + 1
-    if _is_blank(file.path, 0, cut, chunk_bytes) or _is_blank(
-        file.path, cut, file.size, chunk_bytes
-    ):
+    if any(_is_blank(file.path, a, b, chunk_bytes) for a, b in ((0, cut), (cut, file.size))):
         raise reg.too_short_to_split(file.chars)
     return cut
 

@@ -360,8 +360,7 @@ class _Reader:
             stop = np.flatnonzero(block.first & (block.arr[block.starts] == _BACKSLASH))
             if len(stop):
                 cut = data.rfind(b"\n", 0, int(block.starts[stop[0]])) + 1
-                self.rest = data[cut:] + self.rest
-                data = data[:cut]
+                data, self.rest = data[:cut], data[cut:] + self.rest
                 block = _Block(data)
             first = self.lineno + 1
             self.lineno += data.count(b"\n")
