@@ -269,12 +269,6 @@ class _Reader:
                 return line.strip()
         raise self.fail(self.lineno, at_end)
 
-    def push_back(self, line: str | None) -> None:
-        """Read ``line`` again next (a section header met while reading the one before)."""
-        if line is not None:
-            self.rest = line.encode("utf-8") + self.rest
-            self.lineno -= 1
-
     def next_block(self) -> bytes:
         """Whole lines, about ``_BLOCK_BYTES`` of them; b"" at the end of the file."""
         data = self.rest + self.f.read(_BLOCK_BYTES)
@@ -334,7 +328,9 @@ class _Reader:
                     self.lineno, f"expected the count of order {len(declared) + 1}, got {k}"
                 )
             declared[k] = int(m.group(2))
-        self.push_back(line)  # a section header, or None at the end of the file
+        if line is not None:  # a section header: read again next
+            self.rest = line.encode("utf-8") + self.rest
+            self.lineno -= 1
         if not declared:
             raise self.fail(self.lineno + 1, "the \\data\\ block lists no n-gram counts")
         return declared
