@@ -109,14 +109,6 @@ def _char_offset(file: SourceFile, index: int, block: int) -> int:
     return file.size
 
 
-def _find_newline(file: SourceFile, start: int, block: int) -> int:
-    for offset, data in iter_blocks(file.path, start, file.size, block):
-        i = data.find(b"\n")
-        if i != -1:
-            return offset + i
-    return -1
-
-
 def fraction_cut(file: SourceFile, train_fraction: float, chunk_bytes: int = CHUNK_BYTES) -> int:
     """The byte offset where ``split_text`` cuts ``file``'s text into train and valid: the same
     rule, streamed.
@@ -126,9 +118,11 @@ def fraction_cut(file: SourceFile, train_fraction: float, chunk_bytes: int = CHU
     """
     block = min(chunk_bytes, _SCAN_BLOCK)
     cut = _char_offset(file, int(file.chars * train_fraction), block)
-    newline = _find_newline(file, cut, block)
-    if newline != -1 and not _is_blank(file.path, newline + 1, file.size, chunk_bytes):
-        cut = newline + 1
+    for offset, data in iter_blocks(file.path, cut, file.size, block):
+        if (i := data.find(b"\n")) != -1:  # the cut moves past the first newline after it
+            if not _is_blank(file.path, offset + i + 1, file.size, chunk_bytes):
+                cut = offset + i + 1  # unless no text follows
+            break
     if any(_is_blank(file.path, a, b, chunk_bytes) for a, b in ((0, cut), (cut, file.size))):
         raise reg.too_short_to_split(file.chars)
     return cut
