@@ -39,7 +39,6 @@ KENLM_MAGIC = b"mmap lm "  # the first bytes of a KenLM binary file
 # ASCII digits (\d would take any script's), converted only when few enough: Python refuses
 # int() of more than 4300 digits.
 _COUNT_LINE = re.compile(r"ngram\s+([0-9]+)\s*=\s*([0-9]+)")
-_SECTION = re.compile(r"\\([0-9]+)-grams:")
 _MAX_DIGITS = 18
 
 
@@ -262,12 +261,15 @@ class _Reader:
         self.lineno += 1
         return line.decode("utf-8")
 
-    def next_text(self, at_end: str) -> str:
-        """The next line that is not blank, stripped; ``at_end`` is the problem when none is."""
+    def expect(self, what: str, pattern: str) -> int:
+        """Read the next line that is not blank, which must be ``what`` (the regular expression
+        ``pattern`` tells); return its number."""
         while (line := self.next_line()) is not None:
-            if line.strip():
-                return line.strip()
-        raise self.fail(self.lineno, at_end)
+            if text := line.strip():
+                if not re.fullmatch(pattern, text):
+                    raise self.fail(self.lineno, f"expected {what}, got {text[:40]!r}")
+                return self.lineno
+        raise self.fail(self.lineno, f"the file ends without {what}")
 
     def next_block(self) -> bytes:
         """Whole lines, about ``_BLOCK_BYTES`` of them; b"" at the end of the file."""
@@ -285,7 +287,7 @@ class _Reader:
         words: list[str] = []
         keys, prob, backoff = [], [], []
         for k in range(1, order + 1):
-            header = self._section_header(k)
+            header = self.expect(f"the section \\{k}-grams:", rf"\\0*{k}-grams:")
             w, p, b = self._section(k, order, words, keys, header)
             if len(p) != declared[k]:
                 raise self.fail(
@@ -301,7 +303,7 @@ class _Reader:
                 keys.append(w)
             prob.append(p)
             backoff.append(b if k < order else np.zeros(0, np.float32))
-        self._end()
+        self.expect("\\end\\ after the last section", r"\\end\\")
         bos, eos, unk = (words.index(s) for s in (BOS_SYM, EOS_SYM, UNK_SYM))
         return BackoffLM(keys, prob, backoff, bos, eos, unk, words)
 
@@ -334,13 +336,6 @@ class _Reader:
         if not declared:
             raise self.fail(self.lineno + 1, "the \\data\\ block lists no n-gram counts")
         return declared
-
-    def _section_header(self, k: int) -> int:
-        text = self.next_text(f"the file ends before the \\{k}-grams: section")
-        m = _SECTION.fullmatch(text)
-        if m is None or len(m.group(1)) > _MAX_DIGITS or int(m.group(1)) != k:
-            raise self.fail(self.lineno, f"expected the section \\{k}-grams:, got {text[:40]!r}")
-        return self.lineno
 
     def _section(self, k, order, words, keys, header):
         """Parse the lines of one section: (words or keys, log10 p, log10 b)."""
@@ -447,13 +442,6 @@ class _Reader:
             p = np.append(p, np.float32(UNK_MISSING))
             b = np.append(b, np.float32(0.0))
         return p, b
-
-    def _end(self) -> None:
-        text = self.next_text("missing \\end\\ after the last section")
-        if text != "\\end\\":
-            raise self.fail(
-                self.lineno, f"expected \\end\\ after the last section, got {text[:40]!r}"
-            )
 
 
 def _is_number(text: str) -> bool:
