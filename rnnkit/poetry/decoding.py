@@ -17,11 +17,13 @@ from collections.abc import Iterator
 
 import torch
 
+from rnnkit.bounds import check
 from rnnkit.decode import (
-    AllowTokens,
+    BanTokens,
     ForceTokens,
     LanguageModelStepper,
     SameGroup,
+    reserved_ids,
     search,
     search_settings,
 )
@@ -178,31 +180,23 @@ class PoemDecoder:
                     "poems punctuated with ，/。, one per line"
                 )
         self.eos_id = vocab.token_to_id(EOS)
-        V = len(vocab)
         self.han = torch.tensor([is_han(t) for t in vocab.itos], dtype=torch.bool)
         if not self.han.any():
             raise ConfigError(
                 "the vocabulary has no Chinese character; use a model trained on Chinese poems"
             )
         # Free mode may end the poem but never emits <pad>, <unk> or <bos>.
-        self.free = torch.ones(V, dtype=torch.bool)
-        self.free[[vocab.token_to_id(t) for t in vocab.reserved]] = False
-        self.free[self.eos_id] = True
+        self.free = BanTokens(reserved_ids(vocab, keep=[EOS]))
         self.group_of: list[str | None] = [rhyme_group(t) for t in vocab.itos]
 
     # ---- user text -> tokens ------------------------------------------------------------------
-    def _known(self, tokens_of, text: str, what: str, keep=None) -> list[str]:
-        """Tokens of ``text`` (``tokens_of(text)``), all in the vocabulary.
+    def _known(self, tokens, text: str, what: str) -> list[str]:
+        """Tokens of ``text`` (``tokens(text)``), all in the vocabulary.
 
         When some are not, the text is converted to the other script (OpenCC t2s / s2t) if that
         makes every token known, else character by character; what stays unknown is an error.
-        ``keep(token)`` False drops a token before the check.
         """
         vocab = self.vocab
-
-        def tokens(t: str) -> list[str]:
-            return [tok for tok in tokens_of(t) if keep is None or keep(tok)]
-
         toks = tokens(text)
         if all(t in vocab for t in toks):
             return toks
@@ -227,24 +221,19 @@ class PoemDecoder:
             )
         return fixed
 
-    @staticmethod
-    def _normalise(text: str) -> str:
-        return text.translate(_ASCII_MARKS)
-
     def _start_tokens(self, start: str) -> list[str]:
-        if start and not start.strip():
+        if not start.strip():
             raise GenerationError("--start is empty; give the opening characters or leave it out")
-        text = "".join(self._normalise(start).split())  # a poem is one line: no breaks
-        return self._known(lambda t: _TOKENIZER.tokenize(t)[:-1] if t else [], text, "--start")
+        text = "".join(start.translate(_ASCII_MARKS).split())  # a poem is one line: no breaks
+        return self._known(lambda t: _TOKENIZER.tokenize(t)[:-1], text, "--start")
 
     def _style_tokens(self, style: str) -> list[str]:
         # Each line of the mood text is read as one poem, closed by <eos> like the training text;
         # marks the model never saw carry no mood and are dropped.
-        text = self._normalise(style)
-        vocab = self.vocab
-        toks = self._known(
-            _TOKENIZER.tokenize, text, "--style", keep=lambda t: t in vocab or not _is_mark(t)
-        )
+        def tokens(text: str) -> list[str]:
+            return [t for t in _TOKENIZER.tokenize(text) if t in self.vocab or not _is_mark(t)]
+
+        toks = self._known(tokens, style.translate(_ASCII_MARKS), "--style")
         if all(t == EOS or _is_mark(t) for t in toks):
             raise GenerationError("--style is empty; give a poem whose mood to follow")
         return toks
@@ -337,8 +326,7 @@ class PoemDecoder:
         the model runs once per poem. With ``beam > 1`` the poems are the ``n`` best distinct
         ones of one search (``n <= beam``).
         """
-        if n < 1:
-            raise GenerationError(f"the number of poems must be >= 1, got {n}")
+        check("num", n, label="--num", error=GenerationError)
         if beam > 1:
             yield from self.generate_batch(n, beam=beam, **settings)
             return
@@ -367,8 +355,7 @@ class PoemDecoder:
         one search runs and the poems are its ``n`` best distinct ones (``n <= beam``; fewer
         when the constraints leave fewer). ``generate`` is ``generate_batch(1, ...)[0]``.
         """
-        if n < 1:
-            raise GenerationError(f"the number of poems must be >= 1, got {n}")
+        check("num", n, label="--num", error=GenerationError)
         beam, sampling = search_settings(beam, temperature, top_k, top_p)
         if beam > 1 and n > beam:
             raise GenerationError(
@@ -377,37 +364,29 @@ class PoemDecoder:
         if max_chars < 1:
             raise GenerationError(f"--max-chars must be >= 1, got {max_chars}")
         layout = self._layout(form, acrostic)
-        acro = layout[2] if layout else None
         if rhyme and layout is None:
             raise ConfigError("--rhyme needs the lines to be known: add --form or --acrostic")
         start_toks = self._start_tokens(start) if start else []
-        if layout is not None:
-            start_toks = self._place_start(start_toks, *layout[:2], acro, form)
-        context = [EOS]
-        if style is not None:
-            context += self._style_tokens(style)
-        context += start_toks
-
-        rows = 1 if beam > 1 else n
-        ids = torch.tensor(self.vocab.encode(context), device=self.device)
-        stepper = LanguageModelStepper(self.model, ids[None, :].expand(rows, -1))
-        start_ids = self.vocab.encode(start_toks).tolist()
         if layout is None:
-            plan = dict(max_len=max_chars, eos=self.eos_id, processors=[AllowTokens({}, self.free)])
+            plan = dict(max_len=max_chars, eos=self.eos_id, processors=[self.free])
         else:
-            lines, chars = layout[:2]
+            lines, chars, acro = layout
+            start_toks = self._place_start(start_toks, lines, chars, acro, form)
             plan = dict(
-                max_len=lines * (chars + 1) - len(start_ids),
+                max_len=lines * (chars + 1) - len(start_toks),
                 processors=self._template(lines, chars, acro, rhyme),
             )
-        prefix = torch.tensor([start_ids] * rows, dtype=torch.long).view(rows, len(start_ids))
+        style_toks = self._style_tokens(style) if style is not None else []
+        ids = torch.tensor(self.vocab.encode([EOS, *style_toks, *start_toks]), device=self.device)
+        rows = 1 if beam > 1 else n
+        stepper = LanguageModelStepper(self.model, ids.expand(rows, -1))
+        prefix = ids[len(ids) - len(start_toks) :].expand(rows, -1)  # what the processors see
         n_best = n if beam > 1 else 1
         hyps = search(
             stepper, **plan, prefix=prefix, beam=beam, n_best=n_best, seed=seed, **sampling
         )
-        poems = [h.tokens for item in hyps for h in item]
         itos = self.vocab.itos
-        return ["".join(start_toks) + "".join(itos[i] for i in row) for row in poems]
+        return ["".join(start_toks + [itos[i] for i in h.tokens]) for item in hyps for h in item]
 
     def _layout(self, form: str | None, acrostic: str | None):
         """``(lines, characters per line, acrostic characters or None)``, or ``None`` (free)."""
