@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from rnnkit.bounds import check
 from rnnkit.decode.packed import packed_step
 from rnnkit.decode.processors import BanTokens
 from rnnkit.decode.rows import step_rows
@@ -59,8 +60,7 @@ class Stream:
     def __post_init__(self):
         if not self.context:
             raise GenerationError("generation needs at least one context token")
-        if self.length < 0:
-            raise GenerationError(f"length must be >= 0, got {self.length}")
+        check("length", self.length, error=GenerationError)
         check_sampling(self.temperature, self.top_k, self.top_p)
 
     @property

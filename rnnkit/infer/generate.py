@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from rnnkit.bounds import check
 from rnnkit.decode import (
     BanTokens,
     LanguageModelStepper,
@@ -16,11 +17,9 @@ from rnnkit.decode import (
     search_settings,
 )
 from rnnkit.errors import GenerationError
-from rnnkit.infer.lines import (  # noqa: F401  (prompt_ids, unseen_reserved: their old home)
-    prompt_ids,
-    unseen_reserved,
-    write_text,
-)
+
+# prompt_ids and unseen_reserved are imported from here too: their old home
+from rnnkit.infer.lines import prompt_ids, unseen_reserved, write_text  # noqa: F401
 
 
 def generate_ids(
@@ -46,8 +45,7 @@ def generate_ids(
     defaults (temperature 1); a beam takes none. ``seed=None`` draws a fresh seed; the global
     RNG is never used.
     """
-    if length < 0:
-        raise GenerationError(f"--length must be >= 0, got {length}")
+    check("length", length, label="--length", error=GenerationError)
     if not context:
         raise GenerationError("generation needs at least one context token")
     beam, sampling = search_settings(beam, temperature, top_k, top_p)
@@ -56,11 +54,10 @@ def generate_ids(
     if beam > 1:
         yield from search(stepper, beam=beam, **settings)[0][0].tokens
         return
-    generator = make_generator(seed)
     was_training = model.training
     model.eval()
     try:
-        for y in sample_steps(stepper, **settings, **sampling, generator=generator):
+        for y in sample_steps(stepper, **settings, **sampling, generator=make_generator(seed)):
             if int(y) == stop_id:
                 return
             yield int(y)

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from rnnkit.bounds import check
 from rnnkit.errors import GenerationError
 from rnnkit.text.vocab import UNK
 
@@ -76,8 +77,7 @@ def write_text(
     """Prompt plus the text of the ids ``generate(context, stop_id, banned)`` yields: the
     prompt's ids, the id of ``stop_token`` (checked against the vocabulary) and the reserved
     tokens the training text never had. ``stream`` receives the prompt, then each piece."""
-    if length < 0:
-        raise GenerationError(f"--length must be >= 0, got {length}")
+    check("length", length, label="--length", error=GenerationError)
     ctx = prompt_ids(prompt, tokenizer, vocab, warn=lambda m: print(m, file=sys.stderr))
     stop_id = None
     if stop_token is not None:

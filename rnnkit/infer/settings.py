@@ -60,8 +60,6 @@ def check_search(
     check_sampling(temperature, top_k, top_p, spell=spell)
     on = {"temperature": temperature != 0, "top_k": top_k, "top_p": top_p != 1}
     _refuse_sampling_with_beam(beam, [name for name, value in on.items() if value], spell)
-    if beam == 1 and n_best > 1:
-        raise GenerationError(f"{spell('n_best')} {n_best} needs a beam of at least {n_best}")
 
 
 def _refuse_sampling_with_beam(beam: int, asked: list[str], spell: Callable[[str], str]):
