@@ -28,18 +28,13 @@ from rnnkit.nn.recurrent import State
 ALIGN = 64  # bytes: the allocator's alignment of a new tensor
 
 
-def aligned_rows(n: int, m: int, like: torch.Tensor) -> torch.Tensor:
-    """An uninitialised (n, m) tensor each of whose rows starts ``ALIGN``-aligned, as a new
-    (1, m) tensor does (some BLAS kernels sum in another order at another alignment)."""
-    per = ALIGN // like.element_size()
-    return like.new_empty(n, -(-m // per) * per)[:, :m]
-
-
 def rows_addmm(bias: torch.Tensor | None, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """``bias + x @ w`` one row at a time: (N, K) @ (K, M) -> (N, M), each row written to
     aligned memory, all into one output (no concatenation afterwards). Where the input rows
     start does not change the sums (tested); where the output rows start does."""
-    out = aligned_rows(x.size(0), w.size(1), x)
+    # Each row of the output starts ``ALIGN``-aligned, as a new (1, M) tensor does.
+    per, m = ALIGN // x.element_size(), w.size(1)
+    out = x.new_empty(x.size(0), -(-m // per) * per)[:, :m]
     if bias is None:
         for row, into in zip(x.split(1), out.split(1), strict=True):
             torch.mm(row, w, out=into)

@@ -100,26 +100,22 @@ def sample_steps(
         logits, state = stepper.step(y, state)
 
 
-def cut(steps: list[torch.Tensor], lens: list[int], eos: int | None) -> list[list[int]]:
-    """Per row its tokens up to its max length and before ``eos``."""
-    n = len(lens)
+def sample(stepper: Stepper, *, max_len: int | Sequence[int], eos: int | None = None, **kw):
+    """Per row its sampled token ids (without ``eos``): ``sample_steps`` run to the end, each
+    row cut at its max length and before ``eos``.
+
+    Keywords as ``sample_steps``; ``temperature=0`` is ``greedy``.
+    """
+    steps = list(sample_steps(stepper, max_len=max_len, eos=eos, **kw))
+    n = stepper.batch
     rows = torch.stack(steps, 1).tolist() if steps else [[] for _ in range(n)]  # (N, t)
     out = []
-    for row, m in zip(rows, lens, strict=True):
+    for row, m in zip(rows, max_lens(max_len, n), strict=True):
         row = row[:m]
         if eos is not None and eos in row:
             row = row[: row.index(eos)]
         out.append(row)
     return out
-
-
-def sample(stepper: Stepper, *, max_len: int | Sequence[int], eos: int | None = None, **kw):
-    """Per row its sampled token ids (without ``eos``): ``sample_steps`` run to the end.
-
-    Keywords as ``sample_steps``; ``temperature=0`` is ``greedy``.
-    """
-    steps = list(sample_steps(stepper, max_len=max_len, eos=eos, **kw))
-    return cut(steps, max_lens(max_len, stepper.batch), eos)
 
 
 def greedy(stepper: Stepper, *, max_len: int | Sequence[int], eos: int | None = None, **kw):
