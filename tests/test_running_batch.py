@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from rnnkit.decode.packed import packed_step
-from rnnkit.decode.rows import by_row, rows_addmm, step_rows
-from rnnkit.decode.running import RunningBatch, Stream
+from rnnkit.decode.running import RunningBatch, Stream, by_row, rows_addmm, step_rows
 from rnnkit.errors import GenerationError
 from rnnkit.infer.generate import generate_ids
 from rnnkit.models.lm import LMConfig, RNNLanguageModel

@@ -140,7 +140,7 @@ class PackedStep:
     ) -> tuple[torch.Tensor, State]:
         """Logits (N, V) after ``y_prev`` (N,) and the new state. ``mm(bias, x, w)`` computes
         every product ``bias + x @ w`` and ``act(fn, x)`` every nonlinearity: the generation
-        path uses the plain ones; ``rnnkit.decode.rows`` passes row-by-row ones."""
+        path uses the plain ones; ``rnnkit.decode.running.step_rows`` passes row-by-row ones."""
         n = y_prev.size(0)
         if state is None:
             h0 = self.table.new_zeros(self.layers, n, self.hidden)
