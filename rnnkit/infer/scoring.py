@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 
 from rnnkit.data.lm_batches import eval_batches
+from rnnkit.decode.search import decoding
 from rnnkit.infer.lines import LineScore
 from rnnkit.nn.recurrent import State
 
 
-@torch.no_grad()
 def evaluate_loss(
     model,
     ids: np.ndarray,
@@ -34,14 +34,12 @@ def evaluate_loss(
     """
     from rnnkit.progress import progress_bar
 
-    was_training = model.training
-    model.eval()
     total, count, state = 0.0, 0, None
     rank, world = (dist.rank, dist.world_size) if dist is not None else (0, 1)
     streams = max(1, min(batch_size, len(ids) - 1))
     tokens = streams * ((len(ids) - 1) // streams)  # what eval_batches covers
     bar = progress_bar(tokens, enabled=progress, unit="tok", unit_scale=True)
-    with bar:
+    with decoding(model), bar:
         for x, y in eval_batches(ids, batch_size, seq_len, rank, world):
             x, y = x.to(device), y.to(device)
             with autocast():
@@ -52,7 +50,6 @@ def evaluate_loss(
             total += loss.item()
             count += y.numel()
             bar.update(y.numel())
-    model.train(was_training)
     if dist is not None:
         total, count = dist.sum([total, count])
     return total / max(count, 1)
