@@ -34,12 +34,6 @@ def reserved_ids(vocab, keep: Iterable[str] = ()) -> list[int]:
     return [vocab.id_of(t) for t in vocab.reserved if t not in keep]
 
 
-def _mask(ids: Iterable[int], size: int) -> torch.Tensor:
-    mask = torch.zeros(size, dtype=torch.bool)
-    mask[list(ids)] = True
-    return mask
-
-
 class BanTokens:
     """Tokens that are never chosen: reserved ids, or those the training text never had.
 
@@ -84,7 +78,7 @@ class ForceTokens(AllowTokens):
     """
 
     def __init__(self, tokens: Mapping[int, int], vocab_size: int, default=None):
-        super().__init__({p: _mask([t], vocab_size) for p, t in tokens.items()}, default)
+        super().__init__({p: torch.arange(vocab_size) == t for p, t in tokens.items()}, default)
 
 
 class SameGroup:

@@ -193,14 +193,12 @@ def _parse_file(path: Path, file: DataFile) -> list[Poem]:
     text = read_text(path)  # DataError when missing, empty or not UTF-8
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DataError(
-            f"{path} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}); {hint}"
-        ) from e
     except (ValueError, RecursionError) as e:
-        # json also raises these: ValueError for an integer of thousands of digits,
-        # RecursionError for arrays nested thousands deep
+        # json raises JSONDecodeError (a ValueError) on bad syntax, a plain ValueError for an
+        # integer of thousands of digits, RecursionError for arrays nested thousands deep
         why = "nested too deeply" if isinstance(e, RecursionError) else e
+        if isinstance(e, json.JSONDecodeError):
+            why = f"{e.msg} at line {e.lineno}, column {e.colno}"
         raise DataError(f"{path} is not valid JSON ({why}); {hint}") from e
     if not isinstance(data, list):
         raise DataError(f"{path} is not a JSON list of poems; {hint}")

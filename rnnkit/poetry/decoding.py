@@ -151,11 +151,6 @@ def rhymes(text: str, form: str) -> bool:
     return len(groups) == 1 and None not in groups
 
 
-def _scripts(text: str) -> list[str]:
-    """``text`` in simplified and in traditional script (OpenCC, phrase-aware)."""
-    return [to_simplified(text), to_traditional(text)]
-
-
 class PoemDecoder:
     """Samples poems from a poem language model, optionally under a form, acrostic or rhyme.
 
@@ -200,14 +195,14 @@ class PoemDecoder:
         toks = tokens(text)
         if all(t in vocab for t in toks):
             return toks
-        for converted in _scripts(text):
+        for converted in (to_simplified(text), to_traditional(text)):
             alt = tokens(converted)
             # Equal length: a conversion must not change how many lines an acrostic gives.
             if len(alt) == len(toks) and all(t in vocab for t in alt):
                 return alt
         fixed, missing = [], []
         for t in toks:
-            alt = [t] + (_scripts(t) if len(t) == 1 else [])
+            alt = [t] + ([to_simplified(t), to_traditional(t)] if len(t) == 1 else [])
             known = [a for a in alt if a in vocab]
             if known:
                 fixed.append(known[0])
