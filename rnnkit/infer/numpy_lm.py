@@ -107,18 +107,15 @@ class NumpyLM:
 
     def _layer(self, k: int, gi: np.ndarray, h: np.ndarray, c: np.ndarray | None):
         """Layer ``k``'s new ``(h, c)`` from its input product ``gi`` (G,) and state."""
-        H = self.hidden
         if self.cell == "lstm":
-            gates = gi + h @ self.w_hh[k]  # (4H,)
-            i, f = _sigmoid(gates[:H]), _sigmoid(gates[H : 2 * H])
-            g, o = np.tanh(gates[2 * H : 3 * H]), _sigmoid(gates[3 * H :])
-            c = f * c + i * g
-            return o * np.tanh(c), c
+            i, f, g, o = np.split(gi + h @ self.w_hh[k], 4)  # (H,) each
+            c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+            return _sigmoid(o) * np.tanh(c), c
         if self.cell == "gru":
-            gh = h @ self.w_hh[k] + self.b_hh[k]  # (3H,)
-            r = _sigmoid(gi[:H] + gh[:H])
-            z = _sigmoid(gi[H : 2 * H] + gh[H : 2 * H])
-            n = np.tanh(gi[2 * H :] + r * gh[2 * H :])
+            ir, iz, in_ = np.split(gi, 3)
+            hr, hz, hn = np.split(h @ self.w_hh[k] + self.b_hh[k], 3)
+            r, z = _sigmoid(ir + hr), _sigmoid(iz + hz)
+            n = np.tanh(in_ + r * hn)
             return n + z * (h - n), None  # (1 - z) * n + z * h
         return np.tanh(gi + h @ self.w_hh[k]), None
 
