@@ -11,7 +11,6 @@ import torch.nn.functional as F
 from rnnkit.data.lm_batches import eval_batches
 from rnnkit.decode.search import decoding
 from rnnkit.infer.lines import LineScore
-from rnnkit.nn.recurrent import State
 
 
 def evaluate_loss(
@@ -61,9 +60,8 @@ def token_logprobs(model, context: list[int], ids: list[int], device="cpu") -> l
     if not ids:
         return []
     model.eval()
-    state: State | None = None
     seq = torch.tensor([context + ids], dtype=torch.long, device=device)  # (1, C + L)
-    logits, _, state = model(seq[:, :-1], None, state)
+    logits, _, _ = model(seq[:, :-1], None, None)
     logp = F.log_softmax(logits[0, len(context) - 1 :].float(), dim=-1)  # (L, V)
     target = seq[0, len(context) :]
     return logp.gather(1, target[:, None]).squeeze(1).tolist()

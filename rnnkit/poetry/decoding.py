@@ -65,10 +65,7 @@ _RHYME_OF_FINAL = {
 
 def is_han(token: str) -> bool:
     """True for a single Chinese character (a CJK unified ideograph)."""
-    if len(token) != 1:
-        return False
-    cp = ord(token)
-    return any(lo <= cp <= hi for lo, hi in _HAN_RANGES)
+    return len(token) == 1 and any(lo <= ord(token) <= hi for lo, hi in _HAN_RANGES)
 
 
 def _is_mark(ch: str) -> bool:
