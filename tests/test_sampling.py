@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from rnnkit.bounds import MAX_TEMPERATURE, MIN_TEMPERATURE, MIN_TOP_P
-from rnnkit.decode.sample import make_generator
+from rnnkit.decode.search import make_generator
 from rnnkit.decode.warpers import (
     check_sampling,
     filter_logits,

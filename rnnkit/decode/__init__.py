@@ -3,10 +3,10 @@
 - ``steppers``: what a search drives (a language model after a context, an encoder-decoder).
 - ``processors``: constraints on the next token, ``(history, logits) -> logits``.
 - ``warpers``: temperature, top-k and top-p as processors (ranges: ``rnnkit.infer.settings``).
-- ``sample``: greedy search and sampling from a local generator (the choice of each token is
-  ``rnnkit.infer.draw``'s, shared with the numpy generation engine).
 - ``beam``: batched beam search with a length penalty and distinct n-best lists.
-- ``search``: ``search(stepper, ...)``, the one entry point, in eval mode without grad.
+- ``search``: greedy search and sampling from a local generator (the choice of each token is
+  ``rnnkit.infer.draw``'s, shared with the numpy generation engine), and ``search(stepper,
+  ...)``, the one entry point, in eval mode without grad.
 """
 
 from rnnkit.bounds import MAX_TEMPERATURE, MIN_TEMPERATURE, MIN_TOP_P
@@ -19,8 +19,7 @@ from rnnkit.decode.processors import (
     SameGroup,
     reserved_ids,
 )
-from rnnkit.decode.sample import greedy, make_generator, sample, sample_steps
-from rnnkit.decode.search import decoding, search
+from rnnkit.decode.search import decoding, greedy, make_generator, sample, sample_steps, search
 from rnnkit.decode.steppers import LanguageModelStepper, Seq2SeqStepper, Stepper
 from rnnkit.decode.warpers import Temperature, TopK, TopP, filter_logits, sample_next
 from rnnkit.infer.settings import (

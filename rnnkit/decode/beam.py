@@ -17,8 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from rnnkit.decode.processors import Processor, apply
-from rnnkit.decode.sample import max_lens
-from rnnkit.decode.steppers import Stepper
+from rnnkit.decode.steppers import Stepper, max_lens
 from rnnkit.infer.settings import check_beam
 
 

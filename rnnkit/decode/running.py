@@ -27,7 +27,7 @@ import torch
 from rnnkit.bounds import check
 from rnnkit.decode.packed import PackedStep, packed_step
 from rnnkit.decode.processors import BanTokens
-from rnnkit.decode.sample import choose_each, make_generator
+from rnnkit.decode.search import choose_each, make_generator
 from rnnkit.decode.steppers import LanguageModelStepper
 from rnnkit.errors import GenerationError
 from rnnkit.infer.settings import check_sampling

@@ -14,11 +14,13 @@ memory, expanded for the beams, and starts from ``<bos>``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import torch
 
 from rnnkit.decode.packed import packed_step
+from rnnkit.errors import GenerationError
 
 
 class Stepper(Protocol):
@@ -93,3 +95,11 @@ class Seq2SeqStepper:
 
     def select(self, state, index):
         return self.model.select_state(state, index)
+
+
+def max_lens(max_len: int | Sequence[int], n: int) -> list[int]:
+    """``max_len`` per row: one number for all rows, or one each."""
+    lens = [max_len] * n if isinstance(max_len, int) else [int(m) for m in max_len]
+    if len(lens) != n or any(m < 0 for m in lens):
+        raise GenerationError(f"need {n} max lengths >= 0, got {max_len}")
+    return lens

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rnnkit.decode.sample import choose_rows, make_generator
+from rnnkit.decode.search import choose_rows, make_generator
 from rnnkit.infer.settings import check_sampling
 
 
@@ -71,7 +71,7 @@ def sample_next(
     top_p: float = 1.0,
     generator: np.random.Generator | None = None,
 ) -> torch.Tensor:
-    """Pick one token per row as sampling does (``rnnkit.decode.sample.choose_rows``), from
+    """Pick one token per row as sampling does (``rnnkit.decode.search.choose_rows``), from
     ``generator`` (``make_generator``; ``None``: a fresh one). Shape: logits (N, V) -> (N,).
     Temperature 0 is greedy."""
     check_sampling(temperature, top_k, top_p)
