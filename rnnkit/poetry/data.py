@@ -255,13 +255,9 @@ def _regular(lines: list[str], width: int) -> bool:
 
 def _wanted_forms(form: str) -> frozenset[str] | None:
     """The forms ``form`` keeps; None for ``all``."""
-    if form == "all":
-        return None
-    if form in FORMS:
-        return frozenset([form])
-    if form in FORM_GROUPS:
-        return frozenset(FORM_GROUPS[form])
-    raise ConfigError(f"unknown poem form {form!r}: choose one of {', '.join(FORM_CHOICES)}")
+    if form not in FORM_CHOICES:
+        raise ConfigError(f"unknown poem form {form!r}: choose one of {', '.join(FORM_CHOICES)}")
+    return None if form == "all" else frozenset(FORM_GROUPS.get(form, [form]))
 
 
 # ---- cleaning --------------------------------------------------------------------------------
