@@ -111,28 +111,23 @@ def _raise_terminated(signum, frame):
     raise _Terminated
 
 
-def _stop_on_sigterm():
-    """Make SIGTERM stop a command as Ctrl-C does (training checkpoints first: see
-    ``Trainer.fit``); the previous handler, or None off the main thread."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, _raise_terminated)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors with exit code 2 instead of tracebacks."""
     tune_allocator()
     warnings.formatwarning = _format_warning
-    previous = _stop_on_sigterm()
+    previous = None  # SIGTERM stops a command as Ctrl-C does (training checkpoints first)
+    if threading.current_thread() is threading.main_thread():  # signals go to the main thread
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     args = sys.argv[1:] if argv is None else argv
     try:
         _check_launch(args)
         cli.main(args=argv, prog_name="rnnkit", standalone_mode=False)
-    except click.exceptions.Abort as e:  # click turns Ctrl-C (and so SIGTERM) into Abort
-        if isinstance(e.__cause__ or e.__context__, _Terminated):
+    except (click.exceptions.Abort, KeyboardInterrupt) as e:  # click makes Ctrl-C an Abort
+        stop = e if isinstance(e, KeyboardInterrupt) else e.__cause__ or e.__context__
+        if isinstance(stop, _Terminated):
             click.echo("terminated", err=True)
             sys.exit(128 + signal.SIGTERM)
-        click.echo("aborted", err=True)
+        click.echo("aborted" if isinstance(e, click.exceptions.Abort) else "interrupted", err=True)
         sys.exit(130)
     except click.UsageError as e:
         click.echo(f"error: {_usage_line(e, args)}", err=True)
@@ -147,12 +142,6 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except BrokenPipeError:
         sys.exit(0)
-    except _Terminated:
-        click.echo("terminated", err=True)
-        sys.exit(128 + signal.SIGTERM)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
