@@ -4,14 +4,13 @@ or to write into)."""
 
 from __future__ import annotations
 
-import signal
 import sys
 from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
-from rnnkit.errors import DataError, RunDirError
+from rnnkit.errors import ConfigError, DataError, RunDirError
 
 # Every command's: -h, a 100-column help, and each option's default shown (unless None). The
 # commands `rnnkit` adds take it; their subcommands inherit it from their group's context.
@@ -28,7 +27,6 @@ class DeviceType(click.ParamType):
         return "auto|cpu|cuda[:N]|mps"
 
     def convert(self, value, param, ctx):
-        from rnnkit.errors import ConfigError
         from rnnkit.runtime import pick_device
 
         if value in ("auto", "cpu"):  # always there: no need to import torch to know
@@ -147,23 +145,6 @@ def echo_above_progress(line: str) -> None:
     from tqdm.auto import tqdm
 
     tqdm.write(line, file=sys.stderr)
-
-
-def finish_training(result: dict, trainer, command: str) -> None:
-    """Exit with 128 + the signal's number when SIGINT/SIGTERM stopped training (after its
-    checkpoint was saved), as a shell reports a process a signal ended; ``command`` is the
-    training command that resumes it."""
-    signum = result.get("signal")
-    if not signum:
-        return
-    if trainer.dist.is_main:
-        run = trainer.run.path
-        click.echo(
-            f"{signal.Signals(signum).name} at step {result['steps']}: checkpoint saved in {run}; "
-            f"continue with `{command} --resume {run}`",
-            err=True,
-        )
-    sys.exit(128 + signum)
 
 
 def scored_lines(command):

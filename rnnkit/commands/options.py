@@ -3,6 +3,8 @@ written once (in the config class) and each name means the same thing everywhere
 
 from __future__ import annotations
 
+import signal
+import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import click
 from click.core import ParameterSource
 
 from rnnkit.bounds import flag
-from rnnkit.commands.common import DEVICE, echo_above_progress, finish_training, refuse_other_run
+from rnnkit.commands.common import DEVICE, echo_above_progress, refuse_other_run
 from rnnkit.config import BACKEND_NAMES, OPTIMIZERS, SCHEDULES, LoopConfig, load_yaml
 from rnnkit.errors import ConfigError, RunDirError
 
@@ -204,7 +206,16 @@ def train_task(ctx, task_cls, fields: dict, fill=None, prepare=None):
                 task_cls(config), out, echo=echo, progress=not quiet, command=ctx.command_path
             )
         history = trainer.fit()
-        finish_training(history, trainer, ctx.command_path)
+        signum = history.get("signal")
+        if signum:  # SIGINT/SIGTERM stopped it after a checkpoint: exit as a shell reports it
+            if trainer.dist.is_main:
+                run = trainer.run.path
+                click.echo(
+                    f"{signal.Signals(signum).name} at step {history['steps']}: checkpoint saved "
+                    f"in {run}; continue with `{ctx.command_path} --resume {run}`",
+                    err=True,
+                )
+            sys.exit(128 + signum)
         return history
     finally:
         distributed.teardown()
