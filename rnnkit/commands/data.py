@@ -28,57 +28,44 @@ def data() -> None:
 @data.command("list")
 def list_command() -> None:
     """Show the registered datasets, their splits, default tokenizer and location."""
+    from rnnkit.classify.data import CORPORA as LABELLED
+    from rnnkit.classify.data import SNIPS
+    from rnnkit.forecast.data import SERIES
+    from rnnkit.poetry import data as poems
+    from rnnkit.seq2seq.data import CORPORA as PARALLEL
+
     rows = [
         (spec.name, ",".join(spec.splits), spec.default_tokenizer, _where(spec.all_files()))
         for spec in reg.DATASETS.values()
     ]
     _echo_table(("name", "splits", "tokenizer", "read from"), rows)
-    click.echo()
-    _list_series()
-    click.echo()
-    _list_task_corpora()
-    click.echo()
-    click.echo(_data_root_line())
-
-
-def _list_series() -> None:
-    """The time series `rnnkit forecast` knows by name."""
-    from rnnkit.forecast.data import SERIES
-
     rows = [
         (s.name, s.target, str(s.period), _where([s.file]), s.description) for s in SERIES.values()
     ]
     _echo_table(("series (rnnkit forecast)", "target", "period", "read from", ""), rows)
-
-
-def _echo_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    """Print ``rows`` under ``header`` in columns two spaces apart, the last one unpadded."""
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
-    for row in [header, *rows]:
-        cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)]
-        click.echo("  ".join([*cells, row[-1]]).rstrip())
-
-
-def _list_task_corpora() -> None:
-    """The corpora of the task commands: translation, poems, labelled sentences."""
-    from rnnkit.classify.data import CORPORA as LABELLED
-    from rnnkit.classify.data import SNIPS
-    from rnnkit.poetry.data import FILES as POEM_FILES
-    from rnnkit.poetry.data import NUM_POEMS
-    from rnnkit.seq2seq.data import CORPORA as PARALLEL
-
     multi30k = [f for split in PARALLEL["multi30k"]["splits"].values() for f in split.values()]
     rows = [
         ("multi30k", "rnnkit seq2seq", _where(multi30k), PARALLEL["multi30k"]["description"]),
         (
             "tang-poetry",
             "rnnkit poem",
-            _where(POEM_FILES),
-            f"Complete Tang Poems (全唐诗), {NUM_POEMS:,} poems",
+            _where(poems.FILES),
+            f"Complete Tang Poems (全唐诗), {poems.NUM_POEMS:,} poems",
         ),
         ("snips", "rnnkit classify / tag", _where(list(SNIPS.values())), LABELLED["snips"]),
     ]
     _echo_table(("corpus", "command", "read from", ""), rows)
+    click.echo(_data_root_line())
+
+
+def _echo_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """Print ``rows`` under ``header`` in columns two spaces apart, the last one unpadded, and
+    a blank line."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)]
+        click.echo("  ".join([*cells, row[-1]]).rstrip())
+    click.echo()
 
 
 def _where(files) -> str:
@@ -221,25 +208,16 @@ def stats_command(name_or_file, tokenizer, lowercase, split, top, plot_path, as_
     tok = build_tokenizer(tokenizer, lowercase=lowercase)
     vocab = build_vocab(text, tok)
     ids = encode_text(text, tok, vocab)
-    result = corpus_stats(ids, vocab, top=top)
+    s = corpus_stats(ids, vocab, top=top)
     plot_path = plot_path or Path(f"zipf-{_plot_name(name_or_file)}.png")
     title = f"{name_or_file} ({split}, {tokenizer} tokens)"
     plot_zipf(ids, len(vocab), plot_path, title=title)
-    header = {
-        "dataset": name_or_file,
-        "split": split,
-        "tokenizer": tokenizer,
-        "lowercase": lowercase,
-    }
-    result = {**header, **result, "plot": str(plot_path.resolve())}
+    plot = str(plot_path.resolve())
     if as_json:
-        click.echo(json.dumps(result, ensure_ascii=False))
-    else:
-        _print_stats(result)
-
-
-def _print_stats(s: dict) -> None:
-    click.echo(f"{s['dataset']} [{s['split']}], tokenizer {s['tokenizer']}")
+        header = dict(dataset=name_or_file, split=split, tokenizer=tokenizer, lowercase=lowercase)
+        click.echo(json.dumps({**header, **s, "plot": plot}, ensure_ascii=False))
+        return
+    click.echo(f"{name_or_file} [{split}], tokenizer {tokenizer}")
     click.echo(f"  tokens:            {s['num_tokens']:,}")
     click.echo(
         f"  vocabulary:        {s['distinct_tokens']:,} distinct tokens "
@@ -256,7 +234,7 @@ def _print_stats(s: dict) -> None:
         click.echo(
             f"    {rank:>3}. {shown:<16} {t['count']:>10,}  {100 * t['count'] / total:5.2f}%"
         )
-    click.echo(f"  plot: {s['plot']}")
+    click.echo(f"  plot: {plot}")
 
 
 @data.command("prepare")
@@ -288,18 +266,7 @@ def _print_stats(s: dict) -> None:
 @click.option("--overwrite", is_flag=True, help="Replace a prepared corpus already in --out.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @json_option("Print one JSON object instead of text.")
-def prepare_command(
-    name_or_path: str,
-    tokenizer: str | None,
-    lowercase: bool,
-    min_freq: int,
-    max_vocab: int | None,
-    chunk_mb: int,
-    out: Path,
-    overwrite: bool,
-    quiet: bool,
-    as_json: bool,
-) -> None:
+def prepare_command(name_or_path, chunk_mb, out, quiet, as_json, **settings):
     """Tokenize and encode NAME_OR_PATH once into memory-mapped token files in --out.
 
     NAME_OR_PATH is split as everywhere else: a registered dataset by its own files (or its
@@ -313,16 +280,9 @@ def prepare_command(
 
     refuse_other_run(out, None, "prepared corpus")
     t0 = time.perf_counter()
+    # settings: --tokenizer, --lowercase, --min-freq, --max-vocab and --overwrite, as named there
     corpus = prepare_corpus(
-        name_or_path,
-        out,
-        tokenizer=tokenizer,
-        lowercase=lowercase,
-        min_freq=min_freq,
-        max_vocab=max_vocab,
-        chunk_bytes=chunk_mb << 20,
-        overwrite=overwrite,
-        progress=not quiet and not as_json,
+        name_or_path, out, chunk_bytes=chunk_mb << 20, progress=not (quiet or as_json), **settings
     )
     seconds = time.perf_counter() - t0
     source_bytes = corpus.source_bytes

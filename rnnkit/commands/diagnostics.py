@@ -49,19 +49,7 @@ from rnnkit.config import BACKEND_NAMES
     help="PNG of ||dL/dh_t|| against t, log scale.",
 )
 @json_option("Print the norms as one JSON object; its plot field is the PNG's absolute path.")
-def grad_flow(
-    models,
-    run_dir,
-    seq_len,
-    hidden_size,
-    num_layers,
-    batch_size,
-    backend,
-    forget_bias,
-    seed,
-    out,
-    as_json,
-):
+def grad_flow(models, run_dir, seq_len, batch_size, seed, out, as_json, **fresh):
     """Norm of dL/dh_t for every step t when the loss sits at the last step.
 
     A plain RNN's gradient shrinks geometrically going back in time (vanishing gradients);
@@ -74,12 +62,12 @@ def grad_flow(
         with language_model_run(run_dir):
             flows = [run_flow(run_dir, seq_len, batch_size, seed)]
         title = f"gradient flow of {run_dir}"
-    else:
+    else:  # fresh: --hidden-size, --num-layers, --backend and --forget-bias, as measure names them
         flows = [
-            measure(m, 65, hidden_size, num_layers, seq_len, batch_size, seed, backend, forget_bias)
+            measure(m, 65, seq_len=seq_len, batch_size=batch_size, seed=seed, **fresh)
             for m in (models or ("rnn", "lstm", "gru"))
         ]
-        title = f"gradient flow, fresh {num_layers}x{hidden_size} models"
+        title = f"gradient flow, fresh {fresh['num_layers']}x{fresh['hidden_size']} models"
     plot(flows, out, title)
     plot_path = str(Path(out).resolve())  # where the PNG is, whatever the working directory
     rows = [summary(f) for f in flows]
