@@ -110,13 +110,7 @@ def _refused(old: str, new: str):
         return value
 
     return click.option(
-        old,
-        "_" + old.removeprefix("--"),
-        default=None,
-        hidden=True,
-        expose_value=False,
-        callback=refuse,
-        is_eager=True,
+        old, "_" + old[2:], hidden=True, expose_value=False, callback=refuse, is_eager=True
     )
 
 
