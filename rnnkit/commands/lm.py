@@ -178,24 +178,23 @@ def generate(run_dir, prompt, length, beam, seed, stop_token, device, checkpoint
             return generate_ids(lm, ctx, length, sampling, seed, stop_id, banned)
 
         write_text(ids, tokenizer, vocab, prompt, length, stop_token, stream)
-        click.echo()
-        return
-    from rnnkit.infer.generate import generate_text
+    else:
+        from rnnkit.infer.generate import generate_text
 
-    dev, _, tokenizer, vocab, model = _load_lm(run_dir, device, checkpoint)
-    generate_text(
-        model,
-        tokenizer,
-        vocab,
-        prompt,
-        length,
-        **flags,
-        seed=seed,
-        stop_token=stop_token,
-        stream=stream,
-        device=dev,
-        beam=beam,
-    )
+        dev, _, tokenizer, vocab, model = _load_lm(run_dir, device, checkpoint)
+        generate_text(
+            model,
+            tokenizer,
+            vocab,
+            prompt,
+            length,
+            **flags,
+            seed=seed,
+            stop_token=stop_token,
+            stream=stream,
+            device=dev,
+            beam=beam,
+        )
     click.echo()
 
 
