@@ -11,9 +11,9 @@ import torch
 from rnnkit.errors import ConfigError
 from rnnkit.forecast.baselines import LINEAR, DLinear, LinearAR, NLinear
 from rnnkit.forecast.config import ForecastConfig
-from rnnkit.forecast.models import ARMLP, RNNForecaster, SkipForecaster
+from rnnkit.forecast.models import ARMLP, RNNForecaster, SkipForecaster, predict
 from rnnkit.forecast.pipeline import build_model
-from rnnkit.forecast.train import fit_forecaster, predict
+from rnnkit.forecast.task import fit_forecaster
 from rnnkit.registry.runs import RunDoc
 
 

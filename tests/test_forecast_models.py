@@ -23,9 +23,10 @@ from rnnkit.forecast.models import (
     RNNForecaster,
     build_forecaster,
     forecast,
+    predict,
     recursive_forecast,
 )
-from rnnkit.forecast.train import fit_forecaster, predict
+from rnnkit.forecast.task import fit_forecaster
 
 
 def windows(series: np.ndarray, tau: int, H: int) -> tuple[np.ndarray, np.ndarray]:

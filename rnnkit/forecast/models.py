@@ -32,10 +32,11 @@ import torch
 from torch import nn
 
 from rnnkit.decode import decoding
-from rnnkit.errors import ConfigError, check_choice
+from rnnkit.errors import ConfigError, DataError, check_choice
 from rnnkit.forecast.config import NEURAL
 from rnnkit.forecast.data import check_positive
 from rnnkit.nn.recurrent import BACKENDS, build_recurrent
+from rnnkit.runtime import pick_device
 
 STRATEGIES = ("one-step", "recursive", "direct")
 
@@ -352,6 +353,23 @@ def recursive_forecast(model: nn.Module, x, steps: int):
             # Slide: drop the oldest value, append the prediction as the newest one.
             window = torch.cat([window[:, 1:], y[:, :, None]], dim=1)  # (N, tau, 1)
         return back(torch.cat(preds, dim=1))  # (N, steps)
+
+
+def predict(
+    model: nn.Module, X: np.ndarray, batch_size: int = 1024, device: str = "cpu"
+) -> np.ndarray:
+    """Forecasts (N, H) float32 for windows ``X`` (N, tau, F), in eval mode without gradients
+    (the model's mode is restored afterwards)."""
+    dev = pick_device(device)
+    model.to(dev)
+    Xt = torch.as_tensor(np.asarray(X, dtype=np.float32))
+    if Xt.dim() != 3:
+        raise DataError(f"predict takes windows (N, tau, F), got shape {tuple(Xt.shape)}")
+    with decoding(model):
+        out = [model(Xt[i : i + batch_size].to(dev)).cpu() for i in range(0, len(Xt), batch_size)]
+    if not out:
+        return np.zeros((0, getattr(model, "horizon", None) or 0), dtype=np.float32)
+    return torch.cat(out).numpy()
 
 
 @contextmanager

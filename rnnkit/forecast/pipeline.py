@@ -25,8 +25,8 @@ from rnnkit.forecast.models import (
     SkipForecaster,
     build_forecaster,
     forecast,
+    predict,
 )
-from rnnkit.forecast.train import predict
 from rnnkit.registry.runs import WEIGHTS, RunDoc, read_run, write_run
 
 

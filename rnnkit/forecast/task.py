@@ -1,13 +1,15 @@
 """The forecasting task for the one ``Trainer``: shuffled windows, MSE on the next H values,
-the best validation MSE picks the weights."""
+the best validation MSE picks the weights; ``fit_forecaster`` trains a model on windows."""
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from rnnkit.config import LoopConfig
 from rnnkit.errors import ConfigError, DataError, RunDirError, TrainingError
@@ -20,11 +22,13 @@ from rnnkit.forecast.pipeline import (
     load,
     prepare,
 )
-from rnnkit.forecast.train import Split
 from rnnkit.registry.runs import read_run
+from rnnkit.runtime import pick_device
 from rnnkit.train.checkpoint import RunDir, load_weights
 from rnnkit.train.task import Task, rank_rows, resumed_config, summary_history
 from rnnkit.train.trainer import Trainer, fit_or_stop
+
+Split = tuple[np.ndarray, np.ndarray]  # X (N, tau, F), Y (N, H)
 
 
 class ForecastTask(Task):
@@ -137,6 +141,63 @@ def fit(task: ForecastTask, out=None, log=None, progress: bool = False):
         history = fit_or_stop(trainer)
         load_weights(trainer.model, trainer.run.best_path, trainer.device)
     return trainer.model.eval(), summary_history(history)
+
+
+def fit_forecaster(
+    model: nn.Module,
+    train: Split,
+    valid: Split | None = None,
+    *,
+    epochs: int = 10,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    clip: float | None = 1.0,
+    weight_decay: float = 0.0,
+    max_steps: int | None = None,
+    max_minutes: float | None = None,
+    patience: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    log: Callable[[str], None] | None = None,
+) -> dict:
+    """Train ``model`` in place to map windows to their next H values, with the one
+    ``Trainer`` (checkpoints in a temporary folder).
+
+    Each epoch visits the training windows once in an order set by ``(seed, epoch)``, then
+    scores the validation windows. The best-on-valid weights are loaded at the end (the final
+    ones without ``valid``) and the model is left in eval mode; the caller's global random
+    state is left as it was.
+
+    Args:
+        train, valid: ``(X, Y)`` with X (N, tau, F) and Y (N, H) float arrays; ``valid`` may
+            be None.
+        clip: max gradient norm; 0 or None turns clipping off.
+        max_steps, max_minutes, patience: budgets and early stopping; None or 0 is off.
+        log: called with one line per evaluation.
+
+    Returns: the history (``rnnkit.train.task.summary_history``) of the metric ``valid_mse``,
+    each row with ``train_loss``.
+    """
+    if patience and valid is None:
+        raise ConfigError("early stopping (--patience) needs validation windows; drop --patience")
+    config = LoopConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        clip=clip or 0.0,
+        weight_decay=weight_decay,
+        max_steps=max_steps or 0,
+        max_minutes=max_minutes or 0.0,
+        patience=patience or 0,
+        lr_schedule="constant",
+        seed=seed,
+        device=device,
+    )
+    dev = pick_device(device)
+    cuda = [dev.index or 0] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        _, history = fit(ForecastTask(config, model=model, arrays=(train, valid)), log=log)
+    return history
 
 
 def resumed_task(run: RunDir, overrides: dict) -> ForecastTask:
