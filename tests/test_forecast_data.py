@@ -315,7 +315,11 @@ def test_make_windows_matches_a_loop():
 def test_make_windows_errors():
     values = _series(10)
     for tau, horizon in ((0, 1), (-1, 1), (2, 0), (2, -3), (1.5, 1), (True, 1)):
-        assert "positive integer" in error(ConfigError, make_windows, values, tau, horizon, 0, 10)
+        msg = error(ConfigError, make_windows, values, tau, horizon, 0, 10)
+        bad = "horizon" if tau == 2 else "tau"
+        assert msg.startswith(f"{bad} must be ") and msg.endswith(
+            f"got {tau if tau != 2 else horizon}"
+        )
     msg = error(DataError, make_windows, values, 8, 3, 0, 10)
     assert "tau=8" in msg and "horizon=3" in msg and "[0, 10)" in msg
     assert "lower tau or horizon" in msg

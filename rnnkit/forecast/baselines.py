@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnkit.bounds import check
 from rnnkit.errors import ConfigError
-from rnnkit.forecast.data import check_positive
 
 
 def naive(X: np.ndarray, H: int) -> np.ndarray:
     """The last observed target value, repeated: (N, tau, F) -> (N, H)."""
     X = _windows(X)
-    check_positive("H", H)
+    check("horizon", H, label="H", integer=True)
     return np.repeat(X[:, -1, :1], H, axis=1)
 
 
@@ -36,8 +36,8 @@ def seasonal_naive(X: np.ndarray, H: int, period: int) -> np.ndarray:
     x_{t+h-period*ceil((h+1)/period)}: the latest observed value in the same phase of the season.
     """
     X = _windows(X)
-    check_positive("H", H)
-    check_positive("period", period)
+    check("horizon", H, label="H", integer=True)
+    check("period", period, integer=True)
     tau = X.shape[1]
     if tau < period:
         raise ConfigError(
@@ -81,8 +81,8 @@ class LinearAR:
     kind = "linear"
 
     def __init__(self, tau: int, horizon: int = 1, ridge: float = 1e-6):
-        check_positive("tau", tau)
-        check_positive("horizon", horizon)
+        check("tau", tau, integer=True)
+        check("horizon", horizon, integer=True)
         if not ridge >= 0:
             raise ConfigError(f"ridge must be >= 0, got {ridge}")
         self.tau, self.horizon, self.ridge = tau, horizon, float(ridge)
@@ -215,9 +215,8 @@ class DLinear(LinearAR):
 
     def __init__(self, tau: int, horizon: int = 1, ridge: float = 1e-6, kernel: int = 25):
         super().__init__(tau, horizon, ridge)
-        check_positive("kernel", kernel)
-        if kernel % 2 == 0:
-            raise ConfigError(f"the moving-average kernel must be odd, got {kernel}")
+        if isinstance(kernel, bool) or not isinstance(kernel, int) or kernel < 1 or kernel % 2 == 0:
+            raise ConfigError(f"DLinear's kernel must be a positive odd integer, got {kernel!r}")
         self.kernel = kernel
 
     def trend_matrix(self) -> np.ndarray:

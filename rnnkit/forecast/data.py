@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from rnnkit.bounds import check
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.io import read_text
 from rnnkit.registry.datasets import DataFile, fetch
@@ -408,14 +409,6 @@ def _read_series(
 
 
 # ---- public loaders ----------------------------------------------------------------------------
-def check_positive(name: str, value, none_ok: bool = False) -> None:
-    if none_ok and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        also = " or None" if none_ok else ""
-        raise ConfigError(f"{name} must be a positive integer{also}, got {value!r}")
-
-
 def _fraction_bounds(n: int, split: Sequence[float], where: str) -> Bounds:
     try:
         fractions = [float(f) for f in split]
@@ -525,7 +518,8 @@ def load_series(
     """
     if fill is not None and fill not in FILLS:
         raise ConfigError(f"unknown fill {fill!r}; choose one of {', '.join(FILLS)}")
-    check_positive("period", period, none_ok=True)
+    if period is not None:
+        check("period", period, integer=True)
     if isinstance(features, str):
         features = [f.strip() for f in features.split(",") if f.strip()]
     features = list(features)
@@ -572,7 +566,8 @@ def sine_series(
         A ``Series`` named ``sine`` with times ``1..n`` (float64), values (n, 1), period 628
         (2 pi / 0.01 rounded), and bounds ``(split[0], split[1], n)``.
     """
-    check_positive("n", n)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"n must be a positive integer, got {n!r}")
     if not noise >= 0:
         raise ConfigError(f"noise must be >= 0, got {noise!r}")
     train_end, valid_end = (int(s) for s in split)
@@ -727,8 +722,8 @@ def make_windows(
         ConfigError: ``tau`` or ``horizon`` not a positive integer, or bad ``start``/``end``.
         DataError: no window fits.
     """
-    check_positive("tau", tau)
-    check_positive("horizon", horizon)
+    check("tau", tau, integer=True)
+    check("horizon", horizon, integer=True)
     x = _as_2d(values, "make_windows")
     n = len(x)
     if not 0 <= start <= end <= n:

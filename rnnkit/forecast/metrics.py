@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 
+from rnnkit.bounds import check
 from rnnkit.errors import DataError, RnnkitWarning
 
 
@@ -50,14 +51,12 @@ def mase_scale(train_series, period: int | None = None) -> float:
     """In-sample MAE of the seasonal-naive forecast (lag ``period``, 1 when None) on the
     training series (T,): the denominator of MASE. A series too short for one lag of ``period``
     falls back to lag 1 with an ``RnnkitWarning``."""
-    m = 1 if period is None else int(period)
+    m = 1 if period is None else check("period", int(period), error=DataError)
     x = np.asarray(train_series, dtype=np.float64)
     if x.ndim == 2 and x.shape[1] == 1:
         x = x[:, 0]
     if x.ndim != 1:
         raise DataError(f"the training series must be 1-D (the target), got shape {x.shape}")
-    if m < 1:
-        raise DataError(f"period must be a positive integer, got {period}")
     if len(x) < 2:
         raise DataError(f"MASE needs a training series of 2 values or more, got {len(x)}")
     if len(x) <= m:

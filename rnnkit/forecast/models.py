@@ -31,10 +31,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from rnnkit.bounds import check
 from rnnkit.decode import decoding
 from rnnkit.errors import ConfigError, DataError, check_choice
 from rnnkit.forecast.config import NEURAL
-from rnnkit.forecast.data import check_positive
 from rnnkit.nn.recurrent import BACKENDS, build_recurrent
 from rnnkit.runtime import pick_device
 
@@ -81,11 +81,9 @@ class ForecasterConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         check_choice("backend", self.backend, BACKENDS)
-        dropout = self.dropout
-        if isinstance(dropout, bool) or not isinstance(dropout, int | float):
-            raise ConfigError(f"dropout must be a number in [0, 1), got {dropout!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {dropout}")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, int | float):
+            raise ConfigError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
+        check("dropout", self.dropout)
 
     @classmethod
     def from_dict(cls, config: dict) -> ForecasterConfig:
@@ -305,7 +303,7 @@ def forecast(model: nn.Module, x, steps: int, strategy: str = "direct"):
     Outputs: (N, steps), of the same kind (tensor on ``x``'s device, or array) as ``x``.
     """
     check_choice("strategy", strategy, STRATEGIES)
-    check_positive("steps", steps)
+    check("horizon", steps, label="steps", integer=True)
     if strategy == "recursive":
         return recursive_forecast(model, x, steps)
     if strategy == "one-step" and steps != 1:
@@ -331,7 +329,7 @@ def recursive_forecast(model: nn.Module, x, steps: int):
     Inputs: ``x`` (N, tau, 1) windows of the target alone (a tensor or an array).
     Outputs: (N, steps); column k - 1 is the k-step-ahead forecast.
     """
-    check_positive("steps", steps)
+    check("horizon", steps, label="steps", integer=True)
     with _inference(model, x) as (window, back):
         if window.dim() != 3:
             raise ConfigError(f"forecasting takes windows (N, tau, F), got {tuple(window.shape)}")
