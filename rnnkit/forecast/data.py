@@ -234,12 +234,11 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
 def _parse_times(cells: list[str], lines: list[int], col: str, where: str) -> np.ndarray:
     """(T,) datetime64 if every cell is an ISO-like date, float64 if every cell is a number,
     else (a column of labels) the row numbers 0..T-1 as float64."""
-    for cell, line in zip(cells, lines, strict=True):
-        if not cell:
-            raise DataError(
-                f"{where}: time column {col!r} is empty at line {line}; "
-                "fill in the time or remove the row"
-            )
+    if "" in cells:
+        raise DataError(
+            f"{where}: time column {col!r} is empty at line {lines[cells.index('')]}; "
+            "fill in the time or remove the row"
+        )
     dates = [bool(_DATE.fullmatch(c)) for c in cells]
     if all(dates):
         try:
@@ -315,9 +314,8 @@ def _parse_column(cells: list[str], lines: list[int], col: str, where: str, fill
         if bad.size == len(x):
             raise DataError(f"{where}: column {col!r} has no numeric values; choose another column")
         return x
-    blank = [i for i in bad if cells[i].strip().lower() in _MISSING]
     odd = [i for i in bad if cells[i].strip().lower() not in _MISSING]
-    kind = "missing" if not odd else "non-numeric" if not blank else "missing or non-numeric"
+    kind = ("missing or " if len(odd) < bad.size else "") + "non-numeric" if odd else "missing"
     example = f" (e.g. {cells[odd[0]]!r} at line {lines[odd[0]]})" if odd else ""
     raise DataError(
         f"{where}: column {col!r} has {bad.size} {kind} value(s) at line(s) "
@@ -370,11 +368,10 @@ def _read_series(
             )
         target = others[0]
     columns = [target, *features]
-    for name in columns:
-        if name == time_name:
-            raise ConfigError(
-                f"{where}: {name!r} is the time column; choose value columns from {_names(others)}"
-            )
+    if time_name in columns:
+        raise ConfigError(
+            f"{where}: {time_name!r} is the time column; choose value columns from {_names(others)}"
+        )
     dupes = sorted({c for c in columns if columns.count(c) > 1})
     if dupes:
         raise ConfigError(
@@ -447,15 +444,7 @@ def _test_from_bounds(
 ) -> Bounds:
     """Test from the first row at or after ``test_from``; the rows before it cut into train
     and valid in the ratio of the first two ``split`` fractions."""
-    dated = np.issubdtype(times.dtype, np.datetime64)
-    try:
-        start = np.datetime64(str(test_from).strip()) if dated else float(test_from)
-    except ValueError:
-        kind = "a date such as 2018-01-31" if dated else "a number (the time column's units)"
-        raise ConfigError(
-            f"--test-from {test_from!r} is not a time of {where}; give {kind}"
-        ) from None
-    first = int(np.searchsorted(times, start))
+    first = int(np.searchsorted(times, parse_time(times, test_from, "--test-from", where)))
     if not 0 < first < len(times):
         shown = f"{times[0]} to {times[-1]}"
         raise ConfigError(
@@ -467,14 +456,15 @@ def _test_from_bounds(
     return min(train_end, first), first, len(times)
 
 
-def _check_bounds(bounds: Bounds, n: int, where: str) -> Bounds:
-    b = tuple(int(x) for x in bounds)
-    if len(b) != 3 or not 0 < b[0] <= b[1] <= b[2] <= n:
-        raise DataError(
-            f"{where}: split bounds {b} do not fit its {n} rows (need 0 < train_end <= "
-            "valid_end <= test_end <= rows); check the file is complete"
-        )
-    return b
+def parse_time(times: np.ndarray, text: str, flag: str, where: str):
+    """``text`` as a time of the (T,) ``times``: a ``datetime64`` when they are dates, else a
+    float; a ``ConfigError`` naming the option ``flag`` when it is neither."""
+    dated = np.issubdtype(times.dtype, np.datetime64)
+    try:
+        return np.datetime64(str(text).strip()) if dated else float(text)
+    except ValueError:
+        kind = "a date such as 2018-01-31" if dated else "a number (the time column's units)"
+        raise ConfigError(f"{flag} {text!r} is not a time of {where}; give {kind}") from None
 
 
 def load_series(
@@ -527,34 +517,35 @@ def load_series(
     if spec is not None:
         path = fetch(spec.file)
         where = f"series {spec.name!r} ({path})"
-        times, values, columns, time_name = _read_series(
-            path,
-            where,
-            time_col or spec.time_col,
-            target or spec.target,
-            features or list(spec.features),
-            fill,
-        )
-        bounds = _check_bounds(spec.bounds(times), len(values), where)
-        period = spec.period if period is None else period
-        return Series(spec.name, times, values, columns, period, bounds, time_name)
-    path = Path(source).expanduser()
-    if not path.exists():
-        if path.suffix or "/" in source or "\\" in source:
+        time_col, target = time_col or spec.time_col, target or spec.target
+        features, period = features or list(spec.features), period or spec.period
+    else:
+        path = Path(source).expanduser()
+        if not path.exists():
+            if path.suffix or "/" in source or "\\" in source:
+                raise DataError(
+                    f"file not found: {source}; check the path, or use a registered series "
+                    f"({', '.join(SERIES)})"
+                )
             raise DataError(
-                f"file not found: {source}; check the path, or use a registered series "
-                f"({', '.join(SERIES)})"
+                f"unknown series {source!r}: registered series are {', '.join(SERIES)}; "
+                "or give the path of a CSV file"
             )
-        raise DataError(
-            f"unknown series {source!r}: registered series are {', '.join(SERIES)}; "
-            "or give the path of a CSV file"
-        )
-    where = str(path)
+        where = str(path)
     times, values, columns, time_name = _read_series(path, where, time_col, target, features, fill)
-    bounds = _fraction_bounds(len(values), split, where)  # the fractions must make sense
-    if test_from is not None:
-        bounds = _test_from_bounds(times, test_from, split, where)
-    return Series(path.stem, times, values, columns, period, bounds, time_name)
+    if spec is not None:
+        bounds = tuple(int(x) for x in spec.bounds(times))
+        if len(bounds) != 3 or not 0 < bounds[0] <= bounds[1] <= bounds[2] <= len(values):
+            raise DataError(
+                f"{where}: split bounds {bounds} do not fit its {len(values)} rows (need 0 < "
+                "train_end <= valid_end <= test_end <= rows); check the file is complete"
+            )
+    else:
+        bounds = _fraction_bounds(len(values), split, where)  # the fractions must make sense
+        if test_from is not None:
+            bounds = _test_from_bounds(times, test_from, split, where)
+    name = path.stem if spec is None else spec.name
+    return Series(name, times, values, columns, period, bounds, time_name)
 
 
 def sine_series(

@@ -10,6 +10,7 @@ import numpy as np
 from rnnkit.errors import ConfigError
 from rnnkit.figures import new_figure, save_figure
 from rnnkit.forecast.config import DEFAULT_LAST
+from rnnkit.forecast.data import parse_time
 
 # Rows drawn by default: ETTh1's test split has 2,857, and at that width a 24-step forecast is
 # a few pixels; 200 rows show the horizon against the days before it.
@@ -39,13 +40,15 @@ def plot_range(run, split: str, last: int = DEFAULT_LAST, start: str | None = No
     _, _, t0 = run.prep.windows[split]
     H = run.config.horizon
     first, hi = int(t0[0]), int(t0[-1]) + H
+    times = run.prep.series.times
     if start is not None:
-        lo = first + int(np.searchsorted(run.prep.series.times[first:hi], _time(run, start)))
+        t = parse_time(times, start, "--from", "this series")
+        t = t.astype(times.dtype) if isinstance(t, np.datetime64) else t  # in the times' unit
+        lo = first + int(np.searchsorted(times[first:hi], t))
         if lo >= hi:
-            last_time = _show_time(run.prep.series.times[hi - 1])
             raise ConfigError(
-                f"--from {start} is after the {split} split's last row ({last_time}); "
-                "give an earlier time"
+                f"--from {start} is after the {split} split's last row "
+                f"({_show_time(times[hi - 1])}); give an earlier time"
             )
     elif last:
         lo = max(first, hi - last)
@@ -107,17 +110,6 @@ def describe(run, split: str, shown: PlotRange) -> str:
     return (
         f"{part} {split} rows ({span}), with the {run.config.horizon}-step forecast from {origin}"
     )
-
-
-def _time(run, text: str):
-    """``text`` as a time of the run's series: a date for dated series, else a number."""
-    times = run.prep.series.times
-    dated = np.issubdtype(times.dtype, np.datetime64)
-    try:
-        return np.datetime64(text.strip()).astype(times.dtype) if dated else float(text)
-    except ValueError:
-        kind = "a date such as 2018-01-31" if dated else "a number"
-        raise ConfigError(f"--from {text!r} is not a time of this series; give {kind}") from None
 
 
 def _show_time(value) -> str:
