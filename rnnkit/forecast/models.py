@@ -34,11 +34,9 @@ from torch import nn
 from rnnkit.bounds import check
 from rnnkit.decode import decoding
 from rnnkit.errors import ConfigError, DataError, check_choice
-from rnnkit.forecast.config import NEURAL
+from rnnkit.forecast.config import NEURAL, STRATEGIES
 from rnnkit.nn.recurrent import BACKENDS, build_recurrent
 from rnnkit.runtime import pick_device
-
-STRATEGIES = ("one-step", "recursive", "direct")
 
 
 @dataclass(frozen=True)

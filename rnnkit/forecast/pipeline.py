@@ -244,12 +244,10 @@ class ForecastRun:
                 truth, self.prep.scaler.inverse(pred, column=0), train_target, lag
             )
             out["models"][name] = {
-                "mse": float(mse(Y, pred)),
-                "mae": float(mae(Y, pred)),
-                "mae_original": float(orig["mae"]),
-                "rmse": float(orig["rmse"]),
-                "smape": float(orig["smape"]),
-                "mase": float(orig["mase"]),
+                "mse": mse(Y, pred),
+                "mae": mae(Y, pred),
+                "mae_original": orig.pop("mae"),
+                **orig,  # rmse, smape, mase
                 "mse_per_step": per_horizon_mse(Y, pred).tolist() if H > 1 else None,
             }
         return out
