@@ -54,14 +54,10 @@ def run_demo(out: str | Path, seed: int = 0, epochs: int = 5) -> dict:
     # From the observed x_{start-tau} .. x_{start-1}, predict x_start .. x_{T-1} feeding back.
     window = x[None, start - TAU : start, None].astype(np.float32)  # (1, tau, 1)
     recursive = recursive_forecast(model, window, T - start)[0]
-    per_k = {}
-    k_preds = {}
     first_t = TAU + max(KS) - 1  # the same targets for every k
-    for k in KS:
-        pred = k_step_predictions(model, x, k, TAU)  # targets t >= tau + k - 1
-        offset = first_t - (TAU + k - 1)
-        k_preds[k] = pred[offset:]
-        per_k[k] = float(np.mean((k_preds[k] - x[first_t:]) ** 2))
+    # The k-step predictions start at target tau + k - 1: drop those before first_t.
+    k_preds = {k: k_step_predictions(model, x, k, TAU)[max(KS) - k :] for k in KS}
+    per_k = {k: float(np.mean((pred - x[first_t:]) ** 2)) for k, pred in k_preds.items()}
     results = {
         "series": "sin(0.01 t) + N(0, 0.2^2), t = 1..1000",
         "tau": TAU,
@@ -77,28 +73,20 @@ def run_demo(out: str | Path, seed: int = 0, epochs: int = 5) -> dict:
         "k_step_targets": f"x_t for t = {first_t + 1}..{T} (1-based), the same for every k",
     }
     times = np.arange(1, T + 1)
-    _plot_paths(out / "one-step-vs-recursive.png", times, x, t_all + 1, one_step, start, recursive)
-    _plot_k(out / "k-step.png", times, x, first_t, k_preds, per_k)
-    atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
-    return results
-
-
-def _plot_paths(path, times, x, t_pred, one_step, start, recursive) -> None:
     fig, ax = new_figure(9, 3.6)
     ax.plot(times, x, lw=0.8, color="0.6", label="data")
-    ax.plot(t_pred, one_step, lw=1, label="1-step predictions")
+    ax.plot(t_all + 1, one_step, lw=1, label="1-step predictions")
     ax.plot(times[start:], recursive, lw=1.2, label=f"recursive from t = {start + 1}")
     ax.axvline(start + 0.5, color="0.3", ls=":", lw=0.8)
     ax.set(xlabel="time", ylabel="x", title="MLP on the last 4 values: one-step vs recursive")
     ax.legend(loc="lower left", fontsize=8)
-    save_figure(fig, path, dpi=110)
-
-
-def _plot_k(path, times, x, first_t, k_preds, per_k) -> None:
+    save_figure(fig, out / "one-step-vs-recursive.png", dpi=110)
     fig, ax = new_figure(9, 3.6)
     ax.plot(times[first_t:], x[first_t:], lw=0.8, color="0.6", label="data")
     for k, pred in k_preds.items():
         ax.plot(times[first_t:], pred, lw=1, label=f"{k}-step (MSE {per_k[k]:.3f})")
     ax.set(xlabel="time", ylabel="x", title="k-step-ahead predictions: errors accumulate")
     ax.legend(loc="lower left", fontsize=8)
-    save_figure(fig, path, dpi=110)
+    save_figure(fig, out / "k-step.png", dpi=110)
+    atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
+    return results
