@@ -28,7 +28,6 @@ from rnnkit.registry.datasets import DataFile, fetch
 
 FILLS = ("ffill", "interpolate", "drop")
 SCALERS = ("standard", "robust", "none")
-_FILL_HINT = "fix the file or pass --fill ffill|interpolate|drop"
 _MISSING = {"", "na", "n/a", "nan", "null", "none", "?", "-"}
 # ISO-like dates: 1949-01, 1981-01-01, 2016-07-01 00:00[:00[.000]] ('/' also accepted).
 _DATE = re.compile(r"\d{4}[-/]\d{2}(?:[-/]\d{2}(?:[ T]\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?)?)?")
@@ -178,11 +177,6 @@ class Series:
 
 
 # ---- CSV reading -------------------------------------------------------------------------------
-def _lines(lines: Sequence[int]) -> str:
-    shown = ", ".join(str(n) for n in lines[:_SHOW_LINES])
-    return shown + (f" and {len(lines) - _SHOW_LINES} more" if len(lines) > _SHOW_LINES else "")
-
-
 def _names(names: Sequence[str]) -> str:
     """Column names for a message; an empty name, or one holding a line break (a quoted CSV
     header can), is shown as a Python literal so that the message reads as one line."""
@@ -316,10 +310,12 @@ def _parse_column(cells: list[str], lines: list[int], col: str, where: str, fill
         return x
     odd = [i for i in bad if cells[i].strip().lower() not in _MISSING]
     kind = ("missing or " if len(odd) < bad.size else "") + "non-numeric" if odd else "missing"
+    at = ", ".join(str(lines[i]) for i in bad[:_SHOW_LINES])
+    more = f" and {bad.size - _SHOW_LINES} more" if bad.size > _SHOW_LINES else ""
     example = f" (e.g. {cells[odd[0]]!r} at line {lines[odd[0]]})" if odd else ""
     raise DataError(
-        f"{where}: column {col!r} has {bad.size} {kind} value(s) at line(s) "
-        f"{_lines([lines[i] for i in bad])}{example}; {_FILL_HINT}"
+        f"{where}: column {col!r} has {bad.size} {kind} value(s) at line(s) {at}{more}{example}; "
+        "fix the file or pass --fill ffill|interpolate|drop"
     )
 
 
