@@ -253,8 +253,7 @@ class SkipForecaster(nn.Module):
 
     def __init__(self, inner: nn.Module, skip: str, tau: int):
         super().__init__()
-        if skip not in ("nlinear", "linear"):
-            raise ConfigError(f"unknown skip {skip!r}: choose nlinear or linear")
+        check_choice("skip", skip, ("nlinear", "linear"))
         self.inner, self.kind, self.tau = inner, skip, tau
         self.config, self.horizon = inner.config, inner.horizon
         self.skip = nn.Linear(tau, inner.horizon)

@@ -151,9 +151,18 @@ class ForecastRun:
         if c.model == "naive":
             return naive(X, steps)
         if c.model == "seasonal-naive":
-            return seasonal_naive(X, steps, self._period())
+            if not self.prep.series.period:
+                raise ConfigError("seasonal naive needs a seasonal period; pass --period")
+            return seasonal_naive(X, steps, self.prep.series.period)
+        if c.model in LINEAR and c.strategy == "direct":
+            return self.linear.predict(X)[:, :steps]
         if c.model in LINEAR:
-            return self._linear_forecast(X, steps)
+            window, out = X[:, :, 0].copy(), []
+            for _ in range(steps):  # recursive: feed each prediction back as the newest value
+                nxt = self.linear.predict(window[:, :, None])[:, 0]
+                out.append(nxt)
+                window = np.concatenate([window[:, 1:], nxt[:, None]], axis=1)
+            return np.stack(out, axis=1)
         self.model.eval()
         if c.strategy == "direct":
             if steps > c.horizon:
@@ -184,22 +193,6 @@ class ForecastRun:
             )
         window = self.prep.scaler.transform(values[-tau:])[None].astype(np.float32)
         return self.prep.scaler.inverse(self.predict_scaled(window, steps), column=0)[0]
-
-    def _linear_forecast(self, X, steps):
-        if self.config.strategy == "direct":
-            return self.linear.predict(X)[:, :steps]
-        window, out = X[:, :, 0].copy(), []
-        for _ in range(steps):  # recursive: feed each prediction back as the newest value
-            nxt = self.linear.predict(window[:, :, None])[:, 0]
-            out.append(nxt)
-            window = np.concatenate([window[:, 1:], nxt[:, None]], axis=1)
-        return np.stack(out, axis=1)
-
-    def _period(self) -> int:
-        period = self.prep.series.period
-        if not period:
-            raise ConfigError("seasonal naive needs a seasonal period; pass --period")
-        return period
 
     # ---- evaluating
     def evaluate(self, split: str = "test") -> dict:
