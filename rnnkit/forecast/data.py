@@ -376,16 +376,10 @@ def _read_series(
         )
     idx = [_select(header, c, "value", where) for c in columns]
 
-    time_cells = [row[t_idx].strip() for row in rows]
-    times = _parse_times(time_cells, lines, time_name, where)
-    _check_order(times, time_cells, lines, where)
-    values = np.stack(
-        [
-            _parse_column([row[j].strip() for row in rows], lines, header[j], where, fill)
-            for j in idx
-        ],
-        axis=1,
-    )
+    cells = {j: [row[j].strip() for row in rows] for j in (t_idx, *idx)}  # column j's cells
+    times = _parse_times(cells[t_idx], lines, time_name, where)
+    _check_order(times, cells[t_idx], lines, where)
+    values = np.stack([_parse_column(cells[j], lines, header[j], where, fill) for j in idx], axis=1)
     missing = ~np.isfinite(values)
     if missing.any():
         if fill == "drop":
