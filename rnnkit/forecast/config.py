@@ -15,6 +15,8 @@ MODELS = (*NEURAL, *LINEAR, "naive", "seasonal-naive")
 # starts from that fit (see ``rnnkit.forecast.models.SkipForecaster``).
 SKIPS = ("nlinear", "linear", "none")
 STRATEGIES = ("direct", "recursive", "one-step")
+# Rows a plot draws by default: ETTh1's test split has 2,857, and at that width a 24-step
+# forecast is a few pixels; 200 rows show the horizon against the days before it.
 DEFAULT_LAST = 200
 
 

@@ -12,9 +12,6 @@ from rnnkit.figures import new_figure, save_figure
 from rnnkit.forecast.config import DEFAULT_LAST
 from rnnkit.forecast.data import parse_time
 
-# Rows drawn by default: ETTh1's test split has 2,857, and at that width a 24-step forecast is
-# a few pixels; 200 rows show the horizon against the days before it.
-
 
 @dataclass(frozen=True)
 class PlotRange:

@@ -13,15 +13,9 @@ from torch import nn
 
 from rnnkit.config import LoopConfig
 from rnnkit.errors import ConfigError, DataError, RunDirError, TrainingError
+from rnnkit.forecast.config import NEURAL, ForecastConfig
 from rnnkit.forecast.models import SkipForecaster
-from rnnkit.forecast.pipeline import (
-    NEURAL,
-    ForecastConfig,
-    ForecastRun,
-    build_model,
-    load,
-    prepare,
-)
+from rnnkit.forecast.pipeline import ForecastRun, build_model, load, prepare
 from rnnkit.registry.runs import read_run
 from rnnkit.runtime import pick_device
 from rnnkit.train.checkpoint import RunDir, load_weights
