@@ -11,6 +11,7 @@ Imports neither torch nor numpy: ``--help`` and the parse run without them.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, fields
 
 import click
@@ -170,7 +171,8 @@ def check(name: str, value, *, label: str | None = None, integer: bool = False, 
     in ``BOUNDS``, or with ``integer`` is no int: ``<label> must be > 0, got 0``. ``label``
     names the setting in the message (``name`` unless told). Returns ``value``."""
     label = label or name
-    if integer and (isinstance(value, bool) or not isinstance(value, int)):
+    # numbers.Integral: a numpy integer is one too (bool is, but means something else)
+    if integer and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
         raise error(f"{label} must be an integer, got {value!r}")
     why = problem(name, value)
     if why:

@@ -7,7 +7,7 @@ from dataclasses import fields
 
 import pytest
 
-from rnnkit.bounds import BOUNDS, Bound, problem
+from rnnkit.bounds import BOUNDS, Bound, check, problem
 from rnnkit.classify.config import ClassifyRunConfig
 from rnnkit.config import TrainConfig
 from rnnkit.errors import ConfigError
@@ -72,3 +72,18 @@ def test_a_config_file_and_the_command_line_say_the_same(tmp_path):
     code2, _, err2 = call_cli(["train", "--clip", "-1", "--out", tmp_path / "o"])
     assert code2 == 2
     assert err.strip() == err2.strip() == "error: --clip must be >= 0 (0 = no clipping), got -1.0"
+
+
+def test_check_names_the_setting_and_takes_numpy_integers():
+    import numpy as np
+
+    from rnnkit.errors import GenerationError
+
+    assert check("tau", np.int64(3), integer=True) == 3
+    assert check("beam", 2, integer=True) == 2
+    with pytest.raises(ConfigError, match=r"^tau must be an integer, got 1\.5$"):
+        check("tau", 1.5, integer=True)
+    with pytest.raises(ConfigError, match=r"^tau must be an integer, got True$"):
+        check("tau", True, integer=True)
+    with pytest.raises(GenerationError, match=r"^--beam must be > 0, got 0$"):
+        check("beam", 0, label="--beam", error=GenerationError)
