@@ -30,11 +30,10 @@ from rnnkit.export.graph import Exportable, Inputs
 
 Runner = Callable[[Inputs], list[torch.Tensor]]
 
-# The TorchScript-based exporter writes opsets 7 to 20 (torch.onnx._constants in torch 2.13);
-# below 9, zeros_like becomes ConstantFill, which onnxruntime no longer runs.
-MIN_OPSET, MAX_OPSET = 9, 20
-# The dynamo exporter writes opset 18 and up (asked for less, it writes 18 anyway).
-DYNAMO_OPSETS = (18, 23)
+# onnx: the dynamo exporter writes opset 18 and up (asked for less, it writes 18 anyway).
+# onnx-legacy: the TorchScript-based exporter writes opsets 7 to 20 (torch.onnx._constants in
+# torch 2.13); below 9, zeros_like becomes ConstantFill, which onnxruntime no longer runs.
+OPSETS = {"onnx": (18, 23), "onnx-legacy": (9, 20)}
 EXTRA = "pip install 'rnnkit[export]'"
 # The formats written from ``Exportable.program`` (torch.export); the others trace ``module``.
 PROGRAM_FORMATS = ("pt2", "onnx")
@@ -122,27 +121,33 @@ def _dynamic_shapes(exp: Exportable) -> tuple:
 
 
 @contextlib.contextmanager
-def exporting(exporter: str, fix: str) -> Iterator[None]:
-    """Run an exporter quietly, without gradients; its failure is one ``ExportError`` line."""
+def failing_as(failure: str, fix: str) -> Iterator[None]:
+    """Run an exporter or a runtime quietly, without gradients; its failure is one
+    ``ExportError`` line: ``<failure> (<why>); <fix>``."""
     try:
         with known_warnings(), torch.no_grad():
             yield
-    except Exception as e:  # the exporters raise many types; each means this model fails
-        raise ExportError(f"{exporter} cannot write this model ({first_line(e)}); {fix}") from e
+    except Exception as e:  # the exporters and onnxruntime raise many types; each means a failure
+        raise ExportError(f"{failure} ({first_line(e)}); {fix}") from e
+
+
+def check_opset(fmt: str, opset: int | None) -> None:
+    """Refuse an ``--opset`` that ``fmt`` does not write (``OPSETS``)."""
+    low, high = OPSETS.get(fmt, (0, -1))
+    if opset is not None and not low <= opset <= high:
+        ranges = " or ".join(f"{f} ({a} to {b})" for f, (a, b) in OPSETS.items())
+        raise ConfigError(
+            f"--format {fmt} does not write opset {opset}; give --opset only with {ranges}"
+        )
 
 
 # ---- ONNX ----------------------------------------------------------------------------------------
 def write_onnx(exp: Exportable, path: Path, opset: int | None) -> dict:
     """Write ``exp`` to ``path`` through the supported (dynamo) ONNX exporter, from the same
     program as ``pt2``; returns the sidecar's format fields (the opset)."""
-    low, high = DYNAMO_OPSETS
-    if opset is not None and not low <= opset <= high:
-        raise ConfigError(
-            f"--opset must be in [{low}, {high}] for --format onnx, got {opset} "
-            f"(onnx-legacy writes {MIN_OPSET} to {MAX_OPSET})"
-        )
     require("onnxscript", "ONNX export")
-    with exporting(f"the ONNX exporter at opset {opset or 'default'}", "try --format pt2"):
+    failure = f"the ONNX exporter at opset {opset or 'default'} cannot write this model"
+    with failing_as(failure, "try --format pt2"):
         program = torch.onnx.export(
             exp.program or exp.module,
             _example(exp),
@@ -160,11 +165,10 @@ def write_onnx(exp: Exportable, path: Path, opset: int | None) -> dict:
 def write_onnx_legacy(exp: Exportable, path: Path, opset: int | None) -> dict:
     """Write ``exp`` to ``path`` through the TorchScript-based ONNX exporter (one ``LSTM`` /
     ``GRU`` / ``RNN`` node per layer, opsets 9 to 20)."""
-    if opset is not None and not MIN_OPSET <= opset <= MAX_OPSET:
-        raise ConfigError(f"--opset must be in [{MIN_OPSET}, {MAX_OPSET}], got {opset}")
     require("onnx", "ONNX export")
     module = _traced(exp, "onnx-legacy")
-    with exporting(f"the ONNX exporter at opset {opset or 'default'}", "try another --opset"):
+    failure = f"the ONNX exporter at opset {opset or 'default'} cannot write this model"
+    with failing_as(failure, "try another --opset"):
         torch.onnx.export(
             module,
             _example(exp),
@@ -189,20 +193,12 @@ def onnx_runner(path: Path) -> Runner:
     ort = require("onnxruntime", "Checking an ONNX file (skip it with --no-check)")
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()  # as many as torch may use
-    try:
+    with failing_as("onnxruntime cannot load the exported file", "try another --opset"):
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as e:  # onnxruntime raises its own types, one per failure
-        raise ExportError(
-            f"onnxruntime cannot load the exported file ({first_line(e)}); try another --opset"
-        ) from e
 
     def run(feed: Inputs) -> list[torch.Tensor]:
-        try:
+        with failing_as("onnxruntime cannot run the exported file", "try another --opset"):
             out = session.run(None, {k: v.numpy() for k, v in feed.items()})
-        except Exception as e:
-            raise ExportError(
-                f"onnxruntime cannot run the exported file ({first_line(e)}); try another --opset"
-            ) from e
         return [torch.from_numpy(o) for o in out]
 
     return run
@@ -211,10 +207,8 @@ def onnx_runner(path: Path) -> Runner:
 # ---- TorchScript ---------------------------------------------------------------------------------
 def write_torchscript(exp: Exportable, path: Path, opset: int | None) -> dict:
     """Trace ``exp`` and save it to ``path`` for ``torch.jit.load`` (Python or libtorch)."""
-    if opset is not None:
-        raise ConfigError("--opset is for --format onnx; drop it for torchscript")
     module = _traced(exp, "torchscript")
-    with exporting("TorchScript", "try --format pt2"):
+    with failing_as("TorchScript cannot write this model", "try --format pt2"):
         torch.jit.save(torch.jit.trace(module, _example(exp)), str(path))
     return {"call": f"module({', '.join(exp.input_names)}) -> ({', '.join(exp.output_names)})"}
 
@@ -239,9 +233,7 @@ def module_runner(module) -> Runner:
 def write_pt2(exp: Exportable, path: Path, opset: int | None) -> dict:
     """Export ``exp`` with ``torch.export`` (its ``program``: a scan over time for a language
     model) and save the program to ``path`` for ``torch.export.load``."""
-    if opset is not None:
-        raise ConfigError("--opset is for --format onnx; drop it for pt2")
-    with exporting("torch.export", "try --format onnx-legacy"):
+    with failing_as("torch.export cannot write this model", "try --format onnx-legacy"):
         program = torch.export.export(
             exp.program or exp.module, _example(exp), dynamic_shapes=_dynamic_shapes(exp)
         )

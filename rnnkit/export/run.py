@@ -16,7 +16,7 @@ import rnnkit
 from rnnkit.errors import ConfigError, ExportError, RunDirError
 from rnnkit.export.classify import classify_exportable
 from rnnkit.export.forecast import forecast_exportable
-from rnnkit.export.formats import FORMATS, Runner
+from rnnkit.export.formats import FORMATS, Runner, check_opset, module_runner
 from rnnkit.export.graph import Bundle, Exportable
 from rnnkit.export.lm import lm_exportable
 from rnnkit.export.seq2seq import seq2seq_exportable
@@ -24,8 +24,7 @@ from rnnkit.io import atomic_write, atomic_write_text, storage_error
 from rnnkit.registry.runs import RUN_KINDS, read_run
 
 EXPORTERS = {"lm": lm_exportable, "forecast": forecast_exportable}
-EXPORTERS["classify"] = classify_exportable
-EXPORTERS["seq2seq"] = seq2seq_exportable
+EXPORTERS |= {"classify": classify_exportable, "seq2seq": seq2seq_exportable}
 MANIFEST = "manifest.json"  # the sidecar of programs exported into one directory
 
 # The check feeds sizes the export never saw (it sees batch 2, length 5), so a size baked into
@@ -64,9 +63,7 @@ def compare(exp: Exportable, run: Runner, batch: int, time: int, calls: int) -> 
     feed_ref = feed_file = exp.sample(batch, time, gen)
     worst = 0.0
     for call in range(calls if exp.state else 1):
-        with torch.no_grad():
-            ref = exp.reference(*(feed_ref[n] for n in exp.input_names))
-        ref = list(ref) if isinstance(ref, tuple) else [ref]
+        ref = module_runner(exp.reference)({n: feed_ref[n] for n in exp.input_names})
         got = run({n: feed_file[n] for n in exp.input_names})
         if len(got) != len(ref):
             raise ExportError(
@@ -138,6 +135,7 @@ def _write_checked(exp: Exportable, fmt: str, path: Path, opset, check: bool):
     """Write ``exp`` to ``path`` and, with ``check``, run it back at ``CHECK_SIZES``; return
     ``(the format's sidecar fields, the largest difference at each size)``."""
     form = FORMATS[fmt]
+    check_opset(fmt, opset)
     details = form.write(exp, path, opset)
     if not check:
         return details, []
@@ -182,8 +180,16 @@ def _export_bundle(bundle: Bundle, run_dir, which: str, fmt: str, out: Path, ops
 
 def _finish(exp: Exportable | Bundle, run_dir, which, fmt, out, sidecar: Path, files: dict, diffs):
     """Write the sidecar: everything a consumer needs besides the model files (``files``, their
-    ``_file_doc``), in one JSON document; return the ``ExportReport``."""
-    doc = {"format": fmt, **files, **_about(exp, run_dir, which)}
+    ``_file_doc``), the run it came from, the kind's own fields (vocabulary, tokenizer, ...) and
+    versions, in one JSON document; return the ``ExportReport``."""
+    doc = {
+        "format": fmt,
+        **files,
+        "kind": exp.kind,
+        "run": {"path": str(Path(run_dir).resolve()), "weights": which},
+        **exp.meta,
+        "exported_by": {"rnnkit": rnnkit.__version__, "torch": torch.__version__.split("+")[0]},
+    }
     atomic_write_text(sidecar, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
     return ExportReport(exp.kind, fmt, out, sidecar, max(diffs) if diffs else None, exp.notes)
 
@@ -197,14 +203,4 @@ def _file_doc(exp: Exportable, path: Path, details: dict) -> dict:
         "inputs": [s.to_dict() for s in exp.inputs],
         "outputs": [s.to_dict() for s in exp.outputs],
         "state": [{"input": i, "output": o} for i, o in exp.state],
-    }
-
-
-def _about(exp: Exportable | Bundle, run_dir, which: str) -> dict:
-    """The run it came from, the kind's own fields (vocabulary, tokenizer, ...) and versions."""
-    return {
-        "kind": exp.kind,
-        "run": {"path": str(Path(run_dir).resolve()), "weights": which},
-        **exp.meta,
-        "exported_by": {"rnnkit": rnnkit.__version__, "torch": torch.__version__.split("+")[0]},
     }
