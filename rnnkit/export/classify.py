@@ -119,7 +119,6 @@ def classify_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
     load_which(model, run_dir, which)
     c = model.config
     twin = scan_twin(model, SequenceModel)
-    program = Labeller(twin, scan_tags(twin))
     inputs, outputs = _tensors(c)
     V, K = c.vocab, max(c.chars, 1)
 
@@ -137,60 +136,34 @@ def classify_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
 
     return Exportable(
         kind="classify",
-        module=None,  # a scan, which the TorchScript-based formats cannot trace
         reference=Labeller(model, rnnkit_tags(model)).eval(),
         inputs=inputs,
         outputs=outputs,
         sample=sample,
         meta=_meta(config, vocabs, model),
-        notes=[],
-        program=program.eval(),
+        program=Labeller(twin, scan_tags(twin)).eval(),
     )
 
 
 def _tensors(c) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
     """``(inputs, outputs)`` of a model of config ``c``."""
     inputs = [
-        TensorSpec("words", ("batch", "time"), "int64", "word ids, padded with 0 (<pad>)"),
-        TensorSpec("lengths", ("batch",), "int64", "each sentence's number of words, >= 1"),
+        TensorSpec("words", ("batch", "time"), "word ids, padded with 0 (<pad>)", dtype="int64"),
+        TensorSpec("lengths", ("batch",), "each sentence's number of words, >= 1", dtype="int64"),
     ]
     if c.char_embed:
-        inputs.append(
-            TensorSpec(
-                "chars",
-                ("batch", "time", "word_length"),
-                "int64",
-                f"each word's character ids (its first {MAX_WORD_LEN} characters), padded with 0",
-            )
-        )
+        ids = f"each word's character ids (its first {MAX_WORD_LEN} characters), padded with 0"
+        inputs.append(TensorSpec("chars", ("batch", "time", "word_length"), ids, dtype="int64"))
     outputs = []
     if c.num_labels:
-        outputs.append(
-            TensorSpec(
-                "label_logits",
-                ("batch", c.num_labels),
-                "float32",
-                "sentence label scores; softmax gives rnnkit's probabilities",
-            )
-        )
+        scores = "sentence label scores; softmax gives rnnkit's probabilities"
+        outputs.append(TensorSpec("label_logits", ("batch", c.num_labels), scores))
     if c.tags:
-        outputs.append(
-            TensorSpec(
-                "tag_emissions",
-                ("batch", "time", len(c.tags)),
-                "float32",
-                "per-word tag scores (the CRF's emissions for a CRF run), 0 past each length",
-            )
-        )
+        scores = "per-word tag scores (the CRF's emissions for a CRF run), 0 past each length"
+        outputs.append(TensorSpec("tag_emissions", ("batch", "time", len(c.tags)), scores))
         how = "Viterbi under the CRF" if c.crf else "the best tag of each word"
-        outputs.append(
-            TensorSpec(
-                "tags",
-                ("batch", "time"),
-                "int64",
-                f"decoded tag ids ({how}; never <pad> or <unk>), 0 past each length",
-            )
-        )
+        tags = f"decoded tag ids ({how}; never <pad> or <unk>), 0 past each length"
+        outputs.append(TensorSpec("tags", ("batch", "time"), tags, dtype="int64"))
     return tuple(inputs), tuple(outputs)
 
 

@@ -11,7 +11,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from rnnkit.errors import ConfigError, ExportError
 from rnnkit.export.graph import Exportable, TensorSpec, torch_layers_note
@@ -29,14 +28,19 @@ RECIPES = {
 }
 
 
-def load_forecaster(run_dir: str | Path) -> tuple[dict, ForecastConfig, nn.Module]:
-    """``(fitted, config, model)`` of a forecasting run: what it fitted besides weights
-    (scaler, columns), its config and its fitted network in eval mode.
+def forecast_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
+    """A forecasting run (``rnnkit forecast train``) ready to export.
 
     Raises:
+        ConfigError: ``which="last"``: a forecasting run keeps only its best weights.
         RunDirError: not a forecasting run, or a damaged one.
-        ExportError: a model with no network (linear, naive, seasonal-naive).
+        ExportError: a model with no network (linear, naive, seasonal-naive), or a minRNN.
     """
+    if which != "best":
+        raise ConfigError(
+            "a forecasting run keeps one set of weights (model.safetensors, the best on "
+            "validation); drop --which last"
+        )
     doc = read_run(run_dir, "forecast")
     config = doc.run_config(ForecastConfig)
     if config.model not in NEURAL:
@@ -44,39 +48,20 @@ def load_forecaster(run_dir: str | Path) -> tuple[dict, ForecastConfig, nn.Modul
             f"this forecasting run's model is {config.model}, which has no network to export; "
             f"export a run of {', '.join(NEURAL)}"
         )
-    return doc.fitted, config, load_network(run_dir, doc, config).eval()
-
-
-def forecast_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
-    """A forecasting run (``rnnkit forecast train``) ready to export.
-
-    Raises:
-        ConfigError: ``which="last"``: a forecasting run keeps only its best weights.
-    """
-    if which != "best":
-        raise ConfigError(
-            "a forecasting run keeps one set of weights (model.safetensors, the best on "
-            "validation); drop --which last"
-        )
-    doc, config, model = load_forecaster(run_dir)
+    model = exported = load_network(run_dir, doc, config).eval()
     if config.model in MIN_CELLS:
         raise ExportError(
             f"the {config.model} has no torch.nn equivalent that exports with a dynamic time "
             "axis; export an lstm, gru, rnn or mlp run"
         )
-    exported = model
-    notes = []
+    fitted = doc.fitted  # what the run fitted besides weights: the columns and the scaler
+    tau, H, columns = config.tau, config.model_horizon, fitted["columns"]
+    F, notes = len(columns), []
     if config.backend != "torch" and config.model != "mlp":
         # Same reason as for language models: the scratch layers would unroll over time.
-        exported = build_model(replace(config, backend="torch"), len(doc["columns"]))
+        exported = build_model(replace(config, backend="torch"), F).eval()
         exported.load_state_dict(model.state_dict())
-        exported.eval()
         notes.append(torch_layers_note(config.backend, config.model))
-    tau, H, F = config.tau, config.model_horizon, len(doc["columns"])
-    columns = doc["columns"]
-
-    def sample(batch: int, time: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
-        return {"window": torch.randn(batch, tau, F, generator=gen)}
 
     meta = {
         "task": "forecast",
@@ -95,8 +80,8 @@ def forecast_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
         "recipe": RECIPES[config.strategy],
         "columns": columns,
         "target": columns[0],
-        "period": doc.get("period"),
-        "scaler": doc["scaler"],
+        "period": fitted.get("period"),
+        "scaler": fitted["scaler"],
     }
     return Exportable(
         kind="forecast",
@@ -106,7 +91,6 @@ def forecast_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
             TensorSpec(
                 "window",
                 ("batch", tau, F),
-                "float32",
                 f"the last {tau} rows of the columns ({', '.join(columns)}), oldest first, each "
                 "scaled as (value - scaler.center[j]) / scaler.scale[j]",
             ),
@@ -115,12 +99,11 @@ def forecast_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
             TensorSpec(
                 "forecast",
                 ("batch", H),
-                "float32",
                 f"the next {H} value(s) of {columns[0]}, scaled: value = forecast * "
                 "scaler.scale[0] + scaler.center[0]",
             ),
         ),
-        sample=sample,
+        sample=lambda batch, time, gen: {"window": torch.randn(batch, tau, F, generator=gen)},
         meta=meta,
         notes=notes,
     )

@@ -19,14 +19,14 @@ class TensorSpec:
     Args:
         name: its name in the ONNX graph and in the sidecar JSON.
         shape: sizes in order; a string names a dynamic axis (``batch``, ``time``).
-        dtype: ``int64`` or ``float32``.
         doc: what it holds, for the sidecar.
+        dtype: ``float32``, ``int64`` or ``bool``.
     """
 
     name: str
     shape: tuple[int | str, ...]
-    dtype: str
     doc: str
+    dtype: str = "float32"
 
     @property
     def dynamic_axes(self) -> dict[int, str]:
@@ -69,11 +69,11 @@ class Exportable:
     """
 
     kind: str
-    module: nn.Module | None
     reference: nn.Module
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     sample: Callable[[int, int, torch.Generator], Inputs]
+    module: nn.Module | None = None
     state: tuple[tuple[str, str], ...] = ()
     meta: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)

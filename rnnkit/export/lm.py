@@ -12,7 +12,7 @@ same program takes a whole prompt in one call and then one token per call. Its a
 the generation fast path's (``rnnkit.decode.packed.PackedStep``: the first layer's input
 product as a table lookup, weights transposed once), with the packed tensors held as buffers
 so that the program carries them. A minGRU / minLSTM runs its layers as ``PaddedScan`` s of
-``padded.py`` instead (``min_scan_step``), each over the gates of every step, computed before
+``padded.py`` instead (``lm_exportable``), each over the gates of every step, computed before
 the loop in one product.
 """
 
@@ -109,14 +109,6 @@ class ScanStep(nn.Module):
         return (logits, *final)
 
 
-def min_scan_step(model: RNNLanguageModel) -> StateStep:
-    """``StateStep`` of a minGRU / minLSTM model, on a copy whose layers run as one
-    ``PaddedScan`` over time each, for ``torch.export``; the same weights, in eval mode."""
-    twin = copy.deepcopy(model).eval()  # the run's own model keeps its layers
-    twin.rnn = PaddedScan(twin.rnn, model.config.cell)
-    return StateStep(twin)
-
-
 def on_torch_layers(model: RNNLanguageModel) -> RNNLanguageModel:
     """``model`` if its recurrent layers are ``torch.nn``'s, else a copy on them, same weights.
 
@@ -127,7 +119,7 @@ def on_torch_layers(model: RNNLanguageModel) -> RNNLanguageModel:
 
     Raises:
         ExportError: the layer-normalised LSTM, minGRU and minLSTM, which ``torch.nn`` has no
-            equivalent of (a minGRU or minLSTM exports as a scan: ``min_scan_step``).
+            equivalent of (a minGRU or minLSTM exports as a scan: ``lm_exportable``).
     """
     c = model.config
     if c.cell in MIN_CELLS:  # checked first: both backends run rnnkit's own layer
@@ -160,10 +152,18 @@ def lm_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
     check_which(run_dir, which)
     _, tokenizer, vocab, model = load_for_inference(run_dir, "cpu", which)
     c = model.config
-    # A minRNN has no torch.nn twin to trace: it exists as its scan program alone, which the
-    # TorchScript-based formats cannot carry.
     scanned = c.cell in MIN_CELLS
-    exported = model if scanned else on_torch_layers(model)
+    if scanned:
+        # A minRNN has no torch.nn twin to trace: it exists as its scan program alone, which the
+        # TorchScript-based formats cannot carry: a copy (the run's model keeps its layers) with
+        # each layer one PaddedScan over time.
+        twin = copy.deepcopy(model).eval()
+        twin.rnn = PaddedScan(twin.rnn, c.cell)
+        module, program, notes = None, StateStep(twin), []
+    else:
+        exported = on_torch_layers(model)
+        module, program = StateStep(exported).eval(), ScanStep(model)
+        notes = [] if exported is model else [torch_layers_note(c.backend, c.cell)]
     lstm = c.cell in ("lstm", "lnlstm")
     state = (("h_0", "h_n"), ("c_0", "c_n")) if lstm else (("h_0", "h_n"),)
     L, H, V = c.num_layers, c.hidden_size, c.vocab_size
@@ -175,10 +175,9 @@ def lm_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
         return feed
 
     inputs, outputs = _tensors(L, H, V, state)
-    notes = [] if exported is model else [torch_layers_note(c.backend, c.cell)]
     return Exportable(
         kind="lm",
-        module=None if scanned else StateStep(exported).eval(),
+        module=module,
         reference=StateStep(model).eval(),
         inputs=inputs,
         outputs=outputs,
@@ -199,33 +198,20 @@ def lm_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
             **_text_meta(tokenizer, vocab),
         },
         notes=notes,
-        program=(min_scan_step(model) if scanned else ScanStep(model)).eval(),
+        program=program.eval(),
     )
 
 
 def _tensors(L: int, H: int, V: int, state) -> tuple[tuple[TensorSpec, ...], ...]:
     """``(inputs, outputs)`` of the step function."""
-    inputs = [TensorSpec("tokens", ("batch", "time"), "int64", "token ids, oldest first")]
-    outputs = [
-        TensorSpec(
-            "logits",
-            ("batch", "time", V),
-            "float32",
-            "next-token scores (log-probabilities up to a constant) after every position",
-        )
-    ]
+    scores = "next-token scores (log-probabilities up to a constant) after every position"
+    inputs = [TensorSpec("tokens", ("batch", "time"), "token ids, oldest first", dtype="int64")]
+    outputs = [TensorSpec("logits", ("batch", "time", V), scores)]
     for name_in, name_out in state:
         what = "hidden state" if name_in == "h_0" else "cell state"
-        shape = (L, "batch", H)
-        inputs.append(TensorSpec(name_in, shape, "float32", f"{what} per layer; zeros to start"))
-        outputs.append(
-            TensorSpec(
-                name_out,
-                shape,
-                "float32",
-                f"{what} after the last token; pass it as {name_in} to the next call",
-            )
-        )
+        inputs.append(TensorSpec(name_in, (L, "batch", H), f"{what} per layer; zeros to start"))
+        after = f"{what} after the last token; pass it as {name_in} to the next call"
+        outputs.append(TensorSpec(name_out, (L, "batch", H), after))
     return tuple(inputs), tuple(outputs)
 
 

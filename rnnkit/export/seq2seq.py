@@ -118,16 +118,15 @@ def _encoder(model: Seq2Seq, twin: Seq2Seq) -> Exportable:
     states = [_state_spec(c, n, "the decoder's first state") for n in _state_names(c.cell)]
     return Exportable(
         kind="seq2seq",
-        module=None,  # scans, which the TorchScript-based formats cannot trace
         reference=EncoderProgram(model, checked=True).eval(),
         inputs=(
             TensorSpec(
                 "src",
                 ("batch", "src_len"),
-                "int64",
                 "source ids closed by <eos>, padded with <pad>",
-            ),  # fmt: skip
-            TensorSpec("src_len", ("batch",), "int64", "each source's length with its <eos>"),
+                dtype="int64",
+            ),
+            TensorSpec("src_len", ("batch",), "each source's length with its <eos>", dtype="int64"),
         ),
         outputs=(*_memory_specs(c), *states),
         sample=sample,
@@ -152,19 +151,18 @@ def _decoder_step(model: Seq2Seq, twin: Seq2Seq) -> Exportable:
         feed["enc_keys"] = torch.randn(batch, time, H, generator=gen)
         return feed | {"src_mask": mask}
 
-    outputs = [TensorSpec("logits", ("batch", c.tgt_vocab), "float32", "next-token scores")]
+    outputs = [TensorSpec("logits", ("batch", c.tgt_vocab), "next-token scores")]
     outputs += [_state_spec(c, n.replace("_0", "_n"), "the state after this step") for n in state]
     if c.attention != "none":
-        outputs.append(
-            TensorSpec("attention", ("batch", "src_len"), "float32", "this step's attention")
-        )
+        outputs.append(TensorSpec("attention", ("batch", "src_len"), "this step's attention"))
     step_class = ContextStep if c.attention == "none" else DecoderStep
     return Exportable(
         kind="seq2seq",
-        module=None,
         reference=step_class(model).eval(),
         inputs=(
-            TensorSpec("prev_token", ("batch",), "int64", "the previous target id (<bos> first)"),
+            TensorSpec(
+                "prev_token", ("batch",), "the previous target id (<bos> first)", dtype="int64"
+            ),
             _state_spec(c, "h_0", "the encoder's, then the last step's h_n"),
             *_memory_specs(c),
             *(_state_spec(c, "c_0", "the encoder's, then the last step's c_n") for _ in state[1:]),
@@ -178,22 +176,21 @@ def _decoder_step(model: Seq2Seq, twin: Seq2Seq) -> Exportable:
 
 def _state_spec(c, name: str, doc: str) -> TensorSpec:
     what = "hidden" if name.startswith("h") else "cell"
-    return TensorSpec(name, (c.layers, "batch", c.hidden), "float32", f"{what} state: {doc}")
+    return TensorSpec(name, (c.layers, "batch", c.hidden), f"{what} state: {doc}")
 
 
 def _memory_specs(c) -> tuple[TensorSpec, ...]:
     """What the encoder returns about the source and every decoder step reads."""
     if c.attention == "none":
-        return (TensorSpec("context", ("batch", c.context_size), "float32", "fixed context"),)
+        return (TensorSpec("context", ("batch", c.context_size), "fixed context"),)
     return (
-        TensorSpec("enc_out", ("batch", "src_len", c.context_size), "float32", "encoder outputs"),
+        TensorSpec("enc_out", ("batch", "src_len", c.context_size), "encoder outputs"),
         TensorSpec(
             "enc_keys",
             ("batch", "src_len", c.hidden),
-            "float32",
             "the attention's projection of enc_out, computed once per source",
         ),
-        TensorSpec("src_mask", ("batch", "src_len"), "bool", "True at each source's tokens"),
+        TensorSpec("src_mask", ("batch", "src_len"), "True at each source's tokens", dtype="bool"),
     )
 
 
