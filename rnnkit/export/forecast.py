@@ -62,27 +62,6 @@ def forecast_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
         exported = build_model(replace(config, backend="torch"), F).eval()
         exported.load_state_dict(model.state_dict())
         notes.append(torch_layers_note(config.backend, config.model))
-
-    meta = {
-        "task": "forecast",
-        "model": {
-            "model": config.model,
-            "hidden": config.hidden_size,
-            "layers": config.num_layers,
-            "backend": config.backend,
-            "residual": config.residual,
-            "skip": config.skip,  # a fixed least-squares path inside the graph
-            "exported_layers": "torch.nn",
-        },
-        "tau": tau,
-        "horizon": H,
-        "strategy": config.strategy,
-        "recipe": RECIPES[config.strategy],
-        "columns": columns,
-        "target": columns[0],
-        "period": fitted.get("period"),
-        "scaler": fitted["scaler"],
-    }
     return Exportable(
         kind="forecast",
         module=exported,
@@ -104,6 +83,25 @@ def forecast_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
             ),
         ),
         sample=lambda batch, time, gen: {"window": torch.randn(batch, tau, F, generator=gen)},
-        meta=meta,
+        meta={
+            "task": "forecast",
+            "model": {
+                "model": config.model,
+                "hidden": config.hidden_size,
+                "layers": config.num_layers,
+                "backend": config.backend,
+                "residual": config.residual,
+                "skip": config.skip,  # a fixed least-squares path inside the graph
+                "exported_layers": "torch.nn",
+            },
+            "tau": tau,
+            "horizon": H,
+            "strategy": config.strategy,
+            "recipe": RECIPES[config.strategy],
+            "columns": columns,
+            "target": columns[0],
+            "period": fitted.get("period"),
+            "scaler": fitted["scaler"],
+        },
         notes=notes,
     )

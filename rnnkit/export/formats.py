@@ -176,7 +176,9 @@ def write_onnx_legacy(exp: Exportable, path: Path, opset: int | None) -> dict:
             dynamo=False,
             input_names=exp.input_names,
             output_names=exp.output_names,
-            dynamic_axes=exp.dynamic_axes(),
+            dynamic_axes={
+                s.name: s.dynamic_axes for s in (*exp.inputs, *exp.outputs) if s.dynamic_axes
+            },
             opset_version=opset,
         )
     return {"opset": _checked_opset(path), "exporter": "torch.onnx (TorchScript-based, legacy)"}

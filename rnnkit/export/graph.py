@@ -53,7 +53,7 @@ class Exportable:
         module: eval-mode module built from ``torch.nn`` layers, whose ``forward`` takes the
             ``inputs`` positionally and returns the ``outputs`` as a tuple, in order; what the
             TorchScript-based formats trace. None: the model exists only as ``program``
-            (a minGRU / minLSTM scan), and those formats refuse it.
+            (scans over time), and those formats refuse it.
         reference: the same computation on the model as rnnkit runs it (its scratch layers, for
             a scratch run); the written file is checked against it.
         inputs, outputs: the graph's tensors.
@@ -86,10 +86,6 @@ class Exportable:
     @property
     def output_names(self) -> list[str]:
         return [s.name for s in self.outputs]
-
-    def dynamic_axes(self) -> dict[str, dict[int, str]]:
-        """``torch.onnx.export``'s ``dynamic_axes``: every named axis of every tensor."""
-        return {s.name: s.dynamic_axes for s in (*self.inputs, *self.outputs) if s.dynamic_axes}
 
 
 @dataclass

@@ -154,9 +154,9 @@ def lm_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
     c = model.config
     scanned = c.cell in MIN_CELLS
     if scanned:
-        # A minRNN has no torch.nn twin to trace: it exists as its scan program alone, which the
-        # TorchScript-based formats cannot carry: a copy (the run's model keeps its layers) with
-        # each layer one PaddedScan over time.
+        # A minRNN has no torch.nn twin to trace: it exists as its scan program alone (a copy
+        # whose layers run as one PaddedScan over time each), which the TorchScript-based
+        # formats cannot carry.
         twin = copy.deepcopy(model).eval()
         twin.rnn = PaddedScan(twin.rnn, c.cell)
         module, program, notes = None, StateStep(twin), []

@@ -116,16 +116,12 @@ def _encoder(model: Seq2Seq, twin: Seq2Seq) -> Exportable:
         return {"src": ids * padded_mask(lengths, time), "src_len": lengths}
 
     states = [_state_spec(c, n, "the decoder's first state") for n in _state_names(c.cell)]
+    ids = "source ids closed by <eos>, padded with <pad>"
     return Exportable(
         kind="seq2seq",
         reference=EncoderProgram(model, checked=True).eval(),
         inputs=(
-            TensorSpec(
-                "src",
-                ("batch", "src_len"),
-                "source ids closed by <eos>, padded with <pad>",
-                dtype="int64",
-            ),
+            TensorSpec("src", ("batch", "src_len"), ids, dtype="int64"),
             TensorSpec("src_len", ("batch",), "each source's length with its <eos>", dtype="int64"),
         ),
         outputs=(*_memory_specs(c), *states),
