@@ -46,8 +46,31 @@ class TorchStyleLayer(TorchStyleParams):
         self, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, level
     ):
         super().__init__()
-        # level: the dropout warning's stacklevel as seen from the subclass's constructor
-        _check_args(input_size, hidden_size, num_layers, bias, batch_first, dropout, level + 1)
+        # torch.nn.RNNBase's argument checks, with its messages; level: the dropout warning's
+        # stacklevel as seen from the subclass's constructor
+        number = isinstance(dropout, numbers.Number) and not isinstance(dropout, bool)
+        if not number or not 0 <= dropout <= 1:
+            raise ValueError(
+                "dropout should be a number in range [0, 1] representing the probability of an "
+                "element being zeroed"
+            )
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(
+                "dropout option adds dropout after all but last recurrent layer, so non-zero "
+                f"dropout expects num_layers greater than 1, but got dropout={dropout} and "
+                f"num_layers={num_layers}",
+                stacklevel=level,
+            )
+        for name, value in (("bias", bias), ("batch_first", batch_first)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{name} should be of type bool, got: {type(value).__name__}")
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
+            if not isinstance(value, int):
+                raise TypeError(f"{name} should be of type int, got: {type(value).__name__}")
+            if value <= 0:
+                raise ValueError(f"{name} must be greater than zero")
+        if num_layers <= 0:
+            raise ValueError("num_layers must be greater than zero")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -206,11 +229,17 @@ class _Recurrent(TorchStyleLayer):
         batch_first: bool = False,
         dropout: float = 0.0,
         bidirectional: bool = False,
+        proj_size: int = 0,
         device=None,
         dtype=None,
     ):
-        # The dropout warning points at the caller: one frame fewer where a subclass (GRU)
-        # takes this constructor as its own.
+        if proj_size != 0:  # torch.nn's layers take it too; only its LSTM has projections
+            raise ConfigError(
+                f"proj_size={proj_size} is not supported by the scratch {type(self).__name__}; "
+                "use proj_size=0 or torch.nn.LSTM"
+            )
+        # The dropout warning points at the caller: one frame fewer where a subclass (LSTM,
+        # GRU) takes this constructor as its own.
         level = 3 if type(self).__init__ is _Recurrent.__init__ else 4
         super().__init__(
             input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, level
@@ -260,35 +289,6 @@ def masked_steps(step, x: torch.Tensor, state: States, mask, reverse: int = 0):
     return torch.stack(outputs), state
 
 
-def _check_args(
-    input_size, hidden_size, num_layers, bias, batch_first, dropout, stacklevel: int
-) -> None:
-    """torch.nn.RNNBase's argument checks, with its messages."""
-    number = isinstance(dropout, numbers.Number) and not isinstance(dropout, bool)
-    if not number or not 0 <= dropout <= 1:
-        raise ValueError(
-            "dropout should be a number in range [0, 1] representing the probability of an "
-            "element being zeroed"
-        )
-    if dropout > 0 and num_layers == 1:
-        warnings.warn(
-            "dropout option adds dropout after all but last recurrent layer, so non-zero "
-            f"dropout expects num_layers greater than 1, but got dropout={dropout} and "
-            f"num_layers={num_layers}",
-            stacklevel=stacklevel,
-        )
-    for name, value in (("bias", bias), ("batch_first", batch_first)):
-        if not isinstance(value, bool):
-            raise TypeError(f"{name} should be of type bool, got: {type(value).__name__}")
-    for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-        if not isinstance(value, int):
-            raise TypeError(f"{name} should be of type int, got: {type(value).__name__}")
-        if value <= 0:
-            raise ValueError(f"{name} must be greater than zero")
-    if num_layers <= 0:
-        raise ValueError("num_layers must be greater than zero")
-
-
 def _pack_like(out: torch.Tensor, lengths: torch.Tensor, like: PackedSequence) -> PackedSequence:
     """Pack padded ``out`` (T, N, F) with the batch order and sizes of ``like``."""
     order = like.sorted_indices
@@ -298,7 +298,14 @@ def _pack_like(out: torch.Tensor, lengths: torch.Tensor, like: PackedSequence) -
     return PackedSequence(data, like.batch_sizes, like.sorted_indices, like.unsorted_indices)
 
 
-_DOC = """
+def layer_doc(extra: str = "", more: str = "", biases: str = "``b_ih`` / ``b_hh``", pair=False):
+    """A layer's Args to Outputs: ``extra`` and ``more`` arguments before ``bias`` and after
+    ``bidirectional``, what ``bias=False`` leaves out, and ``pair``: the state is ``(h, c)``."""
+    h = "(D*num_layers, N, H) whatever ``batch_first`` says ((D*num_layers, H) unbatched)"
+    state_in, state_name, state_out = "h_0 " + h, "h_n", h
+    if pair:
+        state_in, state_name, state_out = "``(h_0, c_0)``, each " + h, "(h_n, c_n)", "each " + h
+    return f"""
     Args:
         input_size: I, features of the input.
         hidden_size: H, features of the hidden state.
@@ -322,10 +329,6 @@ _DOC = """
         - **{state_name}**: the state after each sequence's last valid step (the reverse
           direction's: after its first), {state_out}.
 """
-_H = "(D*num_layers, N, H) whatever ``batch_first`` says ((D*num_layers, H) unbatched)"
-# _DOC's fields for a layer whose state is h alone and whose biases are torch.nn's
-_H_FIELDS = {"state_in": "h_0 " + _H, "state_name": "h_n", "state_out": _H}
-_H_FIELDS["biases"] = "``b_ih`` / ``b_hh``"
 
 
 class RNN(_Recurrent):
@@ -333,9 +336,7 @@ class RNN(_Recurrent):
 
     .. math::
         h_t = \tanh(x_t W_{ih}^T + b_{ih} + h_{t-1} W_{hh}^T + b_{hh})
-    """ + _DOC.format(
-        extra='nonlinearity: ``"tanh"`` or ``"relu"``.\n        ', more="", **_H_FIELDS
-    )
+    """ + layer_doc(extra='nonlinearity: ``"tanh"`` or ``"relu"``.\n        ')
 
     REPR_DEFAULTS = {**TorchStyleLayer.REPR_DEFAULTS, "nonlinearity": "tanh"}
 
@@ -358,7 +359,7 @@ class RNN(_Recurrent):
             )
         super().__init__(
             input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-            device, dtype,
+            device=device, dtype=dtype,
         )  # fmt: skip
         self.nonlinearity = nonlinearity
 
@@ -378,40 +379,10 @@ class LSTM(_Recurrent):
         + """
     Gates are stacked ``i|f|g|o`` in the weights. ``proj_size`` must be 0 (no projections).
     """
-        + _DOC.format(
-            extra="",
-            biases=_H_FIELDS["biases"],
-            more="",
-            state_in="``(h_0, c_0)``, each " + _H,
-            state_name="(h_n, c_n)",
-            state_out="each " + _H,
-        )
+        + layer_doc(pair=True)
     )
 
-    gates = 4
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        proj_size: int = 0,
-        device=None,
-        dtype=None,
-    ):
-        if proj_size != 0:
-            raise ConfigError(
-                f"proj_size={proj_size} is not supported by the scratch LSTM; use proj_size=0 "
-                "or torch.nn.LSTM"
-            )
-        super().__init__(
-            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-            device, dtype,
-        )  # fmt: skip
+    gates = 4  # its constructor is _Recurrent's, torch.nn.LSTM's arguments
 
     def _step(self, x_proj, state, weight_hh, bias_hh):
         return lstm_cell(x_proj, *state, weight_hh, bias_hh)
@@ -428,7 +399,7 @@ class GRU(_Recurrent):
         + """
     Gates are stacked ``r|z|n`` in the weights.
     """
-        + _DOC.format(extra="", more="", **_H_FIELDS)
+        + layer_doc()
     )
 
     gates = 3  # its constructor is _Recurrent's, torch.nn.GRU's arguments

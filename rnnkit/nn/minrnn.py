@@ -76,7 +76,7 @@ from torch.autograd.function import once_differentiable
 
 from rnnkit.errors import ConfigError
 from rnnkit.nn.bptt import Linear
-from rnnkit.nn.layers import _DOC, _H_FIELDS, TorchStyleLayer, masked_steps
+from rnnkit.nn.layers import TorchStyleLayer, layer_doc, masked_steps
 
 MODES = ("parallel", "step")
 # Below this many channels per step (N*H) the chunked scan beats the step loop (see above).
@@ -241,21 +241,19 @@ class _MinRNN(TorchStyleLayer):
     def _layer(self, suffix: str, x, h0, mask, step: bool):
         """One layer and direction over ``x`` (T, N, I_k) from ``h0`` (N, H) ->
         ``(out (T, N, H), h_n (N, H))``."""
-        w = getattr(self, "weight_ih" + suffix)
-        b = getattr(self, "bias_ih" + suffix) if self.bias else None
-        return (self._step_layer if step else self._parallel_layer)(x, h0, w, b, mask)
+        weight = getattr(self, "weight_ih" + suffix)
+        bias = getattr(self, "bias_ih" + suffix) if self.bias else None
+        lstm = self.gates == 3
+        if not step:
+            gates = Linear.apply(x, weight, bias)  # (T, N, G*H): every step in one product
+            chunked = h0.numel() < CHUNKED_BELOW
+            out = MinRNNSequence.apply(gates, h0, mask, chunked, lstm)  # (T, N, H)
+            return out, out[-1]  # a padded step keeps the state: the last is each one's own
 
-    def _parallel_layer(self, x, h0, weight, bias, mask):
-        gates = Linear.apply(x, weight, bias)  # (T, N, G*H): every step in one product
-        chunked = h0.numel() < CHUNKED_BELOW
-        out = MinRNNSequence.apply(gates, h0, mask, chunked, self.gates == 3)  # (T, N, H)
-        return out, out[-1]  # a padded step keeps the state: the last is each one's own
+        def one_step(x_t, state):  # (N, I_k), (h,) -> (h',)
+            return (cell_step(F.linear(x_t, weight, bias), state[0], lstm),)
 
-    def _step_layer(self, x, h, weight, bias, mask):
-        def step(x_t, state):  # (N, I_k), (h,) -> (h',)
-            return (cell_step(F.linear(x_t, weight, bias), state[0], self.gates == 3),)
-
-        out, (h,) = masked_steps(step, x, (h,), mask)
+        out, (h,) = masked_steps(one_step, x, (h0,), mask)
         return out, h
 
 
@@ -274,15 +272,14 @@ def _take(x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
     return x.gather(0, order.expand(-1, x.size(1), x.size(2)))
 
 
-_MIN_DOC = _DOC.format(
-    extra="",
+_MIN_DOC = layer_doc(
     more="""
         mode: ``"parallel"`` (gates of all steps in one product, then the scan) or ``"step"``
             (one step after another); the same numbers either way. Settable later.
 
     Parameters: ``weight_ih_l{k}`` (G*H, I_k) and ``bias_ih_l{k}`` (G*H), ``_reverse`` for
     the backward direction; no ``weight_hh``.""",
-    **{**_H_FIELDS, "biases": "``bias_ih_l{k}``"},
+    biases="``bias_ih_l{k}``",
 )
 
 
