@@ -36,8 +36,16 @@ GRU_MATH = r"""    .. math::
         h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}
         \end{array}
 """
-# The cells' Args to Attributes; G is the number of gate blocks ("" for the RNN's one).
-_CELL_DOC = """
+
+
+def _cell_doc(G: int | str, order: str = "", args: str = "", pair: bool = False) -> str:
+    """A cell's Args to Attributes: G gate blocks ("" for the RNN's one) stacked in ``order``;
+    ``pair``: the state is ``(h, c)``."""
+    one = "(N, H) or (H)"
+    state, out = one, f"``h'`` {one}"
+    if pair:
+        state, out = f"``(h, c)``, each {one}", f"``(h', c')``, each {one}"
+    return f"""
     Args:
         input_size: I; hidden_size: H; bias: if ``False``, no ``b_ih`` / ``b_hh``.{args}
 
@@ -192,13 +200,7 @@ class RNNCell(_CellBase):
         h_t = \tanh(x_t W_{ih}^T + b_{ih} + h_{t-1} W_{hh}^T + b_{hh})
 
     (``relu`` in place of ``tanh`` with ``nonlinearity="relu"``).
-    """ + _CELL_DOC.format(
-        args='\n        nonlinearity: ``"tanh"`` or ``"relu"``.',
-        state="(N, H) or (H)",
-        out="``h'`` (N, H) or (H)",
-        G="",
-        order="",
-    )
+    """ + _cell_doc("", args='\n        nonlinearity: ``"tanh"`` or ``"relu"``.')
 
     REPR_DEFAULTS = {"bias": True, "nonlinearity": "tanh"}
 
@@ -226,13 +228,7 @@ class LSTMCell(_CellBase):
     __doc__ = (
         "A long short-term memory cell, a drop-in for ``torch.nn.LSTMCell``.\n\n"
         + LSTM_MATH
-        + _CELL_DOC.format(
-            args="",
-            state="``(h, c)``, each (N, H) or (H)",
-            out="``(h', c')``, each (N, H) or (H)",
-            G=4,
-            order=", gates stacked ``i|f|g|o``",
-        )
+        + _cell_doc(4, ", gates stacked ``i|f|g|o``", pair=True)
     )
 
     gates = 4
@@ -247,13 +243,7 @@ class GRUCell(_CellBase):
     __doc__ = (
         "A gated recurrent unit cell, a drop-in for ``torch.nn.GRUCell``.\n\n"
         + GRU_MATH
-        + _CELL_DOC.format(
-            args="",
-            state="(N, H) or (H)",
-            out="``h'`` (N, H) or (H)",
-            G=3,
-            order=", gates stacked ``r|z|n``",
-        )
+        + _cell_doc(3, ", gates stacked ``r|z|n``")
     )
 
     gates = 3
