@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnkit.bounds import check
 from rnnkit.errors import ConfigError, check_choice
 from rnnkit.nn.recurrent import CELLS, MIN_CELLS, State, build_recurrent, init_state, select_state
 
@@ -54,14 +55,10 @@ class LMConfig:
 
     def __post_init__(self):
         check_choice("model", self.cell, CELLS)
-        for name in ("vocab_size", "hidden_size", "num_layers"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.embed_size is not None and self.embed_size < 0:
-            raise ConfigError(f"embed_size must be >= 0 (0 = one-hot), got {self.embed_size}")
-        for name in ("dropout", "weight_drop"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.vocab_size <= 0:
+            raise ConfigError(f"vocab_size must be > 0, got {self.vocab_size}")
+        for name in ("hidden_size", "num_layers", "embed_size", "dropout", "weight_drop"):
+            check(name, getattr(self, name))
         if self.forget_bias and self.cell not in ("lstm", "lnlstm", "minlstm"):
             raise ConfigError(f"forget_bias is for LSTMs; the {self.cell} has no forget gate")
         if self.weight_drop and self.cell in MIN_CELLS:
