@@ -7,14 +7,15 @@ from pathlib import Path
 from rnnkit.io import atomic_write
 
 
-def new_figure(width: float, height: float, dpi: float | None = None):
-    """``(fig, ax)``: a matplotlib ``Figure`` of one plot, drawn off screen (no pyplot)."""
+def new_figure(width: float, height: float, dpi: float | None = None, rows: int = 1, **kw):
+    """``(fig, ax)``: a matplotlib ``Figure`` drawn off screen (no pyplot) of one plot, or of
+    ``rows`` plots one above the other (``ax`` an array of them; ``kw`` to ``Figure.subplots``)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(fig)
-    return fig, fig.add_subplot(1, 1, 1)
+    return fig, fig.subplots(rows, 1, **kw)
 
 
 def save_figure(fig, path: str | Path, dpi: float | None = None) -> None:

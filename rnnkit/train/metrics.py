@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from rnnkit.io import atomic_write, atomic_write_text, storage_error
+from rnnkit.io import atomic_write_text, storage_error
 
 
 class MetricsLog:
@@ -46,19 +46,14 @@ def plot_curves(rows: list[dict], path: Path, title: str = "", metric: str = "va
     A language model shows train and validation perplexity (log scale); any other task shows
     its training loss with its validation ``metric`` (BLEU, accuracy, MSE) on a second axis.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from rnnkit.figures import new_figure, save_figure
 
     perplexity = metric == "valid_loss"
     train_key, valid_key = ("train_ppl", "valid_ppl") if perplexity else ("train_loss", metric)
     train = [(r["step"], r[train_key]) for r in rows if r.get("kind") == "train" and train_key in r]
     valid = [(r["step"], r[valid_key]) for r in rows if r.get("kind") == "eval" and valid_key in r]
     lr = [(r["step"], r["lr"]) for r in rows if r.get("kind") == "train"]
-    fig, (ax, ax_lr) = plt.subplots(
-        2, 1, figsize=(7, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
-    )
+    fig, (ax, ax_lr) = new_figure(7, 5.5, rows=2, sharex=True, height_ratios=[3, 1])
     if train:
         ax.plot(*zip(*train, strict=True), label="train", lw=1, alpha=0.8)
     ax_valid = ax if perplexity else ax.twinx()
@@ -86,6 +81,4 @@ def plot_curves(rows: list[dict], path: Path, title: str = "", metric: str = "va
     ax_lr.set_ylabel("learning rate")
     ax_lr.set_xlabel("step")
     ax_lr.grid(True, alpha=0.3)
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
