@@ -79,31 +79,27 @@ def load_lm_data(
     """
     corpus = prepared_source(config.data)
     if corpus is not None:
-        return _load_prepared(config, corpus, vocab)
-    tokenizer = build_tokenizer(resolve_data_config(config).tokenizer, config.lowercase)
-    train_text = load_split_text(config.data, "train")
-    if vocab is None or same_vocab:
-        built = build_vocab(train_text, tokenizer, config.min_freq, config.max_vocab)
-        if vocab is not None and built != vocab:
-            raise VocabError(f"{config.data} gives another vocabulary than the saved one")
-        vocab = built
-    train = encode_text(train_text, tokenizer, vocab)
-    # Every source has a valid split (files are cut 90/10), so a failure here is a real error.
-    valid = encode_text(load_split_text(config.data, "valid"), tokenizer, vocab)
-    if len(valid) < 2:
-        valid = None
-    return LMData(tokenizer, vocab, train, valid)
-
-
-def _load_prepared(config: TrainConfig, corpus: PreparedCorpus, vocab: Vocab | None) -> LMData:
-    _prepared_config(config, corpus)  # refuse conflicting settings
-    prepared_vocab = corpus.vocab()
-    if vocab is not None and vocab != prepared_vocab:
-        raise VocabError(f"{config.data} was prepared with another vocabulary than the saved one")
-    valid = corpus.ids("valid") if "valid" in corpus.splits else None
-    if valid is not None and len(valid) < 2:
-        valid = None
-    return LMData(corpus.tokenizer, prepared_vocab, corpus.ids("train"), valid)
+        _prepared_config(config, corpus)  # refuse conflicting settings
+        prepared_vocab = corpus.vocab()
+        if vocab is not None and vocab != prepared_vocab:
+            raise VocabError(
+                f"{config.data} was prepared with another vocabulary than the saved one"
+            )
+        tokenizer, vocab = corpus.tokenizer, prepared_vocab
+        valid = corpus.ids("valid") if "valid" in corpus.splits else None
+        train = corpus.ids("train")
+    else:
+        tokenizer = build_tokenizer(resolve_data_config(config).tokenizer, config.lowercase)
+        train_text = load_split_text(config.data, "train")
+        if vocab is None or same_vocab:
+            built = build_vocab(train_text, tokenizer, config.min_freq, config.max_vocab)
+            if vocab is not None and built != vocab:
+                raise VocabError(f"{config.data} gives another vocabulary than the saved one")
+            vocab = built
+        train = encode_text(train_text, tokenizer, vocab)
+        # Every source has a valid split (files are cut 90/10): a failure here is a real error.
+        valid = encode_text(load_split_text(config.data, "valid"), tokenizer, vocab)
+    return LMData(tokenizer, vocab, train, None if valid is None or len(valid) < 2 else valid)
 
 
 def encode_split(data: str, split: str, tokenizer: Tokenizer, vocab: Vocab) -> np.ndarray:
