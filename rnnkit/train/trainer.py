@@ -170,15 +170,15 @@ class Trainer:
         self._wrap_model()
         if self.step == 0 and self.task.eval_at_start and self.task.has_valid():
             self._evaluate(scheduled=False)  # the start is a candidate for the best weights
-        total = c.epochs * self.task.num_batches(self.epoch)
-        if c.max_steps:
-            total = min(total, c.max_steps)
+        total = min(c.epochs * self.task.num_batches(self.epoch), c.max_steps or math.inf)
         bar = progress_bar(total, initial=min(self.step, total), enabled=self.progress, unit="step")
         try:
             with self._catch_signals():
                 stop = self._loop(bar, total)
         except Exception as e:
-            if self.config.compile and _compile_error(e):
+            # an error of torch.compile's tracing or code generation
+            compiling = (type(e).__module__ or "").startswith(("torch._dynamo", "torch._inductor"))
+            if self.config.compile and compiling:
                 raise TrainingError(
                     f"torch.compile failed here ({first_line(e)}); train without --compile"
                 ) from e
@@ -196,9 +196,8 @@ class Trainer:
             history["signal"] = self._signal or signal.SIGTERM
             return history
         self._plot()
-        best = ""
-        if history["best"] is not None:
-            best = f"; best {self.task.describe({self.task.metric: history['best']})}"
+        best = history["best"]
+        best = "" if best is None else f"; best {self.task.describe({self.task.metric: best})}"
         self.echo(stop_message(reason, self.step, self.config, self.run.path, self.command, best))
         return history
 
@@ -390,8 +389,7 @@ class Trainer:
         """The trainer state of all ranks: the global hidden state (layers, batch, hidden) in
         rank order, and every rank's torch RNG."""
         state = self.dist.gather_rows(self.state)
-        if isinstance(state, tuple):
-            state = list(state)
+        state = list(state) if isinstance(state, tuple) else state
         rngs = self.dist.stack(torch.get_rng_state())  # (ranks, bytes)
         return {
             **{name: getattr(self, name) for name in _POSITION},
@@ -421,18 +419,9 @@ class Trainer:
         self.scheduler.load_state_dict(s["scheduler"])
         self.precision.load_state_dict(s.get("grad_scaler") or {})
         self.task.load_state_dict(s.get("task") or {})
-        self._load_rng(s)
-        hidden = tuple(s["hidden"]) if isinstance(s["hidden"], list) else s["hidden"]
-        hidden = map_state(lambda h: h.to(self.device), hidden)
-        # Saved whole (all ranks' rows), so any number of ranks takes its own rows back.
-        self.state = self.dist.own_rows(hidden, self.config.batch_size)
-        if self.dist.is_main:
-            self.metrics.truncate_after(self.step)
-
-    def _load_rng(self, s: dict) -> None:
-        """Each rank's RNG back when the rank count is unchanged; otherwise rank 0 takes the
-        saved one and the others draw fresh seeds (dropout masks then differ from the run
-        that was stopped, as they must with another split of the batch)."""
+        # Each rank's RNG back when the rank count is unchanged; otherwise rank 0 takes the
+        # saved one and the others draw fresh seeds (dropout masks then differ from the run
+        # that was stopped, as they must with another split of the batch).
         ranks = s.get("rng_torch_ranks") or [s["rng_torch"]]  # older runs keep one state
         if len(ranks) == self.dist.world_size:
             torch.set_rng_state(ranks[self.dist.rank])
@@ -442,6 +431,12 @@ class Trainer:
             torch.manual_seed(self.config.seed + 7919 * self.dist.rank + 104729 * self.step)
         if s["rng_cuda"] and torch.cuda.is_available() and self.dist.is_main:
             torch.cuda.set_rng_state_all(s["rng_cuda"])
+        hidden = tuple(s["hidden"]) if isinstance(s["hidden"], list) else s["hidden"]
+        hidden = map_state(lambda h: h.to(self.device), hidden)
+        # Saved whole (all ranks' rows), so any number of ranks takes its own rows back.
+        self.state = self.dist.own_rows(hidden, self.config.batch_size)
+        if self.dist.is_main:
+            self.metrics.truncate_after(self.step)
 
     def _plot(self) -> None:
         self._last_plot = time.perf_counter()
@@ -531,9 +526,3 @@ def resume_trainer(
         f"{describe_limits(trainer.config)}{notes}"
     )
     return trainer
-
-
-def _compile_error(e: Exception) -> bool:
-    """Whether ``e`` comes from torch.compile's tracing or code generation."""
-    module = type(e).__module__ or ""
-    return module.startswith(("torch._dynamo", "torch._inductor"))
