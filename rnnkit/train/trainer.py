@@ -374,36 +374,32 @@ class Trainer:
 
     def _save_checkpoint(self) -> None:
         """Commit weights and trainer state as one checkpoint (see ``checkpoint``'s docstring:
-        next weights, then the state naming them, then the rename)."""
-        state = self._state_dict()  # every rank takes part: it gathers the hidden state
+        next weights, then the state naming them, then the rename). The state is that of all
+        ranks: the global hidden state (layers, batch, hidden) in rank order, and every rank's
+        torch RNG, which every rank takes part in gathering."""
+        hidden = self.dist.gather_rows(self.state)
+        rngs = self.dist.stack(torch.get_rng_state())  # (ranks, bytes)
         if not self.dist.is_main:
             return
-        state["weights_sha256"] = save_weights(self.model, self.run.next_path)
-        if not self.task.has_valid() or not self.run.best_path.exists():
-            # Without a validation split the latest weights are the best we know.
-            save_weights(self.model, self.run.best_path)
-        save_state(state, self.run.state_path)
-        os.replace(self.run.next_path, self.run.last_path)
-
-    def _state_dict(self) -> dict:
-        """The trainer state of all ranks: the global hidden state (layers, batch, hidden) in
-        rank order, and every rank's torch RNG."""
-        state = self.dist.gather_rows(self.state)
-        state = list(state) if isinstance(state, tuple) else state
-        rngs = self.dist.stack(torch.get_rng_state())  # (ranks, bytes)
-        return {
+        state = {
             **{name: getattr(self, name) for name in _POSITION},
             "best_valid": self.best,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "rng_torch_ranks": [r.clone() for r in rngs],
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "hidden": state,
+            "hidden": list(hidden) if isinstance(hidden, tuple) else hidden,
             "world_size": self.dist.world_size,
             "grad_scaler": self.precision.state_dict(),
             "task": self.task.state_dict(),
             **self.task.signature(),
         }
+        state["weights_sha256"] = save_weights(self.model, self.run.next_path)
+        if not self.task.has_valid() or not self.run.best_path.exists():
+            # Without a validation split the latest weights are the best we know.
+            save_weights(self.model, self.run.best_path)
+        save_state(state, self.run.state_path)
+        os.replace(self.run.next_path, self.run.last_path)
 
     def load_state_dict(self, s: dict) -> None:
         for key, value in self.task.signature().items():
