@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -351,6 +352,21 @@ def test_a_file_that_fails_the_check_is_not_written(monkeypatch, trained_run, tm
     message = one_line_error(ExportError, export_run, trained_run.dir, "torchscript", out)
     assert "differs from rnnkit" in message
     assert list(tmp_path.iterdir()) == []  # neither the file, its sidecar nor a temp file
+
+
+def test_exporting_a_run_again_writes_the_same_bytes(trained_run, tmp_path):
+    # torch names the folder inside a TorchScript archive after the file it writes, so the
+    # file is written under its own name (a temp file name would differ every time); each
+    # export runs in its own process, as TorchScript renames classes traced twice in one
+    digests = []
+    for name in ("a", "b"):
+        out = tmp_path / name / "model.pt"
+        command = ["export", str(trained_run.dir), "--format", "torchscript", "--no-check"]
+        subprocess.run([sys.executable, "-m", "rnnkit", *command, "--out", str(out)], check=True)
+        digests.append(hashlib.sha256(out.read_bytes()).hexdigest())
+        assert json.loads(out.with_name("model.pt.json").read_text())["sha256"] == digests[-1]
+        assert sorted(p.name for p in out.parent.iterdir()) == ["model.pt", "model.pt.json"]
+    assert digests[0] == digests[1]
 
 
 # ---- rnnkit info ---------------------------------------------------------------------------------

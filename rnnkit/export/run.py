@@ -20,7 +20,7 @@ from rnnkit.export.formats import FORMATS, Runner, check_opset, module_runner
 from rnnkit.export.graph import Bundle, Exportable
 from rnnkit.export.lm import lm_exportable
 from rnnkit.export.seq2seq import seq2seq_exportable
-from rnnkit.io import atomic_write, atomic_write_text, storage_error
+from rnnkit.io import atomic_write_text, storage_error
 from rnnkit.registry.runs import RUN_KINDS, read_run
 
 EXPORTERS = {"lm": lm_exportable, "forecast": forecast_exportable}
@@ -124,11 +124,32 @@ def export_run(
         return _export_bundle(exp, run_dir, which, fmt, out, opset, check)
     if out.is_dir():
         raise ConfigError(f"--out {out} is a directory; give a file name such as model.{fmt}")
-    written: list = []
-    atomic_write(out, lambda tmp: written.extend(_write_checked(exp, fmt, Path(tmp), opset, check)))
-    details, diffs = written
-    doc = _file_doc(exp, out, details)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        details, diffs = _write_all({out.name: exp}, fmt, out.parent, opset, check)
+    except OSError as e:
+        raise storage_error(out, e) from e
+    doc = _file_doc(exp, out, details[out.name])
     return _finish(exp, run_dir, which, fmt, out, sidecar_path(out), doc, diffs)
+
+
+def _write_all(parts: dict[str, Exportable], fmt: str, into: Path, opset, check: bool):
+    """Write and check each part to ``into/NAME`` (``_write_checked``), replacing no file
+    before all are written and checked; return ``({NAME: sidecar fields}, differences)``.
+
+    Each part is written under its own name in a temp directory beside the files it replaces:
+    torch names the folder inside a pt2 or TorchScript archive after the file, so a temp file
+    name would make every export of one run differ."""
+    details, diffs = {}, []
+    with tempfile.TemporaryDirectory(prefix=f".{next(iter(parts))}.", dir=into) as tmp:
+        for name, exp in parts.items():
+            details[name], found = _write_checked(exp, fmt, Path(tmp) / name, opset, check)
+            diffs += found
+        for name in parts:
+            with open(Path(tmp) / name, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(Path(tmp) / name, into / name)
+    return details, diffs
 
 
 def _write_checked(exp: Exportable, fmt: str, path: Path, opset, check: bool):
@@ -152,17 +173,11 @@ def _export_bundle(bundle: Bundle, run_dir, which: str, fmt: str, out: Path, ops
             f"--out {out} is a file; {RUN_KINDS[bundle.kind].a_what} exports "
             f"{len(bundle.parts)} programs into a directory: give a directory name"
         )
-    programs, diffs = {}, []
     made = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out) as tmp:
-            for name, exp in bundle.parts.items():
-                details, found = _write_checked(exp, fmt, Path(tmp) / f"{name}.{fmt}", opset, check)
-                programs[name] = (exp, details)
-                diffs += found
-            for name in bundle.parts:
-                os.replace(Path(tmp) / f"{name}.{fmt}", out / f"{name}.{fmt}")
+        parts = {f"{name}.{fmt}": exp for name, exp in bundle.parts.items()}
+        details, diffs = _write_all(parts, fmt, out, opset, check)
     except BaseException as e:
         if made:  # nothing was written: leave no empty directory behind
             shutil.rmtree(out, ignore_errors=True)
@@ -171,8 +186,8 @@ def _export_bundle(bundle: Bundle, run_dir, which: str, fmt: str, out: Path, ops
         raise
     doc = {
         "programs": {
-            name: _file_doc(exp, out / f"{name}.{fmt}", details)
-            for name, (exp, details) in programs.items()
+            name: _file_doc(exp, out / f"{name}.{fmt}", details[f"{name}.{fmt}"])
+            for name, exp in bundle.parts.items()
         }
     }
     return _finish(bundle, run_dir, which, fmt, out, out / MANIFEST, doc, diffs)
