@@ -20,7 +20,7 @@ from rnnkit.registry.runs import RUN_KINDS, WEIGHTS, read_run
 from rnnkit.seq2seq.bleu import corpus_chrf, signed_corpus_bleu
 from rnnkit.seq2seq.config import Seq2SeqRunConfig
 from rnnkit.seq2seq.data import Batch, BucketBatches, Pairs, encode_pairs, load_pairs
-from rnnkit.seq2seq.models import Seq2Seq, build_seq2seq
+from rnnkit.seq2seq.models import build_seq2seq
 from rnnkit.text import vocab as special
 from rnnkit.text.vocab import Vocab
 from rnnkit.train.checkpoint import build_for_loading, load_weights
@@ -52,39 +52,6 @@ def load_split(config: Seq2SeqRunConfig, split: str) -> Pairs:
     raise ConfigError(f"this run has no {split} split; pass --valid-src and --valid-tgt files")
 
 
-# ---- decoding --------------------------------------------------------------------------------
-def translate_ids(
-    model: Seq2Seq,
-    src_ids: list[np.ndarray],
-    src_vocab: Vocab,
-    tgt_vocab: Vocab,
-    *,
-    beam: int = 1,
-    alpha: float = 0.6,
-    batch_size: int = 64,
-    device="cpu",
-    progress: bool = False,
-) -> list[list[int]]:
-    """Target ids for every source sentence (in order), greedy for beam 1; ``progress`` shows
-    a bar of the sentences translated (a beam search over a test set takes minutes on a CPU).
-    """
-    from rnnkit.progress import progress_bar
-    from rnnkit.seq2seq.translate import search_ids
-
-    order = np.argsort([len(s) for s in src_ids], kind="stable")  # similar lengths together
-    results: list = [None] * len(src_ids)
-    what = "greedy" if beam == 1 else f"beam {beam}"
-    with progress_bar(len(order), enabled=progress, unit="sent", desc=what) as bar:
-        for i in range(0, len(order), batch_size):
-            idx = order[i : i + batch_size]
-            batch = [src_ids[j] for j in idx]
-            hyps = search_ids(model, batch, src_vocab, tgt_vocab, device, beam=beam, alpha=alpha)
-            for j, h in zip(idx, hyps, strict=True):
-                results[int(j)] = h[0].tokens
-            bar.update(len(idx))
-    return results
-
-
 def detok(ids: list[int], vocab: Vocab) -> str:
     """Target ids as text, without padding and sentence marks."""
     marks = {vocab.id_of(t) for t in (special.PAD, special.BOS, special.EOS)}
@@ -97,20 +64,24 @@ def evaluate(
     """Corpus BLEU (sacrebleu on the tokens as they are, ``tokenize="none"``, with its
     signature) and chrF of the translations of ``pairs`` against their targets, and the
     teacher-forced loss and perplexity; ``alpha`` is the beam's length penalty; ``progress``
-    shows a bar of the translation."""
+    shows a bar of the sentences translated (a beam search over a test set takes minutes on a
+    CPU)."""
+    from rnnkit.progress import progress_bar
+    from rnnkit.seq2seq.translate import search_ids
+
     src_ids, tgt_ids = encode_pairs(pairs, src_vocab, tgt_vocab)
     t0 = time.perf_counter()
-    ids = translate_ids(
-        model,
-        src_ids,
-        src_vocab,
-        tgt_vocab,
-        beam=beam,
-        alpha=alpha,
-        device=device,
-        progress=progress,
-    )
-    hyps = [detok(h, tgt_vocab) for h in ids]
+    order = np.argsort([len(s) for s in src_ids], kind="stable")  # similar lengths together
+    hyps: list = [None] * len(src_ids)
+    what = "greedy" if beam == 1 else f"beam {beam}"
+    with progress_bar(len(order), enabled=progress, unit="sent", desc=what) as bar:
+        for i in range(0, len(order), 64):
+            idx = order[i : i + 64]
+            batch = [src_ids[j] for j in idx]
+            found = search_ids(model, batch, src_vocab, tgt_vocab, device, beam=beam, alpha=alpha)
+            for j, h in zip(idx, found, strict=True):
+                hyps[int(j)] = detok(h[0].tokens, tgt_vocab)
+            bar.update(len(idx))
     seconds = time.perf_counter() - t0
     refs = [" ".join(t) for t in pairs.tgt]
     loss = teacher_forced_loss(model, src_ids, tgt_ids, tgt_vocab.id_of(special.PAD), device=device)
