@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rnnkit.bounds import check
 from rnnkit.data.padding import pad_batch
 from rnnkit.errors import ConfigError, DataError, check_choice
 from rnnkit.registry.datasets import SPLITS, DataFile, fetch
@@ -208,8 +209,7 @@ def load_pairs(
         raise ConfigError(
             "give exactly one data source: a corpus name, src_file and tgt_file, or a tsv file"
         )
-    if max_len is not None and max_len < 1:
-        raise ConfigError(f"max_len must be >= 1 (or None for no limit), got {max_len}")
+    check("max_len", max_len)  # None: no limit
     check_choice("tokenize", tokenize, TOKENIZERS)
     if data is not None:
         src_lines, tgt_lines = _corpus_lines(data, split, src_lang, tgt_lang)
@@ -259,12 +259,8 @@ def build_vocabs(
     Returns:
         ``(src_vocab, tgt_vocab)``, each with ``<pad> <unk> <bos> <eos>`` as ids 0..3.
     """
-    src_counts = Counter(tok for sent in pairs.src for tok in sent)
-    tgt_counts = Counter(tok for sent in pairs.tgt for tok in sent)
-    return (
-        Vocab.build(src_counts, min_freq=min_freq, max_size=max_size),
-        Vocab.build(tgt_counts, min_freq=min_freq, max_size=max_size),
-    )
+    src, tgt = (Counter(tok for sent in side for tok in sent) for side in (pairs.src, pairs.tgt))
+    return Vocab.build(src, min_freq, max_size), Vocab.build(tgt, min_freq, max_size)
 
 
 def encode_pairs(
@@ -395,11 +391,8 @@ class BucketBatches:
 
     def epoch(self, e: int) -> Iterator[Batch]:
         """The batches of epoch ``e`` (>= 0); every pair appears in exactly one batch."""
-        return self._batches(self.order(e))  # a bad epoch fails here, not at the first next()
-
-    def _batches(self, order: list[np.ndarray]) -> Iterator[Batch]:
-        for idx in order:
-            yield self.batch(idx)
+        order = self.order(e)  # a bad epoch fails here, not at the first next()
+        return (self.batch(idx) for idx in order)
 
     def batch(self, idx: np.ndarray) -> Batch:
         """The padded batch of the pairs at positions ``idx``."""

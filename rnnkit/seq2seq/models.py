@@ -247,7 +247,6 @@ class Memory:
 
     def select(self, index: torch.Tensor) -> Memory:
         """The memory of sentences ``index`` (N',), in that order (repeats allowed)."""
-
         rows = (self.outputs, self.mask, self.proj_keys, self.context)
         picked = (None if t is None else t.index_select(0, index) for t in rows)
         return Memory(*picked, select_state(self.state, index))
