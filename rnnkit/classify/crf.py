@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rnnkit.errors import ConfigError
+from rnnkit.errors import ConfigError, check_choice
 
 # Added to the score of a forbidden move. Finite, unlike -inf, so log Z and its gradients stay
 # finite even when a gold path breaks a constraint; exp(-1e4) is exactly 0 in float32 and
@@ -201,8 +201,7 @@ class CRF(nn.Module):
         self, emissions: torch.Tensor, tags: torch.Tensor, mask=None, reduction: str = "mean"
     ) -> torch.Tensor:
         """Negative log-likelihood ``log Z - score(tags)``, reduced over the batch."""
-        if reduction not in REDUCTIONS:
-            raise ConfigError(f"unknown reduction {reduction!r}; choose one of mean, sum, none")
+        check_choice("reduction", reduction, REDUCTIONS)
         nll = self.log_partition(emissions, mask) - self.score(emissions, tags, mask)  # (N,)
         if reduction == "none":
             return nll

@@ -11,13 +11,13 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 
+from rnnkit.bounds import check
 from rnnkit.errors import ConfigError, DataError
 
 
 def ngram_counts(tokens: Sequence[str], n: int) -> Counter:
     """How often each n-gram (a tuple of ``n`` tokens) occurs in ``tokens``."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ConfigError(f"n-gram order must be an integer >= 1, got {n!r}")
+    check("order", n, label="n-gram order", integer=True)
     return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
 
 
@@ -64,8 +64,7 @@ def sentence_bleu(
     Returns:
         A number in [0, 1].
     """
-    if isinstance(max_n, bool) or not isinstance(max_n, int) or max_n < 1:
-        raise ConfigError(f"max_n must be an integer >= 1, got {max_n!r}")
+    check("order", max_n, label="max_n", integer=True)
     if weights is None:
         weights = [1.0 / max_n] * max_n
     weights = [float(w) for w in weights]
