@@ -193,11 +193,8 @@ def entity_prf(true_seqs: Sequence[Sequence[str]], pred_seqs: Sequence[Sequence[
         pred.update((i, *e) for e in get_entities(p))
     correct = true & pred
 
-    def counts(chunks, kind=None) -> int:
-        return sum(1 for c in chunks if kind is None or c[1] == kind)
-
     def report(kind=None) -> dict:
-        n = [counts(c, kind) for c in (correct, pred, true)]
+        n = [sum(kind is None or c[1] == kind for c in chunks) for chunks in (correct, pred, true)]
         return {**_prf(*n), "true": n[2], "pred": n[1], "correct": n[0]}
 
     out = report()

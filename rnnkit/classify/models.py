@@ -79,11 +79,6 @@ class SequenceModelConfig:
         check_choice("pooling", self.pooling, POOLINGS)
         check_choice("backend", self.backend, tuple(BACKENDS))
 
-    @property
-    def output_size(self) -> int:
-        """D*H, the size of an encoder output."""
-        return self.hidden * (2 if self.bidirectional else 1)
-
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["tags"] = list(self.tags)
@@ -138,7 +133,7 @@ class SequenceModel(nn.Module):
         self.rnn = build_recurrent(
             c.cell, width, c.hidden, c.layers, c.dropout, c.backend, c.bidirectional
         )
-        O = c.output_size
+        O = c.hidden * (2 if c.bidirectional else 1)  # D*H, the size of an encoder output
         self.attn = None
         if c.num_labels and c.pooling == "attention":
             self.attn = nn.Sequential(nn.Linear(O, O), nn.Tanh(), nn.Linear(O, 1, bias=False))

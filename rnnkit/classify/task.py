@@ -110,8 +110,12 @@ class ClassifyTask(Task):
 
     def loss(self, model, batch, state):
         words = batch.words  # (N, S)
-        self._follow(words.device)
+        # The class weights and the singleton mask follow the batches' device (a no-op after
+        # the first batch).
+        if self.weights is not None:
+            self.weights = self.weights.to(words.device)
         if self.singletons is not None:
+            self.singletons = self.singletons.to(words.device)
             gen = self._generator(words.device)
             drop = self.singletons[words] & (
                 torch.rand(words.shape, generator=gen, device=words.device)
@@ -122,16 +126,11 @@ class ClassifyTask(Task):
         loss = 0.0
         if logits is not None:
             loss = F.cross_entropy(logits, batch.labels, weight=self.weights)
-        if emissions is not None:
-            loss = loss + model_of(model).tag_loss(emissions, batch.tags, batch.tags != 0)
+        if emissions is not None:  # tag_loss is read on the model inside a compiled or DDP one
+            inner = getattr(model, "_orig_mod", model)
+            inner = getattr(inner, "module", inner)
+            loss = loss + inner.tag_loss(emissions, batch.tags, batch.tags != 0)
         return loss, len(batch.index), None
-
-    def _follow(self, device: torch.device) -> None:
-        """Move the class weights and the singleton mask to the batches' device, once."""
-        if self.singletons is not None and self.singletons.device != device:
-            self.singletons = self.singletons.to(device)
-        if self.weights is not None and self.weights.device != device:
-            self.weights = self.weights.to(device)
 
     def evaluate(self, model, dist, autocast) -> dict[str, float]:
         device = next(model.parameters()).device
@@ -144,13 +143,10 @@ class ClassifyTask(Task):
             row["slot_f1"] = result["slots"]["f1"]
         if "sentence_accuracy" in result:
             row["sentence_accuracy"] = result["sentence_accuracy"]
-        # The one number validation early-stops on (higher is better): joint takes the mean.
-        task = self.config.task
-        if task == "joint":
-            score = (row["intent_accuracy"] + row["slot_f1"]) / 2
-        else:
-            score = row["intent_accuracy" if task == "intent" else "slot_f1"]
-        return {"valid_score": score, **row}
+        # The one number validation early-stops on (higher is better): the intent accuracy,
+        # the slot F1, or for a joint run their mean.
+        scores = [row[k] for k in ("intent_accuracy", "slot_f1") if k in row]
+        return {"valid_score": sum(scores) / len(scores), **row}
 
     def describe(self, result: dict[str, float]) -> str:
         if "intent_accuracy" not in result and "slot_f1" not in result:
@@ -207,12 +203,6 @@ def model_config(config: ClassifyRunConfig, vocabs: dict) -> SequenceModelConfig
         **config.pick("embed", "hidden", "layers", "cell", "bidirectional", "pooling"),
         **config.pick("char_embed", "char_filters", "dropout", "backend"),
     )
-
-
-def model_of(model):
-    """The model inside a DDP or compiled wrapper (for methods other than ``forward``)."""
-    inner = getattr(model, "_orig_mod", model)
-    return getattr(inner, "module", inner)
 
 
 def resumed_task(run: RunDir, overrides: dict) -> ClassifyTask:

@@ -35,11 +35,6 @@ def load_split(config: ClassifyRunConfig, split: str) -> Sentences | None:
         return None
     else:
         data = load_sentences(config.data, split, config.lowercase)
-    _check_task(data, config, split)
-    return data
-
-
-def _check_task(data: Sentences, config: ClassifyRunConfig, split: str) -> None:
     if not len(data):
         raise DataError(f"the {split} data of {config.data} has no sentence; check the file")
     if config.wants_labels and data.labels is None:
@@ -52,6 +47,7 @@ def _check_task(data: Sentences, config: ClassifyRunConfig, split: str) -> None:
             f"task {config.task} needs tags per token but {split} data has none; "
             "use --task intent or tagged data (CoNLL or seq.out)"
         )
+    return data
 
 
 # ---- prediction and evaluation ---------------------------------------------------------------
@@ -113,13 +109,8 @@ def evaluate(model, sentences: Sentences, vocabs: dict, *, device="cpu", encoded
             for gold, p in zip(sentences.tags, pred_tags, strict=True)
             for a, b in zip(gold, p, strict=True)
         )
-        out["slots"] = {
-            "f1": ent["f1"],
-            "precision": ent["precision"],
-            "recall": ent["recall"],
-            "token_accuracy": tok_right / n_tok,
-            "per_type": ent["types"],
-        }
+        out["slots"] = {k: ent[k] for k in ("f1", "precision", "recall")}
+        out["slots"].update(token_accuracy=tok_right / n_tok, per_type=ent["types"])
         right &= np.array([g == p for g, p in zip(sentences.tags, pred_tags, strict=True)])
     if "intent" in out and "slots" in out:
         out["sentence_accuracy"] = float(right.mean())
