@@ -133,15 +133,12 @@ class CRF(nn.Module):
     # -- scores with the constraints applied --
     def _scores(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(start (T,), transitions (T, T), end (T,))`` with forbidden moves penalised."""
-
-        def penalise(p: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:
-            return p + (~ok).to(p.dtype) * FORBIDDEN
-
-        return (
-            penalise(self.start, self.allowed_start),
-            penalise(self.transitions, self.allowed),
-            penalise(self.end, self.allowed_end),
+        pairs = (
+            (self.start, self.allowed_start),
+            (self.transitions, self.allowed),
+            (self.end, self.allowed_end),
         )
+        return tuple(p + (~ok).to(p.dtype) * FORBIDDEN for p, ok in pairs)
 
     def _check(self, emissions, mask, tags=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Validate the inputs; return ``(mask (N, S) bool, lengths (N,))``."""

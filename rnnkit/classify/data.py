@@ -221,20 +221,6 @@ def read_conll(path: str | Path, lowercase: bool = True) -> Sentences:
 _COLUMNS = ("seq.in", "label", "seq.out")  # the tokens, then what read_columns aligns to them
 
 
-def _snips_split(split: str, lowercase: bool) -> Sentences:
-    return read_columns(*(fetch(SNIPS[(split, name)]) for name in _COLUMNS), lowercase)
-
-
-def _folder_split(folder: Path, split: str, lowercase: bool) -> Sentences:
-    if not (folder / split / "seq.in").exists():
-        have = [s for s in SPLITS if (folder / s / "seq.in").exists()]
-        raise DataError(
-            f"{folder} has no {split}/seq.in; splits found: {', '.join(have) or 'none'}"
-        )
-    files = [folder / split / name for name in _COLUMNS]
-    return read_columns(*(f if f.exists() else None for f in files), lowercase)
-
-
 def read_file(path: str | Path, lowercase: bool = True) -> Sentences:
     """A user file, by its form: CoNLL (``.conll``, ``.bio``, ``.iob``) or delimited."""
     path = Path(path)
@@ -262,10 +248,16 @@ def load_sentences(data: str, split: str = "train", lowercase: bool = True) -> S
     (files hold one split: read them through ``read_file``)."""
     check_choice("split", split, SPLITS)
     if data in CORPORA:
-        return _snips_split(split, lowercase)
+        return read_columns(*(fetch(SNIPS[(split, name)]) for name in _COLUMNS), lowercase)
     path = Path(data)
     if path.is_dir():
-        return _folder_split(path, split, lowercase)
+        if not (path / split / "seq.in").exists():
+            have = [s for s in SPLITS if (path / s / "seq.in").exists()]
+            raise DataError(
+                f"{path} has no {split}/seq.in; splits found: {', '.join(have) or 'none'}"
+            )
+        files = [path / split / name for name in _COLUMNS]
+        return read_columns(*(f if f.exists() else None for f in files), lowercase)
     if split != "train":
         raise DataError(f"{data} is a single file with no {split} split; give --valid FILE")
     return read_file(path, lowercase)

@@ -59,9 +59,11 @@ class ClassifyTask(Task):
         chars = self.mcfg.char_embed > 0
         self.train = Encoded(train, self.vocabs, chars)
         self.valid_enc = Encoded(self.valid, self.vocabs, chars)  # checked above
-        self.weights = None
-        if self.train.labels is not None:
-            self.weights = _class_weights(self.train, self.mcfg.num_labels, c.class_weights)
+        self.weights = None  # balanced: each label seen weighs n / (its count * labels seen)
+        if self.train.labels is not None and c.class_weights == "balanced":
+            counts = np.bincount(self.train.labels, minlength=self.mcfg.num_labels).astype(float)
+            w = counts.sum() / np.maximum(counts, 1) / (counts > 0).sum()
+            self.weights = torch.tensor(np.where(counts > 0, w, 0.0), dtype=torch.float32)
         # Words seen once are replaced by <unk> now and then, so <unk> learns what a new word is.
         self.singletons = None
         if c.word_dropout > 0:
@@ -84,14 +86,10 @@ class ClassifyTask(Task):
         return self.generator
 
     def state_dict(self) -> dict:
-        if self.generator is None:
+        g = self.generator
+        if g is None:
             return {}
-        return {
-            "word_dropout_rng": {
-                "state": self.generator.get_state(),
-                "device": self.generator.device.type,
-            }
-        }
+        return {"word_dropout_rng": {"state": g.get_state(), "device": g.device.type}}
 
     def load_state_dict(self, state: dict) -> None:
         self.generator, self._saved_rng = None, state.get("word_dropout_rng")
@@ -183,14 +181,6 @@ def _train_valid(config: ClassifyRunConfig, log) -> tuple[Sentences, Sentences]:
         if s.skipped_empty:
             log(f"warning: {s.skipped_empty} empty {name} lines were skipped")
     return train, valid
-
-
-def _class_weights(train: Encoded, num_labels: int, how: str) -> torch.Tensor | None:
-    if how == "none":
-        return None
-    counts = np.bincount(train.labels, minlength=num_labels).astype(np.float64)
-    weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / (counts > 0).sum(), 0.0)
-    return torch.tensor(weights, dtype=torch.float32)
 
 
 def model_config(config: ClassifyRunConfig, vocabs: dict) -> SequenceModelConfig:

@@ -147,16 +147,6 @@ def _tsv_columns(path: str | Path) -> tuple[list[str], list[str]]:
     return src, tgt
 
 
-def _corpus_lines(name: str, split: str, src_lang: str, tgt_lang: str) -> tuple[list, list]:
-    src_file = corpus_file(name, split, src_lang)
-    tgt_file = corpus_file(name, split, tgt_lang)
-    if src_lang == tgt_lang:
-        raise ConfigError(
-            f"source and target language are both {src_lang!r}; choose two different languages"
-        )
-    return _aligned(fetch(src_file), fetch(tgt_file))
-
-
 def _aligned(src_path: str | Path, tgt_path: str | Path) -> tuple[list[str], list[str]]:
     src, tgt = read_lines(src_path), read_lines(tgt_path)
     if len(src) != len(tgt):
@@ -212,7 +202,12 @@ def load_pairs(
     check("max_len", max_len)  # None: no limit
     check_choice("tokenize", tokenize, TOKENIZERS)
     if data is not None:
-        src_lines, tgt_lines = _corpus_lines(data, split, src_lang, tgt_lang)
+        files = [corpus_file(data, split, lang) for lang in (src_lang, tgt_lang)]
+        if src_lang == tgt_lang:
+            raise ConfigError(
+                f"source and target language are both {src_lang!r}; choose two different languages"
+            )
+        src_lines, tgt_lines = _aligned(*(fetch(f) for f in files))
         where = f"{data} {split} ({src_lang}-{tgt_lang})"
         tokenize = "whitespace"  # the stored files are tokenized already
     elif tsv is not None:
