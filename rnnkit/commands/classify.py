@@ -97,7 +97,7 @@ def _train_command(group: click.Group, task: str, doc: str) -> None:
     @group.command("train", help=doc)
     @_train_options(task)
     def train(ctx, out, resume, config_file, overwrite, quiet, **fields):
-        from rnnkit.classify.task import ClassifyTask
+        from rnnkit.classify.train import ClassifyTask
 
         history = options.train_task(ctx, ClassifyTask, fields, lambda v: {"task": task, **v})
         if history.get("best") is not None:

@@ -151,7 +151,7 @@ def resumed_config(saved, overrides: dict, resumable: frozenset = RESUMABLE - {"
 TASKS = {
     "lm": "rnnkit.train.lm_task",
     "seq2seq": "rnnkit.seq2seq.task",
-    "classify": "rnnkit.classify.task",
+    "classify": "rnnkit.classify.train",
     "forecast": "rnnkit.forecast.task",
 }
 
