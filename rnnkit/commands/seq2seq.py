@@ -88,7 +88,7 @@ def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
     Writes run.json, src_vocab.json, tgt_vocab.json, model.safetensors (best on
     validation BLEU), last.safetensors, trainer_state.pt, metrics.jsonl and curves.png.
     """
-    from rnnkit.seq2seq.task import Seq2SeqTask
+    from rnnkit.seq2seq.train import Seq2SeqTask
 
     def fill(values: dict) -> dict:
         if values.get("src_file") is not None or values.get("tsv") is not None:

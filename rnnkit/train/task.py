@@ -150,7 +150,7 @@ def resumed_config(saved, overrides: dict, resumable: frozenset = RESUMABLE - {"
 # kind -> the module whose ``resumed_task`` rebuilds its task
 TASKS = {
     "lm": "rnnkit.train.lm_task",
-    "seq2seq": "rnnkit.seq2seq.task",
+    "seq2seq": "rnnkit.seq2seq.train",
     "classify": "rnnkit.classify.train",
     "forecast": "rnnkit.forecast.task",
 }
