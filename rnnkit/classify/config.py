@@ -48,10 +48,7 @@ class ClassifyRunConfig(LoopConfig):
         if self.embed_size == 0:  # the bounds allow it for language models' one-hot input
             raise ConfigError("--embed-size must be > 0: classification models embed their tokens")
         self._check_choice("task", TASKS)
-        if self.class_weights not in ("none", "balanced"):
-            raise ConfigError(
-                f"--class-weights must be none or balanced, got {self.class_weights!r}"
-            )
+        self._check_choice("class_weights", ("none", "balanced"))
 
     @property
     def wants_labels(self) -> bool:

@@ -286,25 +286,19 @@ def build_vocabs(train: Sentences, min_freq: int = 1, max_vocab: int | None = No
         "words": Vocab.build(words, min_freq, max_vocab, reserved=(PAD, UNK)),
         "chars": Vocab.build(chars, 1, None, reserved=(PAD, UNK)),
     }
-    if train.labels is not None:
-        labels = sorted(set(train.labels))
-        vocabs["labels"] = Vocab([UNK, *_unreserved(labels, "label", (UNK,))], reserved=(UNK,))
-    if train.tags is not None:
-        tags = sorted({t for s in train.tags for t in s})
-        vocabs["tags"] = Vocab(
-            [PAD, UNK, *_unreserved(tags, "tag", (PAD, UNK))], reserved=(PAD, UNK)
-        )
+    tags = None if train.tags is None else {t for s in train.tags for t in s}
+    for key, names, reserved in (("labels", train.labels, (UNK,)), ("tags", tags, (PAD, UNK))):
+        if names is None:
+            continue
+        names = sorted(set(names))
+        # A label spelled <unk> would take a second id beside the reserved one.
+        clash = next((n for n in names if n in reserved), None)
+        if clash is not None:
+            raise DataError(
+                f"the training data has the {key[:-1]} {clash!r}, a name rnnkit reserves; rename it"
+            )
+        vocabs[key] = Vocab([*reserved, *names], reserved=reserved)
     return vocabs
-
-
-def _unreserved(names: list[str], what: str, reserved: tuple[str, ...]) -> list[str]:
-    # A label spelled <unk> would take a second id beside the reserved one.
-    clash = next((n for n in names if n in reserved), None)
-    if clash is not None:
-        raise DataError(
-            f"the training data has the {what} {clash!r}, a name rnnkit reserves; rename it"
-        )
-    return names
 
 
 def check_known(sentences: Sentences, vocabs: dict, what: str) -> None:

@@ -61,23 +61,6 @@ def load_split(config: ClassifyRunConfig, split: str) -> Sentences | None:
     return data
 
 
-def _train_valid(config: ClassifyRunConfig, log) -> tuple[Sentences, Sentences]:
-    train = load_split(config, "train")
-    valid = None
-    try:
-        valid = load_split(config, "valid")
-    except DataError as e:
-        if "no valid" not in str(e):
-            raise
-    if valid is None:
-        train, valid = hold_out(train, config.holdout, config.seed)
-        log(f"no validation split: {len(valid):,} training sentences held out (--holdout)")
-    for name, s in (("train", train), ("valid", valid)):
-        if s.skipped_empty:
-            log(f"warning: {s.skipped_empty} empty {name} lines were skipped")
-    return train, valid
-
-
 # ---- prediction and evaluation ---------------------------------------------------------------
 def predict_batches(model: SequenceModel, encoded: Encoded, batch_size=256, device="cpu"):
     """``(label ids (n,) or None, label probabilities (n, C) or None, tag ids per sentence or
@@ -187,7 +170,19 @@ class ClassifyTask(Task):
 
     def load(self, echo) -> None:
         c = self.config
-        train, self.valid = _train_valid(c, echo)
+        train, valid = load_split(c, "train"), None
+        try:
+            valid = load_split(c, "valid")
+        except DataError as e:
+            if "no valid" not in str(e):
+                raise
+        if valid is None:
+            train, valid = hold_out(train, c.holdout, c.seed)
+            echo(f"no validation split: {len(valid):,} training sentences held out (--holdout)")
+        for name, s in (("train", train), ("valid", valid)):
+            if s.skipped_empty:
+                echo(f"warning: {s.skipped_empty} empty {name} lines were skipped")
+        self.valid = valid
         if self.vocabs is None:
             self.vocabs = build_vocabs(train, c.min_freq, c.max_vocab)
         if c.wants_labels and len(self.vocabs["labels"]) < 3:
