@@ -185,14 +185,6 @@ class DotAttention(nn.Module):
         return context, weights
 
 
-ATTENTION = {
-    "additive": lambda q, k: AdditiveAttention(q, k, attn_size=q),
-    "dot": lambda q, k: DotAttention(q, k, "dot"),
-    "general": lambda q, k: DotAttention(q, k, "general"),
-    "scaled": lambda q, k: DotAttention(q, k, "scaled"),
-}
-
-
 # ---- encoder ---------------------------------------------------------------------------------
 class Encoder(nn.Module):
     """Embedding + multi-layer, optionally bidirectional GRU/LSTM over the valid steps only.
@@ -279,7 +271,11 @@ class Seq2Seq(nn.Module):
         self.drop = nn.Dropout(c.dropout) if c.dropout > 0 else nn.Identity()
         self.bridge = nn.Linear(C, L * H)
         self.bridge_cell = nn.Linear(C, L * H) if c.cell == "lstm" else None
-        self.attention = None if c.attention == "none" else ATTENTION[c.attention](H, C)
+        self.attention = None
+        if c.attention == "additive":
+            self.attention = AdditiveAttention(H, C, attn_size=H)
+        elif c.attention != "none":
+            self.attention = DotAttention(H, C, c.attention)
         self.rnn = build_recurrent(c.cell, c.embed + C, H, L, c.dropout, c.backend)
         self.out = nn.Linear(H + C + c.embed, c.tgt_vocab)
 
