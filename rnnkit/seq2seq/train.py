@@ -214,12 +214,8 @@ class Seq2SeqTask(Task):
     def evaluate(self, model, dist, autocast) -> dict[str, float]:
         device = next(model.parameters()).device
         ev = evaluate(model, self.valid, *self.vocabs, beam=self.config.eval_beam, device=device)
-        return {
-            "bleu": ev["bleu"],
-            "chrf": ev["chrf"],
-            "valid_loss": ev["loss"],
-            "valid_ppl": ev["perplexity"],
-        }
+        names = {"bleu": "bleu", "chrf": "chrf", "valid_loss": "loss", "valid_ppl": "perplexity"}
+        return {row: ev[name] for row, name in names.items()}
 
     def describe(self, result: dict[str, float]) -> str:
         text = f"valid BLEU {result['bleu']:.2f}"
@@ -231,9 +227,8 @@ class Seq2SeqTask(Task):
         return {"train_ppl": math.exp(min(mean_loss, 50))}
 
     def write_files(self, run: Path) -> None:
-        src_vocab, tgt_vocab = self.vocabs
-        src_vocab.save(run / SRC_VOCAB)
-        tgt_vocab.save(run / TGT_VOCAB)
+        for vocab, name in zip(self.vocabs, (SRC_VOCAB, TGT_VOCAB), strict=True):
+            vocab.save(run / name)
 
     def signature(self) -> dict:
         return {"src_vocab_size": len(self.vocabs[0]), "tgt_vocab_size": len(self.vocabs[1])}
