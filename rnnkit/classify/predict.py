@@ -77,19 +77,16 @@ def predict_lines(
         encoded = Encoded(sentences, vocabs, model.config.char_embed > 0)
         _, probs, tags = predict_batches(model, encoded, device=device)
     has_labels, has_tags = model.classifier is not None, model.tagger is not None
-    row_of = {i: r for r, i in enumerate(keep)}
-    out = []
-    for i, line in enumerate(lines):
-        r = row_of.get(i)
-        if r is None:
-            empty = LinePrediction(line, [], [] if has_labels else None, [] if has_tags else None)
-            out.append(empty)
-            continue
+    out = [  # what a line without a token gets; the others are filled in below
+        LinePrediction(line, [], [] if has_labels else None, [] if has_tags else None)
+        for line in lines
+    ]
+    for r, i in enumerate(keep):
         ranked = None
         if has_labels:
             p = probs[r]
             best = np.argsort(-p, kind="stable")[:top]  # ties keep the label order
             ranked = [(vocabs["labels"].itos[j], float(p[j])) for j in best]
         names = vocabs["tags"].decode(tags[r]) if has_tags else None
-        out.append(LinePrediction(line, sentences.tokens[r], ranked, names))
+        out[i] = LinePrediction(lines[i], sentences.tokens[r], ranked, names)
     return out
