@@ -13,7 +13,7 @@ from rnnkit.forecast.baselines import LINEAR, DLinear, LinearAR, NLinear
 from rnnkit.forecast.config import ForecastConfig
 from rnnkit.forecast.models import ARMLP, RNNForecaster, SkipForecaster, predict
 from rnnkit.forecast.pipeline import build_model
-from rnnkit.forecast.task import fit_forecaster
+from rnnkit.forecast.train import fit_forecaster
 from rnnkit.registry.runs import RunDoc
 
 

@@ -26,7 +26,7 @@ from rnnkit.forecast.models import (
     predict,
     recursive_forecast,
 )
-from rnnkit.forecast.task import fit_forecaster
+from rnnkit.forecast.train import fit_forecaster
 
 
 def windows(series: np.ndarray, tau: int, H: int) -> tuple[np.ndarray, np.ndarray]:

@@ -106,7 +106,7 @@ def train_command(ctx, out, resume, config_file, overwrite, quiet, **fields):
     --epochs only caps a raised budget. A CSV is cut 70/10/20 in time order, or by --split
     or --test-from. One line on stderr says when a baseline of the table beat the model."""
     from rnnkit.forecast.pipeline import ForecastRun
-    from rnnkit.forecast.task import ForecastTask
+    from rnnkit.forecast.train import ForecastTask
 
     def fill(values: dict) -> dict:
         features = values.get("features")

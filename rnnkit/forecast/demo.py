@@ -20,7 +20,7 @@ import torch
 from rnnkit.figures import new_figure, save_figure
 from rnnkit.forecast.data import make_windows, sine_series
 from rnnkit.forecast.models import ARMLP, predict, recursive_forecast
-from rnnkit.forecast.task import fit_forecaster
+from rnnkit.forecast.train import fit_forecaster
 from rnnkit.io import atomic_write_text
 
 TAU, N_TRAIN, KS = 4, 600, (1, 4, 16, 64)

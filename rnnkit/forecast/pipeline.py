@@ -135,7 +135,7 @@ class ForecastRun:
         model = linear = None
         history: dict = {}
         if config.model in NEURAL:
-            from rnnkit.forecast.task import ForecastTask, fit
+            from rnnkit.forecast.train import ForecastTask, fit
 
             model, history = fit(ForecastTask(config), out, log, progress)
             model = model.cpu()  # a run predicts, saves and serves on the CPU

@@ -152,7 +152,7 @@ TASKS = {
     "lm": "rnnkit.train.lm_task",
     "seq2seq": "rnnkit.seq2seq.train",
     "classify": "rnnkit.classify.train",
-    "forecast": "rnnkit.forecast.task",
+    "forecast": "rnnkit.forecast.train",
 }
 
 
