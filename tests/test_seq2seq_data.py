@@ -14,6 +14,7 @@ import torch
 from conftest import one_line_error as error
 from conftest import realdata
 
+from rnnkit.data.padding import pad_batch
 from rnnkit.errors import ConfigError, DataError, DownloadError
 from rnnkit.registry import datasets as reg
 from rnnkit.seq2seq.data import (
@@ -25,7 +26,6 @@ from rnnkit.seq2seq.data import (
     corpus_file,
     encode_pairs,
     load_pairs,
-    pad_batch,
     padding_fraction,
 )
 from rnnkit.text.vocab import BOS, EOS, PAD, UNK

@@ -160,12 +160,12 @@ def open_prepared(path: str | Path) -> PreparedCorpus:
         ) from e
     _check_meta(corpus, meta_path)
     for split, n in corpus.tokens.items():
-        path, want = split_file(folder, split), n * corpus.dtype.itemsize
-        have = path.stat().st_size if path.is_file() else None
+        file, want = split_file(folder, split), n * corpus.dtype.itemsize
+        have = file.stat().st_size if file.is_file() else None
         if have != want:
             found = "is missing" if have is None else f"holds {have:,} bytes"
             raise DataError(
-                f"{path} {found} but {PREPARED} says {n:,} {corpus.dtype.name} tokens "
+                f"{file} {found} but {PREPARED} says {n:,} {corpus.dtype.name} tokens "
                 f"({want:,} bytes); {corpus._fix()}"
             )
     return corpus

@@ -215,7 +215,12 @@ class DLinear(LinearAR):
 
     def __init__(self, tau: int, horizon: int = 1, ridge: float = 1e-6, kernel: int = 25):
         super().__init__(tau, horizon, ridge)
-        if isinstance(kernel, bool) or not isinstance(kernel, int) or kernel < 1 or kernel % 2 == 0:
+        if (
+            isinstance(kernel, bool)
+            or not isinstance(kernel, int | np.integer)
+            or kernel < 1
+            or kernel % 2 == 0
+        ):
             raise ConfigError(f"DLinear's kernel must be a positive odd integer, got {kernel!r}")
         self.kernel = kernel
 

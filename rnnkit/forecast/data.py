@@ -506,7 +506,7 @@ def load_series(
     spec = SERIES.get(source)
     if spec is not None:
         path = fetch(spec.file)
-        where = f"series {spec.name!r} ({path})"
+        name, where = spec.name, f"series {spec.name!r} ({path})"
         time_col, target = time_col or spec.time_col, target or spec.target
         features, period = features or list(spec.features), period or spec.period
     else:
@@ -521,7 +521,7 @@ def load_series(
                 f"unknown series {source!r}: registered series are {', '.join(SERIES)}; "
                 "or give the path of a CSV file"
             )
-        where = str(path)
+        name, where = path.stem, str(path)
     times, values, columns, time_name = _read_series(path, where, time_col, target, features, fill)
     if spec is not None:
         bounds = tuple(int(x) for x in spec.bounds(times))
@@ -534,7 +534,6 @@ def load_series(
         bounds = _fraction_bounds(len(values), split, where)  # the fractions must make sense
         if test_from is not None:
             bounds = _test_from_bounds(times, test_from, split, where)
-    name = path.stem if spec is None else spec.name
     return Series(name, times, values, columns, period, bounds, time_name)
 
 
@@ -547,7 +546,7 @@ def sine_series(
         A ``Series`` named ``sine`` with times ``1..n`` (float64), values (n, 1), period 628
         (2 pi / 0.01 rounded), and bounds ``(split[0], split[1], n)``.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ConfigError(f"n must be a positive integer, got {n!r}")
     if not noise >= 0:
         raise ConfigError(f"noise must be >= 0, got {noise!r}")

@@ -131,17 +131,19 @@ class ForecastRun:
         """Fit ``config``'s model: a neural one with the one ``Trainer``, writing its
         checkpoints to ``out`` (a temporary folder when None) and ending on its best
         weights; a baseline in closed form."""
-        prep = prepare(config, load(config))
         model = linear = None
         history: dict = {}
         if config.model in NEURAL:
             from rnnkit.forecast.train import ForecastTask, fit
 
-            model, history = fit(ForecastTask(config), out, log, progress)
-            model = model.cpu()  # a run predicts, saves and serves on the CPU
-        elif config.model in LINEAR:
-            X, Y, _ = prep.windows["train"]
-            linear = LINEAR[config.model](config.tau, config.model_horizon).fit(X, Y)
+            task = ForecastTask(config)  # the trainer loads and prepares the series once
+            model, history = fit(task, out, log, progress)
+            model, prep = model.cpu(), task.prep  # a run predicts, saves and serves on the CPU
+        else:
+            prep = prepare(config, load(config))
+            if config.model in LINEAR:
+                X, Y, _ = prep.windows["train"]
+                linear = LINEAR[config.model](config.tau, config.model_horizon).fit(X, Y)
         return cls(config, prep, model, linear, history)
 
     # ---- predicting

@@ -58,6 +58,9 @@ def detok(ids: list[int], vocab: Vocab) -> str:
     return " ".join(vocab.decode([i for i in ids if i not in marks]))
 
 
+EVAL_BATCH = 64  # sentences translated at once, sorted by length
+
+
 def evaluate(
     model, pairs: Pairs, src_vocab, tgt_vocab, *, beam=1, alpha=0.6, device="cpu", progress=False
 ) -> dict:
@@ -75,8 +78,8 @@ def evaluate(
     hyps: list = [None] * len(src_ids)
     what = "greedy" if beam == 1 else f"beam {beam}"
     with progress_bar(len(order), enabled=progress, unit="sent", desc=what) as bar:
-        for i in range(0, len(order), 64):
-            idx = order[i : i + 64]
+        for i in range(0, len(order), EVAL_BATCH):
+            idx = order[i : i + EVAL_BATCH]
             batch = [src_ids[j] for j in idx]
             found = search_ids(model, batch, src_vocab, tgt_vocab, device, beam=beam, alpha=alpha)
             for j, h in zip(idx, found, strict=True):
