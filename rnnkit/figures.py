@@ -20,7 +20,10 @@ def new_figure(width: float, height: float, dpi: float | None = None, rows: int 
 
 def save_figure(fig, path: str | Path, dpi: float | None = None) -> None:
     """Lay ``fig`` out and write it to ``path`` through a temp file, in the format the suffix
-    names (PNG without one)."""
+    names when matplotlib writes it (``.svg``, ``.pdf``), PNG otherwise."""
     path = Path(path)
+    form = path.suffix[1:].lower()
+    if form not in fig.canvas.get_supported_filetypes():
+        form = "png"
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=path.suffix[1:] or "png"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=form))

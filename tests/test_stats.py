@@ -133,6 +133,13 @@ def test_plot_zipf_writes_png(tmp_path):
     assert [p.name for p in out.parent.iterdir()] == ["zipf.png"]  # no temp file left
 
 
+def test_plot_zipf_writes_png_under_a_name_matplotlib_has_no_format_for(tmp_path):
+    # the suffix picks the format where matplotlib has one (.svg), PNG otherwise
+    ids = np.random.default_rng(0).integers(0, 50, size=3_000)
+    assert plot_zipf(ids, 50, tmp_path / "zipf.dat").read_bytes()[:8] == PNG_MAGIC
+    assert plot_zipf(ids, 50, tmp_path / "zipf.svg").read_bytes().startswith(b"<?xml")
+
+
 # ---- CLI ---------------------------------------------------------------------------------------
 @pytest.fixture
 def corpus(tmp_path):

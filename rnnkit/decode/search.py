@@ -176,7 +176,8 @@ def search(
             temperature=temperature,
             top_k=top_k,
             top_p=top_p,
-            generator=make_generator(seed) if generator is None else generator,
+            # greedy search draws nothing: no generator to seed
+            generator=make_generator(seed) if generator is None and temperature else generator,
             **common,
         )
     return [[Hypothesis(tokens, None)] for tokens in rows]

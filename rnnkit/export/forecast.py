@@ -48,12 +48,12 @@ def forecast_exportable(run_dir: str | Path, which: str = "best") -> Exportable:
             f"this forecasting run's model is {config.model}, which has no network to export; "
             f"export a run of {', '.join(NEURAL)}"
         )
-    model = exported = load_network(run_dir, doc, config).eval()
     if config.model in MIN_CELLS:
         raise ExportError(
             f"the {config.model} has no torch.nn equivalent that exports with a dynamic time "
             "axis; export an lstm, gru, rnn or mlp run"
         )
+    model = exported = load_network(run_dir, doc, config).eval()
     fitted = doc.fitted  # what the run fitted besides weights: the columns and the scaler
     tau, H, columns = config.tau, config.model_horizon, fitted["columns"]
     F, notes = len(columns), []

@@ -49,7 +49,8 @@ class Exportable:
     """A trained model made ready to export, with what is needed to check the file.
 
     Attributes:
-        kind: the kind of run it came from (``lm``, ``forecast``).
+        kind: the kind of run it came from (a key of ``rnnkit.export.run.EXPORTERS``: ``lm``,
+            ``forecast``, ``classify``, ``seq2seq``).
         module: eval-mode module built from ``torch.nn`` layers, whose ``forward`` takes the
             ``inputs`` positionally and returns the ``outputs`` as a tuple, in order; what the
             TorchScript-based formats trace. None: the model exists only as ``program``

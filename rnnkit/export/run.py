@@ -111,6 +111,7 @@ def export_run(
     """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    check_opset(fmt, opset)
     kind = RUN_KINDS[read_run(run_dir).kind]
     if kind.name not in EXPORTERS:
         *most, last = (f"{RUN_KINDS[k].what}s ({RUN_KINDS[k].trained_by})" for k in EXPORTERS)
@@ -156,7 +157,6 @@ def _write_checked(exp: Exportable, fmt: str, path: Path, opset, check: bool):
     """Write ``exp`` to ``path`` and, with ``check``, run it back at ``CHECK_SIZES``; return
     ``(the format's sidecar fields, the largest difference at each size)``."""
     form = FORMATS[fmt]
-    check_opset(fmt, opset)
     details = form.write(exp, path, opset)
     if not check:
         return details, []

@@ -3,7 +3,8 @@
 An ARPA file holds a backoff model: p(w|h) = P(hw) if hw is listed, else b(h) p(w|h'), with
 log10 values and b(h) = 1 when h is not listed or has no backoff field. Interpolated KN and
 modified KN are such models: P(hw) is the interpolated p_k(w|h) and b(h) is the gamma of h,
-so the file gives exactly the probabilities of ``NGramLM.token_logprobs``.
+so the file gives exactly the probabilities of ``NGramLM.token_logprobs``. The same per-row
+probabilities fill a run's lean store (``lean_arrays``, read by ``rnnkit.ngram.store``).
 
 Symbols: ``<s>`` is the ``<bos>`` id, ``</s>`` the tokenizer's boundary (``<eos>`` for words,
 a newline for characters), ``<unk>`` the unknown token. ARPA is whitespace-separated, so white

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -38,14 +39,15 @@ def create_app(models: Iterable[ServedModel], settings: ServeSettings | None = N
     app.state.settings = settings
     app.state.slots = Slots(settings.max_concurrent, settings.retry_after)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_exception_handler(RnnkitError, _refused)
+    app.add_exception_handler(ModelNotFound, partial(_refused, status=404))
+    app.add_exception_handler(RnnkitError, _refused)  # starlette picks the nearest class
     for router in ROUTERS:
         app.include_router(router)
     return app
 
 
-async def _refused(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, 404 if isinstance(exc, ModelNotFound) else 422)
+async def _refused(request: Request, exc: Exception, status: int = 422) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status)
 
 
 def _description(settings: ServeSettings) -> str:

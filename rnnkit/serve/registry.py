@@ -96,7 +96,8 @@ def unique_names(paths: Iterable[Path]) -> list[str]:
 
 
 def load_models(run_dirs: Iterable[str | Path], device="cpu") -> list[ServedModel]:
-    """Load every run directory with the adapter that recognises it.
+    """Load every run directory with the adapter registered (``KINDS``) for the kind its run
+    file names.
 
     Raises:
         RunDirError: a directory is missing or is not a run any adapter can serve.

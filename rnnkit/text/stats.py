@@ -164,5 +164,5 @@ def plot_zipf(
     ax.grid(True, which="major", alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend()
-    save_figure(fig, path)
+    save_figure(fig, path, dpi=100)
     return Path(path)

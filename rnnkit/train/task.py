@@ -28,7 +28,6 @@ import torch
 from rnnkit.bounds import flag
 from rnnkit.config import RESUMABLE, LoopConfig
 from rnnkit.errors import RunDirError
-from rnnkit.nn.recurrent import map_state
 from rnnkit.registry.runs import RUN_KINDS, RunDoc, run_kind
 from rnnkit.train.checkpoint import RunDir
 
@@ -64,7 +63,9 @@ class Task:
 
     def to_device(self, batch: Any, device: torch.device) -> Any:
         """``batch`` moved to ``device``: a tensor, a tuple of them, or anything with ``.to``."""
-        return map_state(lambda t: t.to(device), batch)
+        if isinstance(batch, tuple):
+            return tuple(t.to(device, non_blocking=True) for t in batch)
+        return batch.to(device)
 
     def loss(self, model, batch: Any, state) -> tuple[torch.Tensor, int, Any]:
         """``(mean loss over the batch's items, number of items, next state)``."""
